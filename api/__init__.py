@@ -1,0 +1,1 @@
+"""The HTTP API: PayIn-compatible deposits, pool operations, health. Never calls a chain."""

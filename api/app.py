@@ -1,0 +1,49 @@
+"""The FastAPI application: routes, error envelope, body limit, key cache."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.auth import KeyCache
+from api.context import AppContext
+from api.errors import install_error_handlers
+from api.limits import BodySizeLimit
+from api.routes import deposits, health, pool
+from pool import __version__
+from pool.config import Settings
+from pool.db import Database
+from pool.domain import Protocol
+
+
+def create_app(
+    settings: Settings,
+    *,
+    db: Database | None = None,
+    monitored_chains: dict[Protocol, list[str]] | None = None,
+) -> FastAPI:
+    """`db` is created (and disposed of at shutdown) here unless the caller owns one."""
+    owns_db = db is None
+    database = db or Database(settings.database_url, pool_size=settings.db_pool_size)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owns_db:
+            await database.dispose()
+
+    app = FastAPI(
+        title="addrpool",
+        version=__version__,
+        description="Self-hosted deposit address pool manager with a PayIn-compatible API.",
+        lifespan=lifespan,
+    )
+    app.state.ctx = AppContext(settings, database, monitored_chains or {})
+    app.state.key_cache = KeyCache(database, ttl_seconds=settings.auth_cache_seconds)
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    for module in (deposits, pool, health):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,84 @@
+"""API keys on every request: `Authorization: Bearer …` or `X-API-Key`, with scopes.
+
+Verified keys are cached per process for `auth_cache_seconds` (default 5 s) so a bind does
+not pay a key look-up; a revoked key therefore stops working within that time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from fastapi import Request
+
+from pool import keys
+from pool.clock import utc_now
+from pool.db import Database
+from pool.errors import Forbidden, Unauthorized
+from pool.repository.keys import ApiKey
+
+MAX_CACHED_KEYS = 10_000
+TOUCH_EVERY = timedelta(minutes=1)  # last_used_at is a hot row: update it at most this often
+
+
+class KeyCache:
+    def __init__(self, db: Database, *, ttl_seconds: float) -> None:
+        self._db = db
+        self._ttl = ttl_seconds
+        self._entries: dict[str, tuple[ApiKey, float]] = {}
+
+    async def verify(self, presented: str) -> ApiKey | None:
+        digest = keys.hash_key(presented)
+        cached = self._entries.get(digest)
+        if cached is not None and time.monotonic() - cached[1] < self._ttl:
+            return cached[0]
+        async with self._db.read() as conn:
+            key = await keys.authenticate(conn, presented=presented)
+        if key is None:
+            self._entries.pop(digest, None)
+            return None
+        await self._touch(key)
+        if len(self._entries) >= MAX_CACHED_KEYS:
+            self._entries.clear()
+        self._entries[digest] = (key, time.monotonic())
+        return key
+
+    def forget_all(self) -> None:
+        self._entries.clear()
+
+    async def _touch(self, key: ApiKey) -> None:
+        now = utc_now()
+        if key.last_used_at is not None and now - key.last_used_at < TOUCH_EVERY:
+            return
+        async with self._db.write() as conn:
+            await keys.touch(conn, key_id=key.id, now=now)
+
+
+def presented_key(request: Request) -> str | None:
+    authorization = request.headers.get("authorization")
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+        return None
+    api_key = request.headers.get("x-api-key")
+    return api_key.strip() if api_key else None
+
+
+def require(scope: str) -> Callable[[Request], Awaitable[ApiKey]]:
+    """A dependency: the caller's key, which must carry `scope` (or `admin`)."""
+
+    async def dependency(request: Request) -> ApiKey:
+        presented = presented_key(request)
+        if not presented:
+            raise Unauthorized("Invalid API key")
+        cache: KeyCache = request.app.state.key_cache
+        key = await cache.verify(presented)
+        if key is None:
+            raise Unauthorized("Invalid API key")
+        if not key.allows(scope):
+            raise Forbidden(f"This API key lacks the {scope} scope")
+        return key
+
+    return dependency

@@ -1,0 +1,24 @@
+"""What every route needs, built once per process and kept on `app.state`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fastapi import Request
+
+from pool.config import Settings
+from pool.db import Database
+from pool.domain import Protocol
+
+
+@dataclass(slots=True)
+class AppContext:
+    settings: Settings
+    db: Database
+    # chain ids actually watched (configured with an RPC URL), per protocol.
+    monitored_chains: dict[Protocol, list[str]] = field(default_factory=dict)
+
+
+def context(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx

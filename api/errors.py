@@ -1,0 +1,98 @@
+"""Every failure leaves as the error envelope, with the status of API.md: never FastAPI's 422."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+
+from api.responses import failure
+from pool.errors import (
+    AddrpoolError,
+    NotFound,
+    PayloadTooLarge,
+    ValidationFailed,
+)
+
+log = logging.getLogger("addrpool.api")
+
+
+class MethodNotAllowed(AddrpoolError):
+    status = 405
+    error = "MethodNotAllowed"
+    default_code = "METHOD_NOT_ALLOWED"
+
+
+def _field(loc: Sequence[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def validation_error(errors: Sequence[Any]) -> AddrpoolError:
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return ValidationFailed("Request body is not valid JSON", code="INVALID_JSON")
+    details = [{"field": _field(e.get("loc", ())), "message": _message(e)} for e in errors]
+    code = "VALIDATION_FAILED"
+    if any(d["field"] == "protocol" for d in details):
+        code = "UNSUPPORTED_PROTOCOL"
+    if all(e.get("type") == "missing" for e in errors):
+        message = "Required fields: " + ", ".join(d["field"] for d in details)
+    else:
+        message = "; ".join(f"{d['field']}: {d['message']}" for d in details)
+    return ValidationFailed(message, code=code, details=details)
+
+
+def _message(error: Any) -> str:
+    message = str(error.get("msg", "invalid"))
+    # pydantic prefixes messages raised from validators with "Value error, ".
+    return message.removeprefix("Value error, ")
+
+
+async def _on_addrpool_error(_request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, AddrpoolError):  # pragma: no cover - registered for this type
+        raise exc
+    if exc.status >= 500:
+        log.warning("request failed with %s: %s", exc.code, exc.message)
+    return failure(exc)
+
+
+async def _on_validation_error(_request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, RequestValidationError):  # pragma: no cover
+        raise exc
+    return failure(validation_error(exc.errors()))
+
+
+async def _on_http_exception(_request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, HTTPException):  # pragma: no cover
+        raise exc
+    mapped: AddrpoolError
+    if exc.status_code == 404:
+        mapped = NotFound("Route not found")
+    elif exc.status_code == 405:
+        mapped = MethodNotAllowed("Method not allowed on this route")
+    elif exc.status_code == 413:
+        mapped = PayloadTooLarge(str(exc.detail))
+    elif exc.status_code == 400:
+        mapped = ValidationFailed("Request body could not be read")
+    else:
+        mapped = AddrpoolError(str(exc.detail))
+        response = failure(mapped)
+        response.status_code = exc.status_code
+        return response
+    return failure(mapped)
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return failure(AddrpoolError("Internal server error"))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AddrpoolError, _on_addrpool_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(HTTPException, _on_http_exception)
+    app.add_exception_handler(Exception, _on_unexpected)

@@ -1,0 +1,163 @@
+"""PayIn's deposit-address API (seed 003; API.md, Deposits)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Response
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from api.auth import require
+from api.context import AppContext, context
+from api.responses import ok, pagination
+from api.schemas import (
+    REFERENCE_PATTERN,
+    BindRequest,
+    Page,
+    ProtocolName,
+    UnbindRequest,
+    page_params,
+)
+from api.views import (
+    binding_view,
+    deposit_view,
+    reference_summary_view,
+    reference_view,
+    unbound_view,
+)
+from chains.codec import address_parser
+from pool import allocation, references
+from pool.clock import utc_now
+from pool.domain import BindResult, Unbound
+from pool.errors import NotFound, ValidationFailed
+from pool.repository.addresses import find_address_id
+from pool.repository.deposits import DepositFilters, list_deposits
+from pool.repository.keys import ApiKey
+
+router = APIRouter(prefix="/api/v1/deposits", tags=["deposits"])
+Ctx = Annotated[AppContext, Depends(context)]
+Reader = Annotated[ApiKey, Depends(require("deposits:read"))]
+Writer = Annotated[ApiKey, Depends(require("deposits:write"))]
+DepositStatus = "pending|confirmed|completed|reverted|dust"
+
+
+@router.post("/bind", status_code=201)
+async def bind(body: BindRequest, ctx: Ctx, key: Writer) -> Response:
+    async def work(conn: AsyncConnection) -> BindResult:
+        return await allocation.bind(
+            conn,
+            reference=body.deposit_reference,
+            protocol=body.protocol,
+            metadata=body.metadata,
+            actor=key.actor,
+            now=utc_now(),
+        )
+
+    result = await ctx.db.run_write(work)
+    data = binding_view(result.binding, ctx.monitored_chains.get(body.protocol, []))
+    if result.created:
+        return ok(data, status=201, message="Address bound")
+    return ok(data, status=200, message="Reference already bound; existing binding returned")
+
+
+@router.post("/unbind")
+async def unbind(body: UnbindRequest, ctx: Ctx, key: Writer) -> Response:
+    if body.deposit_reference is None and body.address is None:
+        raise ValidationFailed("Required fields: depositReference, or address with protocol")
+    if body.address is not None and body.protocol is None:
+        raise ValidationFailed("protocol is required when unbinding by address")
+
+    async def work(conn: AsyncConnection) -> list[Unbound]:
+        address_id = None
+        if body.address is not None and body.protocol is not None:
+            parsed = address_parser(body.protocol)(body.address)
+            address_id = await find_address_id(conn, protocol=body.protocol, text=parsed.text)
+            if address_id is None:
+                raise NotFound(f"Address {parsed.text} is not in the pool")
+        return await allocation.unbind(
+            conn,
+            actor=key.actor,
+            now=utc_now(),
+            cooldown=ctx.settings.cooldown,
+            reference=body.deposit_reference,
+            protocol=body.protocol,
+            address_id=address_id,
+        )
+
+    unbound = await ctx.db.run_write(work)
+    data = {
+        "depositReference": unbound[0].deposit_reference,
+        "unbound": [unbound_view(u) for u in unbound],
+    }
+    return ok(data, message="Address unbound")
+
+
+@router.get("/references")
+async def list_references(
+    ctx: Ctx,
+    _key: Reader,
+    page: Annotated[Page, Depends(page_params)],
+    protocol: ProtocolName | None = None,
+    search: Annotated[str | None, Query(max_length=255)] = None,
+) -> Response:
+    async with ctx.db.read() as conn:
+        rows, total = await references.list_references(
+            conn, protocol=protocol, search=search, offset=page.offset, limit=page.limit
+        )
+    data = {
+        "references": [reference_summary_view(b, totals) for b, totals in rows],
+        "pagination": pagination(page=page.page, limit=page.limit, total=total),
+    }
+    return ok(data)
+
+
+@router.get("/references/{deposit_reference}")
+async def get_reference(
+    ctx: Ctx,
+    _key: Reader,
+    deposit_reference: Annotated[str, Path(pattern=REFERENCE_PATTERN, max_length=255)],
+    protocol: ProtocolName | None = None,
+) -> Response:
+    async with ctx.db.read() as conn:
+        view = await references.get_reference(conn, reference=deposit_reference, protocol=protocol)
+    data = reference_view(view)
+    data["monitoredChains"] = ctx.monitored_chains.get(view.binding.protocol, [])
+    return ok(data)
+
+
+@router.get("")
+async def get_deposits(
+    ctx: Ctx,
+    _key: Reader,
+    page: Annotated[Page, Depends(page_params)],
+    deposit_reference: Annotated[
+        str | None, Query(alias="depositReference", max_length=255)
+    ] = None,
+    status: Annotated[str | None, Query(pattern=f"^({DepositStatus})$")] = None,
+    chain_id: Annotated[str | None, Query(alias="chainId", max_length=64)] = None,
+    currency: Annotated[str | None, Query(max_length=16)] = None,
+    address: Annotated[str | None, Query(max_length=128)] = None,
+) -> Response:
+    filters = DepositFilters(deposit_reference, status, chain_id, currency, address)
+    async with ctx.db.read() as conn:
+        rows, total = await list_deposits(
+            conn, filters=filters, offset=page.offset, limit=page.limit
+        )
+    data = {
+        "deposits": [deposit_view(r) for r in rows],
+        "pagination": pagination(page=page.page, limit=page.limit, total=total),
+    }
+    return ok(data)
+
+
+@router.get("/{deposit_id}")
+async def get_deposit(
+    ctx: Ctx, _key: Reader, deposit_id: Annotated[str, Path(max_length=64)]
+) -> Response:
+    async with ctx.db.read() as conn:
+        rows, _ = await list_deposits(
+            conn, filters=DepositFilters(deposit_id=deposit_id), offset=0, limit=1
+        )
+    if not rows:
+        raise NotFound(f"Deposit {deposit_id} not found", code="DEPOSIT_NOT_FOUND")
+    return ok(deposit_view(rows[0]))

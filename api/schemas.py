@@ -1,0 +1,53 @@
+"""Request bodies and query parameters. Unknown fields are ignored (API.md, Conventions)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import Query
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from pool.metadata import check_metadata
+
+REFERENCE_PATTERN = r"^[A-Za-z0-9._:@-]{1,255}$"
+DepositReference = Annotated[
+    str, StringConstraints(min_length=1, max_length=255, pattern=REFERENCE_PATTERN)
+]
+ProtocolName = Literal["evm", "tron"]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class BindRequest(Request):
+    deposit_reference: DepositReference = Field(alias="depositReference")
+    protocol: ProtocolName
+    metadata: dict[str, Any] | None = None
+
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _metadata_is_safe(cls, value: Any) -> Any:
+        return check_metadata(value)
+
+
+class UnbindRequest(Request):
+    deposit_reference: DepositReference | None = Field(default=None, alias="depositReference")
+    protocol: ProtocolName | None = None
+    address: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
+
+
+class Page(BaseModel):
+    page: int
+    limit: int
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.limit
+
+
+def page_params(
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> Page:
+    return Page(page=page, limit=limit)

@@ -1,0 +1,121 @@
+"""Domain values → the camelCase JSON objects of API.md."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pool.amounts import format_units
+from pool.clock import isoformat_z
+from pool.domain import Binding, Unbound
+from pool.references import ReferenceTotals, ReferenceView
+from pool.repository.addresses import AddressRow
+from pool.repository.deposits import DepositRow
+from pool.stats import PoolSummary
+
+
+def _iso(moment: Any) -> str | None:
+    return isoformat_z(moment) if moment is not None else None
+
+
+def binding_view(binding: Binding, monitored_chains: list[str]) -> dict[str, Any]:
+    return {
+        "depositReference": binding.deposit_reference,
+        "address": binding.address,
+        "protocol": binding.protocol,
+        "monitoredChains": monitored_chains,
+        "createdAt": isoformat_z(binding.bound_at),
+        "metadata": binding.metadata,
+    }
+
+
+def unbound_view(unbound: Unbound) -> dict[str, Any]:
+    return {
+        "protocol": unbound.protocol,
+        "address": unbound.address,
+        "cooldownUntil": isoformat_z(unbound.cooldown_until),
+    }
+
+
+def history_view(binding: Binding) -> dict[str, Any]:
+    return {
+        "address": binding.address,
+        "protocol": binding.protocol,
+        "boundAt": isoformat_z(binding.bound_at),
+        "unboundAt": _iso(binding.unbound_at),
+        "cooldownUntil": _iso(binding.cooldown_until),
+    }
+
+
+def reference_summary_view(binding: Binding, totals: ReferenceTotals) -> dict[str, Any]:
+    return {
+        "depositReference": binding.deposit_reference,
+        "protocol": binding.protocol,
+        "address": binding.address,
+        "boundAt": isoformat_z(binding.bound_at),
+        "totalDeposits": totals.count,
+        "totalAmount": totals.total_amount,
+    }
+
+
+def reference_view(view: ReferenceView) -> dict[str, Any]:
+    return {
+        **reference_summary_view(view.binding, view.totals),
+        "totals": view.totals.by_currency,
+        "metadata": view.binding.metadata,
+        "bindings": [history_view(b) for b in view.history],
+    }
+
+
+def deposit_view(row: DepositRow) -> dict[str, Any]:
+    return {
+        "depositId": row.id,
+        "depositReference": row.deposit_reference,
+        "address": row.address,
+        "protocol": row.protocol,
+        "chainId": row.chain_id,
+        "currency": row.currency,
+        "amount": format_units(row.amount, row.decimals),
+        "txHash": row.tx_hash,
+        "logIndex": row.log_index,
+        "blockNumber": row.block_number,
+        "from": row.from_address,
+        # The watcher keeps confirmation counts; until it runs for a chain they are unknown.
+        "confirmations": None,
+        "requiredConfirmations": None,
+        "status": row.status,
+        "late": row.late,
+        "detectedAt": isoformat_z(row.detected_at),
+        "confirmedAt": _iso(row.confirmed_at),
+        "completedAt": _iso(row.completed_at),
+    }
+
+
+def summary_view(summary: PoolSummary) -> dict[str, Any]:
+    return {
+        "total": summary.total,
+        "available": summary.available,
+        "bound": summary.bound,
+        "coolingDown": summary.cooling_down,
+        "archived": summary.archived,
+        "threshold": summary.threshold,
+        "belowThreshold": summary.below_threshold,
+        # Projection from the bind rate belongs to the alerting work; unknown until then.
+        "projectedExhaustionAt": None,
+    }
+
+
+def address_view(row: AddressRow, *, now: datetime) -> dict[str, Any]:
+    status = row.status
+    if status == "available" and row.cooldown_until is not None and row.cooldown_until > now:
+        status = "cooling_down"
+    return {
+        "address": row.text,
+        "protocol": row.protocol,
+        "status": status,
+        "derivationIndex": row.derivation_index,
+        "depositReference": row.deposit_reference,
+        "boundAt": _iso(row.bound_at),
+        "cooldownUntil": _iso(row.cooldown_until),
+        "createdAt": isoformat_z(row.created_at),
+    }

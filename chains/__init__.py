@@ -1,0 +1,1 @@
+"""Everything that talks to (or encodes for) a chain. Imports `pool` only."""

@@ -1,0 +1,115 @@
+"""Bind and unbind (API.md, Deposits; DESIGN.md, Invariants 1-3).
+
+Each function runs inside the caller's write transaction; a lost race raises `RaceLost`, and
+`Database.run_write` runs the whole transaction again, which then finds the winner's binding.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pool.clock import isoformat_z
+from pool.domain import Binding, BindResult, Protocol, Unbound
+from pool.errors import InsufficientAddresses, NotFound
+from pool.outbox import ADDRESS_BOUND, ADDRESS_UNBOUND, record_event
+from pool.repository import addresses, bindings
+
+
+async def bind(
+    conn: AsyncConnection,
+    *,
+    reference: str,
+    protocol: Protocol,
+    metadata: dict[str, Any] | None,
+    actor: str,
+    now: datetime,
+) -> BindResult:
+    latest = await bindings.latest_binding(conn, protocol=protocol, reference=reference)
+    if latest is not None and latest.binding.unbound_at is None:
+        return BindResult(binding=latest.binding, created=False)
+    claimed = None
+    if latest is not None:
+        claimed = await addresses.reclaim_for_reference(
+            conn, address_id=latest.address_id, reference=reference
+        )
+    if claimed is None:
+        claimed = await addresses.claim_available_address(
+            conn, protocol=protocol, reference=reference, now=now
+        )
+    if claimed is None:
+        raise InsufficientAddresses(protocol)
+    binding_id = await bindings.insert_binding(
+        conn,
+        reference=reference,
+        protocol=protocol,
+        address_id=claimed.id,
+        metadata=metadata,
+        actor=actor,
+        now=now,
+    )
+    new = Binding(binding_id, reference, protocol, claimed.text, metadata, now)
+    await record_event(conn, type=ADDRESS_BOUND, data=_bound_event_data(new), now=now)
+    return BindResult(binding=new, created=True)
+
+
+async def unbind(
+    conn: AsyncConnection,
+    *,
+    actor: str,
+    now: datetime,
+    cooldown: timedelta,
+    reference: str | None = None,
+    protocol: Protocol | None = None,
+    address_id: int | None = None,
+) -> list[Unbound]:
+    """Unbind by reference (every protocol), reference + protocol, or address."""
+    cooldown_until = now + cooldown
+    ended = await bindings.end_active_bindings(
+        conn,
+        actor=actor,
+        now=now,
+        cooldown_until=cooldown_until,
+        reference=reference,
+        protocol=protocol,
+        address_id=address_id,
+    )
+    if not ended:
+        raise NotFound("No active binding found", code="REFERENCE_NOT_FOUND")
+    unbound: list[Unbound] = []
+    for ended_reference, ended_protocol, ended_address_id in ended:
+        text = await addresses.release_address(
+            conn,
+            address_id=ended_address_id,
+            reference=ended_reference,
+            now=now,
+            cooldown_until=cooldown_until,
+        )
+        result = Unbound(ended_reference, ended_protocol, text, cooldown_until)
+        await record_event(
+            conn, type=ADDRESS_UNBOUND, data=_unbound_event_data(result, now), now=now
+        )
+        unbound.append(result)
+    return unbound
+
+
+def _bound_event_data(new: Binding) -> dict[str, Any]:
+    return {
+        "depositReference": new.deposit_reference,
+        "protocol": new.protocol,
+        "address": new.address,
+        "boundAt": isoformat_z(new.bound_at),
+        "metadata": new.metadata,
+    }
+
+
+def _unbound_event_data(result: Unbound, now: datetime) -> dict[str, Any]:
+    return {
+        "depositReference": result.deposit_reference,
+        "protocol": result.protocol,
+        "address": result.address,
+        "unboundAt": isoformat_z(now),
+        "cooldownUntil": isoformat_z(result.cooldown_until),
+    }

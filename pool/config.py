@@ -1,0 +1,81 @@
+"""Settings: environment (`ADDRPOOL_` prefix) over an optional TOML file over defaults."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_CONFIG_FILE = Path("addrpool.toml")
+
+
+class ChainSettings(BaseModel):
+    """What an operator adds to a chain preset (or declares for a custom chain)."""
+
+    model_config = {"extra": "allow"}
+
+    rpc_urls: list[str] = Field(default_factory=list)
+    protocol: Literal["evm", "tron"] | None = None
+    network: Literal["testnet", "mainnet"] | None = None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ADDRPOOL_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    database_url: str = "sqlite:///addrpool.db"
+    network: Literal["testnet", "mainnet"] = "testnet"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    cooldown: timedelta = timedelta(days=7)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    auth_cache_seconds: float = Field(default=5.0, ge=0)
+    log_level: str = "INFO"
+    secret_key: SecretStr | None = None
+    chains: dict[str, ChainSettings] = Field(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = _config_file()
+        if config_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+    @property
+    def key_prefix(self) -> str:
+        return "pk_live_" if self.network == "mainnet" else "pk_test_"
+
+
+def _config_file() -> Path | None:
+    """`ADDRPOOL_CONFIG` names the TOML file; otherwise `./addrpool.toml` if it exists."""
+    named = os.environ.get("ADDRPOOL_CONFIG")
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise FileNotFoundError(f"ADDRPOOL_CONFIG names {path}, which does not exist")
+        return path
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    return Settings(**overrides)

@@ -1,0 +1,121 @@
+"""Engines and transactions for SQLite and PostgreSQL.
+
+Callers own the transaction (STYLE.md, commit at the edge): `async with db.write() as conn`
+commits on exit and rolls back on any error. SQLite gets `BEGIN IMMEDIATE` for writes (a
+deferred BEGIN that later writes fails at once with SQLITE_BUSY) and, in this process, one
+writer at a time, so writers queue on a lock instead of spinning in SQLite's busy handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from pool.errors import ConfigurationError, RaceLost
+
+T = TypeVar("T")
+
+READ_ONLY = "addrpool_read_only"
+_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
+_ALIASES = {"postgres": "postgresql"}
+
+
+def async_url(database_url: str) -> URL:
+    """Accept `sqlite:///file.db` or `postgresql://user@host:port/db`; pick our own driver."""
+    try:
+        url = make_url(database_url)
+    except ArgumentError as exc:
+        raise ConfigurationError(f"ADDRPOOL_DATABASE_URL is not a database URL: {exc}") from exc
+    backend = url.get_backend_name()
+    backend = _ALIASES.get(backend, backend)
+    if backend not in _DRIVERS:
+        raise ConfigurationError(
+            f"unsupported database {backend!r}: use sqlite:///path.db or postgresql://..."
+        )
+    return url.set(drivername=_DRIVERS[backend])
+
+
+class Database:
+    def __init__(self, database_url: str, *, pool_size: int = 10) -> None:
+        self.url = async_url(database_url)
+        self.dialect = self.url.get_backend_name()
+        self.engine = _create_engine(self.url, pool_size)
+        self._reader = self.engine.execution_options(**{READ_ONLY: True})
+        self._sqlite_writer: asyncio.Lock | None = None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        if not self.is_sqlite:
+            async with self.engine.begin() as conn:
+                yield conn
+            return
+        if self._sqlite_writer is None:
+            self._sqlite_writer = asyncio.Lock()
+        async with self._sqlite_writer, self.engine.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        async with self._reader.begin() as conn:
+            yield conn
+
+    async def run_write(
+        self, work: Callable[[AsyncConnection], Awaitable[T]], *, attempts: int = 5
+    ) -> T:
+        """Run `work` in a write transaction, again from the start if a concurrent writer won."""
+        for attempt in range(1, attempts + 1):
+            try:
+                async with self.write() as conn:
+                    return await work(conn)
+            except RaceLost:
+                if attempt == attempts:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _create_engine(url: URL, pool_size: int) -> AsyncEngine:
+    if url.get_backend_name() == "sqlite":
+        engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
+        _configure_sqlite(engine)
+        return engine
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        connect_args={"server_settings": {"application_name": "addrpool"}},
+    )
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let us issue BEGIN ourselves (the driver's implicit deferred BEGIN is the trap).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA synchronous=FULL",
+            "PRAGMA foreign_keys=ON",
+            "PRAGMA busy_timeout=10000",
+        ):
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")

@@ -1,0 +1,64 @@
+"""Small typed values shared by the services and their callers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, get_args
+
+Protocol = Literal["evm", "tron"]
+PROTOCOLS: tuple[Protocol, ...] = get_args(Protocol)
+
+AddressStatus = Literal["available", "bound", "archived"]
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedAddress:
+    """An address as stored: canonical text (EIP-55 / base58 `T…`) and its 20 bytes in hex."""
+
+    protocol: Protocol
+    text: str
+    hex20: str
+
+
+# chains/ provides the codecs; pool needs only "text in, ParsedAddress out, or ValidationFailed".
+AddressParser = Callable[[str], ParsedAddress]
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    id: int
+    deposit_reference: str
+    protocol: Protocol
+    address: str
+    metadata: dict[str, Any] | None
+    bound_at: datetime
+    unbound_at: datetime | None = None
+    cooldown_until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BindResult:
+    binding: Binding
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Unbound:
+    deposit_reference: str
+    protocol: Protocol
+    address: str
+    cooldown_until: datetime
+
+
+def parse_protocol(value: str) -> Protocol:
+    from pool.errors import ValidationFailed
+
+    for protocol in PROTOCOLS:
+        if value == protocol:
+            return protocol
+    raise ValidationFailed(
+        f"Unsupported protocol: {value!r} (expected one of: {', '.join(PROTOCOLS)})",
+        code="UNSUPPORTED_PROTOCOL",
+    )

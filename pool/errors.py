@@ -1,0 +1,83 @@
+"""One error root; each subclass knows its wire type, code and HTTP status (API.md, Conventions)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+
+class AddrpoolError(Exception):
+    status: ClassVar[int] = 500
+    error: ClassVar[str] = "InternalError"
+    default_code: ClassVar[str] = "INTERNAL_ERROR"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        details: Sequence[Mapping[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.default_code
+        self.details = list(details) if details else None
+
+
+class ValidationFailed(AddrpoolError):
+    status = 400
+    error = "ValidationError"
+    default_code = "VALIDATION_FAILED"
+
+
+class Unauthorized(AddrpoolError):
+    status = 401
+    error = "Unauthorized"
+    default_code = "UNAUTHORIZED"
+
+
+class Forbidden(AddrpoolError):
+    status = 403
+    error = "Forbidden"
+    default_code = "FORBIDDEN"
+
+
+class NotFound(AddrpoolError):
+    status = 404
+    error = "NotFound"
+    default_code = "NOT_FOUND"
+
+
+class Conflict(AddrpoolError):
+    status = 409
+    error = "Conflict"
+    default_code = "CONFLICT"
+
+
+class PayloadTooLarge(AddrpoolError):
+    status = 413
+    error = "PayloadTooLarge"
+    default_code = "PAYLOAD_TOO_LARGE"
+
+
+class InsufficientAddresses(AddrpoolError):
+    status = 503
+    error = "InsufficientAddresses"
+    default_code = "INSUFFICIENT_ADDRESSES"
+
+    def __init__(self, protocol: str) -> None:
+        super().__init__(f"No available addresses in pool for protocol: {protocol}")
+
+
+class ConfigurationError(AddrpoolError):
+    """Bad settings: reported at start-up, never over the API."""
+
+    default_code = "CONFIGURATION_ERROR"
+
+
+class RaceLost(AddrpoolError):
+    """A concurrent writer won a unique index; the whole transaction is safe to run again."""
+
+    status = 409
+    error = "Conflict"
+    default_code = "CONCURRENT_UPDATE"

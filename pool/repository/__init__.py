@@ -1,0 +1,1 @@
+"""Every SQL statement of addrpool, in modules named for the table they serve."""

@@ -1,0 +1,215 @@
+"""SQL for the address table: bulk insert, the claim, status changes, counts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import Select
+
+from pool.domain import Protocol
+from pool.tables import address, binding
+
+AVAILABLE, BOUND, ARCHIVED = "available", "bound", "archived"
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedAddress:
+    id: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class AddressRow:
+    id: int
+    protocol: Protocol
+    text: str
+    status: str
+    derivation_index: int | None
+    cooldown_until: datetime | None
+    created_at: datetime
+    deposit_reference: str | None
+    bound_at: datetime | None
+
+
+def _claimable(protocol: Protocol, now: datetime) -> Any:
+    return and_(address.c.protocol == protocol, address.c.status == AVAILABLE, _not_cooling(now))
+
+
+async def claim_available_address(
+    conn: AsyncConnection, *, protocol: Protocol, reference: str, now: datetime
+) -> ClaimedAddress | None:
+    """One statement: lock the next free address (skipping rows other claims hold) and take it.
+
+    Order: never-used first (NULL `recycled_at`), then the longest-recycled. On SQLite the
+    surrounding BEGIN IMMEDIATE already makes this the only writer.
+    """
+    candidate = (
+        select(address.c.id)
+        .where(_claimable(protocol, now))
+        .order_by(address.c.recycled_at.asc().nullsfirst(), address.c.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    statement = (
+        update(address)
+        .where(address.c.id == candidate, address.c.status == AVAILABLE)
+        .values(status=BOUND, last_reference=reference)
+        .returning(address.c.id, address.c.address)
+    )
+    row = (await conn.execute(statement)).first()
+    return ClaimedAddress(id=row[0], text=row[1]) if row else None
+
+
+async def reclaim_for_reference(
+    conn: AsyncConnection, *, address_id: int, reference: str
+) -> ClaimedAddress | None:
+    """Give a reference back the address it last held, if nobody took it since (Invariant 2)."""
+    statement = (
+        update(address)
+        .where(
+            address.c.id == address_id,
+            address.c.status == AVAILABLE,
+            address.c.last_reference == reference,
+        )
+        .values(status=BOUND)
+        .returning(address.c.id, address.c.address)
+    )
+    row = (await conn.execute(statement)).first()
+    return ClaimedAddress(id=row[0], text=row[1]) if row else None
+
+
+async def release_address(
+    conn: AsyncConnection,
+    *,
+    address_id: int,
+    reference: str,
+    now: datetime,
+    cooldown_until: datetime,
+) -> str:
+    """Put an unbound address into cooldown; it stays the reference's to reclaim until taken."""
+    statement = (
+        update(address)
+        .where(address.c.id == address_id)
+        .values(
+            status=AVAILABLE,
+            last_reference=reference,
+            recycled_at=now,
+            cooldown_until=cooldown_until,
+        )
+        .returning(address.c.address)
+    )
+    text: str = (await conn.execute(statement)).scalar_one()
+    return text
+
+
+async def insert_new_addresses(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert, skipping any (protocol, hex20) already in the pool; returns how many were new."""
+    if not rows:
+        return 0
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    statement = dialect_insert(address).on_conflict_do_nothing(
+        index_elements=[address.c.protocol, address.c.hex20]
+    )
+    result = await conn.execute(statement, list(rows))
+    return int(result.rowcount)
+
+
+async def existing_hex20s(
+    conn: AsyncConnection, *, protocol: Protocol, hex20s: Sequence[str]
+) -> set[str]:
+    statement = select(address.c.hex20).where(
+        address.c.protocol == protocol, address.c.hex20.in_(hex20s)
+    )
+    return set((await conn.scalars(statement)).all())
+
+
+async def find_address_id(conn: AsyncConnection, *, protocol: Protocol, text: str) -> int | None:
+    statement = select(address.c.id).where(
+        address.c.protocol == protocol, address.c.address == text
+    )
+    return await conn.scalar(statement)
+
+
+async def set_archived(conn: AsyncConnection, *, address_id: int, archived: bool) -> str | None:
+    """Archive an unbound address or unarchive an archived one; returns the status it had."""
+    current: str | None = await conn.scalar(
+        select(address.c.status).where(address.c.id == address_id).with_for_update()
+    )
+    if current is None or current == BOUND:
+        return current
+    await conn.execute(
+        update(address)
+        .where(address.c.id == address_id)
+        .values(status=ARCHIVED if archived else AVAILABLE)
+    )
+    return current
+
+
+async def count_by_state(conn: AsyncConnection, *, now: datetime) -> dict[tuple[str, str], int]:
+    """(protocol, state) → count, where state splits `available` into free and cooling down."""
+    cooling = and_(address.c.status == AVAILABLE, address.c.cooldown_until > now)
+    statement = select(
+        address.c.protocol,
+        address.c.status,
+        func.count().filter(cooling).label("cooling"),
+        func.count().label("total"),
+    ).group_by(address.c.protocol, address.c.status)
+    counts: dict[tuple[str, str], int] = {}
+    for protocol, status, cooling_count, total in (await conn.execute(statement)).all():
+        if status == AVAILABLE:
+            counts[(protocol, "cooling_down")] = int(cooling_count)
+            counts[(protocol, AVAILABLE)] = int(total) - int(cooling_count)
+        else:
+            counts[(protocol, status)] = int(total)
+    return counts
+
+
+def _listing(protocol: Protocol | None, status: str | None, now: datetime) -> Select[Any]:
+    active = and_(binding.c.address_id == address.c.id, binding.c.unbound_at.is_(None))
+    statement = select(
+        address.c.id,
+        address.c.protocol,
+        address.c.address,
+        address.c.status,
+        address.c.derivation_index,
+        address.c.cooldown_until,
+        address.c.created_at,
+        binding.c.deposit_reference,
+        binding.c.bound_at,
+    ).select_from(address.outerjoin(binding, active))
+    if protocol is not None:
+        statement = statement.where(address.c.protocol == protocol)
+    if status == "cooling_down":
+        statement = statement.where(address.c.status == AVAILABLE, address.c.cooldown_until > now)
+    elif status == AVAILABLE:
+        statement = statement.where(address.c.status == AVAILABLE, _not_cooling(now))
+    elif status is not None:
+        statement = statement.where(address.c.status == status)
+    return statement
+
+
+def _not_cooling(now: datetime) -> Any:
+    return or_(address.c.cooldown_until.is_(None), address.c.cooldown_until <= now)
+
+
+async def list_addresses(
+    conn: AsyncConnection,
+    *,
+    protocol: Protocol | None,
+    status: str | None,
+    now: datetime,
+    offset: int,
+    limit: int,
+) -> tuple[list[AddressRow], int]:
+    listing = _listing(protocol, status, now)
+    total = await conn.scalar(select(func.count()).select_from(listing.subquery()))
+    page = listing.order_by(address.c.id).offset(offset).limit(limit)
+    rows = [AddressRow(*row) for row in (await conn.execute(page)).all()]
+    return rows, int(total or 0)

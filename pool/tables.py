@@ -1,0 +1,219 @@
+"""The schema, as SQLAlchemy Core tables (DESIGN.md, Data model).
+
+The migrations in `pool/migrations` create exactly this; a test compares the two.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+from pool.types import BaseUnits, UTCDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only gives AUTOINCREMENT-like rowids to INTEGER PRIMARY KEY, not BIGINT.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+ACTIVE = text("unbound_at IS NULL")
+
+import_batch = Table(
+    "import_batch",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("protocol", String(8), nullable=False),
+    Column("source", String(255), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("imported", Integer, nullable=False),
+    Column("skipped", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+master_key = Table(
+    "master_key",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("protocol", String(8), nullable=False),
+    Column("public_key", Text, nullable=False),
+    Column("fingerprint", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("protocol", "public_key"),
+)
+
+address = Table(
+    "address",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("protocol", String(8), nullable=False),
+    Column("address", String(64), nullable=False),
+    # Lower-case 40-hex of the 20 account bytes: what Transfer logs carry on EVM and Tron.
+    Column("hex20", String(40), nullable=False),
+    Column("status", String(16), nullable=False),  # available | bound | archived
+    Column("import_batch_id", Id, ForeignKey("import_batch.id"), nullable=True),
+    Column("master_key_id", Id, ForeignKey("master_key.id"), nullable=True),
+    Column("derivation_index", BigInteger, nullable=True),
+    Column("last_reference", String(255), nullable=True),
+    Column("recycled_at", UTCDateTime, nullable=True),
+    Column("cooldown_until", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("protocol", "hex20"),
+    UniqueConstraint("protocol", "address"),
+)
+
+# The claim walks this index: never-used first (NULL recycled_at), then longest-recycled.
+# Not partial, so a generic prepared plan (asyncpg caches statements) can use it too.
+# SQLite sorts NULLs first on its own and refuses NULLS FIRST in an index.
+Index(
+    "ix_address_claim_order",
+    address.c.protocol,
+    address.c.status,
+    address.c.recycled_at.asc().nullsfirst(),
+    address.c.id,
+).ddl_if(dialect="postgresql")
+Index(
+    "ix_address_claim_order_sqlite",
+    address.c.protocol,
+    address.c.status,
+    address.c.recycled_at,
+    address.c.id,
+).ddl_if(dialect="sqlite")
+
+binding = Table(
+    "binding",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("deposit_reference", String(255), nullable=False),
+    Column("protocol", String(8), nullable=False),
+    Column("address_id", Id, ForeignKey("address.id"), nullable=False),
+    Column("metadata", JSON, nullable=True),
+    Column("bound_at", UTCDateTime, nullable=False),
+    Column("unbound_at", UTCDateTime, nullable=True),
+    Column("cooldown_until", UTCDateTime, nullable=True),
+    Column("bound_by", String(64), nullable=False),
+    Column("unbound_by", String(64), nullable=True),
+    # Invariant 1, enforced by the database: a race loses loudly instead of double-binding.
+    Index(
+        "uq_binding_active_reference",
+        "protocol",
+        "deposit_reference",
+        unique=True,
+        postgresql_where=ACTIVE,
+        sqlite_where=ACTIVE,
+    ),
+    Index(
+        "uq_binding_active_address",
+        "address_id",
+        unique=True,
+        postgresql_where=ACTIVE,
+        sqlite_where=ACTIVE,
+    ),
+    Index("ix_binding_reference_history", "protocol", "deposit_reference", "bound_at"),
+    Index("ix_binding_address_history", "address_id", "bound_at"),
+)
+
+deposit = Table(
+    "deposit",
+    metadata,
+    Column("id", String(32), primary_key=True),  # dep_<hex>
+    Column("chain_id", String(64), nullable=False),
+    Column("tx_hash", String(80), nullable=False),
+    Column("log_index", Integer, nullable=False),
+    Column("block_number", BigInteger, nullable=False),
+    Column("block_hash", String(80), nullable=False),
+    Column("from_address", String(64), nullable=False),
+    Column("address_id", Id, ForeignKey("address.id"), nullable=False),
+    Column("binding_id", Id, ForeignKey("binding.id"), nullable=True),
+    Column("token_contract", String(64), nullable=False),
+    Column("currency", String(16), nullable=False),
+    Column("amount", BaseUnits, nullable=False),
+    Column("decimals", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("late", Boolean, nullable=False, server_default=text("false")),
+    Column("detected_at", UTCDateTime, nullable=False),
+    Column("confirmed_at", UTCDateTime, nullable=True),
+    Column("completed_at", UTCDateTime, nullable=True),
+    Column("reverted_at", UTCDateTime, nullable=True),
+    UniqueConstraint("chain_id", "tx_hash", "log_index"),
+    Index("ix_deposit_binding", "binding_id", "detected_at"),
+    Index("ix_deposit_address", "address_id", "detected_at"),
+    Index("ix_deposit_status", "status", "detected_at"),
+)
+
+event = Table(
+    "event",
+    metadata,
+    Column("seq", Id, primary_key=True),
+    Column("id", String(32), nullable=False, unique=True),  # evt_<hex>, stable across retries
+    Column("type", String(64), nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+alert = Table(
+    "alert",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("kind", String(64), nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("state", String(16), nullable=False),  # firing | resolved
+    Column("value", Text, nullable=True),
+    Column("details", JSON, nullable=True),
+    Column("first_fired_at", UTCDateTime, nullable=False),
+    Column("last_fired_at", UTCDateTime, nullable=False),
+    Column("resolved_at", UTCDateTime, nullable=True),
+    # One open episode per subject: an alert fires once and resolves once.
+    Index(
+        "uq_alert_firing_subject",
+        "subject",
+        unique=True,
+        postgresql_where=text("state = 'firing'"),
+        sqlite_where=text("state = 'firing'"),
+    ),
+)
+
+api_key = Table(
+    "api_key",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("prefix", String(16), nullable=False),  # shown in listings, e.g. pk_test_1a2b
+    Column("key_hash", String(64), nullable=False, unique=True),  # SHA-256 hex of the key
+    Column("scopes", Text, nullable=False),  # space-separated
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime, nullable=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("details", JSON, nullable=True),
+    Index("ix_audit_log_at", "at"),
+)

@@ -1,0 +1,1 @@
+"""Operator tools and the `addrpool` command. May import every package; nothing imports it."""

@@ -1,0 +1,94 @@
+"""The `addrpool` command: thin over the same services the API uses."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+
+from pool.errors import AddrpoolError
+from scripts import commands
+from scripts.output import Output
+
+Handler = Callable[[argparse.Namespace, Output], Awaitable[int]]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="addrpool",
+        description="Self-hosted deposit address pool manager (PayIn-compatible API).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    for name, help_text in (
+        ("serve", "API and workers in one process (the embedded default; migrates SQLite)"),
+        ("api", "the API only, for running several behind a load balancer"),
+    ):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--host", help="listen address (default 127.0.0.1)")
+        p.add_argument("--port", type=int, help="listen port (default 8000)")
+        p.add_argument("--workers", type=int, help="uvicorn worker processes (PostgreSQL only)")
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(dest="action", required=True)
+    _json(db.add_parser("upgrade", help="migrate the schema to the newest revision"))
+    _json(db.add_parser("current", help="show the schema revision"))
+
+    imp = _json(sub.add_parser("import", help="import addresses, one per line ('-' for stdin)"))
+    imp.add_argument("file")
+    imp.add_argument("--protocol", required=True, choices=["evm", "tron"])
+    imp.add_argument("--skip-invalid", action="store_true", help="import the good lines anyway")
+    imp.add_argument("--dry-run", action="store_true", help="validate only; write nothing")
+
+    keys = sub.add_parser("keys", help="API keys").add_subparsers(dest="action", required=True)
+    create = _json(keys.add_parser("create", help="create a key (shown once)"))
+    create.add_argument("--name", required=True)
+    create.add_argument("--scopes", help="comma-separated (default deposits:read,deposits:write)")
+    _json(keys.add_parser("list", help="list keys (never the keys themselves)"))
+    revoke = _json(keys.add_parser("revoke", help="revoke a key by id, prefix or name"))
+    revoke.add_argument("key")
+
+    pool = sub.add_parser("pool", help="the address pool").add_subparsers(
+        dest="action", required=True
+    )
+    _json(pool.add_parser("summary", help="addresses per protocol and state"))
+    for action in ("archive", "unarchive"):
+        p = _json(pool.add_parser(action, help=f"{action} an address"))
+        p.add_argument("address")
+        p.add_argument("--protocol", choices=["evm", "tron"])
+    return parser
+
+
+def _json(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+HANDLERS: dict[tuple[str, str | None], Handler] = {
+    ("db", "upgrade"): commands.db_upgrade,
+    ("db", "current"): commands.db_current,
+    ("import", None): commands.import_file,
+    ("keys", "create"): commands.keys_create,
+    ("keys", "list"): commands.keys_list,
+    ("keys", "revoke"): commands.keys_revoke,
+    ("pool", "summary"): commands.pool_summary,
+    ("pool", "archive"): commands.pool_archive,
+    ("pool", "unarchive"): commands.pool_archive,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command in ("serve", "api"):
+        return commands.serve(args)
+    output = Output(as_json=getattr(args, "json", False))
+    handler = HANDLERS[(args.command, getattr(args, "action", None))]
+    try:
+        return asyncio.run(handler(args, output))
+    except AddrpoolError as exc:
+        output.error(exc)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

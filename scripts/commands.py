@@ -1,0 +1,285 @@
+"""What each `addrpool` sub-command does; `scripts/cli.py` only parses arguments."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from chains.codec import address_parser
+from pool import __version__, keys
+from pool.archive import change_archived
+from pool.clock import isoformat_z, utc_now
+from pool.config import Settings, load_settings
+from pool.db import Database
+from pool.errors import AddrpoolError, ConfigurationError
+from pool.importer import import_addresses
+from pool.migrate import current_revision, head_revision, upgrade
+from pool.stats import summarize
+from scripts import server
+from scripts.output import Output, table
+
+
+def actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+async def open_database(settings: Settings) -> Database:
+    """SQLite is migrated on the spot (the embedded default); PostgreSQL must already be."""
+    db = Database(settings.database_url, pool_size=2)
+    if db.is_sqlite:
+        await upgrade(db)
+        return db
+    current = await current_revision(db)
+    if current != head_revision():
+        await db.dispose()
+        raise ConfigurationError(
+            f"the PostgreSQL schema is at {current or 'nothing'}, not {head_revision()}: "
+            "run `addrpool db upgrade` first"
+        )
+    return db
+
+
+def describe_database(db: Database) -> str:
+    return db.url.set(drivername=db.dialect).render_as_string(hide_password=True)
+
+
+def serve(args: argparse.Namespace) -> int:
+    for flag, variable in (("host", "ADDRPOOL_HOST"), ("port", "ADDRPOOL_PORT")):
+        if getattr(args, flag) is not None:
+            os.environ[variable] = str(getattr(args, flag))
+    try:
+        settings = load_settings()
+        workers = args.workers or settings.workers
+        db_text = _prepare_to_serve(settings, workers)
+    except AddrpoolError as exc:
+        Output(as_json=False).error(exc)
+        return 2
+    base = f"http://{settings.host}:{settings.port}"
+    print(f"addrpool {__version__} ({settings.network}) - database {db_text}", flush=True)
+    print(f"listening on {base}  (API docs: {base}/docs, health: {base}/health)", flush=True)
+    print("create an API key:  addrpool keys create --name my-service", flush=True)
+    server.run(settings, workers=workers)
+    return 0
+
+
+def _prepare_to_serve(settings: Settings, workers: int) -> str:
+    async def prepare() -> str:
+        db = await open_database(settings)
+        try:
+            if db.is_sqlite and workers > 1:
+                raise ConfigurationError("SQLite allows one process: use --workers 1")
+            return describe_database(db)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(prepare())
+
+
+async def db_upgrade(args: argparse.Namespace, out: Output) -> int:
+    db = Database(load_settings().database_url, pool_size=1)
+    try:
+        await upgrade(db)
+        revision = await current_revision(db)
+    finally:
+        await db.dispose()
+    out.result({"revision": revision}, f"schema at revision {revision}")
+    return 0
+
+
+async def db_current(args: argparse.Namespace, out: Output) -> int:
+    db = Database(load_settings().database_url, pool_size=1)
+    try:
+        revision = await current_revision(db)
+    finally:
+        await db.dispose()
+    head = head_revision()
+    out.result(
+        {"revision": revision, "head": head, "upToDate": revision == head},
+        f"schema at {revision or 'nothing'} (newest: {head})",
+    )
+    return 0 if revision == head else 1
+
+
+def _read_lines(name: str) -> tuple[list[str], str]:
+    if name == "-":
+        return _lines_of(sys.stdin), "stdin"
+    path = Path(name)
+    if not path.is_file():
+        raise ConfigurationError(f"no such file: {name}")
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return _lines_of(handle), str(path)
+
+
+def _lines_of(handle: TextIO) -> list[str]:
+    return handle.read().splitlines()
+
+
+async def import_file(args: argparse.Namespace, out: Output) -> int:
+    lines, source = _read_lines(args.file)
+    db = await open_database(load_settings())
+    try:
+        async with db.write() as conn:
+            report = await import_addresses(
+                conn,
+                protocol=args.protocol,
+                lines=lines,
+                parser=address_parser(args.protocol),
+                source=source,
+                actor=actor(),
+                now=utc_now(),
+                skip_invalid=args.skip_invalid,
+                dry_run=args.dry_run,
+            )
+    finally:
+        await db.dispose()
+    data = {
+        "protocol": report.protocol,
+        "imported": report.imported,
+        "skipped": report.skipped,
+        "duplicatesInFile": report.duplicates_in_input,
+        "alreadyInPool": report.already_in_pool,
+        "invalid": [
+            {"line": p.line, "value": p.value, "message": p.message} for p in report.invalid
+        ],
+        "dryRun": report.dry_run,
+    }
+    verb = "would import" if report.dry_run else "imported"
+    text = (
+        f"{verb} {report.imported} {report.protocol} address(es); skipped {report.skipped} "
+        f"({report.duplicates_in_input} repeated in the file, {report.already_in_pool} already "
+        f"in the pool); {len(report.invalid)} invalid"
+    )
+    for problem in report.invalid:
+        text += f"\n  line {problem.line}: {problem.value!r} {problem.message}"
+    out.result(data, text)
+    return 0
+
+
+async def keys_create(args: argparse.Namespace, out: Output) -> int:
+    settings = load_settings()
+    scopes = args.scopes.split(",") if args.scopes else None
+    db = await open_database(settings)
+    try:
+        async with db.write() as conn:
+            plaintext, key = await keys.create_key(
+                conn,
+                name=args.name,
+                scopes=scopes,
+                key_prefix=settings.key_prefix,
+                actor=actor(),
+                now=utc_now(),
+            )
+    finally:
+        await db.dispose()
+    data = {"id": key.id, "name": key.name, "key": plaintext, "scopes": sorted(key.scopes)}
+    out.result(
+        data,
+        f"{plaintext}\n\nThis key is shown once; store it now. id {key.id}, "
+        f"scopes: {', '.join(sorted(key.scopes))}",
+    )
+    return 0
+
+
+async def keys_list(args: argparse.Namespace, out: Output) -> int:
+    db = await open_database(load_settings())
+    try:
+        async with db.read() as conn:
+            found = await keys.list_keys(conn)
+    finally:
+        await db.dispose()
+    items = [
+        {
+            "id": k.id,
+            "name": k.name,
+            "prefix": k.prefix,
+            "scopes": sorted(k.scopes),
+            "createdAt": isoformat_z(k.created_at),
+            "lastUsedAt": isoformat_z(k.last_used_at) if k.last_used_at else None,
+            "revokedAt": isoformat_z(k.revoked_at) if k.revoked_at else None,
+        }
+        for k in found
+    ]
+    rows = [
+        [
+            str(i["id"]),
+            str(i["name"]),
+            f"{i['prefix']}…",
+            ",".join(i["scopes"]),
+            "revoked" if i["revokedAt"] else "active",
+        ]  # type: ignore[arg-type]
+        for i in items
+    ]
+    out.result(items, table(rows, ["id", "name", "key", "scopes", "state"]) if rows else "no keys")
+    return 0
+
+
+async def keys_revoke(args: argparse.Namespace, out: Output) -> int:
+    db = await open_database(load_settings())
+    try:
+        async with db.write() as conn:
+            revoked = await keys.revoke_key(
+                conn, id_or_prefix=args.key, actor=actor(), now=utc_now()
+            )
+    finally:
+        await db.dispose()
+    if not revoked:
+        raise ConfigurationError(f"no active key matches {args.key!r}")
+    out.result({"revoked": revoked}, f"revoked key(s): {', '.join(map(str, revoked))}")
+    return 0
+
+
+async def pool_summary(args: argparse.Namespace, out: Output) -> int:
+    db = await open_database(load_settings())
+    try:
+        async with db.read() as conn:
+            summaries = await summarize(conn, now=utc_now())
+    finally:
+        await db.dispose()
+    data = {
+        s.protocol: {
+            "total": s.total,
+            "available": s.available,
+            "bound": s.bound,
+            "coolingDown": s.cooling_down,
+            "archived": s.archived,
+            "threshold": s.threshold,
+        }
+        for s in summaries
+    }
+    rows = [
+        [
+            s.protocol,
+            str(s.total),
+            str(s.available),
+            str(s.bound),
+            str(s.cooling_down),
+            str(s.archived),
+            str(s.threshold),
+        ]
+        for s in summaries
+    ]
+    header = ["protocol", "total", "available", "bound", "cooling", "archived", "threshold"]
+    out.result(data, table(rows, header))
+    return 0
+
+
+async def pool_archive(args: argparse.Namespace, out: Output) -> int:
+    archived = args.action == "archive"
+    protocol = args.protocol or ("evm" if args.address.lower().startswith("0x") else "tron")
+    parsed = address_parser(protocol)(args.address)
+    db = await open_database(load_settings())
+    try:
+        async with db.write() as conn:
+            await change_archived(
+                conn, parsed=parsed, archived=archived, actor=actor(), now=utc_now()
+            )
+    finally:
+        await db.dispose()
+    state = "archived" if archived else "available"
+    out.result({"address": parsed.text, "status": state}, f"{parsed.text} is now {state}")
+    return 0

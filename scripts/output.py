@@ -1,0 +1,44 @@
+"""CLI output: readable text by default, JSON with `--json`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from pool.errors import AddrpoolError
+
+
+class Output:
+    def __init__(self, *, as_json: bool) -> None:
+        self.as_json = as_json
+
+    def result(self, data: Any, text: str) -> None:
+        print(json.dumps(data, indent=2, ensure_ascii=False, default=str) if self.as_json else text)
+
+    def error(self, exc: AddrpoolError) -> None:
+        if self.as_json:
+            body: dict[str, Any] = {
+                "success": False,
+                "error": exc.error,
+                "code": exc.code,
+                "message": exc.message,
+            }
+            if exc.details:
+                body["details"] = exc.details
+            print(json.dumps(body, indent=2, ensure_ascii=False))
+            return
+        print(f"error: {exc.message}", file=sys.stderr)
+        for detail in exc.details or []:
+            where = f"line {detail['line']}" if "line" in detail else detail.get("field", "")
+            value = f" {detail['value']!r}" if "value" in detail else ""
+            print(f"  {where}:{value} {detail['message']}", file=sys.stderr)
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = [
+        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True))
+        for row in [header, *rows]
+    ]
+    return "\n".join(line.rstrip() for line in lines)
