@@ -205,17 +205,15 @@ async def keys_list(args: argparse.Namespace, out: Output) -> int:
         for k in found
     ]
     rows = [
-        [
-            str(i["id"]),
-            str(i["name"]),
-            f"{i['prefix']}…",
-            ",".join(i["scopes"]),
-            "revoked" if i["revokedAt"] else "active",
-        ]  # type: ignore[arg-type]
-        for i in items
+        [str(k.id), k.name, f"{k.prefix}…", ",".join(sorted(k.scopes)), _key_state(k.revoked_at)]
+        for k in found
     ]
     out.result(items, table(rows, ["id", "name", "key", "scopes", "state"]) if rows else "no keys")
     return 0
+
+
+def _key_state(revoked_at: object) -> str:
+    return "revoked" if revoked_at else "active"
 
 
 async def keys_revoke(args: argparse.Namespace, out: Output) -> int:

@@ -114,11 +114,14 @@ async def insert_new_addresses(conn: AsyncConnection, rows: Sequence[dict[str, A
     if not rows:
         return 0
     dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = dialect_insert(address).on_conflict_do_nothing(
-        index_elements=[address.c.protocol, address.c.hex20]
+    statement = (
+        dialect_insert(address)
+        .on_conflict_do_nothing(index_elements=[address.c.protocol, address.c.hex20])
+        .returning(address.c.id)
     )
+    # rowcount is not reliable for executemany on asyncpg; RETURNING counts what was new.
     result = await conn.execute(statement, list(rows))
-    return int(result.rowcount)
+    return len(result.all())
 
 
 async def existing_hex20s(

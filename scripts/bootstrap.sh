@@ -1,0 +1,49 @@
+# Shared by scripts/serve.sh and scripts/test.sh: set up everything from nothing.
+# Sourced, not run.
+
+ensure_venv() {
+  if [ ! -x .venv/bin/python ]; then
+    echo "creating .venv"
+    python3 -m venv .venv
+  fi
+  # shellcheck disable=SC1091
+  source .venv/bin/activate
+}
+
+# Reinstall only when pyproject.toml changed since the last install.
+ensure_packages() {
+  local extra="${1:-}" stamp=".venv/.installed-${1:-base}"
+  local spec="."
+  [ -n "$extra" ] && spec=".[${extra}]"
+  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    echo "installing addrpool ${spec} into .venv"
+    python -m pip install --quiet --disable-pip-version-check --upgrade pip
+    python -m pip install --quiet --disable-pip-version-check -e "$spec"
+    touch "$stamp"
+  fi
+}
+
+psql_admin() {
+  psql -h "${PGHOST:-127.0.0.1}" -p "${PGPORT:-5432}" -U "${PGUSER:-postgres}" -d "${PGDATABASE:-postgres}" "$@"
+}
+
+# True when PostgreSQL answers; starts a local cluster that is installed but stopped.
+postgres_ready() {
+  command -v psql >/dev/null 2>&1 || return 1
+  if psql_admin -qAtc "SELECT 1" >/dev/null 2>&1; then
+    return 0
+  fi
+  if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
+    local version
+    for version in $(ls /etc/postgresql); do
+      echo "starting PostgreSQL ${version}/main"
+      pg_ctlcluster --skip-systemctl-redirect "$version" main start >/dev/null 2>&1 || true
+    done
+    local attempt
+    for attempt in $(seq 1 30); do
+      psql_admin -qAtc "SELECT 1" >/dev/null 2>&1 && return 0
+      sleep 1
+    done
+  fi
+  return 1
+}

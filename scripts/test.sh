@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The whole test suite, from nothing: virtualenv, packages, PostgreSQL, lint, types, tests.
+#   ./scripts/test.sh [pytest args...]
+# Under CI=true a missing PostgreSQL is a failure; elsewhere it is reported loudly and the
+# SQLite half still runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/bootstrap.sh
+
+ensure_venv
+ensure_packages dev
+
+pg_url=""
+if postgres_ready; then
+  run_db="addrpool_test_$(date +%s)_$$"
+  psql_admin -qc "CREATE DATABASE ${run_db}"
+  trap 'psql_admin -qc "DROP DATABASE IF EXISTS ${run_db} WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
+  pg_url="postgresql://${PGUSER:-postgres}@${PGHOST:-127.0.0.1}:${PGPORT:-5432}/${run_db}"
+  echo "PostgreSQL: fresh database ${run_db}"
+elif [ "${CI:-}" = "true" ]; then
+  echo "FATAL: CI=true and no PostgreSQL could be reached or started on ${PGHOST:-127.0.0.1}:${PGPORT:-5432}" >&2
+  exit 1
+else
+  cat >&2 <<'BANNER'
+################################################################################
+#  NO POSTGRESQL: none is installed or reachable. Running the SQLite half only. #
+#  Every PostgreSQL test below is SKIPPED. Install PostgreSQL to run them.     #
+################################################################################
+BANNER
+fi
+
+echo "== ruff"; ruff check . && ruff format --check .
+echo "== mypy (strict on pool/ chains/ api/)"; mypy
+echo "== import-linter"; lint-imports
+echo "== pytest"
+ADDRPOOL_TEST_POSTGRES_URL="${pg_url}" python -m pytest "$@"

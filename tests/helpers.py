@@ -1,0 +1,58 @@
+"""Test helpers: addresses, keys, a pool to bind from."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+
+from chains.evm.address import to_checksum_address
+from chains.tron.address import hex20_to_tron
+from pool import keys
+from pool.clock import utc_now
+from pool.db import Database
+from pool.domain import Protocol
+from pool.importer import import_addresses
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+def random_evm_address() -> str:
+    return to_checksum_address(secrets.token_hex(20))
+
+
+def random_tron_address() -> str:
+    return hex20_to_tron(secrets.token_hex(20))
+
+
+def random_addresses(protocol: Protocol, count: int) -> list[str]:
+    make = random_evm_address if protocol == "evm" else random_tron_address
+    return [make() for _ in range(count)]
+
+
+async def load_pool(db: Database, protocol: Protocol, count: int) -> list[str]:
+    from chains.codec import address_parser
+
+    addresses = random_addresses(protocol, count)
+    async with db.write() as conn:
+        await import_addresses(
+            conn,
+            protocol=protocol,
+            lines=addresses,
+            parser=address_parser(protocol),
+            source="test",
+            actor="test",
+            now=utc_now(),
+        )
+    return addresses
+
+
+async def make_key(db: Database, *, scopes: Sequence[str] | None, prefix: str = "pk_test_") -> str:
+    async with db.write() as conn:
+        plaintext, _ = await keys.create_key(
+            conn, name="test", scopes=scopes, key_prefix=prefix, actor="test", now=utc_now()
+        )
+    return plaintext
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}

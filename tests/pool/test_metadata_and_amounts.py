@@ -1,0 +1,49 @@
+import math
+
+import pytest
+
+from pool.amounts import format_units, sum_in_units
+from pool.metadata import check_metadata
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ([1, 2], "JSON object"),
+        ("text", "JSON object"),
+        ({f"k{i}": i for i in range(51)}, "50 keys"),
+        ({"blob": "x" * 5000}, "4096 bytes"),
+        ({"n": math.nan}, "NaN"),
+        ({"n": [math.inf]}, "NaN or Infinity"),
+        ({"big": 2**53 + 1}, "2\\^53"),
+        ({"deep": [-(2**60)]}, "2\\^53"),
+    ],
+)
+def test_unsafe_metadata_is_refused(value, reason) -> None:
+    with pytest.raises(ValueError, match=reason):
+        check_metadata(value)
+
+
+def test_acceptable_metadata_passes_unchanged() -> None:
+    value = {"playerId": 42, "name": "张三", "nested": {"ok": [1, 2.5, None, True]}, "max": 2**53}
+    assert check_metadata(value) is value
+    assert check_metadata(None) is None
+
+
+@pytest.mark.parametrize(
+    ("units", "decimals", "text"),
+    [
+        (100_000_000, 6, "100"),
+        (500_000, 6, "0.5"),
+        (49_990_000, 6, "49.99"),
+        (0, 6, "0"),
+        (1, 18, "0.000000000000000001"),
+        (10**30 + 1, 18, "1000000000000.000000000000000001"),
+    ],
+)
+def test_amounts_are_plain_decimal_strings(units, decimals, text) -> None:
+    assert format_units(units, decimals) == text
+
+
+def test_sums_across_different_decimals_are_exact() -> None:
+    assert sum_in_units([(1_500_000, 6), (2 * 10**18, 18), (1, 18)]) == "3.500000000000000001"
