@@ -37,7 +37,7 @@ def validation_error(errors: Sequence[Any]) -> AddrpoolError:
         return ValidationFailed("Request body is not valid JSON", code="INVALID_JSON")
     details = [{"field": _field(e.get("loc", ())), "message": _message(e)} for e in errors]
     code = "VALIDATION_FAILED"
-    if any(d["field"] == "protocol" for d in details):
+    if any(_field(e.get("loc", ())) == "protocol" and e.get("type") != "missing" for e in errors):
         code = "UNSUPPORTED_PROTOCOL"
     if all(e.get("type") == "missing" for e in errors):
         message = "Required fields: " + ", ".join(d["field"] for d in details)

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime, timedelta, timezone
 
-from sqlalchemy import inspect, insert, select
+from sqlalchemy import insert, inspect, select
 
 from pool.db import Database
 from pool.migrate import current_revision, downgrade, head_revision, upgrade

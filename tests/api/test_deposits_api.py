@@ -1,0 +1,167 @@
+import re
+
+import httpx
+from sqlalchemy import insert, select
+
+from pool.clock import utc_now
+from pool.db import Database
+from pool.tables import address, binding, deposit
+from tests.helpers import auth, load_pool
+
+ISO_MS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+
+async def test_bind_then_bind_again(client: httpx.AsyncClient, db: Database, service_key) -> None:
+    await load_pool(db, "evm", 2)
+    body = {"depositReference": "player_1", "protocol": "evm", "metadata": {"playerId": 1}}
+    first = await client.post("/api/v1/deposits/bind", json=body, headers=auth(service_key))
+    assert first.status_code == 201, first.text
+    data = first.json()["data"]
+    assert first.json()["success"] is True
+    assert data["depositReference"] == "player_1" and data["protocol"] == "evm"
+    assert data["monitoredChains"] == ["ethereum-sepolia"]
+    assert ISO_MS.fullmatch(data["createdAt"])
+    assert data["metadata"] == {"playerId": 1}
+    again = await client.post(
+        "/api/v1/deposits/bind",
+        json={**body, "metadata": {"other": True}, "chainId": "ignored"},
+        headers=auth(service_key),
+    )
+    assert again.status_code == 200
+    assert again.json()["data"] == data
+
+
+async def test_exhausted_pool_is_503_insufficient_addresses(client, service_key) -> None:
+    response = await client.post(
+        "/api/v1/deposits/bind",
+        json={"depositReference": "x", "protocol": "tron"},
+        headers=auth(service_key),
+    )
+    assert response.status_code == 503
+    assert response.json() == {
+        "success": False,
+        "error": "InsufficientAddresses",
+        "code": "INSUFFICIENT_ADDRESSES",
+        "message": "No available addresses in pool for protocol: tron",
+    }
+
+
+async def test_unbind_forms_over_http(client, db: Database, service_key) -> None:
+    await load_pool(db, "evm", 3)
+    await load_pool(db, "tron", 3)
+    h = auth(service_key)
+    evm = (
+        await client.post(
+            "/api/v1/deposits/bind", json={"depositReference": "u", "protocol": "evm"}, headers=h
+        )
+    ).json()["data"]
+    await client.post(
+        "/api/v1/deposits/bind", json={"depositReference": "u", "protocol": "tron"}, headers=h
+    )
+    by_protocol = await client.post(
+        "/api/v1/deposits/unbind", json={"depositReference": "u", "protocol": "tron"}, headers=h
+    )
+    assert by_protocol.status_code == 200
+    assert [u["protocol"] for u in by_protocol.json()["data"]["unbound"]] == ["tron"]
+    by_address = await client.post(
+        "/api/v1/deposits/unbind",
+        json={"address": evm["address"].lower(), "protocol": "evm"},
+        headers=h,
+    )
+    data = by_address.json()["data"]
+    assert data["depositReference"] == "u"
+    assert data["unbound"][0]["address"] == evm["address"]
+    assert ISO_MS.fullmatch(data["unbound"][0]["cooldownUntil"])
+    nothing = await client.post(
+        "/api/v1/deposits/unbind", json={"depositReference": "u"}, headers=h
+    )
+    assert nothing.status_code == 404 and nothing.json()["error"] == "NotFound"
+
+
+async def _add_deposit(
+    db: Database, reference: str, amount: int, decimals: int, status: str, n: int
+):
+    async with db.write() as conn:
+        row = (
+            await conn.execute(
+                select(binding.c.id, binding.c.address_id).where(
+                    binding.c.deposit_reference == reference
+                )
+            )
+        ).first()
+        await conn.execute(
+            insert(deposit).values(
+                id=f"dep_{n}",
+                chain_id="ethereum-sepolia",
+                tx_hash="0x" + f"{n:064x}",
+                log_index=n,
+                block_number=100 + n,
+                block_hash="0x" + "cd" * 32,
+                from_address="0x" + "2" * 40,
+                address_id=row.address_id,
+                binding_id=row.id,
+                token_contract="0x" + "3" * 40,
+                currency="USDT" if decimals == 6 else "USDC",
+                amount=amount,
+                decimals=decimals,
+                status=status,
+                detected_at=utc_now(),
+            )
+        )
+
+
+async def test_reference_lookup_sums_credited_deposits_exactly(
+    client, db: Database, service_key
+) -> None:
+    await load_pool(db, "evm", 1)
+    h = auth(service_key)
+    bound = (
+        await client.post(
+            "/api/v1/deposits/bind", json={"depositReference": "r1", "protocol": "evm"}, headers=h
+        )
+    ).json()["data"]
+    await _add_deposit(db, "r1", 49_990_000, 6, "confirmed", 1)
+    await _add_deposit(db, "r1", 10**18 // 2, 18, "completed", 2)
+    await _add_deposit(db, "r1", 7_000_000, 6, "pending", 3)
+    response = await client.get("/api/v1/deposits/references/r1", headers=h)
+    data = response.json()["data"]
+    assert response.status_code == 200
+    assert data["address"] == bound["address"]
+    assert (data["totalDeposits"], data["totalAmount"]) == (2, "50.49")
+    assert data["totals"] == {"USDC": "0.5", "USDT": "49.99"}
+    assert ISO_MS.fullmatch(data["boundAt"])
+    listed = (
+        await client.get("/api/v1/deposits?depositReference=r1&status=confirmed", headers=h)
+    ).json()["data"]
+    assert [d["amount"] for d in listed["deposits"]] == ["49.99"]
+    assert listed["pagination"] == {"page": 1, "limit": 20, "total": 1, "totalPages": 1}
+    one = await client.get("/api/v1/deposits/dep_2", headers=h)
+    assert one.json()["data"]["amount"] == "0.5" and one.json()["data"]["txHash"].startswith("0x")
+    missing = await client.get("/api/v1/deposits/dep_999", headers=h)
+    assert (missing.status_code, missing.json()["code"]) == (404, "DEPOSIT_NOT_FOUND")
+
+
+async def test_reference_listing_paginates_and_searches(client, db: Database, service_key) -> None:
+    await load_pool(db, "evm", 5)
+    h = auth(service_key)
+    for ref in ("shop_a", "shop_b", "user_1"):
+        await client.post(
+            "/api/v1/deposits/bind", json={"depositReference": ref, "protocol": "evm"}, headers=h
+        )
+    page = (await client.get("/api/v1/deposits/references?limit=2&page=2", headers=h)).json()[
+        "data"
+    ]
+    assert [r["depositReference"] for r in page["references"]] == ["user_1"]
+    assert page["pagination"] == {"page": 2, "limit": 2, "total": 3, "totalPages": 2}
+    found = (await client.get("/api/v1/deposits/references?search=shop_", headers=h)).json()["data"]
+    assert {r["depositReference"] for r in found["references"]} == {"shop_a", "shop_b"}
+    none = await client.get("/api/v1/deposits/references/nobody", headers=h)
+    assert (none.status_code, none.json()["code"]) == (404, "REFERENCE_NOT_FOUND")
+
+
+async def test_unattributed_rows_do_not_break_listing(client, db: Database, service_key) -> None:
+    await load_pool(db, "evm", 1)
+    async with db.read() as conn:
+        assert await conn.scalar(select(address.c.id)) is not None
+    listed = await client.get("/api/v1/deposits", headers=auth(service_key))
+    assert listed.json()["data"]["deposits"] == []

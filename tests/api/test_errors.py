@@ -1,0 +1,134 @@
+"""Every malformed request gets the envelope with the right status, and changes nothing."""
+
+import pytest
+from sqlalchemy import func, select
+
+from pool.db import Database
+from pool.tables import binding, event
+from tests.helpers import auth, load_pool
+
+BIND = "/api/v1/deposits/bind"
+
+
+async def _rows(db: Database) -> tuple[int, int]:
+    async with db.read() as conn:
+        bindings = await conn.scalar(select(func.count()).select_from(binding))
+        events = await conn.scalar(select(func.count()).select_from(event))
+    return int(bindings), int(events)
+
+
+def _assert_envelope(response, status: int, error: str, code: str | None = None) -> dict:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["success"] is False and body["error"] == error and body["message"]
+    assert set(body) <= {"success", "error", "code", "message", "details"}
+    if code:
+        assert body["code"] == code
+    return body
+
+
+BAD_BODIES = [
+    (b"{not json", "INVALID_JSON"),
+    (b"", "VALIDATION_FAILED"),
+    (b"[]", "VALIDATION_FAILED"),
+    (b'"text"', "VALIDATION_FAILED"),
+    (b"{}", "VALIDATION_FAILED"),
+    (b'{"depositReference": 12, "protocol": "evm"}', "VALIDATION_FAILED"),
+    (b'{"depositReference": "a", "protocol": "solana"}', "UNSUPPORTED_PROTOCOL"),
+    (b'{"depositReference": "a", "protocol": null}', "UNSUPPORTED_PROTOCOL"),
+    (b'{"depositReference": "", "protocol": "evm"}', "VALIDATION_FAILED"),
+    (b'{"depositReference": "has space", "protocol": "evm"}', "VALIDATION_FAILED"),
+    (b'{"depositReference": "emoji\\ud83d\\ude00", "protocol": "evm"}', "VALIDATION_FAILED"),
+    (b'{"depositReference": "' + b"a" * 256 + b'", "protocol": "evm"}', "VALIDATION_FAILED"),
+    (b'{"depositReference": "a", "protocol": "evm", "metadata": [1]}', "VALIDATION_FAILED"),
+    (b'{"depositReference": "a", "protocol": "evm", "metadata": "x"}', "VALIDATION_FAILED"),
+    (b'{"depositReference": "a", "protocol": "evm", "metadata": {"n": NaN}}', "VALIDATION_FAILED"),
+    (
+        b'{"depositReference": "a", "protocol": "evm", "metadata": {"n": Infinity}}',
+        "VALIDATION_FAILED",
+    ),
+    (
+        b'{"depositReference": "a", "protocol": "evm", "metadata": {"n": 9007199254740993}}',
+        "VALIDATION_FAILED",
+    ),
+    (
+        b'{"depositReference": "a", "protocol": "evm", "metadata": {"b": "' + b"x" * 5000 + b'"}}',
+        "VALIDATION_FAILED",
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "code"), BAD_BODIES)
+async def test_bad_bind_bodies_are_400_and_write_nothing(
+    client, db, service_key, body, code
+) -> None:
+    await load_pool(db, "evm", 1)
+    headers = {**auth(service_key), "Content-Type": "application/json"}
+    response = await client.post(BIND, content=body, headers=headers)
+    _assert_envelope(response, 400, "ValidationError", code)
+    assert await _rows(db) == (0, 0)
+
+
+async def test_missing_fields_are_named(client, service_key) -> None:
+    response = await client.post(BIND, json={}, headers=auth(service_key))
+    body = _assert_envelope(response, 400, "ValidationError")
+    assert body["message"] == "Required fields: depositReference, protocol"
+    assert {d["field"] for d in body["details"]} == {"depositReference", "protocol"}
+
+
+async def test_huge_body_is_413(client, db, service_key) -> None:
+    huge = b'{"depositReference": "a", "protocol": "evm", "pad": "' + b"x" * 2_000_000 + b'"}'
+    response = await client.post(BIND, content=huge, headers=auth(service_key))
+    _assert_envelope(response, 413, "PayloadTooLarge", "PAYLOAD_TOO_LARGE")
+
+
+async def test_huge_chunked_body_is_413(client, service_key) -> None:
+    async def chunks():
+        yield b'{"depositReference": "a", "pad": "'
+        for _ in range(40):
+            yield b"x" * 65536
+        yield b'"}'
+
+    response = await client.post(BIND, content=chunks(), headers=auth(service_key))
+    _assert_envelope(response, 413, "PayloadTooLarge")
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v1/nothing", "/api/v1/deposits/references/a/b", "/nope"],
+)
+async def test_unknown_routes_are_404_envelopes(client, service_key, path) -> None:
+    _assert_envelope(await client.get(path, headers=auth(service_key)), 404, "NotFound")
+
+
+async def test_wrong_method_is_405_envelope(client, service_key) -> None:
+    _assert_envelope(await client.delete(BIND, headers=auth(service_key)), 405, "MethodNotAllowed")
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["limit=0", "limit=101", "page=0", "page=abc", "status=lost", "limit=1e3"],
+)
+async def test_bad_query_parameters_are_400(client, service_key, query) -> None:
+    response = await client.get(f"/api/v1/deposits?{query}", headers=auth(service_key))
+    _assert_envelope(response, 400, "ValidationError")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"protocol": "evm"},
+        {"address": "0x" + "1" * 40},
+        {"address": "not-an-address", "protocol": "evm"},
+        {"depositReference": "bad ref"},
+    ],
+)
+async def test_bad_unbind_bodies_are_400(client, service_key, body) -> None:
+    response = await client.post("/api/v1/deposits/unbind", json=body, headers=auth(service_key))
+    _assert_envelope(response, 400, "ValidationError")
+
+
+async def test_odd_reference_in_the_path_is_400(client, service_key) -> None:
+    response = await client.get("/api/v1/deposits/references/a%20b", headers=auth(service_key))
+    _assert_envelope(response, 400, "ValidationError")
