@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+from types import FrameType
+
 import uvicorn
 from fastapi import FastAPI
 
@@ -23,6 +26,10 @@ def app_factory() -> FastAPI:
 def run(settings: Settings, *, workers: int) -> None:
     """Serve until SIGTERM/SIGINT; uvicorn then stops accepting and lets requests finish."""
     configure_logging(settings.log_level)
+    # uvicorn re-raises the stop signal once it has drained; by then the shutdown was clean,
+    # so the process should exit 0 rather than die of the signal.
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, _drained)
     uvicorn.run(
         "scripts.server:app_factory",
         factory=True,
@@ -33,3 +40,7 @@ def run(settings: Settings, *, workers: int) -> None:
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
+
+
+def _drained(_signum: int, _frame: FrameType | None) -> None:
+    """Reached only after uvicorn has finished its graceful shutdown."""

@@ -1,0 +1,87 @@
+"""The `addrpool` command against a real database, with and without --json."""
+
+import json
+
+from tests.helpers import random_addresses
+from tests.server import cli
+
+
+def _json(*args: str, database_url: str, check: bool = True) -> dict:
+    result = cli(*args, "--json", database_url=database_url, check=check)
+    return json.loads(result.stdout)
+
+
+def test_keys_create_list_revoke(database_url) -> None:
+    created = _json(
+        "keys",
+        "create",
+        "--name",
+        "svc",
+        "--scopes",
+        "deposits:read,pool:read",
+        database_url=database_url,
+    )
+    assert created["key"].startswith("pk_test_") and created["scopes"] == [
+        "deposits:read",
+        "pool:read",
+    ]
+    listed = _json("keys", "list", database_url=database_url)
+    assert listed[0]["prefix"] == created["key"][:12] and created["key"] not in json.dumps(listed)
+    revoked = _json("keys", "revoke", created["key"][:12], database_url=database_url)
+    assert revoked == {"revoked": [created["id"]]}
+    assert _json("keys", "list", database_url=database_url)[0]["revokedAt"]
+    again = cli("keys", "revoke", created["key"][:12], database_url=database_url, check=False)
+    assert again.returncode == 2 and "no active key" in again.stderr
+
+
+def test_unknown_scope_is_refused_with_a_clear_error(database_url) -> None:
+    result = cli(
+        "keys", "create", "--name", "x", "--scopes", "god", database_url=database_url, check=False
+    )
+    assert result.returncode == 2 and "unknown scope" in result.stderr
+
+
+def test_import_summary_and_archive(database_url, tmp_path) -> None:
+    addresses = random_addresses("tron", 3)
+    source = tmp_path / "tron.txt"
+    source.write_text("address\r\n" + "\r\n".join(addresses) + "\r\n", encoding="utf-8-sig")
+    report = _json("import", str(source), "--protocol", "tron", database_url=database_url)
+    assert (report["imported"], report["skipped"]) == (3, 0)
+    again = _json("import", str(source), "--protocol", "tron", database_url=database_url)
+    assert (again["imported"], again["alreadyInPool"]) == (0, 3)
+    archived = _json("pool", "archive", addresses[0], database_url=database_url)
+    assert archived["status"] == "archived"
+    summary = _json("pool", "summary", database_url=database_url)
+    assert summary["tron"] | {} == summary["tron"] and summary["tron"]["available"] == 2
+    assert summary["tron"]["archived"] == 1
+    text = cli("pool", "summary", database_url=database_url).stdout
+    assert "tron" in text and "available" in text
+
+
+def test_import_with_bad_lines_lists_them_and_writes_nothing(database_url, tmp_path) -> None:
+    good = random_addresses("evm", 1)[0]
+    source = tmp_path / "evm.txt"
+    source.write_text(f"{good}\nTR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t\n0x1234\n")
+    result = cli("import", str(source), "--protocol", "evm", database_url=database_url, check=False)
+    assert result.returncode == 2
+    assert (
+        "line 2" in result.stderr and "Tron address" in result.stderr and "line 3" in result.stderr
+    )
+    summary = _json("pool", "summary", database_url=database_url)
+    assert summary["evm"]["total"] == 0
+    dry = _json(
+        "import",
+        str(source),
+        "--protocol",
+        "evm",
+        "--skip-invalid",
+        "--dry-run",
+        database_url=database_url,
+    )
+    assert dry["imported"] == 1 and dry["dryRun"] is True and len(dry["invalid"]) == 2
+    assert _json("pool", "summary", database_url=database_url)["evm"]["total"] == 0
+
+
+def test_db_current_reports_the_head(database_url) -> None:
+    current = _json("db", "current", database_url=database_url)
+    assert current["upToDate"] is True and current["revision"] == current["head"]

@@ -1,0 +1,50 @@
+"""`addrpool serve`: prints where it listens, and SIGTERM lets in-flight requests finish."""
+
+import json
+import socket
+import time
+
+import httpx
+import pytest
+
+from tests.helpers import load_pool, make_key
+from tests.server import running_server
+
+pytestmark = pytest.mark.server
+
+
+def _wait_for(condition, deadline_seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + deadline_seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not reached")
+        time.sleep(0.02)
+
+
+async def test_sigterm_drains_an_in_flight_request(database_url, db) -> None:
+    await load_pool(db, "evm", 1)
+    key = await make_key(db, scopes=None)
+    body = json.dumps({"depositReference": "in_flight", "protocol": "evm"}).encode()
+    head = (
+        "POST /api/v1/deposits/bind HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Bearer {key}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    with running_server(database_url) as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as conn:
+            conn.sendall(head + body[:10])  # the request is now in flight, its body half-sent
+            # A full round trip after our bytes went out: the server has read our request head.
+            assert httpx.get(server.base_url + "/health", timeout=10).status_code == 200
+            server.process.send_signal(15)
+            _wait_for(lambda: not server.accepts_connections())  # stopped taking new work
+            conn.sendall(body[10:])
+            response = b""
+            while chunk := conn.recv(65536):
+                response += chunk
+        assert server.process.wait(timeout=60) == 0
+        output = server.process.stdout.read()
+    status_line, _, rest = response.partition(b"\r\n")
+    assert status_line == b"HTTP/1.1 201 Created", response
+    assert json.loads(rest.split(b"\r\n\r\n", 1)[1])["data"]["depositReference"] == "in_flight"
+    assert f"listening on http://127.0.0.1:{server.port}" in output
+    assert "addrpool keys create --name" in output

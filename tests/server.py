@@ -1,0 +1,94 @@
+"""Run the real `addrpool` command as a subprocess on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import httpx
+
+STARTUP_DEADLINE = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def cli(*args: str, database_url: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ADDRPOOL_DATABASE_URL": database_url}
+    return subprocess.run(
+        [sys.executable, "-m", "scripts.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=120,
+    )
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[str]
+    port: int
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def terminate(self, timeout: float = 60.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout)
+
+    def accepts_connections(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                return True
+        except OSError:
+            return False
+
+
+@contextmanager
+def running_server(
+    database_url: str, *, command: str = "serve", workers: int = 1
+) -> Iterator[Server]:
+    port = free_port()
+    env = {**os.environ, "ADDRPOOL_DATABASE_URL": database_url, "ADDRPOOL_LOG_LEVEL": "WARNING"}
+    argv = [sys.executable, "-m", "scripts.cli", command, "--port", str(port)]
+    argv += ["--workers", str(workers)]
+    process = subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    server = Server(process, port)
+    try:
+        _wait_until_healthy(server)
+        yield server
+    finally:
+        if process.poll() is None:
+            server.terminate()
+        if process.stdout:
+            process.stdout.close()
+
+
+def _wait_until_healthy(server: Server) -> None:
+    deadline = time.monotonic() + STARTUP_DEADLINE
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            output = server.process.stdout.read() if server.process.stdout else ""
+            raise RuntimeError(f"addrpool exited with {server.process.returncode}:\n{output}")
+        try:
+            if httpx.get(server.base_url + "/health", timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError("addrpool did not become healthy in time")
