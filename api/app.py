@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -30,6 +31,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Everything built so far lives as long as the process: keep it out of the garbage
+        # collector's full passes, which otherwise show up as latency spikes under load.
+        gc.collect()
+        gc.freeze()
         yield
         if owns_db:
             await database.dispose()

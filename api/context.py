@@ -19,6 +19,7 @@ class AppContext:
     monitored_chains: dict[Protocol, list[str]] = field(default_factory=dict)
 
 
-def context(request: Request) -> AppContext:
+async def context(request: Request) -> AppContext:
+    """Async on purpose: FastAPI runs a sync dependency in a thread, a hop per request."""
     ctx: AppContext = request.app.state.ctx
     return ctx

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from api.responses import failure
 from pool.errors import (
     AddrpoolError,
+    InsufficientAddresses,
     NotFound,
     PayloadTooLarge,
     ValidationFailed,
@@ -55,7 +56,11 @@ def _message(error: Any) -> str:
 async def _on_addrpool_error(_request: Request, exc: Exception) -> Response:
     if not isinstance(exc, AddrpoolError):  # pragma: no cover - registered for this type
         raise exc
-    if exc.status >= 500:
+    if isinstance(exc, InsufficientAddresses):
+        # Expected when the pool runs dry, possibly thousands of times a second: the alert
+        # engine reports the episode once; the log keeps it at info level.
+        log.info("bind refused: %s", exc.message)
+    elif exc.status >= 500:
         log.warning("request failed with %s: %s", exc.code, exc.message)
     return failure(exc)
 

@@ -46,7 +46,7 @@ class Page(BaseModel):
         return (self.page - 1) * self.limit
 
 
-def page_params(
+async def page_params(
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Page:

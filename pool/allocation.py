@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from pool.clock import isoformat_z
 from pool.domain import Binding, BindResult, Protocol, Unbound
 from pool.errors import InsufficientAddresses, NotFound
-from pool.outbox import ADDRESS_BOUND, ADDRESS_UNBOUND, record_event
-from pool.repository import addresses, bindings
+from pool.outbox import ADDRESS_BOUND, ADDRESS_UNBOUND, new_event_id, record_event
+from pool.repository import addresses, bindings, claims
 
 
 async def bind(
@@ -27,6 +27,55 @@ async def bind(
     actor: str,
     now: datetime,
 ) -> BindResult:
+    if conn.dialect.name == "postgresql":
+        created = await _bind_in_one_statement(
+            conn, reference=reference, protocol=protocol, metadata=metadata, actor=actor, now=now
+        )
+        if created is not None:
+            return BindResult(binding=created, created=True)
+        latest = await bindings.latest_binding(conn, protocol=protocol, reference=reference)
+        if latest is not None and latest.binding.unbound_at is None:
+            return BindResult(binding=latest.binding, created=False)
+        raise InsufficientAddresses(protocol)
+    return await _bind_step_by_step(
+        conn, reference=reference, protocol=protocol, metadata=metadata, actor=actor, now=now
+    )
+
+
+async def _bind_in_one_statement(
+    conn: AsyncConnection,
+    *,
+    reference: str,
+    protocol: Protocol,
+    metadata: dict[str, Any] | None,
+    actor: str,
+    now: datetime,
+) -> Binding | None:
+    created = await claims.claim_and_bind(
+        conn,
+        reference=reference,
+        protocol=protocol,
+        metadata=metadata,
+        actor=actor,
+        now=now,
+        bound_at_text=isoformat_z(now),
+        event_id=new_event_id(),
+    )
+    if created is None:
+        return None
+    return Binding(created.id, reference, protocol, created.address, metadata, now)
+
+
+async def _bind_step_by_step(
+    conn: AsyncConnection,
+    *,
+    reference: str,
+    protocol: Protocol,
+    metadata: dict[str, Any] | None,
+    actor: str,
+    now: datetime,
+) -> BindResult:
+    """Used on SQLite, where the surrounding BEGIN IMMEDIATE makes this the only writer."""
     latest = await bindings.latest_binding(conn, protocol=protocol, reference=reference)
     if latest is not None and latest.binding.unbound_at is None:
         return BindResult(binding=latest.binding, created=False)

@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1, le=64)
     cooldown: timedelta = timedelta(days=7)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
-    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_pool_size: int = Field(default=20, ge=1, le=200)
     auth_cache_seconds: float = Field(default=5.0, ge=0)
     log_level: str = "INFO"
     secret_key: SecretStr | None = None

@@ -70,13 +70,29 @@ class Database:
         async with self._reader.begin() as conn:
             yield conn
 
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """Each statement is its own transaction: no BEGIN/COMMIT round trips (PostgreSQL)."""
+        async with self.engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            yield conn
+
     async def run_write(
-        self, work: Callable[[AsyncConnection], Awaitable[T]], *, attempts: int = 5
+        self,
+        work: Callable[[AsyncConnection], Awaitable[T]],
+        *,
+        attempts: int = 5,
+        single_statement: bool = False,
     ) -> T:
-        """Run `work` in a write transaction, again from the start if a concurrent writer won."""
+        """Run `work` in a write transaction, again from the start if a concurrent writer won.
+
+        `single_statement`: `work` writes with one statement (atomic by itself) and otherwise
+        only reads, so on PostgreSQL it runs without an explicit transaction.
+        """
+        use_autocommit = single_statement and not self.is_sqlite
         for attempt in range(1, attempts + 1):
             try:
-                async with self.write() as conn:
+                async with self.autocommit() if use_autocommit else self.write() as conn:
                     return await work(conn)
             except RaceLost:
                 if attempt == attempts:

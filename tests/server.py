@@ -7,10 +7,12 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import IO
 
 import httpx
 
@@ -39,6 +41,11 @@ def cli(*args: str, database_url: str, check: bool = True) -> subprocess.Complet
 class Server:
     process: subprocess.Popen[str]
     port: int
+    log: IO[str]
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read()
 
     @property
     def base_url(self) -> str:
@@ -65,26 +72,25 @@ def running_server(
     env = {**os.environ, "ADDRPOOL_DATABASE_URL": database_url, "ADDRPOOL_LOG_LEVEL": "WARNING"}
     argv = [sys.executable, "-m", "scripts.cli", command, "--port", str(port)]
     argv += ["--workers", str(workers)]
-    process = subprocess.Popen(
-        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    server = Server(process, port)
-    try:
-        _wait_until_healthy(server)
-        yield server
-    finally:
-        if process.poll() is None:
-            server.terminate()
-        if process.stdout:
-            process.stdout.close()
+    # A file, not a pipe: nobody reads a pipe while the test runs, and a full one would block
+    # the server's logging and so the server itself.
+    with tempfile.TemporaryFile(mode="w+") as log:
+        process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+        server = Server(process, port, log)
+        try:
+            _wait_until_healthy(server)
+            yield server
+        finally:
+            if process.poll() is None:
+                server.terminate()
 
 
 def _wait_until_healthy(server: Server) -> None:
     deadline = time.monotonic() + STARTUP_DEADLINE
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            output = server.process.stdout.read() if server.process.stdout else ""
-            raise RuntimeError(f"addrpool exited with {server.process.returncode}:\n{output}")
+            code = server.process.returncode
+            raise RuntimeError(f"addrpool exited with {code}:\n{server.output()}")
         try:
             if httpx.get(server.base_url + "/health", timeout=1.0).status_code == 200:
                 return

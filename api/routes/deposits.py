@@ -53,7 +53,8 @@ async def bind(body: BindRequest, ctx: Ctx, key: Writer) -> Response:
             now=utc_now(),
         )
 
-    result = await ctx.db.run_write(work)
+    # On PostgreSQL a bind is one statement (pool.repository.claims); on SQLite a transaction.
+    result = await ctx.db.run_write(work, single_statement=True)
     data = binding_view(result.binding, ctx.monitored_chains.get(body.protocol, []))
     if result.created:
         return ok(data, status=201, message="Address bound")

@@ -42,7 +42,7 @@ async def test_sigterm_drains_an_in_flight_request(database_url, db) -> None:
             while chunk := conn.recv(65536):
                 response += chunk
         assert server.process.wait(timeout=60) == 0
-        output = server.process.stdout.read()
+        output = server.output()
     status_line, _, rest = response.partition(b"\r\n")
     assert status_line == b"HTTP/1.1 201 Created", response
     assert json.loads(rest.split(b"\r\n\r\n", 1)[1])["data"]["depositReference"] == "in_flight"

@@ -1,0 +1,23 @@
+-- wrk script: every request binds a new, unique depositReference.
+-- wrk -s bind.lua URL -- <path> <api key> <reference prefix>
+local threads = {}
+local counter = 0
+
+function setup(thread)
+  thread:set("tid", #threads)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  path = args[1]
+  prefix = args[3] .. "_" .. tid .. "_"
+  wrk.method = "POST"
+  wrk.headers["Authorization"] = "Bearer " .. args[2]
+  wrk.headers["Content-Type"] = "application/json"
+end
+
+function request()
+  counter = counter + 1
+  local body = '{"depositReference":"' .. prefix .. counter .. '","protocol":"evm"}'
+  return wrk.format(nil, path, nil, body)
+end
