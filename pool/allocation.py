@@ -33,13 +33,20 @@ async def bind(
         )
         if created is not None:
             return BindResult(binding=created, created=True)
-        latest = await bindings.latest_binding(conn, protocol=protocol, reference=reference)
-        if latest is not None and latest.binding.unbound_at is None:
-            return BindResult(binding=latest.binding, created=False)
-        raise InsufficientAddresses(protocol)
+        return await _existing_binding(conn, protocol=protocol, reference=reference)
     return await _bind_step_by_step(
         conn, reference=reference, protocol=protocol, metadata=metadata, actor=actor, now=now
     )
+
+
+async def _existing_binding(
+    conn: AsyncConnection, *, protocol: Protocol, reference: str
+) -> BindResult:
+    """Nothing was claimed: either the reference is bound already, or the pool is dry."""
+    latest = await bindings.latest_binding(conn, protocol=protocol, reference=reference)
+    if latest is not None and latest.binding.unbound_at is None:
+        return BindResult(binding=latest.binding, created=False)
+    raise InsufficientAddresses(protocol)
 
 
 async def _bind_in_one_statement(
@@ -76,20 +83,11 @@ async def _bind_step_by_step(
     now: datetime,
 ) -> BindResult:
     """Used on SQLite, where the surrounding BEGIN IMMEDIATE makes this the only writer."""
-    latest = await bindings.latest_binding(conn, protocol=protocol, reference=reference)
-    if latest is not None and latest.binding.unbound_at is None:
-        return BindResult(binding=latest.binding, created=False)
-    claimed = None
-    if latest is not None:
-        claimed = await addresses.reclaim_for_reference(
-            conn, address_id=latest.address_id, reference=reference
-        )
+    claimed = await addresses.claim_for_reference(
+        conn, protocol=protocol, reference=reference, now=now
+    )
     if claimed is None:
-        claimed = await addresses.claim_available_address(
-            conn, protocol=protocol, reference=reference, now=now
-        )
-    if claimed is None:
-        raise InsufficientAddresses(protocol)
+        return await _existing_binding(conn, protocol=protocol, reference=reference)
     binding_id = await bindings.insert_binding(
         conn,
         reference=reference,

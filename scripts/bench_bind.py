@@ -205,7 +205,8 @@ def median_run(samples: list[dict[str, float]]) -> dict[str, float]:
     return summary
 
 
-def run_sqlite(duration: int, pool: int) -> dict:
+def run_sqlite(args: argparse.Namespace, pool: int = 100_000) -> dict:
+    """One `addrpool serve` process on a SQLite file: the embedded default."""
     workdir = Path(tempfile.mkdtemp(prefix="addrpool-bench-"))
     env = {
         **os.environ,
@@ -213,14 +214,18 @@ def run_sqlite(duration: int, pool: int) -> dict:
         "ADDRPOOL_LOG_LEVEL": "WARNING",
     }
     addresses = workdir / "addresses.txt"
-    addresses.write_text("\n".join("0x%040x" % (i + 1) for i in range(pool)) + "\n")
+    addresses.write_text("\n".join(f"0x{i + 1:040x}" for i in range(pool)) + "\n")
     addrpool("import", str(addresses), "--protocol", "evm", env=env)
     key = json.loads(addrpool("keys", "create", "--name", "bench", "--json", env=env))["key"]
     argv = [str(VENV_BIN / "addrpool"), "serve", "--port", str(PORT_API)]
+    url = f"http://127.0.0.1:{PORT_API}"
     with serving(argv, env, PORT_API):
-        result = wrk(f"http://127.0.0.1:{PORT_API}", "/api/v1/deposits/bind", key, "s", duration)
+        runs = [
+            wrk(url, "/api/v1/deposits/bind", key, f"s{n}", args.duration)
+            for n in range(args.repeat)
+        ]
     shutil.rmtree(workdir)
-    return result
+    return median_run(runs)
 
 
 def main() -> int:
@@ -231,11 +236,15 @@ def main() -> int:
     parser.add_argument("--bound", type=int, default=500_000, help="bound before the second round")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument("--sqlite-only", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is needed: apt-get install -y wrk", file=sys.stderr)
         return 2
+    if args.sqlite_only:
+        print(json.dumps({"sqlite": run_sqlite(args)}, indent=2))
+        return 0
     database = f"addrpool_bench_{int(time.time())}"
     psql("postgres", f"CREATE DATABASE {database}")
     try:
@@ -270,7 +279,7 @@ def run_all(database: str, args: argparse.Namespace) -> dict:
     )
     print("after bulk bind:", json.dumps(results["after_bound"]), flush=True)
     if not args.skip_sqlite:
-        results["sqlite"] = run_sqlite(args.duration, 100_000)
+        results["sqlite"] = run_sqlite(args)
     return results
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Select
@@ -37,8 +37,67 @@ class AddressRow:
     bound_at: datetime | None
 
 
-def _claimable(protocol: Protocol, now: datetime) -> Any:
-    return and_(address.c.protocol == protocol, address.c.status == AVAILABLE, _not_cooling(now))
+# The claims are built once, with bind parameters: building SQLAlchemy expressions per call
+# costs more than SQLite takes to run them, and a bind is on the hot path. (`p_` because an
+# UPDATE reserves its columns' names for its own parameters.)
+_NEXT_FREE = (
+    select(address.c.id)
+    .where(
+        address.c.protocol == bindparam("p_protocol"),
+        address.c.status == AVAILABLE,
+        or_(address.c.cooldown_until.is_(None), address.c.cooldown_until <= bindparam("p_now")),
+    )
+    .order_by(address.c.recycled_at.asc().nullsfirst(), address.c.id)
+    .limit(1)
+    .with_for_update(skip_locked=True)
+    .scalar_subquery()
+)
+
+CLAIM_NEXT_FREE = (
+    update(address)
+    .where(address.c.id == _NEXT_FREE, address.c.status == AVAILABLE)
+    .values(status=BOUND, last_reference=bindparam("p_reference"))
+    .returning(address.c.id, address.c.address)
+)
+
+_PREVIOUS_ADDRESS = (
+    select(binding.c.address_id)
+    .where(
+        binding.c.protocol == bindparam("p_protocol"),
+        binding.c.deposit_reference == bindparam("p_reference"),
+    )
+    .order_by(binding.c.bound_at.desc(), binding.c.id.desc())
+    .limit(1)
+    .scalar_subquery()
+)
+_RECLAIMABLE = (
+    select(address.c.id)
+    .where(
+        address.c.id == _PREVIOUS_ADDRESS,
+        address.c.status == AVAILABLE,
+        address.c.last_reference == bindparam("p_reference"),
+    )
+    .scalar_subquery()
+)
+_ALREADY_BOUND = (
+    select(binding.c.id)
+    .where(
+        binding.c.protocol == bindparam("p_protocol"),
+        binding.c.deposit_reference == bindparam("p_reference"),
+        binding.c.unbound_at.is_(None),
+    )
+    .exists()
+)
+CLAIM_FOR_REFERENCE = (
+    update(address)
+    .where(
+        address.c.id == func.coalesce(_RECLAIMABLE, _NEXT_FREE),
+        address.c.status == AVAILABLE,
+        ~_ALREADY_BOUND,
+    )
+    .values(status=BOUND, last_reference=bindparam("p_reference"))
+    .returning(address.c.id, address.c.address)
+)
 
 
 async def claim_available_address(
@@ -49,39 +108,22 @@ async def claim_available_address(
     Order: never-used first (NULL `recycled_at`), then the longest-recycled. On SQLite the
     surrounding BEGIN IMMEDIATE already makes this the only writer.
     """
-    candidate = (
-        select(address.c.id)
-        .where(_claimable(protocol, now))
-        .order_by(address.c.recycled_at.asc().nullsfirst(), address.c.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
-    statement = (
-        update(address)
-        .where(address.c.id == candidate, address.c.status == AVAILABLE)
-        .values(status=BOUND, last_reference=reference)
-        .returning(address.c.id, address.c.address)
-    )
-    row = (await conn.execute(statement)).first()
+    parameters = {"p_protocol": protocol, "p_reference": reference, "p_now": now}
+    row = (await conn.execute(CLAIM_NEXT_FREE, parameters)).first()
     return ClaimedAddress(id=row[0], text=row[1]) if row else None
 
 
-async def reclaim_for_reference(
-    conn: AsyncConnection, *, address_id: int, reference: str
+async def claim_for_reference(
+    conn: AsyncConnection, *, protocol: Protocol, reference: str, now: datetime
 ) -> ClaimedAddress | None:
-    """Give a reference back the address it last held, if nobody took it since (Invariant 2)."""
-    statement = (
-        update(address)
-        .where(
-            address.c.id == address_id,
-            address.c.status == AVAILABLE,
-            address.c.last_reference == reference,
-        )
-        .values(status=BOUND)
-        .returning(address.c.id, address.c.address)
-    )
-    row = (await conn.execute(statement)).first()
+    """One statement: the reference's previous address if still free, else the next free one.
+
+    Claims nothing when the reference already has an active binding (the caller reads it then).
+    Used where a bind is a short transaction of several statements (SQLite); PostgreSQL folds
+    this, the binding and its event into one statement (`pool.repository.claims`).
+    """
+    parameters = {"p_protocol": protocol, "p_reference": reference, "p_now": now}
+    row = (await conn.execute(CLAIM_FOR_REFERENCE, parameters)).first()
     return ClaimedAddress(id=row[0], text=row[1]) if row else None
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -38,18 +38,26 @@ def _to_row(row: Any) -> BindingRow:
     return BindingRow(binding=Binding(*row[:8]), address_id=row[8])
 
 
+_LATEST_BINDING = (
+    select(*_BINDING_COLUMNS)
+    .join(address, address.c.id == binding.c.address_id)
+    .where(
+        binding.c.protocol == bindparam("protocol"),
+        binding.c.deposit_reference == bindparam("reference"),
+    )
+    .order_by(binding.c.unbound_at.is_not(None), binding.c.bound_at.desc(), binding.c.id.desc())
+    .limit(1)
+)
+# Built once: a bind runs these on every call (see pool.repository.addresses).
+_INSERT_BINDING = insert(binding).returning(binding.c.id)
+
+
 async def latest_binding(
     conn: AsyncConnection, *, protocol: Protocol, reference: str
 ) -> BindingRow | None:
     """The active binding of the reference if any, else its most recent past one."""
-    statement = (
-        select(*_BINDING_COLUMNS)
-        .join(address, address.c.id == binding.c.address_id)
-        .where(binding.c.protocol == protocol, binding.c.deposit_reference == reference)
-        .order_by(binding.c.unbound_at.is_not(None), binding.c.bound_at.desc(), binding.c.id.desc())
-        .limit(1)
-    )
-    row = (await conn.execute(statement)).first()
+    parameters = {"protocol": protocol, "reference": reference}
+    row = (await conn.execute(_LATEST_BINDING, parameters)).first()
     return _to_row(row) if row else None
 
 
@@ -90,20 +98,16 @@ async def insert_binding(
     actor: str,
     now: datetime,
 ) -> int:
-    statement = (
-        insert(binding)
-        .values(
-            deposit_reference=reference,
-            protocol=protocol,
-            address_id=address_id,
-            metadata=metadata,
-            bound_at=now,
-            bound_by=actor,
-        )
-        .returning(binding.c.id)
-    )
+    values = {
+        "deposit_reference": reference,
+        "protocol": protocol,
+        "address_id": address_id,
+        "metadata": metadata,
+        "bound_at": now,
+        "bound_by": actor,
+    }
     try:
-        return int((await conn.execute(statement)).scalar_one())
+        return int((await conn.execute(_INSERT_BINDING, values)).scalar_one())
     except IntegrityError as exc:
         # Another transaction bound this reference (or address) first: retry from the top.
         raise RaceLost("a concurrent bind won; retrying") from exc

@@ -10,11 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.tables import audit_log, event
 
+_INSERT_EVENT = insert(event)  # built once: every bind and unbind writes one
+
 
 async def insert_event(
     conn: AsyncConnection, *, event_id: str, type: str, data: dict[str, Any], now: datetime
 ) -> None:
-    await conn.execute(insert(event).values(id=event_id, type=type, data=data, created_at=now))
+    values = {"id": event_id, "type": type, "data": data, "created_at": now}
+    await conn.execute(_INSERT_EVENT, values)
 
 
 async def insert_audit(
