@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -45,6 +45,14 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     secret_key: SecretStr | None = None
     chains: dict[str, ChainSettings] = Field(default_factory=dict)
+
+    @field_validator("cooldown", mode="before")
+    @classmethod
+    def _seconds_are_a_duration_too(cls, value: Any) -> Any:
+        """`ADDRPOOL_COOLDOWN=3600` means seconds; ISO 8601 (`P7D`) works as well."""
+        if isinstance(value, str) and value.strip().isdigit():
+            return timedelta(seconds=int(value))
+        return value
 
     @classmethod
     def settings_customise_sources(

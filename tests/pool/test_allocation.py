@@ -161,3 +161,38 @@ async def test_bind_and_unbind_write_their_events(db: Database) -> None:
     assert rows[0][1]["address"] == bound.binding.address
     assert rows[0][1]["metadata"] == {"k": 1}
     assert rows[1][1]["depositReference"] == "r"
+
+
+async def test_rebind_after_the_old_address_went_to_someone_else_gets_a_new_one(
+    db: Database,
+) -> None:
+    await load_pool(db, "evm", 2)
+    t0 = utc_now()
+    first = await _bind(db, "alice", now=t0)
+    await _unbind(db, reference="alice", now=t0)
+    await _bind(db, "filler", now=t0)  # takes the never-used address
+    later = t0 + COOLDOWN + timedelta(minutes=1)
+    bob = await _bind(db, "bob", now=later)
+    assert bob.binding.address == first.binding.address
+    with pytest.raises(InsufficientAddresses):
+        await _bind(db, "alice", now=later)
+    await _unbind(db, reference="filler", now=later)
+    alice = await _bind(db, "alice", now=later + COOLDOWN + timedelta(minutes=1))
+    assert alice.created and alice.binding.address != first.binding.address
+
+
+async def test_archived_address_is_never_allocated(db: Database) -> None:
+    from chains.codec import address_parser
+    from pool.archive import change_archived
+
+    addresses = await load_pool(db, "evm", 1)
+    async with db.write() as conn:
+        await change_archived(
+            conn,
+            parsed=address_parser("evm")(addresses[0]),
+            archived=True,
+            actor="t",
+            now=utc_now(),
+        )
+    with pytest.raises(InsufficientAddresses):
+        await _bind(db, "anyone")

@@ -85,3 +85,36 @@ def test_import_with_bad_lines_lists_them_and_writes_nothing(database_url, tmp_p
 def test_db_current_reports_the_head(database_url) -> None:
     current = _json("db", "current", database_url=database_url)
     assert current["upToDate"] is True and current["revision"] == current["head"]
+
+
+def test_mainnet_keys_are_live_keys(database_url, monkeypatch) -> None:
+    monkeypatch.setenv("ADDRPOOL_NETWORK", "mainnet")
+    created = _json("keys", "create", "--name", "live", database_url=database_url)
+    assert created["key"].startswith("pk_live_")
+
+
+def test_serve_refuses_an_unmigrated_postgres_schema(backend, database_url, tmp_path) -> None:
+    if backend == "sqlite":
+        # The embedded default migrates a SQLite file by itself, whatever the command.
+        fresh = f"sqlite:///{tmp_path / 'fresh.db'}"
+        assert _json("db", "current", database_url=fresh, check=False)["upToDate"] is False
+        _json("pool", "summary", database_url=fresh)
+        assert _json("db", "current", database_url=fresh)["upToDate"] is True
+        return
+    cli("db", "upgrade", database_url=database_url)
+    import asyncio
+
+    from pool.db import Database
+    from pool.migrate import downgrade
+
+    async def to_base() -> None:
+        db = Database(database_url, pool_size=1)
+        await downgrade(db, "base")
+        await db.dispose()
+
+    asyncio.run(to_base())
+    try:
+        result = cli("serve", "--port", "1", database_url=database_url, check=False)
+        assert result.returncode == 2 and "addrpool db upgrade" in result.stderr
+    finally:
+        cli("db", "upgrade", database_url=database_url)

@@ -1,0 +1,85 @@
+from datetime import timedelta
+
+import pytest
+
+from chains.presets import monitored_chains
+from pool.config import Settings, load_settings
+from pool.db import async_url
+from pool.errors import ConfigurationError
+
+TOML = """
+network = "testnet"
+cooldown = "P3D"
+database_url = "sqlite:///from-toml.db"
+
+[chains.ethereum-sepolia]
+rpc_urls = ["http://127.0.0.1:8545"]
+
+[chains.polygon-amoy]
+rpc_urls = []
+
+[chains.my-devnet]
+protocol = "tron"
+rpc_urls = ["http://127.0.0.1:9090/jsonrpc"]
+"""
+
+
+@pytest.fixture
+def config_file(tmp_path, monkeypatch):
+    path = tmp_path / "addrpool.toml"
+    path.write_text(TOML)
+    monkeypatch.setenv("ADDRPOOL_CONFIG", str(path))
+    for name in ("ADDRPOOL_DATABASE_URL", "ADDRPOOL_NETWORK", "ADDRPOOL_COOLDOWN"):
+        monkeypatch.delenv(name, raising=False)
+    return path
+
+
+def test_toml_file_is_read_and_environment_wins(config_file, monkeypatch) -> None:
+    settings = load_settings()
+    assert settings.cooldown == timedelta(days=3)
+    assert settings.database_url == "sqlite:///from-toml.db"
+    monkeypatch.setenv("ADDRPOOL_DATABASE_URL", "postgresql://u@h:5432/d")
+    monkeypatch.setenv("ADDRPOOL_COOLDOWN", "60")
+    settings = load_settings()
+    assert settings.database_url == "postgresql://u@h:5432/d"
+    assert settings.cooldown == timedelta(seconds=60)
+
+
+def test_monitored_chains_are_those_with_rpc_urls(config_file) -> None:
+    assert monitored_chains(load_settings()) == {"evm": ["ethereum-sepolia"], "tron": ["my-devnet"]}
+
+
+def test_a_chain_of_the_other_network_is_refused(config_file, monkeypatch) -> None:
+    monkeypatch.setenv("ADDRPOOL_NETWORK", "mainnet")
+    with pytest.raises(ConfigurationError, match="ethereum-sepolia is a testnet chain"):
+        monitored_chains(load_settings())
+
+
+def test_key_prefix_follows_the_network() -> None:
+    assert Settings(network="testnet").key_prefix == "pk_test_"
+    assert Settings(network="mainnet").key_prefix == "pk_live_"
+
+
+def test_missing_named_config_file_is_a_clear_error(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("ADDRPOOL_CONFIG", str(tmp_path / "absent.toml"))
+    with pytest.raises(FileNotFoundError, match="absent.toml"):
+        load_settings()
+
+
+@pytest.mark.parametrize(
+    ("given", "driver"),
+    [
+        ("sqlite:///addrpool.db", "sqlite+aiosqlite"),
+        ("postgresql://postgres@127.0.0.1:5432/x", "postgresql+asyncpg"),
+        ("postgres://postgres@127.0.0.1/x", "postgresql+asyncpg"),
+        ("postgresql+psycopg2://u@h/x", "postgresql+asyncpg"),
+    ],
+)
+def test_database_urls_get_our_drivers(given, driver) -> None:
+    assert async_url(given).drivername == driver
+
+
+@pytest.mark.parametrize("given", ["mysql://u@h/x", "not a url", "redis://localhost"])
+def test_unsupported_database_urls_are_refused(given) -> None:
+    with pytest.raises(ConfigurationError):
+        async_url(given)
