@@ -60,8 +60,16 @@ def seed_pool_postgres(database: str, count: int) -> None:
         "INSERT INTO address (protocol, address, hex20, status, created_at) "
         "SELECT 'evm', '0x' || h, h, 'available', now() FROM ("
         f"SELECT {hex40} AS h FROM generate_series(1, {int(count)}) i"
-        ") s ON CONFLICT DO NOTHING; ANALYZE address;",
+        ") s ON CONFLICT DO NOTHING",
     )
+    settle(database)
+
+
+def settle(database: str) -> None:
+    """Both rounds start alike: tables vacuumed and analysed, no checkpoint pending."""
+    for table in ("address", "binding", "event"):  # VACUUM cannot share a transaction
+        psql(database, f"VACUUM ANALYZE {table}")
+    psql(database, "CHECKPOINT")
 
 
 def bind_in_bulk(database: str, count: int) -> None:
@@ -84,8 +92,7 @@ SELECT 'evt_bulk_' || id, 'deposit.address_bound', json_build_object('address', 
   FROM marked;
 """,
     )
-    for table in ("address", "binding", "event"):  # VACUUM cannot share a transaction
-        psql(database, f"VACUUM ANALYZE {table}")
+    settle(database)
 
 
 def explain_claim(database: str) -> str:
