@@ -49,6 +49,12 @@ async def _existing_binding(
     raise InsufficientAddresses(protocol)
 
 
+# Per protocol, the id just past the last never-used address this process claimed: where the
+# next PostgreSQL claim starts looking (see pool.repository.claims). Correctness never
+# depends on it; a stale value only costs one fallback scan.
+_never_used_from: dict[str, int] = {}
+
+
 async def _bind_in_one_statement(
     conn: AsyncConnection,
     *,
@@ -67,9 +73,12 @@ async def _bind_in_one_statement(
         now=now,
         bound_at_text=isoformat_z(now),
         event_id=new_event_id(),
+        never_used_from=_never_used_from.get(protocol, 0),
     )
     if created is None:
         return None
+    if created.never_used:
+        _never_used_from[protocol] = created.address_id + 1
     return Binding(created.id, reference, protocol, created.address, metadata, now)
 
 

@@ -196,3 +196,19 @@ async def test_archived_address_is_never_allocated(db: Database) -> None:
         )
     with pytest.raises(InsufficientAddresses):
         await _bind(db, "anyone")
+
+
+async def test_the_claim_hint_never_hides_an_address(db: Database) -> None:
+    addresses = await load_pool(db, "evm", 3)
+    allocation._never_used_from["evm"] = 10**12  # a stale hint, past every id
+    assert (await _bind(db, "a")).binding.address == addresses[0]
+    with pytest.raises(RuntimeError):  # a claim rolled back after the hint moved past it
+        async with db.write() as conn:
+            await allocation.bind(
+                conn, reference="gone", protocol="evm", metadata=None, actor="t", now=utc_now()
+            )
+            raise RuntimeError("rolled back")
+    handed_out = {(await _bind(db, ref)).binding.address for ref in ("b", "c")}
+    assert handed_out == set(addresses[1:])
+    with pytest.raises(InsufficientAddresses):
+        await _bind(db, "d")
