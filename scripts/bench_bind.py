@@ -193,8 +193,12 @@ def run_postgres_round(database: str, key: str, label: str, args: argparse.Names
     }
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
     with serving(baseline_argv, env, PORT_BASELINE), serving(api_argv, env, PORT_API):
+        names = list(targets)
         for repetition in range(args.repeat):
-            for name, (port, path) in targets.items():
+            # Rotate the order so that drift within a round does not favour one target.
+            shift = repetition % len(names)
+            for name in names[shift:] + names[:shift]:
+                port, path = targets[name]
                 prefix = f"{label}{repetition}{name[0]}"
                 runs[name].append(wrk(f"http://127.0.0.1:{port}", path, key, prefix, args.duration))
     result = {name: median_run(samples) for name, samples in runs.items()}
