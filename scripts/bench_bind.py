@@ -199,6 +199,7 @@ def run_postgres_round(database: str, key: str, label: str, args: argparse.Names
             shift = repetition % len(names)
             for name in names[shift:] + names[:shift]:
                 port, path = targets[name]
+                settle(database)  # every run starts from the same vacuumed, checkpointed state
                 prefix = f"{label}{repetition}{name[0]}"
                 runs[name].append(wrk(f"http://127.0.0.1:{port}", path, key, prefix, args.duration))
     result = {name: median_run(samples) for name, samples in runs.items()}
