@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.clock import isoformat_z
-from pool.domain import Binding, BindResult, Protocol, Unbound
+from pool.domain import Binding, BindIntent, BindResult, Protocol, Unbound
 from pool.errors import InsufficientAddresses, NotFound
 from pool.outbox import ADDRESS_BOUND, ADDRESS_UNBOUND, new_event_id, record_event
 from pool.repository import addresses, bindings, claims
@@ -27,16 +27,14 @@ async def bind(
     actor: str,
     now: datetime,
 ) -> BindResult:
+    intent = BindIntent(reference, protocol, metadata, actor, now)
     if conn.dialect.name == "postgresql":
-        created = await _bind_in_one_statement(
-            conn, reference=reference, protocol=protocol, metadata=metadata, actor=actor, now=now
-        )
-        if created is not None:
-            return BindResult(binding=created, created=True)
-        return await _existing_binding(conn, protocol=protocol, reference=reference)
-    return await _bind_step_by_step(
-        conn, reference=reference, protocol=protocol, metadata=metadata, actor=actor, now=now
-    )
+        created = await _bind_in_one_statement(conn, intent)
+    else:
+        created = await _bind_step_by_step(conn, intent)
+    if created is not None:
+        return BindResult(binding=created, created=True)
+    return await _existing_binding(conn, protocol=protocol, reference=reference)
 
 
 async def _existing_binding(
@@ -55,60 +53,46 @@ async def _existing_binding(
 _never_used_from: dict[str, int] = {}
 
 
-async def _bind_in_one_statement(
-    conn: AsyncConnection,
-    *,
-    reference: str,
-    protocol: Protocol,
-    metadata: dict[str, Any] | None,
-    actor: str,
-    now: datetime,
-) -> Binding | None:
+async def _bind_in_one_statement(conn: AsyncConnection, intent: BindIntent) -> Binding | None:
     created = await claims.claim_and_bind(
         conn,
-        reference=reference,
-        protocol=protocol,
-        metadata=metadata,
-        actor=actor,
-        now=now,
-        bound_at_text=isoformat_z(now),
+        intent=intent,
+        bound_at_text=isoformat_z(intent.now),
         event_id=new_event_id(),
-        never_used_from=_never_used_from.get(protocol, 0),
+        never_used_from=_never_used_from.get(intent.protocol, 0),
     )
     if created is None:
         return None
     if created.never_used:
-        _never_used_from[protocol] = created.address_id + 1
-    return Binding(created.id, reference, protocol, created.address, metadata, now)
+        _never_used_from[intent.protocol] = created.address_id + 1
+    return _new_binding(intent, created.id, created.address)
 
 
-async def _bind_step_by_step(
-    conn: AsyncConnection,
-    *,
-    reference: str,
-    protocol: Protocol,
-    metadata: dict[str, Any] | None,
-    actor: str,
-    now: datetime,
-) -> BindResult:
+async def _bind_step_by_step(conn: AsyncConnection, intent: BindIntent) -> Binding | None:
     """Used on SQLite, where the surrounding BEGIN IMMEDIATE makes this the only writer."""
     claimed = await addresses.claim_for_reference(
-        conn, protocol=protocol, reference=reference, now=now
+        conn, protocol=intent.protocol, reference=intent.reference, now=intent.now
     )
     if claimed is None:
-        return await _existing_binding(conn, protocol=protocol, reference=reference)
+        return None
     binding_id = await bindings.insert_binding(
         conn,
-        reference=reference,
-        protocol=protocol,
+        reference=intent.reference,
+        protocol=intent.protocol,
         address_id=claimed.id,
-        metadata=metadata,
-        actor=actor,
-        now=now,
+        metadata=intent.metadata,
+        actor=intent.actor,
+        now=intent.now,
     )
-    new = Binding(binding_id, reference, protocol, claimed.text, metadata, now)
-    await record_event(conn, type=ADDRESS_BOUND, data=_bound_event_data(new), now=now)
-    return BindResult(binding=new, created=True)
+    new = _new_binding(intent, binding_id, claimed.text)
+    await record_event(conn, type=ADDRESS_BOUND, data=_bound_event_data(new), now=intent.now)
+    return new
+
+
+def _new_binding(intent: BindIntent, binding_id: int, address: str) -> Binding:
+    return Binding(
+        binding_id, intent.reference, intent.protocol, address, intent.metadata, intent.now
+    )
 
 
 async def unbind(

@@ -39,6 +39,17 @@ class Binding:
 
 
 @dataclass(frozen=True, slots=True)
+class BindIntent:
+    """What a caller asks of `pool.allocation.bind`, carried through its two strategies."""
+
+    reference: str
+    protocol: Protocol
+    metadata: dict[str, Any] | None
+    actor: str
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class BindResult:
     binding: Binding
     created: bool

@@ -68,11 +68,14 @@ async def unbind(body: UnbindRequest, ctx: Ctx, key: Writer) -> Response:
     if body.address is not None and body.protocol is None:
         raise ValidationFailed("protocol is required when unbinding by address")
 
+    parsed = None
+    if body.address is not None and body.protocol is not None:
+        parsed = address_parser(body.protocol)(body.address)
+
     async def work(conn: AsyncConnection) -> list[Unbound]:
         address_id = None
-        if body.address is not None and body.protocol is not None:
-            parsed = address_parser(body.protocol)(body.address)
-            address_id = await find_address_id(conn, protocol=body.protocol, text=parsed.text)
+        if parsed is not None:
+            address_id = await find_address_id(conn, protocol=parsed.protocol, text=parsed.text)
             if address_id is None:
                 raise NotFound(f"Address {parsed.text} is not in the pool")
         return await allocation.unbind(

@@ -21,15 +21,13 @@ no address is ever missed; at worst a rolled-back one is handed out a little lat
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
 import orjson
 from sqlalchemy import bindparam, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pool.domain import Protocol
+from pool.domain import BindIntent
 from pool.errors import RaceLost
 from pool.types import UTCDateTime
 
@@ -96,22 +94,19 @@ class NewBinding:
 async def claim_and_bind(
     conn: AsyncConnection,
     *,
-    reference: str,
-    protocol: Protocol,
-    metadata: dict[str, Any] | None,
-    actor: str,
-    now: datetime,
+    intent: BindIntent,
     bound_at_text: str,
     event_id: str,
     never_used_from: int,
 ) -> NewBinding | None:
     """The new binding, or None: the reference is already bound, or nothing is free."""
+    metadata = intent.metadata
     parameters = {
-        "reference": reference,
-        "protocol": protocol,
+        "reference": intent.reference,
+        "protocol": intent.protocol,
         "metadata": None if metadata is None else orjson.dumps(metadata).decode(),
-        "actor": actor,
-        "now": now,
+        "actor": intent.actor,
+        "now": intent.now,
         "bound_at_text": bound_at_text,
         "event_id": event_id,
         "never_used_from": never_used_from,

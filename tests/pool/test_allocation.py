@@ -4,7 +4,7 @@ import pytest
 from sqlalchemy import func, select
 
 from pool import allocation
-from pool.clock import utc_now
+from pool.clock import isoformat_z, utc_now
 from pool.db import Database
 from pool.errors import InsufficientAddresses, NotFound
 from pool.tables import address, binding, event
@@ -158,6 +158,9 @@ async def test_bind_and_unbind_write_their_events(db: Database) -> None:
     async with db.read() as conn:
         rows = (await conn.execute(select(event.c.type, event.c.data).order_by(event.c.seq))).all()
     assert [r[0] for r in rows] == ["deposit.address_bound", "deposit.address_unbound"]
+    # The same payload, in the same key order, whichever way the bind was written.
+    assert list(rows[0][1]) == ["depositReference", "protocol", "address", "boundAt", "metadata"]
+    assert rows[0][1]["boundAt"] == isoformat_z(bound.binding.bound_at)
     assert rows[0][1]["address"] == bound.binding.address
     assert rows[0][1]["metadata"] == {"k": 1}
     assert rows[1][1]["depositReference"] == "r"
