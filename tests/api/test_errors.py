@@ -132,3 +132,20 @@ async def test_bad_unbind_bodies_are_400(client, service_key, body) -> None:
 async def test_odd_reference_in_the_path_is_400(client, service_key) -> None:
     response = await client.get("/api/v1/deposits/references/a%20b", headers=auth(service_key))
     _assert_envelope(response, 400, "ValidationError")
+
+
+async def test_unexpected_failure_is_a_500_envelope_without_internals(
+    client, db, service_key, monkeypatch
+) -> None:
+    from pool import allocation
+
+    async def explode(*_args, **_kwargs):
+        raise RuntimeError("SELECT secret FROM somewhere")
+
+    monkeypatch.setattr(allocation, "bind", explode)
+    response = await client.post(
+        BIND, json={"depositReference": "a", "protocol": "evm"}, headers=auth(service_key)
+    )
+    body = _assert_envelope(response, 500, "InternalError", "INTERNAL_ERROR")
+    assert "SELECT" not in response.text and "Traceback" not in response.text
+    assert body["message"] == "Internal server error"
