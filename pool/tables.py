@@ -48,6 +48,8 @@ import_batch = Table(
     Column("imported", Integer, nullable=False),
     Column("skipped", Integer, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("format", String(16), nullable=True),
+    Column("file_sha256", String(64), nullable=True),
 )
 
 master_key = Table(

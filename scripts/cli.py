@@ -8,6 +8,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 
 from pool.errors import AddrpoolError
+from pool.import_formats import FORMATS
 from scripts import commands
 from scripts.output import Output
 
@@ -34,8 +35,14 @@ def _parser() -> argparse.ArgumentParser:
     _json(db.add_parser("upgrade", help="migrate the schema to the newest revision"))
     _json(db.add_parser("current", help="show the schema revision"))
 
-    imp = _json(sub.add_parser("import", help="import addresses, one per line ('-' for stdin)"))
+    imp = _json(sub.add_parser("import", help="import addresses from a file ('-' for stdin)"))
     imp.add_argument("file")
+    imp.add_argument(
+        "--format",
+        default="auto",
+        choices=FORMATS,
+        help="lines, csv (with or without header) or json; auto detects it (default)",
+    )
     imp.add_argument("--protocol", required=True, choices=["evm", "tron"])
     imp.add_argument("--skip-invalid", action="store_true", help="import the good lines anyway")
     imp.add_argument("--dry-run", action="store_true", help="validate only; write nothing")

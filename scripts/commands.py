@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import hashlib
 import os
 import sys
 from pathlib import Path
-from typing import TextIO
 
 from chains.codec import address_parser
 from pool import __version__, keys
@@ -16,12 +16,13 @@ from pool.archive import change_archived
 from pool.clock import isoformat_z, utc_now
 from pool.config import Settings, load_settings
 from pool.db import Database
-from pool.errors import AddrpoolError, ConfigurationError
-from pool.importer import import_addresses
+from pool.errors import AddrpoolError, ConfigurationError, ValidationFailed
+from pool.import_formats import detect_format, read_rows
+from pool.importer import ImportReport, ImportSource, validate_rows, write_validated
 from pool.migrate import current_revision, head_revision, upgrade
 from pool.stats import summarize
 from scripts import server
-from scripts.output import Output, table
+from scripts.output import Output, ProgressBar, table
 
 
 def actor() -> str:
@@ -105,49 +106,70 @@ async def db_current(args: argparse.Namespace, out: Output) -> int:
     return 0 if revision == head else 1
 
 
-def _read_lines(name: str) -> tuple[list[str], str]:
+def _read_input(name: str) -> tuple[bytes, str]:
     if name == "-":
-        return _lines_of(sys.stdin), "stdin"
+        return sys.stdin.buffer.read(), "stdin"
     path = Path(name)
     if not path.is_file():
         raise ConfigurationError(f"no such file: {name}")
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        return _lines_of(handle), str(path)
+    return path.read_bytes(), str(path)
 
 
-def _lines_of(handle: TextIO) -> list[str]:
-    return handle.read().splitlines()
+def decode_import(data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValidationFailed(f"the file is not UTF-8 text (byte {exc.start})") from exc
 
 
 async def import_file(args: argparse.Namespace, out: Output) -> int:
-    lines, source = _read_lines(args.file)
+    data, name = _read_input(args.file)
+    digest = hashlib.sha256(data).hexdigest()
+    text = decode_import(data)
+    chosen = detect_format(text) if args.format == "auto" else args.format
+    bar = ProgressBar.for_terminal(enabled=not out.as_json)
+    validation = validate_rows(
+        read_rows(text, format=chosen),
+        protocol=args.protocol,
+        parser=address_parser(args.protocol),
+        progress=bar.update,
+    )
+    del text, data  # a million-line file: keep only the validated rows in memory
+    source = ImportSource(name, actor(), chosen, digest)
     db = await open_database(load_settings())
     try:
         async with db.write() as conn:
-            report = await import_addresses(
+            report = await write_validated(
                 conn,
                 protocol=args.protocol,
-                lines=lines,
-                parser=address_parser(args.protocol),
+                validation=validation,
                 source=source,
-                actor=actor(),
                 now=utc_now(),
                 skip_invalid=args.skip_invalid,
                 dry_run=args.dry_run,
+                progress=bar.update,
             )
     finally:
+        bar.finish()
         await db.dispose()
-    data = {
+    out.result(import_summary(report), _import_text(report))
+    return 0
+
+
+def import_summary(report: ImportReport) -> dict[str, object]:
+    return {
         "protocol": report.protocol,
         "imported": report.imported,
-        "skipped": report.skipped,
+        "duplicates": report.skipped,
         "duplicatesInFile": report.duplicates_in_input,
         "alreadyInPool": report.already_in_pool,
-        "invalid": [
-            {"line": p.line, "value": p.value, "message": p.message} for p in report.invalid
-        ],
+        "invalid": [p.as_detail() for p in report.invalid],
+        "batchId": report.batch_id,
         "dryRun": report.dry_run,
     }
+
+
+def _import_text(report: ImportReport) -> str:
     verb = "would import" if report.dry_run else "imported"
     text = (
         f"{verb} {report.imported} {report.protocol} address(es); skipped {report.skipped} "
@@ -156,8 +178,7 @@ async def import_file(args: argparse.Namespace, out: Output) -> int:
     )
     for problem in report.invalid:
         text += f"\n  line {problem.line}: {problem.value!r} {problem.message}"
-    out.result(data, text)
-    return 0
+    return text
 
 
 async def keys_create(args: argparse.Namespace, out: Output) -> int:

@@ -42,3 +42,27 @@ def table(rows: list[list[str]], header: list[str]) -> str:
         for row in [header, *rows]
     ]
     return "\n".join(line.rstrip() for line in lines)
+
+
+class ProgressBar:
+    """A one-line progress report on a terminal's stderr; silent anywhere else."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled
+        self._shown = False
+
+    @classmethod
+    def for_terminal(cls, *, enabled: bool) -> ProgressBar:
+        return cls(enabled=enabled and sys.stderr.isatty())
+
+    def update(self, phase: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        share = f" ({done * 100 // total}%)" if total else ""
+        print(f"\r{phase} {done:,}{f' of {total:,}' if total else ''} rows{share}   ",
+              end="", file=sys.stderr, flush=True)  # fmt: skip
+        self._shown = True
+
+    def finish(self) -> None:
+        if self._shown:
+            print(file=sys.stderr)

@@ -11,7 +11,8 @@ from pool import keys
 from pool.clock import utc_now
 from pool.db import Database
 from pool.domain import Protocol
-from pool.importer import import_addresses
+from pool.import_formats import RawRow
+from pool.importer import ImportSource, import_addresses
 
 BACKENDS = ("sqlite", "postgresql")
 
@@ -37,10 +38,9 @@ async def load_pool(db: Database, protocol: Protocol, count: int) -> list[str]:
         await import_addresses(
             conn,
             protocol=protocol,
-            lines=addresses,
+            rows=[RawRow(n, a) for n, a in enumerate(addresses, start=1)],
             parser=address_parser(protocol),
-            source="test",
-            actor="test",
+            source=ImportSource("test", "test"),
             now=utc_now(),
         )
     return addresses

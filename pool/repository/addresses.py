@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import and_, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Select
 
@@ -151,28 +150,67 @@ async def release_address(
     return text
 
 
-async def insert_new_addresses(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> int:
-    """Insert, skipping any (protocol, hex20) already in the pool; returns how many were new."""
+IMPORT_COLUMNS = (
+    "protocol",
+    "address",
+    "hex20",
+    "status",
+    "import_batch_id",
+    "master_key_id",
+    "derivation_index",
+    "created_at",
+)
+_STAGING = "address_import_staging"
+
+
+async def insert_new_addresses(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Add addresses, leaving any already in the pool (same protocol and bytes) as they are."""
     if not rows:
-        return 0
-    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = (
-        dialect_insert(address)
-        .on_conflict_do_nothing(index_elements=[address.c.protocol, address.c.hex20])
-        .returning(address.c.id)
+        return
+    if conn.dialect.name == "postgresql":
+        await _copy_new_addresses(conn, rows)
+        return
+    await conn.execute(insert(address).prefix_with("OR IGNORE"), list(rows))
+
+
+async def _copy_new_addresses(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """COPY into a temporary table, then one INSERT … ON CONFLICT DO NOTHING.
+
+    COPY is several times faster than a multi-row INSERT for large imports; the staging
+    table lives until the transaction ends.
+    """
+    await conn.execute(
+        text(
+            f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} "
+            "(LIKE address INCLUDING DEFAULTS EXCLUDING CONSTRAINTS) ON COMMIT DROP"
+        )
     )
-    # rowcount is not reliable for executemany on asyncpg; RETURNING counts what was new.
-    result = await conn.execute(statement, list(rows))
-    return len(result.all())
+    await conn.execute(text(f"TRUNCATE {_STAGING}"))
+    raw = await conn.get_raw_connection()
+    records = [tuple(row[column] for column in IMPORT_COLUMNS) for row in rows]
+    await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+        _STAGING, records=records, columns=IMPORT_COLUMNS
+    )
+    columns = ", ".join(IMPORT_COLUMNS)
+    await conn.execute(
+        text(
+            f"INSERT INTO address ({columns}) SELECT {columns} FROM {_STAGING} "  # noqa: S608 - constant names
+            "ON CONFLICT DO NOTHING"
+        )
+    )
 
 
-async def existing_hex20s(
+async def count_existing(
     conn: AsyncConnection, *, protocol: Protocol, hex20s: Sequence[str]
-) -> set[str]:
-    statement = select(address.c.hex20).where(
-        address.c.protocol == protocol, address.c.hex20.in_(hex20s)
-    )
-    return set((await conn.scalars(statement)).all())
+) -> int:
+    existing = 0
+    for start in range(0, len(hex20s), 5_000):
+        chunk = hex20s[start : start + 5_000]
+        statement = select(func.count()).where(
+            address.c.protocol == protocol, address.c.hex20.in_(chunk)
+        )
+        existing += int(await conn.scalar(statement) or 0)
+    return existing
 
 
 async def find_address_id(conn: AsyncConnection, *, protocol: Protocol, text: str) -> int | None:

@@ -1,25 +1,34 @@
-"""SQL for import batches."""
+"""SQL for import batches and master public keys."""
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from sqlalchemy import insert, update
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.domain import Protocol
-from pool.tables import import_batch
+from pool.tables import address, import_batch, master_key
+
+if TYPE_CHECKING:
+    from pool.importer import ImportSource
 
 
 async def open_batch(
-    conn: AsyncConnection, *, protocol: Protocol, source: str, actor: str, now: datetime
+    conn: AsyncConnection, *, protocol: Protocol, source: ImportSource, now: datetime
 ) -> int:
     statement = (
         insert(import_batch)
         .values(
             protocol=protocol,
-            source=source[:255],
-            actor=actor,
+            source=source.name[:255],
+            actor=source.actor,
+            format=source.format,
+            file_sha256=source.sha256,
             imported=0,
             skipped=0,
             created_at=now,
@@ -35,3 +44,36 @@ async def close_batch(conn: AsyncConnection, *, batch_id: int, imported: int, sk
         .where(import_batch.c.id == batch_id)
         .values(imported=imported, skipped=skipped)
     )
+
+
+async def count_batch(conn: AsyncConnection, *, batch_id: int) -> int:
+    """How many addresses this batch added: the ones already in the pool kept their batch."""
+    statement = (
+        select(func.count()).select_from(address).where(address.c.import_batch_id == batch_id)
+    )
+    return int(await conn.scalar(statement) or 0)
+
+
+async def master_key_ids(
+    conn: AsyncConnection, *, protocol: Protocol, keys: Iterable[str | None], now: datetime
+) -> dict[str, int]:
+    """Each extended public key once in `master_key`; returns key → id."""
+    wanted = sorted(k for k in keys if k)
+    if not wanted:
+        return {}
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    rows = [
+        {"protocol": protocol, "public_key": k, "fingerprint": _fingerprint(k), "created_at": now}
+        for k in wanted
+    ]
+    await conn.execute(dialect_insert(master_key).on_conflict_do_nothing(), rows)
+    found = await conn.execute(
+        select(master_key.c.public_key, master_key.c.id).where(
+            master_key.c.protocol == protocol, master_key.c.public_key.in_(wanted)
+        )
+    )
+    return {key: key_id for key, key_id in found.all()}
+
+
+def _fingerprint(public_key: str) -> str:
+    return hashlib.sha256(public_key.encode("ascii", "replace")).hexdigest()[:16]

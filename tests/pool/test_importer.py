@@ -5,7 +5,8 @@ from chains.codec import address_parser
 from pool.clock import utc_now
 from pool.db import Database
 from pool.errors import ValidationFailed
-from pool.importer import import_addresses
+from pool.import_formats import read_rows
+from pool.importer import ImportSource, import_addresses
 from pool.tables import address, import_batch
 from tests.helpers import random_addresses
 
@@ -15,10 +16,9 @@ async def _import(db: Database, lines, protocol="evm", **flags):
         return await import_addresses(
             conn,
             protocol=protocol,
-            lines=lines,
+            rows=read_rows("\n".join(lines), format="lines"),
             parser=address_parser(protocol),
-            source="test.txt",
-            actor="test",
+            source=ImportSource("test.txt", "test"),
             now=utc_now(),
             **flags,
         )

@@ -46,7 +46,7 @@ def test_import_summary_and_archive(database_url, tmp_path) -> None:
     source = tmp_path / "tron.txt"
     source.write_text("address\r\n" + "\r\n".join(addresses) + "\r\n", encoding="utf-8-sig")
     report = _json("import", str(source), "--protocol", "tron", database_url=database_url)
-    assert (report["imported"], report["skipped"]) == (3, 0)
+    assert (report["imported"], report["duplicates"]) == (3, 0) and report["batchId"]
     again = _json("import", str(source), "--protocol", "tron", database_url=database_url)
     assert (again["imported"], again["alreadyInPool"]) == (0, 3)
     archived = _json("pool", "archive", addresses[0], database_url=database_url)

@@ -1,0 +1,154 @@
+"""Every address file PayIn users have, read into uniform rows (issue 3).
+
+- one address per line, with or without an `address` header;
+- CSV with a header naming any of `address, derivation_index, protocol, master_public_key`
+  (PayIn's 2- and 4-column files, the self-managed `address,protocol,…` order), or without a
+  header, positionally: `address,derivation_index,protocol,master_public_key`, or the
+  self-managed order when the second field is a protocol name;
+- a JSON list of strings or of `{address, derivationIndex?, masterPublicKey?, protocol?}`.
+JSON rows are numbered by their position in the list (1-based), other rows by line.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pool.errors import ValidationFailed
+
+Format = Literal["auto", "lines", "csv", "json"]
+FORMATS: tuple[Format, ...] = ("auto", "lines", "csv", "json")
+COLUMNS = ("address", "derivation_index", "protocol", "master_public_key")
+PAYIN_ORDER = COLUMNS
+SELF_MANAGED_ORDER = ("address", "protocol", "derivation_index", "master_public_key")
+_JSON_KEYS = {
+    "address": "address",
+    "derivationIndex": "derivation_index",
+    "derivation_index": "derivation_index",
+    "masterPublicKey": "master_public_key",
+    "master_public_key": "master_public_key",
+    "protocol": "protocol",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RawRow:
+    line: int
+    address: str
+    derivation_index: str | None = None
+    protocol: str | None = None
+    master_public_key: str | None = None
+    problem: str | None = None  # a structural fault of the row itself (too many fields)
+
+    def cells(self) -> tuple[str, ...]:
+        values = (self.address, self.derivation_index, self.protocol, self.master_public_key)
+        return tuple(v for v in values if v)
+
+
+def read_rows(text: str, *, format: Format = "auto") -> Iterator[RawRow]:
+    text = text.lstrip("\ufeff")
+    chosen = detect_format(text) if format == "auto" else format
+    if chosen == "json":
+        return _json_rows(text)
+    if chosen == "csv":
+        return _csv_rows(text)
+    return _line_rows(text)
+
+
+def detect_format(text: str) -> Format:
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        return "json"
+    first = next((line for line in stripped.splitlines() if line.strip()), "")
+    return "csv" if "," in first else "lines"
+
+
+def _line_rows(text: str) -> Iterator[RawRow]:
+    for number, raw in enumerate(text.splitlines(), start=1):
+        value = raw.strip()
+        if not value or (number == 1 and value.lower() == "address"):
+            continue
+        yield RawRow(number, value)
+
+
+def _csv_rows(text: str) -> Iterator[RawRow]:
+    lines = text.splitlines()
+    first_index = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first_index is None:
+        return
+    header = [cell.strip().lower() for cell in next(csv.reader([lines[first_index]]))]
+    columns: tuple[str, ...] | None = None
+    if "address" in header:
+        columns = _header_columns(header)
+        first_index += 1
+    for number, cells in _numbered_csv(lines, first_index):
+        order = columns or _positional_order(cells)
+        yield _csv_row(number, cells, order)
+
+
+def _header_columns(header: list[str]) -> tuple[str, ...]:
+    unknown = [name for name in header if name and name not in COLUMNS]
+    if unknown:
+        raise ValidationFailed(
+            f"unknown CSV column(s): {', '.join(unknown)} (known: {', '.join(COLUMNS)})"
+        )
+    return tuple(header)
+
+
+def _numbered_csv(lines: list[str], start: int) -> Iterator[tuple[int, list[str]]]:
+    for index in range(start, len(lines)):
+        if lines[index].strip():
+            yield index + 1, next(csv.reader([lines[index]]))
+
+
+def _positional_order(cells: list[str]) -> tuple[str, ...]:
+    second = cells[1].strip().lower() if len(cells) > 1 else ""
+    return SELF_MANAGED_ORDER if second in ("evm", "tron") else PAYIN_ORDER
+
+
+def _csv_row(number: int, cells: list[str], order: tuple[str, ...]) -> RawRow:
+    if len(cells) > len(order):
+        problem = f"{len(cells)} fields where at most {len(order)} are expected"
+        return RawRow(number, cells[0].strip(), problem=problem)
+    values = {name: (cell.strip() or None) for name, cell in zip(order, cells, strict=False)}
+    return RawRow(
+        number,
+        values.get("address") or "",
+        values.get("derivation_index"),
+        values.get("protocol"),
+        values.get("master_public_key"),
+    )
+
+
+def _json_rows(text: str) -> Iterator[RawRow]:
+    try:
+        items = json.loads(text)
+    except ValueError as exc:
+        raise ValidationFailed(f"the file is not valid JSON: {exc}", code="INVALID_JSON") from exc
+    if not isinstance(items, list):
+        raise ValidationFailed("a JSON import must be a list of addresses or of objects")
+    for position, item in enumerate(items, start=1):
+        yield json_item_row(position, item)
+
+
+def json_item_row(position: int, item: Any) -> RawRow:
+    """One element of a JSON import (also what the API's `addresses` list holds)."""
+    if isinstance(item, str):
+        return RawRow(position, item.strip())
+    if not isinstance(item, dict):
+        return RawRow(position, json.dumps(item)[:100])  # reported as an invalid address
+    values: dict[str, str | None] = {}
+    for key, value in item.items():
+        name = _JSON_KEYS.get(key)
+        if name is not None and value is not None:
+            values[name] = str(value).strip()
+    return RawRow(
+        position,
+        values.get("address") or "",
+        values.get("derivation_index"),
+        values.get("protocol"),
+        values.get("master_public_key"),
+    )
