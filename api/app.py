@@ -12,7 +12,8 @@ from api.auth import KeyCache
 from api.context import AppContext
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
-from api.routes import deposits, health, pool
+from api.routes import deposits, health
+from api.routes import pool as pool_routes
 from pool import __version__
 from pool.config import Settings
 from pool.db import Database
@@ -48,7 +49,11 @@ def create_app(
     app.state.ctx = AppContext(settings, database, monitored_chains or {})
     app.state.key_cache = KeyCache(database, ttl_seconds=settings.auth_cache_seconds)
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for module in (deposits, pool, health):
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        per_path={pool_routes.IMPORT_PATH: settings.max_import_bytes},
+    )
+    for module in (deposits, pool_routes, health):
         app.include_router(module.router)
     return app

@@ -16,16 +16,20 @@ class BodyTooLarge(HTTPException):
 
 
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int, per_path: dict[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.per_path = per_path or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self._declared_length(scope) > self.max_bytes:
-            await self._refuse(send)
+        limit = self.per_path.get(scope.get("path", ""), self.max_bytes)
+        if self._declared_length(scope) > limit:
+            await self._refuse(send, limit)
             return
         received = 0
 
@@ -34,8 +38,8 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLarge(self.max_bytes)
+                if received > limit:
+                    raise BodyTooLarge(limit)
             return message
 
         await self.app(scope, counting_receive, send)
@@ -50,11 +54,11 @@ class BodySizeLimit:
                     return 0
         return 0
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, send: Send, limit: int) -> None:
         body = error_body(
             error="PayloadTooLarge",
             code="PAYLOAD_TOO_LARGE",
-            message=f"Request body is larger than {self.max_bytes} bytes",
+            message=f"Request body is larger than {limit} bytes",
         )
         headers = [(b"content-type", JSON.encode()), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 413, "headers": headers})

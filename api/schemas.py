@@ -37,6 +37,17 @@ class UnbindRequest(Request):
     address: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
 
 
+class ImportBody(Request):
+    """`POST /api/v1/address-pool/addresses`: a list (as in a JSON file) or CSV/lines text."""
+
+    protocol: ProtocolName
+    addresses: list[str | dict[str, Any]] | None = None
+    csv: str | None = None
+    format: Literal["auto", "lines", "csv"] = "auto"
+    skip_invalid: bool = Field(default=False, alias="skipInvalid")
+    dry_run: bool = Field(default=False, alias="dryRun")
+
+
 class Page(BaseModel):
     page: int
     limit: int

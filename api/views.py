@@ -8,6 +8,7 @@ from typing import Any
 from pool.amounts import format_units
 from pool.clock import isoformat_z
 from pool.domain import Binding, Unbound
+from pool.importer import ImportReport
 from pool.references import ReferenceTotals, ReferenceView
 from pool.repository.addresses import AddressRow
 from pool.repository.deposits import DepositRow
@@ -118,4 +119,18 @@ def address_view(row: AddressRow, *, now: datetime) -> dict[str, Any]:
         "boundAt": _iso(row.bound_at),
         "cooldownUntil": _iso(row.cooldown_until),
         "createdAt": isoformat_z(row.created_at),
+    }
+
+
+def import_view(report: ImportReport) -> dict[str, Any]:
+    return {
+        "protocol": report.protocol,
+        "imported": report.imported,
+        "skipped": report.skipped,
+        "duplicates": report.skipped,
+        "duplicatesInInput": report.duplicates_in_input,
+        "alreadyInPool": report.already_in_pool,
+        "invalid": [p.as_detail() for p in report.invalid],
+        "batchId": report.batch_id,
+        "dryRun": report.dry_run,
     }

@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1, le=64)
     cooldown: timedelta = timedelta(days=7)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # Address imports over the API: a million EVM addresses as JSON is about 45 MB.
+    max_import_bytes: int = Field(default=134_217_728, ge=1024)
     db_pool_size: int = Field(default=20, ge=1, le=200)
     auth_cache_seconds: float = Field(default=5.0, ge=0)
     log_level: str = "INFO"

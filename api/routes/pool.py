@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Response
+import orjson
+from fastapi import APIRouter, Depends, Path, Request, Response
+from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.auth import require
 from api.context import AppContext, context
+from api.errors import validation_error
 from api.responses import ok, pagination
-from api.schemas import Page, ProtocolName, page_params
-from api.views import address_view, summary_view
+from api.schemas import ImportBody, Page, ProtocolName, page_params
+from api.views import address_view, import_view, summary_view
 from chains.codec import address_parser
 from pool.archive import change_archived
 from pool.clock import utc_now
 from pool.domain import ParsedAddress, Protocol
+from pool.errors import ValidationFailed
+from pool.import_formats import RawRow, json_item_row, read_rows
+from pool.importer import ImportReport, ImportSource, validate_rows, write_validated
 from pool.repository.addresses import list_addresses
 from pool.repository.keys import ApiKey
 from pool.stats import summarize
@@ -96,3 +104,62 @@ async def _change(ctx: AppContext, key: ApiKey, parsed: ParsedAddress, *, archiv
         )
 
     await ctx.db.run_write(work)
+
+
+IMPORT_PATH = "/api/v1/address-pool/addresses"
+
+
+@router.post(
+    "/addresses",
+    status_code=201,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": ImportBody.model_json_schema()}},
+        }
+    },
+)
+async def import_addresses(request: Request, ctx: Ctx, key: Writer) -> Response:
+    """Large imports are parsed and validated in a thread: other requests keep being served."""
+    raw = await request.body()
+    body, rows = await asyncio.to_thread(_parse_import, raw)
+    validation = await asyncio.to_thread(
+        validate_rows, rows, protocol=body.protocol, parser=address_parser(body.protocol)
+    )
+    source = ImportSource(
+        "api", key.actor, "json" if body.addresses is not None else body.format,
+        hashlib.sha256(raw).hexdigest(),
+    )  # fmt: skip
+
+    async def work(conn: AsyncConnection) -> ImportReport:
+        return await write_validated(
+            conn,
+            protocol=body.protocol,
+            validation=validation,
+            source=source,
+            now=utc_now(),
+            skip_invalid=body.skip_invalid,
+            dry_run=body.dry_run,
+        )
+
+    report = await ctx.db.run_write(work)
+    status = 201 if report.imported and not report.dry_run else 200
+    return ok(import_view(report), status=status)
+
+
+def _parse_import(raw: bytes) -> tuple[ImportBody, list[RawRow]]:
+    try:
+        payload = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ValidationFailed("Request body is not valid JSON", code="INVALID_JSON") from exc
+    try:
+        body = ImportBody.model_validate(payload)
+    except PydanticValidationError as exc:
+        raise validation_error(exc.errors()) from exc
+    if (body.addresses is None) == (body.csv is None):
+        raise ValidationFailed("Give exactly one of: addresses (a list), csv (text)")
+    if body.addresses is not None:
+        rows = [json_item_row(n, item) for n, item in enumerate(body.addresses, start=1)]
+    else:
+        rows = list(read_rows(body.csv or "", format=body.format))
+    return body, rows

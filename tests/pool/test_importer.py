@@ -73,3 +73,78 @@ async def test_dry_run_writes_nothing(db: Database) -> None:
     report = await _import(db, lines, dry_run=True)
     assert (report.imported, report.already_in_pool) == (2, 1)
     assert await _pool_size(db) == 1
+
+
+async def _import_text(db: Database, text: str, protocol="evm", **flags):
+    async with db.write() as conn:
+        return await import_addresses(
+            conn,
+            protocol=protocol,
+            rows=read_rows(text),
+            parser=address_parser(protocol),
+            source=ImportSource("t.csv", "cli:test", "csv", "ab" * 32),
+            now=utc_now(),
+            **flags,
+        )
+
+
+async def test_secrets_refuse_the_whole_import_even_with_skip_invalid(db: Database, caplog) -> None:
+    from mnemonic import Mnemonic
+
+    good = random_addresses("evm", 1)[0]
+    key = "0x" + "ab" * 32
+    phrase = Mnemonic("english").generate(128)
+    text = f"address\n{good}\n{key}\n{phrase}\n"
+    with pytest.raises(ValidationFailed) as caught:
+        await _import_text(db, text, skip_invalid=True)
+    error = caught.value
+    assert error.code == "PRIVATE_KEY_REFUSED" and "never takes private keys" in error.message
+    assert [d["line"] for d in error.details] == [3, 4]
+    assert {d["value"] for d in error.details} == {"[redacted]"}
+    everything_said = repr(error.details) + error.message + caplog.text
+    assert key not in everything_said and phrase not in everything_said
+    assert await _pool_size(db) == 0
+
+
+async def test_row_protocol_must_match_and_other_protocol_addresses_are_named(db: Database) -> None:
+    evm = random_addresses("evm", 1)[0]
+    tron = random_addresses("tron", 1)[0]
+    text = f"address,protocol,derivation_index,master_public_key\n{evm},tron,,\n{tron},tron,,\n"
+    with pytest.raises(ValidationFailed) as caught:
+        await _import_text(db, text, protocol="tron")
+    messages = [d["message"] for d in caught.value.details]
+    assert "protocol is 'tron'" not in messages[0] and "EVM (0x) address" in messages[0]
+    text = f"address,protocol\n{evm},tron\n"
+    with pytest.raises(ValidationFailed, match="invalid"):
+        await _import_text(db, text, protocol="evm")
+
+
+async def test_four_column_rows_keep_index_and_master_key(db: Database) -> None:
+    from pool.tables import master_key
+
+    xpub = "xpub6CUGRUonZSQ4TWtTMmzXdrXDtypWKiKrhko4egpiMZbpiaQL2jkwSB1icqYh2cfDfVxdx4df189oLKnC5fSwqPfgyP3hooxujYzAu3fDVmz"
+    addresses = random_addresses("evm", 2)
+    text = "address,derivation_index,protocol,master_public_key\n" + "".join(
+        f"{a},{i},evm,{xpub}\n" for i, a in enumerate(addresses)
+    )
+    report = await _import_text(db, text)
+    assert report.imported == 2
+    async with db.read() as conn:
+        stored = (
+            await conn.execute(
+                select(address.c.derivation_index, master_key.c.public_key)
+                .join(master_key, master_key.c.id == address.c.master_key_id)
+                .order_by(address.c.derivation_index)
+            )
+        ).all()
+        batch = (await conn.execute(select(import_batch))).one()._mapping
+    assert stored == [(0, xpub), (1, xpub)]
+    assert (batch["file_sha256"], batch["format"], batch["actor"]) == ("ab" * 32, "csv", "cli:test")
+
+
+@pytest.mark.parametrize("index", ["-1", "x", "2147483648"])
+async def test_bad_derivation_index_is_a_row_error(db: Database, index: str) -> None:
+    text = f"address,derivation_index\n{random_addresses('evm', 1)[0]},{index}\n"
+    with pytest.raises(ValidationFailed) as caught:
+        await _import_text(db, text)
+    assert "derivation_index" in caught.value.details[0]["message"]
