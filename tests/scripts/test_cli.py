@@ -118,3 +118,26 @@ def test_serve_refuses_an_unmigrated_postgres_schema(backend, database_url, tmp_
         assert result.returncode == 2 and "addrpool db upgrade" in result.stderr
     finally:
         cli("db", "upgrade", database_url=database_url)
+
+
+def test_import_from_stdin_as_json_and_secrets_refused(database_url, tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    evm = random_addresses("evm", 2)
+    payload = json.dumps([evm[0], {"address": evm[1], "derivationIndex": 1}])
+    env = {**os.environ, "ADDRPOOL_DATABASE_URL": database_url}
+    result = subprocess.run(
+        [sys.executable, "-m", "scripts.cli", "import", "-", "--protocol", "evm", "--json"],
+        input=payload, env=env, capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    assert json.loads(result.stdout)["imported"] == 2
+    secret_file = tmp_path / "keys.csv"
+    secret = "f" * 64
+    secret_file.write_text(f"address,derivation_index\n{evm[0]},0\n0x{secret},1\n")
+    refused = cli(
+        "import", str(secret_file), "--protocol", "evm", database_url=database_url, check=False
+    )
+    assert refused.returncode == 2 and "never takes private keys" in refused.stderr
+    assert secret not in refused.stderr + refused.stdout

@@ -1,0 +1,116 @@
+import asyncio
+
+import pytest
+from sqlalchemy import func, select
+
+from pool.tables import address, audit_log
+from tests.helpers import auth, random_addresses
+
+URL = "/api/v1/address-pool/addresses"
+
+
+async def _pool_size(db) -> int:
+    async with db.read() as conn:
+        return int(await conn.scalar(select(func.count()).select_from(address)))
+
+
+async def test_import_a_json_list_then_again(client, db, admin_key) -> None:
+    evm = random_addresses("evm", 3)
+    body = {
+        "protocol": "evm",
+        "addresses": [evm[0], {"address": evm[1], "derivationIndex": 4}, evm[2], evm[0]],
+    }
+    first = await client.post(URL, json=body, headers=auth(admin_key))
+    assert first.status_code == 201, first.text
+    data = first.json()["data"]
+    assert (data["imported"], data["duplicates"], data["invalid"]) == (3, 1, [])
+    assert data["batchId"]
+    again = await client.post(URL, json=body, headers=auth(admin_key))
+    assert again.status_code == 200 and again.json()["data"]["imported"] == 0
+    assert again.json()["data"]["alreadyInPool"] == 3
+    async with db.read() as conn:
+        actors = (
+            await conn.scalars(
+                select(audit_log.c.actor).where(audit_log.c.action == "address.import")
+            )
+        ).all()
+    assert actors and all(a.startswith("key:") for a in actors)
+
+
+async def test_import_csv_text_with_skip_invalid_and_dry_run(client, db, admin_key) -> None:
+    tron = random_addresses("tron", 2)
+    csv = (
+        "address,protocol,derivation_index,master_public_key\n"
+        + f"{tron[0]},tron,,\nnope,tron,,\n{tron[1]},tron,1,\n"
+    )
+    refused = await client.post(URL, json={"protocol": "tron", "csv": csv}, headers=auth(admin_key))
+    assert refused.status_code == 400 and refused.json()["code"] == "INVALID_ADDRESS"
+    assert [d["line"] for d in refused.json()["details"]] == [3]
+    dry = await client.post(
+        URL,
+        json={"protocol": "tron", "csv": csv, "skipInvalid": True, "dryRun": True},
+        headers=auth(admin_key),
+    )
+    assert dry.status_code == 200 and dry.json()["data"]["imported"] == 2
+    assert await _pool_size(db) == 0
+    done = await client.post(
+        URL, json={"protocol": "tron", "csv": csv, "skipInvalid": True}, headers=auth(admin_key)
+    )
+    assert done.status_code == 201 and done.json()["data"]["imported"] == 2
+    assert await _pool_size(db) == 2
+
+
+async def test_private_keys_are_refused_and_never_echoed(client, db, admin_key, caplog) -> None:
+    secret = "e" * 64
+    body = {
+        "protocol": "evm",
+        "addresses": [random_addresses("evm", 1)[0], secret],
+        "skipInvalid": True,
+    }
+    response = await client.post(URL, json=body, headers=auth(admin_key))
+    assert response.status_code == 400 and response.json()["code"] == "PRIVATE_KEY_REFUSED"
+    assert "never takes private keys" in response.json()["message"]
+    assert secret not in response.text and secret not in caplog.text
+    assert await _pool_size(db) == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"protocol": "evm"}, "VALIDATION_FAILED"),
+        ({"protocol": "evm", "addresses": [], "csv": ""}, "VALIDATION_FAILED"),
+        ({"protocol": "btc", "addresses": []}, "UNSUPPORTED_PROTOCOL"),
+        ({"protocol": "evm", "addresses": "0xabc"}, "VALIDATION_FAILED"),
+    ],
+)
+async def test_bad_import_bodies(client, admin_key, body, code) -> None:
+    response = await client.post(URL, json=body, headers=auth(admin_key))
+    assert response.status_code == 400 and response.json()["code"] == code
+
+
+async def test_import_needs_pool_write(client, service_key) -> None:
+    response = await client.post(
+        URL, json={"protocol": "evm", "addresses": []}, headers=auth(service_key)
+    )
+    assert response.status_code == 403
+
+
+async def test_import_body_may_exceed_the_general_body_limit(client, admin_key) -> None:
+    addresses = random_addresses("evm", 30_000)  # ~1.3 MB of JSON, over the 1 MB default
+    response = await client.post(
+        URL, json={"protocol": "evm", "addresses": addresses}, headers=auth(admin_key)
+    )
+    assert response.status_code == 201 and response.json()["data"]["imported"] == 30_000
+
+
+async def test_other_requests_are_served_while_a_large_import_runs(client, admin_key) -> None:
+    addresses = random_addresses("evm", 60_000)
+    body = {"protocol": "evm", "addresses": addresses, "dryRun": True}
+    import_task = asyncio.create_task(client.post(URL, json=body, headers=auth(admin_key)))
+    served_meanwhile = 0
+    while not import_task.done():
+        health = await client.get("/health")
+        assert health.status_code == 200
+        served_meanwhile += 1
+    assert (await import_task).status_code == 200
+    assert served_meanwhile >= 3
