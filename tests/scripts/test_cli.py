@@ -141,3 +141,14 @@ def test_import_from_stdin_as_json_and_secrets_refused(database_url, tmp_path) -
     )
     assert refused.returncode == 2 and "never takes private keys" in refused.stderr
     assert secret not in refused.stderr + refused.stdout
+
+
+def test_progress_bar_writes_to_stderr_only_when_enabled(capsys) -> None:
+    from scripts.output import ProgressBar
+
+    ProgressBar(enabled=False).update("written", 50_000, 100_000)
+    bar = ProgressBar(enabled=True)
+    bar.update("written", 50_000, 100_000)
+    bar.finish()
+    captured = capsys.readouterr()
+    assert captured.out == "" and "written 50,000 of 100,000 rows (50%)" in captured.err
