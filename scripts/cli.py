@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from pool.errors import AddrpoolError
 from pool.import_formats import FORMATS
-from scripts import commands
+from scripts import commands, hd_commands
 from scripts.output import Output
 
 Handler = Callable[[argparse.Namespace, Output], Awaitable[int]]
@@ -35,8 +35,14 @@ def _parser() -> argparse.ArgumentParser:
     _json(db.add_parser("upgrade", help="migrate the schema to the newest revision"))
     _json(db.add_parser("current", help="show the schema revision"))
 
-    imp = _json(sub.add_parser("import", help="import addresses from a file ('-' for stdin)"))
-    imp.add_argument("file")
+    imp = _json(
+        sub.add_parser("import", help="import addresses from a file ('-' for stdin) or an xpub")
+    )
+    imp.add_argument("file", nargs="?", help="the address file; leave out with --xpub")
+    imp.add_argument("--xpub", help="derive from this account xpub/tpub instead of a file")
+    imp.add_argument("--start", type=int, default=0, help="first index to derive (--xpub)")
+    imp.add_argument("--count", type=int, help="how many addresses to derive (--xpub)")
+    imp.add_argument("--branch", type=int, default=0, help="branch below the account (--xpub)")
     imp.add_argument(
         "--format",
         default="auto",
@@ -59,6 +65,13 @@ def _parser() -> argparse.ArgumentParser:
         dest="action", required=True
     )
     _json(pool.add_parser("summary", help="addresses per protocol and state"))
+    verify = _json(pool.add_parser("verify", help="check that pool addresses derive from an xpub"))
+    verify.add_argument("--xpub", required=True)
+    verify.add_argument("--protocol", required=True, choices=["evm", "tron"])
+    verify.add_argument("--branch", type=int, default=0)
+    verify.add_argument(
+        "--bound", type=int, default=10_000, help="indices searched for addresses without one"
+    )
     for action in ("archive", "unarchive"):
         p = _json(pool.add_parser(action, help=f"{action} an address"))
         p.add_argument("address")
@@ -79,6 +92,7 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("keys", "list"): commands.keys_list,
     ("keys", "revoke"): commands.keys_revoke,
     ("pool", "summary"): commands.pool_summary,
+    ("pool", "verify"): hd_commands.pool_verify,
     ("pool", "archive"): commands.pool_archive,
     ("pool", "unarchive"): commands.pool_archive,
 }

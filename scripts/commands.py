@@ -123,6 +123,12 @@ def decode_import(data: bytes) -> str:
 
 
 async def import_file(args: argparse.Namespace, out: Output) -> int:
+    if args.xpub is not None:
+        from scripts.hd_commands import import_xpub
+
+        return await import_xpub(args, out)
+    if args.file is None:
+        raise ConfigurationError("name a file to import ('-' for stdin), or use --xpub")
     data, name = _read_input(args.file)
     digest = hashlib.sha256(data).hexdigest()
     text = decode_import(data)
@@ -152,7 +158,7 @@ async def import_file(args: argparse.Namespace, out: Output) -> int:
     finally:
         bar.finish()
         await db.dispose()
-    out.result(import_summary(report), _import_text(report))
+    out.result(import_summary(report), import_text(report))
     return 0
 
 
@@ -169,7 +175,7 @@ def import_summary(report: ImportReport) -> dict[str, object]:
     }
 
 
-def _import_text(report: ImportReport) -> str:
+def import_text(report: ImportReport) -> str:
     verb = "would import" if report.dry_run else "imported"
     text = (
         f"{verb} {report.imported} {report.protocol} address(es); skipped {report.skipped} "

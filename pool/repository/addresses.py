@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Select
 
 from pool.domain import Protocol
-from pool.tables import address, binding
+from pool.tables import address, binding, master_key
 
 AVAILABLE, BOUND, ARCHIVED = "available", "bound", "archived"
 
@@ -296,3 +296,24 @@ async def list_addresses(
     page = listing.order_by(address.c.id).offset(offset).limit(limit)
     rows = [AddressRow(*row) for row in (await conn.execute(page)).all()]
     return rows, int(total or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyedAddress:
+    text: str
+    hex20: str
+    derivation_index: int | None
+    master_public_key: str | None
+
+
+async def addresses_with_keys(conn: AsyncConnection, *, protocol: Protocol) -> list[KeyedAddress]:
+    """Every pool address of a protocol with the index and key it was imported with."""
+    statement = (
+        select(
+            address.c.address, address.c.hex20, address.c.derivation_index, master_key.c.public_key
+        )
+        .select_from(address.outerjoin(master_key, master_key.c.id == address.c.master_key_id))
+        .where(address.c.protocol == protocol)
+        .order_by(address.c.id)
+    )
+    return [KeyedAddress(*row) for row in (await conn.execute(statement)).all()]

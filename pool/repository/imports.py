@@ -77,3 +77,21 @@ async def master_key_ids(
 
 def _fingerprint(public_key: str) -> str:
     return hashlib.sha256(public_key.encode("ascii", "replace")).hexdigest()[:16]
+
+
+async def record_master_key(
+    conn: AsyncConnection, *, protocol: Protocol, public_key: str, fingerprint: str, now: datetime
+) -> int:
+    """The key's row (created on first use), keeping the fingerprint it was first given."""
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    values = {
+        "protocol": protocol,
+        "public_key": public_key,
+        "fingerprint": fingerprint,
+        "created_at": now,
+    }
+    await conn.execute(dialect_insert(master_key).on_conflict_do_nothing(), values)
+    statement = select(master_key.c.id).where(
+        master_key.c.protocol == protocol, master_key.c.public_key == public_key
+    )
+    return int((await conn.execute(statement)).scalar_one())

@@ -1,0 +1,84 @@
+"""Prove that the pool's addresses derive from our key (issue 9): anything else is money sent
+to someone else's wallet."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chains.hd import ExtendedPublicKey, address_of
+from pool.domain import Protocol
+from pool.repository.addresses import KeyedAddress, addresses_with_keys
+
+DEFAULT_SEARCH_BOUND = 10_000
+
+
+@dataclass(slots=True)
+class VerifyReport:
+    protocol: Protocol
+    verified: int = 0
+    mismatched: list[dict[str, object]] = field(default_factory=list)
+    not_derivable: list[str] = field(default_factory=list)
+    other_key: int = 0
+    searched_up_to: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatched and not self.not_derivable
+
+
+async def verify_pool(
+    conn: AsyncConnection,
+    *,
+    account: ExtendedPublicKey,
+    protocol: Protocol,
+    branch: int = 0,
+    bound: int = DEFAULT_SEARCH_BOUND,
+) -> VerifyReport:
+    rows = await addresses_with_keys(conn, protocol=protocol)
+    return check_addresses(rows, account=account, protocol=protocol, branch=branch, bound=bound)
+
+
+def check_addresses(
+    rows: list[KeyedAddress],
+    *,
+    account: ExtendedPublicKey,
+    protocol: Protocol,
+    branch: int,
+    bound: int,
+) -> VerifyReport:
+    """CPU-bound: callers on an event loop run it in a thread."""
+    report = VerifyReport(protocol)
+    node = account.child(branch)
+    account_text = account.serialize()
+    searched: dict[str, int] | None = None
+    for row in rows:
+        if row.master_public_key is not None and row.master_public_key != account_text:
+            report.other_key += 1
+            continue
+        if row.derivation_index is not None:
+            _check_indexed(report, node, row, row.derivation_index, protocol)
+            continue
+        if searched is None:
+            searched = _first_addresses(node, protocol, bound)
+            report.searched_up_to = bound
+        if row.hex20 in searched:
+            report.verified += 1
+        else:
+            report.not_derivable.append(row.text)
+    return report
+
+
+def _check_indexed(
+    report: VerifyReport, node: ExtendedPublicKey, row: KeyedAddress, index: int, protocol: Protocol
+) -> None:
+    expected = address_of(node.child(index).public_key, protocol)
+    if expected.hex20 == row.hex20:
+        report.verified += 1
+    else:
+        report.mismatched.append({"address": row.text, "index": index, "derives": expected.text})
+
+
+def _first_addresses(node: ExtendedPublicKey, protocol: Protocol, bound: int) -> dict[str, int]:
+    return {address_of(node.child(i).public_key, protocol).hex20: i for i in range(bound)}

@@ -1,0 +1,73 @@
+"""`addrpool import --xpub` and `addrpool pool verify` against a real database."""
+
+import json
+
+from chains.hd import derive_addresses, parse_extended_public_key
+from tests.chains.test_hd import V1_M_0H
+from tests.helpers import random_addresses
+from tests.server import cli
+
+
+def _json(*args: str, database_url: str, check: bool = True) -> dict:
+    result = cli(*args, "--json", database_url=database_url, check=check)
+    return json.loads(result.stdout)
+
+
+def test_import_from_xpub_is_idempotent_and_verifies(database_url, tmp_path) -> None:
+    first = _json(
+        "import", "--xpub", V1_M_0H, "--protocol", "evm", "--count", "5", database_url=database_url
+    )
+    assert first["imported"] == 5 and first["fingerprint"]
+    again = _json(
+        "import", "--xpub", V1_M_0H, "--protocol", "evm", "--count", "5", database_url=database_url
+    )
+    assert (again["imported"], again["alreadyInPool"]) == (0, 5)
+    verified = _json(
+        "pool", "verify", "--xpub", V1_M_0H, "--protocol", "evm", database_url=database_url
+    )
+    assert (verified["verified"], verified["ok"]) == (5, True)
+
+    # An address from elsewhere, without an index: searched for, not found, exit code 1.
+    stranger = tmp_path / "stranger.txt"
+    stranger.write_text(random_addresses("evm", 1)[0] + "\n")
+    cli("import", str(stranger), "--protocol", "evm", database_url=database_url)
+    result = cli("pool", "verify", "--xpub", V1_M_0H, "--protocol", "evm", "--bound", "50", "--json",
+                 database_url=database_url, check=False)  # fmt: skip
+    report = json.loads(result.stdout)
+    assert result.returncode == 1 and len(report["notDerivable"]) == 1 and report["verified"] == 5
+
+
+def test_csv_rows_with_a_wrong_index_are_mismatched(database_url, tmp_path) -> None:
+    account = parse_extended_public_key(V1_M_0H)
+    (_, at_3), (_, at_4) = derive_addresses(account, protocol="tron", branch=0, start=3, count=2)
+    key = account.serialize()
+    csv = tmp_path / "tron.csv"
+    csv.write_text(
+        "address,derivation_index,protocol,master_public_key\n"
+        f"{at_3.text},3,tron,{key}\n{at_4.text},9,tron,{key}\n"
+    )
+    cli("import", str(csv), "--protocol", "tron", database_url=database_url)
+    result = cli("pool", "verify", "--xpub", V1_M_0H, "--protocol", "tron", "--json",
+                 database_url=database_url, check=False)  # fmt: skip
+    report = json.loads(result.stdout)
+    assert result.returncode == 1 and report["verified"] == 1
+    assert report["mismatched"] == [
+        {"address": at_4.text, "index": 9, "derives": report["mismatched"][0]["derives"]}
+    ]
+
+
+def test_xprv_is_refused_and_not_echoed(database_url) -> None:
+    xprv = "xprv9s21ZrQH143K3QTDL4LXw2F7HEK3wJUD2nW2nRk4stbPy6cq3jPPqjiChkVvvNKmPGJxWUtg6LnF5kejMRNNU3TGtRBeJgk33yuGBxrMPHi"
+    result = cli(
+        "import",
+        "--xpub",
+        xprv,
+        "--protocol",
+        "evm",
+        "--count",
+        "1",
+        database_url=database_url,
+        check=False,
+    )
+    assert result.returncode == 2 and "never takes private keys" in result.stderr
+    assert xprv not in result.stderr + result.stdout
