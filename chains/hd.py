@@ -44,6 +44,21 @@ class ExtendedPublicKey:
         return _hash160(self.public_key)[:4].hex()
 
     def child(self, index: int) -> ExtendedPublicKey:
+        chain_code, child_key = self._child_point(index)
+        return ExtendedPublicKey(
+            self.version,
+            self.depth + 1,
+            _hash160(self.public_key)[:4],
+            index,
+            chain_code,
+            child_key.format(compressed=True),
+        )
+
+    def child_public_key(self, index: int) -> PublicKey:
+        """Only the child's key: what an address needs (no fingerprint, no serialisation)."""
+        return self._child_point(index)[1]
+
+    def _child_point(self, index: int) -> tuple[bytes, PublicKey]:
         if not 0 <= index < HARDENED:
             raise ValidationFailed(
                 "only non-hardened indices (0 … 2^31-1) derive from a public key"
@@ -51,17 +66,9 @@ class ExtendedPublicKey:
         data = self.public_key + index.to_bytes(4, "big")
         digest = hmac.new(self.chain_code, data, hashlib.sha512).digest()
         try:
-            child_key = PublicKey(self.public_key).add(digest[:32]).format(compressed=True)
+            return digest[32:], PublicKey(self.public_key).add(digest[:32])
         except ValueError as exc:  # probability ~2^-127: BIP32 says skip this index
             raise ValidationFailed(f"index {index} yields no valid key; skip it") from exc
-        return ExtendedPublicKey(
-            self.version,
-            self.depth + 1,
-            _hash160(self.public_key)[:4],
-            index,
-            digest[32:],
-            child_key,
-        )
 
     def serialize(self) -> str:
         payload = (
@@ -104,9 +111,10 @@ def parse_extended_public_key(text: str) -> ExtendedPublicKey:
     )
 
 
-def address_of(public_key: bytes, protocol: Protocol) -> ParsedAddress:
+def address_of(public_key: bytes | PublicKey, protocol: Protocol) -> ParsedAddress:
     """Ethereum and Tron both take the last 20 bytes of Keccak-256 of the uncompressed key."""
-    uncompressed = PublicKey(public_key).format(compressed=False)
+    point = public_key if isinstance(public_key, PublicKey) else PublicKey(public_key)
+    uncompressed = point.format(compressed=False)
     hex20 = keccak_256(uncompressed[1:]).hexdigest()[-40:]
     text = to_checksum_address(hex20) if protocol == "evm" else hex20_to_tron(hex20)
     return ParsedAddress(protocol=protocol, text=text, hex20=hex20)
@@ -120,5 +128,5 @@ def derive_addresses(
         raise ValidationFailed("the range must lie within 0 … 2^31-1")
     node = account.child(branch)
     return [
-        (i, address_of(node.child(i).public_key, protocol)) for i in range(start, start + count)
+        (i, address_of(node.child_public_key(i), protocol)) for i in range(start, start + count)
     ]

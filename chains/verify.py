@@ -73,7 +73,7 @@ def check_addresses(
 def _check_indexed(
     report: VerifyReport, node: ExtendedPublicKey, row: KeyedAddress, index: int, protocol: Protocol
 ) -> None:
-    expected = address_of(node.child(index).public_key, protocol)
+    expected = address_of(node.child_public_key(index), protocol)
     if expected.hex20 == row.hex20:
         report.verified += 1
     else:
@@ -81,4 +81,4 @@ def _check_indexed(
 
 
 def _first_addresses(node: ExtendedPublicKey, protocol: Protocol, bound: int) -> dict[str, int]:
-    return {address_of(node.child(i).public_key, protocol).hex20: i for i in range(bound)}
+    return {address_of(node.child_public_key(i), protocol).hex20: i for i in range(bound)}
