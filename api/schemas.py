@@ -48,6 +48,17 @@ class ImportBody(Request):
     dry_run: bool = Field(default=False, alias="dryRun")
 
 
+class XpubImportBody(Request):
+    """`POST /api/v1/address-pool/xpub`: derive `count` addresses from `start` below `branch`."""
+
+    protocol: ProtocolName
+    xpub: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    start: int = Field(default=0, ge=0, lt=2**31)
+    count: int = Field(ge=1, le=1_000_000)
+    branch: int = Field(default=0, ge=0, lt=2**31)
+    dry_run: bool = Field(default=False, alias="dryRun")
+
+
 class Page(BaseModel):
     page: int
     limit: int

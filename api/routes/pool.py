@@ -15,9 +15,10 @@ from api.auth import require
 from api.context import AppContext, context
 from api.errors import validation_error
 from api.responses import ok, pagination
-from api.schemas import ImportBody, Page, ProtocolName, page_params
+from api.schemas import ImportBody, Page, ProtocolName, XpubImportBody, page_params
 from api.views import address_view, import_view, summary_view
 from chains.codec import address_parser
+from chains.hd import derive_addresses, parse_extended_public_key
 from pool.archive import change_archived
 from pool.clock import utc_now
 from pool.domain import ParsedAddress, Protocol
@@ -27,6 +28,7 @@ from pool.importer import ImportReport, ImportSource, validate_rows, write_valid
 from pool.repository.addresses import list_addresses
 from pool.repository.keys import ApiKey
 from pool.stats import summarize
+from pool.xpub_import import import_derived
 
 router = APIRouter(prefix="/api/v1/address-pool", tags=["address pool"])
 Ctx = Annotated[AppContext, Depends(context)]
@@ -163,3 +165,34 @@ def _parse_import(raw: bytes) -> tuple[ImportBody, list[RawRow]]:
     else:
         rows = list(read_rows(body.csv or "", format=body.format))
     return body, rows
+
+
+@router.post("/xpub", status_code=201)
+async def import_from_xpub(body: XpubImportBody, ctx: Ctx, key: Writer) -> Response:
+    """Derivation (tens of thousands of keys a second) runs in a thread, off the event loop."""
+    account = parse_extended_public_key(body.xpub)
+    derived = await asyncio.to_thread(
+        derive_addresses,
+        account,
+        protocol=body.protocol,
+        branch=body.branch,
+        start=body.start,
+        count=body.count,
+    )
+    source = ImportSource(f"xpub:{account.fingerprint}", key.actor, "xpub")
+
+    async def work(conn: AsyncConnection) -> ImportReport:
+        return await import_derived(
+            conn,
+            protocol=body.protocol,
+            public_key=account.serialize(),
+            fingerprint=account.fingerprint,
+            derived=derived,
+            source=source,
+            now=utc_now(),
+            dry_run=body.dry_run,
+        )
+
+    report = await ctx.db.run_write(work)
+    status = 201 if report.imported and not report.dry_run else 200
+    return ok({**import_view(report), "fingerprint": account.fingerprint}, status=status)

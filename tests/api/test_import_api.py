@@ -114,3 +114,39 @@ async def test_other_requests_are_served_while_a_large_import_runs(client, admin
         served_meanwhile += 1
     assert (await import_task).status_code == 200
     assert served_meanwhile >= 3
+
+
+XPUB_URL = "/api/v1/address-pool/xpub"
+V1_M_0H = "xpub68Gmy5EdvgibQVfPdqkBBCHxA5htiqg55crXYuXoQRKfDBFA1WEjWgP6LHhwBZeNK1VTsfTFUHCdrfp1bgwQ9xv5ski8PX9rL2dZXvgGDnw"
+
+
+async def test_import_from_xpub_over_the_api(client, db, admin_key) -> None:
+    from chains.hd import derive_addresses, parse_extended_public_key
+
+    body = {"protocol": "tron", "xpub": V1_M_0H, "start": 5, "count": 10}
+    first = await client.post(XPUB_URL, json=body, headers=auth(admin_key))
+    assert first.status_code == 201 and first.json()["data"]["imported"] == 10
+    again = await client.post(XPUB_URL, json=body, headers=auth(admin_key))
+    assert again.status_code == 200 and again.json()["data"]["alreadyInPool"] == 10
+    expected = derive_addresses(
+        parse_extended_public_key(V1_M_0H), protocol="tron", branch=0, start=5, count=1
+    )
+    async with db.read() as conn:
+        index = await conn.scalar(
+            select(address.c.derivation_index).where(address.c.address == expected[0][1].text)
+        )
+    assert index == 5
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"protocol": "evm", "xpub": "f" * 64, "count": 1}, 400, "PRIVATE_KEY_REFUSED"),
+        ({"protocol": "evm", "xpub": V1_M_0H, "count": 0}, 400, "VALIDATION_FAILED"),
+        ({"protocol": "evm", "xpub": "xpub-not-really", "count": 1}, 400, "VALIDATION_FAILED"),
+    ],
+)
+async def test_bad_xpub_imports(client, admin_key, body, status, code) -> None:
+    response = await client.post(XPUB_URL, json=body, headers=auth(admin_key))
+    assert (response.status_code, response.json()["code"]) == (status, code)
+    assert "f" * 64 not in response.text
