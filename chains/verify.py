@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chains.hd import ExtendedPublicKey, address_of
+from chains.hd import ExtendedPublicKey, address_of, parse_extended_public_key
 from pool.domain import Protocol
+from pool.importer import ImportProblem, Validation, ValidRow
 from pool.repository.addresses import KeyedAddress, addresses_with_keys
 
 DEFAULT_SEARCH_BOUND = 10_000
@@ -82,3 +83,26 @@ def _check_indexed(
 
 def _first_addresses(node: ExtendedPublicKey, protocol: Protocol, bound: int) -> dict[str, int]:
     return {address_of(node.child_public_key(i), protocol).hex20: i for i in range(bound)}
+
+
+def verify_import_rows(validation: Validation, *, protocol: Protocol, branch: int) -> None:
+    """`import --verify`: a row that names its key and index must derive from them.
+
+    Mismatched rows become problems of the import (refusing it unless `--skip-invalid`).
+    """
+    keys: dict[str, ExtendedPublicKey] = {}
+    kept: list[ValidRow] = []
+    for row in validation.rows:
+        key, index = row.master_public_key, row.derivation_index
+        if key is None or index is None:
+            kept.append(row)
+            continue
+        if key not in keys:
+            keys[key] = parse_extended_public_key(key).child(branch)
+        expected = address_of(keys[key].child_public_key(index), protocol)
+        if expected.hex20 == row.hex20:
+            kept.append(row)
+            continue
+        message = f"index {index} of its master_public_key derives {expected.text}"
+        validation.problems.append(ImportProblem(row.line, row.text, message))
+    validation.rows = kept

@@ -47,6 +47,7 @@ class ValidRow:
     hex20: str
     derivation_index: int | None
     master_public_key: str | None
+    line: int = 0  # where it came from, for problems found after validation
 
 
 @dataclass(slots=True)
@@ -137,6 +138,7 @@ def _validate_row(row: RawRow, *, protocol: Protocol, parser: AddressParser) -> 
         parsed.hex20,
         _derivation_index(row.derivation_index),
         _master_public_key(row.master_public_key),
+        row.line,
     )
 
 

@@ -42,7 +42,12 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("--xpub", help="derive from this account xpub/tpub instead of a file")
     imp.add_argument("--start", type=int, default=0, help="first index to derive (--xpub)")
     imp.add_argument("--count", type=int, help="how many addresses to derive (--xpub)")
-    imp.add_argument("--branch", type=int, default=0, help="branch below the account (--xpub)")
+    imp.add_argument("--branch", type=int, default=0, help="branch below the account key")
+    imp.add_argument(
+        "--verify",
+        action="store_true",
+        help="check that rows with derivation_index and master_public_key derive from them",
+    )
     imp.add_argument(
         "--format",
         default="auto",

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from chains.codec import address_parser
+from chains.verify import verify_import_rows
 from pool import __version__, keys
 from pool.archive import change_archived
 from pool.clock import isoformat_z, utc_now
@@ -141,6 +142,8 @@ async def import_file(args: argparse.Namespace, out: Output) -> int:
         progress=bar.update,
     )
     del text, data  # a million-line file: keep only the validated rows in memory
+    if args.verify:
+        verify_import_rows(validation, protocol=args.protocol, branch=args.branch)
     source = ImportSource(name, actor(), chosen, digest)
     db = await open_database(load_settings())
     try:

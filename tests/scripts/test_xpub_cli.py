@@ -71,3 +71,28 @@ def test_xprv_is_refused_and_not_echoed(database_url) -> None:
     )
     assert result.returncode == 2 and "never takes private keys" in result.stderr
     assert xprv not in result.stderr + result.stdout
+
+
+def test_import_verify_checks_rows_against_their_key(database_url, tmp_path) -> None:
+    account = parse_extended_public_key(V1_M_0H)
+    (_, at_0), (_, at_1) = derive_addresses(account, protocol="evm", branch=0, start=0, count=2)
+    key = account.serialize()
+    csv = tmp_path / "evm.csv"
+    csv.write_text(
+        "address,derivation_index,protocol,master_public_key\n"
+        f"{at_0.text},0,evm,{key}\n{at_1.text},7,evm,{key}\n"
+    )
+    refused = cli(
+        "import", str(csv), "--protocol", "evm", "--verify", database_url=database_url, check=False
+    )
+    assert refused.returncode == 2 and "line 3" in refused.stderr and "derives" in refused.stderr
+    partial = _json(
+        "import",
+        str(csv),
+        "--protocol",
+        "evm",
+        "--verify",
+        "--skip-invalid",
+        database_url=database_url,
+    )
+    assert partial["imported"] == 1 and partial["invalid"][0]["line"] == 3
