@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chains.hd import ExtendedPublicKey, address_of, parse_extended_public_key
 from pool.domain import Protocol
+from pool.errors import ValidationFailed
 from pool.importer import ImportProblem, Validation, ValidRow
 from pool.repository.addresses import KeyedAddress, addresses_with_keys
 
@@ -106,3 +107,24 @@ def verify_import_rows(validation: Validation, *, protocol: Protocol, branch: in
         message = f"index {index} of its master_public_key derives {expected.text}"
         validation.problems.append(ImportProblem(row.line, row.text, message))
     validation.rows = kept
+
+
+def check_master_keys(validation: Validation) -> dict[str, str]:
+    """Parse each distinct master_public_key of an import: key → BIP32 fingerprint.
+
+    Rows whose key is not a valid extended public key become problems of the import.
+    """
+    fingerprints: dict[str, str] = {}
+    unusable: dict[str, str] = {}
+    for key in {row.master_public_key for row in validation.rows if row.master_public_key}:
+        try:
+            fingerprints[key] = parse_extended_public_key(key).fingerprint
+        except ValidationFailed as exc:
+            unusable[key] = exc.message
+    if unusable:
+        for row in validation.rows:
+            if row.master_public_key in unusable:
+                message = f"master_public_key: {unusable[row.master_public_key]}"
+                validation.problems.append(ImportProblem(row.line, row.text, message))
+        validation.rows = [r for r in validation.rows if r.master_public_key not in unusable]
+    return fingerprints

@@ -8,7 +8,7 @@ addresses already in the pool are skipped and counted, so re-importing changes n
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -209,7 +209,9 @@ async def write_validated(
     skip_invalid: bool = False,
     dry_run: bool = False,
     progress: Progress | None = None,
+    fingerprints: Mapping[str, str] | None = None,
 ) -> ImportReport:
+    """`fingerprints`: BIP32 fingerprints of the rows' master keys, computed by the caller."""
     refuse_if_unusable(validation, skip_invalid=skip_invalid)
     report = ImportReport(
         protocol,
@@ -224,7 +226,11 @@ async def write_validated(
         return report
     batch_id = await repo.open_batch(conn, protocol=protocol, source=source, now=now)
     master_keys = await repo.master_key_ids(
-        conn, protocol=protocol, keys={r.master_public_key for r in validation.rows}, now=now
+        conn,
+        protocol=protocol,
+        keys={r.master_public_key for r in validation.rows},
+        fingerprints=fingerprints or {},
+        now=now,
     )
     for start in range(0, len(validation.rows), CHUNK):
         chunk = validation.rows[start : start + CHUNK]

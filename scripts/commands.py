@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from chains.codec import address_parser
-from chains.verify import verify_import_rows
+from chains.verify import check_master_keys, verify_import_rows
 from pool import __version__, keys
 from pool.archive import change_archived
 from pool.clock import isoformat_z, utc_now
@@ -142,6 +142,7 @@ async def import_file(args: argparse.Namespace, out: Output) -> int:
         progress=bar.update,
     )
     del text, data  # a million-line file: keep only the validated rows in memory
+    fingerprints = check_master_keys(validation)
     if args.verify:
         verify_import_rows(validation, protocol=args.protocol, branch=args.branch)
     source = ImportSource(name, actor(), chosen, digest)
@@ -157,6 +158,7 @@ async def import_file(args: argparse.Namespace, out: Output) -> int:
                 skip_invalid=args.skip_invalid,
                 dry_run=args.dry_run,
                 progress=bar.update,
+                fingerprints=fingerprints,
             )
     finally:
         bar.finish()

@@ -19,6 +19,7 @@ from api.schemas import ImportBody, Page, ProtocolName, XpubImportBody, page_par
 from api.views import address_view, import_view, summary_view
 from chains.codec import address_parser
 from chains.hd import derive_addresses, parse_extended_public_key
+from chains.verify import check_master_keys
 from pool.archive import change_archived
 from pool.clock import utc_now
 from pool.domain import ParsedAddress, Protocol
@@ -128,6 +129,7 @@ async def import_addresses(request: Request, ctx: Ctx, key: Writer) -> Response:
     validation = await asyncio.to_thread(
         validate_rows, rows, protocol=body.protocol, parser=address_parser(body.protocol)
     )
+    fingerprints = await asyncio.to_thread(check_master_keys, validation)
     source = ImportSource(
         "api", key.actor, "json" if body.addresses is not None else body.format,
         hashlib.sha256(raw).hexdigest(),
@@ -142,6 +144,7 @@ async def import_addresses(request: Request, ctx: Ctx, key: Writer) -> Response:
             now=utc_now(),
             skip_invalid=body.skip_invalid,
             dry_run=body.dry_run,
+            fingerprints=fingerprints,
         )
 
     report = await ctx.db.run_write(work)

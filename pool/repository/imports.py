@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -55,15 +55,28 @@ async def count_batch(conn: AsyncConnection, *, batch_id: int) -> int:
 
 
 async def master_key_ids(
-    conn: AsyncConnection, *, protocol: Protocol, keys: Iterable[str | None], now: datetime
+    conn: AsyncConnection,
+    *,
+    protocol: Protocol,
+    keys: Iterable[str | None],
+    fingerprints: Mapping[str, str],
+    now: datetime,
 ) -> dict[str, int]:
-    """Each extended public key once in `master_key`; returns key → id."""
+    """Each extended public key once in `master_key`; returns key → id.
+
+    A key without a BIP32 fingerprint from the caller gets a SHA-256 prefix instead.
+    """
     wanted = sorted(k for k in keys if k)
     if not wanted:
         return {}
     dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     rows = [
-        {"protocol": protocol, "public_key": k, "fingerprint": _fingerprint(k), "created_at": now}
+        {
+            "protocol": protocol,
+            "public_key": k,
+            "fingerprint": fingerprints.get(k) or _fingerprint(k),
+            "created_at": now,
+        }
         for k in wanted
     ]
     await conn.execute(dialect_insert(master_key).on_conflict_do_nothing(), rows)

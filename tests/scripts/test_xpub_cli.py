@@ -96,3 +96,23 @@ def test_import_verify_checks_rows_against_their_key(database_url, tmp_path) -> 
         database_url=database_url,
     )
     assert partial["imported"] == 1 and partial["invalid"][0]["line"] == 3
+
+
+def test_a_row_with_a_broken_master_key_is_a_row_problem(database_url, tmp_path) -> None:
+    account = parse_extended_public_key(V1_M_0H)
+    (_, at_0), (_, at_1) = derive_addresses(account, protocol="evm", branch=0, start=0, count=2)
+    broken = V1_M_0H[:-4] + "abcd"  # right shape, wrong checksum
+    csv = tmp_path / "evm.csv"
+    csv.write_text(
+        "address,derivation_index,protocol,master_public_key\n"
+        f"{at_0.text},0,evm,{account.serialize()}\n{at_1.text},1,evm,{broken}\n"
+    )
+    result = _json(
+        "import", str(csv), "--protocol", "evm", "--skip-invalid", database_url=database_url
+    )
+    assert result["imported"] == 1 and result["invalid"][0]["line"] == 3
+    assert "master_public_key" in result["invalid"][0]["message"]
+    verified = _json(
+        "pool", "verify", "--xpub", V1_M_0H, "--protocol", "evm", database_url=database_url
+    )
+    assert verified["verified"] == 1 and verified["ok"] is True
