@@ -123,14 +123,4 @@ def address_view(row: AddressRow, *, now: datetime) -> dict[str, Any]:
 
 
 def import_view(report: ImportReport) -> dict[str, Any]:
-    return {
-        "protocol": report.protocol,
-        "imported": report.imported,
-        "skipped": report.skipped,
-        "duplicates": report.skipped,
-        "duplicatesInInput": report.duplicates_in_input,
-        "alreadyInPool": report.already_in_pool,
-        "invalid": [p.as_detail() for p in report.invalid],
-        "batchId": report.batch_id,
-        "dryRun": report.dry_run,
-    }
+    return {**report.summary(), "skipped": report.skipped}

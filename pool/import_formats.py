@@ -114,6 +114,10 @@ def _csv_row(number: int, cells: list[str], order: tuple[str, ...]) -> RawRow:
         problem = f"{len(cells)} fields where at most {len(order)} are expected"
         return RawRow(number, cells[0].strip(), problem=problem)
     values = {name: (cell.strip() or None) for name, cell in zip(order, cells, strict=False)}
+    return _row(number, values)
+
+
+def _row(number: int, values: dict[str, str | None]) -> RawRow:
     return RawRow(
         number,
         values.get("address") or "",
@@ -145,10 +149,4 @@ def json_item_row(position: int, item: Any) -> RawRow:
         name = _JSON_KEYS.get(key)
         if name is not None and value is not None:
             values[name] = str(value).strip()
-    return RawRow(
-        position,
-        values.get("address") or "",
-        values.get("derivation_index"),
-        values.get("protocol"),
-        values.get("master_public_key"),
-    )
+    return _row(position, values)

@@ -72,6 +72,19 @@ class ImportReport:
     def skipped(self) -> int:
         return self.duplicates_in_input + self.already_in_pool
 
+    def summary(self) -> dict[str, Any]:
+        """The camelCase summary the API returns and `import --json` prints."""
+        return {
+            "protocol": self.protocol,
+            "imported": self.imported,
+            "duplicates": self.skipped,
+            "duplicatesInInput": self.duplicates_in_input,
+            "alreadyInPool": self.already_in_pool,
+            "invalid": [p.as_detail() for p in self.invalid],
+            "batchId": self.batch_id,
+            "dryRun": self.dry_run,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class ImportSource:

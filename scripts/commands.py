@@ -168,16 +168,7 @@ async def import_file(args: argparse.Namespace, out: Output) -> int:
 
 
 def import_summary(report: ImportReport) -> dict[str, object]:
-    return {
-        "protocol": report.protocol,
-        "imported": report.imported,
-        "duplicates": report.skipped,
-        "duplicatesInFile": report.duplicates_in_input,
-        "alreadyInPool": report.already_in_pool,
-        "invalid": [p.as_detail() for p in report.invalid],
-        "batchId": report.batch_id,
-        "dryRun": report.dry_run,
-    }
+    return report.summary()
 
 
 def import_text(report: ImportReport) -> str:
