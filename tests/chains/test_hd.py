@@ -89,3 +89,18 @@ def test_address_of_matches_the_codec_for_both_protocols() -> None:
     node = parse_extended_public_key(V1_M_0H)
     evm, tron = address_of(node.public_key, "evm"), address_of(node.public_key, "tron")
     assert evm.hex20 == tron.hex20 and tron.text.startswith("T")
+
+
+def test_tpub_is_accepted_and_derives_like_the_same_key_as_xpub() -> None:
+    import base58
+
+    raw = base58.b58decode_check(V1_M_0H)
+    tpub = base58.b58encode_check(bytes.fromhex("043587cf") + raw[4:]).decode()
+    assert tpub.startswith("tpub")
+    from_tpub = derive_addresses(
+        parse_extended_public_key(tpub), protocol="evm", branch=0, start=0, count=2
+    )
+    from_xpub = derive_addresses(
+        parse_extended_public_key(V1_M_0H), protocol="evm", branch=0, start=0, count=2
+    )
+    assert from_tpub == from_xpub
