@@ -61,15 +61,3 @@ class Unbound:
     protocol: Protocol
     address: str
     cooldown_until: datetime
-
-
-def parse_protocol(value: str) -> Protocol:
-    from pool.errors import ValidationFailed
-
-    for protocol in PROTOCOLS:
-        if value == protocol:
-            return protocol
-    raise ValidationFailed(
-        f"Unsupported protocol: {value!r} (expected one of: {', '.join(PROTOCOLS)})",
-        code="UNSUPPORTED_PROTOCOL",
-    )
