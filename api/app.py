@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -14,10 +15,14 @@ from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.routes import deposits, health
 from api.routes import pool as pool_routes
+from chains.presets import unwatched_chains
 from pool import __version__
 from pool.config import Settings
 from pool.db import Database
 from pool.domain import Protocol
+
+# Given the app's database, an async context manager whose body is the app's lifetime.
+Background = Callable[[Database], contextlib.AbstractAsyncContextManager[None]]
 
 
 def create_app(
@@ -25,8 +30,13 @@ def create_app(
     *,
     db: Database | None = None,
     monitored_chains: dict[Protocol, list[str]] | None = None,
+    background: Background | None = None,
 ) -> FastAPI:
-    """`db` is created (and disposed of at shutdown) here unless the caller owns one."""
+    """`db` is created (and disposed of at shutdown) here unless the caller owns one.
+
+    `background` runs beside the API for the app's lifetime (`serve` passes the watchers);
+    the API itself never imports them (no RPC call inside a request).
+    """
     owns_db = db is None
     database = db or Database(settings.database_url, pool_size=settings.db_pool_size)
 
@@ -36,7 +46,8 @@ def create_app(
         # collector's full passes, which otherwise show up as latency spikes under load.
         gc.collect()
         gc.freeze()
-        yield
+        async with background(database) if background else contextlib.nullcontext():
+            yield
         if owns_db:
             await database.dispose()
 
@@ -46,7 +57,9 @@ def create_app(
         description="Self-hosted deposit address pool manager with a PayIn-compatible API.",
         lifespan=lifespan,
     )
-    app.state.ctx = AppContext(settings, database, monitored_chains or {})
+    app.state.ctx = AppContext(
+        settings, database, monitored_chains or {}, unwatched_chains(settings)
+    )
     app.state.key_cache = KeyCache(database, ttl_seconds=settings.auth_cache_seconds)
     install_error_handlers(app)
     app.add_middleware(

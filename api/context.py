@@ -17,6 +17,8 @@ class AppContext:
     db: Database
     # chain ids actually watched (configured with an RPC URL), per protocol.
     monitored_chains: dict[Protocol, list[str]] = field(default_factory=dict)
+    # chain id → why it is not watched (no RPC URL, no token): `/health` says so.
+    unwatched_chains: dict[str, str] = field(default_factory=dict)
 
 
 async def context(request: Request) -> AppContext:

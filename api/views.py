@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pool.amounts import format_units
 from pool.clock import isoformat_z
 from pool.domain import Binding, Unbound
 from pool.importer import ImportReport
+from pool.payloads import deposit_payload
 from pool.references import ReferenceTotals, ReferenceView
 from pool.repository.addresses import AddressRow
 from pool.repository.deposits import DepositRow
@@ -69,27 +69,7 @@ def reference_view(view: ReferenceView) -> dict[str, Any]:
 
 
 def deposit_view(row: DepositRow) -> dict[str, Any]:
-    return {
-        "depositId": row.id,
-        "depositReference": row.deposit_reference,
-        "address": row.address,
-        "protocol": row.protocol,
-        "chainId": row.chain_id,
-        "currency": row.currency,
-        "amount": format_units(row.amount, row.decimals),
-        "txHash": row.tx_hash,
-        "logIndex": row.log_index,
-        "blockNumber": row.block_number,
-        "from": row.from_address,
-        # The watcher keeps confirmation counts; until it runs for a chain they are unknown.
-        "confirmations": None,
-        "requiredConfirmations": None,
-        "status": row.status,
-        "late": row.late,
-        "detectedAt": isoformat_z(row.detected_at),
-        "confirmedAt": _iso(row.confirmed_at),
-        "completedAt": _iso(row.completed_at),
-    }
+    return deposit_payload(row)
 
 
 def summary_view(summary: PoolSummary) -> dict[str, Any]:

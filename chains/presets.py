@@ -1,19 +1,37 @@
-"""Known chains, named as PayIn names them. Pure data: the watcher issue adds tokens and RPC.
+"""Known chains, named as PayIn names them, and the operator's TOML layered over them.
 
 Confirmations follow PayIn's table where it has one (Sepolia 3, Amoy 10, Ethereum 12,
 Polygon 128, Tron Nile 3, Tron 19); the others are our choice, written in the README.
+Token contracts are the issuers' own deployments; testnet ones should be checked by the
+operator (`tokens.USDT.contract = "…"` overrides any of them).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
-from pool.config import Settings
+from chains.codec import address_parser
+from pool.amounts import parse_units
+from pool.config import ChainSettings, Settings, TokenSettings
 from pool.domain import PROTOCOLS, Protocol
-from pool.errors import ConfigurationError
+from pool.errors import AddrpoolError, ConfigurationError
 
 Network = Literal["testnet", "mainnet"]
+# Address-poisoning spam sends zero or near-zero amounts; one cent is the default floor.
+STABLECOIN_MIN_AMOUNT = "0.01"
+MIN_WINDOW = 256
+TRON_MAX_BLOCK_RANGE = 5_000
+DEFAULT_MAX_BLOCK_RANGE = 2_000
+DEFAULT_RPC_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPreset:
+    symbol: str
+    contract: str
+    decimals: int
+    min_amount: str = STABLECOIN_MIN_AMOUNT
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,58 +40,275 @@ class ChainPreset:
     protocol: Protocol
     network: Network
     confirmations: int
+    block_time: float
+    tokens: tuple[TokenPreset, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    symbol: str
+    contract: str  # canonical text: EIP-55 or base58 `T…`
+    hex20: str  # lower-case 40 hex: what logs carry
+    decimals: int
+    min_amount: int  # base units; below it a transfer is dust
+
+
+@dataclass(frozen=True, slots=True)
+class ChainConfig:
+    """Everything the watcher needs to know about one chain."""
+
+    chain_id: str
+    protocol: Protocol
+    network: Network
+    confirmations: int
+    block_time: float
+    poll_interval: float
+    rpc_urls: tuple[str, ...]
+    tokens: tuple[Token, ...]
+    start_block: int | None
+    max_block_range: int
+    rpc_timeout: float
+    check_receipts: bool = field(default=False)
+
+    @property
+    def window(self) -> int:
+        """Recent block hashes kept for reorg detection (Invariant 7)."""
+        return max(MIN_WINDOW, 2 * self.confirmations)
+
+    @property
+    def watched(self) -> bool:
+        return bool(self.rpc_urls) and bool(self.tokens)
+
+
+def _usd(symbol: str, contract: str, decimals: int = 6) -> TokenPreset:
+    return TokenPreset(symbol, contract, decimals)
 
 
 PRESETS: dict[str, ChainPreset] = {
     preset.chain_id: preset
     for preset in (
-        ChainPreset("ethereum-mainnet", "evm", "mainnet", 12),
-        ChainPreset("ethereum-sepolia", "evm", "testnet", 3),
-        ChainPreset("polygon-mainnet", "evm", "mainnet", 128),
-        ChainPreset("polygon-amoy", "evm", "testnet", 10),
-        ChainPreset("arbitrum-mainnet", "evm", "mainnet", 20),
-        ChainPreset("arbitrum-sepolia", "evm", "testnet", 5),
-        ChainPreset("base-mainnet", "evm", "mainnet", 20),
-        ChainPreset("base-sepolia", "evm", "testnet", 5),
-        ChainPreset("bsc-mainnet", "evm", "mainnet", 15),
-        ChainPreset("bsc-testnet", "evm", "testnet", 5),
-        ChainPreset("tron-mainnet", "tron", "mainnet", 19),
-        ChainPreset("tron-nile", "tron", "testnet", 3),
+        ChainPreset(
+            "ethereum-mainnet",
+            "evm",
+            "mainnet",
+            12,
+            12.0,
+            (
+                _usd("USDT", "0xdAC17F958D2ee523a2206206994597C13D831ec7"),
+                _usd("USDC", "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48"),
+            ),
+        ),
+        ChainPreset(
+            "ethereum-sepolia",
+            "evm",
+            "testnet",
+            3,
+            12.0,
+            (_usd("USDC", "0x1c7D4B196Cb0C7B01d743Fbc6116a902379C7238"),),
+        ),
+        ChainPreset(
+            "polygon-mainnet",
+            "evm",
+            "mainnet",
+            128,
+            2.0,
+            (
+                _usd("USDT", "0xc2132D05D31c914a87C6611C10748AEb04B58e8F"),
+                _usd("USDC", "0x3c499c542cEF5E3811e1192ce70d8cC03d5c3359"),
+            ),
+        ),
+        ChainPreset(
+            "polygon-amoy",
+            "evm",
+            "testnet",
+            10,
+            2.0,
+            (_usd("USDC", "0x41E94Eb019C0762f9Bfcf9Fb1E58725BfB0e7582"),),
+        ),
+        ChainPreset(
+            "arbitrum-mainnet",
+            "evm",
+            "mainnet",
+            20,
+            0.25,
+            (
+                _usd("USDT", "0xFd086bC7CD5C481DCC9C85ebE478A1C0b69FCbb9"),
+                _usd("USDC", "0xaf88d065e77c8cC2239327C5EDb3A432268e5831"),
+            ),
+        ),
+        ChainPreset(
+            "arbitrum-sepolia",
+            "evm",
+            "testnet",
+            5,
+            0.25,
+            (_usd("USDC", "0x75faf114eafb1BDbe2F0316DF893fd58CE46AA4d"),),
+        ),
+        ChainPreset(
+            "base-mainnet",
+            "evm",
+            "mainnet",
+            20,
+            2.0,
+            (_usd("USDC", "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"),),
+        ),
+        ChainPreset(
+            "base-sepolia",
+            "evm",
+            "testnet",
+            5,
+            2.0,
+            (_usd("USDC", "0x036CbD53842c5426634e7929541eC2318f3dCF7e"),),
+        ),
+        ChainPreset(
+            "bsc-mainnet",
+            "evm",
+            "mainnet",
+            15,
+            3.0,
+            (
+                # Binance-Peg stablecoins on BSC have 18 decimals, not 6.
+                _usd("USDT", "0x55d398326f99059fF775485246999027B3197955", 18),
+                _usd("USDC", "0x8AC76a51cc950d9822D68b83fE1Ad97B32Cd580d", 18),
+            ),
+        ),
+        ChainPreset("bsc-testnet", "evm", "testnet", 5, 3.0),
+        ChainPreset(
+            "tron-mainnet",
+            "tron",
+            "mainnet",
+            19,
+            3.0,
+            (
+                _usd("USDT", "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"),
+                _usd("USDC", "TEkxiTehnzSmSe2XqrBj4w32RUN966rdz8"),
+            ),
+        ),
+        ChainPreset(
+            "tron-nile",
+            "tron",
+            "testnet",
+            3,
+            3.0,
+            (_usd("USDT", "TXYZopYRdj2D9XRtbG411XZZ3kM5VkAeBf"),),
+        ),
     )
 }
 
 
-def resolve_chain(chain_id: str, settings: Settings) -> ChainPreset:
+def resolve_chain(chain_id: str, settings: Settings) -> ChainConfig:
     """A preset with the operator's overrides, or a custom chain fully declared in TOML."""
-    override = settings.chains.get(chain_id)
-    preset = PRESETS.get(chain_id)
-    if preset is None:
-        if override is None or override.protocol is None:
-            raise ConfigurationError(f"chain {chain_id!r} is not a preset and declares no protocol")
-        return ChainPreset(chain_id, override.protocol, override.network or settings.network, 0)
-    if override is None:
-        return preset
-    return ChainPreset(
-        chain_id,
-        override.protocol or preset.protocol,
-        override.network or preset.network,
-        preset.confirmations,
+    override = settings.chains.get(chain_id) or ChainSettings()
+    preset = PRESETS.get(chain_id) or _custom_preset(chain_id, override, settings)
+    protocol = override.protocol or preset.protocol
+    block_time = override.block_time or preset.block_time
+    return ChainConfig(
+        chain_id=chain_id,
+        protocol=protocol,
+        network=override.network or preset.network,
+        confirmations=override.confirmations or preset.confirmations,
+        block_time=block_time,
+        # Half the block time, never faster than once a second (DESIGN.md, Chains).
+        poll_interval=override.poll_interval or max(1.0, block_time / 2),
+        rpc_urls=tuple(override.rpc_urls),
+        tokens=_tokens(chain_id, protocol, preset.tokens, override.tokens),
+        start_block=override.start_block,
+        max_block_range=override.max_block_range or _default_range(protocol),
+        rpc_timeout=override.rpc_timeout or DEFAULT_RPC_TIMEOUT,
+        # A failed Tron transaction can still carry logs; an EVM one cannot.
+        check_receipts=protocol == "tron",
     )
 
 
-def monitored_chains(settings: Settings) -> dict[Protocol, list[str]]:
-    """Chains actually watched, per protocol: configured with an RPC URL, on our network.
+def _default_range(protocol: Protocol) -> int:
+    return TRON_MAX_BLOCK_RANGE if protocol == "tron" else DEFAULT_MAX_BLOCK_RANGE
+
+
+def _custom_preset(chain_id: str, override: ChainSettings, settings: Settings) -> ChainPreset:
+    if override.protocol is None:
+        raise ConfigurationError(f"chain {chain_id!r} is not a preset and declares no protocol")
+    return ChainPreset(
+        chain_id,
+        override.protocol,
+        override.network or settings.network,
+        override.confirmations or 12,
+        override.block_time or 12.0,
+    )
+
+
+def _tokens(
+    chain_id: str,
+    protocol: Protocol,
+    presets: tuple[TokenPreset, ...],
+    overrides: dict[str, TokenSettings],
+) -> tuple[Token, ...]:
+    merged = {token.symbol: token for token in presets}
+    for symbol, override in overrides.items():
+        if not override.enabled:
+            merged.pop(symbol, None)
+            continue
+        merged[symbol] = _merge_token(chain_id, symbol, merged.get(symbol), override)
+    return tuple(_token(chain_id, protocol, preset) for preset in merged.values())
+
+
+def _merge_token(
+    chain_id: str, symbol: str, preset: TokenPreset | None, override: TokenSettings
+) -> TokenPreset:
+    contract = override.contract or (preset.contract if preset else None)
+    decimals = override.decimals if override.decimals is not None else None
+    if decimals is None and preset is not None:
+        decimals = preset.decimals
+    if contract is None or decimals is None:
+        raise ConfigurationError(f"chain {chain_id}: token {symbol} needs a contract and decimals")
+    min_amount = override.min_amount or (preset.min_amount if preset else "0")
+    return TokenPreset(symbol, contract, decimals, min_amount)
+
+
+def _token(chain_id: str, protocol: Protocol, preset: TokenPreset) -> Token:
+    try:
+        parsed = address_parser(protocol)(preset.contract)
+        min_units = parse_units(preset.min_amount, preset.decimals)
+    except (AddrpoolError, ValueError) as exc:
+        raise ConfigurationError(f"chain {chain_id}: token {preset.symbol}: {exc}") from exc
+    # "Any amount above zero" is the floor even when an operator sets 0 (Invariant 11).
+    return Token(preset.symbol, parsed.text, parsed.hex20, preset.decimals, max(1, min_units))
+
+
+def configured_chains(settings: Settings) -> list[ChainConfig]:
+    """Every chain named in the settings, checked against our network.
 
     A chain of the other network is refused: one instance serves one network (DESIGN.md).
     """
-    watched: dict[Protocol, list[str]] = {protocol: [] for protocol in PROTOCOLS}
-    for chain_id, override in sorted(settings.chains.items()):
-        chain = resolve_chain(chain_id, settings)
+    chains = [resolve_chain(chain_id, settings) for chain_id in sorted(settings.chains)]
+    for chain in chains:
         if chain.network != settings.network:
             raise ConfigurationError(
-                f"chain {chain_id} is a {chain.network} chain; this instance runs on "
+                f"chain {chain.chain_id} is a {chain.network} chain; this instance runs on "
                 f"{settings.network} (ADDRPOOL_NETWORK)"
             )
-        if override.rpc_urls:
-            watched[chain.protocol].append(chain_id)
+    return chains
+
+
+def watched_chains(settings: Settings) -> list[ChainConfig]:
+    return [chain for chain in configured_chains(settings) if chain.watched]
+
+
+def monitored_chains(settings: Settings) -> dict[Protocol, list[str]]:
+    """Chain ids actually watched (an RPC URL and at least one token), per protocol."""
+    watched: dict[Protocol, list[str]] = {protocol: [] for protocol in PROTOCOLS}
+    for chain in watched_chains(settings):
+        watched[chain.protocol].append(chain.chain_id)
     return watched
+
+
+def unwatched_chains(settings: Settings) -> dict[str, str]:
+    """chain id → why it is not watched: what `/health` reports for this network."""
+    reasons: dict[str, str] = {}
+    names = {*settings.chains, *(c for c, p in PRESETS.items() if p.network == settings.network)}
+    for chain_id in sorted(names):
+        chain = resolve_chain(chain_id, settings)
+        if not chain.rpc_urls:
+            reasons[chain_id] = "no RPC URL configured"
+        elif not chain.tokens:
+            reasons[chain_id] = "no token configured"
+    return reasons

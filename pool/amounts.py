@@ -30,3 +30,17 @@ def sum_in_units(parts: list[tuple[int, int]]) -> str:
     for units, decimals in parts:
         total = EXACT.add(total, _in_units(units, decimals))
     return _plain(total)
+
+
+def parse_units(text: str, decimals: int) -> int:
+    """`"0.01", 6` → `10000`. Refuses more fractional digits than the token has."""
+    try:
+        value = Decimal(text.strip())
+    except ArithmeticError as exc:
+        raise ValueError(f"{text!r} is not a decimal amount") from exc
+    if not value.is_finite() or value < 0:
+        raise ValueError(f"{text!r} is not a non-negative amount")
+    units = value.scaleb(decimals, context=EXACT)
+    if units != units.to_integral_value():
+        raise ValueError(f"{text!r} has more than {decimals} decimals")
+    return int(units)

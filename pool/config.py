@@ -18,14 +18,35 @@ from pydantic_settings import (
 DEFAULT_CONFIG_FILE = Path("addrpool.toml")
 
 
+class TokenSettings(BaseModel):
+    """A token watched on a chain; overrides a preset token field by field."""
+
+    model_config = {"extra": "forbid"}
+
+    contract: str | None = None
+    decimals: int | None = Field(default=None, ge=0, le=77)
+    # Token units as a decimal string ("0.01"); a transfer below it is dust (Invariant 11).
+    min_amount: str | None = None
+    # `enabled = false` drops a preset token (TOML has no null).
+    enabled: bool = True
+
+
 class ChainSettings(BaseModel):
     """What an operator adds to a chain preset (or declares for a custom chain)."""
 
-    model_config = {"extra": "allow"}
+    model_config = {"extra": "forbid"}
 
     rpc_urls: list[str] = Field(default_factory=list)
     protocol: Literal["evm", "tron"] | None = None
     network: Literal["testnet", "mainnet"] | None = None
+    confirmations: int | None = Field(default=None, ge=1, le=10_000)
+    block_time: float | None = Field(default=None, gt=0)
+    poll_interval: float | None = Field(default=None, gt=0)
+    # Where a chain seen for the first time starts; default: its head at that moment.
+    start_block: int | None = Field(default=None, ge=0)
+    max_block_range: int | None = Field(default=None, ge=1)
+    rpc_timeout: float | None = Field(default=None, gt=0)
+    tokens: dict[str, TokenSettings] = Field(default_factory=dict)
 
 
 class Settings(BaseSettings):

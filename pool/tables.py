@@ -160,6 +160,30 @@ deposit = Table(
     Index("ix_deposit_binding", "binding_id", "detected_at"),
     Index("ix_deposit_address", "address_id", "detected_at"),
     Index("ix_deposit_status", "status", "detected_at"),
+    # The watcher's reorg rollback and confirmation pass walk deposits by chain and height.
+    Index("ix_deposit_chain_block", "chain_id", "block_number"),
+)
+chain_cursor = Table(
+    "chain_cursor",
+    metadata,
+    Column("chain_id", String(64), primary_key=True),
+    # The highest block fully processed (Invariant 6: never past a block that failed).
+    Column("block_number", BigInteger, nullable=False),
+    Column("block_hash", String(80), nullable=False),
+    Column("head", BigInteger, nullable=True),
+    Column("confirmations", Integer, nullable=False),
+    Column("endpoint", String(255), nullable=True),
+    Column("head_at", UTCDateTime, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+# Recent canonical block hashes per chain, at least max(256, 2 x confirmations) deep.
+chain_block = Table(
+    "chain_block",
+    metadata,
+    Column("chain_id", String(64), primary_key=True),
+    Column("number", BigInteger, primary_key=True),
+    Column("hash", String(80), nullable=False),
+    Column("parent_hash", String(80), nullable=False),
 )
 
 event = Table(

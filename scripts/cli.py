@@ -31,6 +31,8 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--port", type=int, help="listen port (default 8000)")
         p.add_argument("--workers", type=int, help="uvicorn worker processes (PostgreSQL only)")
 
+    sub.add_parser("worker", help="the chain watchers without the API")
+
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="action", required=True)
     _json(db.add_parser("upgrade", help="migrate the schema to the newest revision"))
     _json(db.add_parser("current", help="show the schema revision"))
@@ -107,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command in ("serve", "api"):
         return commands.serve(args)
+    if args.command == "worker":
+        return commands.worker(args)
     output = Output(as_json=getattr(args, "json", False))
     handler = HANDLERS[(args.command, getattr(args, "action", None))]
     try:

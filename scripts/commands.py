@@ -7,10 +7,13 @@ import asyncio
 import getpass
 import hashlib
 import os
+import signal
 import sys
 from pathlib import Path
 
 from chains.codec import address_parser
+from chains.presets import watched_chains
+from chains.runner import run_watchers
 from chains.verify import check_master_keys, verify_import_rows
 from pool import __version__, keys
 from pool.archive import change_archived
@@ -20,6 +23,7 @@ from pool.db import Database
 from pool.errors import AddrpoolError, ConfigurationError, ValidationFailed
 from pool.import_formats import detect_format, read_rows
 from pool.importer import ImportReport, ImportSource, validate_rows, write_validated
+from pool.logs import configure_logging
 from pool.migrate import current_revision, head_revision, upgrade
 from pool.stats import summarize
 from scripts import server
@@ -65,8 +69,40 @@ def serve(args: argparse.Namespace) -> int:
     print(f"addrpool {__version__} ({settings.network}) - database {db_text}", flush=True)
     print(f"listening on {base}  (API docs: {base}/docs, health: {base}/health)", flush=True)
     print("create an API key:  addrpool keys create --name my-service", flush=True)
-    server.run(settings, workers=workers)
+    server.run(settings, workers=workers, with_watchers=args.command == "serve")
     return 0
+
+
+def worker(args: argparse.Namespace) -> int:
+    """`addrpool worker`: the chain watchers without the API, until SIGTERM/SIGINT."""
+    try:
+        settings = load_settings()
+        chains = watched_chains(settings)
+    except AddrpoolError as exc:
+        Output(as_json=False).error(exc)
+        return 2
+    configure_logging(settings.log_level)
+    if not chains:
+        Output(as_json=False).error(
+            ConfigurationError("no chain to watch: give a chain an RPC URL (README, Chains)")
+        )
+        return 2
+    print(f"addrpool worker: watching {', '.join(c.chain_id for c in chains)}", flush=True)
+    asyncio.run(_run_worker(settings))
+    return 0
+
+
+async def _run_worker(settings: Settings) -> None:
+    db = await open_database(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        # The batch in hand commits; no new one starts (DESIGN.md, Processes).
+        loop.add_signal_handler(stop_signal, stop.set)
+    try:
+        await run_watchers(settings, db, stop)
+    finally:
+        await db.dispose()
 
 
 def _prepare_to_serve(settings: Settings, workers: int) -> str:

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from api.app import create_app
 from chains.presets import monitored_chains
+from chains.runner import watchers_running
 from pool.config import Settings, load_settings
 from pool.logs import configure_logging
 
@@ -17,13 +18,24 @@ GRACEFUL_SHUTDOWN_SECONDS = 30
 
 
 def app_factory() -> FastAPI:
-    """Called once per uvicorn worker: each builds its own engine and key cache."""
+    """`addrpool api`: called once per uvicorn worker; each builds its own engine and key cache."""
     settings = load_settings()
     configure_logging(settings.log_level)
     return create_app(settings, monitored_chains=monitored_chains(settings))
 
 
-def run(settings: Settings, *, workers: int) -> None:
+def serve_factory() -> FastAPI:
+    """`addrpool serve`: the API with every chain watcher running beside it, in one process."""
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return create_app(
+        settings,
+        monitored_chains=monitored_chains(settings),
+        background=lambda db: watchers_running(settings, db),
+    )
+
+
+def run(settings: Settings, *, workers: int, with_watchers: bool = False) -> None:
     """Serve until SIGTERM/SIGINT; uvicorn then stops accepting and lets requests finish."""
     configure_logging(settings.log_level)
     # uvicorn re-raises the stop signal once it has drained; by then the shutdown was clean,
@@ -31,7 +43,7 @@ def run(settings: Settings, *, workers: int) -> None:
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop_signal, _drained)
     uvicorn.run(
-        "scripts.server:app_factory",
+        "scripts.server:serve_factory" if with_watchers else "scripts.server:app_factory",
         factory=True,
         host=settings.host,
         port=settings.port,

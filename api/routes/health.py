@@ -14,6 +14,7 @@ from api.context import AppContext, context
 from api.responses import JSON
 from pool import __version__
 from pool.clock import isoformat_z, utc_now
+from pool.repository.chain_state import load_cursors
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger("addrpool.health")
@@ -29,12 +30,34 @@ async def health(ctx: Annotated[AppContext, Depends(context)]) -> Response:
         "network": ctx.settings.network,
         "checks": {
             "database": "ok" if database_ok else "unreachable",
-            # Filled per chain by the watcher; a chain without an RPC URL is not watched.
-            "chains": {},
+            "chains": await _chains(ctx) if database_ok else {},
         },
         "monitoredChains": ctx.monitored_chains,
     }
     return Response(orjson.dumps(body), status_code=200 if database_ok else 503, media_type=JSON)
+
+
+async def _chains(ctx: AppContext) -> dict[str, Any]:
+    """What the watchers last wrote (never an RPC call inside a request), and what is unwatched."""
+    async with ctx.db.read() as conn:
+        cursors = await load_cursors(conn)
+    chains: dict[str, Any] = {
+        chain_id: {"watched": False, "reason": reason}
+        for chain_id, reason in ctx.unwatched_chains.items()
+    }
+    for cursor in cursors:
+        head = cursor.head if cursor.head is not None else cursor.block_number
+        chains[cursor.chain_id] = {
+            "watched": cursor.chain_id not in ctx.unwatched_chains,
+            "head": head,
+            "cursor": cursor.block_number,
+            "lag": max(0, head - cursor.block_number),
+            "confirmations": cursor.confirmations,
+            "endpoint": cursor.endpoint,
+            "headSeenAt": isoformat_z(cursor.head_at) if cursor.head_at else None,
+            "updatedAt": isoformat_z(cursor.updated_at),
+        }
+    return chains
 
 
 async def _database_reachable(ctx: AppContext) -> bool:

@@ -317,3 +317,23 @@ async def addresses_with_keys(conn: AsyncConnection, *, protocol: Protocol) -> l
         .order_by(address.c.id)
     )
     return [KeyedAddress(*row) for row in (await conn.execute(statement)).all()]
+
+
+async def watch_list_after(
+    conn: AsyncConnection, *, protocol: Protocol, after_id: int, limit: int
+) -> list[tuple[int, str]]:
+    """(id, hex20) of addresses imported after `after_id`: the watcher's incremental refresh."""
+    rows = await conn.execute(
+        select(address.c.id, address.c.hex20)
+        .where(address.c.protocol == protocol, address.c.id > after_id)
+        .order_by(address.c.id)
+        .limit(limit)
+    )
+    return [(int(row[0]), str(row[1])) for row in rows.all()]
+
+
+async def count_protocol(conn: AsyncConnection, *, protocol: Protocol) -> int:
+    total = await conn.scalar(
+        select(func.count()).select_from(address).where(address.c.protocol == protocol)
+    )
+    return int(total or 0)

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Select
 
 from pool.domain import Protocol
-from pool.tables import address, binding, deposit
+from pool.tables import address, binding, chain_cursor, deposit
 
 CREDITED = ("confirmed", "completed")
 
@@ -36,6 +36,8 @@ class DepositRow:
     detected_at: datetime
     confirmed_at: datetime | None
     completed_at: datetime | None
+    chain_head: int | None
+    required_confirmations: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,10 +69,12 @@ def _deposits(filters: DepositFilters) -> Select[Any]:
         deposit.c.detected_at,
         deposit.c.confirmed_at,
         deposit.c.completed_at,
+        chain_cursor.c.head,
+        chain_cursor.c.confirmations,
     ).select_from(
-        deposit.join(address, address.c.id == deposit.c.address_id).outerjoin(
-            binding, binding.c.id == deposit.c.binding_id
-        )
+        deposit.join(address, address.c.id == deposit.c.address_id)
+        .outerjoin(binding, binding.c.id == deposit.c.binding_id)
+        .outerjoin(chain_cursor, chain_cursor.c.chain_id == deposit.c.chain_id)
     )
     conditions = {
         binding.c.deposit_reference: filters.deposit_reference,
@@ -94,6 +98,13 @@ async def list_deposits(
     page = listing.order_by(deposit.c.detected_at.desc(), deposit.c.id).offset(offset).limit(limit)
     rows = [DepositRow(*row) for row in (await conn.execute(page)).all()]
     return rows, int(total or 0)
+
+
+async def deposits_by_ids(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, DepositRow]:
+    if not ids:
+        return {}
+    statement = _deposits(DepositFilters()).where(deposit.c.id.in_(list(ids)))
+    return {row[0]: DepositRow(*row) for row in (await conn.execute(statement)).all()}
 
 
 async def credited_totals(

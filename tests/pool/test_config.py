@@ -21,6 +21,11 @@ rpc_urls = []
 [chains.my-devnet]
 protocol = "tron"
 rpc_urls = ["http://127.0.0.1:9090/jsonrpc"]
+confirmations = 2
+
+[chains.my-devnet.tokens.USDT]
+contract = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"
+decimals = 6
 """
 
 

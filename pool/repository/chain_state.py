@@ -1,0 +1,145 @@
+"""SQL for the watcher's own state: the cursor and the window of recent block hashes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pool.tables import chain_block, chain_cursor
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    chain_id: str
+    block_number: int  # the highest block fully processed
+    block_hash: str
+    head: int | None
+    confirmations: int
+    endpoint: str | None
+    head_at: datetime | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBlock:
+    number: int
+    hash: str
+    parent_hash: str
+
+
+async def load_cursor(conn: AsyncConnection, chain_id: str) -> Cursor | None:
+    row = (
+        await conn.execute(select(chain_cursor).where(chain_cursor.c.chain_id == chain_id))
+    ).first()
+    return Cursor(*row) if row is not None else None
+
+
+async def load_cursors(conn: AsyncConnection) -> list[Cursor]:
+    rows = (await conn.execute(select(chain_cursor).order_by(chain_cursor.c.chain_id))).all()
+    return [Cursor(*row) for row in rows]
+
+
+async def create_cursor(conn: AsyncConnection, cursor: Cursor) -> None:
+    await conn.execute(
+        insert(chain_cursor).values(
+            chain_id=cursor.chain_id,
+            block_number=cursor.block_number,
+            block_hash=cursor.block_hash,
+            head=cursor.head,
+            confirmations=cursor.confirmations,
+            endpoint=cursor.endpoint,
+            head_at=cursor.head_at,
+            updated_at=cursor.updated_at,
+        )
+    )
+
+
+async def move_cursor(
+    conn: AsyncConnection,
+    *,
+    chain_id: str,
+    block_number: int,
+    block_hash: str,
+    now: datetime,
+) -> None:
+    await conn.execute(
+        update(chain_cursor)
+        .where(chain_cursor.c.chain_id == chain_id)
+        .values(block_number=block_number, block_hash=block_hash, updated_at=now)
+    )
+
+
+async def record_head(
+    conn: AsyncConnection,
+    *,
+    chain_id: str,
+    head: int,
+    confirmations: int,
+    endpoint: str,
+    now: datetime,
+) -> None:
+    await conn.execute(
+        update(chain_cursor)
+        .where(chain_cursor.c.chain_id == chain_id)
+        .values(head=head, confirmations=confirmations, endpoint=endpoint, head_at=now)
+    )
+
+
+async def save_blocks(
+    conn: AsyncConnection, *, chain_id: str, blocks: Sequence[StoredBlock], keep_from: int
+) -> None:
+    """Store new canonical blocks and forget those below the window."""
+    if blocks:
+        numbers = [block.number for block in blocks]
+        # A rescan or a retried batch may store a height again: the newest answer wins.
+        await conn.execute(
+            delete(chain_block).where(
+                chain_block.c.chain_id == chain_id, chain_block.c.number.in_(numbers)
+            )
+        )
+        await conn.execute(
+            insert(chain_block),
+            [
+                {
+                    "chain_id": chain_id,
+                    "number": b.number,
+                    "hash": b.hash,
+                    "parent_hash": b.parent_hash,
+                }
+                for b in blocks
+            ],
+        )
+    await conn.execute(
+        delete(chain_block).where(
+            chain_block.c.chain_id == chain_id, chain_block.c.number < keep_from
+        )
+    )
+
+
+async def forget_blocks_above(conn: AsyncConnection, *, chain_id: str, number: int) -> None:
+    await conn.execute(
+        delete(chain_block).where(chain_block.c.chain_id == chain_id, chain_block.c.number > number)
+    )
+
+
+async def stored_blocks(conn: AsyncConnection, chain_id: str) -> list[StoredBlock]:
+    """The window, newest first: where a reorg walk-back looks for the common ancestor."""
+    rows = await conn.execute(
+        select(chain_block.c.number, chain_block.c.hash, chain_block.c.parent_hash)
+        .where(chain_block.c.chain_id == chain_id)
+        .order_by(chain_block.c.number.desc())
+    )
+    return [StoredBlock(*row) for row in rows.all()]
+
+
+async def stored_hash(conn: AsyncConnection, *, chain_id: str, number: int) -> str | None:
+    value = await conn.scalar(
+        select(chain_block.c.hash).where(
+            chain_block.c.chain_id == chain_id, chain_block.c.number == number
+        )
+    )
+    return str(value) if value is not None else None

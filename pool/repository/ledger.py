@@ -1,0 +1,184 @@
+"""SQL for the deposit ledger as the watcher writes it: attribution, insert, confirm, revert."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pool.domain import Protocol
+from pool.tables import address, binding, deposit
+
+LIVE = ("pending", "confirmed", "completed", "dust")
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """A pool address a transfer reached, with the binding it is attributed to (if any)."""
+
+    address_id: int
+    hex20: str
+    archived: bool
+    binding_id: int | None
+    binding_active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class KnownDeposit:
+    id: str
+    chain_id: str
+    tx_hash: str
+    log_index: int
+    status: str
+    block_number: int
+    block_hash: str
+    binding_id: int | None
+
+    @property
+    def announced(self) -> bool:
+        """Receivers hear of attributed, non-dust deposits only (Invariants 11, 12)."""
+        return self.binding_id is not None and self.status != "dust"
+
+
+_KNOWN = (
+    deposit.c.id,
+    deposit.c.chain_id,
+    deposit.c.tx_hash,
+    deposit.c.log_index,
+    deposit.c.status,
+    deposit.c.block_number,
+    deposit.c.block_hash,
+    deposit.c.binding_id,
+)
+
+
+async def recipients(
+    conn: AsyncConnection, *, protocol: Protocol, hex20s: Collection[str]
+) -> dict[str, Recipient]:
+    """hex20 → the pool address and its latest binding (active, or the last one unbound)."""
+    if not hex20s:
+        return {}
+    history = binding.alias("history")
+    latest = (
+        select(history.c.id)
+        .where(history.c.address_id == address.c.id)
+        .order_by(history.c.bound_at.desc(), history.c.id.desc())
+        .limit(1)
+        .correlate(address)
+        .scalar_subquery()
+    )
+    statement = (
+        select(address.c.id, address.c.hex20, address.c.status, binding.c.id, binding.c.unbound_at)
+        .select_from(address.outerjoin(binding, binding.c.id == latest))
+        .where(address.c.protocol == protocol, address.c.hex20.in_(list(hex20s)))
+    )
+    found: dict[str, Recipient] = {}
+    for address_id, hex20, status, binding_id, unbound_at in (await conn.execute(statement)).all():
+        found[hex20] = Recipient(
+            address_id,
+            hex20,
+            status == "archived",
+            binding_id,
+            binding_id is not None and unbound_at is None,
+        )
+    return found
+
+
+async def known_deposits(
+    conn: AsyncConnection, *, chain_id: str, keys: Collection[tuple[str, int]]
+) -> dict[tuple[str, int], KnownDeposit]:
+    """(tx hash, log index) → the row already recorded for it (Invariant 5)."""
+    if not keys:
+        return {}
+    statement = select(*_KNOWN).where(
+        deposit.c.chain_id == chain_id,
+        tuple_(deposit.c.tx_hash, deposit.c.log_index).in_(list(keys)),
+    )
+    rows = [KnownDeposit(*row) for row in (await conn.execute(statement)).all()]
+    return {(row.tx_hash, row.log_index): row for row in rows}
+
+
+async def insert_deposits(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """On conflict do nothing: a concurrent rescan of the same range can only lose the race."""
+    if not rows:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(deposit).on_conflict_do_nothing(
+        index_elements=["chain_id", "tx_hash", "log_index"]
+    )
+    await conn.execute(statement, list(rows))
+
+
+async def reopen_deposit(
+    conn: AsyncConnection, *, deposit_id: str, status: str, block_number: int, block_hash: str
+) -> bool:
+    """A reverted transaction re-included on the canonical chain: same row, new block."""
+    result = await conn.execute(
+        update(deposit)
+        .where(deposit.c.id == deposit_id, deposit.c.status == "reverted")
+        .values(
+            status=status,
+            block_number=block_number,
+            block_hash=block_hash,
+            reverted_at=None,
+            confirmed_at=None,
+        )
+    )
+    return result.rowcount == 1
+
+
+async def pending_up_to(
+    conn: AsyncConnection, *, chain_id: str, block_number: int
+) -> list[KnownDeposit]:
+    """Pending deposits deep enough to be confirmed once their block is re-verified."""
+    statement = select(*_KNOWN).where(
+        deposit.c.chain_id == chain_id,
+        deposit.c.status == "pending",
+        deposit.c.block_number <= block_number,
+    )
+    return [KnownDeposit(*row) for row in (await conn.execute(statement)).all()]
+
+
+async def mark_confirmed(
+    conn: AsyncConnection, *, deposit_id: str, block_hash: str, now: datetime
+) -> bool:
+    result = await conn.execute(
+        update(deposit)
+        .where(
+            deposit.c.id == deposit_id,
+            deposit.c.status == "pending",
+            deposit.c.block_hash == block_hash,
+        )
+        .values(status="confirmed", confirmed_at=now)
+    )
+    return result.rowcount == 1
+
+
+async def live_above(
+    conn: AsyncConnection, *, chain_id: str, block_number: int
+) -> list[KnownDeposit]:
+    """Recorded deposits above a block: what a reorg back to that block orphans."""
+    statement = select(*_KNOWN).where(
+        and_(
+            deposit.c.chain_id == chain_id,
+            deposit.c.block_number > block_number,
+            deposit.c.status.in_(LIVE),
+        )
+    )
+    return [KnownDeposit(*row) for row in (await conn.execute(statement)).all()]
+
+
+async def mark_reverted(
+    conn: AsyncConnection, *, deposit_ids: Sequence[str], now: datetime
+) -> None:
+    if deposit_ids:
+        await conn.execute(
+            update(deposit)
+            .where(deposit.c.id.in_(list(deposit_ids)))
+            .values(status="reverted", reverted_at=now)
+        )
