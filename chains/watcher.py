@@ -212,7 +212,10 @@ class ChainWatcher:
             )
         report.blocks += span.end - span.start + 1
         report.deposits += changes.recorded + changes.reopened
-        log.info(
+        # A quiet block a second is not news; a deposit or a catch-up range is.
+        quiet = not found and span.end == span.start
+        log.log(
+            logging.DEBUG if quiet else logging.INFO,
             "range scanned",
             extra=self.log_context(
                 block_from=span.start, block_to=span.end, logs=len(logs), deposits=changes.recorded

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 
 from pool.errors import AddrpoolError
 from pool.import_formats import FORMATS
@@ -32,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--workers", type=int, help="uvicorn worker processes (PostgreSQL only)")
 
     sub.add_parser("worker", help="the chain watchers without the API")
+    _devnet_parser(sub)
 
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="action", required=True)
     _json(db.add_parser("upgrade", help="migrate the schema to the newest revision"))
@@ -86,6 +88,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _devnet_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    devnet = sub.add_parser("devnet", help="a local demo chain with test USDT/USDC, and addrpool")
+    actions = devnet.add_subparsers(dest="action", required=True)
+    start = actions.add_parser("up", help="start anvil, deploy tokens, import addresses, serve")
+    start.add_argument("--dir", type=Path, default=Path(".devnet"), help="state directory")
+    start.add_argument("--port", type=int, default=8000)
+    start.add_argument("--addresses", type=int, default=300, help="pool addresses to import")
+    start.add_argument("--block-time", type=float, default=2.0, help="seconds between blocks")
+    transfer = actions.add_parser("send", help="send test tokens to an address")
+    transfer.add_argument("--dir", type=Path, default=Path(".devnet"), help="state directory")
+    transfer.add_argument("--to", required=True, help="recipient address")
+    transfer.add_argument("--amount", required=True, help="token units, e.g. 25 or 0.5")
+    transfer.add_argument("--token", default="USDT", choices=["USDT", "USDC"])
+
+
 def _json(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
@@ -111,6 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return commands.serve(args)
     if args.command == "worker":
         return commands.worker(args)
+    if args.command == "devnet":
+        from scripts import devnet_demo  # anvil's tooling only where it is used
+
+        return devnet_demo.up(args) if args.action == "up" else devnet_demo.send(args)
     output = Output(as_json=getattr(args, "json", False))
     handler = HANDLERS[(args.command, getattr(args, "action", None))]
     try:

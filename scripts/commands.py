@@ -13,7 +13,6 @@ from pathlib import Path
 
 from chains.codec import address_parser
 from chains.presets import watched_chains
-from chains.runner import run_watchers
 from chains.verify import check_master_keys, verify_import_rows
 from pool import __version__, keys
 from pool.archive import change_archived
@@ -93,6 +92,9 @@ def worker(args: argparse.Namespace) -> int:
 
 
 async def _run_worker(settings: Settings) -> None:
+    # web3 takes about a second to import: only the commands that watch chains pay for it.
+    from chains.runner import run_watchers
+
     db = await open_database(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

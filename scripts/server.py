@@ -10,7 +10,6 @@ from fastapi import FastAPI
 
 from api.app import create_app
 from chains.presets import monitored_chains
-from chains.runner import watchers_running
 from pool.config import Settings, load_settings
 from pool.logs import configure_logging
 
@@ -26,6 +25,8 @@ def app_factory() -> FastAPI:
 
 def serve_factory() -> FastAPI:
     """`addrpool serve`: the API with every chain watcher running beside it, in one process."""
+    from chains.runner import watchers_running  # web3 is a second to import; `api` skips it
+
     settings = load_settings()
     configure_logging(settings.log_level)
     return create_app(
