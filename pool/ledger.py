@@ -86,8 +86,9 @@ async def record_transfers(
     keys = {(t.tx_hash, t.log_index) for t in transfers}
     known = await repo.known_deposits(conn, chain_id=chain_id, keys=keys)
     fresh = [t for t in transfers if (t.tx_hash, t.log_index) not in known]
-    announce = await _insert_new(conn, chain_id=chain_id, protocol=protocol, fresh=fresh, now=now)
-    changes.recorded = len(fresh)
+    changes.recorded, announce = await _insert_new(
+        conn, chain_id=chain_id, protocol=protocol, fresh=fresh, now=now
+    )
     for transfer in transfers:
         previous = known.get((transfer.tx_hash, transfer.log_index))
         if previous is not None and previous.status == "reverted":
@@ -113,8 +114,8 @@ async def _insert_new(
     protocol: Protocol,
     fresh: Sequence[ObservedTransfer],
     now: datetime,
-) -> list[str]:
-    """Insert; returns the ids of those receivers must hear about."""
+) -> tuple[int, list[str]]:
+    """Insert; returns how many, and the ids of those receivers must hear about."""
     found = await repo.recipients(conn, protocol=protocol, hex20s={t.to_hex20 for t in fresh})
     rows: list[dict[str, Any]] = []
     announce: list[str] = []
@@ -129,7 +130,7 @@ async def _insert_new(
         elif row["status"] == "pending":
             announce.append(row["id"])
     await repo.insert_deposits(conn, rows)
-    return announce
+    return len(rows), announce
 
 
 def _deposit_row(

@@ -370,3 +370,50 @@ async def test_addresses_imported_later_are_watched(harness: Harness) -> None:
     harness.send(late_comer, USDT)
     await harness.poll()
     assert [r["amount"] for r in await harness.deposits()] == [USDT]
+
+
+class FailingOnce(RpcClient):
+    """A node that drops the connection once in the middle of a range (after its logs)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url, attempts=1)
+        self.logs_read = False
+        self.failed = False
+
+    async def call(self, method: str, params: list[Any]) -> Any:
+        self.logs_read = self.logs_read or method == "eth_getLogs"
+        return await super().call(method, params)
+
+    async def batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
+        if self.logs_read and not self.failed:
+            self.failed = True
+            from chains.rpc import RpcTransportError
+
+            raise RpcTransportError(self.endpoint, "connection reset")
+        return await super().batch(calls)
+
+
+async def test_a_range_that_fails_midway_leaves_the_cursor_and_loses_nothing(
+    db: Database, devnet: Devnet
+) -> None:
+    from chains.rpc import RpcError
+
+    pool = await load_pool(db, "evm", 5)
+    chain = chain_config(devnet)
+    harness = Harness(db, devnet, pool, chain)
+    for n in range(3):
+        harness.send(await harness.bind(f"user-{n}"))
+    await harness.client.close()
+    harness.client = harness.watcher.client = FailingOnce(devnet.url)
+    try:
+        with pytest.raises(RpcError, match="connection reset"):
+            await harness.poll()
+        async with db.read() as conn:
+            cursor = await load_cursor(conn, "devnet")
+        assert cursor is not None and cursor.block_number == chain.start_block - 1
+        assert await harness.deposits() == []
+        await harness.poll()
+    finally:
+        await harness.client.close()
+    assert len(await harness.deposits()) == 3
+    assert [e[0] for e in await harness.events()].count("deposit.pending") == 3
