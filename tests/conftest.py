@@ -128,3 +128,7 @@ def no_proxy_env() -> Iterator[None]:
     saved = {k: os.environ.pop(k) for k in list(os.environ) if k.lower().endswith("_proxy")}
     yield
     os.environ.update(saved)
+
+
+# A real anvil node with test USDT/USDC for every test that asks for `devnet`.
+from tests.devnet import anvil_node, devnet, devnet_tokens  # noqa: E402, F401

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from chains.rpc import RpcClient, RpcResponseError, RpcTransportError, redact_url
-from tests.chains.conftest import Devnet
+from tests.devnet import Devnet
 
 
 class Scripted:

@@ -22,7 +22,7 @@ from pool.db import Database
 from pool.repository.chain_state import load_cursor
 from pool.tables import alert, deposit, event
 from scripts import anvil
-from tests.chains.conftest import Devnet
+from tests.devnet import Devnet
 from tests.helpers import load_pool
 
 CONFIRMATIONS = 3

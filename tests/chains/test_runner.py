@@ -1,0 +1,83 @@
+"""Running the watchers: one active watcher per chain on PostgreSQL, clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import text
+
+from chains import runner
+from chains.address_book import AddressBook
+from pool.config import Settings
+from pool.db import Database
+from pool.repository.chain_state import load_cursor
+from scripts import anvil
+from tests.devnet import Devnet
+
+DEADLINE = 20.0
+
+
+def devnet_settings(database_url: str, devnet: Devnet) -> Settings:
+    return Settings(
+        database_url=database_url,
+        network="testnet",
+        chains={
+            "devnet": {
+                "protocol": "evm",
+                "rpc_urls": [devnet.url],
+                "poll_interval": 0.1,
+                "start_block": anvil.block_number(devnet.url),
+                "tokens": {"USDT": {"contract": devnet.usdt, "decimals": 6}},
+            }
+        },
+    )
+
+
+async def cursor_exists(db: Database) -> bool:
+    async with db.read() as conn:
+        return await load_cursor(conn, "devnet") is not None
+
+
+async def wait_until(check, what: str) -> None:  # noqa: ANN001
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DEADLINE
+    while not await check():
+        if loop.time() > deadline:
+            raise TimeoutError(what)
+        await asyncio.sleep(0.05)
+
+
+async def test_run_watchers_polls_until_stopped(
+    db: Database, database_url: str, devnet: Devnet
+) -> None:
+    settings = devnet_settings(database_url, devnet)
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run_watchers(settings, db, stop))
+    await wait_until(lambda: cursor_exists(db), "the watcher to start")
+    stop.set()
+    await asyncio.wait_for(task, DEADLINE)
+
+
+async def test_nothing_to_watch_returns_at_once(db: Database) -> None:
+    await asyncio.wait_for(runner.run_watchers(Settings(), db, asyncio.Event()), 5)
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_one_watcher_per_chain_on_postgresql(
+    db: Database, database_url: str, devnet: Devnet, monkeypatch
+) -> None:
+    monkeypatch.setattr(runner, "STANDBY_RETRY_SECONDS", 0.05)
+    settings = devnet_settings(database_url, devnet)
+    [chain] = runner.watched_chains(settings)
+    stop = asyncio.Event()
+    async with db.autocommit() as holder:
+        key = runner._lock_key("devnet")
+        assert await holder.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})
+        standby = asyncio.create_task(runner.watch_forever(chain, db, AddressBook("evm"), stop))
+        await asyncio.sleep(0.5)  # several standby retries: none may start watching
+        assert not await cursor_exists(db)
+        await holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+    await wait_until(lambda: cursor_exists(db), "the standby to take over")
+    stop.set()
+    await asyncio.wait_for(standby, DEADLINE)
