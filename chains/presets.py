@@ -42,6 +42,8 @@ class ChainPreset:
     confirmations: int
     block_time: float
     tokens: tuple[TokenPreset, ...] = ()
+    # A busy token never goes this many blocks without a Transfer: an empty answer is a bad node.
+    suspect_empty_after: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +71,8 @@ class ChainConfig:
     max_block_range: int
     rpc_timeout: float
     check_receipts: bool = field(default=False)
+    suspect_empty_after: int | None = None
+    max_lag: int = 5
 
     @property
     def window(self) -> int:
@@ -97,6 +101,7 @@ PRESETS: dict[str, ChainPreset] = {
                 _usd("USDT", "0xdAC17F958D2ee523a2206206994597C13D831ec7"),
                 _usd("USDC", "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48"),
             ),
+            suspect_empty_after=50,
         ),
         ChainPreset(
             "ethereum-sepolia",
@@ -183,6 +188,7 @@ PRESETS: dict[str, ChainPreset] = {
                 _usd("USDT", "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"),
                 _usd("USDC", "TEkxiTehnzSmSe2XqrBj4w32RUN966rdz8"),
             ),
+            suspect_empty_after=100,
         ),
         ChainPreset(
             "tron-nile",
@@ -217,6 +223,8 @@ def resolve_chain(chain_id: str, settings: Settings) -> ChainConfig:
         rpc_timeout=override.rpc_timeout or DEFAULT_RPC_TIMEOUT,
         # A failed Tron transaction can still carry logs; an EVM one cannot.
         check_receipts=protocol == "tron",
+        suspect_empty_after=override.suspect_empty_after or preset.suspect_empty_after,
+        max_lag=override.max_lag or 5,
     )
 
 

@@ -16,12 +16,16 @@ from collections.abc import AsyncIterator
 from sqlalchemy import text
 
 from chains.address_book import AddressBook
+from chains.endpoints import AllEndpointsDown, EndpointPool
 from chains.presets import ChainConfig, watched_chains
 from chains.rpc import RpcClient, RpcError
 from chains.watcher import ChainWatcher
+from pool.clock import utc_now
 from pool.config import Settings
 from pool.db import Database
 from pool.domain import Protocol
+from pool.repository.alerts import fire_alert, resolve_alert
+from pool.repository.chain_state import record_endpoints
 
 log = logging.getLogger("addrpool.watcher")
 STANDBY_RETRY_SECONDS = 5.0
@@ -54,31 +58,86 @@ async def watchers_running(settings: Settings, db: Database) -> AsyncIterator[No
 async def watch_forever(
     chain: ChainConfig, db: Database, book: AddressBook, stop: asyncio.Event
 ) -> None:
-    client = RpcClient(chain.rpc_urls[0], timeout=chain.rpc_timeout)
-    watcher = ChainWatcher(chain, db, book, client)
+    endpoints = EndpointPool(
+        [RpcClient(url, timeout=chain.rpc_timeout) for url in chain.rpc_urls],
+        max_lag=chain.max_lag,
+    )
+    watcher = ChainWatcher(chain, db, book, endpoints.endpoints[0].client)
     try:
         async with _chain_lock(db, chain.chain_id, stop) as held:
             if held:
-                await _poll_until_stopped(watcher, stop)
+                await _poll_until_stopped(watcher, endpoints, stop)
     finally:
-        await client.close()
+        await endpoints.close()
 
 
-async def _poll_until_stopped(watcher: ChainWatcher, stop: asyncio.Event) -> None:
+async def _poll_until_stopped(
+    watcher: ChainWatcher, endpoints: EndpointPool, stop: asyncio.Event
+) -> None:
     failures = 0
+    noted: object = None
     while not stop.is_set():
+        served = await poll_with_failover(watcher, endpoints, stop)
+        failures = 0 if served else failures + 1
+        all_down = failures > 0 and _all_set_aside(endpoints)
+        # Written when something changed, not every poll: SQLite has one writer for everyone.
+        state = (all_down, [(v["endpoint"], v["state"], v["reason"]) for v in endpoints.view()])
+        if state != noted:
+            await note_endpoints(watcher, endpoints, all_down=all_down)
+            noted = state
+        # Back off on repeated failures; the cursor has not moved, so nothing is skipped.
+        interval = watcher.chain.poll_interval
+        delay = min(ERROR_BACKOFF_MAX_SECONDS, interval * 2**failures) if failures else interval
+        await _sleep(stop, delay)
+
+
+async def poll_with_failover(
+    watcher: ChainWatcher, endpoints: EndpointPool, stop: asyncio.Event | None
+) -> bool:
+    """One poll, moving on to the next endpoint when one fails; False if none could serve."""
+    for _ in endpoints.endpoints:
+        try:
+            client = await endpoints.choose()
+        except AllEndpointsDown as exc:
+            log.error("every RPC endpoint is down", extra=watcher.log_context(error=str(exc)))
+            return False
+        watcher.use(client)
         try:
             await watcher.poll(stop)
-            failures = 0
         except RpcError as exc:
-            failures += 1
-            log.warning("poll failed; will retry", extra=watcher.log_context(error=str(exc)))
+            endpoints.set_aside(client, str(exc))
+            continue
         except Exception:
-            failures += 1
             log.exception("poll failed; will retry", extra=watcher.log_context())
-        # Back off on repeated failures; the cursor has not moved, so nothing is skipped.
-        delay = min(ERROR_BACKOFF_MAX_SECONDS, watcher.chain.poll_interval * 2**failures)
-        await _sleep(stop, delay if failures else watcher.chain.poll_interval)
+            return False
+        endpoints.succeeded(client)
+        return True
+    return False
+
+
+def _all_set_aside(endpoints: EndpointPool) -> bool:
+    return all(view["state"] == "set_aside" for view in endpoints.view())
+
+
+async def note_endpoints(watcher: ChainWatcher, endpoints: EndpointPool, *, all_down: bool) -> None:
+    """Endpoint health for `/health` and `addrpool chains`; the all-down alert opens or closes."""
+    chain_id = watcher.chain.chain_id
+    now = utc_now()
+    async with watcher.db.write() as conn:
+        await record_endpoints(conn, chain_id=chain_id, endpoints=endpoints.view())
+        subject = f"rpc_all_down:{chain_id}"
+        if all_down:
+            await fire_alert(
+                conn,
+                kind="rpc_all_down",
+                subject=subject,
+                severity="critical",
+                value=str(len(endpoints.endpoints)),
+                details={"chainId": chain_id, "endpoints": endpoints.view()},
+                now=now,
+            )
+        else:
+            await resolve_alert(conn, subject=subject, now=now)
 
 
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:

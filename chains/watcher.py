@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,7 +24,7 @@ from chains.address_book import AddressBook
 from chains.codec import address_from_hex20, transaction_id
 from chains.evm.erc20 import TRANSFER_TOPIC, BlockHeader, TransferLog, decode_header, transfers_to
 from chains.presets import ChainConfig
-from chains.rpc import RpcClient, RpcError
+from chains.rpc import RpcClient, RpcError, RpcResponseError
 from pool import ledger
 from pool.clock import utc_now
 from pool.db import Database
@@ -39,6 +40,23 @@ WALK_BACK_BATCH = 16
 
 class ChainMoved(RpcError):
     """The node's answers disagree with each other: its chain changed while we read it."""
+
+
+class RangeTooLarge(RpcError):
+    """The node refuses a log query over this many blocks (or with this many results)."""
+
+
+class SuspectNode(RpcError):
+    """No logs at all where a healthy node must have some (a node without its log index)."""
+
+
+# How nodes word "split your range": geth, erigon, Alchemy, Infura, QuickNode, BSC, java-tron.
+_RANGE_ERROR = re.compile(
+    r"too many|more than \d+ results|block range|range (is )?too (large|wide|big)"
+    r"|exceed(s|ed)? .*range|limit exceeded|response size|max(imum)? .*results",
+    re.IGNORECASE,
+)
+RANGE_GROWTH_AFTER = 3  # successful ranges before the working range doubles again
 
 
 @dataclass(slots=True)
@@ -70,6 +88,14 @@ class ChainWatcher:
         self._tokens = {token.hex20: token for token in chain.tokens}
         self._to_text = address_from_hex20(chain.protocol)
         self._recorded_head: int | None = None
+        self.block_range = chain.max_block_range
+        self._good_ranges = 0
+
+    def use(self, client: RpcClient) -> None:
+        """Serve the next poll from this endpoint (the runner picks it; see chains.endpoints)."""
+        if client is not self.client:
+            self.client = client
+            self._recorded_head = None
 
     async def poll(self, stop: asyncio.Event | None = None) -> PollReport:
         report = PollReport()
@@ -80,9 +106,13 @@ class ChainWatcher:
         if not await self._tip_is_canonical(cursor):
             cursor = await self._roll_back(cursor, report)
         while cursor.block_number < head and not (stop and stop.is_set()):
-            end = min(head, cursor.block_number + self.chain.max_block_range)
+            end = min(head, cursor.block_number + self.block_range)
             try:
                 cursor = await self._scan(cursor, Range(cursor.block_number + 1, end, head), report)
+                self._range_worked()
+            except RangeTooLarge as exc:
+                self._shrink_range(end - cursor.block_number, exc)
+                continue
             except ChainMoved as exc:
                 log.warning(
                     "chain moved during a scan; checking for a reorg",
@@ -166,6 +196,22 @@ class ChainWatcher:
                 headers[number] = decode_header(block)
         return headers
 
+    def _shrink_range(self, tried: int, exc: RangeTooLarge) -> None:
+        if tried <= 1:
+            raise RpcError(self.client.endpoint, f"a one-block log query is refused: {exc}")
+        self.block_range = max(1, tried // 2)
+        self._good_ranges = 0
+        log.info("log range split", extra=self.log_context(blocks=self.block_range, error=str(exc)))
+
+    def _range_worked(self) -> None:
+        self._good_ranges += 1
+        if (
+            self._good_ranges >= RANGE_GROWTH_AFTER
+            and self.block_range < self.chain.max_block_range
+        ):
+            self.block_range = min(self.chain.max_block_range, self.block_range * 2)
+            self._good_ranges = 0
+
     async def _logs(self, start: int, end: int) -> list[dict[str, Any]]:
         query = {
             "fromBlock": hex(start),
@@ -173,9 +219,20 @@ class ChainWatcher:
             "address": ["0x" + token.hex20 for token in self.chain.tokens],
             "topics": [TRANSFER_TOPIC],
         }
-        logs = await self.client.call("eth_getLogs", [query])
+        try:
+            logs = await self.client.call("eth_getLogs", [query])
+        except RpcResponseError as exc:
+            if _RANGE_ERROR.search(exc.rpc_message):
+                raise RangeTooLarge(self.client.endpoint, exc.rpc_message) from exc
+            raise
         if not isinstance(logs, list):
             raise RpcError(self.client.endpoint, "eth_getLogs did not return a list")
+        quiet_limit = self.chain.suspect_empty_after
+        if not logs and quiet_limit is not None and end - start + 1 >= quiet_limit:
+            # java-tron without its log index answers a filtered query with [] (DESIGN.md).
+            raise SuspectNode(
+                self.client.endpoint, f"no token logs in {end - start + 1} blocks from {start}"
+            )
         return logs
 
     # -- scanning -------------------------------------------------------------------------

@@ -46,6 +46,10 @@ class ChainSettings(BaseModel):
     start_block: int | None = Field(default=None, ge=0)
     max_block_range: int | None = Field(default=None, ge=1)
     rpc_timeout: float | None = Field(default=None, gt=0)
+    # An endpoint more than this many blocks behind the best one is set aside.
+    max_lag: int | None = Field(default=None, ge=1)
+    # An empty log answer over this many blocks marks the endpoint suspect (busy tokens only).
+    suspect_empty_after: int | None = Field(default=None, ge=1)
     tokens: dict[str, TokenSettings] = Field(default_factory=dict)
 
 

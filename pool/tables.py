@@ -175,6 +175,8 @@ chain_cursor = Table(
     Column("endpoint", String(255), nullable=True),
     Column("head_at", UTCDateTime, nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
+    # [{endpoint, state, reason, head, failures, retryInSeconds}] as the watcher last saw them.
+    Column("endpoints", JSON, nullable=True),
 )
 # Recent canonical block hashes per chain, at least max(256, 2 x confirmations) deep.
 chain_block = Table(

@@ -47,6 +47,16 @@ async def fire_alert(
     return True
 
 
+async def resolve_alert(conn: AsyncConnection, *, subject: str, now: datetime) -> bool:
+    """Close the open episode of `subject`; True when there was one."""
+    result = await conn.execute(
+        update(alert)
+        .where(alert.c.subject == subject, alert.c.state == "firing")
+        .values(state="resolved", resolved_at=now)
+    )
+    return result.rowcount == 1
+
+
 async def list_alerts(conn: AsyncConnection, *, state: str | None = None) -> list[dict[str, Any]]:
     statement = select(alert).order_by(alert.c.last_fired_at.desc(), alert.c.id.desc())
     if state is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -22,6 +23,7 @@ class Cursor:
     endpoint: str | None
     head_at: datetime | None
     updated_at: datetime
+    endpoints: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,3 +145,11 @@ async def stored_hash(conn: AsyncConnection, *, chain_id: str, number: int) -> s
         )
     )
     return str(value) if value is not None else None
+
+
+async def record_endpoints(
+    conn: AsyncConnection, *, chain_id: str, endpoints: list[dict[str, Any]]
+) -> None:
+    await conn.execute(
+        update(chain_cursor).where(chain_cursor.c.chain_id == chain_id).values(endpoints=endpoints)
+    )

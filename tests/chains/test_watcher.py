@@ -3,101 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
-from chains.address_book import AddressBook
 from chains.codec import address_parser
-from chains.presets import ChainConfig, resolve_chain
 from chains.rpc import RpcClient
-from chains.watcher import ChainWatcher
-from pool import allocation
 from pool.archive import change_archived
 from pool.clock import utc_now
-from pool.config import Settings
 from pool.db import Database
 from pool.repository.chain_state import load_cursor
-from pool.tables import alert, deposit, event
 from scripts import anvil
+from tests.chains.harness import CONFIRMATIONS, USDT, Harness, chain_config
 from tests.devnet import Devnet
 from tests.helpers import load_pool
-
-CONFIRMATIONS = 3
-USDT = 1_000_000  # one token, 6 decimals
-
-
-def chain_config(devnet: Devnet, **overrides: Any) -> ChainConfig:
-    chain = {
-        "protocol": "evm",
-        "rpc_urls": [devnet.url],
-        "confirmations": CONFIRMATIONS,
-        "start_block": anvil.block_number(devnet.url) + 1,
-        "tokens": {
-            "USDT": {"contract": devnet.usdt, "decimals": 6, "min_amount": "0.01"},
-            "USDC": {"contract": devnet.usdc, "decimals": 6, "min_amount": "0.01"},
-        },
-        **overrides,
-    }
-    return resolve_chain("devnet", Settings(network="testnet", chains={"devnet": chain}))
-
-
-class Harness:
-    """One watcher driven poll by poll, with the pool and the chain at hand."""
-
-    def __init__(self, db: Database, devnet: Devnet, pool: list[str], chain: ChainConfig) -> None:
-        self.db = db
-        self.devnet = devnet
-        self.pool = pool
-        self.chain = chain
-        self.client = RpcClient(devnet.url)
-        self.watcher = ChainWatcher(chain, db, AddressBook("evm"), self.client)
-
-    async def poll(self) -> Any:
-        return await self.watcher.poll()
-
-    def send(self, to: str, amount: int = USDT, token: str | None = None) -> str:
-        return anvil.transfer(self.devnet.url, token or self.devnet.usdt, to, amount)
-
-    def mine(self, blocks: int) -> None:
-        anvil.mine(self.devnet.url, blocks)
-
-    async def bind(self, reference: str) -> str:
-        async def work(conn: Any) -> Any:
-            return await allocation.bind(
-                conn, reference=reference, protocol="evm", metadata=None, actor="t", now=utc_now()
-            )
-
-        return (await self.db.run_write(work)).binding.address
-
-    async def unbind(self, reference: str) -> None:
-        async with self.db.write() as conn:
-            await allocation.unbind(
-                conn, actor="t", now=utc_now(), cooldown=timedelta(days=7), reference=reference
-            )
-
-    async def deposits(self) -> list[dict[str, Any]]:
-        async with self.db.read() as conn:
-            rows = await conn.execute(
-                select(deposit).order_by(deposit.c.block_number, deposit.c.log_index)
-            )
-            return [dict(r._mapping) for r in rows.all()]
-
-    async def events(self) -> list[tuple[str, str, str]]:
-        """(type, depositId, status) of every outbox event, in order."""
-        async with self.db.read() as conn:
-            rows = await conn.execute(select(event.c.type, event.c.data).order_by(event.c.seq))
-            return [
-                (kind, data.get("depositId"), data.get("status"))
-                for kind, data in rows.all()
-                if kind.startswith("deposit.") and "depositId" in data
-            ]
-
-    async def alerts(self) -> list[dict[str, Any]]:
-        async with self.db.read() as conn:
-            return [dict(r._mapping) for r in (await conn.execute(select(alert))).all()]
 
 
 @pytest.fixture

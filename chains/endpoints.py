@@ -1,0 +1,128 @@
+"""Several RPC endpoints per chain: pick a healthy one per poll, set failing ones aside.
+
+An endpoint is set aside when it errors, times out, throttles (HTTP 429, or an HTTP 200 with a
+JSON-RPC error — the client reports both), answers suspiciously (no logs where there must be
+some), or lags behind the best head by more than `max_lag` blocks. A set-aside endpoint is
+probed again after a back-off that doubles with each consecutive failure. One poll uses one
+endpoint from start to end, so the logs of a range and the headers that check them agree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from chains.rpc import RpcClient, RpcError
+
+log = logging.getLogger("addrpool.rpc")
+DEFAULT_MAX_LAG = 5
+FIRST_RETRY_SECONDS = 5.0
+MAX_RETRY_SECONDS = 300.0
+
+
+class AllEndpointsDown(RpcError):
+    """No endpoint of the chain can serve right now."""
+
+
+@dataclass(slots=True)
+class Endpoint:
+    client: RpcClient
+    failures: int = 0
+    set_aside_until: float = 0.0
+    reason: str | None = None
+    head: int | None = None
+    served: int = field(default=0)
+
+    @property
+    def name(self) -> str:
+        return self.client.endpoint
+
+    def view(self, now: float) -> dict[str, Any]:
+        usable = self.set_aside_until <= now
+        return {
+            "endpoint": self.name,
+            "state": "ok" if usable and self.reason is None else "set_aside",
+            "reason": self.reason,
+            "head": self.head,
+            "failures": self.failures,
+            "retryInSeconds": None if usable else round(self.set_aside_until - now, 1),
+        }
+
+
+class EndpointPool:
+    def __init__(
+        self,
+        clients: Sequence[RpcClient],
+        *,
+        max_lag: int = DEFAULT_MAX_LAG,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not clients:
+            raise ValueError("a chain needs at least one RPC endpoint")
+        self.endpoints = [Endpoint(client) for client in clients]
+        self.max_lag = max_lag
+        self._clock = clock
+
+    async def choose(self) -> RpcClient:
+        """The first endpoint, in configured order, that answers and is not behind."""
+        now = self._clock()
+        due = [e for e in self.endpoints if e.set_aside_until <= now]
+        if not due:
+            raise AllEndpointsDown(self.endpoints[0].name, "every endpoint is set aside")
+        heads = await asyncio.gather(*(self._probe(e) for e in due))
+        best = max((h for h in heads if h is not None), default=None)
+        if best is None:
+            raise AllEndpointsDown(self.endpoints[0].name, "no endpoint answered")
+        healthy: list[Endpoint] = []
+        for endpoint, head in zip(due, heads, strict=True):
+            if head is None:
+                continue
+            if best - head > self.max_lag:
+                self.set_aside(endpoint.client, f"lagging {best - head} blocks behind")
+            else:
+                healthy.append(endpoint)
+        # Never empty: the endpoint with the best head is not behind itself.
+        chosen = healthy[0]
+        chosen.served += 1
+        return chosen.client
+
+    async def _probe(self, endpoint: Endpoint) -> int | None:
+        try:
+            head = int(await endpoint.client.call("eth_blockNumber", []), 16)
+        except (RpcError, ValueError, TypeError) as exc:
+            self.set_aside(endpoint.client, str(exc))
+            return None
+        endpoint.head = head
+        return head
+
+    def set_aside(self, client: RpcClient, reason: str) -> None:
+        endpoint = self._endpoint(client)
+        endpoint.failures += 1
+        delay = min(MAX_RETRY_SECONDS, FIRST_RETRY_SECONDS * 2 ** (endpoint.failures - 1))
+        endpoint.set_aside_until = self._clock() + delay
+        endpoint.reason = reason
+        log.warning(
+            "rpc endpoint set aside",
+            extra={"endpoint": endpoint.name, "reason": reason, "retry_in": delay},
+        )
+
+    def succeeded(self, client: RpcClient) -> None:
+        endpoint = self._endpoint(client)
+        if endpoint.failures:
+            log.info("rpc endpoint back", extra={"endpoint": endpoint.name})
+        endpoint.failures, endpoint.reason = 0, None
+
+    def view(self) -> list[dict[str, Any]]:
+        now = self._clock()
+        return [endpoint.view(now) for endpoint in self.endpoints]
+
+    async def close(self) -> None:
+        for endpoint in self.endpoints:
+            await endpoint.client.close()
+
+    def _endpoint(self, client: RpcClient) -> Endpoint:
+        return next(e for e in self.endpoints if e.client is client)

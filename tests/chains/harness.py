@@ -1,0 +1,113 @@
+"""Drive a watcher poll by poll against anvil, with the pool and the chain at hand."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from chains.address_book import AddressBook
+from chains.codec import address_parser
+from chains.presets import ChainConfig, resolve_chain
+from chains.rpc import RpcClient
+from chains.tron.address import hex20_to_tron
+from chains.watcher import ChainWatcher
+from pool import allocation
+from pool.clock import utc_now
+from pool.config import Settings
+from pool.db import Database
+from pool.domain import Protocol
+from pool.tables import alert, deposit, event
+from scripts import anvil
+from tests.devnet import Devnet
+
+CONFIRMATIONS = 3
+USDT = 1_000_000  # one token, 6 decimals
+
+
+def chain_config(devnet: Devnet, protocol: Protocol = "evm", **overrides: Any) -> ChainConfig:
+    """A custom chain on the devnet; as `tron`, anvil stands in for java-tron's JSON-RPC."""
+    contract = (lambda a: hex20_to_tron(a[2:].lower())) if protocol == "tron" else (lambda a: a)
+    chain = {
+        "protocol": protocol,
+        "rpc_urls": [devnet.url],
+        "confirmations": CONFIRMATIONS,
+        "start_block": anvil.block_number(devnet.url) + 1,
+        "tokens": {
+            "USDT": {"contract": contract(devnet.usdt), "decimals": 6, "min_amount": "0.01"},
+            "USDC": {"contract": contract(devnet.usdc), "decimals": 6, "min_amount": "0.01"},
+        },
+        **overrides,
+    }
+    return resolve_chain("devnet", Settings(network="testnet", chains={"devnet": chain}))
+
+
+class Harness:
+    """One watcher driven poll by poll, with the pool and the chain at hand."""
+
+    def __init__(
+        self,
+        db: Database,
+        devnet: Devnet,
+        pool: list[str],
+        chain: ChainConfig,
+        client: RpcClient | None = None,
+    ) -> None:
+        self.db = db
+        self.devnet = devnet
+        self.pool = pool
+        self.chain = chain
+        self.client = client or RpcClient(chain.rpc_urls[0])
+        self.watcher = ChainWatcher(chain, db, AddressBook(chain.protocol), self.client)
+
+    async def poll(self) -> Any:
+        return await self.watcher.poll()
+
+    def send(self, to: str, amount: int = USDT, token: str | None = None) -> str:
+        """`to` in either protocol's text: the chain itself only knows the 20 bytes."""
+        recipient = "0x" + address_parser(self.chain.protocol)(to).hex20
+        return anvil.transfer(self.devnet.url, token or self.devnet.usdt, recipient, amount)
+
+    def mine(self, blocks: int) -> None:
+        anvil.mine(self.devnet.url, blocks)
+
+    async def bind(self, reference: str) -> str:
+        async def work(conn: Any) -> Any:
+            return await allocation.bind(
+                conn,
+                reference=reference,
+                protocol=self.chain.protocol,
+                metadata=None,
+                actor="t",
+                now=utc_now(),
+            )
+
+        return (await self.db.run_write(work)).binding.address
+
+    async def unbind(self, reference: str) -> None:
+        async with self.db.write() as conn:
+            await allocation.unbind(
+                conn, actor="t", now=utc_now(), cooldown=timedelta(days=7), reference=reference
+            )
+
+    async def deposits(self) -> list[dict[str, Any]]:
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                select(deposit).order_by(deposit.c.block_number, deposit.c.log_index)
+            )
+            return [dict(r._mapping) for r in rows.all()]
+
+    async def events(self) -> list[tuple[str, str, str]]:
+        """(type, depositId, status) of every outbox event, in order."""
+        async with self.db.read() as conn:
+            rows = await conn.execute(select(event.c.type, event.c.data).order_by(event.c.seq))
+            return [
+                (kind, data.get("depositId"), data.get("status"))
+                for kind, data in rows.all()
+                if kind.startswith("deposit.") and "depositId" in data
+            ]
+
+    async def alerts(self) -> list[dict[str, Any]]:
+        async with self.db.read() as conn:
+            return [dict(r._mapping) for r in (await conn.execute(select(alert))).all()]

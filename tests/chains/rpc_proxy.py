@@ -1,0 +1,75 @@
+"""A JSON-RPC proxy in front of anvil that misbehaves on demand: the faults real endpoints show
+(range caps, throttling, garbage, a node without its log index, a failed Tron transaction that
+kept its logs) but a healthy local node never produces."""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import orjson
+
+TOO_MANY = {"code": -32005, "message": "query returned more than 10000 results"}
+
+
+class RpcProxy:
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.max_log_range: int | None = None
+        self.status: int | None = None
+        self.garbage = False
+        self.empty_logs = False
+        self.failed_receipts: set[str] = set()
+        self.log_ranges: list[int] = []
+        self._http = httpx.Client(trust_env=False, timeout=10)
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                status, answer = proxy.answer(body)
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def answer(self, body: bytes) -> tuple[int, bytes]:
+        if self.status is not None:
+            return self.status, b'{"error": "rate limited"}'
+        if self.garbage:
+            return 200, b"<html>502 Bad Gateway</html>"
+        request = orjson.loads(body)
+        if isinstance(request, list):
+            return 200, orjson.dumps([self._one(item) for item in request])
+        return 200, orjson.dumps(self._one(request))
+
+    def _one(self, request: dict[str, Any]) -> dict[str, Any]:
+        method = request["method"]
+        if method == "eth_getLogs":
+            query = request["params"][0]
+            blocks = int(query["toBlock"], 16) - int(query["fromBlock"], 16) + 1
+            self.log_ranges.append(blocks)
+            if self.max_log_range is not None and blocks > self.max_log_range:
+                return {"jsonrpc": "2.0", "id": request["id"], "error": TOO_MANY}
+            if self.empty_logs:
+                return {"jsonrpc": "2.0", "id": request["id"], "result": []}
+        answer: dict[str, Any] = self._http.post(self.upstream, json=request).json()
+        receipt = answer.get("result") if method == "eth_getTransactionReceipt" else None
+        if receipt and receipt["transactionHash"] in self.failed_receipts:
+            receipt["status"] = "0x0"  # logs kept, as java-tron does
+        return answer
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._http.close()
