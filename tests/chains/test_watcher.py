@@ -211,12 +211,16 @@ async def test_a_transaction_reincluded_by_a_reorg_returns_to_pending_then_confi
 ) -> None:
     address = await harness.bind("user-6")
     tx = harness.send(address, 2 * USDT)
+    harness.mine(1)
     await harness.poll()
     [before] = await harness.deposits()
-    anvil.reorg(harness.devnet.url, 1, [(tx, 0)])  # a new block at the same height, same tx
+    # Both blocks replaced; the transaction comes back one block later. (Re-mined at the same
+    # height with the same parent and timestamp, anvil can rebuild the identical block.)
+    anvil.reorg(harness.devnet.url, 2, [(tx, 1)])
     await harness.poll()
     [after] = await harness.deposits()
     assert after["id"] == before["id"]
+    assert after["block_number"] == before["block_number"] + 1
     assert after["block_hash"] != before["block_hash"]
     assert after["status"] == "pending"
     harness.mine(CONFIRMATIONS)
