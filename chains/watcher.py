@@ -12,19 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chains.address_book import AddressBook
-from chains.codec import address_from_hex20, transaction_id
-from chains.evm.erc20 import TRANSFER_TOPIC, BlockHeader, TransferLog, decode_header, transfers_to
 from chains.presets import ChainConfig
-from chains.rpc import RpcClient, RpcError, RpcResponseError
+from chains.reader import ChainMoved, ChainReader, RangeTooLarge
+from chains.rpc import RpcClient, RpcError
 from pool import ledger
 from pool.clock import utc_now
 from pool.db import Database
@@ -38,24 +34,6 @@ HEADER_BATCH = 500
 WALK_BACK_BATCH = 16
 
 
-class ChainMoved(RpcError):
-    """The node's answers disagree with each other: its chain changed while we read it."""
-
-
-class RangeTooLarge(RpcError):
-    """The node refuses a log query over this many blocks (or with this many results)."""
-
-
-class SuspectNode(RpcError):
-    """No logs at all where a healthy node must have some (a node without its log index)."""
-
-
-# How nodes word "split your range": geth, erigon, Alchemy, Infura, QuickNode, BSC, java-tron.
-_RANGE_ERROR = re.compile(
-    r"too many|more than \d+ results|block range|range (is )?too (large|wide|big)"
-    r"|exceed(s|ed)? .*range|limit exceeded|response size|max(imum)? .*results",
-    re.IGNORECASE,
-)
 RANGE_GROWTH_AFTER = 3  # successful ranges before the working range doubles again
 
 
@@ -84,23 +62,25 @@ class ChainWatcher:
         self.chain = chain
         self.db = db
         self.book = book
-        self.client = client
-        self._tokens = {token.hex20: token for token in chain.tokens}
-        self._to_text = address_from_hex20(chain.protocol)
+        self.reader = ChainReader(chain, client)
         self._recorded_head: int | None = None
         self.block_range = chain.max_block_range
         self._good_ranges = 0
 
     def use(self, client: RpcClient) -> None:
         """Serve the next poll from this endpoint (the runner picks it; see chains.endpoints)."""
-        if client is not self.client:
-            self.client = client
+        if client is not self.reader.client:
+            self.reader = ChainReader(self.chain, client)
             self._recorded_head = None
+
+    @property
+    def client(self) -> RpcClient:
+        return self.reader.client
 
     async def poll(self, stop: asyncio.Event | None = None) -> PollReport:
         report = PollReport()
         await self.book.refresh(self.db)
-        head = await self._head()
+        head = await self.reader.head()
         cursor = await self._cursor(head)
         await self._record_head(head)
         if not await self._tip_is_canonical(cursor):
@@ -127,9 +107,6 @@ class ChainWatcher:
 
     # -- head and cursor ------------------------------------------------------------------
 
-    async def _head(self) -> int:
-        return int(await self.client.call("eth_blockNumber", []), 16)
-
     async def _cursor(self, head: int) -> Cursor:
         async with self.db.read() as conn:
             cursor = await chain_state.load_cursor(conn, self.chain.chain_id)
@@ -141,7 +118,7 @@ class ChainWatcher:
         """A chain seen for the first time starts at `start_block`, or at its head block."""
         first = self.chain.start_block if self.chain.start_block is not None else head
         number = min(first, head + 1) - 1
-        start = await self._header(number) if number >= 0 else None
+        start = await self.reader.header(number) if number >= 0 else None
         now = utc_now()
         cursor = Cursor(
             self.chain.chain_id,
@@ -179,23 +156,6 @@ class ChainWatcher:
             )
         self._recorded_head = head
 
-    # -- reading the chain ----------------------------------------------------------------
-
-    async def _header(self, number: int) -> BlockHeader:
-        return (await self._headers([number]))[number]
-
-    async def _headers(self, numbers: Sequence[int]) -> dict[int, BlockHeader]:
-        """Headers by height, batched; a height the node does not have is an error."""
-        headers: dict[int, BlockHeader] = {}
-        for i in range(0, len(numbers), HEADER_BATCH):
-            chunk = numbers[i : i + HEADER_BATCH]
-            calls = [("eth_getBlockByNumber", [hex(n), False]) for n in chunk]
-            for number, block in zip(chunk, await self.client.batch(calls), strict=True):
-                if block is None:
-                    raise ChainMoved(self.client.endpoint, f"block {number} is unknown to the node")
-                headers[number] = decode_header(block)
-        return headers
-
     def _shrink_range(self, tried: int, exc: RangeTooLarge) -> None:
         if tried <= 1:
             raise RpcError(self.client.endpoint, f"a one-block log query is refused: {exc}")
@@ -212,46 +172,20 @@ class ChainWatcher:
             self.block_range = min(self.chain.max_block_range, self.block_range * 2)
             self._good_ranges = 0
 
-    async def _logs(self, start: int, end: int) -> list[dict[str, Any]]:
-        query = {
-            "fromBlock": hex(start),
-            "toBlock": hex(end),
-            "address": ["0x" + token.hex20 for token in self.chain.tokens],
-            "topics": [TRANSFER_TOPIC],
-        }
-        try:
-            logs = await self.client.call("eth_getLogs", [query])
-        except RpcResponseError as exc:
-            if _RANGE_ERROR.search(exc.rpc_message):
-                raise RangeTooLarge(self.client.endpoint, exc.rpc_message) from exc
-            raise
-        if not isinstance(logs, list):
-            raise RpcError(self.client.endpoint, "eth_getLogs did not return a list")
-        quiet_limit = self.chain.suspect_empty_after
-        if not logs and quiet_limit is not None and end - start + 1 >= quiet_limit:
-            # java-tron without its log index answers a filtered query with [] (DESIGN.md).
-            raise SuspectNode(
-                self.client.endpoint, f"no token logs in {end - start + 1} blocks from {start}"
-            )
-        return logs
-
     # -- scanning -------------------------------------------------------------------------
 
     async def _scan(self, cursor: Cursor, span: Range, report: PollReport) -> Cursor:
-        logs = await self._logs(span.start, span.end)
-        found = transfers_to(logs, self.book.hex20s)
-        headers = await self._headers(self._heights_to_check(span))
-        self._check_links(cursor, headers)
-        self._check_logs_match(found, headers)
-        if self.chain.check_receipts:
-            found = await self._succeeded_only(found)
+        logs, found = await self.reader.transfers(span.start, span.end, self.book.hex20s)
+        headers = await self.reader.headers(self._heights_to_check(span))
+        self.reader.check_links((cursor.block_number, cursor.block_hash), headers)
+        self.reader.check_logs_match(found, headers)
         end_hash = headers[span.end].hash
         async with self.db.write() as conn:
             changes = await ledger.record_transfers(
                 conn,
                 chain_id=self.chain.chain_id,
                 protocol=self.chain.protocol,
-                transfers=[self._observed(t) for t in found],
+                transfers=[self.reader.observed(t) for t in found],
                 now=utc_now(),
             )
             await chain_state.save_blocks(
@@ -275,7 +209,7 @@ class ChainWatcher:
             logging.DEBUG if quiet else logging.INFO,
             "range scanned",
             extra=self.log_context(
-                block_from=span.start, block_to=span.end, logs=len(logs), deposits=changes.recorded
+                block_from=span.start, block_to=span.end, logs=logs, deposits=changes.recorded
             ),
         )
         return Cursor(
@@ -298,61 +232,6 @@ class ChainWatcher:
         first_in_window = max(span.start, span.head - self.chain.window + 1)
         return sorted({*range(first_in_window, span.end + 1), span.end})
 
-    def _check_links(self, cursor: Cursor, headers: dict[int, BlockHeader]) -> None:
-        """Parent hashes chain the new headers to each other and to our stored tip."""
-        previous: BlockHeader | None = None
-        for number in sorted(headers):
-            header = headers[number]
-            if number == cursor.block_number + 1 and header.parent_hash != cursor.block_hash:
-                raise ChainMoved(self.client.endpoint, f"block {number} does not extend our tip")
-            if (
-                previous is not None
-                and previous.number + 1 == number
-                and header.parent_hash != previous.hash
-            ):
-                raise ChainMoved(
-                    self.client.endpoint, f"block {number} does not extend {previous.number}"
-                )
-            previous = header
-
-    def _check_logs_match(
-        self, found: Iterable[TransferLog], headers: dict[int, BlockHeader]
-    ) -> None:
-        for transfer in found:
-            header = headers.get(transfer.block_number)
-            if header is not None and header.hash != transfer.block_hash:
-                raise ChainMoved(
-                    self.client.endpoint, f"logs of block {transfer.block_number} are stale"
-                )
-
-    async def _succeeded_only(self, found: list[TransferLog]) -> list[TransferLog]:
-        """Drop logs of failed transactions: Tron keeps them (DESIGN.md, Tron quirks)."""
-        tx_hashes = sorted({t.tx_hash for t in found})
-        receipts = await self.client.batch([("eth_getTransactionReceipt", [h]) for h in tx_hashes])
-        succeeded = set()
-        for tx_hash, receipt in zip(tx_hashes, receipts, strict=True):
-            if receipt is None:
-                raise ChainMoved(self.client.endpoint, f"no receipt for {tx_hash}")
-            if receipt.get("status") == "0x1":
-                succeeded.add(tx_hash)
-        return [t for t in found if t.tx_hash in succeeded]
-
-    def _observed(self, transfer: TransferLog) -> ledger.ObservedTransfer:
-        token = self._tokens[transfer.token_hex20]
-        return ledger.ObservedTransfer(
-            tx_hash=transaction_id(self.chain.protocol, transfer.tx_hash),
-            log_index=transfer.log_index,
-            block_number=transfer.block_number,
-            block_hash=transfer.block_hash,
-            from_address=self._to_text(transfer.from_hex20),
-            to_hex20=transfer.to_hex20,
-            token_contract=token.contract,
-            currency=token.symbol,
-            decimals=token.decimals,
-            amount=transfer.amount,
-            min_amount=token.min_amount,
-        )
-
     # -- confirmations --------------------------------------------------------------------
 
     async def _confirm(self, head: int, report: PollReport) -> None:
@@ -362,15 +241,18 @@ class ChainWatcher:
             ready = await pending_up_to(conn, chain_id=self.chain.chain_id, block_number=deepest)
         if not ready:
             return
-        headers = await self._headers(sorted({d.block_number for d in ready}))
-        # A deposit whose block hash changed is left pending: the tip check finds the reorg.
+        headers = await self.reader.headers(sorted({d.block_number for d in ready}))
         verified = {
             d.id: d.block_hash for d in ready if headers[d.block_number].hash == d.block_hash
         }
-        if not verified:
-            return
+        # Below our cursor, whose tip was re-checked this poll: a hash that changed means the row
+        # missed a rollback (a rescan raced it, say). Revert it now rather than leave it pending.
+        orphaned = [d for d in ready if d.id not in verified]
         async with self.db.write() as conn:
             changes = await ledger.confirm_deposits(conn, verified=verified, now=utc_now())
+            if orphaned:
+                changes += await ledger.revert_deposits(conn, orphaned=orphaned, now=utc_now())
+        report.reverted += changes.reverted
         report.confirmed += changes.confirmed
 
     # -- reorganisations ------------------------------------------------------------------
@@ -379,7 +261,7 @@ class ChainWatcher:
         if cursor.block_number < 0:
             return True
         try:
-            return (await self._header(cursor.block_number)).hash == cursor.block_hash
+            return (await self.reader.header(cursor.block_number)).hash == cursor.block_hash
         except ChainMoved:
             return False  # the node no longer has our tip: its chain got shorter
 
@@ -430,7 +312,7 @@ class ChainWatcher:
             candidates.insert(0, StoredBlock(cursor.block_number, cursor.block_hash, ""))
         for i in range(0, len(candidates), WALK_BACK_BATCH):
             chunk = candidates[i : i + WALK_BACK_BATCH]
-            canonical = await self._canonical_hashes([b.number for b in chunk])
+            canonical = await self.reader.canonical_hashes([b.number for b in chunk])
             for block in chunk:
                 if canonical.get(block.number) == block.hash:
                     return Ancestor(block.number, block.hash, deep=False)
@@ -442,15 +324,7 @@ class ChainWatcher:
         lowest = candidates[-1].number - 1
         if lowest < 0:
             return Ancestor(-1, GENESIS_PARENT, deep=deep)
-        return Ancestor(lowest, (await self._header(lowest)).hash, deep=deep)
-
-    async def _canonical_hashes(self, numbers: list[int]) -> dict[int, str]:
-        answers = await self.client.batch(
-            [("eth_getBlockByNumber", [hex(n), False]) for n in numbers]
-        )
-        return {
-            n: decode_header(b).hash for n, b in zip(numbers, answers, strict=True) if b is not None
-        }
+        return Ancestor(lowest, (await self.reader.header(lowest)).hash, deep=deep)
 
     async def _alert_deep_reorg(
         self, conn: AsyncConnection, cursor: Cursor, ancestor: Ancestor, now: datetime

@@ -206,6 +206,13 @@ async def revert_above(
 ) -> LedgerChanges:
     """Every recorded deposit above `block_number` left the canonical chain (Invariant 7)."""
     orphaned = await repo.live_above(conn, chain_id=chain_id, block_number=block_number)
+    return await revert_deposits(conn, orphaned=orphaned, now=now)
+
+
+async def revert_deposits(
+    conn: AsyncConnection, *, orphaned: Sequence[repo.KnownDeposit], now: datetime
+) -> LedgerChanges:
+    """These recorded deposits' blocks are no longer canonical."""
     await repo.mark_reverted(conn, deposit_ids=[d.id for d in orphaned], now=now)
     for lost in orphaned:
         if lost.status in ("confirmed", "completed"):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pool.errors import AddrpoolError
 from pool.import_formats import FORMATS
-from scripts import commands, hd_commands
+from scripts import chain_commands, commands, hd_commands
 from scripts.output import Output
 
 Handler = Callable[[argparse.Namespace, Output], Awaitable[int]]
@@ -33,6 +33,11 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--workers", type=int, help="uvicorn worker processes (PostgreSQL only)")
 
     sub.add_parser("worker", help="the chain watchers without the API")
+    _json(sub.add_parser("chains", help="configured chains: head, cursor, lag, endpoint health"))
+    rescan = _json(sub.add_parser("rescan", help="read a block range again (safe while watching)"))
+    rescan.add_argument("--chain", required=True)
+    rescan.add_argument("--from-block", type=int, required=True)
+    rescan.add_argument("--to-block", type=int, help="default: the watcher's cursor")
     _devnet_parser(sub)
 
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="action", required=True)
@@ -119,6 +124,8 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("pool", "verify"): hd_commands.pool_verify,
     ("pool", "archive"): commands.pool_archive,
     ("pool", "unarchive"): commands.pool_archive,
+    ("chains", None): chain_commands.chains_list,
+    ("rescan", None): chain_commands.rescan,
 }
 
 

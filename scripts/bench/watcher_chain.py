@@ -126,7 +126,8 @@ async def per_recipient_scan(
     """The baseline: every watched address in the `to` topic, 20 per request."""
     client = RpcClient(chain.url, timeout=60.0)
     groups = [
-        watched[i : i + ADDRESSES_PER_REQUEST] for i in range(0, len(watched), ADDRESSES_PER_REQUEST)
+        watched[i : i + ADDRESSES_PER_REQUEST]
+        for i in range(0, len(watched), ADDRESSES_PER_REQUEST)
     ]
     queries = [
         {
@@ -176,4 +177,3 @@ def web3_scan(chain: ChainFacts, recipients: set[str], *, block_range: int) -> S
         matched += sum(1 for entry in logs if entry["topics"][2][-20:].hex() in recipients)
     seconds = time.perf_counter() - started
     return ScanResult(seconds, len(ranges), returned, matched, chain.logs)
-

@@ -95,9 +95,7 @@ def chain_config(spec: ChildSpec, chain_id: str, block_range: int) -> ChainConfi
         "max_block_range": block_range,
         "tokens": {"USDT": {"contract": spec.token, "decimals": 6}},
     }
-    settings = Settings(
-        database_url=spec.database_url, network="testnet", chains={chain_id: chain}
-    )
+    settings = Settings(database_url=spec.database_url, network="testnet", chains={chain_id: chain})
     return resolve_chain(chain_id, settings)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -63,3 +64,37 @@ def test_worker_watches_and_stops_on_sigterm(tmp_path: Path, devnet: Devnet) -> 
             process.kill()
         log.close()
     assert "watching devnet" in (tmp_path / "worker.log").read_text()
+
+
+def test_chains_and_rescan_commands(tmp_path: Path, devnet: Devnet) -> None:
+    start = anvil.block_number(devnet.url)
+    chain = (
+        f'[chains.devnet]\nprotocol = "evm"\nrpc_urls = ["{devnet.url}"]\n'
+        f"start_block = {start}\n"
+        f'[chains.devnet.tokens.USDT]\ncontract = "{devnet.usdt}"\ndecimals = 6\n'
+    )
+    env = worker_env(tmp_path, chain)
+
+    def run(*args: str) -> dict:
+        done = subprocess.run(
+            [sys.executable, "-m", "scripts.cli", *args, "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return json.loads(done.stdout)
+
+    listed = run("chains")
+    assert listed["devnet"]["watched"] is True and listed["devnet"]["cursor"] is None
+    assert "polygon-amoy" not in listed  # only configured chains
+    # A never-watched chain cannot be rescanned; a clear error, exit 2.
+    refused = subprocess.run(
+        [sys.executable, "-m", "scripts.cli", "rescan", "--chain", "devnet", "--from-block", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2 and "never been watched" in refused.stderr + refused.stdout

@@ -1,0 +1,162 @@
+"""Reading one chain from one endpoint: heads, headers, token logs, receipts.
+
+Shared by the watcher and `addrpool rescan`. Errors say what kind of trouble it was: the
+node's chain moved under us (a reorg to look for), a log range too large (split it), a node
+that answers with nothing where there must be something (set it aside), or plain RPC failure.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from chains.codec import address_from_hex20, transaction_id
+from chains.evm.erc20 import TRANSFER_TOPIC, BlockHeader, TransferLog, decode_header, transfers_to
+from chains.presets import ChainConfig
+from chains.rpc import RpcClient, RpcError, RpcResponseError
+from pool.ledger import ObservedTransfer
+
+HEADER_BATCH = 500
+
+
+class ChainMoved(RpcError):
+    """The node's answers disagree with each other: its chain changed while we read it."""
+
+
+class RangeTooLarge(RpcError):
+    """The node refuses a log query over this many blocks (or with this many results)."""
+
+
+class SuspectNode(RpcError):
+    """No logs at all where a healthy node must have some (a node without its log index)."""
+
+
+# How nodes word "split your range": geth, erigon, Alchemy, Infura, QuickNode, BSC, java-tron.
+_RANGE_ERROR = re.compile(
+    r"too many|more than \d+ results|block range|range (is )?too (large|wide|big)"
+    r"|exceed(s|ed)? .*range|limit exceeded|response size|max(imum)? .*results",
+    re.IGNORECASE,
+)
+
+
+class ChainReader:
+    def __init__(self, chain: ChainConfig, client: RpcClient) -> None:
+        self.chain = chain
+        self.client = client
+        self._tokens = {token.hex20: token for token in chain.tokens}
+        self._to_text = address_from_hex20(chain.protocol)
+
+    async def head(self) -> int:
+        return int(await self.client.call("eth_blockNumber", []), 16)
+
+    async def transfers(
+        self, start: int, end: int, recipients: set[str]
+    ) -> tuple[int, list[TransferLog]]:
+        """(logs read, the Transfers to `recipients`) in [start, end], failed transactions out."""
+        logs = await self.logs(start, end)
+        found = transfers_to(logs, recipients)
+        if self.chain.check_receipts and found:
+            found = await self.succeeded_only(found)
+        return len(logs), found
+
+    async def header(self, number: int) -> BlockHeader:
+        return (await self.headers([number]))[number]
+
+    async def headers(self, numbers: Sequence[int]) -> dict[int, BlockHeader]:
+        """Headers by height, batched; a height the node does not have is an error."""
+        headers: dict[int, BlockHeader] = {}
+        for i in range(0, len(numbers), HEADER_BATCH):
+            chunk = numbers[i : i + HEADER_BATCH]
+            calls = [("eth_getBlockByNumber", [hex(n), False]) for n in chunk]
+            for number, block in zip(chunk, await self.client.batch(calls), strict=True):
+                if block is None:
+                    raise ChainMoved(self.client.endpoint, f"block {number} is unknown to the node")
+                headers[number] = decode_header(block)
+        return headers
+
+    async def logs(self, start: int, end: int) -> list[dict[str, Any]]:
+        query = {
+            "fromBlock": hex(start),
+            "toBlock": hex(end),
+            "address": ["0x" + token.hex20 for token in self.chain.tokens],
+            "topics": [TRANSFER_TOPIC],
+        }
+        try:
+            logs = await self.client.call("eth_getLogs", [query])
+        except RpcResponseError as exc:
+            if _RANGE_ERROR.search(exc.rpc_message):
+                raise RangeTooLarge(self.client.endpoint, exc.rpc_message) from exc
+            raise
+        if not isinstance(logs, list):
+            raise RpcError(self.client.endpoint, "eth_getLogs did not return a list")
+        quiet_limit = self.chain.suspect_empty_after
+        if not logs and quiet_limit is not None and end - start + 1 >= quiet_limit:
+            # java-tron without its log index answers a filtered query with [] (DESIGN.md).
+            raise SuspectNode(
+                self.client.endpoint, f"no token logs in {end - start + 1} blocks from {start}"
+            )
+        return logs
+
+    def check_links(self, tip: tuple[int, str], headers: dict[int, BlockHeader]) -> None:
+        """Parent hashes chain the new headers to each other and to our stored tip."""
+        previous: BlockHeader | None = None
+        for number in sorted(headers):
+            header = headers[number]
+            if number == tip[0] + 1 and header.parent_hash != tip[1]:
+                raise ChainMoved(self.client.endpoint, f"block {number} does not extend our tip")
+            if (
+                previous is not None
+                and previous.number + 1 == number
+                and header.parent_hash != previous.hash
+            ):
+                raise ChainMoved(
+                    self.client.endpoint, f"block {number} does not extend {previous.number}"
+                )
+            previous = header
+
+    def check_logs_match(
+        self, found: Iterable[TransferLog], headers: dict[int, BlockHeader]
+    ) -> None:
+        for transfer in found:
+            header = headers.get(transfer.block_number)
+            if header is not None and header.hash != transfer.block_hash:
+                raise ChainMoved(
+                    self.client.endpoint, f"logs of block {transfer.block_number} are stale"
+                )
+
+    async def succeeded_only(self, found: list[TransferLog]) -> list[TransferLog]:
+        """Drop logs of failed transactions: Tron keeps them (DESIGN.md, Tron quirks)."""
+        tx_hashes = sorted({t.tx_hash for t in found})
+        receipts = await self.client.batch([("eth_getTransactionReceipt", [h]) for h in tx_hashes])
+        succeeded = set()
+        for tx_hash, receipt in zip(tx_hashes, receipts, strict=True):
+            if receipt is None:
+                raise ChainMoved(self.client.endpoint, f"no receipt for {tx_hash}")
+            if receipt.get("status") == "0x1":
+                succeeded.add(tx_hash)
+        return [t for t in found if t.tx_hash in succeeded]
+
+    def observed(self, transfer: TransferLog) -> ObservedTransfer:
+        token = self._tokens[transfer.token_hex20]
+        return ObservedTransfer(
+            tx_hash=transaction_id(self.chain.protocol, transfer.tx_hash),
+            log_index=transfer.log_index,
+            block_number=transfer.block_number,
+            block_hash=transfer.block_hash,
+            from_address=self._to_text(transfer.from_hex20),
+            to_hex20=transfer.to_hex20,
+            token_contract=token.contract,
+            currency=token.symbol,
+            decimals=token.decimals,
+            amount=transfer.amount,
+            min_amount=token.min_amount,
+        )
+
+    async def canonical_hashes(self, numbers: list[int]) -> dict[int, str]:
+        answers = await self.client.batch(
+            [("eth_getBlockByNumber", [hex(n), False]) for n in numbers]
+        )
+        return {
+            n: decode_header(b).hash for n, b in zip(numbers, answers, strict=True) if b is not None
+        }
