@@ -323,11 +323,9 @@ async def test_a_range_that_fails_midway_leaves_the_cursor_and_loses_nothing(
 
     pool = await load_pool(db, "evm", 5)
     chain = chain_config(devnet)
-    harness = Harness(db, devnet, pool, chain)
+    harness = Harness(db, devnet, pool, chain, client=FailingOnce(devnet.url))
     for n in range(3):
         harness.send(await harness.bind(f"user-{n}"))
-    await harness.client.close()
-    harness.client = harness.watcher.client = FailingOnce(devnet.url)
     try:
         with pytest.raises(RpcError, match="connection reset"):
             await harness.poll()
