@@ -31,3 +31,7 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # DEBUG is for addrpool's own loggers; libraries' debug output would drown them (aiosqlite
+    # logs every statement twice, web3 every request).
+    for library in ("aiosqlite", "asyncio", "web3", "urllib3", "httpx", "httpcore"):
+        logging.getLogger(library).setLevel(max(logging.INFO, root.level))
