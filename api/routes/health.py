@@ -54,6 +54,7 @@ async def _chains(ctx: AppContext) -> dict[str, Any]:
             "lag": max(0, head - cursor.block_number),
             "confirmations": cursor.confirmations,
             "endpoint": cursor.endpoint,
+            "endpoints": cursor.endpoints or [],
             "headSeenAt": isoformat_z(cursor.head_at) if cursor.head_at else None,
             "updatedAt": isoformat_z(cursor.updated_at),
         }

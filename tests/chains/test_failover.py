@@ -82,7 +82,7 @@ async def failover_factory(db: Database, devnet: Devnet, pool: list[str]) -> Asy
 
 
 async def test_a_dead_endpoint_is_set_aside_and_the_live_one_serves(
-    failover_factory, devnet: Devnet
+    failover_factory, devnet: Devnet, client
 ) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
     failover = failover_factory([dead, devnet.url])
@@ -97,6 +97,12 @@ async def test_a_dead_endpoint_is_set_aside_and_the_live_one_serves(
         cursor = await load_cursor(conn, "devnet")
     assert cursor is not None and cursor.endpoint == devnet.url
     assert [e["state"] for e in cursor.endpoints or []] == ["set_aside", "ok"]
+    health = (await client.get("/health")).json()["checks"]["chains"]["devnet"]
+    assert health["endpoint"] == devnet.url
+    assert [(e["endpoint"], e["state"]) for e in health["endpoints"]] == [
+        (dead, "set_aside"),
+        (devnet.url, "ok"),
+    ]
 
 
 async def test_a_lagging_node_is_set_aside(failover_factory, devnet: Devnet) -> None:
