@@ -73,3 +73,24 @@ async def page_params(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Page:
     return Page(page=page, limit=limit)
+
+
+class WebhookEndpointBody(Request):
+    url: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+    events: list[Annotated[str, StringConstraints(max_length=64)]] = Field(max_length=32)
+    signature_scheme: Literal["body", "timestamped"] = Field(
+        default="body", alias="signatureScheme"
+    )
+    description: Annotated[str, StringConstraints(max_length=255)] | None = None
+
+
+class WebhookEndpointPatch(Request):
+    url: Annotated[str, StringConstraints(min_length=1, max_length=2048)] | None = None
+    events: list[Annotated[str, StringConstraints(max_length=64)]] | None = Field(
+        default=None, max_length=32
+    )
+    signature_scheme: Literal["body", "timestamped"] | None = Field(
+        default=None, alias="signatureScheme"
+    )
+    description: Annotated[str, StringConstraints(max_length=255)] | None = None
+    enabled: bool | None = None

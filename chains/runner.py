@@ -43,18 +43,6 @@ async def run_watchers(settings: Settings, db: Database, stop: asyncio.Event) ->
     await asyncio.gather(*(watch_forever(c, db, books[c.protocol], stop) for c in chains))
 
 
-@contextlib.asynccontextmanager
-async def watchers_running(settings: Settings, db: Database) -> AsyncIterator[None]:
-    """For `serve`: watchers beside the API; on exit the current batch commits, then they stop."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_watchers(settings, db, stop))
-    try:
-        yield
-    finally:
-        stop.set()
-        await task
-
-
 async def watch_forever(
     chain: ChainConfig, db: Database, book: AddressBook, stop: asyncio.Event
 ) -> None:

@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = Field(default=5.0, ge=0)
     log_level: str = "INFO"
     secret_key: SecretStr | None = None
+    # http:// and private/loopback webhook targets: for tests and the devnet only.
+    webhook_allow_private: bool = False
     chains: dict[str, ChainSettings] = Field(default_factory=dict)
 
     @field_validator("cooldown", mode="before")

@@ -221,6 +221,66 @@ alert = Table(
     ),
 )
 
+webhook_endpoint = Table(
+    "webhook_endpoint",
+    metadata,
+    Column("id", String(32), primary_key=True),  # we_<hex>
+    Column("url", Text, nullable=False),
+    Column("description", String(255), nullable=True),
+    Column("signature_scheme", String(16), nullable=False),  # body | timestamped
+    # Encrypted with ADDRPOOL_SECRET_KEY: secrets must be readable to sign, so not hashed.
+    Column("secret_encrypted", Text, nullable=False),
+    Column("previous_secret_encrypted", Text, nullable=True),
+    Column("previous_secret_expires_at", UTCDateTime, nullable=True),
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    # Deleted endpoints stay for their delivery history; they receive nothing more.
+    Column("deleted_at", UTCDateTime, nullable=True),
+)
+# One row per (endpoint, event type) it subscribes to: the outbox joins on it in the very
+# statement that writes an event, on both databases, without JSON operators.
+webhook_subscription = Table(
+    "webhook_subscription",
+    metadata,
+    Column("endpoint_id", String(32), ForeignKey("webhook_endpoint.id"), primary_key=True),
+    Column("event_type", String(64), primary_key=True),
+    Index("ix_webhook_subscription_type", "event_type"),
+)
+delivery = Table(
+    "delivery",
+    metadata,
+    Column("id", String(32), primary_key=True),  # dlv_<hex>
+    Column("event_seq", Id, ForeignKey("event.seq"), nullable=False),
+    Column("endpoint_id", String(32), ForeignKey("webhook_endpoint.id"), nullable=False),
+    # pending -> succeeded | failed | cancelled (failed can be retried back to pending)
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", UTCDateTime, nullable=True),
+    Column("last_attempt_at", UTCDateTime, nullable=True),
+    Column("last_status_code", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    # The retry budget (about 3 days) runs from here; a manual retry restarts it.
+    Column("retry_from", UTCDateTime, nullable=False),
+    Column("completed_at", UTCDateTime, nullable=True),
+    UniqueConstraint("event_seq", "endpoint_id"),
+    # What a delivery worker claims: due pending deliveries, oldest first.
+    Index("ix_delivery_due", "status", "next_attempt_at"),
+    Index("ix_delivery_endpoint", "endpoint_id", "created_at"),
+)
+delivery_attempt = Table(
+    "delivery_attempt",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("delivery_id", String(32), ForeignKey("delivery.id"), nullable=False),
+    Column("attempted_at", UTCDateTime, nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("latency_ms", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("response_body", Text, nullable=True),  # the first KB
+    Index("ix_delivery_attempt_delivery", "delivery_id", "attempted_at"),
+)
 api_key = Table(
     "api_key",
     metadata,

@@ -81,28 +81,23 @@ def worker(args: argparse.Namespace) -> int:
         Output(as_json=False).error(exc)
         return 2
     configure_logging(settings.log_level)
-    if not chains:
-        Output(as_json=False).error(
-            ConfigurationError("no chain to watch: give a chain an RPC URL (README, Chains)")
-        )
-        return 2
-    print(f"addrpool worker: watching {', '.join(c.chain_id for c in chains)}", flush=True)
-    asyncio.run(_run_worker(settings))
+    watching = ", ".join(c.chain_id for c in chains) or "no chain (none has an RPC URL)"
+    asyncio.run(_run_worker(settings, f"addrpool worker: watching {watching}; delivering webhooks"))
     return 0
 
 
-async def _run_worker(settings: Settings) -> None:
-    # web3 takes about a second to import: only the commands that watch chains pay for it.
-    from chains.runner import run_watchers
+async def _run_worker(settings: Settings, banner: str) -> None:
+    from scripts.workers import run_workers
 
-    db = await open_database(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         # The batch in hand commits; no new one starts (DESIGN.md, Processes).
         loop.add_signal_handler(stop_signal, stop.set)
+    print(banner, flush=True)  # only now: a SIGTERM from here on stops it cleanly
+    db = await open_database(settings)
     try:
-        await run_watchers(settings, db, stop)
+        await run_workers(settings, db, stop)
     finally:
         await db.dispose()
 
@@ -113,6 +108,11 @@ def _prepare_to_serve(settings: Settings, workers: int) -> str:
         try:
             if db.is_sqlite and workers > 1:
                 raise ConfigurationError("SQLite allows one process: use --workers 1")
+            if not db.is_sqlite and settings.secret_key is None and settings.network == "mainnet":
+                raise ConfigurationError(
+                    "ADDRPOOL_SECRET_KEY is required on PostgreSQL in mainnet: webhook secrets "
+                    "are encrypted with it"
+                )
             return describe_database(db)
         finally:
             await db.dispose()

@@ -12,6 +12,7 @@ from api.app import create_app
 from chains.presets import monitored_chains
 from pool.config import Settings, load_settings
 from pool.logs import configure_logging
+from scripts.workers import workers_running
 
 GRACEFUL_SHUTDOWN_SECONDS = 30
 
@@ -25,14 +26,12 @@ def app_factory() -> FastAPI:
 
 def serve_factory() -> FastAPI:
     """`addrpool serve`: the API with every chain watcher running beside it, in one process."""
-    from chains.runner import watchers_running  # web3 is a second to import; `api` skips it
-
     settings = load_settings()
     configure_logging(settings.log_level)
     return create_app(
         settings,
         monitored_chains=monitored_chains(settings),
-        background=lambda db: watchers_running(settings, db),
+        background=lambda db: workers_running(settings, db),
     )
 
 

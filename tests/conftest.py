@@ -95,7 +95,12 @@ async def _truncate_all(url: str) -> None:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, cooldown="P7D")
+    return Settings(
+        database_url=database_url,
+        cooldown="P7D",
+        secret_key="test-secret-key-for-webhook-secrets",
+        webhook_allow_private=True,
+    )
 
 
 @pytest.fixture

@@ -76,6 +76,17 @@ new_event AS (
                              'metadata', CAST(:metadata AS json)),
            :now
       FROM claimed
+    RETURNING seq
+),
+new_deliveries AS (
+    -- Invariant 8: the event's deliveries are written with it, one per subscribed endpoint.
+    INSERT INTO delivery (id, event_seq, endpoint_id, status, attempts, next_attempt_at,
+                      retry_from, created_at)
+    SELECT 'dlv_' || substr(md5(random()::text || clock_timestamp()::text || s.endpoint_id), 1, 24),
+           new_event.seq, s.endpoint_id, 'pending', 0, :now, :now, :now
+      FROM new_event, webhook_subscription s
+      JOIN webhook_endpoint e ON e.id = s.endpoint_id
+     WHERE s.event_type = 'deposit.address_bound' AND e.enabled AND e.deleted_at IS NULL
 )
 SELECT new_binding.id, claimed.address, claimed.id, claimed.never_used
   FROM new_binding, claimed

@@ -5,19 +5,44 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import bindparam, insert, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.tables import audit_log, event
+from pool.types import UTCDateTime
 
-_INSERT_EVENT = insert(event)  # built once: every bind and unbind writes one
+_INSERT_EVENT = insert(event).returning(event.c.seq)  # built once: every bind writes one
+
+# One delivery per subscribed, live endpoint, in the event's own transaction (Invariant 8).
+# The id is made by the database so that one statement serves any number of endpoints.
+_DELIVERIES = """
+INSERT INTO delivery (id, event_seq, endpoint_id, status, attempts, next_attempt_at,
+                      retry_from, created_at)
+SELECT {new_id}, :seq, s.endpoint_id, 'pending', 0, :now, :now, :now
+  FROM webhook_subscription s JOIN webhook_endpoint e ON e.id = s.endpoint_id
+ WHERE s.event_type = :type AND e.enabled AND e.deleted_at IS NULL
+"""
+_NEW_DELIVERY_ID = {
+    "postgresql": "'dlv_' || substr(md5(random()::text || clock_timestamp()::text "
+    "|| s.endpoint_id), 1, 24)",
+    "sqlite": "'dlv_' || lower(hex(randomblob(12)))",
+}
+INSERT_DELIVERIES = {
+    dialect: text(_DELIVERIES.format(new_id=new_id)).bindparams(
+        bindparam("now", type_=UTCDateTime())
+    )
+    for dialect, new_id in _NEW_DELIVERY_ID.items()
+}
 
 
 async def insert_event(
     conn: AsyncConnection, *, event_id: str, type: str, data: dict[str, Any], now: datetime
-) -> None:
+) -> int:
+    """Write the event and its deliveries; returns the event's sequence number."""
     values = {"id": event_id, "type": type, "data": data, "created_at": now}
-    await conn.execute(_INSERT_EVENT, values)
+    seq = int((await conn.execute(_INSERT_EVENT, values)).scalar_one())
+    await conn.execute(INSERT_DELIVERIES[conn.dialect.name], {"seq": seq, "type": type, "now": now})
+    return seq
 
 
 async def insert_audit(

@@ -1,0 +1,191 @@
+"""Webhook endpoints and deliveries (API.md, Webhook endpoints)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Response
+
+from api.auth import require
+from api.context import AppContext, context
+from api.responses import ok, pagination
+from api.schemas import Page, WebhookEndpointBody, WebhookEndpointPatch, page_params
+from pool import webhooks
+from pool.clock import isoformat_z, utc_now
+from pool.errors import Conflict, NotFound
+from pool.repository import webhooks as repo
+from pool.repository.keys import ApiKey
+from pool.secret_box import secret_box
+from pool.webhook_urls import parse_webhook_url, resolve_target
+
+router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
+Ctx = Annotated[AppContext, Depends(context)]
+Reader = Annotated[ApiKey, Depends(require("webhooks:read"))]
+Writer = Annotated[ApiKey, Depends(require("webhooks:write"))]
+EndpointId = Annotated[str, Path(max_length=32)]
+DeliveryId = Annotated[str, Path(max_length=32)]
+
+
+def _iso(moment: Any) -> str | None:
+    return isoformat_z(moment) if moment is not None else None
+
+
+def endpoint_view(endpoint: webhooks.Endpoint) -> dict[str, Any]:
+    return {
+        "id": endpoint.id,
+        "url": endpoint.url,
+        "description": endpoint.description,
+        "events": list(endpoint.events),
+        "signatureScheme": endpoint.signature_scheme,
+        "enabled": endpoint.enabled,
+        "createdAt": isoformat_z(endpoint.created_at),
+        "updatedAt": isoformat_z(endpoint.updated_at),
+        "previousSecretValidUntil": _iso(endpoint.previous_secret_expires_at),
+    }
+
+
+def delivery_view(row: repo.DeliveryRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "eventId": row.event_id,
+        "eventType": row.event_type,
+        "endpointId": row.endpoint_id,
+        "status": row.status,
+        "attempts": row.attempts,
+        "nextAttemptAt": _iso(row.next_attempt_at) if row.status == "pending" else None,
+        "lastAttemptAt": _iso(row.last_attempt_at),
+        "lastStatusCode": row.last_status_code,
+        "lastError": row.last_error,
+        "createdAt": isoformat_z(row.created_at),
+        "completedAt": _iso(row.completed_at),
+    }
+
+
+async def _checked_url(ctx: AppContext, url: str) -> str:
+    allow = ctx.settings.webhook_allow_private
+    target = parse_webhook_url(url, allow_private=allow)
+    await resolve_target(target, allow_private=allow)
+    return target.url
+
+
+@router.post("/endpoints", status_code=201)
+async def create_endpoint(body: WebhookEndpointBody, ctx: Ctx, _key: Writer) -> Response:
+    url = await _checked_url(ctx, body.url)
+    box = secret_box(ctx.settings)
+    async with ctx.db.write() as conn:
+        endpoint, secret = await webhooks.create_endpoint(
+            conn,
+            box,
+            url=url,
+            events=body.events,
+            scheme=body.signature_scheme,
+            description=body.description,
+            now=utc_now(),
+        )
+    data = {**endpoint_view(endpoint), "secret": secret}
+    return ok(data, status=201, message="Store the secret now: it is shown once")
+
+
+@router.get("/endpoints")
+async def list_endpoints(ctx: Ctx, _key: Reader) -> Response:
+    async with ctx.db.read() as conn:
+        endpoints = await webhooks.list_endpoints(conn)
+    return ok({"endpoints": [endpoint_view(e) for e in endpoints]})
+
+
+@router.get("/endpoints/{endpoint_id}")
+async def get_endpoint(ctx: Ctx, _key: Reader, endpoint_id: EndpointId) -> Response:
+    async with ctx.db.read() as conn:
+        return ok(endpoint_view(await webhooks.get_endpoint(conn, endpoint_id)))
+
+
+@router.patch("/endpoints/{endpoint_id}")
+async def update_endpoint(
+    body: WebhookEndpointPatch, ctx: Ctx, _key: Writer, endpoint_id: EndpointId
+) -> Response:
+    url = await _checked_url(ctx, body.url) if body.url is not None else None
+    async with ctx.db.write() as conn:
+        endpoint = await webhooks.update_endpoint(
+            conn,
+            endpoint_id=endpoint_id,
+            url=url,
+            events=body.events,
+            scheme=body.signature_scheme,
+            description=body.description,
+            enabled=body.enabled,
+            now=utc_now(),
+        )
+    return ok(endpoint_view(endpoint))
+
+
+@router.delete("/endpoints/{endpoint_id}")
+async def delete_endpoint(ctx: Ctx, _key: Writer, endpoint_id: EndpointId) -> Response:
+    async with ctx.db.write() as conn:
+        cancelled = await webhooks.delete_endpoint(conn, endpoint_id=endpoint_id, now=utc_now())
+    return ok({"id": endpoint_id, "deleted": True, "cancelledDeliveries": cancelled})
+
+
+@router.post("/endpoints/{endpoint_id}/rotate-secret")
+async def rotate_secret(ctx: Ctx, _key: Writer, endpoint_id: EndpointId) -> Response:
+    box = secret_box(ctx.settings)
+    async with ctx.db.write() as conn:
+        endpoint, secret = await webhooks.rotate_secret(
+            conn, box, endpoint_id=endpoint_id, now=utc_now()
+        )
+    return ok({**endpoint_view(endpoint), "secret": secret}, message="Store the new secret now")
+
+
+@router.post("/endpoints/{endpoint_id}/test")
+async def test_endpoint(ctx: Ctx, _key: Writer, endpoint_id: EndpointId) -> Response:
+    async with ctx.db.write() as conn:
+        event_id = await webhooks.send_test_event(conn, endpoint_id=endpoint_id, now=utc_now())
+    return ok({"eventId": event_id, "type": webhooks.TEST_EVENT}, status=202)
+
+
+@router.get("/deliveries")
+async def list_deliveries(
+    ctx: Ctx,
+    _key: Reader,
+    page: Annotated[Page, Depends(page_params)],
+    endpoint_id: Annotated[str | None, Query(alias="endpointId", max_length=32)] = None,
+    status: Annotated[str | None, Query(pattern="^(pending|succeeded|failed|cancelled)$")] = None,
+    event_type: Annotated[str | None, Query(alias="eventType", max_length=64)] = None,
+) -> Response:
+    async with ctx.db.read() as conn:
+        rows, total = await repo.list_deliveries(
+            conn,
+            endpoint_id=endpoint_id,
+            status=status,
+            event_type=event_type,
+            offset=page.offset,
+            limit=page.limit,
+        )
+    return ok(
+        {
+            "deliveries": [delivery_view(r) for r in rows],
+            "pagination": pagination(page=page.page, limit=page.limit, total=total),
+        }
+    )
+
+
+@router.post("/deliveries/retry-failed")
+async def retry_failed(ctx: Ctx, _key: Writer) -> Response:
+    async with ctx.db.write() as conn:
+        count = await repo.requeue(conn, now=utc_now())
+    return ok({"requeued": count})
+
+
+@router.post("/deliveries/{delivery_id}/retry")
+async def retry_delivery(ctx: Ctx, _key: Writer, delivery_id: DeliveryId) -> Response:
+    async with ctx.db.write() as conn:
+        found = await repo.get_delivery(conn, delivery_id)
+        if found is None:
+            raise NotFound(f"No delivery {delivery_id}", code="DELIVERY_NOT_FOUND")
+        if found.status != "failed":
+            raise Conflict(
+                f"Delivery {delivery_id} is {found.status}; only failed deliveries are retried",
+                code="DELIVERY_NOT_FAILED",
+            )
+        await repo.requeue(conn, now=utc_now(), delivery_id=delivery_id)
+        row = await repo.get_delivery(conn, delivery_id)
+    return ok(delivery_view(row or found))

@@ -1,0 +1,155 @@
+"""SQL for the delivery worker: claim due deliveries, record attempts, complete deposits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pool.tables import delivery, delivery_attempt, deposit, event, webhook_endpoint
+from pool.types import UTCDateTime
+
+# A claim leases the row: its next attempt moves past the lease, so no other worker takes it
+# while this one tries (the lease outlasts any request). A worker that dies mid-attempt leaves
+# the row to be claimed again when the lease ends: at least once, never twice at a time.
+_CLAIM = """
+UPDATE delivery SET next_attempt_at = :lease_until
+ WHERE id IN (SELECT id FROM delivery
+               WHERE status = 'pending' AND next_attempt_at <= :now
+               ORDER BY next_attempt_at LIMIT :limit {lock})
+RETURNING id
+"""
+CLAIM = {
+    "postgresql": text(_CLAIM.format(lock="FOR UPDATE SKIP LOCKED")),
+    "sqlite": text(_CLAIM.format(lock="")),
+}
+for _dialect, _statement in CLAIM.items():
+    CLAIM[_dialect] = _statement.bindparams(
+        bindparam("now", type_=UTCDateTime()), bindparam("lease_until", type_=UTCDateTime())
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    delivery_id: str
+    attempts: int
+    retry_from: datetime
+    event_seq: int
+    event_id: str
+    event_type: str
+    event_data: dict[str, Any]
+    event_created_at: datetime
+    endpoint_id: str
+    url: str
+    signature_scheme: str
+    secret_encrypted: str
+    previous_secret_encrypted: str | None
+    previous_secret_expires_at: datetime | None
+
+
+async def claim_due(
+    conn: AsyncConnection, *, now: datetime, lease_until: datetime, limit: int
+) -> list[Claimed]:
+    statement = CLAIM[conn.dialect.name]
+    params = {"now": now, "lease_until": lease_until, "limit": limit}
+    ids = [row[0] for row in (await conn.execute(statement, params)).all()]
+    if not ids:
+        return []
+    rows = await conn.execute(
+        select(
+            delivery.c.id,
+            delivery.c.attempts,
+            delivery.c.retry_from,
+            event.c.seq,
+            event.c.id,
+            event.c.type,
+            event.c.data,
+            event.c.created_at,
+            webhook_endpoint.c.id,
+            webhook_endpoint.c.url,
+            webhook_endpoint.c.signature_scheme,
+            webhook_endpoint.c.secret_encrypted,
+            webhook_endpoint.c.previous_secret_encrypted,
+            webhook_endpoint.c.previous_secret_expires_at,
+        )
+        .select_from(
+            delivery.join(event, event.c.seq == delivery.c.event_seq).join(
+                webhook_endpoint, webhook_endpoint.c.id == delivery.c.endpoint_id
+            )
+        )
+        .where(delivery.c.id.in_(ids))
+    )
+    return [Claimed(*tuple(row)) for row in rows.all()]
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    attempted_at: datetime
+    status_code: int | None
+    latency_ms: int
+    error: str | None
+    response_body: str | None
+
+
+async def record_attempt(
+    conn: AsyncConnection,
+    *,
+    claimed: Claimed,
+    attempt: Attempt,
+    status: str,
+    next_attempt_at: datetime | None,
+) -> bool:
+    """Write the attempt and the delivery's new state; False if it changed meanwhile
+    (deleted endpoint: cancelled), in which case nothing is written."""
+    values: dict[str, Any] = {
+        "status": status,
+        "attempts": claimed.attempts + 1,
+        "next_attempt_at": next_attempt_at,
+        "last_attempt_at": attempt.attempted_at,
+        "last_status_code": attempt.status_code,
+        "last_error": attempt.error,
+    }
+    if status != "pending":
+        values["completed_at"] = attempt.attempted_at
+    result = await conn.execute(
+        update(delivery)
+        .where(delivery.c.id == claimed.delivery_id, delivery.c.status == "pending")
+        .values(**values)
+    )
+    if result.rowcount != 1:
+        return False
+    await conn.execute(
+        insert(delivery_attempt).values(
+            delivery_id=claimed.delivery_id,
+            attempted_at=attempt.attempted_at,
+            status_code=attempt.status_code,
+            latency_ms=attempt.latency_ms,
+            error=attempt.error,
+            response_body=attempt.response_body,
+        )
+    )
+    return True
+
+
+async def unfinished_deliveries(conn: AsyncConnection, *, event_seq: int) -> int:
+    """Deliveries of an event not (yet) succeeded; cancelled ones (deleted endpoint) aside."""
+    count = await conn.scalar(
+        select(func.count())
+        .select_from(delivery)
+        .where(
+            delivery.c.event_seq == event_seq, delivery.c.status.notin_(("succeeded", "cancelled"))
+        )
+    )
+    return int(count or 0)
+
+
+async def complete_deposit(conn: AsyncConnection, *, deposit_id: str, now: datetime) -> bool:
+    result = await conn.execute(
+        update(deposit)
+        .where(deposit.c.id == deposit_id, deposit.c.status == "confirmed")
+        .values(status="completed", completed_at=now)
+    )
+    return result.rowcount == 1

@@ -1,0 +1,36 @@
+"""Every background worker of a process: chain watchers and webhook delivery.
+
+`serve` runs them beside the API; `addrpool worker` runs them alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from pool.config import Settings
+from pool.db import Database
+from pool.delivery import DeliveryWorker
+
+
+async def run_workers(settings: Settings, db: Database, stop: asyncio.Event) -> None:
+    # web3 takes about a second to import: only processes that watch chains pay for it.
+    from chains.runner import run_watchers
+
+    await asyncio.gather(
+        run_watchers(settings, db, stop),
+        DeliveryWorker(db, settings).run(stop),
+    )
+
+
+@contextlib.asynccontextmanager
+async def workers_running(settings: Settings, db: Database) -> AsyncIterator[None]:
+    """On exit: the batch in hand commits, sends in flight finish, nothing new starts."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_workers(settings, db, stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await task

@@ -1,0 +1,294 @@
+"""The delivery worker against real local HTTP receivers (scripted answers, recorded requests)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select, update
+
+from pool import webhooks
+from pool.clock import utc_now
+from pool.config import Settings
+from pool.db import Database
+from pool.delivery import DeliveryWorker
+from pool.outbox import record_event
+from pool.secret_box import secret_box
+from pool.signatures import sign_body, verify_timestamped
+from pool.tables import alert, delivery, delivery_attempt
+from pool.webhook_body import body_bytes
+
+
+class Receiver:
+    """Answers each POST with the next (status, headers, delay); records what it got."""
+
+    def __init__(self, script: list[tuple[int, dict[str, str], float]]) -> None:
+        self.script = script
+        self.requests: list[tuple[float, dict[str, str], bytes]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                index = min(len(outer.requests), len(outer.script) - 1)
+                outer.requests.append((time.monotonic(), dict(self.headers), body))
+                status, headers, delay = outer.script[index]
+                time.sleep(delay)
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def receivers() -> Iterator[Any]:
+    started: list[Receiver] = []
+
+    def start(*script: tuple[int, dict[str, str], float]) -> Receiver:
+        started.append(Receiver(list(script) or [(200, {}, 0.0)]))
+        return started[-1]
+
+    yield start
+    for receiver in started:
+        receiver.close()
+
+
+async def endpoint(
+    db: Database, settings: Settings, url: str, events: list[str], scheme: str = "body"
+) -> tuple[str, str]:
+    async with db.write() as conn:
+        created, secret = await webhooks.create_endpoint(
+            conn,
+            secret_box(settings),
+            url=url,
+            events=events,
+            scheme=scheme,  # type: ignore[arg-type]
+            description=None,
+            now=utc_now(),
+        )
+    return created.id, secret
+
+
+async def emit(db: Database, kind: str = "deposit.pending", data: dict | None = None) -> str:
+    async with db.write() as conn:
+        return await record_event(
+            conn, type=kind, data=data or {"depositId": "dep_x", "amount": "1"}, now=utc_now()
+        )
+
+
+async def deliver_all(worker: DeliveryWorker) -> None:
+    await worker.run_once()
+    await worker.drain()
+
+
+async def make_due(db: Database) -> None:
+    """Skip the back-off wait: tests do not sleep for it."""
+    async with db.write() as conn:
+        await conn.execute(
+            update(delivery).where(delivery.c.status == "pending").values(next_attempt_at=utc_now())
+        )
+
+
+async def deliveries(db: Database) -> list[dict[str, Any]]:
+    async with db.read() as conn:
+        rows = await conn.execute(select(delivery).order_by(delivery.c.created_at))
+        return [dict(r._mapping) for r in rows.all()]
+
+
+async def test_a_delivery_is_signed_and_sent_once(
+    db: Database, settings: Settings, receivers
+) -> None:
+    receiver = receivers()
+    endpoint_id, secret = await endpoint(db, settings, receiver.url, ["deposit.pending"])
+    event_id = await emit(db, data={"depositId": "dep_1", "metadata": {"名前": "ü", "10": 1}})
+    worker = DeliveryWorker(db, settings)
+    await deliver_all(worker)
+    await deliver_all(worker)  # nothing due: nothing sent twice
+    [(_, headers, body)] = receiver.requests
+    assert headers["X-PayIn-Signature"] == sign_body(secret.encode(), body)
+    assert headers["X-PayIn-Event-Id"] == event_id
+    assert headers["X-PayIn-Event-Type"] == "deposit.pending"
+    assert headers["User-Agent"].startswith("addrpool/")
+    [row] = await deliveries(db)
+    assert headers["X-PayIn-Delivery-Id"] == row["id"]
+    assert (row["status"], row["attempts"], row["last_status_code"]) == ("succeeded", 1, 200)
+    assert body.startswith(b'{"id":"' + event_id.encode())
+    assert body == body_bytes(httpx.Response(200, content=body).json())  # canonical bytes
+    assert endpoint_id == row["endpoint_id"]
+
+
+async def test_timestamped_scheme(db: Database, settings: Settings, receivers) -> None:
+    receiver = receivers()
+    _, secret = await endpoint(db, settings, receiver.url, ["deposit.pending"], "timestamped")
+    await emit(db)
+    await deliver_all(DeliveryWorker(db, settings))
+    [(_, headers, body)] = receiver.requests
+    header = headers["X-PayIn-Signature"]
+    assert header.startswith("t=")
+    assert verify_timestamped([secret.encode()], body, header, int(time.time()))
+
+
+async def test_server_errors_are_retried_until_delivered(
+    db: Database, settings: Settings, receivers
+) -> None:
+    receiver = receivers((500, {}, 0.0), (502, {}, 0.0), (200, {}, 0.0))
+    await endpoint(db, settings, receiver.url, ["deposit.pending"])
+    event_id = await emit(db)
+    worker = DeliveryWorker(db, settings)
+    for _ in range(3):
+        await deliver_all(worker)
+        await make_due(db)
+    [row] = await deliveries(db)
+    assert (row["status"], row["attempts"]) == ("succeeded", 3)
+    assert {r[1]["X-PayIn-Event-Id"] for r in receiver.requests} == {event_id}  # same id each time
+    async with db.read() as conn:
+        codes = [
+            r[0]
+            for r in (
+                await conn.execute(
+                    select(delivery_attempt.c.status_code).order_by(delivery_attempt.c.id)
+                )
+            ).all()
+        ]
+    assert codes == [500, 502, 200]
+
+
+async def test_a_4xx_is_final_and_alerted(db: Database, settings: Settings, receivers) -> None:
+    receiver = receivers((400, {}, 0.0))
+    await endpoint(db, settings, receiver.url, ["deposit.pending"])
+    await emit(db)
+    worker = DeliveryWorker(db, settings)
+    await deliver_all(worker)
+    await make_due(db)
+    await deliver_all(worker)
+    assert len(receiver.requests) == 1
+    [row] = await deliveries(db)
+    assert row["status"] == "failed"
+    async with db.read() as conn:
+        [kind] = (await conn.execute(select(alert.c.kind))).scalars().all()
+    assert kind == "webhook_delivery_failed"
+
+
+async def test_retry_after_is_honoured(db: Database, settings: Settings, receivers) -> None:
+    receiver = receivers((503, {"Retry-After": "120"}, 0.0))
+    await endpoint(db, settings, receiver.url, ["deposit.pending"])
+    await emit(db)
+    before = utc_now()
+    await deliver_all(DeliveryWorker(db, settings))
+    [row] = await deliveries(db)
+    assert row["status"] == "pending"
+    assert row["next_attempt_at"] >= before + timedelta(seconds=119)
+
+
+async def test_a_hanging_endpoint_does_not_delay_another(
+    db: Database, settings: Settings, receivers
+) -> None:
+    hanging = receivers((200, {}, 3.0))
+    quick = receivers()
+    await endpoint(db, settings, hanging.url, ["deposit.pending"])
+    await endpoint(db, settings, quick.url, ["deposit.pending"])
+    await emit(db)
+    worker = DeliveryWorker(db, settings, http=httpx.AsyncClient(timeout=1.0, trust_env=False))
+    started = time.monotonic()
+    await worker.run_once()
+    while not quick.requests:
+        assert time.monotonic() - started < 5
+        await _tick()
+    assert quick.requests[0][0] - started < 1.0  # not behind the hanging one
+    await worker.drain()
+    statuses = {row["endpoint_id"][:3]: row["status"] for row in await deliveries(db)}
+    assert set(statuses.values()) <= {"succeeded", "pending"}
+
+
+async def _tick() -> None:
+    import asyncio
+
+    await asyncio.sleep(0.01)
+
+
+async def test_a_confirmed_deposit_completes_when_its_deliveries_succeed(
+    db: Database, settings: Settings, receivers
+) -> None:
+    first, second = receivers(), receivers((500, {}, 0.0), (200, {}, 0.0))
+    await endpoint(db, settings, first.url, ["deposit.confirmed"])
+    await endpoint(db, settings, second.url, ["deposit.confirmed"])
+    deposit_id = await confirmed_deposit(db)
+    worker = DeliveryWorker(db, settings)
+    await deliver_all(worker)
+    assert await deposit_status(db, deposit_id) == "confirmed"  # one delivery still failing
+    await make_due(db)
+    await deliver_all(worker)
+    assert await deposit_status(db, deposit_id) == "completed"
+
+
+async def deposit_status(db: Database, deposit_id: str) -> str:
+    from pool.tables import deposit
+
+    async with db.read() as conn:
+        return str(await conn.scalar(select(deposit.c.status).where(deposit.c.id == deposit_id)))
+
+
+async def test_a_private_target_is_refused_at_delivery_when_not_allowed(
+    db: Database, settings: Settings, receivers
+) -> None:
+    receiver = receivers()
+    await endpoint(db, settings, receiver.url, ["deposit.pending"])
+    await emit(db)
+    strict = settings.model_copy(update={"webhook_allow_private": False})
+    await deliver_all(DeliveryWorker(db, strict))
+    assert receiver.requests == []
+    [row] = await deliveries(db)
+    assert row["status"] == "pending" and "https" in (row["last_error"] or "")
+
+
+async def confirmed_deposit(db: Database) -> str:
+    """A deposit recorded and confirmed by the ledger, as the watcher would do it."""
+    from pool import allocation, ledger
+    from tests.helpers import load_pool
+
+    [address] = await load_pool(db, "evm", 1)
+    async with db.write() as conn:
+        await allocation.bind(
+            conn, reference="payer", protocol="evm", metadata=None, actor="t", now=utc_now()
+        )
+        transfer = ledger.ObservedTransfer(
+            tx_hash="0x" + "ab" * 32,
+            log_index=0,
+            block_number=10,
+            block_hash="0x" + "cd" * 32,
+            from_address="0x" + "11" * 20,
+            to_hex20=address[2:].lower(),
+            token_contract="0x" + "22" * 20,
+            currency="USDT",
+            decimals=6,
+            amount=5_000_000,
+            min_amount=1,
+        )
+        await ledger.record_transfers(
+            conn, chain_id="devnet", protocol="evm", transfers=[transfer], now=utc_now()
+        )
+        deposit_id = ledger.deposit_id("devnet", transfer.tx_hash, 0)
+        await ledger.confirm_deposits(
+            conn, verified={deposit_id: transfer.block_hash}, now=utc_now()
+        )
+    return deposit_id
