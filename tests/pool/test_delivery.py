@@ -292,3 +292,31 @@ async def confirmed_deposit(db: Database) -> str:
             conn, verified={deposit_id: transfer.block_hash}, now=utc_now()
         )
     return deposit_id
+
+
+async def test_the_seeds_receiver_under_node_accepts_what_the_worker_sends(
+    db: Database, settings: Settings
+) -> None:
+    from tests.receivers.node import seed_receiver
+
+    endpoint_id, secret = await endpoint(
+        db, settings, "http://127.0.0.1:9/later", ["deposit.pending"]
+    )
+    with seed_receiver(secret) as receiver:
+        async with db.write() as conn:
+            await webhooks.update_endpoint(
+                conn,
+                endpoint_id=endpoint_id,
+                url=receiver.url,
+                events=None,
+                scheme=None,
+                description=None,
+                enabled=None,
+                now=utc_now(),
+            )
+        await emit(
+            db, data={"depositId": "dep_2", "metadata": {"note": "Привет 👋", "2": [1.5, 1e21]}}
+        )
+        await deliver_all(DeliveryWorker(db, settings))
+    [row] = await deliveries(db)
+    assert (row["status"], row["last_status_code"]) == ("succeeded", 200)
