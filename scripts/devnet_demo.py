@@ -101,6 +101,8 @@ def _write_config(state_dir: Path, state: DevnetState, *, port: int) -> Path:
     config.write_text(
         "# Written by `addrpool devnet`; rewritten on every start.\n"
         'network = "testnet"\n'
+        "# Webhooks to http:// and loopback receivers: a devnet convenience, never in production.\n"
+        "webhook_allow_private = true\n"
         f'database_url = "sqlite:///{state_dir / "addrpool.db"}"\n'
         f"port = {port}\n"
         f"\n[chains.{CHAIN_ID}]\n"

@@ -320,3 +320,50 @@ async def test_the_seeds_receiver_under_node_accepts_what_the_worker_sends(
         await deliver_all(DeliveryWorker(db, settings))
     [row] = await deliveries(db)
     assert (row["status"], row["last_status_code"]) == ("succeeded", 200)
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_two_workers_never_run_one_attempt_twice(
+    db: Database, settings: Settings, receivers
+) -> None:
+    receiver = receivers((200, {}, 0.05))
+    await endpoint(db, settings, receiver.url, ["deposit.pending"])
+    event_ids = [await emit(db, data={"depositId": f"dep_{n}"}) for n in range(40)]
+    first, second = DeliveryWorker(db, settings), DeliveryWorker(db, settings)
+    import asyncio
+
+    for _ in range(3):
+        await asyncio.gather(
+            first.run_once(), second.run_once(), first.run_once(), second.run_once()
+        )
+        await asyncio.gather(first.drain(), second.drain())
+    sent = [headers["X-PayIn-Event-Id"] for _, headers, _ in receiver.requests]
+    assert sorted(sent) == sorted(event_ids)  # each exactly once
+    assert {row["status"] for row in await deliveries(db)} == {"succeeded"}
+
+
+async def test_a_worker_that_dies_mid_attempt_is_replaced_after_its_lease(
+    db: Database, settings: Settings, receivers
+) -> None:
+    """A claim that never finishes (the process died) is claimed again once its lease ends;
+    the receiver gets the same event id: at least once, deduplicated by the receiver."""
+    from pool.repository.deliveries import claim_due
+
+    receiver = receivers()
+    await endpoint(db, settings, receiver.url, ["deposit.pending"])
+    event_id = await emit(db)
+    now = utc_now()
+    async with db.write() as conn:  # the dead worker's claim
+        [claimed] = await claim_due(
+            conn, now=now, lease_until=now + timedelta(seconds=60), limit=10
+        )
+    worker = DeliveryWorker(db, settings)
+    await deliver_all(worker)
+    assert receiver.requests == []  # leased: nobody else may try meanwhile
+    async with db.write() as conn:  # the lease runs out
+        await conn.execute(update(delivery).values(next_attempt_at=utc_now()))
+    await deliver_all(worker)
+    [(_, headers, _)] = receiver.requests
+    assert headers["X-PayIn-Event-Id"] == event_id == claimed.event_id
+    [row] = await deliveries(db)
+    assert row["status"] == "succeeded"
