@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pool.errors import AddrpoolError
 from pool.import_formats import FORMATS
-from scripts import chain_commands, commands, hd_commands
+from scripts import chain_commands, commands, hd_commands, webhook_commands
 from scripts.output import Output
 
 Handler = Callable[[argparse.Namespace, Output], Awaitable[int]]
@@ -32,7 +32,8 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--port", type=int, help="listen port (default 8000)")
         p.add_argument("--workers", type=int, help="uvicorn worker processes (PostgreSQL only)")
 
-    sub.add_parser("worker", help="the chain watchers without the API")
+    sub.add_parser("worker", help="the chain watchers and webhook delivery, without the API")
+    webhook_commands.add_parsers(sub, _json)
     _json(sub.add_parser("chains", help="configured chains: head, cursor, lag, endpoint health"))
     rescan = _json(sub.add_parser("rescan", help="read a block range again (safe while watching)"))
     rescan.add_argument("--chain", required=True)
@@ -126,6 +127,7 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("pool", "unarchive"): commands.pool_archive,
     ("chains", None): chain_commands.chains_list,
     ("rescan", None): chain_commands.rescan,
+    **webhook_commands.HANDLERS,
 }
 
 

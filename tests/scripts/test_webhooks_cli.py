@@ -1,0 +1,45 @@
+import json
+
+import pytest
+
+from tests.server import cli
+
+pytestmark = pytest.mark.server
+
+
+def run(database_url: str, *args: str) -> dict:
+    return json.loads(cli(*args, "--json", database_url=database_url).stdout)
+
+
+def test_webhooks_commands(database_url: str, monkeypatch) -> None:
+    monkeypatch.setenv("ADDRPOOL_WEBHOOK_ALLOW_PRIVATE", "true")
+    monkeypatch.setenv("ADDRPOOL_SECRET_KEY", "cli-test-secret-key")
+    created = run(
+        database_url,
+        "webhooks",
+        "create",
+        "--url",
+        "http://127.0.0.1:9/hook",
+        "--events",
+        "deposit.confirmed,deposit.reverted",
+    )
+    assert created["secret"].startswith("whsec_")
+    [listed] = run(database_url, "webhooks", "list")
+    assert listed["events"] == ["deposit.confirmed", "deposit.reverted"]
+    assert "secret" not in listed
+    run(database_url, "webhooks", "test", created["id"])
+    pending = run(database_url, "webhooks", "deliveries", "--status", "pending")
+    assert [d["eventType"] for d in pending["deliveries"]] == ["test.event"]
+    assert run(database_url, "webhooks", "delete", created["id"])["cancelledDeliveries"] == 1
+    assert run(database_url, "webhooks", "retry")["requeued"] == 0
+    refused = cli(
+        "webhooks",
+        "create",
+        "--url",
+        "ftp://x",
+        "--events",
+        "deposit.confirmed",
+        database_url=database_url,
+        check=False,
+    )
+    assert refused.returncode == 2 and "https" in refused.stderr + refused.stdout
