@@ -330,7 +330,11 @@ def setup_chain(url: str, args: argparse.Namespace, recipients: Sequence[str]) -
     token, sender = deploy_usdt(url)
     rng = random.Random(args.seed)  # noqa: S311 - reproducible test data, not secrets
     plan = recipients_plan(
-        rng, transfers=args.transfers, pool_share=args.pool_share, pool_recipients=recipients
+        rng,
+        transfers=args.transfers,
+        pool_share=args.pool_share,
+        pool_recipients=recipients,
+        others=args.others,
     )
     print(f"building {args.transfers:,} transfers over {args.blocks:,} blocks", flush=True)
     start, head, seconds = build_chain(
@@ -559,6 +563,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pool-share", type=float, default=0.1)
     parser.add_argument("--pool-recipients", type=int, default=1_000)
     parser.add_argument("--bound", type=int, default=800, help="of the pool recipients")
+    parser.add_argument(
+        "--others", type=int, default=2_000, help="random non-pool recipients to draw from"
+    )
     parser.add_argument("--backends", type=lambda t: t.split(","), default=["sqlite", "postgresql"])
     parser.add_argument("--ranges", type=ints, default=[2000, 500, 1000, 4000],
                         help="max_block_range values; the first is the headline")  # fmt: skip

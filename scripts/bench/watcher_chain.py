@@ -68,12 +68,25 @@ def deploy_usdt(url: str) -> tuple[str, str]:
 
 
 def recipients_plan(
-    rng: random.Random, *, transfers: int, pool_share: float, pool_recipients: Sequence[str]
+    rng: random.Random,
+    *,
+    transfers: int,
+    pool_share: float,
+    pool_recipients: Sequence[str],
+    others: int,
 ) -> list[str]:
-    """One recipient per log: `pool_share` of them cycle through the pool recipients."""
+    """One recipient per log: `pool_share` of them cycle through the pool recipients, the rest
+    are drawn from `others` random non-pool addresses.
+
+    Drawn from a fixed set, not fresh each time: anvil's cost to mine a block grows with the
+    number of token holders (measured: 100,000 transfers over 2,000 blocks took 373 s to build
+    with a fresh recipient each, 60 s drawing from 5,000). The watcher's work per log is the
+    same either way: one slice and one set look-up.
+    """
     pool_count = round(transfers * pool_share)
     plan = [pool_recipients[i % len(pool_recipients)] for i in range(pool_count)]
-    plan += ["0x" + rng.randbytes(20).hex() for _ in range(transfers - pool_count)]
+    strangers = ["0x" + rng.randbytes(20).hex() for _ in range(others)]
+    plan += [rng.choice(strangers) for _ in range(transfers - pool_count)]
     rng.shuffle(plan)
     return plan
 
