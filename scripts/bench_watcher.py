@@ -2,59 +2,54 @@
 
     .venv/bin/python scripts/bench_watcher.py [--addresses 1000000] [--transfers 100000]
         [--blocks 4000] [--backends sqlite,postgresql] [--ranges 2000,500,1000,4000]
+    smoke run: --addresses 10000 --transfers 2000 --blocks 200
 
 All on this machine, all on loopback:
-- Setup: anvil (automine off while building), test USDT (6 decimals), `--transfers` Transfer
-  logs over `--blocks` blocks through `batchTransfer` (`--per-tx` recipients a transaction),
-  `--pool-share` of them to `--pool-recipients` pool addresses of which `--bound` are bound
-  (deposits attributed), the rest to random addresses. `--addresses` EVM pool addresses are
-  imported into each backend with `addrpool import` (as `scripts/bench_import.py` does).
-1. Catch-up: in a child process, per block range, a fresh cursor at the first block and
-   `ChainWatcher.poll()` until caught up (deposits, events, confirmations written), beside the
-   bare scan: raw `eth_getLogs` through `RpcClient.call` + `transfers_to` over the same ranges
-   and the same in-memory set. Medians of `--repeat` alternating runs. Also web3's formatted
-   `eth.get_logs` over the same ranges, for context.
-2. Peak RSS of a worker: a child that loads the address book and catches up once, read from
-   outside with `wait4` (ru_maxrss).
-3. Head latency: `addrpool worker` watching the chain (block_time 2 → polls every 1 s); a
-   block with a transfer to a bound address is mined at random moments; time from `anvil_mine`
-   returning to the `pending` deposit row existing (the database polled every 10 ms).
-4. Baseline: per-recipient `eth_getLogs` (20 watched addresses in the `to` topic a request,
-   as BTCPay's USDt plugin does) over the same blocks, at each `--watched` size.
+- Setup (scripts/bench/watcher_chain.py): anvil, automine off while building; test USDT (6
+  decimals); `--transfers` Transfer logs over `--blocks` blocks through `batchTransfer`
+  (`--per-tx` recipients, one log each, per transaction); `--pool-share` of the logs go to
+  `--pool-recipients` pool addresses of which `--bound` are bound (their deposits attributed,
+  the others' recorded unattributed), the rest to `--others` random non-pool addresses.
+  `--addresses` EVM pool addresses are imported into each backend with `addrpool import`, as
+  `scripts/bench_import.py` does (its functions are reused).
+1. Catch-up (a child process, scripts/bench/watcher_child.py): per max_block_range, a fresh
+   cursor at the first block and `ChainWatcher.poll()` until caught up — deposits, events and
+   confirmations written — beside the bare scan: raw `eth_getLogs` through `RpcClient.call` +
+   `transfers_to`, same ranges, same in-memory set. The two alternate; medians of `--repeat`
+   runs at the headline (first) range. web3's formatted `eth.get_logs`, for context.
+2. A worker's peak RSS: a child that loads the address book and catches up once, read from
+   outside with `wait4` (ru_maxrss); each catch-up run above also reports its own peak.
+3. Head latency (scripts/bench/watcher_latency.py): `addrpool worker` on the chain (block time
+   2 s: polls every 1 s); a block with a transfer to a bound address mined at random moments;
+   time from `anvil_mine` returning to the `pending` deposit row existing (polled every 10 ms).
+4. Baseline: per-recipient `eth_getLogs` (20 watched addresses in the `to` topic a request, as
+   BTCPay's USDt plugin does) over the same blocks, at each `--watched` size.
+`--profile DIR` runs the catch-up children under py-spy (collapsed stacks, idle included).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import random
 import shlex
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
-from chains.presets import resolve_chain
 from pool import allocation
 from pool.clock import utc_now
-from pool.config import Settings
 from pool.db import Database
-from pool.tables import chain_cursor, deposit
-from scripts import anvil
 from scripts.anvil import Anvil
 from scripts.bench.watcher_chain import (
-    TOKEN_UNIT,
     ChainFacts,
-    ScanResult,
     build_chain,
     deploy_usdt,
     per_recipient_scan,
@@ -62,14 +57,11 @@ from scripts.bench.watcher_chain import (
     web3_scan,
 )
 from scripts.bench.watcher_child import ChildSpec, child_main
+from scripts.bench.watcher_latency import LatencyPlan, head_latency
+from scripts.bench.watcher_report import report
 from scripts.bench_import import ADDRPOOL, PSQL, fresh_postgres, timed_import, write_file
 
 ROOT = Path(__file__).resolve().parent.parent
-TRON_MAINNET_TRANSFERS_PER_SECOND = 100
-BLOCK_TIME = 2.0  # the head-latency chain's: poll interval max(1 s, block_time / 2) = 1 s
-DB_POLL = 0.01
-CAUGHT_UP_DEADLINE = 300.0
-DEPOSIT_DEADLINE = 15.0
 PY_SPY = str(ROOT / ".venv" / "bin" / "py-spy")
 GAS_LIMIT = 1_000_000_000  # room for many batchTransfer transactions in one block
 
@@ -140,7 +132,8 @@ def watched_sets(
     sets: dict[int, list[str]] = {}
     for size in sorted(sizes):
         previous = sets[max(sets)] if sets else base
-        sets[size] = [*previous, *(next(others) for _ in range(size - len(previous)))][:size]
+        more = itertools.islice(others, max(0, size - len(previous)))
+        sets[size] = [*previous, *more][:size]
     return sets
 
 
@@ -202,103 +195,11 @@ def child_spec(
         pool_logs=chain.pool_logs,
         ranges=args.ranges,
         repeat=args.repeat,
+        tune_repeat=args.tune_repeat,
         confirmations=args.confirmations,
         label=label,
         result_path=str(work / f"{label}-result.json"),
     )
-
-
-# -- head latency -----------------------------------------------------------------------------
-
-
-def head_latency(
-    backend: Backend, chain: ChainFacts, args: argparse.Namespace, work: Path
-) -> list[float]:
-    chain_id = f"bench-head-{backend.name}"
-    config = {
-        "protocol": "evm",
-        "rpc_urls": [chain.url],
-        "confirmations": args.confirmations,
-        "block_time": BLOCK_TIME,
-        "start_block": anvil.block_number(chain.url) + 1,
-        "tokens": {"USDT": {"contract": chain.token, "decimals": 6}},
-    }
-    poll_interval = resolve_chain(chain_id, Settings(chains={chain_id: config})).poll_interval
-    if poll_interval != 1.0:
-        raise RuntimeError(
-            f"expected a 1 s poll interval, the chain would poll every {poll_interval}"
-        )
-    env = clean_env(
-        ADDRPOOL_DATABASE_URL=backend.url, ADDRPOOL_CHAINS=json.dumps({chain_id: config})
-    )
-    log_path = work / f"worker-{backend.name}.log"
-    with log_path.open("wb") as log:
-        worker = subprocess.Popen([ADDRPOOL, "worker"], cwd=work, env=env, stdout=log, stderr=log)
-        try:
-            return asyncio.run(measure_latency(backend, chain, chain_id, args, worker))
-        finally:
-            worker.terminate()
-            worker.wait(60)
-
-
-async def measure_latency(
-    backend: Backend,
-    chain: ChainFacts,
-    chain_id: str,
-    args: argparse.Namespace,
-    worker: subprocess.Popen[bytes],
-) -> list[float]:
-    db = Database(backend.url, pool_size=2)
-    rng = random.Random(args.seed)  # noqa: S311 - delays, not secrets
-    try:
-        await caught_up(db, chain_id, anvil.block_number(chain.url), worker)
-        latencies: list[float] = []
-        for n in range(args.samples):
-            # A random phase against the worker's 1 s poll.
-            await asyncio.sleep(rng.uniform(0.2, 1.8))
-            to = backend.bound[n % len(backend.bound)]
-            tx = anvil.transfer(
-                chain.url, chain.token, to, 5 * TOKEN_UNIT, chain.sender, wait=False
-            )
-            anvil.mine(chain.url, 1)
-            mined = time.perf_counter()
-            await deposit_appears(db, chain_id, tx.lower())
-            latencies.append(time.perf_counter() - mined)
-        return latencies
-    finally:
-        await db.dispose()
-
-
-async def caught_up(
-    db: Database, chain_id: str, head: int, worker: subprocess.Popen[bytes]
-) -> None:
-    statement = select(chain_cursor.c.block_number).where(chain_cursor.c.chain_id == chain_id)
-    deadline = time.monotonic() + CAUGHT_UP_DEADLINE
-    while time.monotonic() < deadline:
-        if worker.poll() is not None:
-            raise RuntimeError(f"addrpool worker exited with {worker.returncode}")
-        async with db.read() as conn:
-            cursor = await conn.scalar(statement)
-        if cursor is not None and cursor >= head:
-            return
-        await asyncio.sleep(0.1)
-    raise RuntimeError(f"the worker did not reach block {head} in {CAUGHT_UP_DEADLINE}s")
-
-
-async def deposit_appears(db: Database, chain_id: str, tx_hash: str) -> None:
-    statement = select(deposit.c.status).where(
-        deposit.c.chain_id == chain_id, deposit.c.tx_hash == tx_hash
-    )
-    deadline = time.monotonic() + DEPOSIT_DEADLINE
-    while time.monotonic() < deadline:
-        async with db.read() as conn:
-            status = await conn.scalar(statement)
-        if status is not None:
-            if status != "pending":
-                raise RuntimeError(f"deposit of {tx_hash} is {status}, not pending")
-            return
-        await asyncio.sleep(DB_POLL)
-    raise RuntimeError(f"no deposit for {tx_hash} within {DEPOSIT_DEADLINE}s")
 
 
 # -- the run ----------------------------------------------------------------------------------
@@ -374,7 +275,11 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 backend.worker = run_child("worker", spec, work)
             for backend in backends:
                 print(f"{backend.name}: head latency, {args.samples} samples", flush=True)
-                backend.latency = head_latency(backend, chain, args, work)
+                plan = LatencyPlan(
+                    backend.name, backend.url, backend.bound, args.confirmations, args.samples,
+                    args.seed,
+                )  # fmt: skip
+                backend.latency = head_latency(plan, chain, clean_env(), work)
             results["backends"] = {b.name: asdict(b) | {"bound": len(b.bound)} for b in backends}
     finally:
         if "postgresql" in args.backends:
@@ -407,152 +312,6 @@ def run_scans(
     return scans
 
 
-# -- the report -------------------------------------------------------------------------------
-
-
-def median_runs(runs: list[dict[str, Any]], kind: str, block_range: int) -> dict[str, Any]:
-    chosen = [r for r in runs if r["kind"] == kind and r["block_range"] == block_range]
-    return {
-        "seconds": statistics.median(r["seconds"] for r in chosen),
-        "runs": [round(r["seconds"], 2) for r in chosen],
-        "deposits": chosen[0]["deposits"],
-        "confirmed": chosen[0]["confirmed"],
-        "attributed": chosen[0]["attributed"],
-    }
-
-
-def catchup_rows(results: dict[str, Any], ranges: Sequence[int]) -> list[list[str]]:
-    chain = results["chain"]
-    rows: list[list[str]] = []
-    for name, backend in results["backends"].items():
-        runs = backend["catchup"]["runs"]
-        for block_range in ranges:
-            watch = median_runs(runs, "watcher", block_range)
-            bare = median_runs(runs, "bare", block_range)
-            rows.append(
-                [
-                    name,
-                    f"{block_range:,}",
-                    f"{watch['seconds']:.2f} ({', '.join(map(str, watch['runs']))})",
-                    f"{chain['logs'] / watch['seconds']:,.0f}",
-                    f"{(chain['head'] - chain['start_block'] + 1) / watch['seconds']:,.0f}",
-                    f"{watch['deposits']:,} / {watch['attributed']:,} / {watch['confirmed']:,}",
-                    f"{bare['seconds']:.2f}",
-                    f"{chain['logs'] / bare['seconds']:,.0f}",
-                    f"**{bare['seconds'] / watch['seconds']:.2f}**",
-                    f"{chain['logs'] / watch['seconds'] / TRON_MAINNET_TRANSFERS_PER_SECOND:,.0f}×",
-                ]
-            )
-    return rows
-
-
-def markdown(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
-
-
-def scan_row(label: str, scan: dict[str, Any], watcher_seconds: float | None) -> list[str]:
-    result = ScanResult(**scan)
-    versus = f"{result.seconds / watcher_seconds:,.1f}×" if watcher_seconds else ""
-    return [
-        label,
-        f"{result.requests:,}",
-        f"{result.seconds:.2f}",
-        f"{result.chain_logs_per_second:,.0f}",
-        f"{result.logs:,} / {result.matched:,}",
-        versus,
-    ]
-
-
-def percentile(values: Sequence[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
-
-
-def report(results: dict[str, Any], args: argparse.Namespace) -> str:
-    chain = results["chain"]
-    backends = results["backends"]
-    out = [f"command: {results['command']}", ""]
-    out.append(
-        f"chain: blocks {chain['start_block']:,}..{chain['head']:,} ({args.blocks:,}), "
-        f"{chain['logs']:,} Transfer logs in {chain['transactions']:,} transactions "
-        f"(built in {chain['build_seconds']} s), {chain['pool_logs']:,} to "
-        f"{args.pool_recipients:,} pool addresses of which {args.bound:,} bound; "
-        f"confirmations {args.confirmations}"
-    )
-    for name, backend in backends.items():
-        imp = backend["import_"]
-        out.append(
-            f"{name}: {args.addresses:,} addresses imported in {imp['seconds']} s "
-            f"(addrpool import, peak RSS {imp['peak_rss_mb']} MB); address book "
-            f"{backend['catchup']['book_addresses']:,} loaded in "
-            f"{backend['catchup']['book_load_seconds']:.1f} s"
-        )
-    out += [
-        "",
-        "1. Catch-up (medians; deposits recorded / attributed / confirmed in the same polls)",
-        "",
-    ]
-    header = [
-        "backend", "max_block_range", "watcher s (runs)", "watcher logs/s", "blocks/s",
-        "deposits", "bare s", "bare logs/s", "watcher/bare", "× Tron real time",
-    ]  # fmt: skip
-    out.append(markdown(header, catchup_rows(results, args.ranges)))
-    out += ["", "2. Peak RSS of a worker holding the pool (load book + one catch-up)", ""]
-    rss_rows = [
-        [
-            name,
-            f"{b['worker']['ru_maxrss_mb']:,.0f}",
-            f"{b['worker']['rss_mb']['before_book']:,.0f}",
-            f"{b['worker']['rss_mb']['after_book']:,.0f}",
-            f"{b['worker']['runs'][0]['seconds']:.2f}",
-        ]
-        for name, b in backends.items()
-    ]
-    out.append(
-        markdown(
-            ["backend", "peak RSS MB (wait4)", "RSS before book", "RSS after book", "catch-up s"],
-            rss_rows,
-        )
-    )
-    out += ["", f"3. Head latency, {args.samples} samples (poll interval 1 s)", ""]
-    latency_rows = [
-        [
-            name,
-            f"{statistics.median(b['latency']):.3f}",
-            f"{percentile(b['latency'], 0.95):.3f}",
-            f"{max(b['latency']):.3f}",
-            f"{min(b['latency']):.3f}",
-        ]
-        for name, b in backends.items()
-    ]
-    out.append(markdown(["backend", "median s", "p95 s", "max s", "min s"], latency_rows))
-    out += ["", f"4. Strategies over the same blocks (no database; range {args.ranges[0]:,})", ""]
-    first = next(iter(backends.values()))
-    bare = median_runs(first["catchup"]["runs"], "bare", args.ranges[0])["seconds"]
-    scan_rows = [["bare one filter + transfers_to", "", f"{bare:.2f}",
-                  f"{chain['logs'] / bare:,.0f}", "", "1.0×"]]  # fmt: skip
-    for key, scan in results["scans"].items():
-        label = "web3 eth.get_logs (formatted)" if key == "web3" else (
-            f"per-recipient, {int(key.rsplit('_', 1)[1]):,} watched, 20/request"
-        )  # fmt: skip
-        scan_rows.append(scan_row(label, scan, bare))
-    out.append(
-        markdown(
-            [
-                "strategy",
-                "requests",
-                "seconds",
-                "chain logs/s",
-                "logs returned / matched",
-                "time vs bare",
-            ],
-            scan_rows,
-        )  # fmt: skip
-    )
-    return "\n".join(out)
-
-
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     ints = lambda text: [int(x) for x in text.split(",")]  # noqa: E731
@@ -569,7 +328,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--backends", type=lambda t: t.split(","), default=["sqlite", "postgresql"])
     parser.add_argument("--ranges", type=ints, default=[2000, 500, 1000, 4000],
                         help="max_block_range values; the first is the headline")  # fmt: skip
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=3, help="runs at the headline range")
+    parser.add_argument("--tune-repeat", type=int, default=1, help="runs at the other ranges")
     parser.add_argument("--confirmations", type=int, default=12)
     parser.add_argument("--samples", type=int, default=20)
     parser.add_argument("--watched", type=ints, default=[1_000, 10_000])

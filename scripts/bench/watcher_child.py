@@ -41,8 +41,9 @@ class ChildSpec:
     head: int
     logs: int
     pool_logs: int
-    ranges: list[int]
+    ranges: list[int]  # the first is the headline, run `repeat` times; the others `tune_repeat`
     repeat: int
+    tune_repeat: int
     confirmations: int
     label: str
     result_path: str
@@ -67,6 +68,7 @@ class Run:
     confirmed: int = 0
     attributed: int = 0
     polls: int = 0
+    peak_rss_mb: float = 0.0  # this run's own peak: VmHWM reset before it
 
 
 @dataclass(slots=True)
@@ -75,6 +77,11 @@ class ChildResult:
     book_load_seconds: float = 0.0
     rss_mb: dict[str, float] = field(default_factory=dict)
     runs: list[Run] = field(default_factory=list)
+
+
+def reset_peak() -> None:
+    """Start VmHWM afresh (Linux: 5 in clear_refs), so that each run has its own peak."""
+    Path("/proc/self/clear_refs").write_text("5")
 
 
 def memory_mb(key: str) -> float:
@@ -100,13 +107,21 @@ def chain_config(spec: ChildSpec, chain_id: str, block_range: int) -> ChainConfi
 
 
 async def watcher_run(
-    spec: ChildSpec, db: Database, book: AddressBook, block_range: int, repetition: int
+    spec: ChildSpec,
+    db: Database,
+    book: AddressBook,
+    block_range: int,
+    repetition: int,
+    *,
+    own_peak: bool = True,
 ) -> Run:
     chain_id = f"{spec.label}-r{block_range}-{repetition}"
     chain = chain_config(spec, chain_id, block_range)
     client = RpcClient(spec.rpc_url, timeout=60.0)
     watcher = ChainWatcher(chain, db, book, client)
     run = Run("watcher", block_range, repetition, 0.0, spec.logs, 0)
+    if own_peak:
+        reset_peak()
     started = time.perf_counter()
     cursor = spec.start_block - 1
     while cursor < spec.head:
@@ -116,6 +131,7 @@ async def watcher_run(
         run.confirmed += report.confirmed
         run.polls += 1
     run.seconds = time.perf_counter() - started
+    run.peak_rss_mb = memory_mb("VmHWM")
     await client.close()
     run.matched = run.deposits
     run.attributed = await attributed(db, chain_id)
@@ -137,6 +153,7 @@ async def bare_run(
 ) -> Run:
     """What the watcher cannot do without: fetch the same ranges raw, match the same set."""
     run = Run("bare", block_range, repetition, 0.0, 0, 0)
+    reset_peak()
     started = time.perf_counter()
     for start, end in block_ranges(spec.start_block, spec.head, block_range):
         query = {
@@ -149,6 +166,7 @@ async def bare_run(
         run.logs += len(logs)
         run.matched += len(transfers_to(logs, book.hex20s))
     run.seconds = time.perf_counter() - started
+    run.peak_rss_mb = memory_mb("VmHWM")
     if run.logs != spec.logs or run.matched != spec.pool_logs:
         raise RuntimeError(f"bare scan saw {run.logs}/{run.matched} logs, expected {spec.logs}")
     return run
@@ -170,14 +188,15 @@ async def catchup(spec: ChildSpec) -> ChildResult:
     db = Database(spec.database_url)
     book = await load_book(db, result)
     client = RpcClient(spec.rpc_url, timeout=60.0)
-    for repetition in range(spec.repeat):
+    for repetition in range(max(spec.repeat, spec.tune_repeat)):
         for block_range in spec.ranges:
+            if repetition >= (spec.repeat if block_range == spec.ranges[0] else spec.tune_repeat):
+                continue
             watch = watcher_run(spec, db, book, block_range, repetition)
             bare = bare_run(spec, client, book, block_range, repetition)
             # Alternate which goes first, so drift and a warm node favour neither.
             for step in (watch, bare) if repetition % 2 == 0 else (bare, watch):
                 result.runs.append(await step)
-    result.rss_mb["peak"] = memory_mb("VmHWM")
     await client.close()
     await db.dispose()
     return result
@@ -187,7 +206,9 @@ async def worker(spec: ChildSpec) -> ChildResult:
     result = ChildResult()
     db = Database(spec.database_url)
     book = await load_book(db, result)
-    result.runs.append(await watcher_run(spec, db, book, spec.ranges[0], 0))
+    result.rss_mb["peak_after_book"] = memory_mb("VmHWM")
+    # The process's peak is kept whole here (no reset): the parent reads it with wait4.
+    result.runs.append(await watcher_run(spec, db, book, spec.ranges[0], 0, own_peak=False))
     result.rss_mb["after_catchup"] = memory_mb("VmRSS")
     result.rss_mb["peak"] = memory_mb("VmHWM")
     await db.dispose()
