@@ -16,11 +16,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.domain import Protocol
-from pool.outbox import record_event
+from pool.outbox import new_event_id
 from pool.payloads import deposit_payload
 from pool.repository import ledger as repo
 from pool.repository.alerts import fire_alert
 from pool.repository.deposits import deposits_by_ids
+from pool.repository.events import insert_events
 
 DEPOSIT_PENDING = "deposit.pending"
 DEPOSIT_CONFIRMED = "deposit.confirmed"
@@ -189,16 +190,11 @@ async def confirm_deposits(
     `verified` maps deposit id → the canonical hash at its height; a row whose stored hash
     differs is left alone (the watcher treats that as a reorg).
     """
-    changes = LedgerChanges()
-    announce: list[str] = []
-    for deposit_id_, canonical_hash in verified.items():
-        if await repo.mark_confirmed(
-            conn, deposit_id=deposit_id_, block_hash=canonical_hash, now=now
-        ):
-            changes.confirmed += 1
-            announce.append(deposit_id_)
-    changes.events = await _announce(conn, DEPOSIT_CONFIRMED, announce, now, attributed_only=True)
-    return changes
+    # The caller read each row's hash and compared it with the node's moments ago; only this
+    # chain's watcher changes a pending row's block, so one UPDATE per chunk is enough.
+    announce = await repo.mark_all_confirmed(conn, deposit_ids=list(verified), now=now)
+    events = await _announce(conn, DEPOSIT_CONFIRMED, announce, now, attributed_only=True)
+    return LedgerChanges(confirmed=len(announce), events=events)
 
 
 async def revert_above(
@@ -252,11 +248,10 @@ async def _announce(
 ) -> int:
     """One outbox event per deposit, carrying the deposit object as it now stands."""
     rows = await deposits_by_ids(conn, ids)
-    written = 0
-    for deposit_id_ in ids:
-        row = rows[deposit_id_]
-        if attributed_only and row.deposit_reference is None:
-            continue
-        await record_event(conn, type=event_type, data=deposit_payload(row), now=now)
-        written += 1
-    return written
+    events = [
+        (new_event_id(), event_type, deposit_payload(rows[deposit_id_]))
+        for deposit_id_ in ids
+        if not (attributed_only and rows[deposit_id_].deposit_reference is None)
+    ]
+    await insert_events(conn, events=events, now=now)
+    return len(events)

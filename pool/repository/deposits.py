@@ -101,10 +101,13 @@ async def list_deposits(
 
 
 async def deposits_by_ids(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, DepositRow]:
-    if not ids:
-        return {}
-    statement = _deposits(DepositFilters()).where(deposit.c.id.in_(list(ids)))
-    return {row[0]: DepositRow(*row) for row in (await conn.execute(statement)).all()}
+    found: dict[str, DepositRow] = {}
+    listing = _deposits(DepositFilters())
+    for start in range(0, len(ids), 1000):  # bounded IN lists (PostgreSQL: 32,767 parameters)
+        statement = listing.where(deposit.c.id.in_(list(ids[start : start + 1000])))
+        for row in (await conn.execute(statement)).all():
+            found[row[0]] = DepositRow(*row)
+    return found
 
 
 async def credited_totals(

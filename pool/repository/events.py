@@ -59,3 +59,35 @@ async def insert_audit(
             at=now, actor=actor, action=action, subject=subject, details=details
         )
     )
+
+
+_DELIVERIES_FOR_MANY = """
+INSERT INTO delivery (id, event_seq, endpoint_id, status, attempts, next_attempt_at,
+                      retry_from, created_at)
+SELECT {new_id}, ev.seq, s.endpoint_id, 'pending', 0, :now, :now, :now
+  FROM event ev
+  JOIN webhook_subscription s ON s.event_type = ev.type
+  JOIN webhook_endpoint e ON e.id = s.endpoint_id
+ WHERE ev.seq IN :seqs AND e.enabled AND e.deleted_at IS NULL
+"""
+INSERT_DELIVERIES_FOR_MANY = {
+    dialect: text(_DELIVERIES_FOR_MANY.format(new_id=new_id)).bindparams(
+        bindparam("now", type_=UTCDateTime()), bindparam("seqs", expanding=True)
+    )
+    for dialect, new_id in _NEW_DELIVERY_ID.items()
+}
+
+
+async def insert_events(
+    conn: AsyncConnection, *, events: list[tuple[str, str, dict[str, Any]]], now: datetime
+) -> None:
+    """Many (id, type, data) events and their deliveries in a few statements (a catch-up
+    scan confirms thousands of deposits at once)."""
+    for start in range(0, len(events), 1000):
+        chunk = events[start : start + 1000]
+        rows = [{"id": i, "type": t, "data": d, "created_at": now} for i, t, d in chunk]
+        result = await conn.execute(insert(event).returning(event.c.seq), rows)
+        seqs = [int(seq) for seq in result.scalars().all()]
+        await conn.execute(
+            INSERT_DELIVERIES_FOR_MANY[conn.dialect.name], {"seqs": seqs, "now": now}
+        )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, select, tuple_, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -15,6 +15,7 @@ from pool.domain import Protocol
 from pool.tables import address, binding, deposit
 
 LIVE = ("pending", "confirmed", "completed", "dust")
+IN_CHUNK = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,13 +73,15 @@ async def recipients(
         .correlate(address)
         .scalar_subquery()
     )
-    statement = (
-        select(address.c.id, address.c.hex20, address.c.status, binding.c.id, binding.c.unbound_at)
-        .select_from(address.outerjoin(binding, binding.c.id == latest))
-        .where(address.c.protocol == protocol, address.c.hex20.in_(list(hex20s)))
-    )
+    listing = select(
+        address.c.id, address.c.hex20, address.c.status, binding.c.id, binding.c.unbound_at
+    ).select_from(address.outerjoin(binding, binding.c.id == latest))
+    rows: list[Any] = []
+    for chunk in chunks(sorted(hex20s)):
+        statement = listing.where(address.c.protocol == protocol, address.c.hex20.in_(chunk))
+        rows.extend((await conn.execute(statement)).all())
     found: dict[str, Recipient] = {}
-    for address_id, hex20, status, binding_id, unbound_at in (await conn.execute(statement)).all():
+    for address_id, hex20, status, binding_id, unbound_at in rows:
         found[hex20] = Recipient(
             address_id,
             hex20,
@@ -93,14 +96,25 @@ async def known_deposits(
     conn: AsyncConnection, *, chain_id: str, keys: Collection[tuple[str, int]]
 ) -> dict[tuple[str, int], KnownDeposit]:
     """(tx hash, log index) → the row already recorded for it (Invariant 5)."""
-    if not keys:
-        return {}
-    statement = select(*_KNOWN).where(
-        deposit.c.chain_id == chain_id,
-        tuple_(deposit.c.tx_hash, deposit.c.log_index).in_(list(keys)),
-    )
-    rows = [KnownDeposit(*row) for row in (await conn.execute(statement)).all()]
-    return {(row.tx_hash, row.log_index): row for row in rows}
+    wanted = set(keys)
+    found: dict[tuple[str, int], KnownDeposit] = {}
+    # By transaction hash, in chunks: a row-value IN over thousands of pairs exceeds
+    # PostgreSQL's expression depth ("stack depth limit exceeded", measured at 10,000).
+    for chunk in chunks(sorted({tx_hash for tx_hash, _ in wanted})):
+        statement = select(*_KNOWN).where(
+            deposit.c.chain_id == chain_id, deposit.c.tx_hash.in_(chunk)
+        )
+        for row in (await conn.execute(statement)).all():
+            known = KnownDeposit(*row)
+            if (known.tx_hash, known.log_index) in wanted:
+                found[(known.tx_hash, known.log_index)] = known
+    return found
+
+
+def chunks(values: Sequence[Any], size: int = IN_CHUNK) -> list[list[Any]]:
+    """IN lists of bounded size: PostgreSQL takes at most 32,767 parameters a statement."""
+    items = list(values)
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 async def insert_deposits(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
@@ -144,19 +158,21 @@ async def pending_up_to(
     return [KnownDeposit(*row) for row in (await conn.execute(statement)).all()]
 
 
-async def mark_confirmed(
-    conn: AsyncConnection, *, deposit_id: str, block_hash: str, now: datetime
-) -> bool:
-    result = await conn.execute(
-        update(deposit)
-        .where(
-            deposit.c.id == deposit_id,
-            deposit.c.status == "pending",
-            deposit.c.block_hash == block_hash,
+async def mark_all_confirmed(
+    conn: AsyncConnection, *, deposit_ids: Sequence[str], now: datetime
+) -> list[str]:
+    """Pending → confirmed for these ids (their block hashes were just re-verified by the
+    caller); returns the ids that changed."""
+    changed: list[str] = []
+    for chunk in chunks(deposit_ids):
+        result = await conn.execute(
+            update(deposit)
+            .where(deposit.c.id.in_(chunk), deposit.c.status == "pending")
+            .values(status="confirmed", confirmed_at=now)
+            .returning(deposit.c.id)
         )
-        .values(status="confirmed", confirmed_at=now)
-    )
-    return result.rowcount == 1
+        changed.extend(str(value) for value in result.scalars().all())
+    return changed
 
 
 async def live_above(
@@ -176,9 +192,9 @@ async def live_above(
 async def mark_reverted(
     conn: AsyncConnection, *, deposit_ids: Sequence[str], now: datetime
 ) -> None:
-    if deposit_ids:
+    for chunk in chunks(deposit_ids):
         await conn.execute(
             update(deposit)
-            .where(deposit.c.id.in_(list(deposit_ids)))
+            .where(deposit.c.id.in_(chunk))
             .values(status="reverted", reverted_at=now)
         )
