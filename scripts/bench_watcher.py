@@ -17,8 +17,8 @@ All on this machine, all on loopback:
    confirmations written — beside the bare scan: raw `eth_getLogs` through `RpcClient.call` +
    `transfers_to`, same ranges, same in-memory set. The two alternate; medians of `--repeat`
    runs at the headline (first) range. web3's formatted `eth.get_logs`, for context.
-2. A worker's peak RSS: a child that loads the address book and catches up once, read from
-   outside with `wait4` (ru_maxrss); each catch-up run above also reports its own peak.
+2. A worker's peak RSS: a child that loads the address book and catches up once, its VmHWM
+   read just before it exits; each catch-up run above also reports its own peak.
 3. Head latency (scripts/bench/watcher_latency.py): `addrpool worker` on the chain (block time
    2 s: polls every 1 s); a block with a transfer to a bound address mined at random moments;
    time from `anvil_mine` returning to the `pending` deposit row existing (polled every 10 ms).
@@ -143,7 +143,11 @@ def watched_sets(
 def run_child(
     mode: str, spec: ChildSpec, work: Path, profile: Path | None = None
 ) -> dict[str, Any]:
-    """Run a measurement in its own process; its result, plus its peak RSS seen from outside."""
+    """Run a measurement in a process of its own; its result (with its own VmHWM).
+
+    Not wait4's ru_maxrss: Linux carries the parent's high-water mark into a child across
+    (v)fork + exec, so every child "peaked" at this process's 608 MB (measured).
+    """
     spec_path = work / f"{spec.label}-{mode}.json"
     spec.save(spec_path)
     argv = [
@@ -171,14 +175,10 @@ def run_child(
         ]
     log_path = work / f"{spec.label}-{mode}.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen(argv, cwd=work, env=clean_env(), stdout=log, stderr=log)
-        # wait4: this child's own rusage (RUSAGE_CHILDREN would fold in the import processes).
-        _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
+        done = subprocess.run(argv, cwd=work, env=clean_env(), stdout=log, stderr=log, check=False)
+    if done.returncode != 0:
         raise RuntimeError(f"child {mode} failed:\n{log_path.read_text()[-3000:]}")
     result: dict[str, Any] = json.loads(Path(spec.result_path).read_text())
-    result["ru_maxrss_mb"] = round(usage.ru_maxrss / 1024, 1)
     return result
 
 

@@ -5,8 +5,8 @@ JSON to the path the spec names:
 - `catchup`: the address book loaded once, then, per block range and repetition, a fresh
   cursor caught up with `ChainWatcher.poll()` and, beside it, the bare scan (raw
   `eth_getLogs` + `transfers_to` against the same in-memory set), in alternating order;
-- `worker`: what a worker does on start, and no more: load the book, catch up once. Its peak
-  RSS is the figure the parent reads (with `wait4`, from outside).
+- `worker`: what a worker does on start, and no more: load the book, catch up once; its
+  VmHWM, read last, is the worker's peak RSS.
 Each watcher run gets a chain id of its own, so its cursor is fresh and its deposits are new.
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Coroutine
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,7 @@ class Run:
     confirmed: int = 0
     attributed: int = 0
     polls: int = 0
+    error: str = ""  # a run that failed: what it raised
     peak_rss_mb: float = 0.0  # this run's own peak: VmHWM reset before it
 
 
@@ -124,15 +126,18 @@ async def watcher_run(
         reset_peak()
     started = time.perf_counter()
     cursor = spec.start_block - 1
-    while cursor < spec.head:
-        report = await watcher.poll()
-        cursor = report.cursor
-        run.deposits += report.deposits
-        run.confirmed += report.confirmed
-        run.polls += 1
+    try:
+        while cursor < spec.head:
+            # An error propagates: the runner would retry the same range forever, we report it.
+            report = await watcher.poll()
+            cursor = report.cursor
+            run.deposits += report.deposits
+            run.confirmed += report.confirmed
+            run.polls += 1
+    finally:
+        await client.close()
     run.seconds = time.perf_counter() - started
     run.peak_rss_mb = memory_mb("VmHWM")
-    await client.close()
     run.matched = run.deposits
     run.attributed = await attributed(db, chain_id)
     if run.deposits != spec.pool_logs:
@@ -183,6 +188,20 @@ async def load_book(db: Database, result: ChildResult) -> AddressBook:
     return book
 
 
+@dataclass(frozen=True, slots=True)
+class Step:
+    kind: str
+    work: Coroutine[Any, Any, Run]
+
+    async def run(self, block_range: int, repetition: int) -> Run:
+        """The run, or what it raised: one failing range must not hide the other figures."""
+        try:
+            return await self.work
+        except Exception as exc:  # reported, with its type, in the table
+            error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
+            return Run(self.kind, block_range, repetition, 0.0, 0, 0, error=error)
+
+
 async def catchup(spec: ChildSpec) -> ChildResult:
     result = ChildResult()
     db = Database(spec.database_url)
@@ -192,11 +211,11 @@ async def catchup(spec: ChildSpec) -> ChildResult:
         for block_range in spec.ranges:
             if repetition >= (spec.repeat if block_range == spec.ranges[0] else spec.tune_repeat):
                 continue
-            watch = watcher_run(spec, db, book, block_range, repetition)
-            bare = bare_run(spec, client, book, block_range, repetition)
+            watch = Step("watcher", watcher_run(spec, db, book, block_range, repetition))
+            bare = Step("bare", bare_run(spec, client, book, block_range, repetition))
             # Alternate which goes first, so drift and a warm node favour neither.
             for step in (watch, bare) if repetition % 2 == 0 else (bare, watch):
-                result.runs.append(await step)
+                result.runs.append(await step.run(block_range, repetition))
     await client.close()
     await db.dispose()
     return result
@@ -207,8 +226,9 @@ async def worker(spec: ChildSpec) -> ChildResult:
     db = Database(spec.database_url)
     book = await load_book(db, result)
     result.rss_mb["peak_after_book"] = memory_mb("VmHWM")
-    # The process's peak is kept whole here (no reset): the parent reads it with wait4.
-    result.runs.append(await watcher_run(spec, db, book, spec.ranges[0], 0, own_peak=False))
+    # The process's peak is kept whole here (no reset): its VmHWM is the figure.
+    catch_up = watcher_run(spec, db, book, spec.ranges[0], 0, own_peak=False)
+    result.runs.append(await Step("watcher", catch_up).run(spec.ranges[0], 0))
     result.rss_mb["after_catchup"] = memory_mb("VmRSS")
     result.rss_mb["peak"] = memory_mb("VmHWM")
     await db.dispose()
