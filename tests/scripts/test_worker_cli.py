@@ -25,28 +25,32 @@ def worker_env(tmp_path: Path, chains_toml: str) -> dict[str, str]:
     return {**env, "ADDRPOOL_CONFIG": str(config)}
 
 
+def run_worker_until(tmp_path: Path, chains_toml: str, ready: str) -> str:
+    """Start `addrpool worker`, wait for `ready` in its log, SIGTERM it: it must exit 0."""
+    log_path = tmp_path / "worker.log"
+    with log_path.open("w+") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "scripts.cli", "worker"],
+            env=worker_env(tmp_path, chains_toml),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while ready not in log_path.read_text():
+                assert process.poll() is None, log_path.read_text()
+                assert time.monotonic() < deadline, f"no {ready!r} in the worker's log"
+                time.sleep(0.1)
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=30) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+    return log_path.read_text()
+
+
 def test_worker_without_a_chain_still_delivers_and_stops_on_sigterm(tmp_path: Path) -> None:
-    log = (tmp_path / "worker.log").open("w+")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "scripts.cli", "worker"],
-        env=worker_env(tmp_path, ""),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while "delivering webhooks" not in (tmp_path / "worker.log").read_text():
-            assert process.poll() is None, (tmp_path / "worker.log").read_text()
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-        log.close()
-    assert "watching no chain" in (tmp_path / "worker.log").read_text()
+    assert "watching no chain" in run_worker_until(tmp_path, "", "delivering webhooks")
 
 
 def test_worker_watches_and_stops_on_sigterm(tmp_path: Path, devnet: Devnet) -> None:
@@ -55,27 +59,7 @@ def test_worker_watches_and_stops_on_sigterm(tmp_path: Path, devnet: Devnet) -> 
         f"start_block = {anvil.block_number(devnet.url)}\n"
         f'[chains.devnet.tokens.USDT]\ncontract = "{devnet.usdt}"\ndecimals = 6\n'
     )
-    log = (tmp_path / "worker.log").open("w+")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "scripts.cli", "worker"],
-        env=worker_env(tmp_path, chain),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while "watching a new chain" not in (tmp_path / "worker.log").read_text():
-            assert process.poll() is None, (tmp_path / "worker.log").read_text()
-            assert time.monotonic() < deadline, "the worker did not start watching"
-            time.sleep(0.1)
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-        log.close()
-    assert "watching devnet" in (tmp_path / "worker.log").read_text()
+    assert "watching devnet" in run_worker_until(tmp_path, chain, "watching a new chain")
 
 
 def test_chains_and_rescan_commands(tmp_path: Path, devnet: Devnet) -> None:
