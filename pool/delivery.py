@@ -40,7 +40,7 @@ FIRST_RETRY = 1.0
 MAX_WAIT = 3600.0
 RETRY_BUDGET = timedelta(days=3)
 PER_ENDPOINT = 4
-CLAIM_BATCH = 50
+HELD_PER_ENDPOINT = 2 * PER_ENDPOINT  # claims per endpoint: sending, or next in line
 IDLE_SECONDS = 0.5
 RETRYABLE = {408, 429}
 BODY_KEPT = 1024
@@ -58,6 +58,7 @@ class DeliveryWorker:
         )
         self._limits: dict[str, asyncio.Semaphore] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._held: dict[str, int] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         """Claim and send until stopped; no new claim after `stop`, running sends finish."""
@@ -75,13 +76,23 @@ class DeliveryWorker:
         await self._http.aclose()
 
     async def run_once(self) -> int:
-        """Claim what is due and start sending it; returns how many were claimed."""
+        """Claim what is due, per endpoint up to its room, and start sending; returns how many.
+
+        Each endpoint holds at most HELD_PER_ENDPOINT claims (sending or queued), so a lease
+        never runs out while a delivery waits its turn, and a dead endpoint's backlog stays in
+        the database instead of in memory.
+        """
         now = utc_now()
+        claimed: list[repo.Claimed] = []
         async with self.db.write() as conn:
-            claimed = await repo.claim_due(
-                conn, now=now, lease_until=now + LEASE, limit=CLAIM_BATCH
-            )
+            for endpoint_id in await repo.endpoints_due(conn, now=now):
+                room = HELD_PER_ENDPOINT - self._held.get(endpoint_id, 0)
+                if room > 0:
+                    claimed += await repo.claim_due(
+                        conn, endpoint_id=endpoint_id, now=now, lease_until=now + LEASE, limit=room
+                    )
         for item in claimed:
+            self._held[item.endpoint_id] = self._held.get(item.endpoint_id, 0) + 1
             task = asyncio.create_task(self._deliver_limited(item))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -94,12 +105,28 @@ class DeliveryWorker:
 
     async def _deliver_limited(self, claimed: repo.Claimed) -> None:
         limit = self._limits.setdefault(claimed.endpoint_id, asyncio.Semaphore(PER_ENDPOINT))
-        async with limit:
-            try:
-                await self.deliver(claimed)
-            except Exception:
-                # The lease runs out and another attempt follows: nothing is lost.
-                log.exception("delivery attempt crashed", extra={"delivery": claimed.delivery_id})
+        try:
+            async with limit:
+                if await self._still_ours(claimed):
+                    await self.deliver(claimed)
+        except Exception:
+            # The lease runs out and another attempt follows: nothing is lost.
+            log.exception("delivery attempt crashed", extra={"delivery": claimed.delivery_id})
+        finally:
+            self._held[claimed.endpoint_id] -= 1
+
+    async def _still_ours(self, claimed: repo.Claimed) -> bool:
+        """Renew the lease just before sending; if it ran out while this delivery queued and
+        another worker took it, skip: one attempt is never made twice at the same time."""
+        if claimed.lease_until is None:
+            return True
+        async with self.db.write() as conn:
+            return await repo.renew_lease(
+                conn,
+                delivery_id=claimed.delivery_id,
+                held_until=claimed.lease_until,
+                new_until=utc_now() + LEASE,
+            )
 
     async def deliver(self, claimed: repo.Claimed) -> None:
         attempt, retry_after = await self._attempt(claimed)

@@ -1,7 +1,7 @@
 """Watcher benchmark: catch-up beside a bare scan, worker RSS, head latency, per-recipient baseline.
 
     .venv/bin/python scripts/bench_watcher.py [--addresses 1000000] [--transfers 100000]
-        [--blocks 4000] [--backends sqlite,postgresql] [--ranges 2000,500,1000,4000]
+        [--blocks 4000] [--backends sqlite,postgresql] [--ranges 500,250,1000,2000,4000]
     smoke run: --addresses 10000 --transfers 2000 --blocks 200
 
 All on this machine, all on loopback:
@@ -44,6 +44,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chains.presets import DEFAULT_MAX_BLOCK_RANGE
 from pool import allocation
 from pool.clock import utc_now
 from pool.db import Database
@@ -255,9 +256,23 @@ def setup_chain(url: str, args: argparse.Namespace, recipients: Sequence[str]) -
     )
 
 
+def code_version() -> str:
+    """The commit measured, and whether chains/ or pool/ differed from it (shared tree)."""
+    git = ["git", "-C", str(ROOT)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(
+        [*git, "status", "--porcelain", "--", "chains", "pool"], capture_output=True, text=True
+    )
+    return head.stdout.strip() + (" + uncommitted chains/pool changes" if dirty.stdout else "")
+
+
 def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     pg_database = f"bench_watcher_{os.getpid()}"
-    results: dict[str, Any] = {"command": shlex.join([sys.executable, *sys.argv])}
+    results: dict[str, Any] = {
+        "command": shlex.join([sys.executable, *sys.argv]),
+        "load_average_start": os.getloadavg(),
+        "code_start": code_version(),
+    }
     try:
         with Anvil(extra_args=["--gas-limit", str(GAS_LIMIT)]) as node:
             backends, pairs = setup_pool(args, work, pg_database)
@@ -281,6 +296,8 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 )  # fmt: skip
                 backend.latency = head_latency(plan, chain, clean_env(), work)
             results["backends"] = {b.name: asdict(b) | {"bound": len(b.bound)} for b in backends}
+            results["load_average_end"] = os.getloadavg()
+            results["code_end"] = code_version()
     finally:
         if "postgresql" in args.backends:
             drop = f"DROP DATABASE IF EXISTS {pg_database} WITH (FORCE)"
@@ -312,6 +329,12 @@ def run_scans(
     return scans
 
 
+def default_ranges() -> list[int]:
+    """The code's own default first (the headline), then others to see which does best."""
+    others = [r for r in (250, 1000, 2000, 4000) if r != DEFAULT_MAX_BLOCK_RANGE]
+    return [DEFAULT_MAX_BLOCK_RANGE, *others]
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     ints = lambda text: [int(x) for x in text.split(",")]  # noqa: E731
@@ -326,7 +349,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--others", type=int, default=2_000, help="random non-pool recipients to draw from"
     )
     parser.add_argument("--backends", type=lambda t: t.split(","), default=["sqlite", "postgresql"])
-    parser.add_argument("--ranges", type=ints, default=[2000, 500, 1000, 4000],
+    parser.add_argument("--ranges", type=ints, default=default_ranges(),
                         help="max_block_range values; the first is the headline")  # fmt: skip
     parser.add_argument("--repeat", type=int, default=3, help="runs at the headline range")
     parser.add_argument("--tune-repeat", type=int, default=1, help="runs at the other ranges")

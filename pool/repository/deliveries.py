@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +19,7 @@ _CLAIM = """
 UPDATE delivery SET next_attempt_at = :lease_until
  WHERE id IN (SELECT id FROM delivery
                WHERE status = 'pending' AND next_attempt_at <= :now
+                 AND endpoint_id = :endpoint_id
                ORDER BY next_attempt_at LIMIT :limit {lock})
 RETURNING id
 """
@@ -48,13 +49,47 @@ class Claimed:
     secret_encrypted: str
     previous_secret_encrypted: str | None
     previous_secret_expires_at: datetime | None
+    lease_until: datetime | None = None  # our claim's token: next_attempt_at as we set it
+
+
+async def renew_lease(
+    conn: AsyncConnection, *, delivery_id: str, held_until: datetime, new_until: datetime
+) -> bool:
+    """Compare-and-set on the lease: True only if our claim still stands (nobody took the row
+    after it ran out while we queued behind the endpoint's other deliveries)."""
+    result = await conn.execute(
+        update(delivery)
+        .where(
+            delivery.c.id == delivery_id,
+            delivery.c.status == "pending",
+            delivery.c.next_attempt_at == held_until,
+        )
+        .values(next_attempt_at=new_until)
+    )
+    return result.rowcount == 1
+
+
+async def endpoints_due(conn: AsyncConnection, *, now: datetime) -> list[str]:
+    rows = await conn.execute(
+        select(delivery.c.endpoint_id)
+        .where(delivery.c.status == "pending", delivery.c.next_attempt_at <= now)
+        .distinct()
+    )
+    return [str(row[0]) for row in rows.all()]
 
 
 async def claim_due(
-    conn: AsyncConnection, *, now: datetime, lease_until: datetime, limit: int
+    conn: AsyncConnection,
+    *,
+    endpoint_id: str,
+    now: datetime,
+    lease_until: datetime,
+    limit: int,
 ) -> list[Claimed]:
+    """Lease up to `limit` due deliveries of one endpoint (each endpoint claims only what it
+    has room for, so a dead one cannot fill the worker with its backlog)."""
     statement = CLAIM[conn.dialect.name]
-    params = {"now": now, "lease_until": lease_until, "limit": limit}
+    params = {"now": now, "lease_until": lease_until, "limit": limit, "endpoint_id": endpoint_id}
     ids = [row[0] for row in (await conn.execute(statement, params)).all()]
     if not ids:
         return []
@@ -82,7 +117,7 @@ async def claim_due(
         )
         .where(delivery.c.id.in_(ids))
     )
-    return [Claimed(*tuple(row)) for row in rows.all()]
+    return [replace(Claimed(*tuple(row)), lease_until=lease_until) for row in rows.all()]
 
 
 @dataclass(frozen=True, slots=True)

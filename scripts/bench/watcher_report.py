@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 from collections.abc import Sequence
 from typing import Any
@@ -185,6 +186,10 @@ def strategies_section(results: dict[str, Any], args: argparse.Namespace) -> lis
     return ["", title, "", markdown(header, rows)]
 
 
+def fmt_load(load: Sequence[float]) -> str:
+    return "/".join(f"{value:.1f}" for value in load)
+
+
 def setup_lines(results: dict[str, Any], args: argparse.Namespace) -> list[str]:
     chain = results["chain"]
     lines = [
@@ -194,6 +199,12 @@ def setup_lines(results: dict[str, Any], args: argparse.Namespace) -> list[str]:
         f"{args.pool_recipients:,} pool addresses ({args.bound:,} bound), the rest to "
         f"{args.others:,} random non-pool addresses; confirmations {args.confirmations}"
     ]
+    start, end = results["load_average_start"], results["load_average_end"]
+    lines.append(
+        f"machine: {os.cpu_count()} cores; load average (1/5/15 min) {fmt_load(start)} at the "
+        f"start, {fmt_load(end)} at the end (the machine is shared: figures vary with it)"
+    )
+    lines.append(f"code: {results['code_start']} at the start, {results['code_end']} at the end")
     for name, backend in results["backends"].items():
         imported = backend["import_"]
         lines.append(

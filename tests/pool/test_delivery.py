@@ -332,7 +332,7 @@ async def test_two_workers_never_run_one_attempt_twice(
     first, second = DeliveryWorker(db, settings), DeliveryWorker(db, settings)
     import asyncio
 
-    for _ in range(3):
+    for _ in range(12):  # each claims at most its endpoint's room at a time
         await asyncio.gather(
             first.run_once(), second.run_once(), first.run_once(), second.run_once()
         )
@@ -350,12 +350,16 @@ async def test_a_worker_that_dies_mid_attempt_is_replaced_after_its_lease(
     from pool.repository.deliveries import claim_due
 
     receiver = receivers()
-    await endpoint(db, settings, receiver.url, ["deposit.pending"])
+    endpoint_id, _ = await endpoint(db, settings, receiver.url, ["deposit.pending"])
     event_id = await emit(db)
     now = utc_now()
     async with db.write() as conn:  # the dead worker's claim
         [claimed] = await claim_due(
-            conn, now=now, lease_until=now + timedelta(seconds=60), limit=10
+            conn,
+            endpoint_id=endpoint_id,
+            now=now,
+            lease_until=now + timedelta(seconds=60),
+            limit=10,
         )
     worker = DeliveryWorker(db, settings)
     await deliver_all(worker)
@@ -367,3 +371,21 @@ async def test_a_worker_that_dies_mid_attempt_is_replaced_after_its_lease(
     assert headers["X-PayIn-Event-Id"] == event_id == claimed.event_id
     [row] = await deliveries(db)
     assert row["status"] == "succeeded"
+
+
+async def test_a_backlog_stays_in_the_database_not_in_memory(
+    db: Database, settings: Settings, receivers
+) -> None:
+    """An endpoint holds at most HELD_PER_ENDPOINT claims: leases never run out while queued."""
+    from pool.delivery import HELD_PER_ENDPOINT
+
+    slow = receivers((200, {}, 0.2))
+    await endpoint(db, settings, slow.url, ["deposit.pending"])
+    for n in range(3 * HELD_PER_ENDPOINT):
+        await emit(db, data={"depositId": f"dep_{n}"})
+    worker = DeliveryWorker(db, settings)
+    assert await worker.run_once() == HELD_PER_ENDPOINT
+    assert await worker.run_once() == 0  # no room until some finish
+    await worker.drain()
+    assert await worker.run_once() == HELD_PER_ENDPOINT
+    await worker.drain()
