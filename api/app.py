@@ -13,7 +13,7 @@ from api.auth import KeyCache
 from api.context import AppContext
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
-from api.routes import deposits, health, webhooks
+from api.routes import deposits, health, reconciliation, webhooks
 from api.routes import pool as pool_routes
 from chains.presets import unwatched_chains
 from pool import __version__
@@ -67,6 +67,6 @@ def create_app(
         max_bytes=settings.max_body_bytes,
         per_path={pool_routes.IMPORT_PATH: settings.max_import_bytes},
     )
-    for module in (deposits, pool_routes, webhooks, health):
+    for module in (deposits, pool_routes, webhooks, reconciliation, health):
         app.include_router(module.router)
     return app

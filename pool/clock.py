@@ -1,6 +1,7 @@
 """The one source of time: aware UTC, so both databases and every log agree."""
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 
 
 def utc_now() -> datetime:
@@ -11,3 +12,22 @@ def isoformat_z(moment: datetime) -> str:
     """`2026-11-21T10:30:00.123Z`: the wire format of API.md (UTC, milliseconds, `Z`)."""
     moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+_AGO = re.compile(r"^(\d+)([mhd])$")
+_AGO_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_moment(value: str, *, now: datetime) -> datetime:
+    """`30m`, `24h`, `7d` (that long before `now`), a date or an ISO datetime (UTC if naive)."""
+    text = value.strip()
+    ago = _AGO.match(text)
+    if ago:
+        return now - timedelta(**{_AGO_UNITS[ago.group(2)]: int(ago.group(1))})
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValueError(
+            f"{value!r} is neither a duration (30m, 24h, 7d) nor an ISO date or time"
+        ) from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -53,6 +53,38 @@ class ChainSettings(BaseModel):
     tokens: dict[str, TokenSettings] = Field(default_factory=dict)
 
 
+def _seconds_or_iso(value: Any) -> Any:
+    """`3600` means seconds; ISO 8601 (`P7D`, `PT10M`) works as well."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return timedelta(seconds=int(value))
+    return value
+
+
+class ReconcileSettings(BaseModel):
+    """The reconciliation worker (`[reconcile]` in TOML, `ADDRPOOL_RECONCILE__*`)."""
+
+    model_config = {"extra": "forbid"}
+
+    enabled: bool = True
+    interval: timedelta = timedelta(minutes=10)
+    # Deposits detected this recently are compared; older ones were settled long ago.
+    window: timedelta = timedelta(days=7)
+    # How long a confirmed deposit may wait for every receiver's acknowledgement.
+    grace: timedelta = timedelta(minutes=15)
+    # The most recent deposits whose receipts are re-read from the chain on each run.
+    chain_reads: int = Field(default=1000, ge=0, le=100_000)
+    # Failed deliveries sent back to pending per run, and per delivery over its life.
+    requeue_limit: int = Field(default=500, ge=0)
+    max_requeues: int = Field(default=3, ge=0)
+    # Pending longer than max(this, 3 x confirmations x block time) means a stuck watcher.
+    stuck_after: timedelta = timedelta(minutes=10)
+
+    @field_validator("interval", "window", "grace", "stuck_after", mode="before")
+    @classmethod
+    def _durations(cls, value: Any) -> Any:
+        return _seconds_or_iso(value)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ADDRPOOL_", env_nested_delimiter="__", extra="ignore"
@@ -74,14 +106,12 @@ class Settings(BaseSettings):
     # http:// and private/loopback webhook targets: for tests and the devnet only.
     webhook_allow_private: bool = False
     chains: dict[str, ChainSettings] = Field(default_factory=dict)
+    reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
 
     @field_validator("cooldown", mode="before")
     @classmethod
     def _seconds_are_a_duration_too(cls, value: Any) -> Any:
-        """`ADDRPOOL_COOLDOWN=3600` means seconds; ISO 8601 (`P7D`) works as well."""
-        if isinstance(value, str) and value.strip().isdigit():
-            return timedelta(seconds=int(value))
-        return value
+        return _seconds_or_iso(value)
 
     @classmethod
     def settings_customise_sources(

@@ -264,6 +264,8 @@ delivery = Table(
     # The retry budget (about 3 days) runs from here; a manual retry restarts it.
     Column("retry_from", UTCDateTime, nullable=False),
     Column("completed_at", UTCDateTime, nullable=True),
+    # Times reconciliation sent a failed delivery back to pending: it does so a bounded number.
+    Column("requeues", Integer, nullable=False, server_default=text("0")),
     UniqueConstraint("event_seq", "endpoint_id"),
     # What a delivery worker claims: due pending deliveries, oldest first.
     Index("ix_delivery_due", "status", "next_attempt_at"),
@@ -281,6 +283,20 @@ delivery_attempt = Table(
     Column("response_body", Text, nullable=True),  # the first KB
     Index("ix_delivery_attempt_delivery", "delivery_id", "attempted_at"),
 )
+# What the reconciliation worker found, kept so the API serves the latest report without
+# touching the chain (the worker reads it; a request never does).
+reconciliation_report = Table(
+    "reconciliation_report",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=False),
+    Column("since", UTCDateTime, nullable=False),
+    Column("summary", JSON, nullable=False),  # counts per category, what was checked/repaired
+    Column("items", JSON, nullable=False),  # the discrepancies, capped per category
+    Index("ix_reconciliation_report_finished", "finished_at"),
+)
+
 api_key = Table(
     "api_key",
     metadata,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pool.errors import AddrpoolError
 from pool.import_formats import FORMATS
-from scripts import chain_commands, commands, hd_commands, webhook_commands
+from scripts import chain_commands, commands, hd_commands, reconcile_commands, webhook_commands
 from scripts.output import Output
 
 Handler = Callable[[argparse.Namespace, Output], Awaitable[int]]
@@ -34,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("worker", help="the chain watchers and webhook delivery, without the API")
     webhook_commands.add_parsers(sub, _json)
+    reconcile_commands.add_parsers(sub, _json)
     _json(sub.add_parser("chains", help="configured chains: head, cursor, lag, endpoint health"))
     rescan = _json(sub.add_parser("rescan", help="read a block range again (safe while watching)"))
     rescan.add_argument("--chain", required=True)
@@ -128,6 +129,7 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("chains", None): chain_commands.chains_list,
     ("rescan", None): chain_commands.rescan,
     **webhook_commands.HANDLERS,
+    **reconcile_commands.HANDLERS,
 }
 
 

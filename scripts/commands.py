@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import hashlib
 import os
 import signal
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from chains.codec import address_parser
@@ -47,6 +49,16 @@ async def open_database(settings: Settings) -> Database:
             "run `addrpool db upgrade` first"
         )
     return db
+
+
+@contextlib.asynccontextmanager
+async def opened_database(settings: Settings) -> AsyncIterator[Database]:
+    """`open_database` for the length of a command, disposed however it ends."""
+    db = await open_database(settings)
+    try:
+        yield db
+    finally:
+        await db.dispose()
 
 
 def describe_database(db: Database) -> str:

@@ -1,4 +1,4 @@
-"""Every background worker of a process: chain watchers and webhook delivery.
+"""Every background worker of a process: chain watchers, webhook delivery, reconciliation.
 
 `serve` runs them beside the API; `addrpool worker` runs them alone.
 """
@@ -16,11 +16,13 @@ from pool.delivery import DeliveryWorker
 
 async def run_workers(settings: Settings, db: Database, stop: asyncio.Event) -> None:
     # web3 takes about a second to import: only processes that watch chains pay for it.
+    from chains.reconciler import run_reconciler
     from chains.runner import run_watchers
 
     await asyncio.gather(
         run_watchers(settings, db, stop),
         DeliveryWorker(db, settings).run(stop),
+        run_reconciler(settings, db, stop),
     )
 
 

@@ -28,8 +28,14 @@ USDT = 1_000_000  # one token, 6 decimals
 
 def chain_config(devnet: Devnet, protocol: Protocol = "evm", **overrides: Any) -> ChainConfig:
     """A custom chain on the devnet; as `tron`, anvil stands in for java-tron's JSON-RPC."""
+    chain = chain_settings(devnet, protocol, **overrides)
+    return resolve_chain("devnet", Settings(network="testnet", chains={"devnet": chain}))
+
+
+def chain_settings(devnet: Devnet, protocol: Protocol = "evm", **overrides: Any) -> dict[str, Any]:
+    """The `[chains.devnet]` table of that chain, for whole Settings."""
     contract = (lambda a: hex20_to_tron(a[2:].lower())) if protocol == "tron" else (lambda a: a)
-    chain = {
+    return {
         "protocol": protocol,
         "rpc_urls": [devnet.url],
         "confirmations": CONFIRMATIONS,
@@ -40,7 +46,6 @@ def chain_config(devnet: Devnet, protocol: Protocol = "evm", **overrides: Any) -
         },
         **overrides,
     }
-    return resolve_chain("devnet", Settings(network="testnet", chains={"devnet": chain}))
 
 
 class Harness:
