@@ -13,7 +13,7 @@ from api.auth import KeyCache
 from api.context import AppContext
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
-from api.routes import deposits, health, reconciliation, webhooks
+from api.routes import alerts, deposits, health, reconciliation, webhooks
 from api.routes import pool as pool_routes
 from chains.presets import unwatched_chains
 from pool import __version__
@@ -48,6 +48,7 @@ def create_app(
         gc.freeze()
         async with background(database) if background else contextlib.nullcontext():
             yield
+        await _app.state.ctx.pool_alerts.close()
         if owns_db:
             await database.dispose()
 
@@ -67,6 +68,6 @@ def create_app(
         max_bytes=settings.max_body_bytes,
         per_path={pool_routes.IMPORT_PATH: settings.max_import_bytes},
     )
-    for module in (deposits, pool_routes, webhooks, reconciliation, health):
+    for module in (deposits, pool_routes, webhooks, reconciliation, alerts, health):
         app.include_router(module.router)
     return app

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from fastapi import Request
 
+from pool.alert_engine import PoolAlerts
 from pool.config import Settings
 from pool.db import Database
 from pool.domain import Protocol
@@ -19,6 +20,11 @@ class AppContext:
     monitored_chains: dict[Protocol, list[str]] = field(default_factory=dict)
     # chain id → why it is not watched (no RPC URL, no token): `/health` says so.
     unwatched_chains: dict[str, str] = field(default_factory=dict)
+    # Re-evaluates the pool-low alert moments after a bind, import or archive.
+    pool_alerts: PoolAlerts = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.pool_alerts = PoolAlerts(self.db, self.settings.alerts)
 
 
 async def context(request: Request) -> AppContext:

@@ -81,8 +81,11 @@ def summary_view(summary: PoolSummary) -> dict[str, Any]:
         "archived": summary.archived,
         "threshold": summary.threshold,
         "belowThreshold": summary.below_threshold,
-        # Projection from the bind rate belongs to the alerting work; unknown until then.
-        "projectedExhaustionAt": None,
+        "projectedExhaustionAt": (
+            isoformat_z(summary.projected_exhaustion_at)
+            if summary.projected_exhaustion_at
+            else None
+        ),
     }
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -15,7 +15,11 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from pool.domain import Protocol
+
 DEFAULT_CONFIG_FILE = Path("addrpool.toml")
+# Free addresses below which `pool_low` fires: PayIn's pool guide (EVM) and its seed (Tron).
+DEFAULT_THRESHOLDS: dict[Protocol, int] = {"evm": 200, "tron": 100}
 
 
 class TokenSettings(BaseModel):
@@ -85,6 +89,78 @@ class ReconcileSettings(BaseModel):
         return _seconds_or_iso(value)
 
 
+class HookSettings(BaseModel):
+    """Where alert firings and resolutions go, besides the log and the webhook event."""
+
+    model_config = {"extra": "forbid"}
+
+    name: str = Field(min_length=1, max_length=48, pattern=r"^[A-Za-z0-9_.-]+$")
+    type: Literal["http", "command"]
+    # http: a Slack-style incoming webhook or any receiver of JSON
+    url: str | None = None
+    # http: when set, X-Addrpool-Signature = hex HMAC-SHA256 of the body with this secret
+    secret: SecretStr | None = None
+    # command: argv of a program that reads the alert as JSON on stdin
+    command: list[str] | None = None
+    timeout: float = Field(default=10.0, gt=0, le=300)
+
+    @model_validator(mode="after")
+    def _target_matches_type(self) -> HookSettings:
+        if self.type == "http" and not self.url:
+            raise ValueError(f"hook {self.name}: an http hook needs a url")
+        if self.type == "command" and not self.command:
+            raise ValueError(f"hook {self.name}: a command hook needs a command")
+        return self
+
+
+class AlertSettings(BaseModel):
+    """Alert rules and hooks (`[alerts]` in TOML, `ADDRPOOL_ALERTS__*`)."""
+
+    model_config = {"extra": "forbid"}
+
+    # Free addresses below this fire `pool_low:<protocol>` (PayIn's defaults).
+    thresholds: dict[Protocol, int] = Field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
+    # Free addresses below this percentage of the protocol's pool fire it too; 0 = off.
+    percent_thresholds: dict[Protocol, float] = Field(default_factory=dict)
+    # Hysteresis: resolves only once free addresses are back above threshold x (1 + margin).
+    margin: float = Field(default=0.1, ge=0, le=10)
+    # Projected exhaustion from the bind rate of the last `bind_rate_window`.
+    exhaustion_horizon: timedelta = timedelta(hours=72)
+    bind_rate_window: timedelta = timedelta(hours=24)
+    # A watcher this many blocks behind its head, or silent this long, fires.
+    watcher_lag_blocks: int = Field(default=100, ge=1)
+    watcher_stall_after: timedelta = timedelta(minutes=5)
+    # More failed delivery attempts than this to one endpoint within the window fires.
+    webhook_failures: int = Field(default=10, ge=1)
+    webhook_failures_window: timedelta = timedelta(minutes=15)
+    # The timer for rules that time alone can trigger (cooldowns ending, a stalled watcher).
+    evaluate_every: timedelta = timedelta(seconds=30)
+    hooks: list[HookSettings] = Field(default_factory=list)
+
+    @field_validator(
+        "exhaustion_horizon",
+        "bind_rate_window",
+        "watcher_stall_after",
+        "webhook_failures_window",
+        "evaluate_every",
+        mode="before",
+    )
+    @classmethod
+    def _durations(cls, value: Any) -> Any:
+        return _seconds_or_iso(value)
+
+    @field_validator("hooks")
+    @classmethod
+    def _unique_names(cls, hooks: list[HookSettings]) -> list[HookSettings]:
+        names = [hook.name for hook in hooks]
+        if len(names) != len(set(names)):
+            raise ValueError("alert hook names must be unique")
+        return hooks
+
+    def threshold(self, protocol: Protocol) -> int:
+        return self.thresholds.get(protocol, DEFAULT_THRESHOLDS[protocol])
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ADDRPOOL_", env_nested_delimiter="__", extra="ignore"
@@ -107,6 +183,7 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = False
     chains: dict[str, ChainSettings] = Field(default_factory=dict)
     reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
 
     @field_validator("cooldown", mode="before")
     @classmethod

@@ -7,10 +7,11 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from pool.alert_rules import pool_low_bounds, projected_exhaustion
+from pool.config import AlertSettings
 from pool.domain import PROTOCOLS, Protocol
 from pool.repository.addresses import count_by_state
-
-DEFAULT_THRESHOLDS: dict[Protocol, int] = {"evm": 200, "tron": 100}
+from pool.repository.monitoring import binds_since
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +23,8 @@ class PoolSummary:
     cooling_down: int
     archived: int
     threshold: int
+    # At the bind rate of the alert settings' window; None when nobody binds.
+    projected_exhaustion_at: datetime | None = None
 
     @property
     def below_threshold(self) -> bool:
@@ -29,16 +32,20 @@ class PoolSummary:
 
 
 async def summarize(
-    conn: AsyncConnection, *, now: datetime, thresholds: dict[Protocol, int] | None = None
+    conn: AsyncConnection, *, now: datetime, alerts: AlertSettings | None = None
 ) -> list[PoolSummary]:
+    """`threshold` is what the pool-low alert fires below (absolute or percentage rule)."""
+    rules = alerts or AlertSettings()
     counts = await count_by_state(conn, now=now)
-    chosen = thresholds or DEFAULT_THRESHOLDS
     summaries = []
     for protocol in PROTOCOLS:
         of = {
             state: counts.get((protocol, state), 0)
             for state in ("available", "bound", "cooling_down", "archived")
         }
+        usable = sum(of.values()) - of["archived"]
+        window = rules.bind_rate_window
+        binds = await binds_since(conn, protocol=protocol, since=now - window)
         summaries.append(
             PoolSummary(
                 protocol=protocol,
@@ -47,7 +54,8 @@ async def summarize(
                 bound=of["bound"],
                 cooling_down=of["cooling_down"],
                 archived=of["archived"],
-                threshold=chosen[protocol],
+                threshold=pool_low_bounds(rules, protocol, usable).fire_below,
+                projected_exhaustion_at=projected_exhaustion(of["available"], binds, window, now),
             )
         )
     return summaries

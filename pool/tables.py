@@ -132,6 +132,8 @@ binding = Table(
     ),
     Index("ix_binding_reference_history", "protocol", "deposit_reference", "bound_at"),
     Index("ix_binding_address_history", "address_id", "bound_at"),
+    # The exhaustion projection counts a protocol's recent binds.
+    Index("ix_binding_protocol_bound_at", "protocol", "bound_at"),
 )
 
 deposit = Table(
@@ -219,6 +221,36 @@ alert = Table(
         postgresql_where=text("state = 'firing'"),
         sqlite_where=text("state = 'firing'"),
     ),
+)
+
+# Every episode's opening and closing, written in the transaction that changed the alert: what
+# the hooks are told (Invariant 8's outbox, for operators).
+alert_transition = Table(
+    "alert_transition",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("alert_id", Id, ForeignKey("alert.id"), nullable=False),
+    Column("transition", String(16), nullable=False),  # fired | resolved
+    Column("at", UTCDateTime, nullable=False),
+    # Set once a notification row per configured hook exists (and the log has it).
+    Column("dispatched_at", UTCDateTime, nullable=True),
+    Index("ix_alert_transition_undispatched", "dispatched_at", "id"),
+)
+# One transition to one hook: sent with retries, like a webhook delivery.
+alert_notification = Table(
+    "alert_notification",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("transition_id", Id, ForeignKey("alert_transition.id"), nullable=False),
+    Column("hook", String(64), nullable=False),
+    Column("status", String(16), nullable=False),  # pending | sent | failed
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", UTCDateTime, nullable=True),  # also the sender's lease
+    Column("last_error", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime, nullable=True),
+    UniqueConstraint("transition_id", "hook"),
+    Index("ix_alert_notification_due", "status", "next_attempt_at"),
 )
 
 webhook_endpoint = Table(

@@ -10,7 +10,14 @@ from pathlib import Path
 
 from pool.errors import AddrpoolError
 from pool.import_formats import FORMATS
-from scripts import chain_commands, commands, hd_commands, reconcile_commands, webhook_commands
+from scripts import (
+    alert_commands,
+    chain_commands,
+    commands,
+    hd_commands,
+    reconcile_commands,
+    webhook_commands,
+)
 from scripts.output import Output
 
 Handler = Callable[[argparse.Namespace, Output], Awaitable[int]]
@@ -35,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("worker", help="the chain watchers and webhook delivery, without the API")
     webhook_commands.add_parsers(sub, _json)
     reconcile_commands.add_parsers(sub, _json)
+    alert_commands.add_parsers(sub, _json)
     _json(sub.add_parser("chains", help="configured chains: head, cursor, lag, endpoint health"))
     rescan = _json(sub.add_parser("rescan", help="read a block range again (safe while watching)"))
     rescan.add_argument("--chain", required=True)
@@ -81,6 +89,11 @@ def _parser() -> argparse.ArgumentParser:
         dest="action", required=True
     )
     _json(pool.add_parser("summary", help="addresses per protocol and state"))
+    _json(
+        pool.add_parser(
+            "stats", help="summary with thresholds and projected exhaustion; exit 1 when low"
+        )
+    )
     verify = _json(pool.add_parser("verify", help="check that pool addresses derive from an xpub"))
     verify.add_argument("--xpub", required=True)
     verify.add_argument("--protocol", required=True, choices=["evm", "tron"])
@@ -122,7 +135,6 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("keys", "create"): commands.keys_create,
     ("keys", "list"): commands.keys_list,
     ("keys", "revoke"): commands.keys_revoke,
-    ("pool", "summary"): commands.pool_summary,
     ("pool", "verify"): hd_commands.pool_verify,
     ("pool", "archive"): commands.pool_archive,
     ("pool", "unarchive"): commands.pool_archive,
@@ -130,6 +142,7 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("rescan", None): chain_commands.rescan,
     **webhook_commands.HANDLERS,
     **reconcile_commands.HANDLERS,
+    **alert_commands.HANDLERS,
 }
 
 

@@ -26,7 +26,6 @@ from pool.import_formats import detect_format, read_rows
 from pool.importer import ImportReport, ImportSource, validate_rows, write_validated
 from pool.logs import configure_logging
 from pool.migrate import current_revision, head_revision, upgrade
-from pool.stats import summarize
 from scripts import server
 from scripts.output import Output, ProgressBar, table
 
@@ -301,41 +300,6 @@ async def keys_revoke(args: argparse.Namespace, out: Output) -> int:
     if not revoked:
         raise ConfigurationError(f"no active key matches {args.key!r}")
     out.result({"revoked": revoked}, f"revoked key(s): {', '.join(map(str, revoked))}")
-    return 0
-
-
-async def pool_summary(args: argparse.Namespace, out: Output) -> int:
-    db = await open_database(load_settings())
-    try:
-        async with db.read() as conn:
-            summaries = await summarize(conn, now=utc_now())
-    finally:
-        await db.dispose()
-    data = {
-        s.protocol: {
-            "total": s.total,
-            "available": s.available,
-            "bound": s.bound,
-            "coolingDown": s.cooling_down,
-            "archived": s.archived,
-            "threshold": s.threshold,
-        }
-        for s in summaries
-    }
-    rows = [
-        [
-            s.protocol,
-            str(s.total),
-            str(s.available),
-            str(s.bound),
-            str(s.cooling_down),
-            str(s.archived),
-            str(s.threshold),
-        ]
-        for s in summaries
-    ]
-    header = ["protocol", "total", "available", "bound", "cooling", "archived", "threshold"]
-    out.result(data, table(rows, header))
     return 0
 
 

@@ -1,4 +1,5 @@
-"""Every background worker of a process: chain watchers, webhook delivery, reconciliation.
+"""Every background worker of a process: chain watchers, webhook delivery, reconciliation,
+alert rules and the hooks that carry alerts.
 
 `serve` runs them beside the API; `addrpool worker` runs them alone.
 """
@@ -9,6 +10,8 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+from pool.alert_engine import run_rules
+from pool.alert_notifier import AlertNotifier
 from pool.config import Settings
 from pool.db import Database
 from pool.delivery import DeliveryWorker
@@ -16,13 +19,17 @@ from pool.delivery import DeliveryWorker
 
 async def run_workers(settings: Settings, db: Database, stop: asyncio.Event) -> None:
     # web3 takes about a second to import: only processes that watch chains pay for it.
+    from chains.presets import watched_chains
     from chains.reconciler import run_reconciler
     from chains.runner import run_watchers
 
+    watched = {chain.chain_id for chain in watched_chains(settings)}
     await asyncio.gather(
         run_watchers(settings, db, stop),
         DeliveryWorker(db, settings).run(stop),
         run_reconciler(settings, db, stop),
+        run_rules(db, settings.alerts, watched, stop),
+        AlertNotifier(db, settings.alerts).run(stop),
     )
 
 

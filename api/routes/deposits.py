@@ -29,7 +29,7 @@ from chains.codec import address_parser
 from pool import allocation, references
 from pool.clock import utc_now
 from pool.domain import BindResult, Unbound
-from pool.errors import NotFound, ValidationFailed
+from pool.errors import InsufficientAddresses, NotFound, ValidationFailed
 from pool.repository.addresses import find_address_id
 from pool.repository.deposits import DepositFilters, list_deposits
 from pool.repository.keys import ApiKey
@@ -54,7 +54,13 @@ async def bind(body: BindRequest, ctx: Ctx, key: Writer) -> Response:
         )
 
     # On PostgreSQL a bind is one statement (pool.repository.claims); on SQLite a transaction.
-    result = await ctx.db.run_write(work, single_statement=True)
+    try:
+        result = await ctx.db.run_write(work, single_statement=True)
+    except InsufficientAddresses:
+        ctx.pool_alerts.changed(body.protocol)
+        raise
+    if result.created:
+        ctx.pool_alerts.changed(body.protocol)  # evaluated moments later, off this request
     data = binding_view(result.binding, ctx.monitored_chains.get(body.protocol, []))
     if result.created:
         return ok(data, status=201, message="Address bound")

@@ -41,14 +41,14 @@ AddressStatus = Literal["available", "bound", "cooling_down", "archived"]
 @router.get("/summary")
 async def summary(ctx: Ctx, _key: Reader) -> Response:
     async with ctx.db.read() as conn:
-        summaries = await summarize(conn, now=utc_now())
+        summaries = await summarize(conn, now=utc_now(), alerts=ctx.settings.alerts)
     return ok({s.protocol: summary_view(s) for s in summaries})
 
 
 @router.get("/availability")
 async def availability(ctx: Ctx, _key: Reader, protocol: ProtocolName) -> Response:
     async with ctx.db.read() as conn:
-        summaries = await summarize(conn, now=utc_now())
+        summaries = await summarize(conn, now=utc_now(), alerts=ctx.settings.alerts)
     chosen = next(s for s in summaries if s.protocol == protocol)
     return ok({"protocol": protocol, **summary_view(chosen)})
 
@@ -107,6 +107,7 @@ async def _change(ctx: AppContext, key: ApiKey, parsed: ParsedAddress, *, archiv
         )
 
     await ctx.db.run_write(work)
+    ctx.pool_alerts.changed(parsed.protocol)
 
 
 IMPORT_PATH = "/api/v1/address-pool/addresses"
@@ -148,6 +149,8 @@ async def import_addresses(request: Request, ctx: Ctx, key: Writer) -> Response:
         )
 
     report = await ctx.db.run_write(work)
+    if report.imported and not report.dry_run:
+        ctx.pool_alerts.changed(body.protocol)
     status = 201 if report.imported and not report.dry_run else 200
     return ok(import_view(report), status=status)
 
@@ -197,5 +200,7 @@ async def import_from_xpub(body: XpubImportBody, ctx: Ctx, key: Writer) -> Respo
         )
 
     report = await ctx.db.run_write(work)
+    if report.imported and not report.dry_run:
+        ctx.pool_alerts.changed(body.protocol)
     status = 201 if report.imported and not report.dry_run else 200
     return ok({**import_view(report), "fingerprint": account.fingerprint}, status=status)

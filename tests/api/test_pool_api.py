@@ -1,3 +1,6 @@
+from datetime import datetime, timedelta
+
+from pool.clock import utc_now
 from tests.helpers import auth, load_pool
 
 
@@ -13,6 +16,9 @@ async def test_summary_availability_and_listing(client, db, admin_key) -> None:
     )
     await client.post("/api/v1/deposits/unbind", json={"depositReference": "b"}, headers=h)
     summary = (await client.get("/api/v1/address-pool/summary", headers=h)).json()["data"]
+    # 2 binds in the last 24 h and 1 free address: gone in 12 h at that rate.
+    projected = datetime.fromisoformat(summary["evm"].pop("projectedExhaustionAt"))
+    assert abs(projected - (utc_now() + timedelta(hours=12))) < timedelta(minutes=1)
     assert summary["evm"] | {} == {
         "total": 3,
         "available": 1,
@@ -21,9 +27,9 @@ async def test_summary_availability_and_listing(client, db, admin_key) -> None:
         "archived": 0,
         "threshold": 200,
         "belowThreshold": True,
-        "projectedExhaustionAt": None,
     }
     assert summary["tron"]["available"] == 2
+    assert summary["tron"]["projectedExhaustionAt"] is None  # nobody binds Tron addresses
     availability = (
         await client.get("/api/v1/address-pool/availability?protocol=tron", headers=h)
     ).json()["data"]

@@ -1,0 +1,254 @@
+"""Evaluate the alert rules against the database and open or close episodes.
+
+`PoolAlerts.changed(protocol)` is what a bind, unbind, import or archive calls: it returns at
+once, and a task of the same process re-evaluates that protocol's pool-low rule moments later
+(coalescing a burst of binds into one evaluation). `evaluate_all` is the timer's: every rule,
+including those time alone can trigger (cooldowns ending, a silent watcher).
+
+Opening an episode writes its transition (the hooks' outbox) and, for `pool_low`, the
+`alert.address_pool_low` webhook event — all in one transaction with the alert itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pool import alert_rules as rules
+from pool.clock import isoformat_z, utc_now
+from pool.config import AlertSettings
+from pool.db import Database
+from pool.domain import PROTOCOLS, Protocol
+from pool.outbox import record_event
+from pool.repository import monitoring
+from pool.repository.alerts import fire_alert, firing_by_kind, firing_subjects, resolve_alert
+from pool.repository.chain_state import load_cursors
+
+log = logging.getLogger("addrpool.alerts")
+POOL_LOW_EVENT = "alert.address_pool_low"
+COALESCE_SECONDS = 0.05  # binds arriving this close together share one evaluation
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    kind: str
+    subject: str
+    severity: str
+    decision: rules.Decision
+    value: str
+    details: dict[str, Any]
+
+
+async def apply(db: Database, transitions: list[Transition], now: datetime) -> None:
+    """Fire or resolve; a race lost to another process's identical firing is no error."""
+    for change in transitions:
+        if change.decision is None:
+            continue
+        try:
+            async with db.write() as conn:
+                await _apply_one(conn, change, now)
+        except IntegrityError:
+            log.debug("alert already opened elsewhere", extra={"subject": change.subject})
+
+
+async def _apply_one(conn: AsyncConnection, change: Transition, now: datetime) -> None:
+    if change.decision == "resolve":
+        if await resolve_alert(conn, subject=change.subject, now=now, value=change.value):
+            log.info("alert resolved", extra={"subject": change.subject, "value": change.value})
+        return
+    opened = await fire_alert(
+        conn,
+        kind=change.kind,
+        subject=change.subject,
+        severity=change.severity,
+        value=change.value,
+        details=change.details,
+        now=now,
+    )
+    if opened and change.kind == "pool_low":
+        await record_event(conn, type=POOL_LOW_EVENT, data=change.details, now=now)
+
+
+# -- pool rules ------------------------------------------------------------------------------
+
+
+async def pool_low_transition(
+    conn: AsyncConnection, settings: AlertSettings, protocol: Protocol, now: datetime, total: int
+) -> Transition:
+    subject = f"pool_low:{protocol}"
+    bounds = rules.pool_low_bounds(settings, protocol, total)
+    available = await monitoring.free_addresses(
+        conn, protocol=protocol, now=now, up_to=bounds.count_cap
+    )
+    firing = bool(await firing_subjects(conn, [subject]))
+    details = {
+        "protocol": protocol,
+        "available": available,
+        "total": total,
+        "threshold": bounds.fire_below,
+        "percentage": rules.percentage(available, total),
+    }
+    return Transition(
+        kind="pool_low",
+        subject=subject,
+        severity="critical" if available == 0 else "warning",
+        decision=rules.pool_low(available, bounds, firing=firing),
+        value=str(available),
+        details=details,
+    )
+
+
+async def exhaustion_transition(
+    conn: AsyncConnection, settings: AlertSettings, protocol: Protocol, now: datetime
+) -> Transition:
+    subject = f"pool_exhaustion:{protocol}"
+    projected = await projected_exhaustion_at(conn, settings, protocol, now)
+    firing = bool(await firing_subjects(conn, [subject]))
+    shown = isoformat_z(projected) if projected else None
+    return Transition(
+        kind="pool_exhaustion",
+        subject=subject,
+        severity="warning",
+        decision=rules.exhaustion(projected, now=now, settings=settings, firing=firing),
+        value=shown or "never",
+        details={"protocol": protocol, "projectedExhaustionAt": shown},
+    )
+
+
+async def projected_exhaustion_at(
+    conn: AsyncConnection, settings: AlertSettings, protocol: Protocol, now: datetime
+) -> datetime | None:
+    available = await monitoring.free_addresses(conn, protocol=protocol, now=now)
+    window = settings.bind_rate_window
+    binds = await monitoring.binds_since(conn, protocol=protocol, since=now - window)
+    return rules.projected_exhaustion(available, binds, window, now)
+
+
+# -- operational rules ---------------------------------------------------------------------
+
+
+async def watcher_transitions(
+    conn: AsyncConnection, settings: AlertSettings, watched: set[str], now: datetime
+) -> list[Transition]:
+    found = []
+    stall = settings.watcher_stall_after.total_seconds()
+    for cursor in await load_cursors(conn):
+        if cursor.chain_id not in watched:
+            continue
+        lag = max(0, (cursor.head or cursor.block_number) - cursor.block_number)
+        heard = max(filter(None, (cursor.head_at, cursor.updated_at)))
+        silent = (now - heard).total_seconds()
+        details = {"chainId": cursor.chain_id, "lag": lag, "silentSeconds": int(silent)}
+        for kind, value, limit in (
+            ("watcher_lagging", lag, settings.watcher_lag_blocks),
+            ("watcher_stalled", silent, stall),
+        ):
+            subject = f"{kind}:{cursor.chain_id}"
+            firing = bool(await firing_subjects(conn, [subject]))
+            decision = rules.over_limit(value, limit, firing=firing)
+            found.append(Transition(kind, subject, "critical", decision, str(int(value)), details))
+    return found
+
+
+async def webhook_failure_transitions(
+    conn: AsyncConnection, settings: AlertSettings, now: datetime
+) -> list[Transition]:
+    window = settings.webhook_failures_window
+    failing = await monitoring.failed_attempts_by_endpoint(conn, since=now - window)
+    open_ = {s.split(":", 1)[1] for s in await firing_by_kind(conn, "webhook_failures")}
+    found = []
+    for endpoint_id in sorted(set(failing) | open_):
+        count = failing.get(endpoint_id, 0)
+        subject = f"webhook_failures:{endpoint_id}"
+        decision = rules.over_limit(count, settings.webhook_failures, firing=endpoint_id in open_)
+        details = {
+            "endpointId": endpoint_id,
+            "failedAttempts": count,
+            "windowSeconds": int(window.total_seconds()),
+        }
+        found.append(
+            Transition("webhook_failures", subject, "warning", decision, str(count), details)
+        )
+    return found
+
+
+# -- running them --------------------------------------------------------------------------
+
+
+async def evaluate_pool(db: Database, settings: AlertSettings, protocol: Protocol) -> None:
+    now = utc_now()
+    async with db.read() as conn:
+        total = await monitoring.usable_addresses(conn, protocol=protocol)
+        change = await pool_low_transition(conn, settings, protocol, now, total)
+    await apply(db, [change], now)
+
+
+async def evaluate_all(db: Database, settings: AlertSettings, watched_chains: set[str]) -> None:
+    """Every rule once: the timer's pass."""
+    now = utc_now()
+    changes: list[Transition] = []
+    async with db.read() as conn:
+        for protocol in PROTOCOLS:
+            total = await monitoring.usable_addresses(conn, protocol=protocol)
+            changes.append(await pool_low_transition(conn, settings, protocol, now, total))
+            changes.append(await exhaustion_transition(conn, settings, protocol, now))
+        changes += await watcher_transitions(conn, settings, watched_chains, now)
+        changes += await webhook_failure_transitions(conn, settings, now)
+    await apply(db, changes, now)
+
+
+class PoolAlerts:
+    """Re-evaluates a protocol's pool-low rule shortly after something changed its pool."""
+
+    def __init__(self, db: Database, settings: AlertSettings) -> None:
+        self.db = db
+        self.settings = settings
+        self._due: set[Protocol] = set()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def changed(self, protocol: Protocol) -> None:
+        """Cheap and synchronous: a bind pays for a set insert, not for the evaluation."""
+        self._due.add(protocol)
+        self._wake.set()
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            await asyncio.sleep(COALESCE_SECONDS)
+            self._wake.clear()
+            due, self._due = self._due, set()
+            for protocol in due:
+                try:
+                    await evaluate_pool(self.db, self.settings, protocol)
+                except Exception:
+                    log.exception("pool alert evaluation failed", extra={"protocol": protocol})
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+async def run_rules(
+    db: Database, settings: AlertSettings, watched_chains: set[str], stop: asyncio.Event
+) -> None:
+    """The timer: every rule every `evaluate_every`, first at once (a restart re-checks)."""
+    seconds = settings.evaluate_every.total_seconds()
+    while not stop.is_set():
+        try:
+            await evaluate_all(db, settings, watched_chains)
+        except Exception:
+            log.exception("alert rule evaluation failed; trying again")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=seconds)

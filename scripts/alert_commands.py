@@ -1,0 +1,123 @@
+"""`addrpool pool stats|summary` and `addrpool alerts list|test`: the operator's view of the
+pool's health and of the alerts raised about it."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import httpx
+
+from api.routes.alerts import alert_view
+from pool.alert_hooks import HookFailed, message, send
+from pool.clock import isoformat_z, utc_now
+from pool.config import load_settings
+from pool.errors import ConfigurationError
+from pool.repository.alert_notifications import Notice
+from pool.repository.alerts import list_alerts
+from pool.stats import PoolSummary, summarize
+from scripts.commands import opened_database
+from scripts.output import Output, table
+
+
+def _iso(moment: Any) -> str | None:
+    return isoformat_z(moment) if moment is not None else None
+
+
+async def pool_stats(args: argparse.Namespace, out: Output) -> int:
+    """`pool stats` exits 1 when any protocol is below its threshold (for cron); `summary` 0."""
+    settings = load_settings()
+    async with opened_database(settings) as db, db.read() as conn:
+        summaries = await summarize(conn, now=utc_now(), alerts=settings.alerts)
+    data = {s.protocol: _stats_view(s) for s in summaries}
+    header = ["protocol", "total", "available", "bound", "cooling", "archived", "threshold"]
+    rows = [[s.protocol, *(str(v) for v in list(_stats_view(s).values())[:6])] for s in summaries]
+    if args.action == "stats":
+        header += ["below", "projected exhaustion"]
+        for row, s in zip(rows, summaries, strict=True):
+            row += ["yes" if s.below_threshold else "no", _iso(s.projected_exhaustion_at) or "-"]
+    out.result(data, table(rows, header))
+    below = any(s.below_threshold for s in summaries)
+    return 1 if args.action == "stats" and below else 0
+
+
+def _stats_view(s: PoolSummary) -> dict[str, Any]:
+    return {
+        "total": s.total,
+        "available": s.available,
+        "bound": s.bound,
+        "coolingDown": s.cooling_down,
+        "archived": s.archived,
+        "threshold": s.threshold,
+        "belowThreshold": s.below_threshold,
+        "projectedExhaustionAt": _iso(s.projected_exhaustion_at),
+    }
+
+
+async def alerts_list(args: argparse.Namespace, out: Output) -> int:
+    async with opened_database(load_settings()) as db, db.read() as conn:
+        records, _total = await list_alerts(conn, state=args.state, limit=args.limit)
+    found = [alert_view(r) for r in records]
+    rows = [
+        [a["state"], a["severity"], a["subject"], str(a["value"]), a["lastFiredAt"] or "-"]
+        for a in found
+    ]
+    text = (
+        table(rows, ["state", "severity", "subject", "value", "last fired"])
+        if rows
+        else "no alerts"
+    )
+    out.result(found, text)
+    return 0
+
+
+async def alerts_test(args: argparse.Namespace, out: Output) -> int:
+    """PayIn's "Send Test Alert": a test alert through every hook now; exit 1 if one failed."""
+    hooks = load_settings().alerts.hooks
+    if not hooks:
+        raise ConfigurationError("no alert hook is configured ([[alerts.hooks]] in the TOML file)")
+    body = message(_test_notice(), test=True)
+    results: dict[str, str] = {}
+    async with httpx.AsyncClient(follow_redirects=False) as client:
+        for hook in hooks:
+            try:
+                await send(hook, body, client)
+                results[hook.name] = "ok"
+            except HookFailed as exc:
+                results[hook.name] = f"failed: {exc}"
+    out.result(results, "\n".join(f"{name}: {result}" for name, result in results.items()))
+    return 0 if all(r == "ok" for r in results.values()) else 1
+
+
+def _test_notice() -> Notice:
+    now = utc_now()
+    alert = {
+        "id": 0,
+        "kind": "test",
+        "subject": "test:alert",
+        "severity": "info",
+        "state": "firing",
+        "value": None,
+        "details": {"message": "A test alert from addrpool: your hook works."},
+        "first_fired_at": now,
+        "last_fired_at": now,
+        "resolved_at": None,
+    }
+    return Notice(transition_id=0, transition="fired", at=now, alert=alert)
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], add_json: Any) -> None:
+    alerts = sub.add_parser("alerts", help="alert records and hooks")
+    actions = alerts.add_subparsers(dest="action", required=True)
+    listing = add_json(actions.add_parser("list", help="alerts, newest first"))
+    listing.add_argument("--state", choices=["firing", "resolved"])
+    listing.add_argument("--limit", type=int, default=50)
+    add_json(actions.add_parser("test", help="send a test alert through every hook"))
+
+
+HANDLERS = {
+    ("pool", "summary"): pool_stats,
+    ("pool", "stats"): pool_stats,
+    ("alerts", "list"): alerts_list,
+    ("alerts", "test"): alerts_test,
+}
