@@ -95,11 +95,14 @@ async def pool_low_transition(
         "threshold": bounds.fire_below,
         "percentage": rules.percentage(available, total),
     }
+    decision = rules.pool_low(available, bounds, firing=firing)
+    if total == 0:  # a protocol never imported is one the operator does not use
+        decision = "resolve" if firing else None
     return Transition(
         kind="pool_low",
         subject=subject,
         severity="critical" if available == 0 else "warning",
-        decision=rules.pool_low(available, bounds, firing=firing),
+        decision=decision,
         value=str(available),
         details=details,
     )

@@ -52,6 +52,7 @@ from typing import Any
 
 from chains.codec import address_parser
 from chains.reconciler import reconcile
+from pool.clock import utc_now
 from pool.db import Database
 from scripts.anvil import Anvil
 from scripts.bench.reconcile_chain import (
@@ -70,7 +71,7 @@ from scripts.bench.reconcile_data import (
     table_sizes,
 )
 from scripts.bench.reconcile_load import bind_impact
-from scripts.bench.reconcile_phases import phase_timers
+from scripts.bench.reconcile_phases import explain_reads, loop_stalls, phase_timers
 from scripts.bench_import import PSQL
 from scripts.bench_watcher import bind_first, clean_env, code_version, prepare_backend
 
@@ -130,11 +131,12 @@ async def timed_runs(url: str, chain: ChainSpec, args: argparse.Namespace) -> di
     db = Database(url, pool_size=5)
     runs: list[dict[str, Any]] = []
     for _ in range(args.runs):
-        with phase_timers() as phases:
-            began = time.perf_counter()
-            report = await reconcile(settings, db)
-            wall = time.perf_counter() - began
-        runs.append(run_summary(report, wall, phases))
+        async with loop_stalls() as stalls:
+            with phase_timers() as phases:
+                began = time.perf_counter()
+                report = await reconcile(settings, db)
+                wall = time.perf_counter() - began
+        runs.append(run_summary(report, wall, phases) | stall_summary(stalls))
     profile = await profiled_run(settings, db) if args.profile else None
     await db.dispose()
     walls = [r["wall_s"] for r in runs]
@@ -158,6 +160,14 @@ def run_summary(report: dict[str, Any], wall: float, phases: dict[str, float]) -
         "discrepancies": report["discrepancies"],
         "nonzero_counts": {k: v for k, v in report["counts"].items() if v},
         "phases": {k: round(v, 3) for k, v in phases.items()},
+    }
+
+
+def stall_summary(lateness: Sequence[float]) -> dict[str, float]:
+    """The longest wait the run imposed on its event loop, and the time in waits over 0.1 s."""
+    return {
+        "loop_stall_max_s": round(max(lateness, default=0.0), 3),
+        "loop_stalled_over_100ms_s": round(sum(x for x in lateness if x > 0.1), 2),
     }
 
 
@@ -190,6 +200,9 @@ def run_backend(name: str, args: argparse.Namespace, work: Path) -> dict[str, An
         analyse(name, backend.url)
         print(f"{name}: {args.runs} timed reconciliation runs", flush=True)
         result["reconcile"] = asyncio.run(timed_runs(backend.url, chain, args))
+        if name == "postgresql":
+            since = utc_now() - bench_settings(backend.url, chain, chain_reads=1).reconcile.window
+            result["explain"] = explain_reads(PSQL, PG_DATABASE, since)
         if args.cycles:
             print(f"{name}: binds, {args.cycles} x {args.duration} s without/with", flush=True)
             result["binds"] = bind_impact(
@@ -259,6 +272,8 @@ def rows(backend: dict[str, Any]) -> list[tuple[str, str]]:
         ("depositsChecked", str(first["deposits_checked"])),
         ("verifiedOnChain", ", ".join(str(r["verified_on_chain"]) for r in timed["runs"])),
         ("discrepancies", ", ".join(str(r["discrepancies"]) for r in timed["runs"])),
+        ("longest event-loop stall in a run, s", _each(timed["runs"], "loop_stall_max_s")),
+        ("loop time in stalls > 0.1 s, s", _each(timed["runs"], "loop_stalled_over_100ms_s")),
     ]
     binds = backend.get("binds")
     if binds:
@@ -267,12 +282,16 @@ def rows(backend: dict[str, Any]) -> list[tuple[str, str]]:
             ("binds/s with reconcile running (median)", str(binds["binds_per_s_with"])),
             ("ratio with / without (goal ≥ 0.9)", f"**{binds['ratio']:.3f}**"),
             ("binds/s per window", _windows(binds["windows"])),
-            ("reconcile runs during 'with' windows, s", _during(binds["windows"])),
+            ("reconcile runs in 'with' windows, wall s (CPU s)", _during(binds["windows"])),
             ("bind failures", json.dumps(binds["bind_failures"]) or "{}"),
             ("load average before / after binds", f"{fmt(binds['load_average_start'])} / "
              f"{fmt(binds['load_average_end'])}"),
         ]  # fmt: skip
     return out
+
+
+def _each(runs: Sequence[dict[str, Any]], key: str) -> str:
+    return ", ".join(str(r[key]) for r in runs)
 
 
 def _sizes(sizes: dict[str, int]) -> str:
@@ -285,8 +304,13 @@ def _windows(windows: Sequence[dict[str, Any]]) -> str:
 
 
 def _during(windows: Sequence[dict[str, Any]]) -> str:
-    spans = [w["reconcile_seconds"] for w in windows if w["kind"] == "with"]
-    return "; ".join(", ".join(f"{s:.1f}" for s in span) for span in spans)
+    """Per 'with' window, each run as wall s (its process's CPU s)."""
+    spans = [
+        zip(w["reconcile_seconds"], w["reconcile_cpu_seconds"], strict=True)
+        for w in windows
+        if w["kind"] == "with"
+    ]
+    return "; ".join(", ".join(f"{s:.1f} ({c:.1f})" for s, c in span) for span in spans)
 
 
 def fmt(load: Sequence[float]) -> str:
@@ -301,7 +325,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--pool", type=int, default=400_000, help="addresses imported")
     parser.add_argument("--per-block", type=int, default=2, help="recent transfers a block")
-    parser.add_argument("--history-blocks", type=int, default=10_000)
+    parser.add_argument("--history-blocks", type=int, default=2_000)
     parser.add_argument("--confirmations", type=int, default=12)
     parser.add_argument("--runs", type=int, default=3, help="timed reconcile runs")
     parser.add_argument("--duration", type=int, default=20, help="seconds per bind window")
@@ -321,6 +345,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="addrpool-bench-reconcile-") as tmp:
         results = run(args, Path(tmp))
     print(report(results))
+    for name, backend in results["backends"].items():
+        for read, plan in backend.get("explain", {}).items():
+            print(f"\n{name}: EXPLAIN ANALYZE of {read}\n{plan}")
     for name, backend in results["backends"].items():
         if backend["reconcile"]["profile"]:
             print(f"\n{name}: cProfile of one run\n{backend['reconcile']['profile']}")

@@ -7,10 +7,16 @@ of seconds can notice. Phases nest: `audit_chain` holds `block hashes`, `receipt
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import inspect
+import subprocess
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import datetime
 from typing import Any
+
+from sqlalchemy.dialects import postgresql
 
 from chains import audit, reconciler
 from chains.reader import ChainReader
@@ -61,8 +67,7 @@ def phase_timers() -> Iterator[dict[str, float]]:
     originals = [(owner, name, getattr(owner, name)) for owner, name, _ in PHASES]
     try:
         for (owner, name, original), (_, _, label) in zip(originals, PHASES, strict=True):
-            is_async = _is_coroutine_function(original)
-            wrap = _timed_async if is_async else _timed_sync
+            wrap = _timed_async if inspect.iscoroutinefunction(original) else _timed_sync
             setattr(owner, name, wrap(original, label, spent))
         yield spent
     finally:
@@ -70,7 +75,70 @@ def phase_timers() -> Iterator[dict[str, float]]:
             setattr(owner, name, original)
 
 
-def _is_coroutine_function(function: Any) -> bool:
-    import inspect
+# -- the two big reads, as PostgreSQL plans them ----------------------------------------------
 
-    return inspect.iscoroutinefunction(function)
+
+class _Capture:
+    """Stands in for a connection: keeps the statement a repository function builds."""
+
+    def __init__(self) -> None:
+        self.statements: list[Any] = []
+
+    async def execute(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
+        self.statements.append(statement)
+        return _NoRows()
+
+
+class _NoRows:
+    def all(self) -> list[Any]:
+        return []
+
+
+async def reconcile_reads(since: datetime) -> dict[str, str]:
+    """The SQL of `deposits_since` and `announcements_since` (PostgreSQL, `since` inlined)."""
+    capture = _Capture()
+    conn: Any = capture
+    await repo.deposits_since(conn, since=since, chain_ids=["devnet"])
+    await repo.announcements_since(conn, since=since)
+    dialect = postgresql.dialect()
+    compiled = [
+        str(s.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+        for s in capture.statements
+    ]
+    return dict(zip(("deposits_since", "announcements_since"), compiled, strict=True))
+
+
+def explain_reads(psql: list[str], database: str, since: datetime) -> dict[str, str]:
+    """EXPLAIN (ANALYZE, BUFFERS) of each read: what the server itself spends on it."""
+    plans = {}
+    for name, sql in asyncio.run(reconcile_reads(since)).items():
+        done = subprocess.run(
+            [*psql, "-d", database, "-c", f"EXPLAIN (ANALYZE, BUFFERS) {sql}"],
+            check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        plans[name] = done.stdout
+    return plans
+
+
+# -- what a run does to the event loop it shares ----------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def loop_stalls(tick: float = 0.01) -> AsyncIterator[list[float]]:
+    """How late a `tick`-second sleep wakes, each time, while the block runs: in `serve` the
+    reconciler shares its loop with the API, so a stall is that long a wait for every request."""
+    lateness: list[float] = []
+    stop = asyncio.Event()
+
+    async def ticker() -> None:
+        while not stop.is_set():
+            began = time.perf_counter()
+            await asyncio.sleep(tick)
+            lateness.append(time.perf_counter() - began - tick)
+
+    task = asyncio.create_task(ticker())
+    try:
+        yield lateness
+    finally:
+        stop.set()
+        await task

@@ -1,0 +1,288 @@
+"""Pool alerts end to end: binds through the API, the engine, the hooks (a real HTTP receiver
+and a real command), the webhook event — on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import insert, select, update
+
+from api.app import create_app
+from pool.alert_engine import evaluate_all
+from pool.alert_notifier import AlertNotifier
+from pool.clock import utc_now
+from pool.config import AlertSettings, Settings
+from pool.db import Database
+from pool.repository.alert_notifications import notifications_of
+from pool.tables import (
+    address,
+    alert,
+    alert_notification,
+    alert_transition,
+    binding,
+    chain_cursor,
+    event,
+)
+from tests.helpers import auth, load_pool
+from tests.pool.test_delivery import Receiver
+
+THRESHOLD = 3
+
+
+@pytest.fixture
+def receiver() -> Iterator[Callable[..., Receiver]]:
+    started: list[Receiver] = []
+
+    def start(*script: tuple[int, dict[str, str], float]) -> Receiver:
+        started.append(Receiver(list(script) or [(200, {}, 0.0)]))
+        return started[-1]
+
+    yield start
+    for running in started:
+        running.close()
+
+
+def alert_settings(settings: Settings, url: str, log_file: Path) -> Settings:
+    """EVM pool-low at 3 free addresses; an HTTP hook and a command hook."""
+    append = f"import sys; open({str(log_file)!r}, 'a').write(sys.stdin.read() + '\\n')"
+    alerts = AlertSettings(
+        thresholds={"evm": THRESHOLD},
+        hooks=[
+            {"name": "ops-http", "type": "http", "url": url, "secret": "hook-secret"},
+            {"name": "ops-command", "type": "command", "command": [sys.executable, "-c", append]},
+        ],
+    )
+    return settings.model_copy(update={"alerts": alerts})
+
+
+@pytest.fixture
+async def alerting(
+    settings: Settings, db: Database, receiver, tmp_path: Path
+) -> AsyncIterator[Any]:
+    class Alerting:
+        hook = receiver()
+        command_log = tmp_path / "alerts.jsonl"
+        config = alert_settings(settings, hook.url, command_log)
+        app = create_app(config, db=db)
+        notifier = AlertNotifier(db, config.alerts)
+
+    transport = httpx.ASGITransport(app=Alerting.app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://addrpool.test") as http:
+        Alerting.http = http  # type: ignore[attr-defined]
+        yield Alerting
+    await Alerting.app.state.ctx.pool_alerts.close()
+
+
+async def bind(alerting: Any, key: str, reference: str) -> int:
+    answer = await alerting.http.post(
+        "/api/v1/deposits/bind",
+        json={"depositReference": reference, "protocol": "evm"},
+        headers=auth(key),
+    )
+    return int(answer.status_code)
+
+
+async def settle(alerting: Any, db: Database) -> None:
+    """Let the post-bind evaluation run, then let the notifier send what it wrote."""
+    await asyncio.sleep(0.2)
+    await alerting.notifier.run_once()
+
+
+async def transitions(db: Database, subject: str | None = None) -> list[tuple[str, str]]:
+    async with db.read() as conn:
+        rows = await conn.execute(
+            select(alert.c.subject, alert_transition.c.transition)
+            .select_from(alert_transition.join(alert, alert.c.id == alert_transition.c.alert_id))
+            .order_by(alert_transition.c.id)
+        )
+        return [(s, t) for s, t in rows.all() if subject in (None, s)]
+
+
+def pool_low_posts(hook: Receiver) -> list[dict[str, Any]]:
+    bodies = [json.loads(request[2]) for request in hook.requests]
+    return [b for b in bodies if b["alert"]["subject"] == "pool_low:evm"]
+
+
+async def test_binding_through_the_threshold_fires_once_to_every_hook_and_resolves_once(
+    alerting: Any, db: Database, admin_key: str
+) -> None:
+    await load_pool(db, "evm", 6)
+    for n in range(3):
+        assert await bind(alerting, admin_key, f"user-{n}") == 201
+    await settle(alerting, db)
+    assert await transitions(db) == []  # 3 free: not below 3
+
+    assert await bind(alerting, admin_key, "user-3") == 201  # 2 free: fires
+    await settle(alerting, db)
+    assert await bind(alerting, admin_key, "user-4") == 201  # 1 free: already firing
+    await settle(alerting, db)
+    assert await transitions(db) == [("pool_low:evm", "fired")]
+
+    [posted] = alerting.hook.requests
+    body = json.loads(posted[2])
+    assert body["text"].startswith("[FIRED] warning: 2 free EVM addresses of 6")
+    assert body["alert"]["details"] == {
+        "protocol": "evm",
+        "available": 2,
+        "total": 6,
+        "threshold": 3,
+        "percentage": "33.33",
+    }
+    assert posted[1]["X-Addrpool-Signature"].startswith("t=")
+    [ran] = alerting.command_log.read_text().splitlines()
+    assert json.loads(ran)["alert"]["subject"] == "pool_low:evm"
+    async with db.read() as conn:
+        [(data,)] = (
+            await conn.execute(select(event.c.data).where(event.c.type == "alert.address_pool_low"))
+        ).all()
+    assert data["available"] == 2 and data["percentage"] == "33.33"
+
+    # Around the threshold: 3 free is neither low nor above the margin — no flapping.
+    await load_pool(db, "evm", 2)  # 3 free
+    await evaluate_all(db, alerting.config.alerts, set())
+    await bind(alerting, admin_key, "user-5")  # 2 free
+    await settle(alerting, db)
+    assert await transitions(db, "pool_low:evm") == [("pool_low:evm", "fired")]
+
+    await load_pool(db, "evm", 3)  # 5 free > 3 x 1.1: resolved, once
+    await evaluate_all(db, alerting.config.alerts, set())
+    await evaluate_all(db, alerting.config.alerts, set())
+    await alerting.notifier.run_once()
+    assert await transitions(db, "pool_low:evm") == [
+        ("pool_low:evm", "fired"),
+        ("pool_low:evm", "resolved"),
+    ]
+    assert [b["transition"] for b in pool_low_posts(alerting.hook)] == ["fired", "resolved"]
+    ran = [json.loads(line) for line in alerting.command_log.read_text().splitlines()]
+    assert [r["transition"] for r in ran if r["alert"]["subject"] == "pool_low:evm"] == [
+        "fired",
+        "resolved",
+    ]
+
+
+async def test_an_exhausted_pool_fires_critical_from_the_refused_bind(
+    alerting: Any, db: Database, admin_key: str
+) -> None:
+    await load_pool(db, "evm", 1)
+    assert await bind(alerting, admin_key, "only") == 201
+    assert await bind(alerting, admin_key, "too-many") == 503
+    await settle(alerting, db)
+    async with db.read() as conn:
+        [row] = (await conn.execute(select(alert))).all()
+    assert (row.subject, row.severity, row.value) == ("pool_low:evm", "critical", "0")
+
+
+async def test_a_hook_that_is_down_is_retried_until_it_takes_it(
+    settings: Settings, db: Database, receiver, tmp_path: Path, admin_key: str
+) -> None:
+    flaky = receiver((503, {}, 0.0), (200, {}, 0.0))
+    config = alert_settings(settings, flaky.url, tmp_path / "log.jsonl")
+    await load_pool(db, "evm", 2)  # 2 free: below 3 already
+    await evaluate_all(db, config.alerts, set())
+    notifier = AlertNotifier(db, config.alerts)
+    await notifier.run_once()
+    [alert_id] = [a for (a,) in await _alert_ids(db)]
+    async with db.read() as conn:
+        states = {
+            n["hook"]: (n["status"], n["attempts"]) for n in await notifications_of(conn, alert_id)
+        }
+    assert states == {"ops-http": ("pending", 1), "ops-command": ("sent", 1)}
+    async with db.write() as conn:  # skip the backoff wait
+        await conn.execute(update(alert_notification).values(next_attempt_at=utc_now()))
+    await notifier.run_once()
+    async with db.read() as conn:
+        states = {n["hook"]: n["status"] for n in await notifications_of(conn, alert_id)}
+    assert states == {"ops-http": "sent", "ops-command": "sent"}
+    assert len(flaky.requests) == 2
+
+
+async def _alert_ids(db: Database) -> list[tuple[int]]:
+    async with db.read() as conn:
+        return [(int(i),) for (i,) in (await conn.execute(select(alert.c.id))).all()]
+
+
+async def test_projected_exhaustion_fires_from_a_synthetic_bind_history(
+    settings: Settings, db: Database
+) -> None:
+    pool = await load_pool(db, "evm", 300)
+    now = utc_now()
+    async with db.write() as conn:
+        ids = (await conn.execute(select(address.c.id).limit(240))).scalars().all()
+        await conn.execute(update(address).where(address.c.id.in_(ids)).values(status="bound"))
+        # 240 binds over the last 24 h: 60 free left go in 6 hours.
+        await conn.execute(
+            insert(binding),
+            [
+                {
+                    "deposit_reference": f"r{n}",
+                    "protocol": "evm",
+                    "address_id": address_id,
+                    "bound_at": now - timedelta(minutes=6 * n),
+                    "bound_by": "t",
+                }
+                for n, address_id in enumerate(ids)
+            ],
+        )
+    assert len(pool) == 300
+    rules = AlertSettings(thresholds={"evm": 10})
+    await evaluate_all(db, rules, set())
+    assert await transitions(db) == [("pool_exhaustion:evm", "fired")]
+    async with db.read() as conn:
+        value = await conn.scalar(select(alert.c.value))
+    projected = datetime.fromisoformat(str(value))
+    assert abs(projected - (now + timedelta(hours=6))) < timedelta(minutes=2)
+
+
+async def test_watcher_and_delivery_rules(settings: Settings, db: Database) -> None:
+    now = utc_now()
+    async with db.write() as conn:
+        await conn.execute(
+            insert(chain_cursor).values(
+                chain_id="slow",
+                block_number=100,
+                block_hash="0x1",
+                head=500,
+                confirmations=3,
+                head_at=now - timedelta(minutes=10),
+                updated_at=now - timedelta(minutes=10),
+            )
+        )
+    await evaluate_all(db, AlertSettings(thresholds={"evm": 0, "tron": 0}), {"slow"})
+    assert sorted(await transitions(db)) == [
+        ("watcher_lagging:slow", "fired"),
+        ("watcher_stalled:slow", "fired"),
+    ]
+    async with db.write() as conn:
+        await conn.execute(update(chain_cursor).values(block_number=500, updated_at=utc_now()))
+    await evaluate_all(db, AlertSettings(thresholds={"evm": 0, "tron": 0}), {"slow"})
+    assert sorted(t for t in await transitions(db) if t[1] == "resolved") == [
+        ("watcher_lagging:slow", "resolved"),
+        ("watcher_stalled:slow", "resolved"),
+    ]
+
+
+async def test_alerts_api_lists_and_filters(
+    alerting: Any, db: Database, admin_key: str, service_key: str
+) -> None:
+    await load_pool(db, "evm", 1)
+    await evaluate_all(db, alerting.config.alerts, set())
+    listed = (
+        await alerting.http.get("/api/v1/alerts?state=firing", headers=auth(admin_key))
+    ).json()
+    [shown] = listed["data"]["alerts"]
+    assert (shown["kind"], shown["state"], shown["value"]) == ("pool_low", "firing", "1")
+    assert listed["data"]["pagination"]["total"] == 1
+    none = (
+        await alerting.http.get("/api/v1/alerts?state=resolved", headers=auth(admin_key))
+    ).json()
+    assert none["data"]["alerts"] == []
+    refused = await alerting.http.get("/api/v1/alerts", headers=auth(service_key))
+    assert refused.status_code == 403

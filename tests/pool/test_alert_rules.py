@@ -1,0 +1,89 @@
+"""The alert rules' decisions: thresholds, hysteresis, projection."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from pool import alert_rules as rules
+from pool.config import AlertSettings, Settings
+
+NOW = datetime(2026, 11, 22, tzinfo=UTC)
+
+
+def test_defaults_are_payins() -> None:
+    settings = AlertSettings()
+    assert rules.pool_low_bounds(settings, "evm", 10_000) == rules.PoolLowBounds(200, 220)
+    assert rules.pool_low_bounds(settings, "tron", 10_000) == rules.PoolLowBounds(100, 110)
+
+
+def test_a_percentage_threshold_wins_when_it_asks_for_more() -> None:
+    settings = AlertSettings(percent_thresholds={"evm": 5})
+    assert rules.pool_low_bounds(settings, "evm", 100_000).fire_below == 5_000
+    assert rules.pool_low_bounds(settings, "evm", 1_000).fire_below == 200
+
+
+def test_hysteresis_fires_once_and_resolves_only_above_the_margin() -> None:
+    bounds = rules.PoolLowBounds(200, 220)
+    assert rules.pool_low(199, bounds, firing=False) == "fire"
+    assert rules.pool_low(150, bounds, firing=True) is None  # already firing: nothing new
+    for between in (200, 210, 220):
+        assert rules.pool_low(between, bounds, firing=True) is None
+        assert rules.pool_low(between, bounds, firing=False) is None
+    assert rules.pool_low(221, bounds, firing=True) == "resolve"
+    assert rules.pool_low(221, bounds, firing=False) is None
+    assert bounds.count_cap == 221
+
+
+@pytest.mark.parametrize(
+    ("available", "total", "shown"),
+    [(36, 1000, "3.6"), (0, 10, "0"), (1, 3, "33.33"), (5, 5, "100"), (0, 0, "0"), (1, 10**6, "0")],
+)
+def test_percentage_is_payins_decimal_string(available: int, total: int, shown: str) -> None:
+    assert rules.percentage(available, total) == shown
+
+
+def test_projection_from_the_bind_rate() -> None:
+    day = timedelta(hours=24)
+    assert rules.projected_exhaustion(100, 0, day, NOW) is None
+    assert rules.projected_exhaustion(100, 200, day, NOW) == NOW + timedelta(hours=12)
+
+
+def test_exhaustion_fires_inside_the_horizon_and_resolves_past_it_plus_margin() -> None:
+    settings = AlertSettings()  # 72 h, 10 %
+    soon, edge, far = (NOW + timedelta(hours=h) for h in (70, 75, 80))
+    assert rules.exhaustion(soon, now=NOW, settings=settings, firing=False) == "fire"
+    assert rules.exhaustion(edge, now=NOW, settings=settings, firing=True) is None
+    assert rules.exhaustion(far, now=NOW, settings=settings, firing=True) == "resolve"
+    assert rules.exhaustion(None, now=NOW, settings=settings, firing=True) == "resolve"
+
+
+def test_over_limit() -> None:
+    assert rules.over_limit(11, 10, firing=False) == "fire"
+    assert rules.over_limit(11, 10, firing=True) is None
+    assert rules.over_limit(10, 10, firing=True) == "resolve"
+    assert rules.over_limit(3, 10, firing=False) is None
+
+
+def test_hooks_are_checked_when_settings_are_read() -> None:
+    with pytest.raises(ValidationError, match="an http hook needs a url"):
+        AlertSettings(hooks=[{"name": "x", "type": "http"}])
+    with pytest.raises(ValidationError, match="a command hook needs a command"):
+        AlertSettings(hooks=[{"name": "x", "type": "command"}])
+    with pytest.raises(ValidationError, match="unique"):
+        AlertSettings(hooks=[{"name": "x", "type": "command", "command": ["true"]}] * 2)
+
+
+def test_alert_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ADDRPOOL_ALERTS__THRESHOLDS", '{"evm": 50}')
+    monkeypatch.setenv("ADDRPOOL_ALERTS__EXHAUSTION_HORIZON", "3600")
+    monkeypatch.setenv(
+        "ADDRPOOL_ALERTS__HOOKS", '[{"name": "ops", "type": "http", "url": "https://x/y"}]'
+    )
+    settings = Settings().alerts
+    assert settings.threshold("evm") == 50
+    assert settings.threshold("tron") == 100
+    assert settings.exhaustion_horizon == timedelta(hours=1)
+    assert settings.hooks[0].name == "ops"
