@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -139,3 +139,19 @@ def no_proxy_env() -> Iterator[None]:
 
 # A real anvil node with test USDT/USDC for every test that asks for `devnet`.
 from tests.devnet import anvil_node, devnet, devnet_tokens  # noqa: E402, F401
+
+
+@pytest.fixture
+def receivers() -> Iterator[Callable[..., Any]]:
+    """Start HTTP receivers that answer each POST from a script: (status, headers, delay)."""
+    from tests.pool.test_delivery import Receiver
+
+    started: list[Receiver] = []
+
+    def start(*script: tuple[int, dict[str, str], float]) -> Receiver:
+        started.append(Receiver(list(script) or [(200, {}, 0.0)]))
+        return started[-1]
+
+    yield start
+    for receiver in started:
+        receiver.close()

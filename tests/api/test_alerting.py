@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,19 +37,6 @@ from tests.pool.test_delivery import Receiver
 THRESHOLD = 3
 
 
-@pytest.fixture
-def receiver() -> Iterator[Callable[..., Receiver]]:
-    started: list[Receiver] = []
-
-    def start(*script: tuple[int, dict[str, str], float]) -> Receiver:
-        started.append(Receiver(list(script) or [(200, {}, 0.0)]))
-        return started[-1]
-
-    yield start
-    for running in started:
-        running.close()
-
-
 def alert_settings(settings: Settings, url: str, log_file: Path) -> Settings:
     """EVM pool-low at 3 free addresses; an HTTP hook and a command hook."""
     append = f"import sys; open({str(log_file)!r}, 'a').write(sys.stdin.read() + '\\n')"
@@ -65,10 +52,10 @@ def alert_settings(settings: Settings, url: str, log_file: Path) -> Settings:
 
 @pytest.fixture
 async def alerting(
-    settings: Settings, db: Database, receiver, tmp_path: Path
+    settings: Settings, db: Database, receivers, tmp_path: Path
 ) -> AsyncIterator[Any]:
     class Alerting:
-        hook = receiver()
+        hook = receivers()
         command_log = tmp_path / "alerts.jsonl"
         config = alert_settings(settings, hook.url, command_log)
         app = create_app(config, db=db)
@@ -181,9 +168,9 @@ async def test_an_exhausted_pool_fires_critical_from_the_refused_bind(
 
 
 async def test_a_hook_that_is_down_is_retried_until_it_takes_it(
-    settings: Settings, db: Database, receiver, tmp_path: Path, admin_key: str
+    settings: Settings, db: Database, receivers, tmp_path: Path, admin_key: str
 ) -> None:
-    flaky = receiver((503, {}, 0.0), (200, {}, 0.0))
+    flaky = receivers((503, {}, 0.0), (200, {}, 0.0))
     config = alert_settings(settings, flaky.url, tmp_path / "log.jsonl")
     await load_pool(db, "evm", 2)  # 2 free: below 3 already
     await evaluate_all(db, config.alerts, set())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -19,7 +19,7 @@ from scripts import anvil
 from tests.chains.harness import CONFIRMATIONS, USDT, Harness, chain_config, chain_settings
 from tests.devnet import Devnet
 from tests.helpers import load_pool
-from tests.pool.test_delivery import Receiver, deliver_all, endpoint
+from tests.pool.test_delivery import deliver_all, endpoint
 
 DEPOSIT_EVENTS = ["deposit.pending", "deposit.confirmed", "deposit.reverted"]
 
@@ -30,19 +30,6 @@ async def harness(db: Database, devnet: Devnet) -> AsyncIterator[Harness]:
     running = Harness(db, devnet, pool, chain_config(devnet))
     yield running
     await running.client.close()
-
-
-@pytest.fixture
-def receivers() -> Iterator[Callable[..., Receiver]]:
-    started: list[Receiver] = []
-
-    def start(*script: tuple[int, dict[str, str], float]) -> Receiver:
-        started.append(Receiver(list(script) or [(200, {}, 0.0)]))
-        return started[-1]
-
-    yield start
-    for receiver in started:
-        receiver.close()
 
 
 @pytest.fixture

@@ -52,7 +52,10 @@ async def _table_counts(db: Database) -> dict[str, int]:
         bound = await conn.scalar(
             select(func.count()).select_from(address).where(address.c.status == "bound")
         )
-        events = await conn.scalar(select(func.count()).select_from(event))
+        # Binds' own events: a pool this small also raises alert.address_pool_low.
+        events = await conn.scalar(
+            select(func.count()).select_from(event).where(event.c.type == "deposit.address_bound")
+        )
     return {"active": active, "distinct": distinct_addresses, "bound": bound, "events": events}
 
 
