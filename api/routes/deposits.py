@@ -26,10 +26,10 @@ from api.views import (
     unbound_view,
 )
 from chains.codec import address_parser
-from pool import allocation, references
+from pool import allocation, metrics, references
 from pool.clock import utc_now
 from pool.domain import BindResult, Unbound
-from pool.errors import NotFound, ValidationFailed
+from pool.errors import InsufficientAddresses, NotFound, ValidationFailed
 from pool.repository.addresses import find_address_id
 from pool.repository.deposits import DepositFilters, list_deposits
 from pool.repository.keys import ApiKey
@@ -54,7 +54,12 @@ async def bind(body: BindRequest, ctx: Ctx, key: Writer) -> Response:
         )
 
     # On PostgreSQL a bind is one statement (pool.repository.claims); on SQLite a transaction.
-    result = await ctx.db.run_write(work, single_statement=True)
+    try:
+        result = await ctx.db.run_write(work, single_statement=True)
+    except InsufficientAddresses:
+        metrics.count_bind(body.protocol, "insufficient")
+        raise
+    metrics.count_bind(body.protocol, "created" if result.created else "existing")
     data = binding_view(result.binding, ctx.monitored_chains.get(body.protocol, []))
     if result.created:
         return ok(data, status=201, message="Address bound")
@@ -89,6 +94,7 @@ async def unbind(body: UnbindRequest, ctx: Ctx, key: Writer) -> Response:
         )
 
     unbound = await ctx.db.run_write(work)
+    metrics.count_unbinds(u.protocol for u in unbound)
     data = {
         "depositReference": unbound[0].deposit_reference,
         "unbound": [unbound_view(u) for u in unbound],
