@@ -13,7 +13,7 @@ from api.auth import KeyCache
 from api.context import AppContext
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
-from api.routes import alerts, deposits, health, reconciliation, webhooks
+from api.routes import alerts, deposits, health, metrics, reconciliation, webhooks
 from api.routes import pool as pool_routes
 from chains.presets import unwatched_chains
 from pool import __version__
@@ -70,4 +70,6 @@ def create_app(
     )
     for module in (deposits, pool_routes, webhooks, reconciliation, alerts, health):
         app.include_router(module.router)
+    if settings.metrics_enabled:
+        app.include_router(metrics.router)
     return app

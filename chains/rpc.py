@@ -12,12 +12,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 from typing import Any
 
 import orjson
 from aiohttp import ClientError, ClientResponseError, ClientTimeout
 from web3 import AsyncHTTPProvider
 from web3.types import RPCEndpoint
+
+from pool import metrics
 
 log = logging.getLogger("addrpool.rpc")
 
@@ -72,6 +75,7 @@ class RpcClient:
         request = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
         answer = await self._post(method, orjson.dumps(request))
         if not isinstance(answer, dict):
+            metrics.count_rpc_error(self.endpoint, "bad_answer")
             raise RpcTransportError(self.endpoint, f"{method}: answer is not a JSON object")
         return self._result(answer)
 
@@ -89,6 +93,7 @@ class RpcClient:
         if isinstance(answer, dict):  # a node that refuses batches answers with one error
             self._result(answer)
         if not isinstance(answer, list) or len(answer) != len(calls):
+            metrics.count_rpc_error(self.endpoint, "bad_answer")
             raise RpcTransportError(self.endpoint, "batch answer does not match the request")
         by_id = {item.get("id"): item for item in answer if isinstance(item, dict)}
         return [self._result(by_id.get(first + i, {})) for i in range(len(calls))]
@@ -110,29 +115,40 @@ class RpcClient:
                 )
                 await asyncio.sleep(delay)
             except orjson.JSONDecodeError as exc:
+                metrics.count_rpc_error(self.endpoint, "invalid_json")
                 if attempt == self._attempts:
                     raise RpcTransportError(self.endpoint, f"{method}: not JSON") from exc
                 await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _send(self, method: str, body: bytes) -> bytes:
+        started = time.perf_counter()
         try:
             # The provider's raw POST: our bytes in, the endpoint's bytes out, no formatting.
             raw: bytes = await self._provider._make_request(RPCEndpoint(method), body)
         except ClientResponseError as exc:
+            metrics.count_rpc_error(self.endpoint, "http")
             raise RpcTransportError(self.endpoint, f"{method}: HTTP {exc.status}") from exc
         except (ClientError, TimeoutError, OSError) as exc:
+            # aiohttp's timeouts are ClientErrors too; they are told apart for the operator.
+            kind = "timeout" if isinstance(exc, TimeoutError) else "connection"
+            metrics.count_rpc_error(self.endpoint, kind)
             raise RpcTransportError(self.endpoint, f"{method}: {type(exc).__name__}") from exc
+        finally:
+            # Failures too: a slow endpoint that times out is exactly what the latency shows.
+            metrics.observe_rpc_request(self.endpoint, method, time.perf_counter() - started)
         return raw
 
     def _result(self, answer: dict[str, Any]) -> Any:
         error = answer.get("error")
         if error is not None:
+            metrics.count_rpc_error(self.endpoint, "rpc_error")
             if isinstance(error, dict):
                 code, message = error.get("code", 0), str(error.get("message", ""))
                 raise RpcResponseError(self.endpoint, int(code), message)
             raise RpcResponseError(self.endpoint, 0, str(error))
         if "result" not in answer:
+            metrics.count_rpc_error(self.endpoint, "bad_answer")
             raise RpcTransportError(self.endpoint, "answer has neither result nor error")
         return answer["result"]
 

@@ -181,6 +181,9 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     # http:// and private/loopback webhook targets: for tests and the devnet only.
     webhook_allow_private: bool = False
+    # `GET /metrics` (Prometheus): served without an API key unless a token is set.
+    metrics_enabled: bool = True
+    metrics_token: SecretStr | None = None
     chains: dict[str, ChainSettings] = Field(default_factory=dict)
     reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)

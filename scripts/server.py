@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
 
 import uvicorn
@@ -12,6 +16,7 @@ from api.app import create_app
 from chains.presets import monitored_chains
 from pool.config import Settings, load_settings
 from pool.logs import configure_logging
+from pool.metrics import MULTIPROC_DIR_ENV
 from scripts.workers import workers_running
 
 GRACEFUL_SHUTDOWN_SECONDS = 30
@@ -42,16 +47,38 @@ def run(settings: Settings, *, workers: int, with_watchers: bool = False) -> Non
     # so the process should exit 0 rather than die of the signal.
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop_signal, _drained)
-    uvicorn.run(
-        "scripts.server:serve_factory" if with_watchers else "scripts.server:app_factory",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=workers,
-        access_log=False,
-        log_level=settings.log_level.lower(),
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-    )
+    with shared_metrics_directory(workers):
+        uvicorn.run(
+            "scripts.server:serve_factory" if with_watchers else "scripts.server:app_factory",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=workers,
+            access_log=False,
+            log_level=settings.log_level.lower(),
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        )
+
+
+@contextmanager
+def shared_metrics_directory(workers: int) -> Iterator[None]:
+    """Several workers: a fresh PROMETHEUS_MULTIPROC_DIR for their counters, removed at the end.
+
+    Each worker counts only its own binds, and a scrape reaches one worker at random; in
+    prometheus-client's multiprocess mode each writes its counters to files in this directory
+    and whichever answers sums them all. uvicorn spawns its workers, so they inherit the
+    variable and import prometheus-client afresh, as the mode requires. A directory the
+    operator set (to share with `addrpool worker`) is used as it is.
+    """
+    if workers == 1 or os.environ.get(MULTIPROC_DIR_ENV):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="addrpool-metrics-") as directory:
+        os.environ[MULTIPROC_DIR_ENV] = directory
+        try:
+            yield
+        finally:
+            del os.environ[MULTIPROC_DIR_ENV]
 
 
 def _drained(_signum: int, _frame: FrameType | None) -> None:

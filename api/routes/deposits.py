@@ -26,7 +26,7 @@ from api.views import (
     unbound_view,
 )
 from chains.codec import address_parser
-from pool import allocation, references
+from pool import allocation, metrics, references
 from pool.clock import utc_now
 from pool.domain import BindResult, Unbound
 from pool.errors import InsufficientAddresses, NotFound, ValidationFailed
@@ -57,8 +57,10 @@ async def bind(body: BindRequest, ctx: Ctx, key: Writer) -> Response:
     try:
         result = await ctx.db.run_write(work, single_statement=True)
     except InsufficientAddresses:
+        metrics.count_bind(body.protocol, "insufficient")
         ctx.pool_alerts.changed(body.protocol)
         raise
+    metrics.count_bind(body.protocol, "created" if result.created else "existing")
     if result.created:
         ctx.pool_alerts.changed(body.protocol)  # evaluated moments later, off this request
     data = binding_view(result.binding, ctx.monitored_chains.get(body.protocol, []))
@@ -95,6 +97,7 @@ async def unbind(body: UnbindRequest, ctx: Ctx, key: Writer) -> Response:
         )
 
     unbound = await ctx.db.run_write(work)
+    metrics.count_unbinds(u.protocol for u in unbound)
     data = {
         "depositReference": unbound[0].deposit_reference,
         "unbound": [unbound_view(u) for u in unbound],
