@@ -80,14 +80,26 @@ async def _apply_one(conn: AsyncConnection, change: Transition, now: datetime) -
 
 
 async def pool_low_transition(
-    conn: AsyncConnection, settings: AlertSettings, protocol: Protocol, now: datetime, total: int
+    conn: AsyncConnection, settings: AlertSettings, protocol: Protocol, now: datetime
 ) -> Transition:
+    """After every bind: so the usual answer ("healthy, nothing to do") costs two indexed
+    look-ups, and the pool is counted in full only when a transition is due."""
     subject = f"pool_low:{protocol}"
-    bounds = rules.pool_low_bounds(settings, protocol, total)
+    total = None
+    if settings.percent_thresholds.get(protocol):
+        total = await monitoring.usable_addresses(conn, protocol=protocol)
+    bounds = rules.pool_low_bounds(settings, protocol, total or 0)
     available = await monitoring.free_addresses(
         conn, protocol=protocol, now=now, up_to=bounds.count_cap
     )
     firing = bool(await firing_subjects(conn, [subject]))
+    decision = rules.pool_low(available, bounds, firing=firing)
+    if decision is None:
+        return Transition("pool_low", subject, "warning", None, str(available), {})
+    if total is None:
+        total = await monitoring.usable_addresses(conn, protocol=protocol)
+    if total == 0:  # a protocol never imported is one the operator does not use
+        decision = "resolve" if firing else None
     details = {
         "protocol": protocol,
         "available": available,
@@ -95,17 +107,8 @@ async def pool_low_transition(
         "threshold": bounds.fire_below,
         "percentage": rules.percentage(available, total),
     }
-    decision = rules.pool_low(available, bounds, firing=firing)
-    if total == 0:  # a protocol never imported is one the operator does not use
-        decision = "resolve" if firing else None
-    return Transition(
-        kind="pool_low",
-        subject=subject,
-        severity="critical" if available == 0 else "warning",
-        decision=decision,
-        value=str(available),
-        details=details,
-    )
+    severity = "critical" if available == 0 else "warning"
+    return Transition("pool_low", subject, severity, decision, str(available), details)
 
 
 async def exhaustion_transition(
@@ -188,8 +191,7 @@ async def webhook_failure_transitions(
 async def evaluate_pool(db: Database, settings: AlertSettings, protocol: Protocol) -> None:
     now = utc_now()
     async with db.read() as conn:
-        total = await monitoring.usable_addresses(conn, protocol=protocol)
-        change = await pool_low_transition(conn, settings, protocol, now, total)
+        change = await pool_low_transition(conn, settings, protocol, now)
     await apply(db, [change], now)
 
 
@@ -199,8 +201,7 @@ async def evaluate_all(db: Database, settings: AlertSettings, watched_chains: se
     changes: list[Transition] = []
     async with db.read() as conn:
         for protocol in PROTOCOLS:
-            total = await monitoring.usable_addresses(conn, protocol=protocol)
-            changes.append(await pool_low_transition(conn, settings, protocol, now, total))
+            changes.append(await pool_low_transition(conn, settings, protocol, now))
             changes.append(await exhaustion_transition(conn, settings, protocol, now))
         changes += await watcher_transitions(conn, settings, watched_chains, now)
         changes += await webhook_failure_transitions(conn, settings, now)
@@ -219,6 +220,8 @@ class PoolAlerts:
 
     def changed(self, protocol: Protocol) -> None:
         """Cheap and synchronous: a bind pays for a set insert, not for the evaluation."""
+        if not self.settings.enabled:
+            return
         self._due.add(protocol)
         self._wake.set()
         if self._task is None or self._task.done():
@@ -248,7 +251,7 @@ async def run_rules(
 ) -> None:
     """The timer: every rule every `evaluate_every`, first at once (a restart re-checks)."""
     seconds = settings.evaluate_every.total_seconds()
-    while not stop.is_set():
+    while settings.enabled and not stop.is_set():
         try:
             await evaluate_all(db, settings, watched_chains)
         except Exception:

@@ -34,12 +34,13 @@ RETRY_BUDGET = timedelta(days=1)
 class AlertNotifier:
     def __init__(self, db: Database, settings: AlertSettings) -> None:
         self.db = db
+        self.enabled = settings.enabled
         self.hooks = {hook.name: hook for hook in settings.hooks}
         self._client = httpx.AsyncClient(follow_redirects=False)
 
     async def run(self, stop: asyncio.Event) -> None:
         try:
-            while not stop.is_set():
+            while self.enabled and not stop.is_set():
                 try:
                     await self.run_once()
                 except Exception:

@@ -118,6 +118,8 @@ class AlertSettings(BaseModel):
 
     model_config = {"extra": "forbid"}
 
+    # Off: no rule is evaluated and no hook is called (records raised elsewhere are kept).
+    enabled: bool = True
     # Free addresses below this fire `pool_low:<protocol>` (PayIn's defaults).
     thresholds: dict[Protocol, int] = Field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
     # Free addresses below this percentage of the protocol's pool fire it too; 0 = off.

@@ -273,3 +273,22 @@ async def test_alerts_api_lists_and_filters(
     assert none["data"]["alerts"] == []
     refused = await alerting.http.get("/api/v1/alerts", headers=auth(service_key))
     assert refused.status_code == 403
+
+
+async def test_alerting_switched_off_evaluates_nothing(
+    settings: Settings, db: Database, admin_key: str
+) -> None:
+    quiet = settings.model_copy(update={"alerts": AlertSettings(enabled=False)})
+    app = create_app(quiet, db=db)
+    await load_pool(db, "evm", 1)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://addrpool.test") as http:
+        answer = await http.post(
+            "/api/v1/deposits/bind",
+            json={"depositReference": "x", "protocol": "evm"},
+            headers=auth(admin_key),
+        )
+        assert answer.status_code == 201
+    await asyncio.sleep(0.2)
+    assert await transitions(db) == []
+    await app.state.ctx.pool_alerts.close()

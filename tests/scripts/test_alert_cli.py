@@ -1,0 +1,55 @@
+"""`addrpool pool stats`, `addrpool alerts list|test` as an operator runs them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.scripts.test_worker_cli import worker_env
+
+pytestmark = pytest.mark.server
+
+
+def test_pool_stats_and_alert_commands(tmp_path: Path, receivers) -> None:
+    hook = receivers((200, {}, 0.0), (500, {}, 0.0))
+    ran = tmp_path / "ran.json"
+    command = f"import sys; open({str(ran)!r}, 'w').write(sys.stdin.read())"
+    config = (
+        "[alerts]\nthresholds = { evm = 5 }\n"
+        f'[[alerts.hooks]]\nname = "ops"\ntype = "http"\nurl = "{hook.url}"\n'
+        f'[[alerts.hooks]]\nname = "pager"\ntype = "command"\n'
+        f"command = [{json.dumps(sys.executable)}, '-c', {json.dumps(command)}]\n"
+    )
+    env = worker_env(tmp_path, config)
+    addresses = tmp_path / "addresses.txt"
+    addresses.write_text("\n".join(f"0x{n:040x}" for n in range(1, 4)) + "\n")
+
+    def run(*args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [sys.executable, "-m", "scripts.cli", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == expect, done.stdout + done.stderr
+        return done
+
+    run("import", str(addresses), "--protocol", "evm")
+    stats = json.loads(run("pool", "stats", "--json", expect=1).stdout)  # 3 free < 5
+    assert (stats["evm"]["available"], stats["evm"]["threshold"]) == (3, 5)
+    assert stats["evm"]["belowThreshold"] is True
+    assert "projected exhaustion" in run("pool", "stats", expect=1).stdout
+    assert json.loads(run("pool", "summary", "--json").stdout)["evm"]["total"] == 3
+    assert json.loads(run("alerts", "list", "--json").stdout) == []
+
+    tested = json.loads(run("alerts", "test", "--json").stdout)
+    assert tested == {"ops": "ok", "pager": "ok"}
+    assert json.loads(hook.requests[0][2])["test"] is True
+    assert json.loads(ran.read_text())["alert"]["kind"] == "test"
+    failing = json.loads(run("alerts", "test", "--json", expect=1).stdout)
+    assert failing["ops"].startswith("failed: HTTP 500")
