@@ -98,6 +98,8 @@ async def unbind(body: UnbindRequest, ctx: Ctx, key: Writer) -> Response:
 
     unbound = await ctx.db.run_write(work)
     metrics.count_unbinds(u.protocol for u in unbound)
+    for protocol in {u.protocol for u in unbound}:
+        ctx.pool_alerts.changed(protocol)  # free again at once when the cooldown is zero
     data = {
         "depositReference": unbound[0].deposit_reference,
         "unbound": [unbound_view(u) for u in unbound],

@@ -292,3 +292,35 @@ async def test_alerting_switched_off_evaluates_nothing(
     await asyncio.sleep(0.2)
     assert await transitions(db) == []
     await app.state.ctx.pool_alerts.close()
+
+
+async def test_binding_and_unbinding_around_the_threshold_does_not_flap(
+    settings: Settings, db: Database, receivers, tmp_path: Path, admin_key: str
+) -> None:
+    hook = receivers()
+    config = alert_settings(settings, hook.url, tmp_path / "log.jsonl")
+    config = config.model_copy(update={"cooldown": timedelta(0)})  # unbound = free at once
+    app = create_app(config, db=db)
+    await load_pool(db, "evm", 5)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://addrpool.test") as http:
+
+        async def call(path: str, reference: str) -> None:
+            body = {"depositReference": reference, "protocol": "evm"}
+            answer = await http.post(f"/api/v1/deposits/{path}", json=body, headers=auth(admin_key))
+            assert answer.status_code in (200, 201), answer.text
+            await asyncio.sleep(0.15)  # let each change be evaluated on its own
+
+        for n in range(3):
+            await call("bind", f"steady-{n}")  # 2 free: fires
+        for _ in range(3):  # 3 free, 2 free, 3 free...: never above 3 x 1.1, never resolves
+            await call("unbind", "steady-2")
+            await call("bind", "steady-2")
+        await call("unbind", "steady-2")
+        await call("unbind", "steady-1")  # 4 free > 3.3: resolves, once
+        await call("bind", "steady-1")  # 3 free: not below 3, stays resolved
+    await app.state.ctx.pool_alerts.close()
+    assert await transitions(db, "pool_low:evm") == [
+        ("pool_low:evm", "fired"),
+        ("pool_low:evm", "resolved"),
+    ]
