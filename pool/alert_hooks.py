@@ -19,6 +19,7 @@ import orjson
 from pool import __version__
 from pool.clock import isoformat_z
 from pool.config import HookSettings
+from pool.payloads import alert_payload
 from pool.repository.alert_notifications import Notice
 from pool.signatures import sign_timestamped
 
@@ -38,18 +39,7 @@ def message(notice: Notice, *, test: bool = False) -> dict[str, Any]:
         "test": test,
         "transition": notice.transition,
         "at": isoformat_z(notice.at),
-        "alert": {
-            "id": alert["id"],
-            "kind": alert["kind"],
-            "subject": alert["subject"],
-            "severity": alert["severity"],
-            "state": alert["state"],
-            "value": alert["value"],
-            "details": alert["details"],
-            "firstFiredAt": isoformat_z(alert["first_fired_at"]),
-            "lastFiredAt": isoformat_z(alert["last_fired_at"]),
-            "resolvedAt": isoformat_z(alert["resolved_at"]) if alert["resolved_at"] else None,
-        },
+        "alert": alert_payload(alert),
     }
 
 

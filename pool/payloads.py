@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -44,4 +45,20 @@ def deposit_payload(row: DepositRow) -> dict[str, Any]:
         "detectedAt": isoformat_z(row.detected_at),
         "confirmedAt": _iso(row.confirmed_at),
         "completedAt": _iso(row.completed_at),
+    }
+
+
+def alert_payload(row: Mapping[str, Any]) -> dict[str, Any]:
+    """An alert record as `GET /alerts`, the CLI and the alert hooks show it."""
+    return {
+        "id": row["id"],
+        "kind": row["kind"],
+        "subject": row["subject"],
+        "severity": row["severity"],
+        "state": row["state"],
+        "value": row["value"],
+        "details": row["details"],
+        "firstFiredAt": isoformat_z(row["first_fired_at"]),
+        "lastFiredAt": isoformat_z(row["last_fired_at"]),
+        "resolvedAt": _iso(row["resolved_at"]),
     }

@@ -8,11 +8,11 @@ from typing import Any
 
 import httpx
 
-from api.routes.alerts import alert_view
 from pool.alert_hooks import HookFailed, message, send
 from pool.clock import isoformat_z, utc_now
 from pool.config import load_settings
 from pool.errors import ConfigurationError
+from pool.payloads import alert_payload
 from pool.repository.alert_notifications import Notice
 from pool.repository.alerts import list_alerts
 from pool.stats import PoolSummary, summarize
@@ -57,7 +57,7 @@ def _stats_view(s: PoolSummary) -> dict[str, Any]:
 async def alerts_list(args: argparse.Namespace, out: Output) -> int:
     async with opened_database(load_settings()) as db, db.read() as conn:
         records, _total = await list_alerts(conn, state=args.state, limit=args.limit)
-    found = [alert_view(r) for r in records]
+    found = [alert_payload(r) for r in records]
     rows = [
         [a["state"], a["severity"], a["subject"], str(a["value"]), a["lastFiredAt"] or "-"]
         for a in found

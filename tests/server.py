@@ -37,6 +37,19 @@ def cli(*args: str, database_url: str, check: bool = True) -> subprocess.Complet
     )
 
 
+def cli_in(env: dict[str, str], *args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
+    """`addrpool ARGS` with exactly this environment; its exit status must be `expect`."""
+    done = subprocess.run(
+        [sys.executable, "-m", "scripts.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == expect, done.stdout + done.stderr
+    return done
+
+
 @dataclass
 class Server:
     process: subprocess.Popen[str]

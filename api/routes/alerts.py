@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Response
 
@@ -10,32 +10,13 @@ from api.auth import require
 from api.context import AppContext, context
 from api.responses import ok, pagination
 from api.schemas import Page, page_params
-from pool.clock import isoformat_z
+from pool.payloads import alert_payload
 from pool.repository.alerts import list_alerts
 from pool.repository.keys import ApiKey
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 Ctx = Annotated[AppContext, Depends(context)]
 Reader = Annotated[ApiKey, Depends(require("pool:read"))]
-
-
-def _iso(moment: Any) -> str | None:
-    return isoformat_z(moment) if moment is not None else None
-
-
-def alert_view(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "kind": row["kind"],
-        "subject": row["subject"],
-        "severity": row["severity"],
-        "state": row["state"],
-        "value": row["value"],
-        "details": row["details"],
-        "firstFiredAt": _iso(row["first_fired_at"]),
-        "lastFiredAt": _iso(row["last_fired_at"]),
-        "resolvedAt": _iso(row["resolved_at"]),
-    }
 
 
 @router.get("")
@@ -49,7 +30,7 @@ async def alerts(
         found, total = await list_alerts(conn, state=state, offset=page.offset, limit=page.limit)
     return ok(
         {
-            "alerts": [alert_view(row) for row in found],
+            "alerts": [alert_payload(row) for row in found],
             "pagination": pagination(page=page.page, limit=page.limit, total=total),
         }
     )

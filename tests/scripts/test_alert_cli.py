@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.scripts.test_worker_cli import worker_env
+from tests.server import cli_in
 
 pytestmark = pytest.mark.server
 
@@ -29,15 +30,7 @@ def test_pool_stats_and_alert_commands(tmp_path: Path, receivers) -> None:
     addresses.write_text("\n".join(f"0x{n:040x}" for n in range(1, 4)) + "\n")
 
     def run(*args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [sys.executable, "-m", "scripts.cli", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert done.returncode == expect, done.stdout + done.stderr
-        return done
+        return cli_in(env, *args, expect=expect)
 
     run("import", str(addresses), "--protocol", "evm")
     stats = json.loads(run("pool", "stats", "--json", expect=1).stdout)  # 3 free < 5

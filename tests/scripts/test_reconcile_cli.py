@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from scripts import anvil
 from tests.devnet import Devnet
 from tests.scripts.test_worker_cli import run_worker_until, worker_env
+from tests.server import cli_in
 
 pytestmark = pytest.mark.server
 
@@ -34,15 +34,7 @@ def test_reconcile_and_totals_commands(tmp_path: Path, devnet: Devnet) -> None:
     env = worker_env(tmp_path, devnet_chain(devnet))
 
     def run(*args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [sys.executable, "-m", "scripts.cli", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert done.returncode == expect, done.stdout + done.stderr
-        return done
+        return cli_in(env, *args, expect=expect)
 
     missing = run("reconcile", "--latest", expect=2)
     assert "no reconciliation has run yet" in missing.stderr

@@ -1,0 +1,162 @@
+"""What alerting costs a bind, for `scripts/bench_alerts.py` (issue 8).
+
+Two servers on the same database and the same pool, up at the same time, differing only in
+`ADDRPOOL_ALERTS__ENABLED`: with it on (EVM threshold 200) every created bind schedules the
+pool-low evaluation (`PoolAlerts.changed`: coalesced 50 ms, then a capped count of free
+addresses and a look-up of the firing alert, in the same process); off, `changed` returns at
+once. wrk with `scripts/bench/bind.lua` (32 connections, 2 threads, a new reference per
+request) alternates between them, ABBA, so drift and other work on the machine hit both
+alike; medians and their ratio.
+
+- PostgreSQL: `addrpool api --workers 2` twice; before each run the tables are vacuumed,
+  analysed and checkpointed (`scripts/bench_bind.py`'s `settle`). The number of index/seq
+  scans of the `alert` table during each run (`pg_stat_user_tables`) shows the evaluations
+  really ran (enabled) or did not (disabled).
+- SQLite: `addrpool serve` twice, each on its own file with its own pool (one SQLite file
+  takes one writer at a time: sharing it would measure the lock, not alerting).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scripts.bench.alerts_latency import free_port
+from scripts.bench_bind import VENV_BIN, addrpool, psql, seed_pool_postgres, serving, settle, wrk
+
+BIND_PATH = "/api/v1/deposits/bind"
+MODES = ("enabled", "disabled")
+
+
+@dataclass(frozen=True, slots=True)
+class CostPlan:
+    duration: int
+    repeat: int
+    addresses: int
+
+
+def mode_env(env: dict[str, str], mode: str) -> dict[str, str]:
+    return {
+        **env,
+        "ADDRPOOL_ALERTS__ENABLED": "true" if mode == "enabled" else "false",
+        "ADDRPOOL_ALERTS__THRESHOLDS": json.dumps({"evm": 200}),
+    }
+
+
+def abba(repeat: int) -> list[str]:
+    """enabled, disabled, disabled, enabled, …: neither mode always goes first."""
+    order: list[str] = []
+    for n in range(repeat):
+        order += list(MODES) if n % 2 == 0 else list(reversed(MODES))
+    return order
+
+
+def load() -> str:
+    """The 1, 5 and 15 minute load averages (2 cores here: above 2 means waiting)."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def alert_scans(database: str) -> int:
+    """Reads of the `alert` table so far: the post-bind evaluation reads it once each time."""
+    row = psql(
+        database,
+        "SELECT coalesce(seq_scan, 0) + coalesce(idx_scan, 0) "
+        "FROM pg_stat_user_tables WHERE relname = 'alert'",
+    )
+    return int(row.strip() or 0)
+
+
+def wait_for_stats() -> None:
+    """The statistics collector reports a backend's counts when its transaction ends, at
+    most every second or so (PostgreSQL ≥ 15: at idle); a short pause makes them whole."""
+    time.sleep(1.5)
+
+
+@contextmanager
+def servers(argv: list[str], envs: dict[str, dict[str, str]]) -> Iterator[dict[str, str]]:
+    urls: dict[str, str] = {}
+    with ExitStack() as stack:
+        for mode, env in envs.items():
+            port = free_port()
+            stack.enter_context(serving([*argv, "--port", str(port)], env, port))
+            urls[mode] = f"http://127.0.0.1:{port}"
+        yield urls
+
+
+def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    by_mode: dict[str, Any] = {}
+    for mode in MODES:
+        mine = [r for r in runs if r["mode"] == mode]
+        by_mode[mode] = {
+            "rps_runs": [round(r["rps"]) for r in mine],
+            "rps": statistics.median(r["rps"] for r in mine),
+            "p50_ms": statistics.median(r["p50_ms"] for r in mine),
+            "p99_ms": statistics.median(r["p99_ms"] for r in mine),
+            "non_2xx": sum(r["non_2xx"] for r in mine),
+        }
+    by_mode["ratio"] = by_mode["enabled"]["rps"] / by_mode["disabled"]["rps"]
+    return by_mode
+
+
+def run_postgres(database: str, key: str, env: dict[str, str], plan: CostPlan) -> dict[str, Any]:
+    argv = [str(VENV_BIN / "addrpool"), "api", "--workers", "2"]
+    envs = {mode: mode_env(env, mode) for mode in MODES}
+    runs: list[dict[str, Any]] = []
+    started_load = load()
+    with servers(argv, envs) as urls:
+        for n, mode in enumerate(abba(plan.repeat)):
+            settle(database)
+            wait_for_stats()
+            scans = alert_scans(database)
+            result = wrk(urls[mode], BIND_PATH, key, f"pg{n}{mode[0]}", plan.duration)
+            wait_for_stats()
+            runs.append(result | {"mode": mode, "alert_reads": alert_scans(database) - scans})
+            print(f"  postgresql run {n} {mode}: {result['rps']:.0f} binds/s", flush=True)
+    return {"runs": runs, "load_before": started_load, "load_after": load()} | summary(runs)
+
+
+def prepare_postgres(database: str, env: dict[str, str], addresses: int) -> str:
+    """Migrated, `addresses` synthetic EVM addresses (SQL, as bench_bind does); the API key."""
+    addrpool("db", "upgrade", env=env)
+    seed_pool_postgres(database, addresses)
+    return str(json.loads(addrpool("keys", "create", "--name", "bench", "--json", env=env))["key"])
+
+
+def prepare_sqlite(work: Path, env: dict[str, str], mode: str, addresses: int) -> dict[str, str]:
+    """A database file of its own with `addresses` imported through `addrpool import`."""
+    url = f"sqlite:///{work / f'cost-{mode}.db'}"
+    mine = {**mode_env(env, mode), "ADDRPOOL_DATABASE_URL": url}
+    pool_file = work / "cost-addresses.txt"
+    if not pool_file.exists():
+        pool_file.write_text("".join(f"0x{i + 1:040x}\n" for i in range(addresses)))
+    addrpool("db", "upgrade", env=mine)
+    addrpool("import", str(pool_file), "--protocol", "evm", env=mine)
+    created = json.loads(addrpool("keys", "create", "--name", "bench", "--json", env=mine))
+    return {**mine, "BENCH_KEY": created["key"]}
+
+
+def run_sqlite(work: Path, env: dict[str, str], plan: CostPlan) -> dict[str, Any]:
+    envs = {mode: prepare_sqlite(work, env, mode, plan.addresses) for mode in MODES}
+    keys = {mode: mine.pop("BENCH_KEY") for mode, mine in envs.items()}
+    argv = [str(VENV_BIN / "addrpool"), "serve"]
+    runs: list[dict[str, Any]] = []
+    started_load = load()
+    with servers(argv, envs) as urls:
+        for n, mode in enumerate(abba(plan.repeat)):
+            result = wrk(urls[mode], BIND_PATH, keys[mode], f"sq{n}{mode[0]}", plan.duration)
+            runs.append(result | {"mode": mode})
+            print(f"  sqlite run {n} {mode}: {result['rps']:.0f} binds/s", flush=True)
+    return {"runs": runs, "load_before": started_load, "load_after": load()} | summary(runs)
+
+
+def clean_env(log_level: str = "WARNING") -> dict[str, str]:
+    """No stray ADDRPOOL_ setting from the caller's shell leaks into a measured process."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ADDRPOOL_")}
+    return env | {"ADDRPOOL_LOG_LEVEL": log_level, "ADDRPOOL_SECRET_KEY": "bench-alerts-key"}
