@@ -13,7 +13,7 @@ from api.auth import KeyCache
 from api.context import AppContext
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
-from api.routes import alerts, deposits, health, metrics, reconciliation, webhooks
+from api.routes import alerts, deposits, health, metrics, reconciliation, upstream, webhooks
 from api.routes import pool as pool_routes
 from chains.presets import unwatched_chains
 from pool import __version__
@@ -49,6 +49,8 @@ def create_app(
         async with background(database) if background else contextlib.nullcontext():
             yield
         await _app.state.ctx.pool_alerts.close()
+        if _app.state.ctx.upstream is not None:
+            await _app.state.ctx.upstream.close()
         if owns_db:
             await database.dispose()
 
@@ -72,4 +74,6 @@ def create_app(
         app.include_router(module.router)
     if settings.metrics_enabled:
         app.include_router(metrics.router)
+    if settings.binding_backend == "payin":
+        app.include_router(upstream.router_for(settings.upstream_webhook_path))
     return app

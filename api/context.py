@@ -10,6 +10,7 @@ from pool.alert_engine import PoolAlerts
 from pool.config import Settings
 from pool.db import Database
 from pool.domain import Protocol
+from pool.upstream import UpstreamClient
 
 
 @dataclass(slots=True)
@@ -22,9 +23,24 @@ class AppContext:
     unwatched_chains: dict[str, str] = field(default_factory=dict)
     # Re-evaluates the pool-low alert moments after a bind, import or archive.
     pool_alerts: PoolAlerts = field(init=False)
+    # Upstream mode's PayIn client; None when addrpool allocates from its own pool.
+    upstream: UpstreamClient | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.pool_alerts = PoolAlerts(self.db, self.settings.alerts)
+        self.upstream = _upstream_client(self.settings)
+
+
+def _upstream_client(settings: Settings) -> UpstreamClient | None:
+    if settings.binding_backend != "payin" or not settings.upstream_url:
+        return None
+    key = settings.upstream_api_key.get_secret_value() if settings.upstream_api_key else ""
+    return UpstreamClient(
+        settings.upstream_url,
+        key,
+        timeout=settings.upstream_timeout,
+        retries=settings.upstream_retries,
+    )
 
 
 async def context(request: Request) -> AppContext:

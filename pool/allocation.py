@@ -85,7 +85,7 @@ async def _bind_step_by_step(conn: AsyncConnection, intent: BindIntent) -> Bindi
         now=intent.now,
     )
     new = _new_binding(intent, binding_id, claimed.text)
-    await record_event(conn, type=ADDRESS_BOUND, data=_bound_event_data(new), now=intent.now)
+    await record_event(conn, type=ADDRESS_BOUND, data=bound_event_data(new), now=intent.now)
     return new
 
 
@@ -135,7 +135,7 @@ async def unbind(
     return unbound
 
 
-def _bound_event_data(new: Binding) -> dict[str, Any]:
+def bound_event_data(new: Binding) -> dict[str, Any]:
     return {
         "depositReference": new.deposit_reference,
         "protocol": new.protocol,

@@ -189,6 +189,31 @@ class Settings(BaseSettings):
     chains: dict[str, ChainSettings] = Field(default_factory=dict)
     reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    # Who allocates addresses: addrpool from its own pool, or a hosted PayIn (upstream mode).
+    binding_backend: Literal["local", "payin"] = "local"
+    upstream_url: str | None = None  # PayIn's API base, e.g. https://api.payin.example
+    upstream_api_key: SecretStr | None = None
+    upstream_timeout: float = Field(default=10.0, gt=0, le=120)
+    upstream_retries: int = Field(default=2, ge=0, le=10)  # after the first try; 5xx/timeouts
+    # The secret PayIn signs its webhooks with; `POST <path>` takes them in upstream mode.
+    upstream_webhook_secret: SecretStr | None = None
+    upstream_webhook_path: str = Field(default="/webhooks/payin", pattern=r"^/[A-Za-z0-9/_.-]*$")
+    upstream_replay_window: int = Field(default=300, ge=1)  # seconds, timestamped scheme
+    # How long PayIn may take to announce a deposit we saw before it is reported missing.
+    upstream_grace: timedelta = timedelta(minutes=30)
+
+    @model_validator(mode="after")
+    def _upstream_needs_its_address_and_key(self) -> Settings:
+        if self.binding_backend == "payin" and not (self.upstream_url and self.upstream_api_key):
+            raise ValueError(
+                "binding_backend = payin needs ADDRPOOL_UPSTREAM_URL and ADDRPOOL_UPSTREAM_API_KEY"
+            )
+        return self
+
+    @field_validator("upstream_grace", mode="before")
+    @classmethod
+    def _grace_in_seconds_too(cls, value: Any) -> Any:
+        return _seconds_or_iso(value)
 
     @field_validator("cooldown", mode="before")
     @classmethod

@@ -81,3 +81,28 @@ class RaceLost(AddrpoolError):
     status = 409
     error = "Conflict"
     default_code = "CONCURRENT_UPDATE"
+
+
+class UpstreamUnavailable(AddrpoolError):
+    """Upstream mode: PayIn did not answer (after retries) or answered with a 5xx."""
+
+    status = 503
+    error = "UpstreamUnavailable"
+    default_code = "UPSTREAM_UNAVAILABLE"
+
+
+class UpstreamAddressUnknown(AddrpoolError):
+    """Upstream mode: PayIn handed out an address we did not import: never give it out."""
+
+    status = 502
+    error = "UpstreamAddressUnknown"
+    default_code = "UPSTREAM_ADDRESS_UNKNOWN"
+
+
+class UpstreamRefused(AddrpoolError):
+    """Upstream mode: PayIn's own 4xx, passed on with its type, code and message."""
+
+    def __init__(self, status: int, error: str, code: str, message: str) -> None:
+        super().__init__(message, code=code)
+        self.status = status  # type: ignore[misc]
+        self.error = error  # type: ignore[misc]

@@ -329,6 +329,31 @@ reconciliation_report = Table(
     Index("ix_reconciliation_report_finished", "finished_at"),
 )
 
+# Upstream mode: PayIn's webhooks as received — every one, refused ones too (the audit trail),
+# each accepted event once (its id), then checked against our own observations.
+upstream_event = Table(
+    "upstream_event",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("event_id", String(128), nullable=True),
+    Column("type", String(64), nullable=True),
+    # rejected | received | matched | not_seen | not_on_chain | mismatched | ignored
+    Column("status", String(16), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("payload", JSON, nullable=True),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("checked_at", UTCDateTime, nullable=True),
+    Column("deposit_id", String(32), nullable=True),
+    Index(
+        "uq_upstream_event_accepted",
+        "event_id",
+        unique=True,
+        postgresql_where=text("status <> 'rejected'"),
+        sqlite_where=text("status <> 'rejected'"),
+    ),
+    Index("ix_upstream_event_status", "status", "received_at"),
+)
+
 api_key = Table(
     "api_key",
     metadata,

@@ -198,8 +198,8 @@ def main() -> int:
     if shutil.which("wrk") is None and "cost" in args.parts:
         print("wrk is needed: apt-get install -y wrk", file=sys.stderr)
         return 2
-    results: dict[str, Any] = {"command": shlex.join(sys.argv), "args": vars(args)}
-    results["args"]["json"] = str(args.json)
+    shown = vars(args) | {"json": str(args.json)}  # a copy: vars() is the namespace itself
+    results: dict[str, Any] = {"command": shlex.join(sys.argv), "args": shown}
     parts = {"latency": run_latency, "cost": run_cost}
     with tempfile.TemporaryDirectory(prefix="bench-alerts-") as tmp:
         for part in args.parts.split(","):

@@ -26,8 +26,8 @@ Measured:
    time goes (scripts/bench/reconcile_phases.py); `--profile` adds one cProfile'd run.
 2. Binds while it runs (scripts/bench/reconcile_load.py): a child process binding with
    `--concurrency` tasks throughout; `--cycles` times a `--duration` s window without, then
-   one with a second child running reconcile() back to back. Medians of binds/s per window
-   and their ratio (goal ≥ 0.9). The load average (2 shared cores) is reported with them.
+   one with a second child running reconcile() back to back (`--nice N`: that child niced).
+   Medians of binds/s per window and their ratio (goal ≥ 0.9), with the load average.
 """
 
 from __future__ import annotations
@@ -221,6 +221,7 @@ def load_spec(url: str, chain: ChainSpec, args: argparse.Namespace) -> dict[str,
         "seconds": args.duration,
         "cycles": args.cycles,
         "warmup": args.warmup,
+        "nice": args.nice,
     }
 
 
@@ -332,6 +333,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cycles", type=int, default=4, help="without/with pairs; 0 skips")
     parser.add_argument("--warmup", type=float, default=5.0, help="binding before the first window")
     parser.add_argument("--concurrency", type=int, default=16, help="bind tasks")
+    parser.add_argument("--nice", type=int, default=0, help="niceness of the reconcile child")
     parser.add_argument("--backends", type=lambda t: t.split(","), default=["postgresql"])
     parser.add_argument("--profile", action="store_true", help="one more run under cProfile")
     parser.add_argument("--json", type=Path, help="also write the results here")

@@ -28,11 +28,12 @@ from api.views import (
 from chains.codec import address_parser
 from pool import allocation, metrics, references
 from pool.clock import utc_now
-from pool.domain import BindResult, Unbound
+from pool.domain import PROTOCOLS, BindResult, ParsedAddress, Unbound
 from pool.errors import InsufficientAddresses, NotFound, ValidationFailed
 from pool.repository.addresses import find_address_id
 from pool.repository.deposits import DepositFilters, list_deposits
 from pool.repository.keys import ApiKey
+from pool.upstream_binding import bind_through_upstream, unbind_through_upstream
 
 router = APIRouter(prefix="/api/v1/deposits", tags=["deposits"])
 Ctx = Annotated[AppContext, Depends(context)]
@@ -43,19 +44,8 @@ DepositStatus = "pending|confirmed|completed|reverted|dust"
 
 @router.post("/bind", status_code=201)
 async def bind(body: BindRequest, ctx: Ctx, key: Writer) -> Response:
-    async def work(conn: AsyncConnection) -> BindResult:
-        return await allocation.bind(
-            conn,
-            reference=body.deposit_reference,
-            protocol=body.protocol,
-            metadata=body.metadata,
-            actor=key.actor,
-            now=utc_now(),
-        )
-
-    # On PostgreSQL a bind is one statement (pool.repository.claims); on SQLite a transaction.
     try:
-        result = await ctx.db.run_write(work, single_statement=True)
+        result = await _bind(body, ctx, key)
     except InsufficientAddresses:
         metrics.count_bind(body.protocol, "insufficient")
         ctx.pool_alerts.changed(body.protocol)
@@ -69,6 +59,33 @@ async def bind(body: BindRequest, ctx: Ctx, key: Writer) -> Response:
     return ok(data, status=200, message="Reference already bound; existing binding returned")
 
 
+async def _bind(body: BindRequest, ctx: AppContext, key: ApiKey) -> BindResult:
+    if ctx.upstream is not None:  # upstream mode: PayIn allocates, we check and record
+        return await bind_through_upstream(
+            ctx.db,
+            ctx.upstream,
+            address_parser(body.protocol),
+            reference=body.deposit_reference,
+            protocol=body.protocol,
+            metadata=body.metadata,
+            actor=key.actor,
+            cooldown=ctx.settings.cooldown,
+        )
+
+    async def work(conn: AsyncConnection) -> BindResult:
+        return await allocation.bind(
+            conn,
+            reference=body.deposit_reference,
+            protocol=body.protocol,
+            metadata=body.metadata,
+            actor=key.actor,
+            now=utc_now(),
+        )
+
+    # On PostgreSQL a bind is one statement (pool.repository.claims); on SQLite a transaction.
+    return await ctx.db.run_write(work, single_statement=True)
+
+
 @router.post("/unbind")
 async def unbind(body: UnbindRequest, ctx: Ctx, key: Writer) -> Response:
     if body.deposit_reference is None and body.address is None:
@@ -79,6 +96,8 @@ async def unbind(body: UnbindRequest, ctx: Ctx, key: Writer) -> Response:
     parsed = None
     if body.address is not None and body.protocol is not None:
         parsed = address_parser(body.protocol)(body.address)
+    if ctx.upstream is not None:
+        return await _unbind_upstream(body, parsed, ctx, key)
 
     async def work(conn: AsyncConnection) -> list[Unbound]:
         address_id = None
@@ -104,6 +123,29 @@ async def unbind(body: UnbindRequest, ctx: Ctx, key: Writer) -> Response:
         "depositReference": unbound[0].deposit_reference,
         "unbound": [unbound_view(u) for u in unbound],
     }
+    return ok(data, message="Address unbound")
+
+
+async def _unbind_upstream(
+    body: UnbindRequest, parsed: ParsedAddress | None, ctx: AppContext, key: ApiKey
+) -> Response:
+    forwarded = body.model_dump(by_alias=True, exclude_none=True)
+    address_id = None
+    if parsed is not None:
+        forwarded["address"] = parsed.text
+        async with ctx.db.read() as conn:
+            address_id = await find_address_id(conn, protocol=parsed.protocol, text=parsed.text)
+    data = await unbind_through_upstream(
+        ctx.db,
+        ctx.upstream,  # type: ignore[arg-type]  # checked by the caller
+        body=forwarded,
+        address_id=address_id,
+        actor=key.actor,
+        cooldown=ctx.settings.cooldown,
+    )
+    metrics.count_unbinds(
+        u["protocol"] for u in data.get("unbound", []) if u.get("protocol") in PROTOCOLS
+    )
     return ok(data, message="Address unbound")
 
 
@@ -133,6 +175,8 @@ async def get_reference(
     deposit_reference: Annotated[str, Path(pattern=REFERENCE_PATTERN, max_length=255)],
     protocol: ProtocolName | None = None,
 ) -> Response:
+    if ctx.upstream is not None:  # upstream mode: PayIn's view of its bindings
+        return ok(await ctx.upstream.reference(deposit_reference, protocol))
     async with ctx.db.read() as conn:
         view = await references.get_reference(conn, reference=deposit_reference, protocol=protocol)
     data = reference_view(view)

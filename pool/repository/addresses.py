@@ -337,3 +337,12 @@ async def count_protocol(conn: AsyncConnection, *, protocol: Protocol) -> int:
         select(func.count()).select_from(address).where(address.c.protocol == protocol)
     )
     return int(total or 0)
+
+
+async def mark_bound(conn: AsyncConnection, *, address_id: int, reference: str) -> None:
+    """Upstream mode: PayIn chose this address for `reference`; record it as ours would be."""
+    await conn.execute(
+        update(address)
+        .where(address.c.id == address_id)
+        .values(status=BOUND, last_reference=reference, cooldown_until=None)
+    )
