@@ -89,7 +89,7 @@ async def _verify_deposits(
     audit: ChainAudit,
 ) -> None:
     canonical = await reader.canonical_hashes(sorted({d.block_number for d in recent}))
-    receipts = await _receipts(reader.client, [_rpc_hash(d.tx_hash) for d in recent])
+    receipts = await _receipts(reader.client, [rpc_hash(d.tx_hash) for d in recent])
     token_hex20 = _token_hex20s(chain, recent)
     for row in recent:
         finding = _compare(row, canonical.get(row.block_number), receipts, token_hex20)
@@ -109,7 +109,7 @@ def _compare(
 ) -> Finding | None:
     if canonical_hash is not None and canonical_hash != row.block_hash:
         return of_deposit("not_canonical", row, f"block {row.block_number} is now {canonical_hash}")
-    receipt = receipts.get(_rpc_hash(row.tx_hash))
+    receipt = receipts.get(rpc_hash(row.tx_hash))
     if receipt is None:
         return of_deposit("receipt_missing", row, "the node has no receipt for the transaction")
     if str(receipt.get("blockHash", "")).lower() != row.block_hash:
@@ -158,7 +158,7 @@ def _token_hex20s(chain: ChainConfig, rows: Sequence[repo.LedgerDeposit]) -> dic
     return {contract: parse(contract).hex20 for contract in {r.token_contract for r in rows}}
 
 
-def _rpc_hash(tx_hash: str) -> str:
+def rpc_hash(tx_hash: str) -> str:
     """Nodes take 0x-prefixed hashes; Tron ids are stored without it (DESIGN.md, Chains)."""
     lowered = tx_hash.lower()
     return lowered if lowered.startswith("0x") else "0x" + lowered

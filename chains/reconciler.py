@@ -30,6 +30,7 @@ from pool.config import ReconcileSettings, Settings
 from pool.db import Database
 from pool.errors import ValidationFailed
 from pool.repository import reconciliation as repo
+from pool.repository import upstream as upstream_repo
 
 log = logging.getLogger("addrpool.reconcile")
 LOCK_KEY = 0x61647270_7265636E  # "adrp" "recn": one reconciliation at a time on PostgreSQL
@@ -68,11 +69,22 @@ async def reconcile(
         stuck_after=_stuck_after(settings.reconcile, run.chains),
     )
     run.findings.extend(ledger_check.findings)
+    if settings.binding_backend == "payin":
+        run.findings.extend(await _upstream_findings(settings, db, run))
     for chain in run.chains:
         audit = await _audit_with_failover(chain, db, run.deposits, settings.reconcile)
         run.findings.extend(audit.findings)
         run.audits[chain.chain_id] = audit.view()
     return await _repair_and_store(db, run, ledger_check, settings.reconcile)
+
+
+async def _upstream_findings(settings: Settings, db: Database, run: Run) -> list[core.Finding]:
+    async with db.read() as conn:
+        announced = await upstream_repo.announced_deposit_ids(conn)
+        unresolved = await upstream_repo.unresolved_events(conn, since=run.since)
+    return core.check_upstream(
+        run.deposits, announced, unresolved, now=run.started_at, grace=settings.upstream_grace
+    )
 
 
 def _chains(settings: Settings, chain_ids: Sequence[str] | None) -> list[ChainConfig]:

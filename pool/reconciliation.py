@@ -55,6 +55,16 @@ CATEGORIES: dict[str, Category] = {
     "stuck_pending": Category(
         "warning", "pending far longer than the chain's confirmation time (a stuck watcher?)"
     ),
+    "upstream_mismatch": Category(
+        "critical", "PayIn announced a deposit we recorded differently (address, token, amount)"
+    ),
+    "upstream_not_on_chain": Category(
+        "critical", "PayIn announced a deposit whose transaction is not on chain"
+    ),
+    "upstream_not_seen": Category("warning", "PayIn announced a deposit our watcher has not seen"),
+    "upstream_unannounced": Category(
+        "warning", "we recorded a confirmed deposit PayIn has not announced within its grace"
+    ),
     "unattributed": Category("info", "sent to a pool address nobody held (no credit)"),
     "late": Category("info", "sent to a cooling-down address: credited to its last reference"),
     "no_receiver": Category("info", "confirmed while no webhook endpoint was subscribed"),
@@ -163,6 +173,44 @@ def _check_deposit(
         check.unacknowledged_events.extend(a.seq for a in waiting if a.failed)
     elif all(a.deliveries == 0 for a in events):
         check.findings.append(of_deposit("no_receiver", row, "no endpoint subscribed"))
+
+
+_UPSTREAM_CATEGORY = {
+    "mismatched": "upstream_mismatch",
+    "not_on_chain": "upstream_not_on_chain",
+    "not_seen": "upstream_not_seen",
+    "missed": "upstream_not_seen",
+}
+
+
+def check_upstream(
+    deposits: Iterable[repo.LedgerDeposit],
+    announced_ids: set[str],
+    unresolved: Iterable[Mapping[str, Any]],
+    *,
+    now: datetime,
+    grace: timedelta,
+) -> list[Finding]:
+    """Upstream mode: PayIn's claims that did not check out, and our deposits it never claimed."""
+    findings = []
+    for event in unresolved:
+        data = (event.get("payload") or {}).get("data") or {}
+        findings.append(
+            Finding(
+                category=_UPSTREAM_CATEGORY[event["status"]],
+                chain_id=str(data.get("chainId")),
+                detail=f"PayIn event {event['event_id']}: {event['reason']}",
+                deposit_id=event.get("deposit_id"),
+                tx_hash=data.get("txHash"),
+                key=str(event["event_id"]),
+            )
+        )
+    for row in deposits:
+        credited = row.status in ("confirmed", "completed") and row.attributed
+        due = row.confirmed_at is not None and now - row.confirmed_at > grace
+        if credited and due and row.id not in announced_ids:
+            findings.append(of_deposit("upstream_unannounced", row, "no matching PayIn event"))
+    return findings
 
 
 def coverage_gaps(

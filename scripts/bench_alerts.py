@@ -89,7 +89,7 @@ def run_cost(backend: str, args: argparse.Namespace, work: Path) -> dict[str, An
     env = clean_env() | {"ADDRPOOL_DATABASE_URL": fresh_postgres(name)}
     try:
         key = prepare_postgres(name, env, args.addresses)
-        return cost_postgres(name, key, env, plan) | {"addresses": args.addresses}
+        return cost_postgres(name, key, env, plan, work) | {"addresses": args.addresses}
     finally:
         drop_postgres(name)
 
@@ -201,15 +201,16 @@ def main() -> int:
     shown = vars(args) | {"json": str(args.json)}  # a copy: vars() is the namespace itself
     results: dict[str, Any] = {"command": shlex.join(sys.argv), "args": shown}
     parts = {"latency": run_latency, "cost": run_cost}
-    with tempfile.TemporaryDirectory(prefix="bench-alerts-") as tmp:
-        for part in args.parts.split(","):
-            for backend in args.backends.split(","):
-                print(f"{part} on {backend} (load {load()})", flush=True)
-                work = Path(tmp) / f"{part}-{backend}"
-                work.mkdir()
-                results.setdefault(part, {})[backend] = parts[part](backend, args, work)
-                if args.json:
-                    args.json.write_text(json.dumps(results, indent=2))
+    work = Path(tempfile.mkdtemp(prefix="bench-alerts-"))  # kept if a part fails: the logs
+    for part in args.parts.split(","):
+        for backend in args.backends.split(","):
+            print(f"{part} on {backend} (load {load()})", flush=True)
+            (work / f"{part}-{backend}").mkdir()
+            result = parts[part](backend, args, work / f"{part}-{backend}")
+            results.setdefault(part, {})[backend] = result
+            if args.json:
+                args.json.write_text(json.dumps(results, indent=2))
+    shutil.rmtree(work)
     print(report(results))
     return 0
 

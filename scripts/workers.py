@@ -24,13 +24,18 @@ async def run_workers(settings: Settings, db: Database, stop: asyncio.Event) -> 
     from chains.runner import run_watchers
 
     watched = {chain.chain_id for chain in watched_chains(settings)}
-    await asyncio.gather(
+    workers = [
         run_watchers(settings, db, stop),
         DeliveryWorker(db, settings).run(stop),
         run_reconciler(settings, db, stop),
         run_rules(db, settings.alerts, watched, stop),
         AlertNotifier(db, settings.alerts).run(stop),
-    )
+    ]
+    if settings.binding_backend == "payin":
+        from chains.upstream_check import UpstreamChecker
+
+        workers.append(UpstreamChecker(settings, db).run(stop))
+    await asyncio.gather(*workers)
 
 
 @contextlib.asynccontextmanager

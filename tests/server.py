@@ -79,10 +79,16 @@ class Server:
 
 @contextmanager
 def running_server(
-    database_url: str, *, command: str = "serve", workers: int = 1
+    database_url: str,
+    *,
+    command: str = "serve",
+    workers: int = 1,
+    port: int | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[Server]:
-    port = free_port()
+    port = port or free_port()
     env = {**os.environ, "ADDRPOOL_DATABASE_URL": database_url, "ADDRPOOL_LOG_LEVEL": "WARNING"}
+    env.update(extra_env or {})
     argv = [sys.executable, "-m", "scripts.cli", command, "--port", str(port)]
     argv += ["--workers", str(workers)]
     # A file, not a pipe: nobody reads a pipe while the test runs, and a full one would block

@@ -50,7 +50,7 @@ class DepositFilters:
     deposit_id: str | None = None
 
 
-def _deposits(filters: DepositFilters) -> Select[Any]:
+def deposits_query(filters: DepositFilters) -> Select[Any]:
     statement = select(
         deposit.c.id,
         binding.c.deposit_reference,
@@ -93,7 +93,7 @@ def _deposits(filters: DepositFilters) -> Select[Any]:
 async def list_deposits(
     conn: AsyncConnection, *, filters: DepositFilters, offset: int, limit: int
 ) -> tuple[list[DepositRow], int]:
-    listing = _deposits(filters)
+    listing = deposits_query(filters)
     total = await conn.scalar(select(func.count()).select_from(listing.subquery()))
     page = listing.order_by(deposit.c.detected_at.desc(), deposit.c.id).offset(offset).limit(limit)
     rows = [DepositRow(*row) for row in (await conn.execute(page)).all()]
@@ -102,7 +102,7 @@ async def list_deposits(
 
 async def deposits_by_ids(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, DepositRow]:
     found: dict[str, DepositRow] = {}
-    listing = _deposits(DepositFilters())
+    listing = deposits_query(DepositFilters())
     for start in range(0, len(ids), 1000):  # bounded IN lists (PostgreSQL: 32,767 parameters)
         statement = listing.where(deposit.c.id.in_(list(ids[start : start + 1000])))
         for row in (await conn.execute(statement)).all():

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -28,11 +29,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scripts.bench.alerts_latency import free_port
-from scripts.bench_bind import VENV_BIN, addrpool, psql, seed_pool_postgres, serving, settle, wrk
+from scripts.bench.alerts_latency import free_port, healthy, stop_process, wait_for
+from scripts.bench_bind import (
+    LUA,
+    VENV_BIN,
+    addrpool,
+    parse_wrk,
+    psql,
+    seed_pool_postgres,
+    settle,
+)
 
 BIND_PATH = "/api/v1/deposits/bind"
 MODES = ("enabled", "disabled")
+STARTUP = 180.0  # seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,14 +89,32 @@ def wait_for_stats() -> None:
     time.sleep(1.5)
 
 
+def wrk(url: str, key: str, prefix: str, duration: int) -> dict[str, float]:
+    """`scripts/bench_bind.py`'s wrk call; wrk pads a percentile of whole seconds ("1.47s ")
+    with a trailing space, which its parser does not expect, so the lines are stripped first."""
+    argv = ["wrk", "-t2", "-c32", f"-d{duration}s", "--latency", "-s", str(LUA), url]
+    argv += ["--", BIND_PATH, key, prefix]
+    output = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+    return parse_wrk("\n".join(line.rstrip() for line in output.splitlines()))
+
+
 @contextmanager
-def servers(argv: list[str], envs: dict[str, dict[str, str]]) -> Iterator[dict[str, str]]:
+def servers(
+    argv: list[str], envs: dict[str, dict[str, str]], work: Path
+) -> Iterator[dict[str, str]]:
+    """One server per mode, each logging to a file in `work` (bench_bind's `serving` discards
+    the output and allows 60 s, too little for four workers starting on a loaded machine)."""
     urls: dict[str, str] = {}
     with ExitStack() as stack:
         for mode, env in envs.items():
             port = free_port()
-            stack.enter_context(serving([*argv, "--port", str(port)], env, port))
+            log = stack.enter_context((work / f"cost-{mode}.log").open("wb"))
+            process = subprocess.Popen(
+                [*argv, "--port", str(port)], env=env, stdout=log, stderr=log
+            )
+            stack.callback(stop_process, process)
             urls[mode] = f"http://127.0.0.1:{port}"
+            wait_for(lambda url=urls[mode]: healthy(url), process, f"{mode} server", STARTUP)
         yield urls
 
 
@@ -105,17 +133,19 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return by_mode
 
 
-def run_postgres(database: str, key: str, env: dict[str, str], plan: CostPlan) -> dict[str, Any]:
+def run_postgres(
+    database: str, key: str, env: dict[str, str], plan: CostPlan, work: Path
+) -> dict[str, Any]:
     argv = [str(VENV_BIN / "addrpool"), "api", "--workers", "2"]
     envs = {mode: mode_env(env, mode) for mode in MODES}
     runs: list[dict[str, Any]] = []
     started_load = load()
-    with servers(argv, envs) as urls:
+    with servers(argv, envs, work) as urls:
         for n, mode in enumerate(abba(plan.repeat)):
             settle(database)
             wait_for_stats()
             scans = alert_scans(database)
-            result = wrk(urls[mode], BIND_PATH, key, f"pg{n}{mode[0]}", plan.duration)
+            result = wrk(urls[mode], key, f"pg{n}{mode[0]}", plan.duration)
             wait_for_stats()
             runs.append(result | {"mode": mode, "alert_reads": alert_scans(database) - scans})
             print(f"  postgresql run {n} {mode}: {result['rps']:.0f} binds/s", flush=True)
@@ -148,9 +178,9 @@ def run_sqlite(work: Path, env: dict[str, str], plan: CostPlan) -> dict[str, Any
     argv = [str(VENV_BIN / "addrpool"), "serve"]
     runs: list[dict[str, Any]] = []
     started_load = load()
-    with servers(argv, envs) as urls:
+    with servers(argv, envs, work) as urls:
         for n, mode in enumerate(abba(plan.repeat)):
-            result = wrk(urls[mode], BIND_PATH, keys[mode], f"sq{n}{mode[0]}", plan.duration)
+            result = wrk(urls[mode], keys[mode], f"sq{n}{mode[0]}", plan.duration)
             runs.append(result | {"mode": mode})
             print(f"  sqlite run {n} {mode}: {result['rps']:.0f} binds/s", flush=True)
     return {"runs": runs, "load_before": started_load, "load_after": load()} | summary(runs)

@@ -133,8 +133,8 @@ def hook_receiver(work: Path) -> Iterator[Receiver]:
             process.wait(30)
 
 
-def wait_for(ready: Any, process: subprocess.Popen[bytes], what: str, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
+def wait_for(ready: Any, process: subprocess.Popen[bytes], what: str, wait: float = 180) -> None:
+    deadline = time.monotonic() + wait
     while not ready():
         if process.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"{what} did not start")
