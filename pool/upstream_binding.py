@@ -122,10 +122,11 @@ async def _record_binding(
         return BindResult(binding=active[0].binding, created=False)
     # Whatever we hold that PayIn no longer does: the reference's old address, or this
     # address under another reference. Unbound here as an unbind would, events included.
-    for stale in (
-        _Stale(reference=reference, protocol=protocol),
-        _Stale(address_id=address_id),
-    ):
+    if active:
+        stale = _Stale(reference=reference, protocol=protocol)
+        await _release_stale(conn, stale, actor=actor, now=now, cooldown=cooldown)
+    if await bindings.holds_address(conn, address_id=address_id):
+        stale = _Stale(address_id=address_id)
         await _release_stale(conn, stale, actor=actor, now=now, cooldown=cooldown)
     await addresses.mark_bound(conn, address_id=address_id, reference=reference)
     binding_id = await bindings.insert_binding(

@@ -160,3 +160,13 @@ async def list_active_references(
     page = statement.order_by(binding.c.bound_at, binding.c.id).offset(offset).limit(limit)
     rows = [_to_row(row).binding for row in (await conn.execute(page)).all()]
     return rows, int(total or 0)
+
+
+async def holds_address(conn: AsyncConnection, *, address_id: int) -> bool:
+    """Whether any reference holds this address right now."""
+    found = await conn.scalar(
+        select(binding.c.id).where(
+            binding.c.address_id == address_id, binding.c.unbound_at.is_(None)
+        )
+    )
+    return found is not None
