@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from chains.codec import address_parser
@@ -28,8 +29,7 @@ from pool.repository import ledger as ledger_repo
 from pool.repository import reconciliation as repo
 
 log = logging.getLogger("addrpool.reconcile")
-RECEIPT_BATCH = 100
-LIVE = ("pending", "confirmed", "completed", "dust")
+RPC_BATCH = 100  # calls per JSON-RPC batch
 CREDITED = ("confirmed", "completed")
 
 
@@ -56,23 +56,17 @@ class ChainAudit:
 
 
 async def audit_chain(
-    chain: ChainConfig,
-    db: Database,
-    client: RpcClient,
-    recorded: Sequence[repo.LedgerDeposit],
-    *,
-    chain_reads: int,
+    chain: ChainConfig, db: Database, client: RpcClient, *, since: datetime, chain_reads: int
 ) -> ChainAudit:
     """Raises RpcError when the node fails; what was repaired before that stays repaired."""
     audit = ChainAudit(chain.chain_id, endpoint=client.endpoint)
     reader = ChainReader(chain, client)
     audit.head = await reader.head()
     settled = audit.head - chain.confirmations + 1
-    recent = sorted(
-        (d for d in recorded if d.status in LIVE and d.block_number <= settled),
-        key=lambda d: (d.block_number, d.log_index),
-        reverse=True,
-    )[:chain_reads]
+    async with db.read() as conn:
+        recent = await repo.most_recent(
+            conn, chain_id=chain.chain_id, since=since, up_to_block=settled, limit=chain_reads
+        )
     await _verify_deposits(chain, db, reader, recent, audit)
     await _check_coverage(chain, db, client, reader, audit)
     return audit
@@ -88,7 +82,7 @@ async def _verify_deposits(
     recent: Sequence[repo.LedgerDeposit],
     audit: ChainAudit,
 ) -> None:
-    canonical = await reader.canonical_hashes(sorted({d.block_number for d in recent}))
+    canonical = await _canonical_hashes(reader, sorted({d.block_number for d in recent}))
     receipts = await _receipts(reader.client, [rpc_hash(d.tx_hash) for d in recent])
     token_hex20 = _token_hex20s(chain, recent)
     for row in recent:
@@ -153,6 +147,14 @@ def _log_differences(
     return differences
 
 
+async def _canonical_hashes(reader: ChainReader, heights: list[int]) -> dict[int, str]:
+    """In batches a hosted provider accepts (some refuse a thousand calls in one)."""
+    hashes: dict[int, str] = {}
+    for start in range(0, len(heights), RPC_BATCH):
+        hashes.update(await reader.canonical_hashes(heights[start : start + RPC_BATCH]))
+    return hashes
+
+
 def _token_hex20s(chain: ChainConfig, rows: Sequence[repo.LedgerDeposit]) -> dict[str, str]:
     parse = address_parser(chain.protocol)
     return {contract: parse(contract).hex20 for contract in {r.token_contract for r in rows}}
@@ -167,8 +169,8 @@ def rpc_hash(tx_hash: str) -> str:
 async def _receipts(client: RpcClient, tx_hashes: list[str]) -> dict[str, dict[str, Any] | None]:
     unique = sorted(set(tx_hashes))
     receipts: dict[str, dict[str, Any] | None] = {}
-    for start in range(0, len(unique), RECEIPT_BATCH):
-        chunk = unique[start : start + RECEIPT_BATCH]
+    for start in range(0, len(unique), RPC_BATCH):
+        chunk = unique[start : start + RPC_BATCH]
         answers = await client.batch([("eth_getTransactionReceipt", [h]) for h in chunk])
         receipts.update(zip(chunk, answers, strict=True))
     return receipts

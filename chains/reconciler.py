@@ -41,7 +41,8 @@ class Run:
     started_at: datetime
     since: datetime
     chains: list[ChainConfig]
-    deposits: list[repo.LedgerDeposit] = field(default_factory=list)
+    deposits: list[repo.LedgerDeposit] = field(default_factory=list)  # those still open
+    window_size: int = 0  # every deposit of the window, settled ones included
     findings: list[core.Finding] = field(default_factory=list)
     audits: dict[str, dict[str, Any]] = field(default_factory=dict)
     repairs: dict[str, int] = field(default_factory=dict)
@@ -58,9 +59,14 @@ async def reconcile(
     started = utc_now()
     run = Run(started, since or started - settings.reconcile.window, _chains(settings, chain_ids))
     scope = [c.chain_id for c in run.chains]
+    grace = settings.reconcile.grace
     async with db.read() as conn:
-        run.deposits = await repo.deposits_since(conn, since=run.since, chain_ids=scope)
-        announced = await repo.announcements_since(conn, since=run.since)
+        run.deposits = await repo.deposits_to_check(conn, since=run.since, chain_ids=scope)
+        run.window_size = await repo.count_since(conn, since=run.since, chain_ids=scope)
+        due = core.due_for_acknowledgement(run.deposits, now=started, grace=grace)
+        announced = await repo.confirmed_announcements(
+            conn, deposit_ids=[d.id for d in due], since=_earliest_confirmation(due, run.since)
+        )
     ledger_check = core.check_ledger(
         run.deposits,
         announced,
@@ -72,19 +78,26 @@ async def reconcile(
     if settings.binding_backend == "payin":
         run.findings.extend(await _upstream_findings(settings, db, run))
     for chain in run.chains:
-        audit = await _audit_with_failover(chain, db, run.deposits, settings.reconcile)
+        audit = await _audit_with_failover(chain, db, run.since, settings.reconcile)
         run.findings.extend(audit.findings)
         run.audits[chain.chain_id] = audit.view()
     return await _repair_and_store(db, run, ledger_check, settings.reconcile)
 
 
+def _earliest_confirmation(due: Sequence[repo.LedgerDeposit], fallback: datetime) -> datetime:
+    return min((d.confirmed_at for d in due if d.confirmed_at is not None), default=fallback)
+
+
 async def _upstream_findings(settings: Settings, db: Database, run: Run) -> list[core.Finding]:
     async with db.read() as conn:
-        announced = await upstream_repo.announced_deposit_ids(conn)
+        unannounced = await upstream_repo.credited_unannounced(
+            conn,
+            since=run.since,
+            confirmed_before=run.started_at - settings.upstream_grace,
+            chain_ids=[c.chain_id for c in run.chains],
+        )
         unresolved = await upstream_repo.unresolved_events(conn, since=run.since)
-    return core.check_upstream(
-        run.deposits, announced, unresolved, now=run.started_at, grace=settings.upstream_grace
-    )
+    return core.check_upstream(unannounced, unresolved)
 
 
 def _chains(settings: Settings, chain_ids: Sequence[str] | None) -> list[ChainConfig]:
@@ -107,12 +120,8 @@ def _stuck_after(
 
 
 async def _audit_with_failover(
-    chain: ChainConfig,
-    db: Database,
-    deposits: Sequence[repo.LedgerDeposit],
-    settings: ReconcileSettings,
+    chain: ChainConfig, db: Database, since: datetime, settings: ReconcileSettings
 ) -> ChainAudit:
-    recorded = [d for d in deposits if d.chain_id == chain.chain_id]
     endpoints = EndpointPool(
         [RpcClient(url, timeout=chain.rpc_timeout) for url in chain.rpc_urls], max_lag=chain.max_lag
     )
@@ -126,7 +135,7 @@ async def _audit_with_failover(
                 break
             try:
                 return await audit_chain(
-                    chain, db, client, recorded, chain_reads=settings.chain_reads
+                    chain, db, client, since=since, chain_reads=settings.chain_reads
                 )
             except RpcError as exc:
                 endpoints.set_aside(client, str(exc))
@@ -150,12 +159,13 @@ async def _repair_and_store(
             now=now,
         )
         announced = await core.announce_confirmed(conn, ledger_check.unannounced, now)
-        in_scope = {d.id for d in run.deposits} | {c.chain_id for c in run.chains}
-        alerts = await core.sync_alerts(conn, run.findings, in_scope=in_scope, now=now)
+        alerts = await core.sync_alerts(
+            conn, run.findings, chains={c.chain_id for c in run.chains}, since=run.since, now=now
+        )
         tally = core.counts(run.findings)
         summary = {
             "chains": run.audits,
-            "depositsChecked": len(run.deposits),
+            "depositsChecked": run.window_size,
             "counts": tally,
             "discrepancies": core.discrepancies(tally),
             "repairs": {

@@ -2,7 +2,8 @@
 acknowledged (DESIGN.md, Reconciliation).
 
 This module holds the comparisons that need no chain (pure functions over rows), the repairs
-that only touch the database, and the report. Reading the chain is `chains/reconcile.py`'s job.
+that only touch the database, and the report. Reading the chain is `chains/audit.py`'s job,
+running it all `chains/reconciler.py`'s.
 """
 
 from __future__ import annotations
@@ -125,6 +126,20 @@ class LedgerCheck:
     unannounced: list[str] = field(default_factory=list)
 
 
+def due_for_acknowledgement(
+    deposits: Iterable[repo.LedgerDeposit], *, now: datetime, grace: timedelta
+) -> list[repo.LedgerDeposit]:
+    """Attributed deposits confirmed longer ago than the grace: receivers should have answered."""
+    return [
+        row
+        for row in deposits
+        if row.attributed
+        and row.status == "confirmed"
+        and row.confirmed_at is not None
+        and now - row.confirmed_at >= grace
+    ]
+
+
 def check_ledger(
     deposits: Iterable[repo.LedgerDeposit],
     announced: repo.Announced,
@@ -184,12 +199,7 @@ _UPSTREAM_CATEGORY = {
 
 
 def check_upstream(
-    deposits: Iterable[repo.LedgerDeposit],
-    announced_ids: set[str],
-    unresolved: Iterable[Mapping[str, Any]],
-    *,
-    now: datetime,
-    grace: timedelta,
+    unannounced: Iterable[repo.LedgerDeposit], unresolved: Iterable[Mapping[str, Any]]
 ) -> list[Finding]:
     """Upstream mode: PayIn's claims that did not check out, and our deposits it never claimed."""
     findings = []
@@ -205,11 +215,8 @@ def check_upstream(
                 key=str(event["event_id"]),
             )
         )
-    for row in deposits:
-        credited = row.status in ("confirmed", "completed") and row.attributed
-        due = row.confirmed_at is not None and now - row.confirmed_at > grace
-        if credited and due and row.id not in announced_ids:
-            findings.append(of_deposit("upstream_unannounced", row, "no matching PayIn event"))
+    for row in unannounced:
+        findings.append(of_deposit("upstream_unannounced", row, "no matching PayIn event"))
     return findings
 
 
@@ -267,14 +274,15 @@ async def sync_alerts(
     conn: AsyncConnection,
     findings: Sequence[Finding],
     *,
-    in_scope: set[str],
+    chains: set[str],
+    since: datetime,
     now: datetime,
     max_new: int = 200,
 ) -> AlertChanges:
     """One alert episode per discrepancy; episodes whose discrepancy is gone are resolved.
 
-    `in_scope` are the deposit ids and chain ids this run looked at: an open episode about
-    anything else (an older deposit, another chain) is left as it is.
+    Only episodes this run could have seen again are resolved: about a deposit of the window,
+    or a chain it checked. One about an older deposit, or another chain, is left as it is.
     """
     changes = AlertChanges()
     current = {f.subject: f for f in findings if f.severity != "info"}
@@ -290,9 +298,13 @@ async def sync_alerts(
             details=finding.view(),
             now=now,
         )
-    for subject, details in await _open_episodes(conn):
-        scope = details.get("depositId") or details.get("chainId")
-        if subject not in current and scope in in_scope:
+    episodes = await _open_episodes(conn)
+    ids = [str(d["depositId"]) for _, d in episodes if d.get("depositId")]
+    recent = await repo.in_window(conn, deposit_ids=ids, since=since)
+    for subject, details in episodes:
+        deposit_id = details.get("depositId")
+        seen = deposit_id in recent if deposit_id else details.get("chainId") in chains
+        if subject not in current and seen:
             changes.resolved += await resolve_alert(conn, subject=subject, now=now)
     return changes
 

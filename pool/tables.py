@@ -164,6 +164,8 @@ deposit = Table(
     Index("ix_deposit_status", "status", "detected_at"),
     # The watcher's reorg rollback and confirmation pass walk deposits by chain and height.
     Index("ix_deposit_chain_block", "chain_id", "block_number"),
+    # Reconciliation reads a window of recent deposits, whatever their status.
+    Index("ix_deposit_detected_at", "detected_at"),
 )
 chain_cursor = Table(
     "chain_cursor",
@@ -198,6 +200,8 @@ event = Table(
     Column("type", String(64), nullable=False),
     Column("data", JSON, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # Reconciliation reads the events of a recent window, not the whole history.
+    Index("ix_event_created_at", "created_at"),
 )
 
 alert = Table(

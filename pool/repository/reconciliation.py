@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, func, insert, select, update
+from sqlalchemy import and_, case, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.repository.ledger import chunks
@@ -21,7 +21,6 @@ from pool.tables import (
     reconciliation_report,
 )
 
-DEPOSIT_EVENTS = ("deposit.pending", "deposit.confirmed", "deposit.reverted")
 REPORTS_KEPT = 100
 
 
@@ -92,54 +91,112 @@ _LEDGER_COLUMNS = (
 )
 
 
-async def deposits_since(
+def ledger_deposits() -> Any:
+    return select(*_LEDGER_COLUMNS).select_from(
+        deposit.join(address, address.c.id == deposit.c.address_id)
+    )
+
+
+def _in_chains(statement: Any, chain_ids: Sequence[str] | None) -> Any:
+    return statement if chain_ids is None else statement.where(deposit.c.chain_id.in_(chain_ids))
+
+
+# Attributed, on time, and done with: completed (every receiver acknowledged), reverted or dust.
+# Nothing about them can disagree any more without the chain saying so (the chain audit's job).
+_SETTLED = and_(
+    deposit.c.binding_id.is_not(None),
+    deposit.c.late.is_(False),
+    deposit.c.status.in_(("completed", "reverted", "dust")),
+)
+
+
+async def deposits_to_check(
     conn: AsyncConnection, *, since: datetime, chain_ids: Sequence[str] | None
 ) -> list[LedgerDeposit]:
+    """The window's deposits whose records can still disagree (not the settled majority)."""
+    statement = ledger_deposits().where(deposit.c.detected_at >= since, ~_SETTLED)
+    rows = await conn.execute(_in_chains(statement, chain_ids))
+    return [LedgerDeposit(*tuple(row)) for row in rows.all()]
+
+
+async def count_since(
+    conn: AsyncConnection, *, since: datetime, chain_ids: Sequence[str] | None
+) -> int:
+    statement = select(func.count()).select_from(deposit).where(deposit.c.detected_at >= since)
+    return int(await conn.scalar(_in_chains(statement, chain_ids)) or 0)
+
+
+async def most_recent(
+    conn: AsyncConnection, *, chain_id: str, since: datetime, up_to_block: int, limit: int
+) -> list[LedgerDeposit]:
+    """The chain's most recent recorded deposits at or below a height: what is re-read."""
     statement = (
-        select(*_LEDGER_COLUMNS)
-        .select_from(deposit.join(address, address.c.id == deposit.c.address_id))
-        .where(deposit.c.detected_at >= since)
+        ledger_deposits()
+        .where(
+            deposit.c.chain_id == chain_id,
+            deposit.c.block_number <= up_to_block,
+            deposit.c.detected_at >= since,
+            deposit.c.status.in_(("pending", "confirmed", "completed", "dust")),
+        )
+        .order_by(deposit.c.block_number.desc(), deposit.c.log_index.desc())
+        .limit(limit)
     )
-    if chain_ids is not None:
-        statement = statement.where(deposit.c.chain_id.in_(list(chain_ids)))
     return [LedgerDeposit(*tuple(row)) for row in (await conn.execute(statement)).all()]
 
 
-async def announcements_since(conn: AsyncConnection, *, since: datetime) -> Announced:
-    """Deposit events written since `since`, each with its deliveries counted by outcome.
+async def in_window(
+    conn: AsyncConnection, *, deposit_ids: Sequence[str], since: datetime
+) -> set[str]:
+    found: set[str] = set()
+    for chunk in chunks(list(deposit_ids)):
+        rows = await conn.execute(
+            select(deposit.c.id).where(deposit.c.id.in_(chunk), deposit.c.detected_at >= since)
+        )
+        found.update(str(i) for i in rows.scalars().all())
+    return found
 
-    The deposit id is read out of the event's JSON in SQL (both databases can), so 100,000
-    events come back as small tuples rather than whole payloads.
+
+async def confirmed_announcements(
+    conn: AsyncConnection, *, deposit_ids: Sequence[str], since: datetime
+) -> Announced:
+    """The `deposit.confirmed` events of these deposits, each with its deliveries counted by
+    outcome. `since` bounds the scan: no such event is older than its deposit's confirmation.
     """
+    announced = Announced()
+    if not deposit_ids:
+        return announced
     outcome = delivery.c.status
 
     def count(status: str) -> Any:
         return func.sum(case((outcome == status, 1), else_=0))
 
-    statement = (
-        select(
-            event.c.seq,
-            event.c.data["depositId"].as_string(),
-            event.c.type,
-            func.count(delivery.c.id),
-            count("succeeded"),
-            count("failed"),
-            count("cancelled"),
+    deposit_id = event.c.data["depositId"].as_string()
+    for chunk in chunks(list(deposit_ids)):
+        statement = (
+            select(
+                event.c.seq,
+                deposit_id,
+                event.c.type,
+                func.count(delivery.c.id),
+                count("succeeded"),
+                count("failed"),
+                count("cancelled"),
+            )
+            .select_from(event.outerjoin(delivery, delivery.c.event_seq == event.c.seq))
+            .where(
+                event.c.created_at >= since,
+                event.c.type == "deposit.confirmed",
+                deposit_id.in_(chunk),
+            )
+            .group_by(event.c.seq)
         )
-        .select_from(event.outerjoin(delivery, delivery.c.event_seq == event.c.seq))
-        .where(event.c.created_at >= since, event.c.type.in_(DEPOSIT_EVENTS))
-        .group_by(event.c.seq)
-    )
-    announced = Announced()
-    for seq, deposit_id, event_type, total, succeeded, failed, cancelled in (
-        await conn.execute(statement)
-    ).all():
-        per_type = announced.by_deposit.setdefault(str(deposit_id), {})
-        per_type.setdefault(event_type, []).append(
-            Announcement(
+        for seq, dep, kind, total, succeeded, failed, cancelled in (
+            await conn.execute(statement)
+        ).all():
+            counted = Announcement(
                 int(seq), int(total), int(succeeded or 0), int(failed or 0), int(cancelled or 0)
             )
-        )
+            announced.by_deposit.setdefault(str(dep), {}).setdefault(kind, []).append(counted)
     return announced
 
 

@@ -10,9 +10,11 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.repository.deposits import DepositFilters, DepositRow, deposits_query
+from pool.repository.reconciliation import LedgerDeposit, ledger_deposits
 from pool.tables import deposit, upstream_event
 
 CHECK_BATCH = 100
+ITEMS_LIMIT = 10_000  # a report lists at most this many unannounced deposits
 
 
 async def events_to_check(
@@ -52,16 +54,6 @@ async def deposits_of_transaction(
     return [DepositRow(*row) for row in (await conn.execute(statement)).all()]
 
 
-async def announced_deposit_ids(conn: AsyncConnection) -> set[str]:
-    """Our deposits that a PayIn event was matched with."""
-    rows = await conn.execute(
-        select(upstream_event.c.deposit_id).where(
-            upstream_event.c.status == "matched", upstream_event.c.deposit_id.is_not(None)
-        )
-    )
-    return {str(i) for i in rows.scalars().all()}
-
-
 async def unresolved_events(conn: AsyncConnection, *, since: datetime) -> list[dict[str, Any]]:
     """PayIn's claims that did not check out: for the reconciliation report."""
     rows = await conn.execute(
@@ -73,3 +65,29 @@ async def unresolved_events(conn: AsyncConnection, *, since: datetime) -> list[d
         .order_by(upstream_event.c.id)
     )
     return [dict(r._mapping) for r in rows.all()]
+
+
+async def credited_unannounced(
+    conn: AsyncConnection,
+    *,
+    since: datetime,
+    confirmed_before: datetime,
+    chain_ids: Sequence[str],
+) -> list[LedgerDeposit]:
+    """Our credited deposits of the window that no PayIn event was matched with in time."""
+    matched = select(upstream_event.c.deposit_id).where(
+        upstream_event.c.status == "matched", upstream_event.c.deposit_id.is_not(None)
+    )
+    statement = (
+        ledger_deposits()
+        .where(
+            deposit.c.detected_at >= since,
+            deposit.c.binding_id.is_not(None),
+            deposit.c.status.in_(("confirmed", "completed")),
+            deposit.c.confirmed_at < confirmed_before,
+            deposit.c.chain_id.in_(list(chain_ids)),
+            deposit.c.id.not_in(matched),
+        )
+        .limit(ITEMS_LIMIT)
+    )
+    return [LedgerDeposit(*tuple(row)) for row in (await conn.execute(statement)).all()]

@@ -25,8 +25,10 @@ from pool.repository import reconciliation as repo
 
 # (owner, attribute, label); each owner is looked up by module attribute at call time.
 PHASES: tuple[tuple[Any, str, str], ...] = (
-    (repo, "deposits_since", "SQL: deposits since (+ rows to objects)"),
-    (repo, "announcements_since", "SQL: deposit events + deliveries"),
+    (repo, "deposits_to_check", "SQL: open deposits of the window (+ rows to objects)"),
+    (repo, "count_since", "SQL: deposits in the window (count)"),
+    (repo, "confirmed_announcements", "SQL: deposit.confirmed events + deliveries"),
+    (repo, "most_recent", "SQL: the most recent deposits to re-read"),
     (core, "check_ledger", "ledger check (Python)"),
     (reconciler, "audit_chain", "chain audit (total)"),
     (ChainReader, "canonical_hashes", "  RPC: block hashes"),
@@ -95,17 +97,17 @@ class _NoRows:
 
 
 async def reconcile_reads(since: datetime) -> dict[str, str]:
-    """The SQL of `deposits_since` and `announcements_since` (PostgreSQL, `since` inlined)."""
+    """The SQL of the window's two reads (PostgreSQL, `since` inlined)."""
     capture = _Capture()
     conn: Any = capture
-    await repo.deposits_since(conn, since=since, chain_ids=["devnet"])
-    await repo.announcements_since(conn, since=since)
+    await repo.deposits_to_check(conn, since=since, chain_ids=["devnet"])
+    await repo.confirmed_announcements(conn, deposit_ids=["dep_example"], since=since)
     dialect = postgresql.dialect()
     compiled = [
         str(s.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
         for s in capture.statements
     ]
-    return dict(zip(("deposits_since", "announcements_since"), compiled, strict=True))
+    return dict(zip(("deposits_to_check", "confirmed_announcements"), compiled, strict=True))
 
 
 def explain_reads(psql: list[str], database: str, since: datetime) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""reconciliation reports; how often reconciliation re-enqueued a delivery
+"""reconciliation reports; how often reconciliation re-enqueued a delivery; window indexes
 
 Revision ID: 0006
 Revises: 0005
@@ -33,9 +33,13 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("requeues", sa.Integer(), server_default=sa.text("0"), nullable=False)
         )
+    op.create_index("ix_deposit_detected_at", "deposit", ["detected_at"])
+    op.create_index("ix_event_created_at", "event", ["created_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_event_created_at", table_name="event")
+    op.drop_index("ix_deposit_detected_at", table_name="deposit")
     with op.batch_alter_table("delivery") as batch:
         batch.drop_column("requeues")
     op.drop_index("ix_reconciliation_report_finished", table_name="reconciliation_report")
