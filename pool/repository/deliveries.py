@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -129,48 +130,86 @@ class Attempt:
     response_body: str | None
 
 
-async def record_attempt(
-    conn: AsyncConnection,
-    *,
-    claimed: Claimed,
-    attempt: Attempt,
-    status: str,
-    next_attempt_at: datetime | None,
-) -> bool:
-    """Write the attempt and the delivery's new state; False if it changed meanwhile
-    (deleted endpoint: cancelled), in which case nothing is written."""
-    values: dict[str, Any] = {
-        "status": status,
-        "attempts": claimed.attempts + 1,
-        "next_attempt_at": next_attempt_at,
-        "last_attempt_at": attempt.attempted_at,
-        "last_status_code": attempt.status_code,
-        "last_error": attempt.error,
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """One attempt as it ended, and what it makes of its delivery."""
+
+    claimed: Claimed
+    attempt: Attempt
+    status: str  # succeeded, pending (to retry at next_attempt_at) or failed
+    next_attempt_at: datetime | None
+
+
+# Built once, executed with bind parameters: a batch costs three statements, whatever its size.
+_STILL_PENDING = (
+    select(delivery.c.id)
+    .where(delivery.c.id.in_(bindparam("ids", expanding=True)), delivery.c.status == "pending")
+    .with_for_update()  # PostgreSQL: nobody cancels them between this and the update
+)
+_RECORD = (
+    update(delivery)
+    .where(delivery.c.id == bindparam("b_id"))
+    .values(
+        status=bindparam("b_status"),
+        attempts=bindparam("b_attempts"),
+        next_attempt_at=bindparam("b_next_attempt_at"),
+        last_attempt_at=bindparam("b_last_attempt_at"),
+        last_status_code=bindparam("b_last_status_code"),
+        last_error=bindparam("b_last_error"),
+        completed_at=bindparam("b_completed_at"),
+    )
+)
+_INSERT_ATTEMPT = insert(delivery_attempt)
+
+
+async def record_attempts(conn: AsyncConnection, finished: Sequence[Finished]) -> list[Finished]:
+    """Write the attempts and their deliveries' new states; returns those written. A delivery
+    no longer pending (endpoint deleted: cancelled) gets nothing written."""
+    if not finished:
+        return []
+    ids = [f.claimed.delivery_id for f in finished]
+    pending = set((await conn.execute(_STILL_PENDING, {"ids": ids})).scalars().all())
+    written = [f for f in finished if f.claimed.delivery_id in pending]
+    if written:
+        await conn.execute(_RECORD, [_delivery_values(f) for f in written])
+        await conn.execute(_INSERT_ATTEMPT, [_attempt_values(f) for f in written])
+    return written
+
+
+def _delivery_values(finished: Finished) -> dict[str, Any]:
+    attempt = finished.attempt
+    final = finished.status != "pending"
+    return {
+        "b_id": finished.claimed.delivery_id,
+        "b_status": finished.status,
+        "b_attempts": finished.claimed.attempts + 1,
+        "b_next_attempt_at": finished.next_attempt_at,
+        "b_last_attempt_at": attempt.attempted_at,
+        "b_last_status_code": attempt.status_code,
+        "b_last_error": attempt.error,
+        "b_completed_at": attempt.attempted_at if final else None,
     }
-    if status != "pending":
-        values["completed_at"] = attempt.attempted_at
-    result = await conn.execute(
-        update(delivery)
-        .where(delivery.c.id == claimed.delivery_id, delivery.c.status == "pending")
-        .values(**values)
-    )
-    if result.rowcount != 1:
-        return False
-    await conn.execute(
-        insert(delivery_attempt).values(
-            delivery_id=claimed.delivery_id,
-            attempted_at=attempt.attempted_at,
-            status_code=attempt.status_code,
-            latency_ms=attempt.latency_ms,
-            error=attempt.error,
-            response_body=attempt.response_body,
-        )
-    )
-    return True
+
+
+def _attempt_values(finished: Finished) -> dict[str, Any]:
+    attempt = finished.attempt
+    return {
+        "delivery_id": finished.claimed.delivery_id,
+        "attempted_at": attempt.attempted_at,
+        "status_code": attempt.status_code,
+        "latency_ms": attempt.latency_ms,
+        "error": attempt.error,
+        "response_body": attempt.response_body,
+    }
 
 
 async def unfinished_deliveries(conn: AsyncConnection, *, event_seq: int) -> int:
-    """Deliveries of an event not (yet) succeeded; cancelled ones (deleted endpoint) aside."""
+    """Deliveries of an event not (yet) succeeded; cancelled ones (deleted endpoint) aside.
+
+    The event row is locked first (PostgreSQL): two workers recording the event's last two
+    deliveries at once would each see the other's as still pending and neither would complete
+    the deposit; locked, the second waits and then counts the first's committed update."""
+    await conn.execute(select(event.c.seq).where(event.c.seq == event_seq).with_for_update())
     count = await conn.scalar(
         select(func.count())
         .select_from(delivery)
