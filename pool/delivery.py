@@ -72,6 +72,8 @@ class DeliveryWorker:
         self._limits: dict[str, asyncio.Semaphore] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._held: dict[str, int] = {}
+        self._busy: set[str] = set()  # endpoints whose last claim filled all their room
+        self._discovered_at = -IDLE_SECONDS  # when endpoints_due was last asked (monotonic)
         self._room = asyncio.Event()  # an endpoint fell to REFILL_AT claims, or stop was set
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -114,19 +116,38 @@ class DeliveryWorker:
         now = utc_now()
         claimed: list[repo.Claimed] = []
         async with self.db.write() as conn:
-            for endpoint_id in await repo.endpoints_due(conn, now=now):
-                room = HELD_PER_ENDPOINT - self._held.get(endpoint_id, 0)
-                if room > 0:
-                    mine = await repo.claim_due(
-                        conn, endpoint_id=endpoint_id, now=now, lease_until=now + LEASE, limit=room
-                    )
-                    self._held[endpoint_id] = self._held.get(endpoint_id, 0) + len(mine)
-                    claimed += mine
+            for endpoint_id in await self._endpoints_to_claim(conn, now):
+                claimed += await self._claim(conn, endpoint_id, now)
         for item in claimed:
             task = asyncio.create_task(self._deliver_limited(item))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return len(claimed)
+
+    async def _endpoints_to_claim(self, conn: AsyncConnection, now: datetime) -> list[str]:
+        """Endpoints with a backlog (their last claim filled their room) are refilled directly;
+        which others have something due is asked at most every IDLE_SECONDS while some are
+        busy: that question reads every due delivery, a backlog of thousands each time."""
+        if self._busy and time.monotonic() - self._discovered_at < IDLE_SECONDS:
+            return sorted(self._busy)
+        self._discovered_at = time.monotonic()
+        return await repo.endpoints_due(conn, now=now)
+
+    async def _claim(
+        self, conn: AsyncConnection, endpoint_id: str, now: datetime
+    ) -> list[repo.Claimed]:
+        room = HELD_PER_ENDPOINT - self._held.get(endpoint_id, 0)
+        if room <= 0:
+            return []
+        mine = await repo.claim_due(
+            conn, endpoint_id=endpoint_id, now=now, lease_until=now + LEASE, limit=room
+        )
+        self._held[endpoint_id] = self._held.get(endpoint_id, 0) + len(mine)
+        if len(mine) == room:
+            self._busy.add(endpoint_id)  # probably more where these came from
+        else:
+            self._busy.discard(endpoint_id)
+        return mine
 
     async def drain(self) -> None:
         """Wait for every send started so far (tests and benchmarks)."""
@@ -137,8 +158,12 @@ class DeliveryWorker:
         limit = self._limits.setdefault(claimed.endpoint_id, asyncio.Semaphore(PER_ENDPOINT))
         try:
             async with limit:
-                if await self._still_ours(claimed):
-                    await self.deliver(claimed)
+                if not await self._still_ours(claimed):
+                    return
+                attempt, retry_after = await self._attempt(claimed)
+            # Recorded outside the limit: it bounds requests to the endpoint, and the next one
+            # need not wait for this one's commit.
+            await self._record(claimed, attempt, retry_after)
         except Exception:
             # The lease runs out and another attempt follows: nothing is lost.
             log.exception("delivery attempt crashed", extra={"delivery": claimed.delivery_id})
@@ -164,8 +189,9 @@ class DeliveryWorker:
                 new_until=now + LEASE,
             )
 
-    async def deliver(self, claimed: repo.Claimed) -> None:
-        attempt, retry_after = await self._attempt(claimed)
+    async def _record(
+        self, claimed: repo.Claimed, attempt: repo.Attempt, retry_after: str | None
+    ) -> None:
         status, next_at = _outcome(claimed, attempt, retry_after)
         await self._recorder.record(repo.Finished(claimed, attempt, status, next_at))
         log.info(

@@ -53,6 +53,33 @@ class Claimed:
     lease_until: datetime | None = None  # our claim's token: next_attempt_at as we set it
 
 
+# What a sender needs of each claimed delivery; built once (bind parameters, not per call).
+_CLAIMED_DETAILS = (
+    select(
+        delivery.c.id,
+        delivery.c.attempts,
+        delivery.c.retry_from,
+        event.c.seq,
+        event.c.id,
+        event.c.type,
+        event.c.data,
+        event.c.created_at,
+        webhook_endpoint.c.id,
+        webhook_endpoint.c.url,
+        webhook_endpoint.c.signature_scheme,
+        webhook_endpoint.c.secret_encrypted,
+        webhook_endpoint.c.previous_secret_encrypted,
+        webhook_endpoint.c.previous_secret_expires_at,
+    )
+    .select_from(
+        delivery.join(event, event.c.seq == delivery.c.event_seq).join(
+            webhook_endpoint, webhook_endpoint.c.id == delivery.c.endpoint_id
+        )
+    )
+    .where(delivery.c.id.in_(bindparam("ids", expanding=True)))
+)
+
+
 async def renew_lease(
     conn: AsyncConnection, *, delivery_id: str, held_until: datetime, new_until: datetime
 ) -> bool:
@@ -94,30 +121,7 @@ async def claim_due(
     ids = [row[0] for row in (await conn.execute(statement, params)).all()]
     if not ids:
         return []
-    rows = await conn.execute(
-        select(
-            delivery.c.id,
-            delivery.c.attempts,
-            delivery.c.retry_from,
-            event.c.seq,
-            event.c.id,
-            event.c.type,
-            event.c.data,
-            event.c.created_at,
-            webhook_endpoint.c.id,
-            webhook_endpoint.c.url,
-            webhook_endpoint.c.signature_scheme,
-            webhook_endpoint.c.secret_encrypted,
-            webhook_endpoint.c.previous_secret_encrypted,
-            webhook_endpoint.c.previous_secret_expires_at,
-        )
-        .select_from(
-            delivery.join(event, event.c.seq == delivery.c.event_seq).join(
-                webhook_endpoint, webhook_endpoint.c.id == delivery.c.endpoint_id
-            )
-        )
-        .where(delivery.c.id.in_(ids))
-    )
+    rows = await conn.execute(_CLAIMED_DETAILS, {"ids": ids})
     return [replace(Claimed(*tuple(row)), lease_until=lease_until) for row in rows.all()]
 
 

@@ -1,0 +1,103 @@
+"""When the worker claims, renews and refills (pool/delivery.py), against real receivers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+
+from pool import delivery as delivery_module
+from pool.clock import utc_now
+from pool.config import Settings
+from pool.db import Database
+from pool.delivery import HELD_PER_ENDPOINT, UNRENEWED, DeliveryWorker
+from pool.repository import deliveries as repo
+from pool.tables import delivery
+from tests.pool.test_delivery import deliveries, deliver_all, emit, endpoint, receivers
+
+__all__ = ["receivers"]  # the fixture, shared with test_delivery
+
+
+async def claim_one(db: Database, endpoint_id: str, lease: timedelta) -> repo.Claimed:
+    now = utc_now()
+    async with db.write() as conn:
+        [claimed] = await repo.claim_due(
+            conn, endpoint_id=endpoint_id, now=now, lease_until=now + lease, limit=1
+        )
+    return claimed
+
+
+async def test_a_fresh_claim_is_sent_without_renewing_its_lease(
+    db: Database, settings: Settings, receivers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    renewals: list[str] = []
+
+    async def counted(conn, *, delivery_id, held_until, new_until) -> bool:  # type: ignore[no-untyped-def]
+        renewals.append(delivery_id)
+        return True
+
+    monkeypatch.setattr(repo, "renew_lease", counted)
+    receiver = receivers()
+    await endpoint(db, settings, receiver.url, ["deposit.pending"])
+    await emit(db)
+    await deliver_all(DeliveryWorker(db, settings))
+    assert len(receiver.requests) == 1
+    assert renewals == []
+
+
+async def test_an_aged_claim_taken_by_another_worker_is_not_sent(
+    db: Database, settings: Settings, receivers
+) -> None:
+    receiver = receivers()
+    endpoint_id, _ = await endpoint(db, settings, receiver.url, ["deposit.pending"])
+    await emit(db)
+    aged = await claim_one(db, endpoint_id, UNRENEWED - timedelta(seconds=5))
+    async with db.write() as conn:  # its lease ran out and another worker claimed it
+        await conn.execute(update(delivery).values(next_attempt_at=utc_now() + timedelta(seconds=60)))
+    worker = DeliveryWorker(db, settings)
+    worker._held[endpoint_id] = 1
+    await worker._deliver_limited(aged)
+    assert receiver.requests == []
+    [row] = await deliveries(db)
+    assert (row["status"], row["attempts"]) == ("pending", 0)
+
+
+async def test_an_aged_claim_still_ours_is_renewed_and_sent(
+    db: Database, settings: Settings, receivers
+) -> None:
+    receiver = receivers()
+    endpoint_id, _ = await endpoint(db, settings, receiver.url, ["deposit.pending"])
+    await emit(db)
+    aged = await claim_one(db, endpoint_id, UNRENEWED - timedelta(seconds=5))
+    worker = DeliveryWorker(db, settings)
+    worker._held[endpoint_id] = 1
+    await worker._deliver_limited(aged)
+    assert len(receiver.requests) == 1
+    [row] = await deliveries(db)
+    assert (row["status"], row["attempts"]) == ("succeeded", 1)
+
+
+async def test_a_backlog_is_refilled_as_sends_finish_not_on_a_timer(
+    db: Database, settings: Settings, receivers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the idle wait made 30 s, three endpoint-fulls still go out at once: the worker
+    claims more when an endpoint runs low, not when a timer says so."""
+    monkeypatch.setattr(delivery_module, "IDLE_SECONDS", 30.0)
+    receiver = receivers()
+    await endpoint(db, settings, receiver.url, ["deposit.pending"])
+    for n in range(3 * HELD_PER_ENDPOINT):
+        await emit(db, data={"depositId": f"dep_{n}"})
+    worker, stop = DeliveryWorker(db, settings), asyncio.Event()
+    run = asyncio.create_task(worker.run(stop))
+    started = time.monotonic()
+    try:
+        while {row["status"] for row in await deliveries(db)} != {"succeeded"}:
+            assert time.monotonic() - started < 15, "refill waited for the idle timer"
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await asyncio.wait_for(run, timeout=15)
+    assert len(receiver.requests) == 3 * HELD_PER_ENDPOINT
