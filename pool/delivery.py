@@ -155,22 +155,36 @@ class DeliveryWorker:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def _deliver_limited(self, claimed: repo.Claimed) -> None:
-        limit = self._limits.setdefault(claimed.endpoint_id, asyncio.Semaphore(PER_ENDPOINT))
         try:
-            async with limit:
-                if not await self._still_ours(claimed):
-                    return
-                attempt, retry_after = await self._attempt(claimed)
-            # Recorded outside the limit: it bounds requests to the endpoint, and the next one
-            # need not wait for this one's commit.
-            await self._record(claimed, attempt, retry_after)
+            attempt = await self._send_limited(claimed)
         except Exception:
             # The lease runs out and another attempt follows: nothing is lost.
             log.exception("delivery attempt crashed", extra={"delivery": claimed.delivery_id})
+            return
         finally:
-            self._held[claimed.endpoint_id] -= 1
-            if self._held[claimed.endpoint_id] <= REFILL_AT:
-                self._room.set()
+            self._release(claimed.endpoint_id)
+        if attempt is None:
+            return
+        try:
+            await self._record(claimed, *attempt)
+        except Exception:
+            log.exception("delivery attempt not recorded", extra={"delivery": claimed.delivery_id})
+
+    async def _send_limited(self, claimed: repo.Claimed) -> tuple[repo.Attempt, str | None] | None:
+        """The attempt, within the endpoint's limit on concurrent requests; None if the claim
+        was lost while it queued."""
+        limit = self._limits.setdefault(claimed.endpoint_id, asyncio.Semaphore(PER_ENDPOINT))
+        async with limit:
+            if not await self._still_ours(claimed):
+                return None
+            return await self._attempt(claimed)
+
+    def _release(self, endpoint_id: str) -> None:
+        """A claim is held until its request is over (not until it is recorded: the lease
+        covers that), so recording never keeps an endpoint from its next claims."""
+        self._held[endpoint_id] -= 1
+        if self._held[endpoint_id] <= REFILL_AT:
+            self._room.set()
 
     async def _still_ours(self, claimed: repo.Claimed) -> bool:
         """Renew the lease before sending if much of it went by while this delivery queued; if

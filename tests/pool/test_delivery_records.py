@@ -25,7 +25,11 @@ async def claimed(db: Database, settings: Settings, count: int) -> list[repo.Cla
     now = utc_now()
     async with db.write() as conn:
         return await repo.claim_due(
-            conn, endpoint_id=endpoint_id, now=now, lease_until=now + timedelta(seconds=60), limit=count
+            conn,
+            endpoint_id=endpoint_id,
+            now=now,
+            lease_until=now + timedelta(seconds=60),
+            limit=count,
         )
 
 
@@ -82,9 +86,7 @@ async def test_one_failing_attempt_does_not_sink_its_batch(
     assert await counts(db) == (5, 5)  # the poisoned one is left to its lease
 
 
-async def test_a_cancelled_delivery_gets_nothing_written(
-    db: Database, settings: Settings
-) -> None:
+async def test_a_cancelled_delivery_gets_nothing_written(db: Database, settings: Settings) -> None:
     [item] = await claimed(db, settings, 1)
     async with db.write() as conn:  # its endpoint was deleted meanwhile
         await conn.execute(update(delivery).values(status="cancelled"))

@@ -16,7 +16,7 @@ from pool.db import Database
 from pool.delivery import HELD_PER_ENDPOINT, UNRENEWED, DeliveryWorker
 from pool.repository import deliveries as repo
 from pool.tables import delivery
-from tests.pool.test_delivery import deliveries, deliver_all, emit, endpoint, receivers
+from tests.pool.test_delivery import deliver_all, deliveries, emit, endpoint, receivers
 
 __all__ = ["receivers"]  # the fixture, shared with test_delivery
 
@@ -56,7 +56,9 @@ async def test_an_aged_claim_taken_by_another_worker_is_not_sent(
     await emit(db)
     aged = await claim_one(db, endpoint_id, UNRENEWED - timedelta(seconds=5))
     async with db.write() as conn:  # its lease ran out and another worker claimed it
-        await conn.execute(update(delivery).values(next_attempt_at=utc_now() + timedelta(seconds=60)))
+        await conn.execute(
+            update(delivery).values(next_attempt_at=utc_now() + timedelta(seconds=60))
+        )
     worker = DeliveryWorker(db, settings)
     worker._held[endpoint_id] = 1
     await worker._deliver_limited(aged)
