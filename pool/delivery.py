@@ -68,7 +68,7 @@ class DeliveryWorker:
         self._secrets: OpenedSecrets | None = None
         self._sender = WebhookSender(timeout=request_timeout, ssl_context=ssl_context)
         self._resolver = resolver or Resolver()
-        self._recorder = AttemptRecorder(db, _after_written)
+        self._recorder = AttemptRecorder(db, _after_written, has_consequences=_has_consequences)
         self._limits: dict[str, asyncio.Semaphore] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._held: dict[str, int] = {}
@@ -115,7 +115,9 @@ class DeliveryWorker:
         """
         now = utc_now()
         claimed: list[repo.Claimed] = []
-        async with self.db.write() as conn:
+        # PostgreSQL: each claim is one statement, atomic by itself; no transaction around them.
+        claiming = self.db.write() if self.db.is_sqlite else self.db.autocommit()
+        async with claiming as conn:
             for endpoint_id in await self._endpoints_to_claim(conn, now):
                 claimed += await self._claim(conn, endpoint_id, now)
         for item in claimed:
@@ -268,6 +270,14 @@ class DeliveryWorker:
         if previous is not None and expires is not None and expires > utc_now():
             keys.append(secrets.open(previous))  # both v1= during a rotation
         return sign_timestamped(keys, body, int(time.time()))
+
+
+def _has_consequences(finished: repo.Finished) -> bool:
+    """Whether recording it also writes something else (a completed deposit, an alert), which
+    must commit together with it."""
+    if finished.status == "failed":
+        return True
+    return finished.status == "succeeded" and finished.claimed.event_type == "deposit.confirmed"
 
 
 async def _after_written(conn: AsyncConnection, written: list[repo.Finished]) -> None:

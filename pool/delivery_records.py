@@ -5,7 +5,9 @@ transaction records dozens of attempts with three statements, where one transact
 attempt cost more than the request itself. Each sender still waits until its own attempt is
 written, so "recorded" keeps meaning committed. A batch that fails is retried one attempt per
 transaction, so one bad row cannot sink the others; an attempt that cannot be written at all
-is left to its lease (the delivery is claimed again: at least once).
+is left to its lease (the delivery is claimed again: at least once). On PostgreSQL a batch
+whose attempts have no consequences (no deposit to complete, no alert) is one statement, sent
+without BEGIN and COMMIT.
 """
 
 from __future__ import annotations
@@ -19,13 +21,21 @@ from pool.db import Database
 from pool.repository import deliveries as repo
 
 AfterWritten = Callable[[AsyncConnection, list[repo.Finished]], Awaitable[None]]
+HasConsequences = Callable[[repo.Finished], bool]
 Waiting = tuple[repo.Finished, "asyncio.Future[bool]"]
 
 
 class AttemptRecorder:
-    def __init__(self, db: Database, after_written: AfterWritten) -> None:
+    def __init__(
+        self,
+        db: Database,
+        after_written: AfterWritten,
+        *,
+        has_consequences: HasConsequences = lambda _: True,
+    ) -> None:
         self.db = db
         self._after_written = after_written  # in the same transaction (deposits, alerts)
+        self._has_consequences = has_consequences  # False: after_written would do nothing
         self._queue: list[Waiting] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -61,6 +71,9 @@ class AttemptRecorder:
             _settle(future, finished.claimed.delivery_id in ids)
 
     async def _write(self, finished: list[repo.Finished]) -> list[repo.Finished]:
+        if not self.db.is_sqlite and not any(map(self._has_consequences, finished)):
+            async with self.db.autocommit() as conn:
+                return await repo.record_attempts(conn, finished)
         async with self.db.write() as conn:
             written = await repo.record_attempts(conn, finished)
             await self._after_written(conn, written)

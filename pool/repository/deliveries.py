@@ -7,7 +7,22 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Integer,
+    String,
+    Text,
+    bindparam,
+    column,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.tables import delivery, delivery_attempt, deposit, event, webhook_endpoint
@@ -32,6 +47,48 @@ for _dialect, _statement in CLAIM.items():
     CLAIM[_dialect] = _statement.bindparams(
         bindparam("now", type_=UTCDateTime()), bindparam("lease_until", type_=UTCDateTime())
     )
+
+
+# PostgreSQL claims and reads in one statement: one round trip, atomic by itself (no BEGIN and
+# COMMIT needed either). On a loaded machine each round trip to the server costs milliseconds.
+CLAIM_WITH_DETAILS = (
+    text(
+        """
+WITH claimed AS (
+"""
+        + _CLAIM.format(lock="FOR UPDATE SKIP LOCKED").replace(
+            "RETURNING id", "RETURNING id, attempts, retry_from, event_seq, endpoint_id"
+        )
+        + """)
+SELECT c.id AS delivery_id, c.attempts, c.retry_from, e.seq AS event_seq, e.id AS event_id,
+       e.type AS event_type, e.data AS event_data, e.created_at AS event_created_at,
+       w.id AS endpoint_id, w.url, w.signature_scheme, w.secret_encrypted,
+       w.previous_secret_encrypted, w.previous_secret_expires_at
+  FROM claimed c
+  JOIN event e ON e.seq = c.event_seq
+  JOIN webhook_endpoint w ON w.id = c.endpoint_id
+"""
+    )
+    .bindparams(
+        bindparam("now", type_=UTCDateTime()), bindparam("lease_until", type_=UTCDateTime())
+    )
+    .columns(
+        column("delivery_id", String),
+        column("attempts", Integer),
+        column("retry_from", UTCDateTime),
+        column("event_seq", BigInteger),
+        column("event_id", String),
+        column("event_type", String),
+        column("event_data", JSON),
+        column("event_created_at", UTCDateTime),
+        column("endpoint_id", String),
+        column("url", Text),
+        column("signature_scheme", String),
+        column("secret_encrypted", Text),
+        column("previous_secret_encrypted", Text),
+        column("previous_secret_expires_at", UTCDateTime),
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,9 +173,11 @@ async def claim_due(
 ) -> list[Claimed]:
     """Lease up to `limit` due deliveries of one endpoint (each endpoint claims only what it
     has room for, so a dead one cannot fill the worker with its backlog)."""
-    statement = CLAIM[conn.dialect.name]
     params = {"now": now, "lease_until": lease_until, "limit": limit, "endpoint_id": endpoint_id}
-    ids = [row[0] for row in (await conn.execute(statement, params)).all()]
+    if conn.dialect.name == "postgresql":
+        found = await conn.execute(CLAIM_WITH_DETAILS, params)
+        return [replace(Claimed(*tuple(row)), lease_until=lease_until) for row in found.all()]
+    ids = [row[0] for row in (await conn.execute(CLAIM["sqlite"], params)).all()]
     if not ids:
         return []
     rows = await conn.execute(_CLAIMED_DETAILS, {"ids": ids})
@@ -166,11 +225,55 @@ _RECORD = (
 _INSERT_ATTEMPT = insert(delivery_attempt)
 
 
+# PostgreSQL: the whole batch in one statement (arrays in, unnested), atomic by itself.
+_RECORD_ALL = text(
+    """
+WITH input AS (
+  SELECT * FROM unnest(
+    CAST(:ids AS text[]), CAST(:statuses AS text[]), CAST(:attempts AS int[]),
+    CAST(:next_attempt_at AS timestamptz[]), CAST(:attempted_at AS timestamptz[]),
+    CAST(:status_codes AS int[]), CAST(:latency_ms AS int[]), CAST(:errors AS text[]),
+    CAST(:bodies AS text[]), CAST(:completed_at AS timestamptz[])
+  ) AS i(id, status, attempts, next_attempt_at, attempted_at, status_code, latency_ms, error,
+         response_body, completed_at)
+), updated AS (
+  UPDATE delivery d
+     SET status = i.status, attempts = i.attempts, next_attempt_at = i.next_attempt_at,
+         last_attempt_at = i.attempted_at, last_status_code = i.status_code,
+         last_error = i.error, completed_at = i.completed_at
+    FROM input i
+   WHERE d.id = i.id AND d.status = 'pending'
+  RETURNING d.id
+), inserted AS (
+  INSERT INTO delivery_attempt
+         (delivery_id, attempted_at, status_code, latency_ms, error, response_body)
+  SELECT i.id, i.attempted_at, i.status_code, i.latency_ms, i.error, i.response_body
+    FROM input i JOIN updated u ON u.id = i.id
+)
+SELECT id FROM updated
+"""
+).bindparams(
+    bindparam("ids", type_=ARRAY(String)),
+    bindparam("statuses", type_=ARRAY(String)),
+    bindparam("attempts", type_=ARRAY(Integer)),
+    bindparam("next_attempt_at", type_=ARRAY(DateTime(timezone=True))),
+    bindparam("attempted_at", type_=ARRAY(DateTime(timezone=True))),
+    bindparam("status_codes", type_=ARRAY(Integer)),
+    bindparam("latency_ms", type_=ARRAY(Integer)),
+    bindparam("errors", type_=ARRAY(Text)),
+    bindparam("bodies", type_=ARRAY(Text)),
+    bindparam("completed_at", type_=ARRAY(DateTime(timezone=True))),
+)
+
+
 async def record_attempts(conn: AsyncConnection, finished: Sequence[Finished]) -> list[Finished]:
     """Write the attempts and their deliveries' new states; returns those written. A delivery
-    no longer pending (endpoint deleted: cancelled) gets nothing written."""
+    no longer pending (endpoint deleted: cancelled) gets nothing written. On PostgreSQL this is
+    one statement, so it may run outside a transaction (autocommit)."""
     if not finished:
         return []
+    if conn.dialect.name == "postgresql":
+        return await _record_all_postgresql(conn, finished)
     ids = [f.claimed.delivery_id for f in finished]
     pending = set((await conn.execute(_STILL_PENDING, {"ids": ids})).scalars().all())
     written = [f for f in finished if f.claimed.delivery_id in pending]
@@ -178,6 +281,26 @@ async def record_attempts(conn: AsyncConnection, finished: Sequence[Finished]) -
         await conn.execute(_RECORD, [_delivery_values(f) for f in written])
         await conn.execute(_INSERT_ATTEMPT, [_attempt_values(f) for f in written])
     return written
+
+
+async def _record_all_postgresql(
+    conn: AsyncConnection, finished: Sequence[Finished]
+) -> list[Finished]:
+    rows = [_delivery_values(f) | _attempt_values(f) for f in finished]
+    params = {
+        "ids": [r["b_id"] for r in rows],
+        "statuses": [r["b_status"] for r in rows],
+        "attempts": [r["b_attempts"] for r in rows],
+        "next_attempt_at": [r["b_next_attempt_at"] for r in rows],
+        "attempted_at": [r["attempted_at"] for r in rows],
+        "status_codes": [r["status_code"] for r in rows],
+        "latency_ms": [r["latency_ms"] for r in rows],
+        "errors": [r["error"] for r in rows],
+        "bodies": [r["response_body"] for r in rows],
+        "completed_at": [r["b_completed_at"] for r in rows],
+    }
+    written = set((await conn.execute(_RECORD_ALL, params)).scalars().all())
+    return [f for f in finished if f.claimed.delivery_id in written]
 
 
 def _delivery_values(finished: Finished) -> dict[str, Any]:

@@ -116,3 +116,26 @@ async def test_retry_and_failure_states_are_written(
     assert (row["status"], row["attempts"], row["last_status_code"]) == (status, 1, 503)
     assert row["next_attempt_at"] == next_at
     assert (row["completed_at"] is None) == (status == "pending")
+
+
+async def test_attempts_without_consequences_are_written_alone(
+    db: Database, settings: Settings
+) -> None:
+    """No deposit to complete and no alert: on PostgreSQL one statement outside a transaction;
+    the hook is not called, and a cancelled delivery still gets nothing written."""
+    items = await claimed(db, settings, 4)
+    async with db.write() as conn:
+        await conn.execute(
+            update(delivery).where(delivery.c.id == items[0].delivery_id).values(status="cancelled")
+        )
+    hooked: list[int] = []
+
+    async def after(conn: AsyncConnection, written: list[repo.Finished]) -> None:
+        hooked.append(len(written))
+
+    recorder = AttemptRecorder(db, after, has_consequences=lambda _: False)
+    results = await asyncio.gather(*(recorder.record(succeeded(item)) for item in items))
+    assert results == [False, True, True, True]
+    if db.dialect == "postgresql":
+        assert hooked == []  # SQLite writes in a transaction anyway (its hook then does nothing)
+    assert await counts(db) == (3, 3)
