@@ -75,9 +75,11 @@ class DeliveryWorker:
         self._busy: set[str] = set()  # endpoints whose last claim filled all their room
         self._discovered_at = -IDLE_SECONDS  # when endpoints_due was last asked (monotonic)
         self._room = asyncio.Event()  # an endpoint fell to REFILL_AT claims, or stop was set
+        self._stopping = False  # queued claims are handed back, not sent
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Claim and send until stopped; no new claim after `stop`, running sends finish."""
+        """Claim and send until stopped; after `stop` no new claim and no new request: requests
+        under way finish (within the request timeout), claims still queued are handed back."""
         waker = asyncio.create_task(self._wake_on(stop))
         try:
             while not stop.is_set():
@@ -104,6 +106,7 @@ class DeliveryWorker:
 
     async def _wake_on(self, stop: asyncio.Event) -> None:
         await stop.wait()
+        self._stopping = True
         self._room.set()
 
     async def run_once(self) -> int:
@@ -177,9 +180,26 @@ class DeliveryWorker:
         was lost while it queued."""
         limit = self._limits.setdefault(claimed.endpoint_id, asyncio.Semaphore(PER_ENDPOINT))
         async with limit:
+            if self._stopping:
+                await self._hand_back(claimed)
+                return None
             if not await self._still_ours(claimed):
                 return None
             return await self._attempt(claimed)
+
+    async def _hand_back(self, claimed: repo.Claimed) -> None:
+        """Stopping: a claim not yet sent is released for the next worker at once, instead of
+        being sent behind a slow endpoint's requests (stop would wait for them) or left to its
+        lease (a minute's delay)."""
+        if claimed.lease_until is None:
+            return
+        async with self.db.write() as conn:
+            await repo.renew_lease(
+                conn,
+                delivery_id=claimed.delivery_id,
+                held_until=claimed.lease_until,
+                new_until=utc_now(),
+            )
 
     def _release(self, endpoint_id: str) -> None:
         """A claim is held until its request is over (not until it is recorded: the lease

@@ -103,3 +103,28 @@ async def test_a_backlog_is_refilled_as_sends_finish_not_on_a_timer(
         stop.set()
         await asyncio.wait_for(run, timeout=15)
     assert len(receiver.requests) == 3 * HELD_PER_ENDPOINT
+
+
+async def test_stopping_hands_back_queued_claims_instead_of_sending_them(
+    db: Database, settings: Settings, receivers
+) -> None:
+    """A slow endpoint's queue is not worked off after stop: requests under way finish, the
+    rest are released for the next worker at once (not after their lease)."""
+    slow = receivers((200, {}, 0.5))
+    await endpoint(db, settings, slow.url, ["deposit.pending"])
+    for n in range(3 * delivery_module.PER_ENDPOINT):
+        await emit(db, data={"depositId": f"dep_{n}"})
+    worker, stop = DeliveryWorker(db, settings), asyncio.Event()
+    run = asyncio.create_task(worker.run(stop))
+    started = time.monotonic()
+    while not slow.requests:
+        assert time.monotonic() - started < 5
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(run, timeout=5)
+    assert len(slow.requests) == delivery_module.PER_ENDPOINT  # only those under way
+    rows = await deliveries(db)
+    handed_back = [row for row in rows if row["attempts"] == 0]
+    assert len(handed_back) == 2 * delivery_module.PER_ENDPOINT
+    assert all(row["status"] == "pending" for row in handed_back)
+    assert all(row["next_attempt_at"] <= utc_now() for row in handed_back)  # due again now
