@@ -38,9 +38,10 @@ from pool.webhook_urls import Resolver, parse_webhook_url
 log = logging.getLogger("addrpool.webhooks")
 REQUEST_TIMEOUT = 10.0
 LEASE = timedelta(seconds=60)  # well beyond REQUEST_TIMEOUT: one attempt at a time
-# A claim with at least this much lease left is sent without renewing it first: the request
-# times out (and is recorded) long before the lease ends, so nobody else can have taken it.
-UNRENEWED = timedelta(seconds=REQUEST_TIMEOUT + 20)
+# A claim with at least its request timeout plus this margin of lease left is sent without
+# renewing it first: the request ends long before the lease does, so nobody else can take it.
+RENEW_MARGIN = timedelta(seconds=20)
+UNRENEWED = timedelta(seconds=REQUEST_TIMEOUT) + RENEW_MARGIN  # with the default timeout
 FIRST_RETRY = 1.0
 MAX_WAIT = 3600.0
 RETRY_BUDGET = timedelta(days=3)
@@ -67,6 +68,7 @@ class DeliveryWorker:
         self.settings = settings
         self._secrets: OpenedSecrets | None = None
         self._sender = WebhookSender(timeout=request_timeout, ssl_context=ssl_context)
+        self._unrenewed = timedelta(seconds=request_timeout) + RENEW_MARGIN
         self._resolver = resolver or Resolver()
         self._recorder = AttemptRecorder(db, _after_written, has_consequences=_has_consequences)
         self._limits: dict[str, asyncio.Semaphore] = {}
@@ -211,11 +213,11 @@ class DeliveryWorker:
     async def _still_ours(self, claimed: repo.Claimed) -> bool:
         """Renew the lease before sending if much of it went by while this delivery queued; if
         it ran out and another worker took it, skip: one attempt is never made twice at the
-        same time. A fresh claim needs no renewal (UNRENEWED)."""
+        same time. A fresh claim needs no renewal (RENEW_MARGIN)."""
         if claimed.lease_until is None:
             return True
         now = utc_now()
-        if claimed.lease_until - now >= UNRENEWED:
+        if claimed.lease_until - now >= self._unrenewed:
             return True
         async with self.db.write() as conn:
             return await repo.renew_lease(
