@@ -16,6 +16,7 @@ import logging
 import random
 import ssl
 import time
+from collections import Counter
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 
@@ -119,12 +120,14 @@ class DeliveryWorker:
         the database instead of in memory.
         """
         now = utc_now()
-        claimed: list[repo.Claimed] = []
-        # PostgreSQL: each claim is one statement, atomic by itself; no transaction around them.
+        # PostgreSQL: the claim is one statement, atomic by itself; no transaction around it.
         claiming = self.db.write() if self.db.is_sqlite else self.db.autocommit()
         async with claiming as conn:
-            for endpoint_id in await self._endpoints_to_claim(conn, now):
-                claimed += await self._claim(conn, endpoint_id, now)
+            rooms = self._rooms(await self._endpoints_to_claim(conn, now))
+            claimed = await repo.claim_for_endpoints(
+                conn, rooms=rooms, now=now, lease_until=now + LEASE
+            )
+        self._note_claims(rooms, claimed)
         for item in claimed:
             task = asyncio.create_task(self._deliver_limited(item))
             self._tasks.add(task)
@@ -140,21 +143,18 @@ class DeliveryWorker:
         self._discovered_at = time.monotonic()
         return await repo.endpoints_due(conn, now=now)
 
-    async def _claim(
-        self, conn: AsyncConnection, endpoint_id: str, now: datetime
-    ) -> list[repo.Claimed]:
-        room = HELD_PER_ENDPOINT - self._held.get(endpoint_id, 0)
-        if room <= 0:
-            return []
-        mine = await repo.claim_due(
-            conn, endpoint_id=endpoint_id, now=now, lease_until=now + LEASE, limit=room
-        )
-        self._held[endpoint_id] = self._held.get(endpoint_id, 0) + len(mine)
-        if len(mine) == room:
-            self._busy.add(endpoint_id)  # probably more where these came from
-        else:
-            self._busy.discard(endpoint_id)
-        return mine
+    def _rooms(self, endpoint_ids: list[str]) -> dict[str, int]:
+        rooms = {e: HELD_PER_ENDPOINT - self._held.get(e, 0) for e in endpoint_ids}
+        return {endpoint_id: room for endpoint_id, room in rooms.items() if room > 0}
+
+    def _note_claims(self, rooms: dict[str, int], claimed: list[repo.Claimed]) -> None:
+        got = Counter(item.endpoint_id for item in claimed)
+        for endpoint_id, room in rooms.items():
+            self._held[endpoint_id] = self._held.get(endpoint_id, 0) + got[endpoint_id]
+            if got[endpoint_id] == room:
+                self._busy.add(endpoint_id)  # probably more where these came from
+            else:
+                self._busy.discard(endpoint_id)
 
     async def drain(self) -> None:
         """Wait for every send started so far (tests and benchmarks)."""

@@ -128,3 +128,29 @@ async def test_stopping_hands_back_queued_claims_instead_of_sending_them(
     assert len(handed_back) == 2 * delivery_module.PER_ENDPOINT
     assert all(row["status"] == "pending" for row in handed_back)
     assert all(row["next_attempt_at"] <= utc_now() for row in handed_back)  # due again now
+
+
+async def test_one_claim_serves_several_endpoints_each_up_to_its_room(
+    db: Database, settings: Settings
+) -> None:
+    first, _ = await endpoint(db, settings, "http://127.0.0.1:9/a", ["deposit.pending"])
+    second, _ = await endpoint(db, settings, "http://127.0.0.1:9/b", ["deposit.pending"])
+    for n in range(5):
+        await emit(db, data={"depositId": f"dep_{n}"})
+    now = utc_now()
+    lease = now + timedelta(seconds=60)
+    async with db.write() as conn:
+        claimed = await repo.claim_for_endpoints(
+            conn, rooms={first: 3, second: 1}, now=now, lease_until=lease
+        )
+    by_endpoint = {e: [c for c in claimed if c.endpoint_id == e] for e in (first, second)}
+    assert [len(by_endpoint[first]), len(by_endpoint[second])] == [3, 1]
+    seqs = [c.event_seq for c in by_endpoint[first]]
+    assert seqs == sorted(seqs) and seqs[0] == min(c.event_seq for c in claimed)  # oldest first
+    assert all(c.lease_until == lease for c in claimed)
+    async with db.write() as conn:  # leased: a second claim gets only what is left
+        again = await repo.claim_for_endpoints(
+            conn, rooms={first: 10, second: 10}, now=utc_now(), lease_until=lease
+        )
+    assert {c.delivery_id for c in again}.isdisjoint({c.delivery_id for c in claimed})
+    assert len(again) == 10 - len(claimed)
