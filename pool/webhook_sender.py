@@ -11,6 +11,7 @@ import ssl
 from dataclasses import dataclass
 
 import aiohttp
+import certifi
 from yarl import URL
 
 from pool.webhook_urls import Target
@@ -33,7 +34,9 @@ class WebhookSender:
 
     def __init__(self, *, timeout: float, ssl_context: ssl.SSLContext | None = None) -> None:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._ssl = ssl_context or ssl.create_default_context()
+        # certifi's CA bundle, as httpx used before: the same receivers verify as before, also
+        # on slim images whose system CA store is empty.
+        self._ssl = ssl_context or ssl.create_default_context(cafile=certifi.where())
         self._session: aiohttp.ClientSession | None = None
 
     async def post(

@@ -101,3 +101,12 @@ async def test_only_the_first_kilobyte_of_an_answer_is_kept() -> None:
         server.close()
     assert answer.status_code == 500
     assert answer.body == "é" * (BODY_KEPT // 2)
+
+
+def test_the_default_tls_context_verifies_against_certifi() -> None:
+    import certifi
+
+    context = WebhookSender(timeout=1.0)._ssl
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    bundled = ssl.create_default_context(cafile=certifi.where()).cert_store_stats()["x509_ca"]
+    assert context.cert_store_stats()["x509_ca"] == bundled > 0
