@@ -14,66 +14,103 @@ import asyncio
 import contextlib
 import logging
 import random
+import ssl
 import time
+from collections import Counter
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 
-import httpx
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool import __version__
 from pool.clock import isoformat_z, utc_now
 from pool.config import Settings
 from pool.db import Database
+from pool.delivery_records import AttemptRecorder
 from pool.errors import AddrpoolError
 from pool.repository import deliveries as repo
 from pool.repository.alerts import fire_alert
-from pool.secret_box import SecretBox, secret_box
+from pool.secret_box import OpenedSecrets, secret_box
 from pool.signatures import sign_body, sign_timestamped
 from pool.webhook_body import body_bytes
-from pool.webhook_urls import parse_webhook_url, resolve_target
+from pool.webhook_sender import SEND_ERRORS, Answer, WebhookSender
+from pool.webhook_urls import Resolver, parse_webhook_url
 
 log = logging.getLogger("addrpool.webhooks")
 REQUEST_TIMEOUT = 10.0
 LEASE = timedelta(seconds=60)  # well beyond REQUEST_TIMEOUT: one attempt at a time
+# A claim with at least its request timeout plus this margin of lease left is sent without
+# renewing it first: the request ends long before the lease does, so nobody else can take it.
+RENEW_MARGIN = timedelta(seconds=20)
+UNRENEWED = timedelta(seconds=REQUEST_TIMEOUT) + RENEW_MARGIN  # with the default timeout
 FIRST_RETRY = 1.0
 MAX_WAIT = 3600.0
 RETRY_BUDGET = timedelta(days=3)
 PER_ENDPOINT = 4
-HELD_PER_ENDPOINT = 2 * PER_ENDPOINT  # claims per endpoint: sending, or next in line
+# Claims per endpoint, sending or next in line. A queued claim waits at most
+# HELD_PER_ENDPOINT / PER_ENDPOINT request timeouts (40 s): within its lease.
+HELD_PER_ENDPOINT = 4 * PER_ENDPOINT
+REFILL_AT = HELD_PER_ENDPOINT // 2  # claim more once this few are left: in batches, no gaps
 IDLE_SECONDS = 0.5
 RETRYABLE = {408, 429}
-BODY_KEPT = 1024
 
 
 class DeliveryWorker:
     def __init__(
-        self, db: Database, settings: Settings, *, http: httpx.AsyncClient | None = None
+        self,
+        db: Database,
+        settings: Settings,
+        *,
+        request_timeout: float = REQUEST_TIMEOUT,
+        ssl_context: ssl.SSLContext | None = None,
+        resolver: Resolver | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
-        self._box: SecretBox | None = None
-        self._http = http or httpx.AsyncClient(
-            timeout=REQUEST_TIMEOUT, follow_redirects=False, trust_env=False
-        )
+        self._secrets: OpenedSecrets | None = None
+        self._sender = WebhookSender(timeout=request_timeout, ssl_context=ssl_context)
+        self._unrenewed = timedelta(seconds=request_timeout) + RENEW_MARGIN
+        self._resolver = resolver or Resolver()
+        self._recorder = AttemptRecorder(db, _after_written, has_consequences=_has_consequences)
         self._limits: dict[str, asyncio.Semaphore] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._held: dict[str, int] = {}
+        self._busy: set[str] = set()  # endpoints whose last claim filled all their room
+        self._discovered_at = -IDLE_SECONDS  # when endpoints_due was last asked (monotonic)
+        self._room = asyncio.Event()  # an endpoint fell to REFILL_AT claims, or stop was set
+        self._stopping = False  # queued claims are handed back, not sent
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Claim and send until stopped; no new claim after `stop`, running sends finish."""
-        while not stop.is_set():
-            try:
-                sent = await self.run_once()
-            except Exception:
-                log.exception("delivery loop failed; will retry")
-                sent = 0
-            if not sent:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=IDLE_SECONDS)
+        """Claim and send until stopped; after `stop` no new claim and no new request: requests
+        under way finish (within the request timeout), claims still queued are handed back."""
+        waker = asyncio.create_task(self._wake_on(stop))
+        try:
+            while not stop.is_set():
+                await self._claim_or_wait()
+        finally:
+            waker.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._http.aclose()
+        await self._sender.aclose()
+
+    async def _claim_or_wait(self) -> None:
+        """One round: claim; if nothing was claimed, wait until an endpoint has room again
+        (not a fixed sleep: a busy endpoint is refilled as soon as it runs low) or, for new
+        deliveries, at most IDLE_SECONDS."""
+        self._room.clear()  # cleared first: room made while claiming wakes the next wait
+        try:
+            sent = await self.run_once()
+        except Exception:
+            log.exception("delivery loop failed; will retry")
+            sent = 0
+        if not sent:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._room.wait(), timeout=IDLE_SECONDS)
+
+    async def _wake_on(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self._stopping = True
+        self._room.set()
 
     async def run_once(self) -> int:
         """Claim what is due, per endpoint up to its room, and start sending; returns how many.
@@ -83,20 +120,41 @@ class DeliveryWorker:
         the database instead of in memory.
         """
         now = utc_now()
-        claimed: list[repo.Claimed] = []
-        async with self.db.write() as conn:
-            for endpoint_id in await repo.endpoints_due(conn, now=now):
-                room = HELD_PER_ENDPOINT - self._held.get(endpoint_id, 0)
-                if room > 0:
-                    claimed += await repo.claim_due(
-                        conn, endpoint_id=endpoint_id, now=now, lease_until=now + LEASE, limit=room
-                    )
+        # PostgreSQL: the claim is one statement, atomic by itself; no transaction around it.
+        claiming = self.db.write() if self.db.is_sqlite else self.db.autocommit()
+        async with claiming as conn:
+            rooms = self._rooms(await self._endpoints_to_claim(conn, now))
+            claimed = await repo.claim_for_endpoints(
+                conn, rooms=rooms, now=now, lease_until=now + LEASE
+            )
+        self._note_claims(rooms, claimed)
         for item in claimed:
-            self._held[item.endpoint_id] = self._held.get(item.endpoint_id, 0) + 1
             task = asyncio.create_task(self._deliver_limited(item))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return len(claimed)
+
+    async def _endpoints_to_claim(self, conn: AsyncConnection, now: datetime) -> list[str]:
+        """Endpoints with a backlog (their last claim filled their room) are refilled directly;
+        which others have something due is asked at most every IDLE_SECONDS while some are
+        busy: that question reads every due delivery, a backlog of thousands each time."""
+        if self._busy and time.monotonic() - self._discovered_at < IDLE_SECONDS:
+            return sorted(self._busy)
+        self._discovered_at = time.monotonic()
+        return await repo.endpoints_due(conn, now=now)
+
+    def _rooms(self, endpoint_ids: list[str]) -> dict[str, int]:
+        rooms = {e: HELD_PER_ENDPOINT - self._held.get(e, 0) for e in endpoint_ids}
+        return {endpoint_id: room for endpoint_id, room in rooms.items() if room > 0}
+
+    def _note_claims(self, rooms: dict[str, int], claimed: list[repo.Claimed]) -> None:
+        got = Counter(item.endpoint_id for item in claimed)
+        for endpoint_id, room in rooms.items():
+            self._held[endpoint_id] = self._held.get(endpoint_id, 0) + got[endpoint_id]
+            if got[endpoint_id] == room:
+                self._busy.add(endpoint_id)  # probably more where these came from
+            else:
+                self._busy.discard(endpoint_id)
 
     async def drain(self) -> None:
         """Wait for every send started so far (tests and benchmarks)."""
@@ -104,41 +162,76 @@ class DeliveryWorker:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def _deliver_limited(self, claimed: repo.Claimed) -> None:
-        limit = self._limits.setdefault(claimed.endpoint_id, asyncio.Semaphore(PER_ENDPOINT))
         try:
-            async with limit:
-                if await self._still_ours(claimed):
-                    await self.deliver(claimed)
+            attempt = await self._send_limited(claimed)
         except Exception:
             # The lease runs out and another attempt follows: nothing is lost.
             log.exception("delivery attempt crashed", extra={"delivery": claimed.delivery_id})
+            return
         finally:
-            self._held[claimed.endpoint_id] -= 1
+            self._release(claimed.endpoint_id)
+        if attempt is None:
+            return
+        try:
+            await self._record(claimed, *attempt)
+        except Exception:
+            log.exception("delivery attempt not recorded", extra={"delivery": claimed.delivery_id})
+
+    async def _send_limited(self, claimed: repo.Claimed) -> tuple[repo.Attempt, str | None] | None:
+        """The attempt, within the endpoint's limit on concurrent requests; None if the claim
+        was lost while it queued."""
+        limit = self._limits.setdefault(claimed.endpoint_id, asyncio.Semaphore(PER_ENDPOINT))
+        async with limit:
+            if self._stopping:
+                await self._hand_back(claimed)
+                return None
+            if not await self._still_ours(claimed):
+                return None
+            return await self._attempt(claimed)
+
+    async def _hand_back(self, claimed: repo.Claimed) -> None:
+        """Stopping: a claim not yet sent is released for the next worker at once, instead of
+        being sent behind a slow endpoint's requests (stop would wait for them) or left to its
+        lease (a minute's delay)."""
+        if claimed.lease_until is None:
+            return
+        async with self.db.write() as conn:
+            await repo.renew_lease(
+                conn,
+                delivery_id=claimed.delivery_id,
+                held_until=claimed.lease_until,
+                new_until=utc_now(),
+            )
+
+    def _release(self, endpoint_id: str) -> None:
+        """A claim is held until its request is over (not until it is recorded: the lease
+        covers that), so recording never keeps an endpoint from its next claims."""
+        self._held[endpoint_id] -= 1
+        if self._held[endpoint_id] <= REFILL_AT:
+            self._room.set()
 
     async def _still_ours(self, claimed: repo.Claimed) -> bool:
-        """Renew the lease just before sending; if it ran out while this delivery queued and
-        another worker took it, skip: one attempt is never made twice at the same time."""
+        """Renew the lease before sending if much of it went by while this delivery queued; if
+        it ran out and another worker took it, skip: one attempt is never made twice at the
+        same time. A fresh claim needs no renewal (RENEW_MARGIN)."""
         if claimed.lease_until is None:
+            return True
+        now = utc_now()
+        if claimed.lease_until - now >= self._unrenewed:
             return True
         async with self.db.write() as conn:
             return await repo.renew_lease(
                 conn,
                 delivery_id=claimed.delivery_id,
                 held_until=claimed.lease_until,
-                new_until=utc_now() + LEASE,
+                new_until=now + LEASE,
             )
 
-    async def deliver(self, claimed: repo.Claimed) -> None:
-        attempt, retry_after = await self._attempt(claimed)
+    async def _record(
+        self, claimed: repo.Claimed, attempt: repo.Attempt, retry_after: str | None
+    ) -> None:
         status, next_at = _outcome(claimed, attempt, retry_after)
-        async with self.db.write() as conn:
-            written = await repo.record_attempt(
-                conn, claimed=claimed, attempt=attempt, status=status, next_attempt_at=next_at
-            )
-            if written and status == "succeeded":
-                await self._maybe_complete_deposit(conn, claimed, attempt.attempted_at)
-            if written and status == "failed":
-                await _alert_failed(conn, claimed, attempt)
+        await self._recorder.record(repo.Finished(claimed, attempt, status, next_at))
         log.info(
             "webhook attempt",
             extra={
@@ -156,20 +249,19 @@ class DeliveryWorker:
         started = time.monotonic()
         attempted_at = utc_now()
         try:
-            response = await self._send(claimed)
-        except (httpx.HTTPError, AddrpoolError, OSError) as exc:
+            answer = await self._send(claimed)
+        except (*SEND_ERRORS, AddrpoolError) as exc:
             latency = int((time.monotonic() - started) * 1000)
             error = f"{type(exc).__name__}: {exc}"[:500]
             return repo.Attempt(attempted_at, None, latency, error, None), None
         latency = int((time.monotonic() - started) * 1000)
-        text = response.text[:BODY_KEPT]
-        attempt = repo.Attempt(attempted_at, response.status_code, latency, None, text)
-        return attempt, response.headers.get("retry-after")
+        attempt = repo.Attempt(attempted_at, answer.status_code, latency, None, answer.body)
+        return attempt, answer.retry_after
 
-    async def _send(self, claimed: repo.Claimed) -> httpx.Response:
+    async def _send(self, claimed: repo.Claimed) -> Answer:
         allow = self.settings.webhook_allow_private
         target = parse_webhook_url(claimed.url, allow_private=allow)
-        address = await resolve_target(target, allow_private=allow)
+        address = await self._resolver.resolve(target, allow_private=allow)
         body = body_bytes(
             {
                 "id": claimed.event_id,
@@ -185,36 +277,50 @@ class DeliveryWorker:
             "X-PayIn-Event-Id": claimed.event_id,
             "X-PayIn-Event-Type": claimed.event_type,
             "X-PayIn-Delivery-Id": claimed.delivery_id,
-            "Host": _host_header(target.host, target.port, target.scheme),
         }
-        # Connect to the address just checked, not to a fresh DNS answer (SSRF: no rebinding);
-        # TLS still names and verifies the host.
-        pinned = httpx.URL(claimed.url).copy_with(host=address)
-        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
-        return await self._http.post(pinned, content=body, headers=headers, extensions=extensions)
+        return await self._sender.post(target, address, body, headers)
 
     def _signature(self, claimed: repo.Claimed, body: bytes) -> str:
-        box = self._box or secret_box(self.settings)
-        self._box = box
-        secret = box.open(claimed.secret_encrypted).encode()
+        secrets = self._secrets or OpenedSecrets(secret_box(self.settings))
+        self._secrets = secrets
+        secret = secrets.open(claimed.secret_encrypted)
         if claimed.signature_scheme != "timestamped":
             return sign_body(secret, body)
-        secrets = [secret]
+        keys = [secret]
         previous = claimed.previous_secret_encrypted
         expires = claimed.previous_secret_expires_at
         if previous is not None and expires is not None and expires > utc_now():
-            secrets.append(box.open(previous).encode())  # both v1= during a rotation
-        return sign_timestamped(secrets, body, int(time.time()))
+            keys.append(secrets.open(previous))  # both v1= during a rotation
+        return sign_timestamped(keys, body, int(time.time()))
 
-    async def _maybe_complete_deposit(
-        self, conn: AsyncConnection, claimed: repo.Claimed, now: datetime
-    ) -> None:
-        """`completed` once every delivery of the deposit's `deposit.confirmed` succeeded."""
-        deposit_id = claimed.event_data.get("depositId")
-        if claimed.event_type != "deposit.confirmed" or not deposit_id:
-            return
-        if await repo.unfinished_deliveries(conn, event_seq=claimed.event_seq) == 0:
-            await repo.complete_deposit(conn, deposit_id=deposit_id, now=now)
+
+def _has_consequences(finished: repo.Finished) -> bool:
+    """Whether recording it also writes something else (a completed deposit, an alert), which
+    must commit together with it."""
+    if finished.status == "failed":
+        return True
+    return finished.status == "succeeded" and finished.claimed.event_type == "deposit.confirmed"
+
+
+async def _after_written(conn: AsyncConnection, written: list[repo.Finished]) -> None:
+    """In the transaction that recorded them: complete deposits, raise alerts. Events in
+    ascending order, so two workers locking the same events cannot deadlock."""
+    for finished in sorted(written, key=lambda f: f.claimed.event_seq):
+        if finished.status == "succeeded":
+            await _maybe_complete_deposit(conn, finished)
+        elif finished.status == "failed":
+            await _alert_failed(conn, finished.claimed, finished.attempt)
+
+
+async def _maybe_complete_deposit(conn: AsyncConnection, finished: repo.Finished) -> None:
+    """`completed` once every delivery of the deposit's `deposit.confirmed` succeeded."""
+    claimed = finished.claimed
+    deposit_id = claimed.event_data.get("depositId")
+    if claimed.event_type != "deposit.confirmed" or not deposit_id:
+        return
+    if await repo.unfinished_deliveries(conn, event_seq=claimed.event_seq) == 0:
+        now = finished.attempt.attempted_at
+        await repo.complete_deposit(conn, deposit_id=deposit_id, now=now)
 
 
 def _outcome(
@@ -249,12 +355,6 @@ def _retry_after_seconds(header: str | None) -> float:
     except (TypeError, ValueError):
         return 0.0
     return float(max(0.0, min(MAX_WAIT, (moment - utc_now()).total_seconds())))
-
-
-def _host_header(host: str, port: int, scheme: str) -> str:
-    default = 443 if scheme == "https" else 80
-    shown = f"[{host}]" if ":" in host else host
-    return shown if port == default else f"{shown}:{port}"
 
 
 async def _alert_failed(

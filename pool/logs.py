@@ -33,5 +33,9 @@ def configure_logging(level: str = "INFO") -> None:
     root.setLevel(level.upper())
     # DEBUG is for addrpool's own loggers; libraries' debug output would drown them (aiosqlite
     # logs every statement twice, web3 every request).
-    for library in ("aiosqlite", "asyncio", "web3", "urllib3", "httpx", "httpcore"):
+    for library in ("aiosqlite", "asyncio", "web3", "urllib3"):
         logging.getLogger(library).setLevel(max(logging.INFO, root.level))
+    # HTTP clients log a line per request at INFO: as many lines again as the worker's own per
+    # webhook attempt (which already says everything), and their cost on the hot path.
+    for client in ("httpx", "httpcore", "aiohttp"):
+        logging.getLogger(client).setLevel(max(logging.WARNING, root.level))

@@ -38,6 +38,27 @@ class SecretBox:
             ) from exc
 
 
+class OpenedSecrets:
+    """Decrypted secrets kept by their ciphertext, so a delivery does not pay a Fernet check
+    and decryption (about 10 µs, twice during a rotation) for a secret it opened before. Keyed
+    by the sealed text itself, so a rotated secret (a new ciphertext) is never answered from
+    the old entry: nothing needs invalidating."""
+
+    def __init__(self, box: SecretBox, max_kept: int = 4096) -> None:
+        self._box = box
+        self._max_kept = max_kept
+        self._opened: dict[str, bytes] = {}
+
+    def open(self, sealed: str) -> bytes:
+        opened = self._opened.get(sealed)
+        if opened is None:
+            opened = self._box.open(sealed).encode()
+            if len(self._opened) >= self._max_kept:
+                self._opened.clear()  # rotations leave old entries behind; drop them all
+            self._opened[sealed] = opened
+        return opened
+
+
 def secret_box(settings: Settings) -> SecretBox:
     if settings.secret_key is not None:
         return SecretBox(settings.secret_key.get_secret_value())

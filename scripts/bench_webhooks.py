@@ -7,7 +7,7 @@ All on this machine, all on loopback; every measurement gets a fresh database (S
 PostgreSQL `bench_webhooks_<pid>_<label>`, dropped at the end), migrated with `pool.migrate`.
 Receivers: `scripts/bench/webhooks_receiver.py`, one process of its own (uvloop + httptools),
 one port per receiver: `ok` answers 200 at once, `hang` answers after 30 s, `record` keeps
-what it got.
+what it got. The tables are written by `scripts/bench/webhooks_report.py`.
 
 1. Throughput (`scripts/bench/webhooks_throughput.py`, a child process per scenario, so the
    worker's event loop has nothing else to do): `--events` `deposit.pending` events written
@@ -16,6 +16,9 @@ what it got.
    the database says every delivery of every healthy endpoint succeeded. Scenarios: 1
    endpoint; 4 endpoints; 4 endpoints of which one hangs (the 3 healthy ones timed, then the
    worker runs on to `--hang-soak` s, past its 60 s lease, and is stopped).
+   Baseline (`scripts/bench/webhooks_baseline.py`), before and after the scenarios: bare
+   aiohttp and httpx loops to the same `ok` receivers (4 requests in flight per receiver, no
+   database): the ceiling the worker is measured against, under the same machine load.
 2. Latency (`scripts/bench/webhooks_latency.py`; what "mined" means is explained there): anvil
    mining every 2 s, `addrpool worker` (watchers + delivery worker) watching it, a recording
    receiver subscribed to deposit.pending and deposit.confirmed; `--samples` transfers to
@@ -29,7 +32,6 @@ import asyncio
 import json
 import os
 import shlex
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,6 +50,7 @@ from scripts import anvil
 from scripts.anvil import Anvil
 from scripts.bench.webhooks_latency import BLOCK_TIME, LatencyRun, deploy_usdt
 from scripts.bench.webhooks_latency import measure as measure_latency
+from scripts.bench.webhooks_report import report
 from scripts.bench.webhooks_throughput import ThroughputSpec
 from scripts.bench_import import PSQL
 
@@ -205,6 +208,7 @@ def run_throughput(
         argv = [PY_SPY, "record", "--format", "raw", "-r", "200", "-o", str(out), "--", *argv]
     receivers.stats(reset=True)
     receiver_cpu = receivers.cpu_seconds()
+    load = os.getloadavg()[0]
     log_path = work / f"{label}.log"
     with log_path.open("wb") as log:
         done = subprocess.run(argv, cwd=work, env=clean_env(), stdout=log, stderr=log, check=False)
@@ -215,7 +219,23 @@ def run_throughput(
     stats = receivers.stats()
     result["receivers"] = [stats[i] | {"records": None} for i in scenario.ports]
     result["log_lines"] = log_path.read_bytes().count(b"\n")
-    return result
+    return result | {"title": scenario.title, "load": load}
+
+
+def run_baselines(
+    receivers: Receivers, args: argparse.Namespace, work: Path, *, when: str
+) -> list[dict[str, Any]]:
+    """Bare client loops to the `ok` receivers, 1 and 4 of them (a child process each, as the
+    worker gets): the ceiling for the throughput scenarios, in the same run."""
+    found: list[dict[str, Any]] = []
+    for count in (1, 4):
+        print(f"baseline ({when}): bare clients, {count} receiver(s)", flush=True)
+        urls = [receivers.url(i) for i, mode in enumerate(RECEIVER_MODES) if mode == "ok"][:count]
+        argv = [sys.executable, "-m", "scripts.bench.webhooks_baseline", *urls]
+        argv += ["--requests", str(args.events * count), "--per-url", "4"]
+        done = subprocess.run(argv, cwd=ROOT, env=clean_env(), capture_output=True, check=True)
+        found.append(json.loads(done.stdout) | {"when": when})
+    return found
 
 
 # -- 2. latency --------------------------------------------------------------------------------
@@ -252,211 +272,56 @@ def run_latency(
     return results
 
 
-# -- the report --------------------------------------------------------------------------------
-
-
-def markdown(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
-
-
-def percentile(values: Sequence[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
-
-
-def throughput_row(backend: str, title: str, result: dict[str, Any]) -> list[str]:
-    seconds = result["seconds"]
-    healthy = result["healthy"]
-    events = result["events"]
-    deliveries = events * len(healthy)
-    per_endpoint = [events / result["done_at"][e] for e in healthy]
-    ok = [r for r in result["receivers"] if r["mode"] == "ok"]
-    duplicates = sum(r["requests"] - r["unique"] for r in ok)
-    return [
-        backend,
-        title,
-        f"{events:,} × {len(healthy)}",
-        f"{seconds:.2f}",
-        f"{events / seconds:,.0f}",
-        f"**{deliveries / seconds:,.0f}**",
-        ", ".join(f"{rate:,.0f}" for rate in per_endpoint),
-        f"{result['cpu_seconds'] / seconds:.0%}",
-        f"{result['cpu_seconds'] / deliveries * 1000:.1f}",
-        f"{result['receiver_cpu_seconds'] / seconds:.0%}",
-        f"{result['peak_tasks']:,}",
-        f"{result['claims']['overlapping']:,}",
-        f"{duplicates:,}",
-    ]
-
-
-def hang_rows(results: dict[str, Any]) -> list[list[str]]:
-    rows: list[list[str]] = []
-    for backend, scenarios in results.items():
-        result = scenarios.get("hang")
-        if result is None:
-            continue
-        hung = [r for r in result["receivers"] if r["mode"] == "hang"][0]
-        outcome = [o for e, o in result["outcome"].items() if e not in result["healthy"]][0]
-        stop = result["stop_seconds"]
-        rows.append(
-            [
-                backend,
-                f"{result['soaked_seconds']:.0f}",
-                f"{hung['requests']:,} ({hung['unique']:,} distinct)",
-                f"{outcome.get('attempts', 0):,}",
-                f"{outcome.get('pending', 0):,}",
-                f"{result['claims']['overlapping']:,}",
-                f"{result['tasks_at_stop']:,}",
-                f"{stop:.1f} s" if stop is not None else f"not within {result['stop_wait']:.0f} s",
-            ]
-        )
-    return rows
-
-
-def latency_rows(results: dict[str, Any], goal: float) -> list[list[str]]:
-    rows: list[list[str]] = []
-    for backend, result in results.items():
-        if not isinstance(result, dict) or "samples" not in result:
-            continue
-        samples = result["samples"]
-        for kind, start, end, event, attempt in (
-            ("pending", "mined_at", "pending_at", "pending_event_at", "pending_attempt_at"),
-            ("confirmed", "confirming_mined_at", "confirmed_at", "confirmed_event_at",
-             "confirmed_attempt_at"),
-        ):  # fmt: skip
-            total = [s[end] - s[start] for s in samples]
-            watcher = [s[event] - s[start] for s in samples]
-            pickup = [s[attempt] - s[event] for s in samples]
-            request = [s[end] - s[attempt] for s in samples]
-            rows.append(
-                [
-                    backend,
-                    f"deposit.{kind}",
-                    str(len(total)),
-                    f"**{statistics.median(total):.3f}**",
-                    f"{percentile(total, 0.95):.3f}",
-                    f"{max(total):.3f}",
-                    f"{min(total):.3f}",
-                    "yes" if max(total) <= goal else "**no**",
-                    f"{statistics.median(watcher):.3f}",
-                    f"{statistics.median(pickup):.3f} (max {max(pickup):.3f})",
-                    f"{statistics.median(request) * 1000:.0f} ms",
-                ]
-            )
-    return rows
-
-
-def report(results: dict[str, Any], args: argparse.Namespace) -> str:
-    out = [f"command: {results['command']}", f"load average at start: {results['load']}", ""]
-    if "throughput" in results:
-        out += [
-            f"1. Delivery throughput: {args.events:,} deposit.pending events written first, then "
-            "the worker started; time until every healthy delivery is recorded succeeded",
-            "",
-        ]
-        header = [
-            "backend", "scenario", "deliveries (events × healthy endpoints)", "seconds",
-            "events/s", "deliveries/s", "per healthy endpoint/s", "worker CPU",
-            "worker CPU ms/delivery", "receiver CPU", "peak send tasks",
-            "handed out again while still held", "duplicate requests received",
-        ]  # fmt: skip
-        rows = [
-            throughput_row(backend, scenario.title, by_label[scenario.label])
-            for backend, by_label in results["throughput"].items()
-            for scenario in SCENARIOS
-            if scenario.label in by_label
-        ]
-        out.append(markdown(header, rows))
-        lines = [
-            f"{backend} {result['log_lines'] / result['events']:.1f}"
-            for backend, by_label in results["throughput"].items()
-            if (result := by_label.get("one"))
-        ]
-        if lines:
-            out += ["", f"Worker log lines per delivery (1 endpoint, INFO): {', '.join(lines)}"]
-        hang = hang_rows(results["throughput"])
-        if hang:
-            out += [
-                "",
-                f"The hanging endpoint (answers after {HANG_SECONDS:.0f} s; request timeout 10 s, "
-                "lease 60 s), when the worker is told to stop:",
-                "",
-            ]
-            header = [
-                "backend", "worker ran s", "requests it received", "attempts recorded",
-                "its deliveries still pending", "handed out again while still held (all)",
-                "send tasks at stop", "run() returned after stop",
-            ]  # fmt: skip
-            out.append(markdown(header, hang))
-    if "latency" in results:
-        goal = results["latency"]["goal_seconds"]
-        out += [
-            "",
-            f"2. Deposit → webhook latency on anvil (block every {BLOCK_TIME} s, poll interval "
-            f"{results['latency']['poll_interval']} s, {args.confirmations} confirmations); "
-            f"seconds from the block being first seen at the node's head; goal ≤ {goal} s",
-            "",
-        ]
-        header = [
-            "backend", "event", "n", "median s", "p95 s", "max s", "min s", "max ≤ goal",
-            "watcher: mined → event written (median)", "worker pick-up: event → attempt",
-            "request (median)",
-        ]  # fmt: skip
-        out.append(markdown(header, latency_rows(results["latency"], goal)))
-        receipt = [
-            s["receipt_at"] - s["mined_at"]
-            for r in results["latency"].values()
-            if isinstance(r, dict) and "samples" in r
-            for s in r["samples"]
-        ]
-        stamp = [
-            s["mined_at"] - s["block_timestamp"]
-            for r in results["latency"].values()
-            if isinstance(r, dict) and "samples" in r
-            for s in r["samples"]
-        ]
-        out += [
-            "",
-            f"(receipt polled every 20 ms appeared {statistics.median(receipt) * 1000:.0f} ms "
-            f"after the head poll saw the block, median; the head poll saw blocks "
-            f"{statistics.median(stamp):.2f} s after their whole-second timestamps, median)",
-        ]
-    return "\n".join(out)
-
-
 # -- the run -----------------------------------------------------------------------------------
 
 
 def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     results: dict[str, Any] = {
         "command": shlex.join([sys.executable, *sys.argv]),
-        "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "load": load_average(),
+        "hang_seconds": HANG_SECONDS,
     }
     databases = Databases(work)
     try:
         with receivers_running(work) as receivers:
             if "throughput" in args.parts:
-                results["throughput"] = {}
-                for backend in args.backends:
-                    by_label: dict[str, Any] = {}
-                    for scenario in SCENARIOS:
-                        if scenario.label not in args.scenarios:
-                            continue
-                        print(f"{backend}: throughput, {scenario.title}", flush=True)
-                        by_label[scenario.label] = run_throughput(
-                            backend, scenario, databases, receivers, args, work
-                        )
-                    results["throughput"][backend] = by_label
+                results["baseline"] = run_baselines(receivers, args, work, when="before")
+                results["throughput"] = {
+                    backend: throughput_scenarios(backend, databases, receivers, args, work)
+                    for backend in args.backends
+                }
+                results["baseline"] += run_baselines(receivers, args, work, when="after")
             if "latency" in args.parts:
-                latency = run_latency(args.backends, databases, receivers, args, work)
-                first = next(v for v in latency.values() if isinstance(v, dict))
-                interval = first["chain"]["poll_interval"]
-                latency |= {"poll_interval": interval, "goal_seconds": interval + 1.0}
-                results["latency"] = latency
+                results["latency"] = latency_with_goal(
+                    run_latency(args.backends, databases, receivers, args, work)
+                )
     finally:
         databases.drop_all()
+    results["load_end"] = load_average()
     return results
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def throughput_scenarios(
+    backend: str, databases: Databases, receivers: Receivers, args: argparse.Namespace, work: Path
+) -> dict[str, Any]:
+    by_label: dict[str, Any] = {}
+    for scenario in SCENARIOS:
+        if scenario.label in args.scenarios:
+            print(f"{backend}: throughput, {scenario.title}", flush=True)
+            by_label[scenario.label] = run_throughput(
+                backend, scenario, databases, receivers, args, work
+            )
+    return by_label
+
+
+def latency_with_goal(latency: dict[str, Any]) -> dict[str, Any]:
+    first = next(v for v in latency.values() if isinstance(v, dict))
+    interval = first["chain"]["poll_interval"]
+    return latency | {"poll_interval": interval, "goal_seconds": interval + 1.0}
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

@@ -208,7 +208,7 @@ async def test_a_hanging_endpoint_does_not_delay_another(
     await endpoint(db, settings, hanging.url, ["deposit.pending"])
     await endpoint(db, settings, quick.url, ["deposit.pending"])
     await emit(db)
-    worker = DeliveryWorker(db, settings, http=httpx.AsyncClient(timeout=1.0, trust_env=False))
+    worker = DeliveryWorker(db, settings, request_timeout=1.0)
     started = time.monotonic()
     await worker.run_once()
     while not quick.requests:
