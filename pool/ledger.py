@@ -18,9 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from pool.domain import Protocol
 from pool.outbox import new_event_id
 from pool.payloads import deposit_payload
+from pool.repository import chain_state
 from pool.repository import ledger as repo
-from pool.repository.alerts import fire_alert
-from pool.repository.deposits import deposits_by_ids
+from pool.repository.alerts import Firing, fire_alert, fire_alerts
+from pool.repository.deposits import DepositRow, deposits_by_ids
 from pool.repository.events import insert_events
 
 DEPOSIT_PENDING = "deposit.pending"
@@ -87,25 +88,22 @@ async def record_transfers(
     keys = {(t.tx_hash, t.log_index) for t in transfers}
     known = await repo.known_deposits(conn, chain_id=chain_id, keys=keys)
     fresh = [t for t in transfers if (t.tx_hash, t.log_index) not in known]
-    changes.recorded, announce = await _insert_new(
-        conn, chain_id=chain_id, protocol=protocol, fresh=fresh, now=now
-    )
-    for transfer in transfers:
-        previous = known.get((transfer.tx_hash, transfer.log_index))
-        if previous is not None and previous.status == "reverted":
-            reopened = await repo.reopen_deposit(
-                conn,
-                deposit_id=previous.id,
-                status="dust" if transfer.is_dust else "pending",
-                block_number=transfer.block_number,
-                block_hash=transfer.block_hash,
-            )
-            if reopened:
-                changes.reopened += 1
-                if previous.binding_id is not None and not transfer.is_dust:
-                    announce.append(previous.id)
-    changes.events = await _announce(conn, DEPOSIT_PENDING, announce, now)
+    inserted = await _insert_new(conn, chain_id=chain_id, protocol=protocol, fresh=fresh, now=now)
+    changes.recorded = len(inserted)
+    reopened = await _reopen_reverted(conn, transfers, known)
+    changes.reopened = len(reopened)
+    payloads = await _fresh_payloads(conn, chain_id, protocol, inserted)
+    payloads += await _stored_payloads(conn, reopened)
+    changes.events = await _insert_announcements(conn, DEPOSIT_PENDING, payloads, now)
     return changes
+
+
+@dataclass(frozen=True, slots=True)
+class _Inserted:
+    """A deposit row this transaction wrote, and the address it reached."""
+
+    row: dict[str, Any]
+    recipient: repo.Recipient
 
 
 async def _insert_new(
@@ -115,23 +113,45 @@ async def _insert_new(
     protocol: Protocol,
     fresh: Sequence[ObservedTransfer],
     now: datetime,
-) -> tuple[int, list[str]]:
-    """Insert; returns how many, and the ids of those receivers must hear about."""
+) -> list[_Inserted]:
+    """Insert the rows of pool addresses (others are not, or no longer, in the pool); alert
+    on the unattributed ones. Returns what was inserted (a racing rescan may have won a row)."""
     found = await repo.recipients(conn, protocol=protocol, hex20s={t.to_hex20 for t in fresh})
-    rows: list[dict[str, Any]] = []
+    candidates = [
+        _Inserted(
+            _deposit_row(chain_id, transfer, found[transfer.to_hex20], now),
+            found[transfer.to_hex20],
+        )
+        for transfer in fresh
+        if transfer.to_hex20 in found
+    ]
+    written = await repo.insert_deposits(conn, [c.row for c in candidates])
+    inserted = [c for c in candidates if c.row["id"] in written]
+    await _alert_unattributed(conn, chain_id, [i.row for i in inserted], now)
+    return inserted
+
+
+async def _reopen_reverted(
+    conn: AsyncConnection,
+    transfers: Sequence[ObservedTransfer],
+    known: Mapping[tuple[str, int], repo.KnownDeposit],
+) -> list[str]:
+    """Re-open reverted deposits seen again; the ids of those receivers must hear about."""
     announce: list[str] = []
-    for transfer in fresh:
-        recipient = found.get(transfer.to_hex20)
-        if recipient is None:
-            continue  # not (or no longer) a pool address of this protocol
-        row = _deposit_row(chain_id, transfer, recipient, now)
-        rows.append(row)
-        if row["binding_id"] is None:
-            await _alert_unattributed(conn, chain_id, row, now)
-        elif row["status"] == "pending":
-            announce.append(row["id"])
-    await repo.insert_deposits(conn, rows)
-    return len(rows), announce
+    for transfer in transfers:
+        previous = known.get((transfer.tx_hash, transfer.log_index))
+        if previous is None or previous.status != "reverted":
+            continue
+        reopened = await repo.reopen_deposit(
+            conn,
+            deposit_id=previous.id,
+            status="dust" if transfer.is_dust else "pending",
+            block_number=transfer.block_number,
+            block_hash=transfer.block_hash,
+        )
+        if reopened and previous.binding_id is not None and not transfer.is_dust:
+            announce.append(previous.id)
+    return announce
 
 
 def _deposit_row(
@@ -161,24 +181,71 @@ def _deposit_row(
 
 
 async def _alert_unattributed(
-    conn: AsyncConnection, chain_id: str, row: dict[str, Any], now: datetime
+    conn: AsyncConnection, chain_id: str, rows: Sequence[dict[str, Any]], now: datetime
 ) -> None:
-    if row["status"] == "dust":
-        return  # poisoning spam to a spare address is noise, not a discrepancy
-    await fire_alert(
-        conn,
-        kind="unattributed_deposit",
-        subject=f"unattributed_deposit:{row['id']}",
-        severity="warning",
-        value=str(row["amount"]),
-        details={
-            "depositId": row["id"],
-            "chainId": chain_id,
-            "txHash": row["tx_hash"],
-            "logIndex": row["log_index"],
-            "currency": row["currency"],
-        },
-        now=now,
+    # Dust to a spare address is poisoning spam: noise, not a discrepancy.
+    firings = [
+        Firing(
+            kind="unattributed_deposit",
+            subject=f"unattributed_deposit:{row['id']}",
+            severity="warning",
+            value=str(row["amount"]),
+            details={
+                "depositId": row["id"],
+                "chainId": chain_id,
+                "txHash": row["tx_hash"],
+                "logIndex": row["log_index"],
+                "currency": row["currency"],
+            },
+        )
+        for row in rows
+        if row["binding_id"] is None and row["status"] != "dust"
+    ]
+    if firings:
+        await fire_alerts(conn, firings=firings, now=now)
+
+
+async def _fresh_payloads(
+    conn: AsyncConnection, chain_id: str, protocol: Protocol, inserted: Sequence[_Inserted]
+) -> list[dict[str, Any]]:
+    """`deposit.pending` payloads of rows just inserted, built from what was inserted (no
+    read-back); receivers hear of attributed, non-dust deposits only (Invariants 11, 12)."""
+    announced = [
+        i for i in inserted if i.row["binding_id"] is not None and i.row["status"] == "pending"
+    ]
+    if not announced:
+        return []
+    head, required = await chain_state.head_and_confirmations(conn, chain_id)
+    return [
+        deposit_payload(_as_deposit_row(i, protocol, head=head, required=required))
+        for i in announced
+    ]
+
+
+def _as_deposit_row(
+    inserted: _Inserted, protocol: Protocol, *, head: int | None, required: int | None
+) -> DepositRow:
+    row = inserted.row
+    return DepositRow(
+        id=row["id"],
+        deposit_reference=inserted.recipient.deposit_reference,
+        address=inserted.recipient.address,
+        protocol=protocol,
+        chain_id=row["chain_id"],
+        currency=row["currency"],
+        amount=row["amount"],
+        decimals=row["decimals"],
+        tx_hash=row["tx_hash"],
+        log_index=row["log_index"],
+        block_number=row["block_number"],
+        from_address=row["from_address"],
+        status=row["status"],
+        late=row["late"],
+        detected_at=row["detected_at"],
+        confirmed_at=None,
+        completed_at=None,
+        chain_head=head,
+        required_confirmations=required,
     )
 
 
@@ -247,11 +314,25 @@ async def _announce(
     attributed_only: bool = False,
 ) -> int:
     """One outbox event per deposit, carrying the deposit object as it now stands."""
-    rows = await deposits_by_ids(conn, ids)
-    events = [
-        (new_event_id(), event_type, deposit_payload(rows[deposit_id_]))
+    payloads = await _stored_payloads(conn, ids, attributed_only=attributed_only)
+    return await _insert_announcements(conn, event_type, payloads, now)
+
+
+async def _stored_payloads(
+    conn: AsyncConnection, ids: Sequence[str], *, attributed_only: bool = False
+) -> list[dict[str, Any]]:
+    rows = await deposits_by_ids(conn, ids) if ids else {}
+    return [
+        deposit_payload(rows[deposit_id_])
         for deposit_id_ in ids
         if not (attributed_only and rows[deposit_id_].deposit_reference is None)
     ]
-    await insert_events(conn, events=events, now=now)
+
+
+async def _insert_announcements(
+    conn: AsyncConnection, event_type: str, payloads: Sequence[dict[str, Any]], now: datetime
+) -> int:
+    events = [(new_event_id(), event_type, payload) for payload in payloads]
+    if events:
+        await insert_events(conn, events=events, now=now)
     return len(events)

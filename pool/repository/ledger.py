@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -24,9 +24,11 @@ class Recipient:
 
     address_id: int
     hex20: str
+    address: str  # canonical text, as deposit payloads show it
     archived: bool
     binding_id: int | None
     binding_active: bool
+    deposit_reference: str | None  # of that binding
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,12 +60,9 @@ _KNOWN = (
 )
 
 
-async def recipients(
-    conn: AsyncConnection, *, protocol: Protocol, hex20s: Collection[str]
-) -> dict[str, Recipient]:
-    """hex20 → the pool address and its latest binding (active, or the last one unbound)."""
-    if not hex20s:
-        return {}
+def _recipients_statement() -> Any:
+    """Built once (the watcher looks recipients up every range): the protocol and the hex20s
+    are bind parameters."""
     history = binding.alias("history")
     latest = (
         select(history.c.id)
@@ -73,22 +72,44 @@ async def recipients(
         .correlate(address)
         .scalar_subquery()
     )
-    listing = select(
-        address.c.id, address.c.hex20, address.c.status, binding.c.id, binding.c.unbound_at
-    ).select_from(address.outerjoin(binding, binding.c.id == latest))
-    rows: list[Any] = []
-    for chunk in chunks(sorted(hex20s)):
-        statement = listing.where(address.c.protocol == protocol, address.c.hex20.in_(chunk))
-        rows.extend((await conn.execute(statement)).all())
-    found: dict[str, Recipient] = {}
-    for address_id, hex20, status, binding_id, unbound_at in rows:
-        found[hex20] = Recipient(
-            address_id,
-            hex20,
-            status == "archived",
-            binding_id,
-            binding_id is not None and unbound_at is None,
+    return (
+        select(
+            address.c.id,
+            address.c.hex20,
+            address.c.address,
+            address.c.status,
+            binding.c.id,
+            binding.c.unbound_at,
+            binding.c.deposit_reference,
         )
+        .select_from(address.outerjoin(binding, binding.c.id == latest))
+        .where(
+            address.c.protocol == bindparam("protocol"),
+            address.c.hex20.in_(bindparam("hex20s", expanding=True)),
+        )
+    )
+
+
+_RECIPIENTS = _recipients_statement()
+
+
+async def recipients(
+    conn: AsyncConnection, *, protocol: Protocol, hex20s: Collection[str]
+) -> dict[str, Recipient]:
+    """hex20 → the pool address and its latest binding (active, or the last one unbound)."""
+    found: dict[str, Recipient] = {}
+    for chunk in chunks(sorted(hex20s)):
+        rows = await conn.execute(_RECIPIENTS, {"protocol": protocol, "hex20s": chunk})
+        for address_id, hex20, text, status, binding_id, unbound_at, reference in rows.all():
+            found[hex20] = Recipient(
+                address_id,
+                hex20,
+                text,
+                status == "archived",
+                binding_id,
+                binding_id is not None and unbound_at is None,
+                reference,
+            )
     return found
 
 
@@ -117,15 +138,21 @@ def chunks(values: Sequence[Any], size: int = IN_CHUNK) -> list[list[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-async def insert_deposits(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    """On conflict do nothing: a concurrent rescan of the same range can only lose the race."""
+_INSERT_DEPOSITS = {
+    name: dialect.insert(deposit)
+    .on_conflict_do_nothing(index_elements=["chain_id", "tx_hash", "log_index"])
+    .returning(deposit.c.id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+
+
+async def insert_deposits(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """On conflict do nothing: a concurrent rescan of the same range can only lose the race.
+    Returns the ids this call inserted (the winner of such a race announces the deposit)."""
     if not rows:
-        return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(deposit).on_conflict_do_nothing(
-        index_elements=["chain_id", "tx_hash", "log_index"]
-    )
-    await conn.execute(statement, list(rows))
+        return set()
+    result = await conn.execute(_INSERT_DEPOSITS[conn.dialect.name], list(rows))
+    return {str(value) for value in result.scalars().all()}
 
 
 async def reopen_deposit(
