@@ -11,6 +11,7 @@ idempotent (Invariant 5), so doing it again is always safe.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +19,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chains.address_book import AddressBook
+from chains.evm.erc20 import BlockHeader, TransferLog
 from chains.presets import ChainConfig
 from chains.reader import ChainMoved, ChainReader, RangeTooLarge
 from chains.rpc import RpcClient, RpcError
@@ -85,25 +87,42 @@ class ChainWatcher:
         await self._record_head(head)
         if not await self._tip_is_canonical(cursor):
             cursor = await self._roll_back(cursor, report)
-        while cursor.block_number < head and not (stop and stop.is_set()):
-            end = min(head, cursor.block_number + self.block_range)
-            try:
-                cursor = await self._scan(cursor, Range(cursor.block_number + 1, end, head), report)
-                self._range_worked()
-            except RangeTooLarge as exc:
-                self._shrink_range(end - cursor.block_number, exc)
-                continue
-            except ChainMoved as exc:
-                log.warning(
-                    "chain moved during a scan; checking for a reorg",
-                    extra=self.log_context(error=str(exc)),
-                )
-                cursor = await self._roll_back(cursor, report)
-                break
-            await self._confirm(head, report)
+        cursor = await self._catch_up(cursor, head, report, stop)
         await self._confirm(head, report)
         report.head, report.cursor = head, cursor.block_number
         return report
+
+    async def _catch_up(
+        self, cursor: Cursor, head: int, report: PollReport, stop: asyncio.Event | None
+    ) -> Cursor:
+        """Scan up to `head`, range by range, reading the next range while this one is written.
+
+        Reading ahead changes nothing that is checked: a range's headers must still chain to
+        the tip the previous range committed (`_record`), so a reorg in between is caught there.
+        """
+        ahead = self._read_ahead(cursor.block_number, head)
+        try:
+            while ahead is not None and not (stop and stop.is_set()):
+                try:
+                    fetched = await ahead.task
+                except RangeTooLarge as exc:
+                    self._shrink_range(ahead.span.end - ahead.span.start + 1, exc)
+                    ahead = self._read_ahead(cursor.block_number, head)
+                    continue
+                self._range_worked()
+                ahead = self._read_ahead(fetched.span.end, head)
+                cursor = await self._record(cursor, fetched, report)
+                await self._confirm(head, report)
+        except ChainMoved as exc:
+            log.warning(
+                "chain moved during a scan; checking for a reorg",
+                extra=self.log_context(error=str(exc)),
+            )
+            cursor = await self._roll_back(cursor, report)
+        finally:
+            if ahead is not None:
+                await ahead.discard()
+        return cursor
 
     # -- head and cursor ------------------------------------------------------------------
 
@@ -174,18 +193,32 @@ class ChainWatcher:
 
     # -- scanning -------------------------------------------------------------------------
 
-    async def _scan(self, cursor: Cursor, span: Range, report: PollReport) -> Cursor:
-        logs, found = await self.reader.transfers(span.start, span.end, self.book.hex20s)
-        headers = await self.reader.headers(self._heights_to_check(span))
+    def _read_ahead(self, after: int, head: int) -> ReadAhead | None:
+        """Start reading the range after block `after`, if there is one below the head."""
+        if after >= head:
+            return None
+        span = Range(after + 1, min(head, after + self.block_range), head)
+        return ReadAhead(span, asyncio.create_task(self._fetch(span)))
+
+    async def _fetch(self, span: Range) -> Fetched:
+        """A range's Transfers to pool addresses and the headers that check them: one endpoint."""
+        reader = self.reader
+        logs, found = await reader.transfers(span.start, span.end, self.book.hex20s)
+        headers = await reader.headers(self._heights_to_check(span))
+        reader.check_logs_match(found, headers)
+        return Fetched(span, logs, found, headers)
+
+    async def _record(self, cursor: Cursor, fetched: Fetched, report: PollReport) -> Cursor:
+        """One transaction: the range's deposits, events, block hashes and the cursor."""
+        span, headers = fetched.span, fetched.headers
         self.reader.check_links((cursor.block_number, cursor.block_hash), headers)
-        self.reader.check_logs_match(found, headers)
         end_hash = headers[span.end].hash
         async with self.db.write() as conn:
             changes = await ledger.record_transfers(
                 conn,
                 chain_id=self.chain.chain_id,
                 protocol=self.chain.protocol,
-                transfers=[self.reader.observed(t) for t in found],
+                transfers=[self.reader.observed(t) for t in fetched.found],
                 now=utc_now(),
             )
             await chain_state.save_blocks(
@@ -204,12 +237,15 @@ class ChainWatcher:
         report.blocks += span.end - span.start + 1
         report.deposits += changes.recorded + changes.reopened
         # A quiet block a second is not news; a deposit or a catch-up range is.
-        quiet = not found and span.end == span.start
+        quiet = not fetched.found and span.end == span.start
         log.log(
             logging.DEBUG if quiet else logging.INFO,
             "range scanned",
             extra=self.log_context(
-                block_from=span.start, block_to=span.end, logs=logs, deposits=changes.recorded
+                block_from=span.start,
+                block_to=span.end,
+                logs=fetched.logs,
+                deposits=changes.recorded,
             ),
         )
         return Cursor(
@@ -345,6 +381,31 @@ class ChainWatcher:
 
     def log_context(self, **fields: object) -> dict[str, object]:
         return {"chain": self.chain.chain_id, "endpoint": self.client.endpoint, **fields}
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """A range as read from the node, not yet checked against our tip nor written."""
+
+    span: Range
+    logs: int  # token logs read
+    found: list[TransferLog]  # of which Transfers to pool addresses
+    headers: dict[int, BlockHeader]
+
+
+@dataclass(frozen=True, slots=True)
+class ReadAhead:
+    span: Range
+    task: asyncio.Task[Fetched]
+
+    async def discard(self) -> None:
+        """Drop a read that will not be used (a reorg, a stop, an error while writing).
+
+        Its result or its error belongs to a range the next poll reads again anyway.
+        """
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self.task
 
 
 @dataclass(frozen=True, slots=True)
