@@ -204,7 +204,10 @@ class ChainWatcher:
         """A range's Transfers to pool addresses and the headers that check them: one endpoint."""
         reader = self.reader
         logs, found = await reader.transfers(span.start, span.end, self.book.hex20s)
-        headers = await reader.headers(self._heights_to_check(span))
+        deep = {t.block_number for t in found if t.block_number <= self._deepest(span.head)}
+        headers = await reader.headers(sorted({*self._heights_to_check(span), *deep}))
+        # Every log at a confirmable depth is now checked against its canonical header:
+        # what `_confirm` would fetch and check for it later (see ledger.record_transfers).
         reader.check_logs_match(found, headers)
         return Fetched(span, logs, found, headers)
 
@@ -220,6 +223,7 @@ class ChainWatcher:
                 protocol=self.chain.protocol,
                 transfers=[self.reader.observed(t) for t in fetched.found],
                 now=utc_now(),
+                confirmed_through=self._deepest(span.head),
             )
             await chain_state.save_blocks(
                 conn,
@@ -236,6 +240,7 @@ class ChainWatcher:
             )
         report.blocks += span.end - span.start + 1
         report.deposits += changes.recorded + changes.reopened
+        report.confirmed += changes.confirmed
         # A quiet block a second is not news; a deposit or a catch-up range is.
         quiet = not fetched.found and span.end == span.start
         log.log(
@@ -272,9 +277,10 @@ class ChainWatcher:
 
     async def _confirm(self, head: int, report: PollReport) -> None:
         """Confirm pending deposits at the required depth whose block is still canonical."""
-        deepest = head - self.chain.confirmations + 1
         async with self.db.read() as conn:
-            ready = await pending_up_to(conn, chain_id=self.chain.chain_id, block_number=deepest)
+            ready = await pending_up_to(
+                conn, chain_id=self.chain.chain_id, block_number=self._deepest(head)
+            )
         if not ready:
             return
         headers = await self.reader.headers(sorted({d.block_number for d in ready}))
@@ -290,6 +296,10 @@ class ChainWatcher:
                 changes += await ledger.revert_deposits(conn, orphaned=orphaned, now=utc_now())
         report.reverted += changes.reverted
         report.confirmed += changes.confirmed
+
+    def _deepest(self, head: int) -> int:
+        """The highest block with the required confirmations."""
+        return head - self.chain.confirmations + 1
 
     # -- reorganisations ------------------------------------------------------------------
 

@@ -17,11 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.domain import Protocol
 from pool.outbox import new_event_id
-from pool.payloads import deposit_payload
+from pool.payloads import ShownChain, deposit_payload, new_deposit_payload
 from pool.repository import chain_state
 from pool.repository import ledger as repo
 from pool.repository.alerts import Firing, fire_alert, fire_alerts
-from pool.repository.deposits import DepositRow, deposits_by_ids
+from pool.repository.deposits import deposits_by_ids
 from pool.repository.events import insert_events
 
 DEPOSIT_PENDING = "deposit.pending"
@@ -80,21 +80,32 @@ async def record_transfers(
     protocol: Protocol,
     transfers: Sequence[ObservedTransfer],
     now: datetime,
+    confirmed_through: int | None = None,
 ) -> LedgerChanges:
-    """Record new deposits once (Invariant 5) and re-open reverted ones seen again (Invariant 7)."""
+    """Record new deposits once (Invariant 5) and re-open reverted ones seen again (Invariant 7).
+
+    `confirmed_through`: the caller has just verified the blocks up to this height canonical
+    at the required depth (a catch-up scan checks their headers). New deposits there are
+    recorded confirmed at once, announced pending then confirmed in this same transaction,
+    rather than left for the next confirmation pass to read back and update.
+    """
     changes = LedgerChanges()
     if not transfers:
         return changes
     keys = {(t.tx_hash, t.log_index) for t in transfers}
     known = await repo.known_deposits(conn, chain_id=chain_id, keys=keys)
     fresh = [t for t in transfers if (t.tx_hash, t.log_index) not in known]
-    inserted = await _insert_new(conn, chain_id=chain_id, protocol=protocol, fresh=fresh, now=now)
-    changes.recorded = len(inserted)
+    deepest = -1 if confirmed_through is None else confirmed_through
+    inserted = await _insert_new(
+        conn, chain_id=chain_id, protocol=protocol, fresh=fresh, now=now, deepest=deepest
+    )
     reopened = await _reopen_reverted(conn, transfers, known)
-    changes.reopened = len(reopened)
-    payloads = await _fresh_payloads(conn, chain_id, protocol, inserted)
-    payloads += await _stored_payloads(conn, reopened)
-    changes.events = await _insert_announcements(conn, DEPOSIT_PENDING, payloads, now)
+    changes.recorded, changes.reopened = len(inserted), len(reopened)
+    changes.confirmed = sum(1 for i in inserted if i.row["status"] == "confirmed")
+    pending, confirmed = await _fresh_announcements(conn, chain_id, protocol, inserted)
+    pending += await _stored_payloads(conn, reopened)
+    changes.events = await _insert_announcements(conn, DEPOSIT_PENDING, pending, now)
+    changes.events += await _insert_announcements(conn, DEPOSIT_CONFIRMED, confirmed, now)
     return changes
 
 
@@ -105,6 +116,11 @@ class _Inserted:
     row: dict[str, Any]
     recipient: repo.Recipient
 
+    @property
+    def announced(self) -> bool:
+        """Receivers hear of attributed, non-dust deposits only (Invariants 11, 12)."""
+        return self.row["binding_id"] is not None and self.row["status"] != "dust"
+
 
 async def _insert_new(
     conn: AsyncConnection,
@@ -113,17 +129,16 @@ async def _insert_new(
     protocol: Protocol,
     fresh: Sequence[ObservedTransfer],
     now: datetime,
+    deepest: int,
 ) -> list[_Inserted]:
-    """Insert the rows of pool addresses (others are not, or no longer, in the pool); alert
-    on the unattributed ones. Returns what was inserted (a racing rescan may have won a row)."""
+    """Insert the rows of pool addresses (others are not, or no longer, in the pool), those
+    at or below `deepest` confirmed; alert on the unattributed ones. Returns what was
+    inserted (a racing rescan may have won a row)."""
     found = await repo.recipients(conn, protocol=protocol, hex20s={t.to_hex20 for t in fresh})
     candidates = [
-        _Inserted(
-            _deposit_row(chain_id, transfer, found[transfer.to_hex20], now),
-            found[transfer.to_hex20],
-        )
-        for transfer in fresh
-        if transfer.to_hex20 in found
+        _Inserted(_deposit_row(chain_id, t, found[t.to_hex20], now, deepest), found[t.to_hex20])
+        for t in fresh
+        if t.to_hex20 in found
     ]
     written = await repo.insert_deposits(conn, [c.row for c in candidates])
     inserted = [c for c in candidates if c.row["id"] in written]
@@ -155,10 +170,15 @@ async def _reopen_reverted(
 
 
 def _deposit_row(
-    chain_id: str, transfer: ObservedTransfer, recipient: repo.Recipient, now: datetime
+    chain_id: str,
+    transfer: ObservedTransfer,
+    recipient: repo.Recipient,
+    now: datetime,
+    deepest: int,
 ) -> dict[str, Any]:
     # Invariant 4: an archived address is still watched, but nobody is credited through it.
     binding_id = None if recipient.archived else recipient.binding_id
+    status = "confirmed" if transfer.block_number <= deepest else "pending"
     return {
         "id": deposit_id(chain_id, transfer.tx_hash, transfer.log_index),
         "chain_id": chain_id,
@@ -173,10 +193,11 @@ def _deposit_row(
         "currency": transfer.currency,
         "amount": transfer.amount,
         "decimals": transfer.decimals,
-        "status": "dust" if transfer.is_dust else "pending",
+        "status": "dust" if transfer.is_dust else status,
         # Cooling down (or recycled since): the last reference still owns what its user sends.
         "late": binding_id is not None and not recipient.binding_active,
         "detected_at": now,
+        "confirmed_at": now if status == "confirmed" and not transfer.is_dust else None,
     }
 
 
@@ -205,48 +226,24 @@ async def _alert_unattributed(
         await fire_alerts(conn, firings=firings, now=now)
 
 
-async def _fresh_payloads(
+async def _fresh_announcements(
     conn: AsyncConnection, chain_id: str, protocol: Protocol, inserted: Sequence[_Inserted]
-) -> list[dict[str, Any]]:
-    """`deposit.pending` payloads of rows just inserted, built from what was inserted (no
-    read-back); receivers hear of attributed, non-dust deposits only (Invariants 11, 12)."""
-    announced = [
-        i for i in inserted if i.row["binding_id"] is not None and i.row["status"] == "pending"
-    ]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(`deposit.pending`, `deposit.confirmed`) payloads of rows just inserted, built from
+    what was inserted rather than read back. A row born confirmed gets both, as if it had
+    been confirmed the moment after it was recorded."""
+    announced = [i for i in inserted if i.announced]
     if not announced:
-        return []
+        return [], []
     head, required = await chain_state.head_and_confirmations(conn, chain_id)
-    return [
-        deposit_payload(_as_deposit_row(i, protocol, head=head, required=required))
+    shown = ShownChain(protocol, head, required)
+    pending = [new_deposit_payload(i.row, i.recipient, shown, as_pending=True) for i in announced]
+    confirmed = [
+        new_deposit_payload(i.row, i.recipient, shown)
         for i in announced
+        if i.row["status"] == "confirmed"
     ]
-
-
-def _as_deposit_row(
-    inserted: _Inserted, protocol: Protocol, *, head: int | None, required: int | None
-) -> DepositRow:
-    row = inserted.row
-    return DepositRow(
-        id=row["id"],
-        deposit_reference=inserted.recipient.deposit_reference,
-        address=inserted.recipient.address,
-        protocol=protocol,
-        chain_id=row["chain_id"],
-        currency=row["currency"],
-        amount=row["amount"],
-        decimals=row["decimals"],
-        tx_hash=row["tx_hash"],
-        log_index=row["log_index"],
-        block_number=row["block_number"],
-        from_address=row["from_address"],
-        status=row["status"],
-        late=row["late"],
-        detected_at=row["detected_at"],
-        confirmed_at=None,
-        completed_at=None,
-        chain_head=head,
-        required_confirmations=required,
-    )
+    return pending, confirmed
 
 
 async def confirm_deposits(

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pool.amounts import format_units
 from pool.clock import isoformat_z
+from pool.domain import Protocol
 from pool.repository.deposits import DepositRow
+from pool.repository.ledger import Recipient
 
 # Statuses whose block is on the canonical chain as far as we know.
 _ON_CHAIN = ("pending", "confirmed", "completed", "dust")
@@ -45,3 +49,45 @@ def deposit_payload(row: DepositRow) -> dict[str, Any]:
         "confirmedAt": _iso(row.confirmed_at),
         "completedAt": _iso(row.completed_at),
     }
+
+
+@dataclass(frozen=True, slots=True)
+class ShownChain:
+    """What a payload shows of its chain: the protocol, the head and the required depth."""
+
+    protocol: Protocol
+    head: int | None
+    required_confirmations: int | None
+
+
+def new_deposit_payload(
+    row: Mapping[str, Any], recipient: Recipient, chain: ShownChain, *, as_pending: bool = False
+) -> dict[str, Any]:
+    """The payload of a deposit row this transaction inserted, without reading it back.
+
+    `as_pending`: as it stood before its confirmation, for a row recorded confirmed at once.
+    """
+    attributed = row["binding_id"] is not None  # an archived address credits nobody
+    return deposit_payload(
+        DepositRow(
+            id=row["id"],
+            deposit_reference=recipient.deposit_reference if attributed else None,
+            address=recipient.address,
+            protocol=chain.protocol,
+            chain_id=row["chain_id"],
+            currency=row["currency"],
+            amount=row["amount"],
+            decimals=row["decimals"],
+            tx_hash=row["tx_hash"],
+            log_index=row["log_index"],
+            block_number=row["block_number"],
+            from_address=row["from_address"],
+            status="pending" if as_pending else row["status"],
+            late=row["late"],
+            detected_at=row["detected_at"],
+            confirmed_at=None if as_pending else row["confirmed_at"],
+            completed_at=None,
+            chain_head=chain.head,
+            required_confirmations=chain.required_confirmations,
+        )
+    )

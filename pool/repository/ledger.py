@@ -8,10 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.domain import Protocol
+from pool.repository.bulk import insert_rows
 from pool.tables import address, binding, deposit
 
 LIVE = ("pending", "confirmed", "completed", "dust")
@@ -138,20 +139,28 @@ def chunks(values: Sequence[Any], size: int = IN_CHUNK) -> list[list[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-_INSERT_DEPOSITS = {
-    name: dialect.insert(deposit)
+_INSERT_DEPOSITS = (
+    postgresql.insert(deposit)
     .on_conflict_do_nothing(index_elements=["chain_id", "tx_hash", "log_index"])
     .returning(deposit.c.id)
-    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
-}
+)
 
 
 async def insert_deposits(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> set[str]:
     """On conflict do nothing: a concurrent rescan of the same range can only lose the race.
-    Returns the ids this call inserted (the winner of such a race announces the deposit)."""
+    Returns the ids this call inserted (the winner of such a race announces the deposit).
+
+    SQLite gets multi-row statements without RETURNING (see pool.repository.bulk). Nothing is
+    lost by it: the caller's `BEGIN IMMEDIATE` transaction read which rows exist, and no other
+    writer can have added one since, so every row given is inserted.
+    """
     if not rows:
         return set()
-    result = await conn.execute(_INSERT_DEPOSITS[conn.dialect.name], list(rows))
+    if conn.dialect.name == "sqlite":
+        suffix = "ON CONFLICT (chain_id, tx_hash, log_index) DO NOTHING"
+        await insert_rows(conn, deposit, rows, suffix=suffix)
+        return {row["id"] for row in rows}
+    result = await conn.execute(_INSERT_DEPOSITS, list(rows))
     return {str(value) for value in result.scalars().all()}
 
 
