@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from pool.amounts import format_units
@@ -17,8 +18,12 @@ from pool.repository.ledger import Recipient
 _ON_CHAIN = ("pending", "confirmed", "completed", "dust")
 
 
+# A batch of payloads shares one or two moments (its transaction's `now`): format each once.
+_isoformat_z = lru_cache(maxsize=64)(isoformat_z)
+
+
 def _iso(moment: datetime | None) -> str | None:
-    return isoformat_z(moment) if moment is not None else None
+    return _isoformat_z(moment) if moment is not None else None
 
 
 def confirmations(row: DepositRow) -> int:
@@ -45,7 +50,7 @@ def deposit_payload(row: DepositRow) -> dict[str, Any]:
         "requiredConfirmations": row.required_confirmations,
         "status": row.status,
         "late": row.late,
-        "detectedAt": isoformat_z(row.detected_at),
+        "detectedAt": _isoformat_z(row.detected_at),
         "confirmedAt": _iso(row.confirmed_at),
         "completedAt": _iso(row.completed_at),
     }
