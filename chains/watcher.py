@@ -11,7 +11,6 @@ idempotent (Invariant 5), so doing it again is always safe.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,10 +18,10 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chains.address_book import AddressBook
-from chains.evm.erc20 import BlockHeader, TransferLog
 from chains.presets import ChainConfig
 from chains.reader import ChainMoved, ChainReader, RangeTooLarge
 from chains.rpc import RpcClient, RpcError
+from chains.scan_range import Fetched, Range, ReadAhead
 from pool import ledger
 from pool.clock import utc_now
 from pool.db import Database
@@ -48,13 +47,6 @@ class PollReport:
     confirmed: int = 0
     reverted: int = 0
     reorgs: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Range:
-    start: int
-    end: int
-    head: int
 
 
 class ChainWatcher:
@@ -391,31 +383,6 @@ class ChainWatcher:
 
     def log_context(self, **fields: object) -> dict[str, object]:
         return {"chain": self.chain.chain_id, "endpoint": self.client.endpoint, **fields}
-
-
-@dataclass(frozen=True, slots=True)
-class Fetched:
-    """A range as read from the node, not yet checked against our tip nor written."""
-
-    span: Range
-    logs: int  # token logs read
-    found: list[TransferLog]  # of which Transfers to pool addresses
-    headers: dict[int, BlockHeader]
-
-
-@dataclass(frozen=True, slots=True)
-class ReadAhead:
-    span: Range
-    task: asyncio.Task[Fetched]
-
-    async def discard(self) -> None:
-        """Drop a read that will not be used (a reorg, a stop, an error while writing).
-
-        Its result or its error belongs to a range the next poll reads again anyway.
-        """
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self.task
 
 
 @dataclass(frozen=True, slots=True)
