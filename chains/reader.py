@@ -7,6 +7,7 @@ that answers with nothing where there must be something (set it aside), or plain
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -45,7 +46,8 @@ class ChainReader:
         self.chain = chain
         self.client = client
         self._tokens = {token.hex20: token for token in chain.tokens}
-        self._to_text = address_from_hex20(chain.protocol)
+        # Senders repeat (exchanges' hot wallets), and an EIP-55 checksum costs a keccak.
+        self._to_text = functools.lru_cache(maxsize=16_384)(address_from_hex20(chain.protocol))
 
     async def head(self) -> int:
         return int(await self.client.call("eth_blockNumber", []), 16)

@@ -21,6 +21,7 @@ from chains.address_book import AddressBook
 from chains.presets import ChainConfig
 from chains.reader import ChainMoved, ChainReader, RangeTooLarge
 from chains.rpc import RpcClient, RpcError
+from chains.scan_range import Fetched, Range, ReadAhead
 from pool import ledger
 from pool.clock import utc_now
 from pool.db import Database
@@ -46,13 +47,6 @@ class PollReport:
     confirmed: int = 0
     reverted: int = 0
     reorgs: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Range:
-    start: int
-    end: int
-    head: int
 
 
 class ChainWatcher:
@@ -85,25 +79,42 @@ class ChainWatcher:
         await self._record_head(head)
         if not await self._tip_is_canonical(cursor):
             cursor = await self._roll_back(cursor, report)
-        while cursor.block_number < head and not (stop and stop.is_set()):
-            end = min(head, cursor.block_number + self.block_range)
-            try:
-                cursor = await self._scan(cursor, Range(cursor.block_number + 1, end, head), report)
-                self._range_worked()
-            except RangeTooLarge as exc:
-                self._shrink_range(end - cursor.block_number, exc)
-                continue
-            except ChainMoved as exc:
-                log.warning(
-                    "chain moved during a scan; checking for a reorg",
-                    extra=self.log_context(error=str(exc)),
-                )
-                cursor = await self._roll_back(cursor, report)
-                break
-            await self._confirm(head, report)
+        cursor = await self._catch_up(cursor, head, report, stop)
         await self._confirm(head, report)
         report.head, report.cursor = head, cursor.block_number
         return report
+
+    async def _catch_up(
+        self, cursor: Cursor, head: int, report: PollReport, stop: asyncio.Event | None
+    ) -> Cursor:
+        """Scan up to `head`, range by range, reading the next range while this one is written.
+
+        Reading ahead changes nothing that is checked: a range's headers must still chain to
+        the tip the previous range committed (`_record`), so a reorg in between is caught there.
+        """
+        ahead = self._read_ahead(cursor.block_number, head)
+        try:
+            while ahead is not None and not (stop and stop.is_set()):
+                try:
+                    fetched = await ahead.task
+                except RangeTooLarge as exc:
+                    self._shrink_range(ahead.span.end - ahead.span.start + 1, exc)
+                    ahead = self._read_ahead(cursor.block_number, head)
+                    continue
+                self._range_worked()
+                ahead = self._read_ahead(fetched.span.end, head)
+                cursor = await self._record(cursor, fetched, report)
+                await self._confirm(head, report)
+        except ChainMoved as exc:
+            log.warning(
+                "chain moved during a scan; checking for a reorg",
+                extra=self.log_context(error=str(exc)),
+            )
+            cursor = await self._roll_back(cursor, report)
+        finally:
+            if ahead is not None:
+                await ahead.discard()
+        return cursor
 
     # -- head and cursor ------------------------------------------------------------------
 
@@ -174,19 +185,37 @@ class ChainWatcher:
 
     # -- scanning -------------------------------------------------------------------------
 
-    async def _scan(self, cursor: Cursor, span: Range, report: PollReport) -> Cursor:
-        logs, found = await self.reader.transfers(span.start, span.end, self.book.hex20s)
-        headers = await self.reader.headers(self._heights_to_check(span))
+    def _read_ahead(self, after: int, head: int) -> ReadAhead | None:
+        """Start reading the range after block `after`, if there is one below the head."""
+        if after >= head:
+            return None
+        span = Range(after + 1, min(head, after + self.block_range), head)
+        return ReadAhead(span, asyncio.create_task(self._fetch(span)))
+
+    async def _fetch(self, span: Range) -> Fetched:
+        """A range's Transfers to pool addresses and the headers that check them: one endpoint."""
+        reader = self.reader
+        logs, found = await reader.transfers(span.start, span.end, self.book.hex20s)
+        deep = {t.block_number for t in found if t.block_number <= self._deepest(span.head)}
+        headers = await reader.headers(sorted({*self._heights_to_check(span), *deep}))
+        # Every log at a confirmable depth is now checked against its canonical header:
+        # what `_confirm` would fetch and check for it later (see ledger.record_transfers).
+        reader.check_logs_match(found, headers)
+        return Fetched(span, logs, found, headers)
+
+    async def _record(self, cursor: Cursor, fetched: Fetched, report: PollReport) -> Cursor:
+        """One transaction: the range's deposits, events, block hashes and the cursor."""
+        span, headers = fetched.span, fetched.headers
         self.reader.check_links((cursor.block_number, cursor.block_hash), headers)
-        self.reader.check_logs_match(found, headers)
         end_hash = headers[span.end].hash
         async with self.db.write() as conn:
             changes = await ledger.record_transfers(
                 conn,
                 chain_id=self.chain.chain_id,
                 protocol=self.chain.protocol,
-                transfers=[self.reader.observed(t) for t in found],
+                transfers=[self.reader.observed(t) for t in fetched.found],
                 now=utc_now(),
+                confirmed_through=self._deepest(span.head),
             )
             await chain_state.save_blocks(
                 conn,
@@ -203,13 +232,17 @@ class ChainWatcher:
             )
         report.blocks += span.end - span.start + 1
         report.deposits += changes.recorded + changes.reopened
+        report.confirmed += changes.confirmed
         # A quiet block a second is not news; a deposit or a catch-up range is.
-        quiet = not found and span.end == span.start
+        quiet = not fetched.found and span.end == span.start
         log.log(
             logging.DEBUG if quiet else logging.INFO,
             "range scanned",
             extra=self.log_context(
-                block_from=span.start, block_to=span.end, logs=logs, deposits=changes.recorded
+                block_from=span.start,
+                block_to=span.end,
+                logs=fetched.logs,
+                deposits=changes.recorded,
             ),
         )
         return Cursor(
@@ -236,9 +269,10 @@ class ChainWatcher:
 
     async def _confirm(self, head: int, report: PollReport) -> None:
         """Confirm pending deposits at the required depth whose block is still canonical."""
-        deepest = head - self.chain.confirmations + 1
         async with self.db.read() as conn:
-            ready = await pending_up_to(conn, chain_id=self.chain.chain_id, block_number=deepest)
+            ready = await pending_up_to(
+                conn, chain_id=self.chain.chain_id, block_number=self._deepest(head)
+            )
         if not ready:
             return
         headers = await self.reader.headers(sorted({d.block_number for d in ready}))
@@ -254,6 +288,10 @@ class ChainWatcher:
                 changes += await ledger.revert_deposits(conn, orphaned=orphaned, now=utc_now())
         report.reverted += changes.reverted
         report.confirmed += changes.confirmed
+
+    def _deepest(self, head: int) -> int:
+        """The highest block with the required confirmations."""
+        return head - self.chain.confirmations + 1
 
     # -- reorganisations ------------------------------------------------------------------
 

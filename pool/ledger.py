@@ -17,9 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.domain import Protocol
 from pool.outbox import new_event_id
-from pool.payloads import deposit_payload
+from pool.payloads import ShownChain, deposit_payload, new_deposit_payload
+from pool.repository import chain_state
 from pool.repository import ledger as repo
-from pool.repository.alerts import fire_alert
+from pool.repository.alerts import Firing, fire_alert, fire_alerts
 from pool.repository.deposits import deposits_by_ids
 from pool.repository.events import insert_events
 
@@ -79,33 +80,46 @@ async def record_transfers(
     protocol: Protocol,
     transfers: Sequence[ObservedTransfer],
     now: datetime,
+    confirmed_through: int | None = None,
 ) -> LedgerChanges:
-    """Record new deposits once (Invariant 5) and re-open reverted ones seen again (Invariant 7)."""
+    """Record new deposits once (Invariant 5) and re-open reverted ones seen again (Invariant 7).
+
+    `confirmed_through`: the caller has just verified the blocks up to this height canonical
+    at the required depth (a catch-up scan checks their headers). New deposits there are
+    recorded confirmed at once, announced pending then confirmed in this same transaction,
+    rather than left for the next confirmation pass to read back and update.
+    """
     changes = LedgerChanges()
     if not transfers:
         return changes
     keys = {(t.tx_hash, t.log_index) for t in transfers}
     known = await repo.known_deposits(conn, chain_id=chain_id, keys=keys)
     fresh = [t for t in transfers if (t.tx_hash, t.log_index) not in known]
-    changes.recorded, announce = await _insert_new(
-        conn, chain_id=chain_id, protocol=protocol, fresh=fresh, now=now
+    deepest = -1 if confirmed_through is None else confirmed_through
+    inserted = await _insert_new(
+        conn, chain_id=chain_id, protocol=protocol, fresh=fresh, now=now, deepest=deepest
     )
-    for transfer in transfers:
-        previous = known.get((transfer.tx_hash, transfer.log_index))
-        if previous is not None and previous.status == "reverted":
-            reopened = await repo.reopen_deposit(
-                conn,
-                deposit_id=previous.id,
-                status="dust" if transfer.is_dust else "pending",
-                block_number=transfer.block_number,
-                block_hash=transfer.block_hash,
-            )
-            if reopened:
-                changes.reopened += 1
-                if previous.binding_id is not None and not transfer.is_dust:
-                    announce.append(previous.id)
-    changes.events = await _announce(conn, DEPOSIT_PENDING, announce, now)
+    reopened = await _reopen_reverted(conn, transfers, known)
+    changes.recorded, changes.reopened = len(inserted), len(reopened)
+    changes.confirmed = sum(1 for i in inserted if i.row["status"] == "confirmed")
+    pending, confirmed = await _fresh_announcements(conn, chain_id, protocol, inserted)
+    pending += await _stored_payloads(conn, reopened)
+    changes.events = await _insert_announcements(conn, DEPOSIT_PENDING, pending, now)
+    changes.events += await _insert_announcements(conn, DEPOSIT_CONFIRMED, confirmed, now)
     return changes
+
+
+@dataclass(frozen=True, slots=True)
+class _Inserted:
+    """A deposit row this transaction wrote, and the address it reached."""
+
+    row: dict[str, Any]
+    recipient: repo.Recipient
+
+    @property
+    def announced(self) -> bool:
+        """Receivers hear of attributed, non-dust deposits only (Invariants 11, 12)."""
+        return self.row["binding_id"] is not None and self.row["status"] != "dust"
 
 
 async def _insert_new(
@@ -115,30 +129,56 @@ async def _insert_new(
     protocol: Protocol,
     fresh: Sequence[ObservedTransfer],
     now: datetime,
-) -> tuple[int, list[str]]:
-    """Insert; returns how many, and the ids of those receivers must hear about."""
+    deepest: int,
+) -> list[_Inserted]:
+    """Insert the rows of pool addresses (others are not, or no longer, in the pool), those
+    at or below `deepest` confirmed; alert on the unattributed ones. Returns what was
+    inserted (a racing rescan may have won a row)."""
     found = await repo.recipients(conn, protocol=protocol, hex20s={t.to_hex20 for t in fresh})
-    rows: list[dict[str, Any]] = []
+    candidates = [
+        _Inserted(_deposit_row(chain_id, t, found[t.to_hex20], now, deepest), found[t.to_hex20])
+        for t in fresh
+        if t.to_hex20 in found
+    ]
+    written = await repo.insert_deposits(conn, [c.row for c in candidates])
+    inserted = [c for c in candidates if c.row["id"] in written]
+    await _alert_unattributed(conn, chain_id, [i.row for i in inserted], now)
+    return inserted
+
+
+async def _reopen_reverted(
+    conn: AsyncConnection,
+    transfers: Sequence[ObservedTransfer],
+    known: Mapping[tuple[str, int], repo.KnownDeposit],
+) -> list[str]:
+    """Re-open reverted deposits seen again; the ids of those receivers must hear about."""
     announce: list[str] = []
-    for transfer in fresh:
-        recipient = found.get(transfer.to_hex20)
-        if recipient is None:
-            continue  # not (or no longer) a pool address of this protocol
-        row = _deposit_row(chain_id, transfer, recipient, now)
-        rows.append(row)
-        if row["binding_id"] is None:
-            await _alert_unattributed(conn, chain_id, row, now)
-        elif row["status"] == "pending":
-            announce.append(row["id"])
-    await repo.insert_deposits(conn, rows)
-    return len(rows), announce
+    for transfer in transfers:
+        previous = known.get((transfer.tx_hash, transfer.log_index))
+        if previous is None or previous.status != "reverted":
+            continue
+        reopened = await repo.reopen_deposit(
+            conn,
+            deposit_id=previous.id,
+            status="dust" if transfer.is_dust else "pending",
+            block_number=transfer.block_number,
+            block_hash=transfer.block_hash,
+        )
+        if reopened and previous.binding_id is not None and not transfer.is_dust:
+            announce.append(previous.id)
+    return announce
 
 
 def _deposit_row(
-    chain_id: str, transfer: ObservedTransfer, recipient: repo.Recipient, now: datetime
+    chain_id: str,
+    transfer: ObservedTransfer,
+    recipient: repo.Recipient,
+    now: datetime,
+    deepest: int,
 ) -> dict[str, Any]:
     # Invariant 4: an archived address is still watched, but nobody is credited through it.
     binding_id = None if recipient.archived else recipient.binding_id
+    status = "confirmed" if transfer.block_number <= deepest else "pending"
     return {
         "id": deposit_id(chain_id, transfer.tx_hash, transfer.log_index),
         "chain_id": chain_id,
@@ -153,33 +193,57 @@ def _deposit_row(
         "currency": transfer.currency,
         "amount": transfer.amount,
         "decimals": transfer.decimals,
-        "status": "dust" if transfer.is_dust else "pending",
+        "status": "dust" if transfer.is_dust else status,
         # Cooling down (or recycled since): the last reference still owns what its user sends.
         "late": binding_id is not None and not recipient.binding_active,
         "detected_at": now,
+        "confirmed_at": now if status == "confirmed" and not transfer.is_dust else None,
     }
 
 
 async def _alert_unattributed(
-    conn: AsyncConnection, chain_id: str, row: dict[str, Any], now: datetime
+    conn: AsyncConnection, chain_id: str, rows: Sequence[dict[str, Any]], now: datetime
 ) -> None:
-    if row["status"] == "dust":
-        return  # poisoning spam to a spare address is noise, not a discrepancy
-    await fire_alert(
-        conn,
-        kind="unattributed_deposit",
-        subject=f"unattributed_deposit:{row['id']}",
-        severity="warning",
-        value=str(row["amount"]),
-        details={
-            "depositId": row["id"],
-            "chainId": chain_id,
-            "txHash": row["tx_hash"],
-            "logIndex": row["log_index"],
-            "currency": row["currency"],
-        },
-        now=now,
-    )
+    # Dust to a spare address is poisoning spam: noise, not a discrepancy.
+    firings = [
+        Firing(
+            kind="unattributed_deposit",
+            subject=f"unattributed_deposit:{row['id']}",
+            severity="warning",
+            value=str(row["amount"]),
+            details={
+                "depositId": row["id"],
+                "chainId": chain_id,
+                "txHash": row["tx_hash"],
+                "logIndex": row["log_index"],
+                "currency": row["currency"],
+            },
+        )
+        for row in rows
+        if row["binding_id"] is None and row["status"] != "dust"
+    ]
+    if firings:
+        await fire_alerts(conn, firings=firings, now=now)
+
+
+async def _fresh_announcements(
+    conn: AsyncConnection, chain_id: str, protocol: Protocol, inserted: Sequence[_Inserted]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(`deposit.pending`, `deposit.confirmed`) payloads of rows just inserted, built from
+    what was inserted rather than read back. A row born confirmed gets both, as if it had
+    been confirmed the moment after it was recorded."""
+    announced = [i for i in inserted if i.announced]
+    if not announced:
+        return [], []
+    head, required = await chain_state.head_and_confirmations(conn, chain_id)
+    shown = ShownChain(protocol, head, required)
+    pending = [new_deposit_payload(i.row, i.recipient, shown, as_pending=True) for i in announced]
+    confirmed = [
+        new_deposit_payload(i.row, i.recipient, shown)
+        for i in announced
+        if i.row["status"] == "confirmed"
+    ]
+    return pending, confirmed
 
 
 async def confirm_deposits(
@@ -247,11 +311,25 @@ async def _announce(
     attributed_only: bool = False,
 ) -> int:
     """One outbox event per deposit, carrying the deposit object as it now stands."""
-    rows = await deposits_by_ids(conn, ids)
-    events = [
-        (new_event_id(), event_type, deposit_payload(rows[deposit_id_]))
+    payloads = await _stored_payloads(conn, ids, attributed_only=attributed_only)
+    return await _insert_announcements(conn, event_type, payloads, now)
+
+
+async def _stored_payloads(
+    conn: AsyncConnection, ids: Sequence[str], *, attributed_only: bool = False
+) -> list[dict[str, Any]]:
+    rows = await deposits_by_ids(conn, ids) if ids else {}
+    return [
+        deposit_payload(rows[deposit_id_])
         for deposit_id_ in ids
         if not (attributed_only and rows[deposit_id_].deposit_reference is None)
     ]
-    await insert_events(conn, events=events, now=now)
+
+
+async def _insert_announcements(
+    conn: AsyncConnection, event_type: str, payloads: Sequence[dict[str, Any]], now: datetime
+) -> int:
+    events = [(new_event_id(), event_type, payload) for payload in payloads]
+    if events:
+        await insert_events(conn, events=events, now=now)
     return len(events)

@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from pool.amounts import format_units
 from pool.clock import isoformat_z
+from pool.domain import Protocol
 from pool.repository.deposits import DepositRow
+from pool.repository.ledger import Recipient
 
 # Statuses whose block is on the canonical chain as far as we know.
 _ON_CHAIN = ("pending", "confirmed", "completed", "dust")
 
 
+# A batch of payloads shares one or two moments (its transaction's `now`): format each once.
+_isoformat_z = lru_cache(maxsize=64)(isoformat_z)
+
+
 def _iso(moment: datetime | None) -> str | None:
-    return isoformat_z(moment) if moment is not None else None
+    return _isoformat_z(moment) if moment is not None else None
 
 
 def confirmations(row: DepositRow) -> int:
@@ -42,7 +50,7 @@ def deposit_payload(row: DepositRow) -> dict[str, Any]:
         "requiredConfirmations": row.required_confirmations,
         "status": row.status,
         "late": row.late,
-        "detectedAt": isoformat_z(row.detected_at),
+        "detectedAt": _isoformat_z(row.detected_at),
         "confirmedAt": _iso(row.confirmed_at),
         "completedAt": _iso(row.completed_at),
     }
@@ -62,3 +70,45 @@ def alert_payload(row: Mapping[str, Any]) -> dict[str, Any]:
         "lastFiredAt": isoformat_z(row["last_fired_at"]),
         "resolvedAt": _iso(row["resolved_at"]),
     }
+
+
+@dataclass(frozen=True, slots=True)
+class ShownChain:
+    """What a payload shows of its chain: the protocol, the head and the required depth."""
+
+    protocol: Protocol
+    head: int | None
+    required_confirmations: int | None
+
+
+def new_deposit_payload(
+    row: Mapping[str, Any], recipient: Recipient, chain: ShownChain, *, as_pending: bool = False
+) -> dict[str, Any]:
+    """The payload of a deposit row this transaction inserted, without reading it back.
+
+    `as_pending`: as it stood before its confirmation, for a row recorded confirmed at once.
+    """
+    attributed = row["binding_id"] is not None  # an archived address credits nobody
+    return deposit_payload(
+        DepositRow(
+            id=row["id"],
+            deposit_reference=recipient.deposit_reference if attributed else None,
+            address=recipient.address,
+            protocol=chain.protocol,
+            chain_id=row["chain_id"],
+            currency=row["currency"],
+            amount=row["amount"],
+            decimals=row["decimals"],
+            tx_hash=row["tx_hash"],
+            log_index=row["log_index"],
+            block_number=row["block_number"],
+            from_address=row["from_address"],
+            status="pending" if as_pending else row["status"],
+            late=row["late"],
+            detected_at=row["detected_at"],
+            confirmed_at=None if as_pending else row["confirmed_at"],
+            completed_at=None,
+            chain_head=chain.head,
+            required_confirmations=chain.required_confirmations,
+        )
+    )

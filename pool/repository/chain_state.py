@@ -40,6 +40,20 @@ async def load_cursor(conn: AsyncConnection, chain_id: str) -> Cursor | None:
     return Cursor(*row) if row is not None else None
 
 
+async def head_and_confirmations(
+    conn: AsyncConnection, chain_id: str
+) -> tuple[int | None, int | None]:
+    """What deposit payloads show as the chain's head and required depth (none: unknown)."""
+    row = (
+        await conn.execute(
+            select(chain_cursor.c.head, chain_cursor.c.confirmations).where(
+                chain_cursor.c.chain_id == chain_id
+            )
+        )
+    ).first()
+    return (row[0], row[1]) if row is not None else (None, None)
+
+
 async def load_cursors(conn: AsyncConnection) -> list[Cursor]:
     rows = (await conn.execute(select(chain_cursor).order_by(chain_cursor.c.chain_id))).all()
     return [Cursor(*row) for row in rows]

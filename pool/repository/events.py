@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from pool.repository.bulk import insert_rows
 from pool.tables import audit_log, event
 from pool.types import UTCDateTime
 
@@ -68,11 +69,11 @@ SELECT {new_id}, ev.seq, s.endpoint_id, 'pending', 0, :now, :now, :now
   FROM event ev
   JOIN webhook_subscription s ON s.event_type = ev.type
   JOIN webhook_endpoint e ON e.id = s.endpoint_id
- WHERE ev.seq IN :seqs AND e.enabled AND e.deleted_at IS NULL
+ WHERE ev.id IN :ids AND e.enabled AND e.deleted_at IS NULL
 """
 INSERT_DELIVERIES_FOR_MANY = {
     dialect: text(_DELIVERIES_FOR_MANY.format(new_id=new_id)).bindparams(
-        bindparam("now", type_=UTCDateTime()), bindparam("seqs", expanding=True)
+        bindparam("now", type_=UTCDateTime()), bindparam("ids", expanding=True)
     )
     for dialect, new_id in _NEW_DELIVERY_ID.items()
 }
@@ -82,12 +83,19 @@ async def insert_events(
     conn: AsyncConnection, *, events: list[tuple[str, str, dict[str, Any]]], now: datetime
 ) -> None:
     """Many (id, type, data) events and their deliveries in a few statements (a catch-up
-    scan confirms thousands of deposits at once)."""
+    scan announces thousands of deposits at once).
+
+    The deliveries are found by event id, so no RETURNING is needed: on SQLite the events go
+    in as multi-row statements (see pool.repository.bulk).
+    """
     for start in range(0, len(events), 1000):
         chunk = events[start : start + 1000]
         rows = [{"id": i, "type": t, "data": d, "created_at": now} for i, t, d in chunk]
-        result = await conn.execute(insert(event).returning(event.c.seq), rows)
-        seqs = [int(seq) for seq in result.scalars().all()]
+        if conn.dialect.name == "sqlite":
+            await insert_rows(conn, event, rows)
+        else:
+            await conn.execute(insert(event), rows)
         await conn.execute(
-            INSERT_DELIVERIES_FOR_MANY[conn.dialect.name], {"seqs": seqs, "now": now}
+            INSERT_DELIVERIES_FOR_MANY[conn.dialect.name],
+            {"ids": [i for i, _, _ in chunk], "now": now},
         )

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.domain import Protocol
+from pool.repository.bulk import insert_rows
 from pool.tables import address, binding, deposit
 
 LIVE = ("pending", "confirmed", "completed", "dust")
@@ -24,9 +25,11 @@ class Recipient:
 
     address_id: int
     hex20: str
+    address: str  # canonical text, as deposit payloads show it
     archived: bool
     binding_id: int | None
     binding_active: bool
+    deposit_reference: str | None  # of that binding
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,12 +61,9 @@ _KNOWN = (
 )
 
 
-async def recipients(
-    conn: AsyncConnection, *, protocol: Protocol, hex20s: Collection[str]
-) -> dict[str, Recipient]:
-    """hex20 → the pool address and its latest binding (active, or the last one unbound)."""
-    if not hex20s:
-        return {}
+def _recipients_statement() -> Any:
+    """Built once (the watcher looks recipients up every range): the protocol and the hex20s
+    are bind parameters."""
     history = binding.alias("history")
     latest = (
         select(history.c.id)
@@ -73,22 +73,44 @@ async def recipients(
         .correlate(address)
         .scalar_subquery()
     )
-    listing = select(
-        address.c.id, address.c.hex20, address.c.status, binding.c.id, binding.c.unbound_at
-    ).select_from(address.outerjoin(binding, binding.c.id == latest))
-    rows: list[Any] = []
-    for chunk in chunks(sorted(hex20s)):
-        statement = listing.where(address.c.protocol == protocol, address.c.hex20.in_(chunk))
-        rows.extend((await conn.execute(statement)).all())
-    found: dict[str, Recipient] = {}
-    for address_id, hex20, status, binding_id, unbound_at in rows:
-        found[hex20] = Recipient(
-            address_id,
-            hex20,
-            status == "archived",
-            binding_id,
-            binding_id is not None and unbound_at is None,
+    return (
+        select(
+            address.c.id,
+            address.c.hex20,
+            address.c.address,
+            address.c.status,
+            binding.c.id,
+            binding.c.unbound_at,
+            binding.c.deposit_reference,
         )
+        .select_from(address.outerjoin(binding, binding.c.id == latest))
+        .where(
+            address.c.protocol == bindparam("protocol"),
+            address.c.hex20.in_(bindparam("hex20s", expanding=True)),
+        )
+    )
+
+
+_RECIPIENTS = _recipients_statement()
+
+
+async def recipients(
+    conn: AsyncConnection, *, protocol: Protocol, hex20s: Collection[str]
+) -> dict[str, Recipient]:
+    """hex20 → the pool address and its latest binding (active, or the last one unbound)."""
+    found: dict[str, Recipient] = {}
+    for chunk in chunks(sorted(hex20s)):
+        rows = await conn.execute(_RECIPIENTS, {"protocol": protocol, "hex20s": chunk})
+        for address_id, hex20, text, status, binding_id, unbound_at, reference in rows.all():
+            found[hex20] = Recipient(
+                address_id,
+                hex20,
+                text,
+                status == "archived",
+                binding_id,
+                binding_id is not None and unbound_at is None,
+                reference,
+            )
     return found
 
 
@@ -117,15 +139,29 @@ def chunks(values: Sequence[Any], size: int = IN_CHUNK) -> list[list[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-async def insert_deposits(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    """On conflict do nothing: a concurrent rescan of the same range can only lose the race."""
+_INSERT_DEPOSITS = (
+    postgresql.insert(deposit)
+    .on_conflict_do_nothing(index_elements=["chain_id", "tx_hash", "log_index"])
+    .returning(deposit.c.id)
+)
+
+
+async def insert_deposits(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """On conflict do nothing: a concurrent rescan of the same range can only lose the race.
+    Returns the ids this call inserted (the winner of such a race announces the deposit).
+
+    SQLite gets multi-row statements without RETURNING (see pool.repository.bulk). Nothing is
+    lost by it: the caller's `BEGIN IMMEDIATE` transaction read which rows exist, and no other
+    writer can have added one since, so every row given is inserted.
+    """
     if not rows:
-        return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(deposit).on_conflict_do_nothing(
-        index_elements=["chain_id", "tx_hash", "log_index"]
-    )
-    await conn.execute(statement, list(rows))
+        return set()
+    if conn.dialect.name == "sqlite":
+        suffix = "ON CONFLICT (chain_id, tx_hash, log_index) DO NOTHING"
+        await insert_rows(conn, deposit, rows, suffix=suffix)
+        return {row["id"] for row in rows}
+    result = await conn.execute(_INSERT_DEPOSITS, list(rows))
+    return {str(value) for value in result.scalars().all()}
 
 
 async def reopen_deposit(

@@ -6,13 +6,17 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from chains.codec import address_parser
 from chains.rpc import RpcClient
 from pool.archive import change_archived
 from pool.clock import utc_now
 from pool.db import Database
+from pool.payloads import deposit_payload
 from pool.repository.chain_state import load_cursor
+from pool.repository.deposits import deposits_by_ids
+from pool.tables import event
 from scripts import anvil
 from tests.chains.harness import CONFIRMATIONS, USDT, Harness, chain_config
 from tests.devnet import Devnet
@@ -338,3 +342,43 @@ async def test_a_range_that_fails_midway_leaves_the_cursor_and_loses_nothing(
         await harness.client.close()
     assert len(await harness.deposits()) == 3
     assert [e[0] for e in await harness.events()].count("deposit.pending") == 3
+
+
+async def test_a_deposit_first_seen_deep_is_confirmed_at_once_with_both_events(
+    harness: Harness,
+) -> None:
+    """A catch-up records a deposit already at depth as confirmed in the range's transaction;
+    receivers still hear `pending` then `confirmed`, and each payload is the deposit object
+    as read back from the database at that step."""
+    address = await harness.bind("deep-1")
+    harness.send(address, 4 * USDT)
+    harness.mine(CONFIRMATIONS + 2)
+    report = await harness.poll()
+    assert (report.deposits, report.confirmed) == (1, 1)
+    [row] = await harness.deposits()
+    assert row["status"] == "confirmed" and row["confirmed_at"] is not None
+    async with harness.db.read() as conn:
+        events = (
+            await conn.execute(select(event.c.type, event.c.data).order_by(event.c.seq))
+        ).all()
+        stored = deposit_payload((await deposits_by_ids(conn, [row["id"]]))[row["id"]])
+    deposit_events = [(kind, data) for kind, data in events if "depositId" in data]
+    assert [kind for kind, _ in deposit_events] == ["deposit.pending", "deposit.confirmed"]
+    pending, confirmed = (data for _, data in deposit_events)
+    assert confirmed == stored
+    assert pending == {**stored, "status": "pending", "confirmedAt": None}
+    await harness.poll()  # nothing left for the confirmation pass
+    assert len(await harness.events()) == 2
+
+
+async def test_an_unattributed_deposit_first_seen_deep_is_confirmed_silently(
+    harness: Harness,
+) -> None:
+    spare = harness.pool[-1]
+    harness.send(spare, 2 * USDT)
+    harness.mine(CONFIRMATIONS + 2)
+    await harness.poll()
+    [row] = await harness.deposits()
+    assert (row["status"], row["binding_id"]) == ("confirmed", None)
+    assert await harness.events() == []
+    assert [a["kind"] for a in await harness.alerts()] == ["unattributed_deposit"]

@@ -1,0 +1,59 @@
+"""Many rows into SQLite as one multi-row INSERT: one statement, one step of its thread.
+
+aiosqlite runs SQLite in a thread of its own. `executemany`, and every row a RETURNING hands
+back, is one `sqlite3_step` each, and after each step that thread waits for the GIL, which a
+busy event loop (parsing the next range's logs) gives up only every few milliseconds: 10,000
+deposit rows took 3.6 s that way (measured), against about 0.1 s as multi-row statements.
+SQLAlchemy's `insert().values([...])` builds the same statement but coerces every value
+(slower still), so the SQL is rendered here, once per shape, and the values go through the
+columns' own bind processors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+MAX_PARAMETERS = 32_766  # SQLite's default limit since 3.32
+
+
+async def insert_rows(
+    conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]], *, suffix: str = ""
+) -> int:
+    """INSERT `rows` (all with the same keys) into `table` on SQLite, `suffix` appended (an
+    ON CONFLICT clause, say); returns how many rows were inserted."""
+    if not rows:
+        return 0
+    columns = tuple(rows[0])
+    processors = _processors(conn, table, columns)
+    per_statement = MAX_PARAMETERS // len(columns)
+    inserted = 0
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        sql = _statement(table.name, columns, len(chunk), suffix)
+        values = tuple(
+            process(row[name]) if process else row[name]
+            for row in chunk
+            for name, process in zip(columns, processors, strict=True)
+        )
+        result = await conn.exec_driver_sql(sql, values)
+        inserted += max(result.rowcount, 0)
+    return inserted
+
+
+def _processors(
+    conn: AsyncConnection, table: Table, columns: Sequence[str]
+) -> list[Callable[[Any], Any] | None]:
+    dialect = conn.dialect
+    return [table.c[name].type._cached_bind_processor(dialect) for name in columns]
+
+
+@lru_cache(maxsize=64)
+def _statement(table: str, columns: tuple[str, ...], count: int, suffix: str) -> str:
+    row = "(" + ", ".join("?" * len(columns)) + ")"
+    listed = ", ".join(columns)
+    return f"INSERT INTO {table} ({listed}) VALUES {', '.join([row] * count)} {suffix}"  # noqa: S608 - names from our own tables, values bound
