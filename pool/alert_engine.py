@@ -89,10 +89,9 @@ async def pool_low_transition(
     if settings.percent_thresholds.get(protocol):
         total = await monitoring.usable_addresses(conn, protocol=protocol)
     bounds = rules.pool_low_bounds(settings, protocol, total or 0)
-    available = await monitoring.free_addresses(
-        conn, protocol=protocol, now=now, up_to=bounds.count_cap
+    available, firing = await monitoring.pool_low_probe(
+        conn, protocol=protocol, now=now, up_to=bounds.count_cap, subject=subject
     )
-    firing = bool(await firing_subjects(conn, [subject]))
     decision = rules.pool_low(available, bounds, firing=firing)
     if decision is None:
         return Transition("pool_low", subject, "warning", None, str(available), {})
@@ -190,7 +189,8 @@ async def webhook_failure_transitions(
 
 async def evaluate_pool(db: Database, settings: AlertSettings, protocol: Protocol) -> None:
     now = utc_now()
-    async with db.read() as conn:
+    # On PostgreSQL without BEGIN/COMMIT: the usual evaluation is one statement.
+    async with db.read() if db.is_sqlite else db.autocommit() as conn:
         change = await pool_low_transition(conn, settings, protocol, now)
     await apply(db, [change], now)
 

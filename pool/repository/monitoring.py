@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.domain import Protocol
-from pool.tables import address, binding, delivery, delivery_attempt
+from pool.tables import address, alert, binding, delivery, delivery_attempt
 
 
 async def free_addresses(
@@ -58,3 +58,31 @@ async def failed_attempts_by_endpoint(conn: AsyncConnection, *, since: datetime)
         .group_by(delivery.c.endpoint_id)
     )
     return {str(endpoint): int(n) for endpoint, n in rows.all()}
+
+
+_FREE_UP_TO = (
+    select(address.c.id)
+    .where(
+        address.c.protocol == bindparam("p_protocol"),
+        address.c.status == "available",
+        or_(address.c.cooldown_until.is_(None), address.c.cooldown_until <= bindparam("p_now")),
+    )
+    .limit(bindparam("p_cap"))
+    .subquery()
+)
+# Built once, one statement: what runs after a bind is worth a round trip, not three.
+_POOL_LOW_PROBE = select(
+    select(func.count()).select_from(_FREE_UP_TO).scalar_subquery(),
+    select(alert.c.id)
+    .where(alert.c.subject == bindparam("p_subject"), alert.c.state == "firing")
+    .exists(),
+)
+
+
+async def pool_low_probe(
+    conn: AsyncConnection, *, protocol: Protocol, now: datetime, up_to: int, subject: str
+) -> tuple[int, bool]:
+    """(free addresses counted no further than `up_to`, whether `subject` is firing)."""
+    parameters = {"p_protocol": protocol, "p_now": now, "p_cap": up_to, "p_subject": subject}
+    free, firing = (await conn.execute(_POOL_LOW_PROBE, parameters)).one()
+    return int(free), bool(firing)

@@ -5,15 +5,19 @@ Two servers on the same database and the same pool, up at the same time, differi
 pool-low evaluation (`PoolAlerts.changed`: coalesced 50 ms, then a capped count of free
 addresses and a look-up of the firing alert, in the same process); off, `changed` returns at
 once. wrk with `scripts/bench/bind.lua` (32 connections, 2 threads, a new reference per
-request) alternates between them, ABBA, so drift and other work on the machine hit both
-alike; medians and their ratio.
+request) alternates between them, ABBA, after a discarded warm-up run on each, so drift and
+other work on the machine hit both alike; medians, their ratio, and the median of the ratios
+within back-to-back pairs (the steadier figure when the load swings).
 
 - PostgreSQL: `addrpool api --workers 2` twice; before each run the tables are vacuumed,
   analysed and checkpointed (`scripts/bench_bind.py`'s `settle`). The number of index/seq
   scans of the `alert` table during each run (`pg_stat_user_tables`) shows the evaluations
-  really ran (enabled) or did not (disabled).
+  really ran (enabled) or did not (disabled); see `wait_for_stats` for its precision.
 - SQLite: `addrpool serve` twice, each on its own file with its own pool (one SQLite file
   takes one writer at a time: sharing it would measure the lock, not alerting).
+
+`evaluation_cost` times one evaluation and one bind in the calling process (part 3 of the
+benchmark): what alerting can take from a process, whatever else the machine is doing.
 """
 
 from __future__ import annotations
@@ -23,12 +27,19 @@ import os
 import statistics
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pool import allocation
+from pool.alert_engine import COALESCE_SECONDS, evaluate_pool
+from pool.clock import utc_now
+from pool.config import AlertSettings
+from pool.db import Database
 from scripts.bench.alerts_latency import free_port, healthy, stop_process, wait_for
 from scripts.bench_bind import (
     LUA,
@@ -43,6 +54,7 @@ from scripts.bench_bind import (
 BIND_PATH = "/api/v1/deposits/bind"
 MODES = ("enabled", "disabled")
 STARTUP = 180.0  # seconds
+WARM_UP_SECONDS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +96,10 @@ def alert_scans(database: str) -> int:
 
 
 def wait_for_stats() -> None:
-    """The statistics collector reports a backend's counts when its transaction ends, at
-    most every second or so (PostgreSQL ≥ 15: at idle); a short pause makes them whole."""
+    """PostgreSQL 15 publishes a backend's table counts when it goes idle, at most once a
+    second, and a pooled connection left with pending counts may hold them up to 10 s: after
+    this pause most of a run's reads are counted, a few may show in the next run. The figure
+    says whether evaluations ran, not exactly how many."""
     time.sleep(1.5)
 
 
@@ -118,6 +132,13 @@ def servers(
         yield urls
 
 
+def warm_up(urls: dict[str, str], keys: dict[str, str]) -> None:
+    """A discarded run per server first: connection pools filled, statements prepared (the
+    first measured run would otherwise always pay this, and always for the same mode)."""
+    for mode, url in urls.items():
+        wrk(url, keys[mode], f"warm{mode[0]}", WARM_UP_SECONDS)
+
+
 def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     by_mode: dict[str, Any] = {}
     for mode in MODES:
@@ -130,7 +151,19 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "non_2xx": sum(r["non_2xx"] for r in mine),
         }
     by_mode["ratio"] = by_mode["enabled"]["rps"] / by_mode["disabled"]["rps"]
+    by_mode["pair_ratios"] = pair_ratios(runs)
+    by_mode["pair_ratio"] = statistics.median(by_mode["pair_ratios"])
     return by_mode
+
+
+def pair_ratios(runs: list[dict[str, Any]]) -> list[float]:
+    """enabled / disabled within each back-to-back pair of the ABBA order: the two runs of a
+    pair are seconds apart, so a swing of the machine's load hits them nearly alike."""
+    ratios = []
+    for first, second in zip(runs[0::2], runs[1::2], strict=False):
+        on, off = (first, second) if first["mode"] == "enabled" else (second, first)
+        ratios.append(round(on["rps"] / off["rps"], 3))
+    return ratios
 
 
 def run_postgres(
@@ -141,6 +174,7 @@ def run_postgres(
     runs: list[dict[str, Any]] = []
     started_load = load()
     with servers(argv, envs, work) as urls:
+        warm_up(urls, dict.fromkeys(MODES, key))
         for n, mode in enumerate(abba(plan.repeat)):
             settle(database)
             wait_for_stats()
@@ -179,6 +213,7 @@ def run_sqlite(work: Path, env: dict[str, str], plan: CostPlan) -> dict[str, Any
     runs: list[dict[str, Any]] = []
     started_load = load()
     with servers(argv, envs, work) as urls:
+        warm_up(urls, keys)
         for n, mode in enumerate(abba(plan.repeat)):
             result = wrk(urls[mode], keys[mode], f"sq{n}{mode[0]}", plan.duration)
             runs.append(result | {"mode": mode})
@@ -190,3 +225,46 @@ def clean_env(log_level: str = "WARNING") -> dict[str, str]:
     """No stray ADDRPOOL_ setting from the caller's shell leaks into a measured process."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ADDRPOOL_")}
     return env | {"ADDRPOOL_LOG_LEVEL": log_level, "ADDRPOOL_SECRET_KEY": "bench-alerts-key"}
+
+
+# -- one evaluation, in this process ----------------------------------------------------------
+
+
+async def _per_call(call: Callable[[int], Awaitable[object]], count: int) -> dict[str, float]:
+    """Wall and CPU milliseconds per call (CPU of every thread of this process: aiosqlite
+    runs its statements in a thread; a PostgreSQL server process's CPU is not included)."""
+    for n in range(10):  # warm: connections opened, statements compiled and cached
+        await call(-n - 1)
+    wall, cpu = time.perf_counter(), time.process_time()
+    for n in range(count):
+        await call(n)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return {"wall_ms": wall / count * 1000, "cpu_ms": cpu / count * 1000}
+
+
+async def evaluation_cost(database_url: str, count: int) -> dict[str, Any]:
+    """`evaluate_pool` (what `PoolAlerts` runs at most every 50 ms per process while binds
+    arrive) beside a bind as the API runs it, one after another on an idle database."""
+    db = Database(database_url)
+    settings = AlertSettings(thresholds={"evm": 200})
+
+    async def evaluate(_: int) -> None:
+        await evaluate_pool(db, settings, "evm")
+
+    async def bind(n: int) -> None:
+        async def work(conn: AsyncConnection) -> object:
+            reference, now = f"evaluation-cost-{n}", utc_now()
+            return await allocation.bind(
+                conn, reference=reference, protocol="evm", metadata=None, actor="bench", now=now
+            )
+
+        await db.run_write(work, single_statement=True)
+
+    try:
+        result: dict[str, Any] = {"evaluation": await _per_call(evaluate, count)}
+        result["bind"] = await _per_call(bind, count)
+    finally:
+        await db.dispose()
+    most = 1 / COALESCE_SECONDS  # evaluations per second and process, binds arriving non-stop
+    result["cpu_share_at_most"] = result["evaluation"]["cpu_ms"] * most / 1000
+    return result

@@ -58,6 +58,7 @@ async def bind_load(spec: dict[str, Any]) -> dict[str, Any]:
     failures: Counter[str] = Counter()
     ready = Path(spec["ready_path"])
     announced: list[None] = []
+    dry_at: list[float] = []
 
     async def binder(task: int) -> None:
         n = 0
@@ -67,6 +68,7 @@ async def bind_load(spec: dict[str, Any]) -> dict[str, Any]:
                 await _bind_once(db, f"{spec['prefix']}-{task}-{n}")
             except InsufficientAddresses:
                 failures["pool dry"] += 1
+                dry_at.append(time.monotonic())
                 stop.set()
                 return
             except Exception as exc:  # counted and reported: a failed bind is a result too
@@ -78,7 +80,12 @@ async def bind_load(spec: dict[str, Any]) -> dict[str, Any]:
 
     await asyncio.gather(*(binder(t) for t in range(spec["concurrency"])))
     await db.dispose()
-    return {"bucket": BUCKET, "counts": dict(counts), "failures": dict(failures)}
+    return {
+        "bucket": BUCKET,
+        "counts": dict(counts),
+        "failures": dict(failures),
+        "dry_at": min(dry_at, default=None),
+    }
 
 
 def _signal_ready(path: Path) -> None:
@@ -197,20 +204,28 @@ def summarise(
     load_end: tuple[float, ...],
 ) -> dict[str, Any]:
     counts = {int(k): v for k, v in binds["counts"].items()}
+    dry_at = binds.get("dry_at") or float("inf")
     for window in windows:
         window["binds_per_s"] = round(rate(counts, binds["bucket"], window["start"], window["end"]))
-    without = [w["binds_per_s"] for w in windows if w["kind"] == "without"]
-    with_ = [w["binds_per_s"] for w in windows if w["kind"] == "with"]
+        window["pool_dry"] = window["end"] > dry_at  # left out: no address left to bind
+    without = [w["binds_per_s"] for w in windows if w["kind"] == "without" and not w["pool_dry"]]
+    with_ = [w["binds_per_s"] for w in windows if w["kind"] == "with" and not w["pool_dry"]]
     return {
-        "binds_per_s_without": statistics.median(without),
-        "binds_per_s_with": statistics.median(with_),
-        "ratio": round(statistics.median(with_) / statistics.median(without), 3),
+        "binds_per_s_without": _median(without),
+        "binds_per_s_with": _median(with_),
+        "ratio": round(statistics.median(with_) / statistics.median(without), 3)
+        if with_ and without
+        else None,
         "windows": [{k: v for k, v in w.items() if k not in ("start", "end")} for w in windows],
         "bind_failures": binds["failures"],
         "total_binds": sum(counts.values()),
         "load_average_start": load_start,
         "load_average_end": load_end,
     }
+
+
+def _median(values: list[int]) -> float | None:
+    return statistics.median(values) if values else None
 
 
 def main() -> int:
