@@ -106,15 +106,18 @@ class CrashingWorker:
         self.kills_mid_work = 0
         self.rng = random.Random(SEED)
 
-    def run_once(self) -> None:
-        """Start a worker; SIGKILL it a few milliseconds into its work."""
+    def _start(self) -> subprocess.Popen[bytes]:
         with self.log.open("w") as log:
-            process = subprocess.Popen(
+            return subprocess.Popen(
                 [sys.executable, "-m", "scripts.cli", "worker"],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
+
+    def run_once(self) -> None:
+        """Start a worker; SIGKILL it a few milliseconds into its work."""
+        process = self._start()
         try:
             self._wait_for_work(process)
             time.sleep(self.rng.uniform(0, 0.05))
@@ -125,13 +128,7 @@ class CrashingWorker:
 
     async def run_until_caught_up(self, db: Database, url: str) -> None:
         """Start a worker, let it catch up however long a loaded machine makes that, kill it."""
-        with self.log.open("w") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "scripts.cli", "worker"],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        process = self._start()
         try:
             deadline = time.monotonic() + 120
             while not await caught_up(db, url):

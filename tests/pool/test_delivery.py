@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -58,19 +57,6 @@ class Receiver:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
-
-
-@pytest.fixture
-def receivers() -> Iterator[Any]:
-    started: list[Receiver] = []
-
-    def start(*script: tuple[int, dict[str, str], float]) -> Receiver:
-        started.append(Receiver(list(script) or [(200, {}, 0.0)]))
-        return started[-1]
-
-    yield start
-    for receiver in started:
-        receiver.close()
 
 
 async def endpoint(
