@@ -16,9 +16,7 @@ from pool.db import Database
 from pool.delivery import HELD_PER_ENDPOINT, UNRENEWED, DeliveryWorker
 from pool.repository import deliveries as repo
 from pool.tables import delivery
-from tests.pool.test_delivery import deliver_all, deliveries, emit, endpoint, receivers
-
-__all__ = ["receivers"]  # the fixture, shared with test_delivery
+from tests.pool.test_delivery import deliver_all, deliveries, emit, endpoint
 
 
 async def claim_one(db: Database, endpoint_id: str, lease: timedelta) -> repo.Claimed:

@@ -16,11 +16,9 @@ from pool.db import Database
 from pool.delivery import DeliveryWorker
 from pool.webhook_sender import BODY_KEPT, WebhookSender
 from pool.webhook_urls import parse_webhook_url
-from tests.pool.test_delivery import deliver_all, deliveries, emit, endpoint, receivers
+from tests.pool.test_delivery import deliver_all, deliveries, emit, endpoint
 from tests.pool.test_webhook_urls import CountingResolver
 from tests.pool.tls_receiver import TlsReceiver, self_signed
-
-__all__ = ["receivers"]  # the fixture, shared with test_delivery
 
 NAME = "pinned.test"  # resolvable only through the test's resolver: the address is pinned
 
