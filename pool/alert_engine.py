@@ -34,6 +34,10 @@ from pool.repository.chain_state import load_cursors
 log = logging.getLogger("addrpool.alerts")
 POOL_LOW_EVENT = "alert.address_pool_low"
 COALESCE_SECONDS = 0.05  # binds arriving this close together share one evaluation
+# Once the pool was found well above its threshold, binds share an evaluation for this long:
+# a bind then costs almost nothing in alerting, and a crossing is still seen within a second
+# (the notifier adds its 0.25 s poll: within the 2 s an alert may take).
+HEALTHY_COALESCE_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +48,7 @@ class Transition:
     decision: rules.Decision
     value: str
     details: dict[str, Any]
+    healthy: bool = False  # not firing, and free addresses above the resolve level
 
 
 async def apply(db: Database, transitions: list[Transition], now: datetime) -> None:
@@ -94,7 +99,8 @@ async def pool_low_transition(
     )
     decision = rules.pool_low(available, bounds, firing=firing)
     if decision is None:
-        return Transition("pool_low", subject, "warning", None, str(available), {})
+        healthy = not firing and available >= bounds.count_cap
+        return Transition("pool_low", subject, "warning", None, str(available), {}, healthy)
     if total is None:
         total = await monitoring.usable_addresses(conn, protocol=protocol)
     if total == 0:  # a protocol never imported is one the operator does not use
@@ -187,12 +193,14 @@ async def webhook_failure_transitions(
 # -- running them --------------------------------------------------------------------------
 
 
-async def evaluate_pool(db: Database, settings: AlertSettings, protocol: Protocol) -> None:
+async def evaluate_pool(db: Database, settings: AlertSettings, protocol: Protocol) -> bool:
+    """True when the pool was found healthy (nothing to do for a while)."""
     now = utc_now()
     # On PostgreSQL without BEGIN/COMMIT: the usual evaluation is one statement.
     async with db.read() if db.is_sqlite else db.autocommit() as conn:
         change = await pool_low_transition(conn, settings, protocol, now)
     await apply(db, [change], now)
+    return change.healthy
 
 
 async def evaluate_all(db: Database, settings: AlertSettings, watched_chains: set[str]) -> None:
@@ -215,6 +223,7 @@ class PoolAlerts:
         self.db = db
         self.settings = settings
         self._due: set[Protocol] = set()
+        self._healthy: dict[Protocol, bool] = {}  # as the last evaluation found each pool
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -230,14 +239,21 @@ class PoolAlerts:
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
-            await asyncio.sleep(COALESCE_SECONDS)
+            await asyncio.sleep(self._coalesce())
             self._wake.clear()
             due, self._due = self._due, set()
             for protocol in due:
+                self._healthy[protocol] = False  # unknown until evaluated again
                 try:
-                    await evaluate_pool(self.db, self.settings, protocol)
+                    self._healthy[protocol] = await evaluate_pool(self.db, self.settings, protocol)
                 except Exception:
                     log.exception("pool alert evaluation failed", extra={"protocol": protocol})
+
+    def _coalesce(self) -> float:
+        """Near or below the threshold every change counts; far above it, a second's worth."""
+        if all(self._healthy.get(protocol, False) for protocol in self._due):
+            return HEALTHY_COALESCE_SECONDS
+        return COALESCE_SECONDS
 
     async def close(self) -> None:
         if self._task is not None:

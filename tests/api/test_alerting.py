@@ -324,3 +324,22 @@ async def test_binding_and_unbinding_around_the_threshold_does_not_flap(
         ("pool_low:evm", "fired"),
         ("pool_low:evm", "resolved"),
     ]
+
+
+async def test_a_healthy_pool_is_evaluated_at_most_once_a_second(
+    alerting: Any, db: Database, admin_key: str
+) -> None:
+    await load_pool(db, "evm", 50)  # far above the threshold of 3
+    pool_alerts = alerting.app.state.ctx.pool_alerts
+    assert await bind(alerting, admin_key, "first") == 201
+    await asyncio.sleep(0.2)
+    assert pool_alerts._healthy == {"evm": True}
+    pool_alerts.changed("evm")
+    assert pool_alerts._coalesce() == 1.0
+    async with db.write() as conn:  # now close to it: every change counts again
+        await conn.execute(
+            update(address).where(address.c.status == "available").values(status="archived")
+        )
+    await asyncio.sleep(1.2)
+    assert pool_alerts._healthy == {"evm": False}
+    assert await transitions(db, "pool_low:evm") == [("pool_low:evm", "fired")]
