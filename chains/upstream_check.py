@@ -50,15 +50,25 @@ class UpstreamChecker:
         self.settings = settings
         self.db = db
         self.chains = {c.chain_id: c for c in watched_chains(settings)}
+        # One client per endpoint for the worker's life, not one per event checked.
+        self._clients = {
+            c.chain_id: [RpcClient(url, timeout=c.rpc_timeout) for url in c.rpc_urls]
+            for c in self.chains.values()
+        }
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self.run_once()
-            except Exception:
-                log.exception("checking PayIn's events failed; trying again")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=POLL_SECONDS)
+        try:
+            while not stop.is_set():
+                try:
+                    await self.run_once()
+                except Exception:
+                    log.exception("checking PayIn's events failed; trying again")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=POLL_SECONDS)
+        finally:
+            for clients in self._clients.values():
+                for client in clients:
+                    await client.close()
 
     async def run_once(self) -> int:
         """Check every event not yet settled; returns how many were looked at."""
@@ -86,14 +96,11 @@ class UpstreamChecker:
         return await self._on_chain(chain, tx_hash)
 
     async def _on_chain(self, chain: ChainConfig, tx_hash: str) -> Outcome:
-        for url in chain.rpc_urls:
-            client = RpcClient(url, timeout=chain.rpc_timeout)
+        for client in self._clients[chain.chain_id]:
             try:
                 receipt = await client.call("eth_getTransactionReceipt", [rpc_hash(tx_hash)])
             except RpcError:
                 continue
-            finally:
-                await client.close()
             if receipt is None:
                 return Outcome("not_on_chain", "the chain has no such transaction")
             if receipt.get("status") != "0x1":
