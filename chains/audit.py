@@ -24,6 +24,7 @@ from chains.rpc import RpcClient
 from pool import ledger
 from pool.clock import utc_now
 from pool.db import Database
+from pool.pacing import UNPACED, Pacer
 from pool.reconciliation import Finding, coverage_gaps, of_deposit
 from pool.repository import ledger as ledger_repo
 from pool.repository import reconciliation as repo
@@ -56,18 +57,29 @@ class ChainAudit:
 
 
 async def audit_chain(
-    chain: ChainConfig, db: Database, client: RpcClient, *, since: datetime, chain_reads: int
+    chain: ChainConfig,
+    db: Database,
+    client: RpcClient,
+    *,
+    since: datetime,
+    chain_reads: int,
+    pacer: Pacer | None = None,
 ) -> ChainAudit:
-    """Raises RpcError when the node fails; what was repaired before that stays repaired."""
+    """Raises RpcError when the node fails; what was repaired before that stays repaired.
+
+    `pacer` rests after each RPC batch: the node is often on the same box as the binds.
+    """
     audit = ChainAudit(chain.chain_id, endpoint=client.endpoint)
     reader = ChainReader(chain, client)
+    pacer = pacer or Pacer(UNPACED)
     audit.head = await reader.head()
     settled = audit.head - chain.confirmations + 1
     async with db.read() as conn:
         recent = await repo.most_recent(
             conn, chain_id=chain.chain_id, since=since, up_to_block=settled, limit=chain_reads
         )
-    await _verify_deposits(chain, db, reader, recent, audit)
+    await pacer.rest()
+    await _verify_deposits(chain, db, reader, recent, audit, pacer)
     await _check_coverage(chain, db, client, reader, audit)
     return audit
 
@@ -81,9 +93,10 @@ async def _verify_deposits(
     reader: ChainReader,
     recent: Sequence[repo.LedgerDeposit],
     audit: ChainAudit,
+    pacer: Pacer,
 ) -> None:
-    canonical = await _canonical_hashes(reader, sorted({d.block_number for d in recent}))
-    receipts = await _receipts(reader.client, [rpc_hash(d.tx_hash) for d in recent])
+    canonical = await _canonical_hashes(reader, sorted({d.block_number for d in recent}), pacer)
+    receipts = await _receipts(reader.client, [rpc_hash(d.tx_hash) for d in recent], pacer)
     token_hex20 = _token_hex20s(chain, recent)
     for row in recent:
         finding = _compare(row, canonical.get(row.block_number), receipts, token_hex20)
@@ -147,11 +160,14 @@ def _log_differences(
     return differences
 
 
-async def _canonical_hashes(reader: ChainReader, heights: list[int]) -> dict[int, str]:
+async def _canonical_hashes(
+    reader: ChainReader, heights: list[int], pacer: Pacer
+) -> dict[int, str]:
     """In batches a hosted provider accepts (some refuse a thousand calls in one)."""
     hashes: dict[int, str] = {}
     for start in range(0, len(heights), RPC_BATCH):
         hashes.update(await reader.canonical_hashes(heights[start : start + RPC_BATCH]))
+        await pacer.rest()
     return hashes
 
 
@@ -166,13 +182,16 @@ def rpc_hash(tx_hash: str) -> str:
     return lowered if lowered.startswith("0x") else "0x" + lowered
 
 
-async def _receipts(client: RpcClient, tx_hashes: list[str]) -> dict[str, dict[str, Any] | None]:
+async def _receipts(
+    client: RpcClient, tx_hashes: list[str], pacer: Pacer
+) -> dict[str, dict[str, Any] | None]:
     unique = sorted(set(tx_hashes))
     receipts: dict[str, dict[str, Any] | None] = {}
     for start in range(0, len(unique), RPC_BATCH):
         chunk = unique[start : start + RPC_BATCH]
         answers = await client.batch([("eth_getTransactionReceipt", [h]) for h in chunk])
         receipts.update(zip(chunk, answers, strict=True))
+        await pacer.rest()
     return receipts
 
 

@@ -29,6 +29,7 @@ from pool.clock import isoformat_z, utc_now
 from pool.config import ReconcileSettings, Settings
 from pool.db import Database
 from pool.errors import ValidationFailed
+from pool.pacing import Pacer
 from pool.repository import reconciliation as repo
 from pool.repository import upstream as upstream_repo
 
@@ -54,9 +55,15 @@ async def reconcile(
     *,
     since: datetime | None = None,
     chain_ids: Sequence[str] | None = None,
+    duty_cycle: float | None = None,
 ) -> dict[str, Any]:
-    """Run once and return the stored report, as the API shows it."""
+    """Run once and return the stored report, as the API shows it.
+
+    The run rests between its steps (never inside a transaction) to keep busy at most
+    `duty_cycle` of the time, `[reconcile] duty_cycle` unless given (pool.pacing).
+    """
     started = utc_now()
+    pacer = Pacer(duty_cycle or settings.reconcile.duty_cycle)
     run = Run(started, since or started - settings.reconcile.window, _chains(settings, chain_ids))
     scope = [c.chain_id for c in run.chains]
     grace = settings.reconcile.grace
@@ -75,13 +82,15 @@ async def reconcile(
         stuck_after=_stuck_after(settings.reconcile, run.chains),
     )
     run.findings.extend(ledger_check.findings)
+    await pacer.rest()
     if settings.binding_backend == "payin":
         run.findings.extend(await _upstream_findings(settings, db, run))
     for chain in run.chains:
-        audit = await _audit_with_failover(chain, db, run.since, settings.reconcile)
+        audit = await _audit_with_failover(chain, db, run.since, settings.reconcile, pacer)
         run.findings.extend(audit.findings)
         run.audits[chain.chain_id] = audit.view()
-    return await _repair_and_store(db, run, ledger_check, settings.reconcile)
+    await pacer.rest()
+    return await _repair_and_store(db, run, ledger_check, settings.reconcile, pacer)
 
 
 def _earliest_confirmation(due: Sequence[repo.LedgerDeposit], fallback: datetime) -> datetime:
@@ -120,7 +129,7 @@ def _stuck_after(
 
 
 async def _audit_with_failover(
-    chain: ChainConfig, db: Database, since: datetime, settings: ReconcileSettings
+    chain: ChainConfig, db: Database, since: datetime, settings: ReconcileSettings, pacer: Pacer
 ) -> ChainAudit:
     endpoints = EndpointPool(
         [RpcClient(url, timeout=chain.rpc_timeout) for url in chain.rpc_urls], max_lag=chain.max_lag
@@ -135,7 +144,7 @@ async def _audit_with_failover(
                 break
             try:
                 return await audit_chain(
-                    chain, db, client, since=since, chain_reads=settings.chain_reads
+                    chain, db, client, since=since, chain_reads=settings.chain_reads, pacer=pacer
                 )
             except RpcError as exc:
                 endpoints.set_aside(client, str(exc))
@@ -147,7 +156,11 @@ async def _audit_with_failover(
 
 
 async def _repair_and_store(
-    db: Database, run: Run, ledger_check: core.LedgerCheck, settings: ReconcileSettings
+    db: Database,
+    run: Run,
+    ledger_check: core.LedgerCheck,
+    settings: ReconcileSettings,
+    pacer: Pacer,
 ) -> dict[str, Any]:
     async with db.write() as conn:
         now = utc_now()
@@ -176,6 +189,8 @@ async def _repair_and_store(
             },
             "alerts": {"fired": alerts.fired, "resolved": alerts.resolved},
             "durationMs": int((now - run.started_at).total_seconds() * 1000),
+            # Of which resting between steps, so as not to slow binds (`[reconcile] duty_cycle`).
+            "restedMs": int(pacer.rested * 1000),
         }
         report_id = await repo.save_report(
             conn,

@@ -82,6 +82,9 @@ class ReconcileSettings(BaseModel):
     max_requeues: int = Field(default=3, ge=0)
     # Pending longer than max(this, 3 x confirmations x block time) means a stuck watcher.
     stuck_after: timedelta = timedelta(minutes=10)
+    # The share of the time a run keeps busy; it rests the rest between its steps, so binds on
+    # the same box barely notice it (pool.pacing). 1 runs flat out.
+    duty_cycle: float = Field(default=0.1, gt=0, le=1)
 
     @field_validator("interval", "window", "grace", "stuck_after", mode="before")
     @classmethod

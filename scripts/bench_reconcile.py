@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/bench_reconcile.py [--deposits 100000] [--chain-reads 1000]
         [--duration 20] [--cycles 4] [--backends postgresql,sqlite] [--json PATH] [--profile]
-        [--pool 400000] [--nice 19]
+        [--pool 400000] [--nice 19] [--duty-cycle 0.1]
     smoke run: --deposits 5000 --chain-reads 200 --pool 60000 --duration 5 --cycles 2
 
 Goal: reconciliation of 100,000 deposits with chain re-reads of the most recent 1,000 in
@@ -22,14 +22,16 @@ Setup, per backend (a fresh database: PostgreSQL `addrpool_bench_recon`, or a SQ
 - VACUUM ANALYZE (PostgreSQL) or ANALYZE (SQLite).
 Measured:
 1. `chains.reconciler.reconcile(settings, db)` with the default window (7 days) and
-   `chain_reads = --chain-reads`, `--runs` times in this process, none of the bench's load
-   running: wall clock, the report's durationMs, verifiedOnChain, discrepancies (must be 0);
+   `chain_reads = --chain-reads`, `--runs` times in this process flat out (duty cycle 1),
+   none of the bench's load running: wall clock, the report's durationMs, verifiedOnChain,
+   discrepancies (must be 0); then one run paced at `--duty-cycle` (its wall and rested time);
    where the time goes (scripts/bench/reconcile_phases.py: per-step timers, the event-loop
    stalls a run causes, EXPLAIN ANALYZE of its two big reads on PostgreSQL); `--profile`
    adds one cProfile'd run.
 2. Binds while it runs (scripts/bench/reconcile_load.py): a child process binding with
    `--concurrency` tasks throughout; `--cycles` times a `--duration` s window without, then
-   one with a second child running reconcile() back to back (`--nice N`: that child niced).
+   one with a second child running reconcile() back to back, paced at `--duty-cycle` as the
+   worker is by default (`--nice N`: that child niced).
    Medians of binds/s per window and their ratio (goal ≥ 0.9), with the load average;
    windows after the pool ran dry are shown but left out (size `--pool` for the run).
 """
@@ -57,6 +59,7 @@ from typing import Any
 from chains.codec import address_parser
 from chains.reconciler import reconcile
 from pool.clock import utc_now
+from pool.config import ReconcileSettings
 from pool.db import Database
 from scripts.anvil import Anvil
 from scripts.bench.reconcile_chain import (
@@ -131,6 +134,7 @@ def analyse(name: str, url: str) -> None:
 
 
 async def timed_runs(url: str, chain: ChainSpec, args: argparse.Namespace) -> dict[str, Any]:
+    """Flat out (duty cycle 1): what a run costs; then one run paced as `--duty-cycle`."""
     settings = bench_settings(url, chain, chain_reads=args.chain_reads)
     db = Database(url, pool_size=5)
     runs: list[dict[str, Any]] = []
@@ -142,6 +146,9 @@ async def timed_runs(url: str, chain: ChainSpec, args: argparse.Namespace) -> di
                 wall = time.perf_counter() - began
         runs.append(run_summary(report, wall, phases) | stall_summary(stalls))
     profile = await profiled_run(settings, db) if args.profile else None
+    began = time.perf_counter()
+    paced = await reconcile(settings, db, duty_cycle=args.duty_cycle)
+    paced_wall = time.perf_counter() - began
     await db.dispose()
     walls = [r["wall_s"] for r in runs]
     median_run = sorted(runs, key=lambda r: r["wall_s"])[len(runs) // 2]
@@ -150,6 +157,12 @@ async def timed_runs(url: str, chain: ChainSpec, args: argparse.Namespace) -> di
         "runs": runs,
         "phases_of_median_run": median_run["phases"],
         "profile": profile,
+        "paced": {
+            "duty_cycle": args.duty_cycle,
+            "wall_s": round(paced_wall, 2),
+            "rested_ms": paced["restedMs"],
+            "discrepancies": paced["discrepancies"],
+        },
     }
 
 
@@ -226,6 +239,7 @@ def load_spec(url: str, chain: ChainSpec, args: argparse.Namespace) -> dict[str,
         "cycles": args.cycles,
         "warmup": args.warmup,
         "nice": args.nice,
+        "duty_cycle": args.duty_cycle,
     }
 
 
@@ -271,7 +285,7 @@ def rows(backend: dict[str, Any]) -> list[tuple[str, str]]:
     first = timed["runs"][0]
     out = [
         ("rows: deposit / event / delivery / address / binding", _sizes(setup["table_rows"])),
-        ("reconcile wall s, median", f"**{timed['wall_s_median']:.2f}**"),
+        ("reconcile wall s, flat out, median", f"**{timed['wall_s_median']:.2f}**"),
         ("reconcile wall s, each run", ", ".join(f"{r['wall_s']:.2f}" for r in timed["runs"])),
         ("report durationMs, each run", ", ".join(str(r["duration_ms"]) for r in timed["runs"])),
         ("depositsChecked", str(first["deposits_checked"])),
@@ -279,7 +293,10 @@ def rows(backend: dict[str, Any]) -> list[tuple[str, str]]:
         ("discrepancies", ", ".join(str(r["discrepancies"]) for r in timed["runs"])),
         ("longest event-loop stall in a run, s", _each(timed["runs"], "loop_stall_max_s")),
         ("loop time in stalls > 0.1 s, s", _each(timed["runs"], "loop_stalled_over_100ms_s")),
-    ]
+        (f"paced run (duty cycle {timed['paced']['duty_cycle']}): wall s, of which rested",
+         f"{timed['paced']['wall_s']:.2f}, {timed['paced']['rested_ms'] / 1000:.2f} "
+         f"({timed['paced']['discrepancies']} discrepancies)"),
+    ]  # fmt: skip
     binds = backend.get("binds")
     if binds:
         out += [
@@ -341,6 +358,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=5.0, help="binding before the first window")
     parser.add_argument("--concurrency", type=int, default=16, help="bind tasks")
     parser.add_argument("--nice", type=int, default=0, help="niceness of the reconcile child")
+    parser.add_argument(
+        "--duty-cycle",
+        type=float,
+        default=ReconcileSettings().duty_cycle,
+        help="the pace of the runs while binds are measured (default: the setting's default)",
+    )
     parser.add_argument("--backends", type=lambda t: t.split(","), default=["postgresql"])
     parser.add_argument("--profile", action="store_true", help="one more run under cProfile")
     parser.add_argument("--json", type=Path, help="also write the results here")

@@ -10,6 +10,7 @@ from pool import clock
 from pool.clock import utc_now
 from pool.config import load_settings
 from pool.errors import ValidationFailed
+from pool.pacing import UNPACED
 from pool.reconciliation import CATEGORIES, report_view
 from pool.repository.reconciliation import credited_between, load_report
 from pool.totals import daily_totals, totals_csv
@@ -39,7 +40,10 @@ async def reconcile(args: argparse.Namespace, out: Output) -> int:
             from chains.reconciler import reconcile as run_once
 
             since = parse_moment(args.since, now=utc_now()) if args.since else None
-            report = await run_once(settings, db, since=since, chain_ids=args.chain)
+            pace = UNPACED if args.full_speed else None  # None: `[reconcile] duty_cycle`
+            report = await run_once(
+                settings, db, since=since, chain_ids=args.chain, duty_cycle=pace
+            )
     out.result(report, report_text(report))
     return 1 if report["discrepancies"] else 0
 
@@ -131,6 +135,11 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], add_js
     run.add_argument("--chain", action="append", help="only this chain (repeatable)")
     run.add_argument(
         "--latest", action="store_true", help="show the worker's latest report; read no chain"
+    )
+    run.add_argument(
+        "--full-speed",
+        action="store_true",
+        help="do not rest between steps (by default a run paces itself like the worker's)",
     )
     daily = add_json(sub.add_parser("totals", help="credited deposits per day, chain and token"))
     daily.add_argument("--since", help="default: 30 days before today (UTC)")

@@ -52,7 +52,9 @@ class RecentDeposits:
     catch_up_seconds: float
 
 
-def bench_settings(database_url: str, chain: ChainSpec, *, chain_reads: int) -> Settings:
+def bench_settings(
+    database_url: str, chain: ChainSpec, *, chain_reads: int, duty_cycle: float = 1.0
+) -> Settings:
     """Everything explicit: no ADDRPOOL_ variable or addrpool.toml changes what is measured."""
     token = TokenSettings(contract=chain.token, decimals=6, min_amount="0.01")
     watched = ChainSettings(
@@ -69,7 +71,7 @@ def bench_settings(database_url: str, chain: ChainSpec, *, chain_reads: int) -> 
         secret_key=SECRET_KEY,
         log_level="WARNING",
         chains={CHAIN_ID: watched},
-        reconcile=ReconcileSettings(chain_reads=chain_reads),
+        reconcile=ReconcileSettings(chain_reads=chain_reads, duty_cycle=duty_cycle),
     )
 
 

@@ -101,7 +101,9 @@ async def reconcile_loop(spec: dict[str, Any]) -> dict[str, Any]:
     from scripts.bench.reconcile_chain import ChainSpec, bench_settings
 
     chain = ChainSpec(**spec["chain"])
-    settings = bench_settings(spec["database_url"], chain, chain_reads=spec["chain_reads"])
+    settings = bench_settings(
+        spec["database_url"], chain, chain_reads=spec["chain_reads"], duty_cycle=spec["duty_cycle"]
+    )
     db = Database(spec["database_url"], pool_size=5)
     first = time.monotonic()
     runs = []

@@ -41,8 +41,11 @@ def test_reconcile_and_totals_commands(tmp_path: Path, devnet: Devnet) -> None:
     report = json.loads(run("reconcile", "--since", "1d", "--json").stdout)
     assert report["discrepancies"] == 0
     assert set(report["chains"]) == {"devnet"}
+    assert report["restedMs"] > 0  # paced, as the worker's runs are
+    flat_out = json.loads(run("reconcile", "--full-speed", "--json").stdout)
+    assert flat_out["restedMs"] == 0 and flat_out["discrepancies"] == 0
     latest = json.loads(run("reconcile", "--latest", "--json").stdout)
-    assert latest["id"] == report["id"]
+    assert latest["id"] == flat_out["id"]
     table = run("reconcile", "--latest").stdout
     assert "not_acknowledged" in table and "devnet:" in table
     refused = run("reconcile", "--chain", "elsewhere", expect=2)
