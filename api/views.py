@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pool.clock import isoformat_z
+from pool.clock import isoformat_z, isoformat_z_or_none
 from pool.domain import Binding, Unbound
 from pool.importer import ImportReport
 from pool.payloads import deposit_payload
@@ -13,10 +13,6 @@ from pool.references import ReferenceTotals, ReferenceView
 from pool.repository.addresses import AddressRow
 from pool.repository.deposits import DepositRow
 from pool.stats import PoolSummary
-
-
-def _iso(moment: Any) -> str | None:
-    return isoformat_z(moment) if moment is not None else None
 
 
 def binding_view(binding: Binding, monitored_chains: list[str]) -> dict[str, Any]:
@@ -43,8 +39,8 @@ def history_view(binding: Binding) -> dict[str, Any]:
         "address": binding.address,
         "protocol": binding.protocol,
         "boundAt": isoformat_z(binding.bound_at),
-        "unboundAt": _iso(binding.unbound_at),
-        "cooldownUntil": _iso(binding.cooldown_until),
+        "unboundAt": isoformat_z_or_none(binding.unbound_at),
+        "cooldownUntil": isoformat_z_or_none(binding.cooldown_until),
     }
 
 
@@ -99,8 +95,8 @@ def address_view(row: AddressRow, *, now: datetime) -> dict[str, Any]:
         "status": status,
         "derivationIndex": row.derivation_index,
         "depositReference": row.deposit_reference,
-        "boundAt": _iso(row.bound_at),
-        "cooldownUntil": _iso(row.cooldown_until),
+        "boundAt": isoformat_z_or_none(row.bound_at),
+        "cooldownUntil": isoformat_z_or_none(row.cooldown_until),
         "createdAt": isoformat_z(row.created_at),
     }
 

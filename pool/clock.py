@@ -14,6 +14,11 @@ def isoformat_z(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+def isoformat_z_or_none(moment: datetime | None) -> str | None:
+    """For optional moments (`unboundAt`, `resolvedAt`): JSON null when absent."""
+    return isoformat_z(moment) if moment is not None else None
+
+
 _AGO = re.compile(r"^(\d+)([mhd])$")
 _AGO_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 

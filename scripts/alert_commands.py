@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from pool.alert_hooks import HookFailed, message, send
-from pool.clock import isoformat_z, utc_now
+from pool.clock import isoformat_z_or_none, utc_now
 from pool.config import load_settings
 from pool.errors import ConfigurationError
 from pool.payloads import alert_payload
@@ -18,10 +18,6 @@ from pool.repository.alerts import list_alerts
 from pool.stats import PoolSummary, summarize
 from scripts.commands import opened_database
 from scripts.output import Output, table
-
-
-def _iso(moment: Any) -> str | None:
-    return isoformat_z(moment) if moment is not None else None
 
 
 async def pool_stats(args: argparse.Namespace, out: Output) -> int:
@@ -35,7 +31,8 @@ async def pool_stats(args: argparse.Namespace, out: Output) -> int:
     if args.action == "stats":
         header += ["below", "projected exhaustion"]
         for row, s in zip(rows, summaries, strict=True):
-            row += ["yes" if s.below_threshold else "no", _iso(s.projected_exhaustion_at) or "-"]
+            exhaustion = isoformat_z_or_none(s.projected_exhaustion_at) or "-"
+            row += ["yes" if s.below_threshold else "no", exhaustion]
     out.result(data, table(rows, header))
     below = any(s.below_threshold for s in summaries)
     return 1 if args.action == "stats" and below else 0
@@ -50,7 +47,7 @@ def _stats_view(s: PoolSummary) -> dict[str, Any]:
         "archived": s.archived,
         "threshold": s.threshold,
         "belowThreshold": s.below_threshold,
-        "projectedExhaustionAt": _iso(s.projected_exhaustion_at),
+        "projectedExhaustionAt": isoformat_z_or_none(s.projected_exhaustion_at),
     }
 
 

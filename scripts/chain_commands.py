@@ -10,19 +10,15 @@ from pool.clock import isoformat_z
 from pool.config import load_settings
 from pool.errors import ValidationFailed
 from pool.repository.chain_state import Cursor, load_cursors
-from scripts.commands import open_database
+from scripts.commands import open_database, opened_database
 from scripts.output import Output, table
 
 
 async def chains_list(args: argparse.Namespace, out: Output) -> int:
     settings = load_settings()
     chains = configured_chains(settings)
-    db = await open_database(settings)
-    try:
-        async with db.read() as conn:
-            cursors = {c.chain_id: c for c in await load_cursors(conn)}
-    finally:
-        await db.dispose()
+    async with opened_database(settings) as db, db.read() as conn:
+        cursors = {c.chain_id: c for c in await load_cursors(conn)}
     data = {c.chain_id: _chain_view(c.watched, cursors.get(c.chain_id)) for c in chains}
     rows = [
         [chain_id, "yes" if v["watched"] else "no", *(_cell(v[k]) for k in _COLUMNS)]

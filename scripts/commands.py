@@ -106,17 +106,13 @@ async def _run_worker(settings: Settings, banner: str) -> None:
         # The batch in hand commits; no new one starts (DESIGN.md, Processes).
         loop.add_signal_handler(stop_signal, stop.set)
     print(banner, flush=True)  # only now: a SIGTERM from here on stops it cleanly
-    db = await open_database(settings)
-    try:
+    async with opened_database(settings) as db:
         await run_workers(settings, db, stop)
-    finally:
-        await db.dispose()
 
 
 def _prepare_to_serve(settings: Settings, workers: int) -> str:
     async def prepare() -> str:
-        db = await open_database(settings)
-        try:
+        async with opened_database(settings) as db:
             if db.is_sqlite and workers > 1:
                 raise ConfigurationError("SQLite allows one process: use --workers 1")
             if not db.is_sqlite and settings.secret_key is None and settings.network == "mainnet":
@@ -125,8 +121,6 @@ def _prepare_to_serve(settings: Settings, workers: int) -> str:
                     "are encrypted with it"
                 )
             return describe_database(db)
-        finally:
-            await db.dispose()
 
     return asyncio.run(prepare())
 
@@ -235,19 +229,15 @@ def import_text(report: ImportReport) -> str:
 async def keys_create(args: argparse.Namespace, out: Output) -> int:
     settings = load_settings()
     scopes = args.scopes.split(",") if args.scopes else None
-    db = await open_database(settings)
-    try:
-        async with db.write() as conn:
-            plaintext, key = await keys.create_key(
-                conn,
-                name=args.name,
-                scopes=scopes,
-                key_prefix=settings.key_prefix,
-                actor=actor(),
-                now=utc_now(),
-            )
-    finally:
-        await db.dispose()
+    async with opened_database(settings) as db, db.write() as conn:
+        plaintext, key = await keys.create_key(
+            conn,
+            name=args.name,
+            scopes=scopes,
+            key_prefix=settings.key_prefix,
+            actor=actor(),
+            now=utc_now(),
+        )
     data = {"id": key.id, "name": key.name, "key": plaintext, "scopes": sorted(key.scopes)}
     out.result(
         data,
@@ -258,12 +248,8 @@ async def keys_create(args: argparse.Namespace, out: Output) -> int:
 
 
 async def keys_list(args: argparse.Namespace, out: Output) -> int:
-    db = await open_database(load_settings())
-    try:
-        async with db.read() as conn:
-            found = await keys.list_keys(conn)
-    finally:
-        await db.dispose()
+    async with opened_database(load_settings()) as db, db.read() as conn:
+        found = await keys.list_keys(conn)
     items = [
         {
             "id": k.id,
@@ -289,14 +275,8 @@ def _key_state(revoked_at: object) -> str:
 
 
 async def keys_revoke(args: argparse.Namespace, out: Output) -> int:
-    db = await open_database(load_settings())
-    try:
-        async with db.write() as conn:
-            revoked = await keys.revoke_key(
-                conn, id_or_prefix=args.key, actor=actor(), now=utc_now()
-            )
-    finally:
-        await db.dispose()
+    async with opened_database(load_settings()) as db, db.write() as conn:
+        revoked = await keys.revoke_key(conn, id_or_prefix=args.key, actor=actor(), now=utc_now())
     if not revoked:
         raise ConfigurationError(f"no active key matches {args.key!r}")
     out.result({"revoked": revoked}, f"revoked key(s): {', '.join(map(str, revoked))}")
@@ -307,14 +287,8 @@ async def pool_archive(args: argparse.Namespace, out: Output) -> int:
     archived = args.action == "archive"
     protocol = args.protocol or ("evm" if args.address.lower().startswith("0x") else "tron")
     parsed = address_parser(protocol)(args.address)
-    db = await open_database(load_settings())
-    try:
-        async with db.write() as conn:
-            await change_archived(
-                conn, parsed=parsed, archived=archived, actor=actor(), now=utc_now()
-            )
-    finally:
-        await db.dispose()
+    async with opened_database(load_settings()) as db, db.write() as conn:
+        await change_archived(conn, parsed=parsed, archived=archived, actor=actor(), now=utc_now())
     state = "archived" if archived else "available"
     out.result({"address": parsed.text, "status": state}, f"{parsed.text} is now {state}")
     return 0

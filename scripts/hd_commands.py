@@ -12,7 +12,7 @@ from pool.domain import ParsedAddress, Protocol
 from pool.errors import ConfigurationError
 from pool.importer import ImportSource
 from pool.xpub_import import import_derived
-from scripts.commands import actor, import_summary, import_text, open_database
+from scripts.commands import actor, import_summary, import_text, open_database, opened_database
 from scripts.output import Output, ProgressBar
 
 DERIVE_CHUNK = 10_000
@@ -71,14 +71,10 @@ async def import_xpub(args: argparse.Namespace, out: Output) -> int:
 
 async def pool_verify(args: argparse.Namespace, out: Output) -> int:
     account = parse_extended_public_key(args.xpub)
-    db = await open_database(load_settings())
-    try:
-        async with db.read() as conn:
-            report = await verify_pool(
-                conn, account=account, protocol=args.protocol, branch=args.branch, bound=args.bound
-            )
-    finally:
-        await db.dispose()
+    async with opened_database(load_settings()) as db, db.read() as conn:
+        report = await verify_pool(
+            conn, account=account, protocol=args.protocol, branch=args.branch, bound=args.bound
+        )
     data = {
         "protocol": report.protocol,
         "fingerprint": account.fingerprint,

@@ -12,17 +12,13 @@ from pool.errors import Conflict, NotFound
 from pool.repository import webhooks as repo
 from pool.secret_box import secret_box
 from pool.webhook_urls import parse_webhook_url, resolve_target
-from scripts.commands import open_database
+from scripts.commands import opened_database
 from scripts.output import Output, table
 
 
 async def endpoints_list(args: argparse.Namespace, out: Output) -> int:
-    db = await open_database(load_settings())
-    try:
-        async with db.read() as conn:
-            found = await webhooks.list_endpoints(conn)
-    finally:
-        await db.dispose()
+    async with opened_database(load_settings()) as db, db.read() as conn:
+        found = await webhooks.list_endpoints(conn)
     data = [
         {
             "id": e.id,
@@ -45,20 +41,16 @@ async def endpoint_create(args: argparse.Namespace, out: Output) -> int:
     settings = load_settings()
     target = parse_webhook_url(args.url, allow_private=settings.webhook_allow_private)
     await resolve_target(target, allow_private=settings.webhook_allow_private)
-    db = await open_database(settings)
-    try:
-        async with db.write() as conn:
-            endpoint, secret = await webhooks.create_endpoint(
-                conn,
-                secret_box(settings),
-                url=target.url,
-                events=args.events.split(","),
-                scheme=args.scheme,
-                description=args.description,
-                now=utc_now(),
-            )
-    finally:
-        await db.dispose()
+    async with opened_database(settings) as db, db.write() as conn:
+        endpoint, secret = await webhooks.create_endpoint(
+            conn,
+            secret_box(settings),
+            url=target.url,
+            events=args.events.split(","),
+            scheme=args.scheme,
+            description=args.description,
+            now=utc_now(),
+        )
     out.result(
         {"id": endpoint.id, "url": endpoint.url, "events": list(endpoint.events), "secret": secret},
         f"{endpoint.id}  {endpoint.url}\nsecret: {secret}\n\nThe secret is shown once: store it.",
@@ -67,12 +59,8 @@ async def endpoint_create(args: argparse.Namespace, out: Output) -> int:
 
 
 async def endpoint_delete(args: argparse.Namespace, out: Output) -> int:
-    db = await open_database(load_settings())
-    try:
-        async with db.write() as conn:
-            cancelled = await webhooks.delete_endpoint(conn, endpoint_id=args.id, now=utc_now())
-    finally:
-        await db.dispose()
+    async with opened_database(load_settings()) as db, db.write() as conn:
+        cancelled = await webhooks.delete_endpoint(conn, endpoint_id=args.id, now=utc_now())
     out.result(
         {"id": args.id, "cancelledDeliveries": cancelled},
         f"deleted {args.id}; {cancelled} pending deliveries cancelled",
@@ -81,30 +69,22 @@ async def endpoint_delete(args: argparse.Namespace, out: Output) -> int:
 
 
 async def endpoint_test(args: argparse.Namespace, out: Output) -> int:
-    db = await open_database(load_settings())
-    try:
-        async with db.write() as conn:
-            event_id = await webhooks.send_test_event(conn, endpoint_id=args.id, now=utc_now())
-    finally:
-        await db.dispose()
+    async with opened_database(load_settings()) as db, db.write() as conn:
+        event_id = await webhooks.send_test_event(conn, endpoint_id=args.id, now=utc_now())
     out.result({"eventId": event_id}, f"test.event {event_id} queued for {args.id}")
     return 0
 
 
 async def deliveries_list(args: argparse.Namespace, out: Output) -> int:
-    db = await open_database(load_settings())
-    try:
-        async with db.read() as conn:
-            rows, total = await repo.list_deliveries(
-                conn,
-                endpoint_id=args.endpoint,
-                status=args.status,
-                event_type=args.event_type,
-                offset=0,
-                limit=args.limit,
-            )
-    finally:
-        await db.dispose()
+    async with opened_database(load_settings()) as db, db.read() as conn:
+        rows, total = await repo.list_deliveries(
+            conn,
+            endpoint_id=args.endpoint,
+            status=args.status,
+            event_type=args.event_type,
+            offset=0,
+            limit=args.limit,
+        )
     data = [
         {
             "id": r.id,
@@ -138,20 +118,16 @@ async def deliveries_list(args: argparse.Namespace, out: Output) -> int:
 
 
 async def deliveries_retry(args: argparse.Namespace, out: Output) -> int:
-    db = await open_database(load_settings())
-    try:
-        async with db.write() as conn:
-            if args.id is None:
-                count = await repo.requeue(conn, now=utc_now())
-            else:
-                found = await repo.get_delivery(conn, args.id)
-                if found is None:
-                    raise NotFound(f"No delivery {args.id}", code="DELIVERY_NOT_FOUND")
-                if found.status != "failed":
-                    raise Conflict(f"Delivery {args.id} is {found.status}, not failed")
-                count = await repo.requeue(conn, now=utc_now(), delivery_id=args.id)
-    finally:
-        await db.dispose()
+    async with opened_database(load_settings()) as db, db.write() as conn:
+        if args.id is None:
+            count = await repo.requeue(conn, now=utc_now())
+        else:
+            found = await repo.get_delivery(conn, args.id)
+            if found is None:
+                raise NotFound(f"No delivery {args.id}", code="DELIVERY_NOT_FOUND")
+            if found.status != "failed":
+                raise Conflict(f"Delivery {args.id} is {found.status}, not failed")
+            count = await repo.requeue(conn, now=utc_now(), delivery_id=args.id)
     out.result({"requeued": count}, f"{count} failed deliveries queued again")
     return 0
 

@@ -11,7 +11,7 @@ from api.context import AppContext, context
 from api.responses import ok, pagination
 from api.schemas import Page, WebhookEndpointBody, WebhookEndpointPatch, page_params
 from pool import webhooks
-from pool.clock import isoformat_z, utc_now
+from pool.clock import isoformat_z, isoformat_z_or_none, utc_now
 from pool.errors import Conflict, NotFound
 from pool.repository import webhooks as repo
 from pool.repository.keys import ApiKey
@@ -26,10 +26,6 @@ EndpointId = Annotated[str, Path(max_length=32)]
 DeliveryId = Annotated[str, Path(max_length=32)]
 
 
-def _iso(moment: Any) -> str | None:
-    return isoformat_z(moment) if moment is not None else None
-
-
 def endpoint_view(endpoint: webhooks.Endpoint) -> dict[str, Any]:
     return {
         "id": endpoint.id,
@@ -40,7 +36,7 @@ def endpoint_view(endpoint: webhooks.Endpoint) -> dict[str, Any]:
         "enabled": endpoint.enabled,
         "createdAt": isoformat_z(endpoint.created_at),
         "updatedAt": isoformat_z(endpoint.updated_at),
-        "previousSecretValidUntil": _iso(endpoint.previous_secret_expires_at),
+        "previousSecretValidUntil": isoformat_z_or_none(endpoint.previous_secret_expires_at),
     }
 
 
@@ -52,12 +48,14 @@ def delivery_view(row: repo.DeliveryRow) -> dict[str, Any]:
         "endpointId": row.endpoint_id,
         "status": row.status,
         "attempts": row.attempts,
-        "nextAttemptAt": _iso(row.next_attempt_at) if row.status == "pending" else None,
-        "lastAttemptAt": _iso(row.last_attempt_at),
+        "nextAttemptAt": (
+            isoformat_z_or_none(row.next_attempt_at) if row.status == "pending" else None
+        ),
+        "lastAttemptAt": isoformat_z_or_none(row.last_attempt_at),
         "lastStatusCode": row.last_status_code,
         "lastError": row.last_error,
         "createdAt": isoformat_z(row.created_at),
-        "completedAt": _iso(row.completed_at),
+        "completedAt": isoformat_z_or_none(row.completed_at),
     }
 
 
