@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from typing import Any
 
 from chains.codec import address_from_hex20, transaction_id
@@ -53,7 +53,7 @@ class ChainReader:
         return int(await self.client.call("eth_blockNumber", []), 16)
 
     async def transfers(
-        self, start: int, end: int, recipients: set[str]
+        self, start: int, end: int, recipients: Container[str]
     ) -> tuple[int, list[TransferLog]]:
         """(logs read, the Transfers to `recipients`) in [start, end], failed transactions out."""
         logs = await self.logs(start, end)

@@ -9,10 +9,12 @@ writer at a time, so writers queue on a lock instead of spinning in SQLite's bus
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
+import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError
@@ -103,9 +105,20 @@ class Database:
         await self.engine.dispose()
 
 
+def dumps_json(value: Any) -> str:
+    """JSON columns' text: orjson, ~5x the standard library's speed (a catch-up writes
+    thousands of event payloads a second). What orjson refuses — an integer beyond 64 bits, a
+    key that is not a string — goes to the standard library, which accepts both."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value)
+
+
 def _create_engine(url: URL, pool_size: int) -> AsyncEngine:
+    json_codec = {"json_serializer": dumps_json, "json_deserializer": orjson.loads}
     if url.get_backend_name() == "sqlite":
-        engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
+        engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, **json_codec)
         _configure_sqlite(engine)
         return engine
     return create_async_engine(
@@ -113,6 +126,7 @@ def _create_engine(url: URL, pool_size: int) -> AsyncEngine:
         pool_size=pool_size,
         max_overflow=pool_size,
         connect_args={"server_settings": {"application_name": "addrpool"}},
+        **json_codec,
     )
 
 

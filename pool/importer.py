@@ -19,11 +19,17 @@ from pool.domain import AddressParser, Protocol
 from pool.errors import ValidationFailed
 from pool.import_formats import RawRow
 from pool.repository import imports as repo
-from pool.repository.addresses import AVAILABLE, count_existing, insert_new_addresses
+from pool.repository.addresses import (
+    AVAILABLE,
+    count_existing,
+    insert_new_addresses,
+    refresh_statistics,
+)
 from pool.repository.events import insert_audit
 from pool.secret_detection import REDACTED, refusal, secret_kind
 
 CHUNK = 50_000
+ANALYZE_AFTER = 1_000  # imported rows: a smaller import does not change how to plan
 MAX_VALUE_SHOWN = 100
 MAX_DERIVATION_INDEX = 2**31 - 1  # non-hardened BIP32 indices
 PUBLIC_KEY_PREFIXES = ("xpub", "tpub", "ypub", "zpub", "upub", "vpub", "Ypub", "Zpub")
@@ -253,6 +259,8 @@ async def write_validated(
     report.imported = await repo.count_batch(conn, batch_id=batch_id)
     report.already_in_pool = len(validation.rows) - report.imported
     report.batch_id = batch_id
+    if report.imported >= ANALYZE_AFTER:
+        await refresh_statistics(conn)
     await _close_batch(conn, report, batch_id=batch_id, source=source, now=now)
     return report
 

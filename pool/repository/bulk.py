@@ -11,7 +11,7 @@ columns' own bind processors.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -35,14 +35,35 @@ async def insert_rows(
     for start in range(0, len(rows), per_statement):
         chunk = rows[start : start + per_statement]
         sql = _statement(table.name, columns, len(chunk), suffix)
-        values = tuple(
-            process(row[name]) if process else row[name]
-            for row in chunk
-            for name, process in zip(columns, processors, strict=True)
-        )
+        values = tuple(_bound_values(chunk, columns, processors))
         result = await conn.exec_driver_sql(sql, values)
         inserted += max(result.rowcount, 0)
     return inserted
+
+
+def _bound_values(
+    rows: Sequence[Mapping[str, Any]],
+    columns: Sequence[str],
+    processors: Sequence[Callable[[Any], Any] | None],
+) -> Iterator[Any]:
+    """Each row's values through its column's processor, row after row. A batch's rows share
+    objects (its transaction's `now`, say): a value that is the very object of the row before
+    is not processed again (formatting a datetime for SQLite is the costly part)."""
+    last: list[tuple[Any, Any]] = [(_NOTHING, None)] * len(columns)
+    for row in rows:
+        for i, name in enumerate(columns):
+            value, process = row[name], processors[i]
+            if process is None:
+                yield value
+                continue
+            seen, processed = last[i]
+            if value is not seen:
+                processed = process(value)
+                last[i] = (value, processed)
+            yield processed
+
+
+_NOTHING = object()
 
 
 def _processors(

@@ -4,9 +4,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from sqlalchemy import insert, inspect, select
 
-from pool.db import Database
+from pool.db import Database, dumps_json
 from pool.migrate import current_revision, downgrade, head_revision, upgrade
-from pool.tables import address, deposit, metadata
+from pool.tables import address, deposit, event, metadata
 
 
 async def test_migrated_schema_matches_the_table_definitions(db: Database) -> None:
@@ -74,3 +74,26 @@ async def test_huge_amounts_and_aware_timestamps_survive_both_databases(db: Data
     assert stored_amount == amount
     assert detected_at == moment and detected_at.tzinfo is not None
     assert detected_at.astimezone(UTC).hour == 3
+
+
+async def test_json_columns_keep_what_orjson_cannot_write(db: Database) -> None:
+    """JSON columns go through orjson, and to the standard library for what it refuses."""
+    payloads = [
+        {"amount": "1.5", "nested": {"list": [1, None, True]}, "text": "naïve ✓"},
+        {"huge": 2**80},  # beyond orjson's 64-bit integers
+        {1: "a key that is not a string"},
+    ]
+    async with db.write() as conn:
+        for n, data in enumerate(payloads):
+            await conn.execute(
+                insert(event).values(
+                    id=f"evt_json{n}", type="test.json", data=data, created_at=datetime.now(UTC)
+                )
+            )
+    async with db.read() as conn:
+        rows = await conn.execute(
+            select(event.c.data).where(event.c.type == "test.json").order_by(event.c.seq)
+        )
+        stored = [row.data for row in rows]
+    assert stored == [payloads[0], {"huge": 2**80}, {"1": "a key that is not a string"}]
+    assert dumps_json({"a": 1}) == '{"a":1}'  # orjson's compact form: the fast path was taken
