@@ -21,6 +21,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from pool.errors import ConfigurationError, RaceLost
+from pool.sqlite_checkpoint import SAFETY_NET_PAGES, Checkpointer
 
 T = TypeVar("T")
 
@@ -51,6 +52,7 @@ class Database:
         self.engine = _create_engine(self.url, pool_size)
         self._reader = self.engine.execution_options(**{READ_ONLY: True})
         self._sqlite_writer: asyncio.Lock | None = None
+        self._checkpointer = _checkpointer(self.url)
 
     @property
     def is_sqlite(self) -> bool:
@@ -64,6 +66,8 @@ class Database:
             return
         if self._sqlite_writer is None:
             self._sqlite_writer = asyncio.Lock()
+            if self._checkpointer is not None:
+                self._checkpointer.start()  # a process that never writes needs none
         async with self._sqlite_writer, self.engine.begin() as conn:
             yield conn
 
@@ -102,6 +106,8 @@ class Database:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def dispose(self) -> None:
+        if self._checkpointer is not None:
+            await asyncio.to_thread(self._checkpointer.stop)
         await self.engine.dispose()
 
 
@@ -130,6 +136,13 @@ def _create_engine(url: URL, pool_size: int) -> AsyncEngine:
     )
 
 
+def _checkpointer(url: URL) -> Checkpointer | None:
+    """A file-backed SQLite database gets its WAL checkpointed off the writers' path."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Checkpointer(url.database)
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -141,6 +154,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
             "PRAGMA synchronous=FULL",
             "PRAGMA foreign_keys=ON",
             "PRAGMA busy_timeout=10000",
+            # pool.sqlite_checkpoint does it; a writer does only if that thread falls behind.
+            f"PRAGMA wal_autocheckpoint={SAFETY_NET_PAGES}",
         ):
             cursor.execute(pragma)
         cursor.close()

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.domain import Protocol
 from pool.outbox import new_event_id
-from pool.payloads import ShownChain, deposit_payload, new_deposit_payload
+from pool.payloads import ShownChain, as_pending, deposit_payload, new_deposit_payload
 from pool.repository import chain_state
 from pool.repository import ledger as repo
 from pool.repository.alerts import Firing, fire_alert, fire_alerts
@@ -237,12 +237,9 @@ async def _fresh_announcements(
         return [], []
     head, required = await chain_state.head_and_confirmations(conn, chain_id)
     shown = ShownChain(protocol, head, required)
-    pending = [new_deposit_payload(i.row, i.recipient, shown, as_pending=True) for i in announced]
-    confirmed = [
-        new_deposit_payload(i.row, i.recipient, shown)
-        for i in announced
-        if i.row["status"] == "confirmed"
-    ]
+    current = [new_deposit_payload(i.row, i.recipient, shown) for i in announced]
+    pending = [as_pending(p) if p["status"] == "confirmed" else p for p in current]
+    confirmed = [p for p in current if p["status"] == "confirmed"]
     return pending, confirmed
 
 

@@ -82,12 +82,9 @@ class ShownChain:
 
 
 def new_deposit_payload(
-    row: Mapping[str, Any], recipient: Recipient, chain: ShownChain, *, as_pending: bool = False
+    row: Mapping[str, Any], recipient: Recipient, chain: ShownChain
 ) -> dict[str, Any]:
-    """The payload of a deposit row this transaction inserted, without reading it back.
-
-    `as_pending`: as it stood before its confirmation, for a row recorded confirmed at once.
-    """
+    """The payload of a deposit row this transaction inserted, without reading it back."""
     attributed = row["binding_id"] is not None  # an archived address credits nobody
     return deposit_payload(
         DepositRow(
@@ -103,12 +100,19 @@ def new_deposit_payload(
             log_index=row["log_index"],
             block_number=row["block_number"],
             from_address=row["from_address"],
-            status="pending" if as_pending else row["status"],
+            status=row["status"],
             late=row["late"],
             detected_at=row["detected_at"],
-            confirmed_at=None if as_pending else row["confirmed_at"],
+            confirmed_at=row["confirmed_at"],
             completed_at=None,
             chain_head=chain.head,
             required_confirmations=chain.required_confirmations,
         )
     )
+
+
+def as_pending(confirmed: Mapping[str, Any]) -> dict[str, Any]:
+    """A deposit payload as it stood before its confirmation: for a row recorded confirmed at
+    once, whose `deposit.pending` goes out with its `deposit.confirmed`. The confirmations
+    shown are the same: both statuses count from the same head."""
+    return {**confirmed, "status": "pending", "confirmedAt": None}

@@ -239,6 +239,8 @@ alert_transition = Table(
     # Set once a notification row per configured hook exists (and the log has it).
     Column("dispatched_at", UTCDateTime, nullable=True),
     Index("ix_alert_transition_undispatched", "dispatched_at", "id"),
+    # A batch of fired alerts looks up which already have a transition (repository.alerts).
+    Index("ix_alert_transition_alert", "alert_id"),
 )
 # One transition to one hook: sent with retries, like a webhook delivery.
 alert_notification = Table(

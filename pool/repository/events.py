@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from pool.db import dumps_json
 from pool.repository.bulk import insert_rows
 from pool.tables import audit_log, event
 from pool.types import UTCDateTime
@@ -90,12 +91,30 @@ async def insert_events(
     """
     for start in range(0, len(events), 1000):
         chunk = events[start : start + 1000]
-        rows = [{"id": i, "type": t, "data": d, "created_at": now} for i, t, d in chunk]
         if conn.dialect.name == "sqlite":
+            rows = [{"id": i, "type": t, "data": d, "created_at": now} for i, t, d in chunk]
             await insert_rows(conn, event, rows)
         else:
-            await conn.execute(insert(event), rows)
+            await _unnest_events(conn, chunk, now)
         await conn.execute(
             INSERT_DELIVERIES_FOR_MANY[conn.dialect.name],
             {"ids": [i for i, _, _ in chunk], "now": now},
         )
+
+
+# One statement of four arrays, encoded by asyncpg in C, rather than SQLAlchemy's executemany
+# (its bind processing was a fifth of a catch-up range on PostgreSQL, measured).
+_UNNEST_EVENTS = (
+    "INSERT INTO event (id, type, data, created_at) "
+    "SELECT i, t, d::json, $4 FROM unnest($1::varchar[], $2::varchar[], $3::text[]) AS u(i, t, d)"
+)
+
+
+async def _unnest_events(
+    conn: AsyncConnection, chunk: list[tuple[str, str, dict[str, Any]]], now: datetime
+) -> None:
+    ids = [event_id for event_id, _, _ in chunk]
+    types = [event_type for _, event_type, _ in chunk]
+    payloads = [dumps_json(data) for _, _, data in chunk]
+    raw = await conn.get_raw_connection()
+    await raw.driver_connection.execute(_UNNEST_EVENTS, ids, types, payloads, now)  # type: ignore[union-attr]

@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, select, update
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.domain import Protocol
@@ -139,10 +138,34 @@ def chunks(values: Sequence[Any], size: int = IN_CHUNK) -> list[list[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-_INSERT_DEPOSITS = (
-    postgresql.insert(deposit)
-    .on_conflict_do_nothing(index_elements=["chain_id", "tx_hash", "log_index"])
-    .returning(deposit.c.id)
+# What the watcher writes of a new deposit (pool.ledger._deposit_row), with PostgreSQL's types.
+_NEW_DEPOSIT_COLUMNS = {
+    "id": "varchar",
+    "chain_id": "varchar",
+    "tx_hash": "varchar",
+    "log_index": "integer",
+    "block_number": "bigint",
+    "block_hash": "varchar",
+    "from_address": "varchar",
+    "address_id": "bigint",
+    "binding_id": "bigint",
+    "token_contract": "varchar",
+    "currency": "varchar",
+    "amount": "numeric",
+    "decimals": "integer",
+    "status": "varchar",
+    "late": "boolean",
+    "detected_at": "timestamptz",
+    "confirmed_at": "timestamptz",
+}
+# One array per column, unnested into rows: a single statement of 17 parameters whatever the
+# row count, encoded by asyncpg in C. SQLAlchemy's multi-row VALUES for 1,250 rows put 21,250
+# parameters through its bind processors: 113 ms of a 195 ms catch-up range (measured).
+_UNNEST_DEPOSITS = (
+    f"INSERT INTO deposit ({', '.join(_NEW_DEPOSIT_COLUMNS)}) "  # noqa: S608 - constant names, values bound
+    "SELECT * FROM unnest("
+    + ", ".join(f"${i}::{kind}[]" for i, kind in enumerate(_NEW_DEPOSIT_COLUMNS.values(), 1))
+    + ") ON CONFLICT (chain_id, tx_hash, log_index) DO NOTHING RETURNING id"
 )
 
 
@@ -160,8 +183,10 @@ async def insert_deposits(conn: AsyncConnection, rows: Sequence[dict[str, Any]])
         suffix = "ON CONFLICT (chain_id, tx_hash, log_index) DO NOTHING"
         await insert_rows(conn, deposit, rows, suffix=suffix)
         return {row["id"] for row in rows}
-    result = await conn.execute(_INSERT_DEPOSITS, list(rows))
-    return {str(value) for value in result.scalars().all()}
+    columns = [[row[name] for row in rows] for name in _NEW_DEPOSIT_COLUMNS]
+    raw = await conn.get_raw_connection()
+    inserted = await raw.driver_connection.fetch(_UNNEST_DEPOSITS, *columns)  # type: ignore[union-attr]
+    return {str(record["id"]) for record in inserted}
 
 
 async def reopen_deposit(
