@@ -8,9 +8,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from pool.repository.bulk import insert_rows
 from pool.tables import alert, alert_transition
 
 IN_CHUNK = 1000  # bounded IN lists: PostgreSQL takes at most 32,767 parameters a statement
@@ -78,12 +79,12 @@ _REFRESH = (
         last_fired_at=bindparam("b_now"), value=bindparam("b_value"), details=bindparam("b_details")
     )
 )
-_OPEN = {
-    name: dialect.insert(alert).on_conflict_do_nothing(
-        index_elements=["subject"], index_where=text("state = 'firing'")
-    )
-    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
-}
+_OPEN = postgresql.insert(alert).on_conflict_do_nothing(
+    index_elements=["subject"], index_where=text("state = 'firing'")
+)
+
+
+_OPEN_CONFLICT = "ON CONFLICT (subject) WHERE state = 'firing' DO NOTHING"
 
 
 async def fire_alerts(conn: AsyncConnection, *, firings: Sequence[Firing], now: datetime) -> None:
@@ -105,7 +106,11 @@ async def fire_alerts(conn: AsyncConnection, *, firings: Sequence[Firing], now: 
             ],
         )
     if fresh:
-        await conn.execute(_OPEN[conn.dialect.name], [_new_episode(f, now) for f in fresh])
+        episodes = [_new_episode(f, now) for f in fresh]
+        if conn.dialect.name == "sqlite":  # one multi-row statement (see pool.repository.bulk)
+            await insert_rows(conn, alert, episodes, suffix=_OPEN_CONFLICT)
+        else:
+            await conn.execute(_OPEN, episodes)
         await _transitions_of_opened(conn, [f.subject for f in fresh], now)
 
 

@@ -49,3 +49,13 @@ async def test_batch_and_single_firings_each_open_one_episode_with_one_transitio
     ]
     async with db.read() as conn:
         assert await conn.scalar(select(func.count()).select_from(alert)) == 4
+
+
+async def test_a_subject_twice_in_one_batch_opens_one_episode(db: Database) -> None:
+    """The second row meets the unique firing-subject index: skipped, as a concurrent opening
+    of the same episode would be."""
+    async with db.write() as conn:
+        await fire_alerts(conn, firings=[firing("e"), firing("e"), firing("f")], now=utc_now())
+    assert sorted(await transitions(db)) == [("e", "fired"), ("f", "fired")]
+    async with db.read() as conn:
+        assert await conn.scalar(select(func.count()).select_from(alert)) == 2
