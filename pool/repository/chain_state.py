@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from pool.repository.bulk import insert_rows
 from pool.tables import chain_block, chain_cursor
 
 
@@ -117,18 +118,14 @@ async def save_blocks(
                 chain_block.c.chain_id == chain_id, chain_block.c.number.in_(numbers)
             )
         )
-        await conn.execute(
-            insert(chain_block),
-            [
-                {
-                    "chain_id": chain_id,
-                    "number": b.number,
-                    "hash": b.hash,
-                    "parent_hash": b.parent_hash,
-                }
-                for b in blocks
-            ],
-        )
+        rows = [
+            {"chain_id": chain_id, "number": b.number, "hash": b.hash, "parent_hash": b.parent_hash}
+            for b in blocks
+        ]
+        if conn.dialect.name == "sqlite":  # one multi-row statement (see pool.repository.bulk)
+            await insert_rows(conn, chain_block, rows)
+        else:
+            await conn.execute(insert(chain_block), rows)
     await conn.execute(
         delete(chain_block).where(
             chain_block.c.chain_id == chain_id, chain_block.c.number < keep_from
