@@ -23,22 +23,26 @@ MAX_PARAMETERS = 32_766  # SQLite's default limit since 3.32
 
 async def insert_rows(
     conn: AsyncConnection, table: Table, rows: Sequence[Mapping[str, Any]], *, suffix: str = ""
-) -> int:
+) -> None:
     """INSERT `rows` (all with the same keys) into `table` on SQLite, `suffix` appended (an
-    ON CONFLICT clause, say); returns how many rows were inserted."""
+    ON CONFLICT clause, say), in the caller's transaction.
+
+    Straight to aiosqlite's `execute_fetchall`: one trip to its thread per statement, where
+    SQLAlchemy's `exec_driver_sql` makes three (cursor, execute, close), and every trip waits
+    for the event loop, busy parsing the next range during a catch-up (measured: the awaits
+    took four times SQLite's own time).
+    """
     if not rows:
-        return 0
+        return
     columns = tuple(rows[0])
     processors = _processors(conn, table, columns)
     per_statement = MAX_PARAMETERS // len(columns)
-    inserted = 0
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection  # an aiosqlite.Connection
     for start in range(0, len(rows), per_statement):
         chunk = rows[start : start + per_statement]
         sql = _statement(table.name, columns, len(chunk), suffix)
-        values = tuple(_bound_values(chunk, columns, processors))
-        result = await conn.exec_driver_sql(sql, values)
-        inserted += max(result.rowcount, 0)
-    return inserted
+        await driver.execute_fetchall(sql, tuple(_bound_values(chunk, columns, processors)))  # type: ignore[union-attr]
 
 
 def _bound_values(
