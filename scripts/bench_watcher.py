@@ -24,7 +24,8 @@ All on this machine, all on loopback:
    time from `anvil_mine` returning to the `pending` deposit row existing (polled every 10 ms).
 4. Baseline: per-recipient `eth_getLogs` (20 watched addresses in the `to` topic a request, as
    BTCPay's USDt plugin does) over the same blocks, at each `--watched` size.
-`--profile DIR` runs the catch-up children under py-spy (collapsed stacks, idle included).
+`--profile DIR` runs the catch-up children under py-spy (collapsed stacks, idle included;
+`pip install -e ".[bench]"` brings py-spy).
 """
 
 from __future__ import annotations
