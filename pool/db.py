@@ -122,7 +122,9 @@ def dumps_json(value: Any) -> str:
 
 
 def _create_engine(url: URL, pool_size: int) -> AsyncEngine:
-    json_codec = {"json_serializer": dumps_json, "json_deserializer": orjson.loads}
+    # Read back with the standard library: orjson.loads turns an integer beyond 64 bits into a
+    # float, silently; json.loads keeps it exact.
+    json_codec = {"json_serializer": dumps_json, "json_deserializer": json.loads}
     if url.get_backend_name() == "sqlite":
         engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, **json_codec)
         _configure_sqlite(engine)
