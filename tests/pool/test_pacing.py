@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from pool.pacing import UNPACED, Pacer
+from pool.pacing import MAX_REST, UNPACED, Pacer
 
 
 class FakeClock:
@@ -19,12 +19,24 @@ class FakeClock:
 
 def test_the_rest_is_in_proportion_to_the_work_since_the_last_one() -> None:
     clock = FakeClock()
-    pacer = Pacer(0.2, clock=clock)
+    pacer = Pacer(0.2, max_rest=10.0, clock=clock)
     clock.now += 0.5  # half a second of work at a fifth of the time: two seconds of rest
     assert pacer.rest_for() == pytest.approx(2.0)
     pacer = Pacer(0.5, clock=clock)
     clock.now += 0.3
     assert pacer.rest_for() == pytest.approx(0.3)
+
+
+def test_a_single_rest_is_capped() -> None:
+    """A step that waited two seconds on a remote node did not load this box for two."""
+    clock = FakeClock()
+    pacer = Pacer(0.1, clock=clock)
+    clock.now += 2.0
+    assert pacer.rest_for() == MAX_REST
+    assert Pacer(0.1, max_rest=30.0, clock=clock).rest_for() == 0  # measured from its start
+    long = Pacer(0.1, max_rest=30.0, clock=clock)
+    clock.now += 2.0
+    assert long.rest_for() == pytest.approx(18.0)
 
 
 def test_unpaced_never_rests() -> None:
