@@ -12,7 +12,6 @@ from pool.payloads import deposit_payload
 from pool.references import ReferenceTotals, ReferenceView
 from pool.repository.addresses import AddressRow
 from pool.repository.deposits import DepositRow
-from pool.stats import PoolSummary
 
 
 def binding_view(binding: Binding, monitored_chains: list[str]) -> dict[str, Any]:
@@ -66,23 +65,6 @@ def reference_view(view: ReferenceView) -> dict[str, Any]:
 
 def deposit_view(row: DepositRow) -> dict[str, Any]:
     return deposit_payload(row)
-
-
-def summary_view(summary: PoolSummary) -> dict[str, Any]:
-    return {
-        "total": summary.total,
-        "available": summary.available,
-        "bound": summary.bound,
-        "coolingDown": summary.cooling_down,
-        "archived": summary.archived,
-        "threshold": summary.threshold,
-        "belowThreshold": summary.below_threshold,
-        "projectedExhaustionAt": (
-            isoformat_z(summary.projected_exhaustion_at)
-            if summary.projected_exhaustion_at
-            else None
-        ),
-    }
 
 
 def address_view(row: AddressRow, *, now: datetime) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from pool.clock import isoformat_z
 from pool.domain import Protocol
 from pool.repository.deposits import DepositRow
 from pool.repository.ledger import Recipient
+from pool.stats import PoolSummary
 
 # Statuses whose block is on the canonical chain as far as we know.
 _ON_CHAIN = ("pending", "confirmed", "completed", "dust")
@@ -69,6 +70,20 @@ def alert_payload(row: Mapping[str, Any]) -> dict[str, Any]:
         "firstFiredAt": isoformat_z(row["first_fired_at"]),
         "lastFiredAt": isoformat_z(row["last_fired_at"]),
         "resolvedAt": _iso(row["resolved_at"]),
+    }
+
+
+def pool_summary_payload(summary: PoolSummary) -> dict[str, Any]:
+    """A protocol's pool as `GET /address-pool/summary` and `addrpool pool stats --json` show it."""
+    return {
+        "total": summary.total,
+        "available": summary.available,
+        "bound": summary.bound,
+        "coolingDown": summary.cooling_down,
+        "archived": summary.archived,
+        "threshold": summary.threshold,
+        "belowThreshold": summary.below_threshold,
+        "projectedExhaustionAt": _iso(summary.projected_exhaustion_at),
     }
 
 

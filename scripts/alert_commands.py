@@ -12,10 +12,10 @@ from pool.alert_hooks import HookFailed, message, send
 from pool.clock import isoformat_z_or_none, utc_now
 from pool.config import load_settings
 from pool.errors import ConfigurationError
-from pool.payloads import alert_payload
+from pool.payloads import alert_payload, pool_summary_payload
 from pool.repository.alert_notifications import Notice
 from pool.repository.alerts import list_alerts
-from pool.stats import PoolSummary, summarize
+from pool.stats import summarize
 from scripts.commands import opened_database
 from scripts.output import Output, table
 
@@ -25,9 +25,12 @@ async def pool_stats(args: argparse.Namespace, out: Output) -> int:
     settings = load_settings()
     async with opened_database(settings) as db, db.read() as conn:
         summaries = await summarize(conn, now=utc_now(), alerts=settings.alerts)
-    data = {s.protocol: _stats_view(s) for s in summaries}
+    data = {s.protocol: pool_summary_payload(s) for s in summaries}
     header = ["protocol", "total", "available", "bound", "cooling", "archived", "threshold"]
-    rows = [[s.protocol, *(str(v) for v in list(_stats_view(s).values())[:6])] for s in summaries]
+    rows = [
+        [s.protocol, *(str(v) for v in list(pool_summary_payload(s).values())[:6])]
+        for s in summaries
+    ]
     if args.action == "stats":
         header += ["below", "projected exhaustion"]
         for row, s in zip(rows, summaries, strict=True):
@@ -36,19 +39,6 @@ async def pool_stats(args: argparse.Namespace, out: Output) -> int:
     out.result(data, table(rows, header))
     below = any(s.below_threshold for s in summaries)
     return 1 if args.action == "stats" and below else 0
-
-
-def _stats_view(s: PoolSummary) -> dict[str, Any]:
-    return {
-        "total": s.total,
-        "available": s.available,
-        "bound": s.bound,
-        "coolingDown": s.cooling_down,
-        "archived": s.archived,
-        "threshold": s.threshold,
-        "belowThreshold": s.below_threshold,
-        "projectedExhaustionAt": isoformat_z_or_none(s.projected_exhaustion_at),
-    }
 
 
 async def alerts_list(args: argparse.Namespace, out: Output) -> int:

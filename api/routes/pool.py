@@ -16,7 +16,7 @@ from api.context import AppContext, context
 from api.errors import validation_error
 from api.responses import ok, pagination
 from api.schemas import ImportBody, Page, ProtocolName, XpubImportBody, page_params
-from api.views import address_view, import_view, summary_view
+from api.views import address_view, import_view
 from chains.codec import address_parser
 from chains.hd import derive_addresses, parse_extended_public_key
 from chains.verify import check_master_keys
@@ -26,6 +26,7 @@ from pool.domain import ParsedAddress, Protocol
 from pool.errors import ValidationFailed
 from pool.import_formats import RawRow, json_item_row, read_rows
 from pool.importer import ImportReport, ImportSource, validate_rows, write_validated
+from pool.payloads import pool_summary_payload
 from pool.repository.addresses import list_addresses
 from pool.repository.keys import ApiKey
 from pool.stats import summarize
@@ -42,7 +43,7 @@ AddressStatus = Literal["available", "bound", "cooling_down", "archived"]
 async def summary(ctx: Ctx, _key: Reader) -> Response:
     async with ctx.db.read() as conn:
         summaries = await summarize(conn, now=utc_now(), alerts=ctx.settings.alerts)
-    return ok({s.protocol: summary_view(s) for s in summaries})
+    return ok({s.protocol: pool_summary_payload(s) for s in summaries})
 
 
 @router.get("/availability")
@@ -50,7 +51,7 @@ async def availability(ctx: Ctx, _key: Reader, protocol: ProtocolName) -> Respon
     async with ctx.db.read() as conn:
         summaries = await summarize(conn, now=utc_now(), alerts=ctx.settings.alerts)
     chosen = next(s for s in summaries if s.protocol == protocol)
-    return ok({"protocol": protocol, **summary_view(chosen)})
+    return ok({"protocol": protocol, **pool_summary_payload(chosen)})
 
 
 @router.get("/addresses")
