@@ -56,6 +56,7 @@ from scripts.bench.alerts_cost import run_postgres as cost_postgres
 from scripts.bench.alerts_cost import run_sqlite as cost_sqlite
 from scripts.bench.alerts_latency import Setup
 from scripts.bench.alerts_latency import measure as measure_latency
+from scripts.bench.report import markdown, percentile
 from scripts.bench_bind import addrpool, psql
 
 LATENCY_GOAL = 2.0
@@ -123,16 +124,6 @@ def run_evaluation(backend: str, args: argparse.Namespace, work: Path) -> dict[s
 
 
 # -- the report --------------------------------------------------------------------------------
-
-
-def markdown(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
-
-
-def percentile(values: Sequence[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 def spread(values: Sequence[float]) -> list[str]:

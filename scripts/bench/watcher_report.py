@@ -8,19 +8,10 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
+from scripts.bench.report import markdown, percentile
 from scripts.bench.watcher_chain import ScanResult
 
 TRON_MAINNET_TRANSFERS_PER_SECOND = 100  # USDT on Tron mainnet, roughly
-
-
-def markdown(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
-
-
-def percentile(values: Sequence[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 def median_runs(runs: list[dict[str, Any]], kind: str, block_range: int) -> dict[str, Any]:

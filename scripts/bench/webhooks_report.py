@@ -4,20 +4,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-from collections.abc import Sequence
 from typing import Any
 
+from scripts.bench.report import markdown, percentile
 from scripts.bench.webhooks_latency import BLOCK_TIME
-
-
-def markdown(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
-
-
-def percentile(values: Sequence[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 def throughput_row(backend: str, title: str, result: dict[str, Any]) -> list[str]:
