@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -16,20 +15,11 @@ from pool.db import Database
 from pool.delivery import DeliveryWorker
 from pool.tables import alert, chain_cursor, delivery, deposit
 from scripts import anvil
-from tests.chains.harness import CONFIRMATIONS, USDT, Harness, chain_config, chain_settings
+from tests.chains.harness import CONFIRMATIONS, USDT, Harness, chain_settings
 from tests.devnet import Devnet
-from tests.helpers import load_pool
 from tests.pool.test_delivery import deliver_all, endpoint
 
 DEPOSIT_EVENTS = ["deposit.pending", "deposit.confirmed", "deposit.reverted"]
-
-
-@pytest.fixture
-async def harness(db: Database, devnet: Devnet) -> AsyncIterator[Harness]:
-    pool = await load_pool(db, "evm", 20)
-    running = Harness(db, devnet, pool, chain_config(devnet))
-    yield running
-    await running.client.close()
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -21,14 +20,6 @@ from scripts import anvil
 from tests.chains.harness import CONFIRMATIONS, USDT, Harness, chain_config
 from tests.devnet import Devnet
 from tests.helpers import load_pool
-
-
-@pytest.fixture
-async def harness(db: Database, devnet: Devnet) -> AsyncIterator[Harness]:
-    pool = await load_pool(db, "evm", 20)
-    running = Harness(db, devnet, pool, chain_config(devnet))
-    yield running
-    await running.client.close()
 
 
 async def test_usdt_and_usdc_deposits_go_pending_then_confirmed(harness: Harness) -> None:
