@@ -20,8 +20,18 @@ def _plain(value: Decimal) -> str:
 
 
 def format_units(base_units: int, decimals: int) -> str:
-    """`100000000, 6` → `"100"`; `500000, 6` → `"0.5"`: plain notation, trailing zeros trimmed."""
-    return _plain(_in_units(base_units, decimals))
+    """`100000000, 6` → `"100"`; `500000, 6` → `"0.5"`: plain notation, trailing zeros trimmed.
+
+    Integer arithmetic, exact for any size: a catch-up formats thousands of amounts a second,
+    and going through Decimal took several times as long (measured).
+    """
+    if decimals <= 0:
+        return str(base_units * 10**-decimals)
+    whole, fraction = divmod(abs(base_units), 10**decimals)
+    sign = "-" if base_units < 0 else ""
+    if not fraction:
+        return f"{sign}{whole}"
+    return f"{sign}{whole}.{str(fraction).rjust(decimals, '0').rstrip('0')}"
 
 
 def sum_in_units(parts: list[tuple[int, int]]) -> str:

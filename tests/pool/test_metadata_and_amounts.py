@@ -1,6 +1,9 @@
 import math
+from decimal import Context, Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pool.amounts import format_units, sum_in_units
 from pool.metadata import check_metadata
@@ -43,6 +46,14 @@ def test_acceptable_metadata_passes_unchanged() -> None:
 )
 def test_amounts_are_plain_decimal_strings(units, decimals, text) -> None:
     assert format_units(units, decimals) == text
+
+
+@given(st.integers(min_value=-(2**256), max_value=2**256), st.integers(min_value=0, max_value=40))
+def test_amounts_read_the_same_as_decimal_arithmetic(units, decimals) -> None:
+    text = format_units(units, decimals)
+    assert Decimal(text) == Decimal(units).scaleb(-decimals, context=Context(prec=200))
+    assert "e" not in text.lower()
+    assert not (("." in text) and text.endswith(("0", ".")))
 
 
 def test_sums_across_different_decimals_are_exact() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from pool.db import Database
+from pool.db import SQLITE_WRITER_CACHE_KIB, Database
 from pool.sqlite_checkpoint import SAFETY_NET_PAGES, Checkpointer
 
 
@@ -49,3 +49,20 @@ async def test_a_database_checkpoints_once_it_writes_and_stops_when_disposed(
     assert any(t.name == "sqlite-checkpoint" for t in threading.enumerate())
     await db.dispose()
     assert not any(t.name == "sqlite-checkpoint" for t in threading.enumerate())
+
+
+async def test_sqlite_writes_share_one_connection_with_a_large_page_cache(tmp_path: Path) -> None:
+    """Its cache stays warm from one write to the next: no other connection of ours writes."""
+    db = Database(f"sqlite:///{tmp_path / 'pool.db'}")
+    seen = set()
+    try:
+        for _ in range(3):
+            async with db.write() as conn:
+                raw = await conn.get_raw_connection()
+                seen.add(id(raw.driver_connection))
+                assert await conn.scalar(text("PRAGMA cache_size")) == -SQLITE_WRITER_CACHE_KIB
+        async with db.read() as conn:  # readers keep SQLite's default
+            assert await conn.scalar(text("PRAGMA cache_size")) == -2000
+    finally:
+        await db.dispose()
+    assert len(seen) == 1
