@@ -26,6 +26,7 @@ from chains.address_book import AddressBook
 from chains.evm.erc20 import TRANSFER_TOPIC, transfers_to
 from chains.presets import ChainConfig, resolve_chain
 from chains.rpc import RpcClient
+from chains.runner import settle_heap
 from chains.watcher import ChainWatcher
 from pool.config import Settings
 from pool.db import Database
@@ -185,6 +186,7 @@ async def load_book(db: Database, result: ChildResult) -> AddressBook:
     result.book_load_seconds = time.perf_counter() - started
     result.book_addresses = len(book)
     result.rss_mb["after_book"] = memory_mb("VmRSS")
+    settle_heap()  # as `addrpool worker` does when it starts watching (chains.runner)
     return book
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import pytest
 from sqlalchemy import text
@@ -81,3 +82,14 @@ async def test_one_watcher_per_chain_on_postgresql(
     await wait_until(lambda: cursor_exists(db), "the standby to take over")
     stop.set()
     await asyncio.wait_for(standby, DEADLINE)
+
+
+def test_settling_the_heap_keeps_startup_objects_out_of_full_collections() -> None:
+    gc.unfreeze()
+    try:
+        built_at_startup = object.__new__(type("Built", (), {}))
+        runner.settle_heap()
+        assert gc.get_freeze_count() > 0
+        assert not any(o is built_at_startup for o in gc.get_objects(generation=2))
+    finally:
+        gc.unfreeze()
