@@ -209,6 +209,7 @@ class ChainWatcher:
         self.reader.check_links((cursor.block_number, cursor.block_hash), headers)
         end_hash = headers[span.end].hash
         async with self.db.write() as conn:
+            await chain_state.plan_for_each_batch(conn)
             changes = await ledger.record_transfers(
                 conn,
                 chain_id=self.chain.chain_id,
@@ -270,6 +271,7 @@ class ChainWatcher:
     async def _confirm(self, head: int, report: PollReport) -> None:
         """Confirm pending deposits at the required depth whose block is still canonical."""
         async with self.db.read() as conn:
+            await chain_state.plan_for_each_batch(conn)
             ready = await pending_up_to(
                 conn, chain_id=self.chain.chain_id, block_number=self._deepest(head)
             )

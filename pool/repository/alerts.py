@@ -7,14 +7,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy import bindparam, func, insert, literal_column, select, text, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pool.repository.bulk import insert_rows
+from pool.repository.bulk import in_values, insert_rows
 from pool.tables import alert, alert_transition
 
 IN_CHUNK = 1000  # bounded IN lists: PostgreSQL takes at most 32,767 parameters a statement
+# A literal, not a parameter: PostgreSQL's generic plan of a prepared statement (asyncpg
+# prepares them all) can use the partial index on firing subjects only when the condition is
+# written out. With `state = $2` it scanned every alert ever raised, 75-88 ms a batch after
+# 10,000 (measured).
+IS_FIRING = alert.c.state == literal_column("'firing'")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +48,7 @@ async def fire_alert(
     A new episode also writes its `fired` transition, in the caller's transaction: the hooks
     hear of it exactly once, whichever part of addrpool raised it.
     """
-    firing = await conn.scalar(
-        select(alert.c.id).where(alert.c.subject == subject, alert.c.state == "firing")
-    )
+    firing = await conn.scalar(select(alert.c.id).where(alert.c.subject == subject, IS_FIRING))
     if firing is not None:
         await conn.execute(
             update(alert)
@@ -74,7 +77,7 @@ async def fire_alert(
 # Built once: a catch-up scan fires thousands (one per unattributed deposit).
 _REFRESH = (
     update(alert)
-    .where(alert.c.subject == bindparam("b_subject"), alert.c.state == "firing")
+    .where(alert.c.subject == bindparam("b_subject"), IS_FIRING)
     .values(
         last_fired_at=bindparam("b_now"), value=bindparam("b_value"), details=bindparam("b_details")
     )
@@ -119,7 +122,7 @@ async def firing_subjects(conn: AsyncConnection, subjects: Sequence[str]) -> set
     for start in range(0, len(subjects), IN_CHUNK):
         chunk = subjects[start : start + IN_CHUNK]
         statement = select(alert.c.subject).where(
-            alert.c.subject.in_(chunk), alert.c.state == "firing"
+            in_values(conn.dialect.name, alert.c.subject, chunk), IS_FIRING
         )
         found.update((await conn.scalars(statement)).all())
     return found
@@ -150,8 +153,8 @@ async def _transitions_of_opened(
         opened = select(
             alert.c.id, text("'fired'"), bindparam("at", now, type_=alert.c.first_fired_at.type)
         ).where(
-            alert.c.subject.in_(subjects[start : start + IN_CHUNK]),
-            alert.c.state == "firing",
+            in_values(conn.dialect.name, alert.c.subject, subjects[start : start + IN_CHUNK]),
+            IS_FIRING,
             alert.c.first_fired_at == now,
             ~told.exists(),
         )
@@ -169,7 +172,7 @@ async def resolve_alert(
         values["value"] = value
     result = await conn.execute(
         update(alert)
-        .where(alert.c.subject == subject, alert.c.state == "firing")
+        .where(alert.c.subject == subject, IS_FIRING)
         .values(**values)
         .returning(alert.c.id)
     )
@@ -202,7 +205,5 @@ async def list_alerts(
 
 
 async def firing_by_kind(conn: AsyncConnection, kind: str) -> set[str]:
-    rows = await conn.execute(
-        select(alert.c.subject).where(alert.c.kind == kind, alert.c.state == "firing")
-    )
+    rows = await conn.execute(select(alert.c.subject).where(alert.c.kind == kind, IS_FIRING))
     return {str(s) for s in rows.scalars().all()}

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pool.repository.bulk import insert_rows
+from pool.repository.bulk import in_values, insert_json, insert_rows
 from pool.tables import chain_block, chain_cursor
 
 
@@ -106,6 +106,20 @@ async def record_head(
     )
 
 
+async def plan_for_each_batch(conn: AsyncConnection) -> None:
+    """PostgreSQL: plan this transaction's statements for the values they are given.
+
+    asyncpg prepares every statement; after five runs PostgreSQL may switch one to a generic
+    plan, costed on table statistics. Those of the fast-growing deposit table go stale
+    between analyses (and without autovacuum never come): the look-up of a range's known
+    deposits (`tx_hash = ANY($2)`) turned into a scan of the whole table, 67 ms a range and
+    growing (measured). Planning a few statements per range afresh costs well under a
+    millisecond each.
+    """
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+
 async def save_blocks(
     conn: AsyncConnection, *, chain_id: str, blocks: Sequence[StoredBlock], keep_from: int
 ) -> None:
@@ -115,17 +129,18 @@ async def save_blocks(
         # A rescan or a retried batch may store a height again: the newest answer wins.
         await conn.execute(
             delete(chain_block).where(
-                chain_block.c.chain_id == chain_id, chain_block.c.number.in_(numbers)
+                chain_block.c.chain_id == chain_id,
+                in_values(conn.dialect.name, chain_block.c.number, numbers),
             )
         )
         rows = [
             {"chain_id": chain_id, "number": b.number, "hash": b.hash, "parent_hash": b.parent_hash}
             for b in blocks
         ]
-        if conn.dialect.name == "sqlite":  # one multi-row statement (see pool.repository.bulk)
+        if conn.dialect.name == "sqlite":  # one statement either way (see pool.repository.bulk)
             await insert_rows(conn, chain_block, rows)
         else:
-            await conn.execute(insert(chain_block), rows)
+            await insert_json(conn, chain_block, rows)
     await conn.execute(
         delete(chain_block).where(
             chain_block.c.chain_id == chain_id, chain_block.c.number < keep_from

@@ -92,7 +92,7 @@ async def insert_events(
     for start in range(0, len(events), 1000):
         chunk = events[start : start + 1000]
         if conn.dialect.name == "postgresql":
-            await _unnest_events(conn, chunk, now)
+            await _recordset_events(conn, chunk, now)
             continue
         rows = [{"id": i, "type": t, "data": d, "created_at": now} for i, t, d in chunk]
         await insert_rows(conn, event, rows)
@@ -102,18 +102,19 @@ async def insert_events(
         )
 
 
-# PostgreSQL: the events from four arrays (encoded by asyncpg in C; SQLAlchemy's executemany
-# bind processing was a fifth of a catch-up range, measured) and their deliveries from the
-# rows the insert returns — one statement, no look-up of the new events by id.
-_UNNEST_EVENTS = f"""
+# PostgreSQL: the events as one JSON parameter (see pool.repository.bulk.insert_json) and
+# their deliveries from the rows the insert returns — one statement, no look-up of the new
+# events by id.
+_RECORDSET_EVENTS = f"""
 WITH inserted AS (
     INSERT INTO event (id, type, data, created_at)
-    SELECT i, t, d::json, $4 FROM unnest($1::varchar[], $2::varchar[], $3::text[]) AS u(i, t, d)
+    SELECT r.id, r.type, r.data, $2
+      FROM json_to_recordset($1::json) AS r(id varchar(32), type varchar(64), data json)
     RETURNING seq, type
 )
 INSERT INTO delivery (id, event_seq, endpoint_id, status, attempts, next_attempt_at,
                       retry_from, created_at)
-SELECT {_NEW_DELIVERY_ID["postgresql"]}, inserted.seq, s.endpoint_id, 'pending', 0, $4, $4, $4
+SELECT {_NEW_DELIVERY_ID["postgresql"]}, inserted.seq, s.endpoint_id, 'pending', 0, $2, $2, $2
   FROM inserted
   JOIN webhook_subscription s ON s.event_type = inserted.type
   JOIN webhook_endpoint e ON e.id = s.endpoint_id
@@ -121,11 +122,9 @@ SELECT {_NEW_DELIVERY_ID["postgresql"]}, inserted.seq, s.endpoint_id, 'pending',
 """  # noqa: S608 - constant SQL, values bound
 
 
-async def _unnest_events(
+async def _recordset_events(
     conn: AsyncConnection, chunk: list[tuple[str, str, dict[str, Any]]], now: datetime
 ) -> None:
-    ids = [event_id for event_id, _, _ in chunk]
-    types = [event_type for _, event_type, _ in chunk]
-    payloads = [dumps_json(data) for _, _, data in chunk]
+    records = [{"id": event_id, "type": type_, "data": data} for event_id, type_, data in chunk]
     raw = await conn.get_raw_connection()
-    await raw.driver_connection.execute(_UNNEST_EVENTS, ids, types, payloads, now)  # type: ignore[union-attr]
+    await raw.driver_connection.execute(_RECORDSET_EVENTS, dumps_json(records), now)  # type: ignore[union-attr]

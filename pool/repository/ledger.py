@@ -11,7 +11,7 @@ from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.domain import Protocol
-from pool.repository.bulk import insert_columns, insert_rows
+from pool.repository.bulk import in_values, insert_json, insert_rows, list_parameter
 from pool.tables import address, binding, deposit
 
 LIVE = ("pending", "confirmed", "completed", "dust")
@@ -60,9 +60,9 @@ _KNOWN = (
 )
 
 
-def _recipients_statement() -> Any:
-    """Built once (the watcher looks recipients up every range): the protocol and the hex20s
-    are bind parameters."""
+def _recipients_statement(dialect: str) -> Any:
+    """Built once per database (the watcher looks recipients up every range): the protocol
+    and the hex20s are bind parameters."""
     history = binding.alias("history")
     latest = (
         select(history.c.id)
@@ -85,12 +85,12 @@ def _recipients_statement() -> Any:
         .select_from(address.outerjoin(binding, binding.c.id == latest))
         .where(
             address.c.protocol == bindparam("protocol"),
-            address.c.hex20.in_(bindparam("hex20s", expanding=True)),
+            in_values(dialect, address.c.hex20, list_parameter(dialect, "hex20s", address.c.hex20)),
         )
     )
 
 
-_RECIPIENTS = _recipients_statement()
+_RECIPIENTS = {dialect: _recipients_statement(dialect) for dialect in ("sqlite", "postgresql")}
 
 
 async def recipients(
@@ -99,7 +99,8 @@ async def recipients(
     """hex20 → the pool address and its latest binding (active, or the last one unbound)."""
     found: dict[str, Recipient] = {}
     for chunk in chunks(sorted(hex20s)):
-        rows = await conn.execute(_RECIPIENTS, {"protocol": protocol, "hex20s": chunk})
+        statement = _RECIPIENTS[conn.dialect.name]
+        rows = await conn.execute(statement, {"protocol": protocol, "hex20s": chunk})
         for address_id, hex20, text, status, binding_id, unbound_at, reference in rows.all():
             found[hex20] = Recipient(
                 address_id,
@@ -123,7 +124,7 @@ async def known_deposits(
     # PostgreSQL's expression depth ("stack depth limit exceeded", measured at 10,000).
     for chunk in chunks(sorted({tx_hash for tx_hash, _ in wanted})):
         statement = select(*_KNOWN).where(
-            deposit.c.chain_id == chain_id, deposit.c.tx_hash.in_(chunk)
+            deposit.c.chain_id == chain_id, in_values(conn.dialect.name, deposit.c.tx_hash, chunk)
         )
         for row in (await conn.execute(statement)).all():
             known = KnownDeposit(*row)
@@ -155,7 +156,7 @@ async def insert_deposits(conn: AsyncConnection, rows: Sequence[dict[str, Any]])
         await insert_rows(conn, deposit, rows, suffix=_ONCE)
         return {row["id"] for row in rows}
     return {
-        str(id_) for id_ in await insert_columns(conn, deposit, rows, suffix=_ONCE, returning="id")
+        str(id_) for id_ in await insert_json(conn, deposit, rows, suffix=_ONCE, returning="id")
     }
 
 

@@ -8,6 +8,7 @@ from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.domain import Protocol
+from pool.repository.alerts import IS_FIRING
 from pool.tables import address, alert, binding, delivery, delivery_attempt
 
 
@@ -73,9 +74,7 @@ _FREE_UP_TO = (
 # Built once, one statement: what runs after a bind is worth a round trip, not three.
 _POOL_LOW_PROBE = select(
     select(func.count()).select_from(_FREE_UP_TO).scalar_subquery(),
-    select(alert.c.id)
-    .where(alert.c.subject == bindparam("p_subject"), alert.c.state == "firing")
-    .exists(),
+    select(alert.c.id).where(alert.c.subject == bindparam("p_subject"), IS_FIRING).exists(),
 )
 
 

@@ -6,6 +6,8 @@ from sqlalchemy import insert, inspect, select
 
 from pool.db import Database, dumps_json
 from pool.migrate import current_revision, downgrade, head_revision, upgrade
+from pool.repository.events import insert_events
+from pool.repository.ledger import insert_deposits
 from pool.tables import address, deposit, event, metadata
 
 
@@ -98,3 +100,71 @@ async def test_json_columns_keep_what_orjson_cannot_write(db: Database) -> None:
     assert stored == [payloads[0], {"huge": 2**80 + 1}, {"1": "a key that is not a string"}]
     assert type(stored[1]["huge"]) is int
     assert dumps_json({"a": 1}) == '{"a":1}'  # orjson's compact form: the fast path was taken
+
+
+async def test_bulk_inserts_keep_huge_amounts_timestamps_and_awkward_json(db: Database) -> None:
+    """The watcher's own paths (pool.repository.bulk): JSON records on PostgreSQL, multi-row
+    statements on SQLite. 10 USDT of 18 decimals is already beyond 64 bits."""
+    moment = datetime(2026, 11, 21, 10, 30, 0, 123000, tzinfo=timezone(timedelta(hours=7)))
+    amounts = [10 * 10**18, 2**200 + 12345, 0]
+    async with db.write() as conn:
+        address_id = (
+            await conn.execute(
+                insert(address)
+                .values(
+                    protocol="evm", address="0x" + "1" * 40, hex20="1" * 40,
+                    status="available", created_at=moment,
+                )
+                .returning(address.c.id)
+            )
+        ).scalar_one()  # fmt: skip
+        rows = [
+            _deposit_row(f"dep_{n}", address_id, amount, moment) for n, amount in enumerate(amounts)
+        ]
+        written = await insert_deposits(conn, rows)
+        again = await insert_deposits(conn, rows[:1])  # the same natural key: nothing new
+        await insert_events(
+            conn,
+            events=[
+                ("evt_bulk0", "test.bulk", {"huge": 2**80 + 1}),
+                ("evt_bulk1", "test.bulk", {"t": "✓"}),
+            ],
+            now=moment,
+        )
+    async with db.read() as conn:
+        stored = (
+            await conn.execute(
+                select(deposit.c.amount, deposit.c.detected_at).order_by(deposit.c.id)
+            )
+        ).all()
+        data = (
+            await conn.execute(select(event.c.data).where(event.c.type == "test.bulk").order_by(event.c.seq))
+        ).scalars().all()  # fmt: skip
+    assert written == {"dep_0", "dep_1", "dep_2"}
+    if not db.is_sqlite:  # SQLite reports what it was given: its caller read first
+        assert again == set()
+    assert [amount for amount, _ in stored] == amounts
+    assert all(at == moment for _, at in stored)
+    assert data == [{"huge": 2**80 + 1}, {"t": "✓"}]
+
+
+def _deposit_row(id_: str, address_id: int, amount: int, moment: datetime) -> dict[str, object]:
+    return {
+        "id": id_,
+        "chain_id": "ethereum-sepolia",
+        "tx_hash": "0x" + id_[-1] * 64,
+        "log_index": 0,
+        "block_number": 1,
+        "block_hash": "0x" + "cd" * 32,
+        "from_address": "0x" + "2" * 40,
+        "address_id": address_id,
+        "binding_id": None,
+        "token_contract": "0x" + "3" * 40,
+        "currency": "USDT",
+        "amount": amount,
+        "decimals": 18,
+        "status": "confirmed",
+        "late": False,
+        "detected_at": moment,
+        "confirmed_at": moment,
+    }
