@@ -24,7 +24,7 @@ from chains.rpc import RpcClient, RpcError
 from chains.scan_range import Fetched, Range, ReadAhead
 from pool import ledger
 from pool.clock import utc_now
-from pool.db import Database
+from pool.db import Database, plan_for_given_values
 from pool.repository import chain_state
 from pool.repository.alerts import fire_alert
 from pool.repository.chain_state import Cursor, StoredBlock
@@ -209,7 +209,7 @@ class ChainWatcher:
         self.reader.check_links((cursor.block_number, cursor.block_hash), headers)
         end_hash = headers[span.end].hash
         async with self.db.write() as conn:
-            await chain_state.plan_for_each_batch(conn)
+            await plan_for_given_values(conn)
             changes = await ledger.record_transfers(
                 conn,
                 chain_id=self.chain.chain_id,
@@ -271,7 +271,7 @@ class ChainWatcher:
     async def _confirm(self, head: int, report: PollReport) -> None:
         """Confirm pending deposits at the required depth whose block is still canonical."""
         async with self.db.read() as conn:
-            await chain_state.plan_for_each_batch(conn)
+            await plan_for_given_values(conn)
             ready = await pending_up_to(
                 conn, chain_id=self.chain.chain_id, block_number=self._deepest(head)
             )

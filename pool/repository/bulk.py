@@ -18,18 +18,16 @@ deposits put 21,250 parameters through its own processing: 113 ms of a 195 ms ra
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-import orjson
 from sqlalchemy import JSON, BindParameter, ColumnElement, Table, any_, bindparam
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from pool.db import dumps_json
 from pool.types import BaseUnits
 
 MAX_PARAMETERS = 32_766  # SQLite's default limit since 3.32
@@ -108,23 +106,8 @@ async def insert_json(
     records = [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
     sql = _recordset_statement(conn.dialect, table, columns, suffix, returning)
     raw = await conn.get_raw_connection()
-    found = await raw.driver_connection.fetch(sql, _dumps_records(records))  # type: ignore[union-attr]
+    found = await raw.driver_connection.fetch(sql, dumps_json(records))  # type: ignore[union-attr]
     return [record[0] for record in found] if returning else []
-
-
-def _dumps_records(records: list[dict[str, Any]]) -> str:
-    """orjson, or — for what it refuses, an integer beyond 64 bits inside a JSON column's
-    object, say — the standard library, datetimes written as orjson writes them."""
-    try:
-        return orjson.dumps(records).decode()
-    except TypeError:
-        return json.dumps(records, default=_isoformat)
-
-
-def _isoformat(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def _json_converters(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.repository.bulk import in_values, insert_json, insert_rows
@@ -104,20 +104,6 @@ async def record_head(
         .where(chain_cursor.c.chain_id == chain_id)
         .values(head=head, confirmations=confirmations, endpoint=endpoint, head_at=now)
     )
-
-
-async def plan_for_each_batch(conn: AsyncConnection) -> None:
-    """PostgreSQL: plan this transaction's statements for the values they are given.
-
-    asyncpg prepares every statement; after five runs PostgreSQL may switch one to a generic
-    plan, costed on table statistics. Those of the fast-growing deposit table go stale
-    between analyses (and without autovacuum never come): the look-up of a range's known
-    deposits (`tx_hash = ANY($2)`) turned into a scan of the whole table, 67 ms a range and
-    growing (measured). Planning a few statements per range afresh costs well under a
-    millisecond each.
-    """
-    if conn.dialect.name == "postgresql":
-        await conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
 
 
 async def save_blocks(

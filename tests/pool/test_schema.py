@@ -1,5 +1,6 @@
 """The migrations build what `pool/tables.py` describes, on both databases, and round-trip."""
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 
 from sqlalchemy import insert, inspect, select
@@ -168,3 +169,11 @@ def _deposit_row(id_: str, address_id: int, amount: int, moment: datetime) -> di
         "detected_at": moment,
         "confirmed_at": moment,
     }
+
+
+def test_json_text_writes_datetimes_alike_on_both_paths() -> None:
+    """The standard library's fallback (a >64-bit integer beside) writes them as orjson does."""
+    moment = datetime(2026, 11, 21, 10, 30, 0, 123000, tzinfo=UTC)
+    fast, fallback = dumps_json({"at": moment}), dumps_json({"at": moment, "huge": 2**80})
+    assert fast == '{"at":"2026-11-21T10:30:00.123000+00:00"}'
+    assert json.loads(fallback) == {"at": "2026-11-21T10:30:00.123000+00:00", "huge": 2**80}
