@@ -8,17 +8,6 @@ from decimal import Context, Decimal
 EXACT = Context(prec=200)
 
 
-def _in_units(base_units: int, decimals: int) -> Decimal:
-    return Decimal(base_units).scaleb(-decimals, context=EXACT)
-
-
-def _plain(value: Decimal) -> str:
-    text = format(value, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text or "0"
-
-
 def format_units(base_units: int, decimals: int) -> str:
     """`100000000, 6` → `"100"`; `500000, 6` → `"0.5"`: plain notation, trailing zeros trimmed.
 
@@ -35,11 +24,10 @@ def format_units(base_units: int, decimals: int) -> str:
 
 
 def sum_in_units(parts: list[tuple[int, int]]) -> str:
-    """Sum (base units, decimals) pairs: USDT has 6 decimals on Ethereum but 18 on BSC."""
-    total = Decimal(0)
-    for units, decimals in parts:
-        total = EXACT.add(total, _in_units(units, decimals))
-    return _plain(total)
+    """Sum (base units, decimals) pairs: USDT has 6 decimals on Ethereum but 18 on BSC. Each
+    part is brought to the finest scale among them, so the sum is exact."""
+    scale = max((decimals for _, decimals in parts), default=0)
+    return format_units(sum(units * 10 ** (scale - decimals) for units, decimals in parts), scale)
 
 
 def parse_units(text: str, decimals: int) -> int:
