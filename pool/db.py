@@ -10,6 +10,7 @@ they share one connection of their own, whose page cache stays warm from one wri
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -26,6 +27,7 @@ from pool.errors import ConfigurationError, RaceLost
 from pool.sqlite_checkpoint import SAFETY_NET_PAGES, Checkpointer
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 READ_ONLY = "addrpool_read_only"
 _DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
@@ -136,6 +138,25 @@ def _isoformat(value: Any) -> str:
     if isinstance(value, datetime):
         return value.isoformat()
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+async def computed_while_waiting(statement: Awaitable[T], compute: Callable[[], U]) -> tuple[T, U]:
+    """`statement`'s result and `compute()`'s, `compute` (Python, no I/O: it must not touch
+    the statement's connection) running while the database works on `statement`.
+
+    `statement` must send its SQL before anything else it awaits (one step of it is run to get
+    it on the wire), or the two do not overlap — which is still correct, only slower.
+    """
+    task = asyncio.ensure_future(statement)
+    try:
+        await asyncio.sleep(0)  # one step of `statement`: up to sending it
+        computed = compute()
+        return await task, computed
+    finally:
+        if not task.done():  # `compute` raised: do not leave the statement running unowned
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
 
 
 async def plan_for_given_values(conn: AsyncConnection) -> None:

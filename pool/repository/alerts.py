@@ -8,10 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, literal_column, select, text, update
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pool.repository.bulk import in_values, insert_rows
+from pool.repository.bulk import asyncpg_connection, in_values, insert_rows, json_insert
 from pool.tables import alert, alert_transition
 
 IN_CHUNK = 1000  # bounded IN lists: PostgreSQL takes at most 32,767 parameters a statement
@@ -82,11 +81,6 @@ _REFRESH = (
         last_fired_at=bindparam("b_now"), value=bindparam("b_value"), details=bindparam("b_details")
     )
 )
-_OPEN = postgresql.insert(alert).on_conflict_do_nothing(
-    index_elements=["subject"], index_where=text("state = 'firing'")
-)
-
-
 _OPEN_CONFLICT = "ON CONFLICT (subject) WHERE state = 'firing' DO NOTHING"
 
 
@@ -108,13 +102,14 @@ async def fire_alerts(conn: AsyncConnection, *, firings: Sequence[Firing], now: 
                 for f in refresh
             ],
         )
-    if fresh:
-        episodes = [_new_episode(f, now) for f in fresh]
-        if conn.dialect.name == "sqlite":  # one multi-row statement (see pool.repository.bulk)
-            await insert_rows(conn, alert, episodes, suffix=_OPEN_CONFLICT)
-        else:
-            await conn.execute(_OPEN, episodes)
-        await _transitions_of_opened(conn, [f.subject for f in fresh], now)
+    if not fresh:
+        return
+    episodes = [_new_episode(f, now) for f in fresh]
+    if conn.dialect.name == "postgresql":
+        await _open_with_transitions(conn, episodes, now)
+        return
+    await insert_rows(conn, alert, episodes, suffix=_OPEN_CONFLICT)  # see pool.repository.bulk
+    await _transitions_of_opened(conn, [f.subject for f in fresh], now)
 
 
 async def firing_subjects(conn: AsyncConnection, subjects: Sequence[str]) -> set[str]:
@@ -139,6 +134,22 @@ def _new_episode(firing: Firing, now: datetime) -> dict[str, Any]:
         "first_fired_at": now,
         "last_fired_at": now,
     }
+
+
+async def _open_with_transitions(
+    conn: AsyncConnection, episodes: Sequence[dict[str, Any]], now: datetime
+) -> None:
+    """PostgreSQL: the episodes as one JSON parameter (see pool.repository.bulk.json_insert),
+    and the `fired` transitions of those the insert opened, from the ids it returns — one
+    statement for a batch, where one INSERT per alert cost a catch-up range ~10 ms
+    (measured)."""
+    opening, records = json_insert(conn, alert, episodes, suffix=_OPEN_CONFLICT, returning="id")
+    statement = (
+        f"WITH opened AS ({opening}) "  # noqa: S608 - our own statement, values bound
+        "INSERT INTO alert_transition (alert_id, transition, at) "
+        "SELECT id, 'fired', $2::timestamptz FROM opened"
+    )
+    await (await asyncpg_connection(conn)).execute(statement, records, now)
 
 
 async def _transitions_of_opened(

@@ -93,21 +93,44 @@ async def insert_json(
     """INSERT `rows` (all with the same keys) into `table` on PostgreSQL, `suffix` appended,
     in the caller's transaction; the `returning` column of each row inserted.
 
-    The rows travel as one JSON parameter, made by orjson in one call and expanded by the
-    server (`json_to_recordset`, each column typed as the table declares it). As arrays, one
-    per column, asyncpg checked every element's type in Python (abc `isinstance`, a million
-    calls over 24 catch-up ranges; with its encoding, a fifth of recording a range, measured).
+    The rows travel as one JSON parameter (see `json_insert`).
     """
     if not rows:
         return []
+    sql, records = json_insert(conn, table, rows, suffix=suffix, returning=returning)
+    found = await (await asyncpg_connection(conn)).fetch(sql, records)
+    return [record[0] for record in found] if returning else []
+
+
+def json_insert(
+    conn: AsyncConnection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    suffix: str = "",
+    returning: str | None = None,
+) -> tuple[str, str]:
+    """The PostgreSQL statement that inserts `rows` (all with the same keys, at least one)
+    into `table`, and its one parameter ($1): the rows as JSON — for callers that wrap the
+    insert in a statement of their own (a CTE whose RETURNING feeds a second insert).
+
+    The JSON is made by orjson in one call and expanded by the server (`json_to_recordset`,
+    each column typed as the table declares it). As arrays, one per column, asyncpg checked
+    every element's type in Python (abc `isinstance`, a million calls over 24 catch-up
+    ranges; with its encoding, a fifth of recording a range, measured).
+    """
     columns = tuple(rows[0])
     convert = _json_converters(conn, table, columns)
     values = _columns(rows, columns, convert)
     records = [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
     sql = _recordset_statement(conn.dialect, table, columns, suffix, returning)
-    raw = await conn.get_raw_connection()
-    found = await raw.driver_connection.fetch(sql, dumps_json(records))  # type: ignore[union-attr]
-    return [record[0] for record in found] if returning else []
+    return sql, dumps_json(records)
+
+
+async def asyncpg_connection(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under `conn`, in the same transaction: for statements that
+    SQLAlchemy would process value by value (see the module's docstring)."""
+    return (await conn.get_raw_connection()).driver_connection
 
 
 def _json_converters(

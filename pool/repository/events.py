@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, insert, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.db import dumps_json
-from pool.repository.bulk import insert_rows
+from pool.repository.bulk import asyncpg_connection, insert_rows
 from pool.tables import audit_log, event
 from pool.types import UTCDateTime
 
@@ -89,11 +89,11 @@ async def insert_events(
     On SQLite the events go in as multi-row statements (see pool.repository.bulk) and their
     deliveries are found by event id, so no RETURNING is needed.
     """
-    for start in range(0, len(events), 1000):
+    if conn.dialect.name == "postgresql":  # one JSON parameter, whatever the count
+        await _recordset_events(conn, events, now)
+        return
+    for start in range(0, len(events), 1000):  # 4 parameters an event: within SQLite's limit
         chunk = events[start : start + 1000]
-        if conn.dialect.name == "postgresql":
-            await _recordset_events(conn, chunk, now)
-            continue
         rows = [{"id": i, "type": t, "data": d, "created_at": now} for i, t, d in chunk]
         await insert_rows(conn, event, rows)
         await conn.execute(
@@ -126,5 +126,4 @@ async def _recordset_events(
     conn: AsyncConnection, chunk: list[tuple[str, str, dict[str, Any]]], now: datetime
 ) -> None:
     records = [{"id": event_id, "type": type_, "data": data} for event_id, type_, data in chunk]
-    raw = await conn.get_raw_connection()
-    await raw.driver_connection.execute(_RECORDSET_EVENTS, dumps_json(records), now)  # type: ignore[union-attr]
+    await (await asyncpg_connection(conn)).execute(_RECORDSET_EVENTS, dumps_json(records), now)

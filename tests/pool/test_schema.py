@@ -122,8 +122,11 @@ async def test_bulk_inserts_keep_huge_amounts_timestamps_and_awkward_json(db: Da
         rows = [
             _deposit_row(f"dep_{n}", address_id, amount, moment) for n, amount in enumerate(amounts)
         ]
-        written = await insert_deposits(conn, rows)
-        again = await insert_deposits(conn, rows[:1])  # the same natural key: nothing new
+        written, computed = await insert_deposits(conn, rows, meanwhile=lambda: "built")
+        # The same natural key again, beside a new one: only the new one is written (on
+        # PostgreSQL the plain insert fails, and is redone from its savepoint with ON CONFLICT).
+        late = _deposit_row("dep_3", address_id, 7, moment)
+        again, _ = await insert_deposits(conn, [rows[0], late], meanwhile=lambda: None)
         await insert_events(
             conn,
             events=[
@@ -142,9 +145,10 @@ async def test_bulk_inserts_keep_huge_amounts_timestamps_and_awkward_json(db: Da
             await conn.execute(select(event.c.data).where(event.c.type == "test.bulk").order_by(event.c.seq))
         ).scalars().all()  # fmt: skip
     assert written == {"dep_0", "dep_1", "dep_2"}
+    assert computed == "built"
     if not db.is_sqlite:  # SQLite reports what it was given: its caller read first
-        assert again == set()
-    assert [amount for amount, _ in stored] == amounts
+        assert again == {"dep_3"}
+    assert [amount for amount, _ in stored] == [*amounts, 7]
     assert all(at == moment for _, at in stored)
     assert data == [{"huge": 2**80 + 1}, {"t": "✓"}]
 
