@@ -111,8 +111,9 @@ async def record_transfers(
 
 
 @dataclass(frozen=True, slots=True)
-class _Inserted:
-    """A deposit row this transaction wrote, and the address it reached."""
+class _NewRow:
+    """A deposit row this transaction inserts (unless a racing rescan did), and the address
+    it reached."""
 
     row: dict[str, Any]
     recipient: repo.Recipient
@@ -125,7 +126,7 @@ class _Inserted:
 
 @dataclass(frozen=True, slots=True)
 class _NewDeposits:
-    inserted: list[_Inserted]
+    inserted: list[_NewRow]  # those this transaction wrote
     pending: list[dict[str, Any]]  # `deposit.pending` payloads of the announced ones
     confirmed: list[dict[str, Any]]  # `deposit.confirmed` payloads of those born confirmed
 
@@ -144,7 +145,7 @@ async def _insert_new(
     inserted (a racing rescan may have won a row) and the payloads to announce it with."""
     found = await repo.recipients(conn, protocol=protocol, hex20s={t.to_hex20 for t in fresh})
     candidates = [
-        _Inserted(_deposit_row(chain_id, t, found[t.to_hex20], now, deepest), found[t.to_hex20])
+        _NewRow(_deposit_row(chain_id, t, found[t.to_hex20], now, deepest), found[t.to_hex20])
         for t in fresh
         if t.to_hex20 in found
     ]
@@ -226,7 +227,7 @@ def _deposit_row(
     }
 
 
-def _unattributed_firings(chain_id: str, candidates: Sequence[_Inserted]) -> dict[str, Firing]:
+def _unattributed_firings(chain_id: str, candidates: Sequence[_NewRow]) -> dict[str, Firing]:
     """Deposit id → the alert its row raises when nobody is credited with it."""
     # Dust to a spare address is poisoning spam: noise, not a discrepancy.
     return {
@@ -249,7 +250,7 @@ def _unattributed_firings(chain_id: str, candidates: Sequence[_Inserted]) -> dic
 
 
 async def _shown_chain(
-    conn: AsyncConnection, chain_id: str, protocol: Protocol, candidates: Sequence[_Inserted]
+    conn: AsyncConnection, chain_id: str, protocol: Protocol, candidates: Sequence[_NewRow]
 ) -> ShownChain | None:
     """The head and depth payloads show; None when no candidate is announced at all."""
     if not any(c.announced for c in candidates):
@@ -259,7 +260,7 @@ async def _shown_chain(
 
 
 def _fresh_payloads(
-    candidates: Sequence[_Inserted], shown: ShownChain | None
+    candidates: Sequence[_NewRow], shown: ShownChain | None
 ) -> dict[str, dict[str, Any]]:
     """Deposit id → the payload of each announced candidate, built from the row rather than
     read back."""

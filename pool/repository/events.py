@@ -123,7 +123,7 @@ SELECT {_NEW_DELIVERY_ID["postgresql"]}, inserted.seq, s.endpoint_id, 'pending',
 
 
 async def _recordset_events(
-    conn: AsyncConnection, chunk: list[tuple[str, str, dict[str, Any]]], now: datetime
+    conn: AsyncConnection, events: list[tuple[str, str, dict[str, Any]]], now: datetime
 ) -> None:
-    records = [{"id": event_id, "type": type_, "data": data} for event_id, type_, data in chunk]
+    records = [{"id": event_id, "type": type_, "data": data} for event_id, type_, data in events]
     await (await asyncpg_connection(conn)).execute(_RECORDSET_EVENTS, dumps_json(records), now)
