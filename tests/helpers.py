@@ -13,6 +13,7 @@ from pool.db import Database
 from pool.domain import Protocol
 from pool.import_formats import RawRow
 from pool.importer import ImportSource, import_addresses
+from pool.ledger import ObservedTransfer
 
 BACKENDS = ("sqlite", "postgresql")
 
@@ -56,3 +57,20 @@ async def make_key(db: Database, *, scopes: Sequence[str] | None, prefix: str = 
 
 def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+def usdt_transfer(to_address: str, tx_byte: str = "ab") -> ObservedTransfer:
+    """5 USDT to an EVM pool address in block 10, as the watcher hands it to the ledger."""
+    return ObservedTransfer(
+        tx_hash="0x" + tx_byte * 32,
+        log_index=0,
+        block_number=10,
+        block_hash="0x" + "cd" * 32,
+        from_address="0x" + "11" * 20,
+        to_hex20=to_address[2:].lower(),
+        token_contract="0x" + "22" * 20,
+        currency="USDT",
+        decimals=6,
+        amount=5_000_000,
+        min_amount=1,
+    )

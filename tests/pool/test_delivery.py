@@ -250,26 +250,14 @@ async def test_a_private_target_is_refused_at_delivery_when_not_allowed(
 async def confirmed_deposit(db: Database) -> str:
     """A deposit recorded and confirmed by the ledger, as the watcher would do it."""
     from pool import allocation, ledger
-    from tests.helpers import load_pool
+    from tests.helpers import load_pool, usdt_transfer
 
     [address] = await load_pool(db, "evm", 1)
     async with db.write() as conn:
         await allocation.bind(
             conn, reference="payer", protocol="evm", metadata=None, actor="t", now=utc_now()
         )
-        transfer = ledger.ObservedTransfer(
-            tx_hash="0x" + "ab" * 32,
-            log_index=0,
-            block_number=10,
-            block_hash="0x" + "cd" * 32,
-            from_address="0x" + "11" * 20,
-            to_hex20=address[2:].lower(),
-            token_contract="0x" + "22" * 20,
-            currency="USDT",
-            decimals=6,
-            amount=5_000_000,
-            min_amount=1,
-        )
+        transfer = usdt_transfer(address)
         await ledger.record_transfers(
             conn, chain_id="devnet", protocol="evm", transfers=[transfer], now=utc_now()
         )

@@ -14,23 +14,7 @@ from pool import allocation, ledger
 from pool.clock import utc_now
 from pool.db import Database
 from pool.tables import alert_transition, deposit, event
-from tests.helpers import load_pool
-
-
-def transfer_to(address: str, tx_byte: str) -> ledger.ObservedTransfer:
-    return ledger.ObservedTransfer(
-        tx_hash="0x" + tx_byte * 32,
-        log_index=0,
-        block_number=10,
-        block_hash="0x" + "cd" * 32,
-        from_address="0x" + "11" * 20,
-        to_hex20=address[2:].lower(),
-        token_contract="0x" + "22" * 20,
-        currency="USDT",
-        decimals=6,
-        amount=5_000_000,
-        min_amount=1,
-    )
+from tests.helpers import load_pool, usdt_transfer
 
 
 async def record(db: Database, transfers: list[ledger.ObservedTransfer]) -> ledger.LedgerChanges:
@@ -54,7 +38,7 @@ async def test_rows_a_racing_rescan_wrote_are_skipped_and_the_rest_recorded(
         await allocation.bind(
             conn, reference="payer", protocol="evm", metadata=None, actor="t", now=utc_now()
         )
-    won = [transfer_to(bound, "ab"), transfer_to(spare, "ac")]  # attributed, unattributed
+    won = [usdt_transfer(bound, "ab"), usdt_transfer(spare, "ac")]  # attributed, unattributed
     first = await record(db, won)  # the rescan's transaction, committed
     assert (first.recorded, first.events) == (2, 1)
     events = await count(db, event)  # the binding's own event, and the deposit's
@@ -64,7 +48,7 @@ async def test_rows_a_racing_rescan_wrote_are_skipped_and_the_rest_recorded(
         return {}
 
     monkeypatch.setattr(ledger.repo, "known_deposits", read_before_the_rescan_committed)
-    new = transfer_to(later, "ad")
+    new = usdt_transfer(later, "ad")
     second = await record(db, [*won, new])
 
     assert (second.recorded, second.events) == (1, 0)  # `later` is unbound: recorded, silent
