@@ -3,7 +3,8 @@
 Transitions are written with the alert (`pool/repository/alerts.py`); this worker fans each
 out to one notification per hook (and the structured log), then sends them: HTTP and command
 hooks are retried with exponential backoff for a day, then marked failed and logged as errors
-(an alert about failing alert hooks would go to the same failing hooks).
+(an alert about failing alert hooks would go to the same failing hooks). A hook whose URL the
+target check refuses (`pool.alert_hooks`) is failed at once: trying again cannot help.
 """
 
 from __future__ import annotations
@@ -13,14 +14,13 @@ import contextlib
 import logging
 from datetime import datetime, timedelta
 
-import httpx
-
-from pool.alert_hooks import HookFailed, message, send
+from pool.alert_hooks import HookFailed, HookRefused, message, send
 from pool.clock import utc_now
 from pool.config import AlertSettings
 from pool.db import Database
 from pool.repository import alert_notifications as repo
 from pool.repository.alert_notifications import Claimed, Notice
+from pool.webhook_sender import WebhookSender
 
 log = logging.getLogger("addrpool.alerts")
 POLL_SECONDS = 0.25
@@ -29,6 +29,7 @@ CLAIM_LIMIT = 20
 FIRST_RETRY_SECONDS = 1.0
 MAX_RETRY_SECONDS = 300.0
 RETRY_BUDGET = timedelta(days=1)
+MAX_HOOK_TIMEOUT = 300.0  # the longest a hook's settings allow
 
 
 class AlertNotifier:
@@ -36,7 +37,9 @@ class AlertNotifier:
         self.db = db
         self.enabled = settings.enabled
         self.hooks = {hook.name: hook for hook in settings.hooks}
-        self._client = httpx.AsyncClient(follow_redirects=False)
+        self.allow_private = settings.hooks_allow_private
+        # Each hook's own timeout is passed with its request; this one is never used alone.
+        self._sender = WebhookSender(timeout=MAX_HOOK_TIMEOUT)
 
     async def run(self, stop: asyncio.Event) -> None:
         try:
@@ -48,7 +51,7 @@ class AlertNotifier:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=POLL_SECONDS)
         finally:
-            await self._client.aclose()
+            await self._sender.aclose()
 
     async def run_once(self) -> int:
         """Dispatch new transitions, send what is due; returns how many sends were tried."""
@@ -78,9 +81,11 @@ class AlertNotifier:
         try:
             if hook is None:
                 raise HookFailed(f"hook {claimed.hook!r} is no longer configured")
-            await send(hook, message(claimed.notice), self._client)
+            body = message(claimed.notice)
+            await send(hook, body, self._sender, allow_private=self.allow_private)
         except HookFailed as exc:
-            await self._failed(claimed, attempts, str(exc), final=hook is None)
+            final = hook is None or isinstance(exc, HookRefused)
+            await self._failed(claimed, attempts, str(exc), final=final)
             return
         now = utc_now()
         async with self.db.write() as conn:

@@ -141,6 +141,9 @@ class AlertSettings(BaseModel):
     # The timer for rules that time alone can trigger (cooldowns ending, a stalled watcher).
     evaluate_every: timedelta = timedelta(seconds=30)
     hooks: list[HookSettings] = Field(default_factory=list)
+    # HTTP hooks to http:// or private addresses (an internal pager gateway, the devnet); off,
+    # they are held to webhooks' rule: https to public addresses only (pool.alert_hooks).
+    hooks_allow_private: bool = False
 
     @field_validator(
         "exhaustion_horizon",

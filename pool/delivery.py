@@ -5,7 +5,9 @@ workers share them and a restart loses nothing. Each endpoint has its own small 
 limit and every request a timeout: a slow or dead endpoint holds up only its own deliveries.
 Retries back off exponentially from 1 s (capped at an hour per wait) on timeouts, connection
 errors, 5xx, 408 and 429 (whose `Retry-After` is honoured) for about three days; any other 4xx
-is final. A delivery that gives up is `failed` and raises an alert record.
+is final, and so is a target the pre-send check refuses (a URL that is not valid, a name that now
+resolves to a private address): sending again cannot help. A delivery that gives up is `failed`
+and raises an alert record.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import random
 import ssl
 import time
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 
@@ -27,7 +30,7 @@ from pool.clock import isoformat_z, utc_now
 from pool.config import Settings
 from pool.db import Database
 from pool.delivery_records import AttemptRecorder
-from pool.errors import AddrpoolError
+from pool.errors import AddrpoolError, TargetRefused
 from pool.repository import deliveries as repo
 from pool.repository.alerts import fire_alert
 from pool.secret_box import OpenedSecrets, secret_box
@@ -53,6 +56,16 @@ HELD_PER_ENDPOINT = 4 * PER_ENDPOINT
 REFILL_AT = HELD_PER_ENDPOINT // 2  # claim more once this few are left: in batches, no gaps
 IDLE_SECONDS = 0.5
 RETRYABLE = {408, 429}
+
+
+@dataclass(frozen=True, slots=True)
+class Tried:
+    """One attempt as it ended: what is recorded, the answer's Retry-After header if any, and
+    whether the pre-send check refused the target (then the delivery is final)."""
+
+    attempt: repo.Attempt
+    retry_after: str | None = None
+    refused: bool = False
 
 
 class DeliveryWorker:
@@ -163,21 +176,21 @@ class DeliveryWorker:
 
     async def _deliver_limited(self, claimed: repo.Claimed) -> None:
         try:
-            attempt = await self._send_limited(claimed)
+            tried = await self._send_limited(claimed)
         except Exception:
             # The lease runs out and another attempt follows: nothing is lost.
             log.exception("delivery attempt crashed", extra={"delivery": claimed.delivery_id})
             return
         finally:
             self._release(claimed.endpoint_id)
-        if attempt is None:
+        if tried is None:
             return
         try:
-            await self._record(claimed, *attempt)
+            await self._record(claimed, tried)
         except Exception:
             log.exception("delivery attempt not recorded", extra={"delivery": claimed.delivery_id})
 
-    async def _send_limited(self, claimed: repo.Claimed) -> tuple[repo.Attempt, str | None] | None:
+    async def _send_limited(self, claimed: repo.Claimed) -> Tried | None:
         """The attempt, within the endpoint's limit on concurrent requests; None if the claim
         was lost while it queued."""
         limit = self._limits.setdefault(claimed.endpoint_id, asyncio.Semaphore(PER_ENDPOINT))
@@ -227,10 +240,9 @@ class DeliveryWorker:
                 new_until=now + LEASE,
             )
 
-    async def _record(
-        self, claimed: repo.Claimed, attempt: repo.Attempt, retry_after: str | None
-    ) -> None:
-        status, next_at = _outcome(claimed, attempt, retry_after)
+    async def _record(self, claimed: repo.Claimed, tried: Tried) -> None:
+        status, next_at = _outcome(claimed, tried)
+        attempt = tried.attempt
         await self._recorder.record(repo.Finished(claimed, attempt, status, next_at))
         log.info(
             "webhook attempt",
@@ -244,19 +256,22 @@ class DeliveryWorker:
             },
         )
 
-    async def _attempt(self, claimed: repo.Claimed) -> tuple[repo.Attempt, str | None]:
-        """The attempt as recorded, and the answer's Retry-After header if any."""
+    async def _attempt(self, claimed: repo.Claimed) -> Tried:
         started = time.monotonic()
         attempted_at = utc_now()
         try:
             answer = await self._send(claimed)
+        except TargetRefused as exc:
+            error = f"{exc.code}: {exc.message}"[:500]
+            attempt = repo.Attempt(attempted_at, None, _ms_since(started), error, None)
+            return Tried(attempt, refused=True)  # checked before any request was made
         except (*SEND_ERRORS, AddrpoolError) as exc:
-            latency = int((time.monotonic() - started) * 1000)
             error = f"{type(exc).__name__}: {exc}"[:500]
-            return repo.Attempt(attempted_at, None, latency, error, None), None
-        latency = int((time.monotonic() - started) * 1000)
-        attempt = repo.Attempt(attempted_at, answer.status_code, latency, None, answer.body)
-        return attempt, answer.retry_after
+            return Tried(repo.Attempt(attempted_at, None, _ms_since(started), error, None))
+        attempt = repo.Attempt(
+            attempted_at, answer.status_code, _ms_since(started), None, answer.body
+        )
+        return Tried(attempt, answer.retry_after)
 
     async def _send(self, claimed: repo.Claimed) -> Answer:
         allow = self.settings.webhook_allow_private
@@ -294,6 +309,10 @@ class DeliveryWorker:
         return sign_timestamped(keys, body, int(time.time()))
 
 
+def _ms_since(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
 def _has_consequences(finished: repo.Finished) -> bool:
     """Whether recording it also writes something else (a completed deposit, an alert), which
     must commit together with it."""
@@ -323,16 +342,17 @@ async def _maybe_complete_deposit(conn: AsyncConnection, finished: repo.Finished
         await repo.complete_deposit(conn, deposit_id=deposit_id, now=now)
 
 
-def _outcome(
-    claimed: repo.Claimed, attempt: repo.Attempt, retry_after: str | None
-) -> tuple[str, datetime | None]:
+def _outcome(claimed: repo.Claimed, tried: Tried) -> tuple[str, datetime | None]:
     """(new status, next attempt): succeeded, pending again, or failed for good."""
+    attempt = tried.attempt
     code = attempt.status_code
+    if tried.refused:
+        return "failed", None  # the target itself is refused: retrying cannot help
     if code is not None and 200 <= code < 300:
         return "succeeded", None
     if code is not None and code < 500 and code not in RETRYABLE:
         return "failed", None  # the receiver refused it: retrying cannot help
-    wait = max(_backoff(claimed.attempts + 1), _retry_after_seconds(retry_after))
+    wait = max(_backoff(claimed.attempts + 1), _retry_after_seconds(tried.retry_after))
     next_at = attempt.attempted_at + timedelta(seconds=wait)
     if next_at - claimed.retry_from > RETRY_BUDGET:
         return "failed", None

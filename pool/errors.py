@@ -30,6 +30,13 @@ class ValidationFailed(AddrpoolError):
     default_code = "VALIDATION_FAILED"
 
 
+class TargetRefused(ValidationFailed):
+    """A webhook or alert hook URL that may not be sent to (malformed, or not a public address):
+    final, where a name that does not resolve now may resolve later."""
+
+    default_code = "INVALID_URL"
+
+
 class Unauthorized(AddrpoolError):
     status = 401
     error = "Unauthorized"

@@ -30,6 +30,9 @@ EVENT_TYPES = (
     "alert.address_pool_low",
 )
 TEST_EVENT = "test.event"
+# What an endpoint may subscribe to: every type in the API's event table. `test.event` is sent
+# on demand to one endpoint whatever its subscriptions; listing it is accepted and changes nothing.
+SUBSCRIBABLE = (*EVENT_TYPES, TEST_EVENT)
 # After a rotation the old secret still signs (the timestamped scheme carries both) this long.
 ROTATION_GRACE = timedelta(hours=24)
 
@@ -52,10 +55,10 @@ def new_secret() -> str:
 
 
 def check_events(events: Sequence[str]) -> list[str]:
-    unknown = sorted(set(events) - set(EVENT_TYPES))
+    unknown = sorted(set(events) - set(SUBSCRIBABLE))
     if not events or unknown:
         raise ValidationFailed(
-            f"events must be a non-empty list of: {', '.join(EVENT_TYPES)}"
+            f"events must be a non-empty list of: {', '.join(SUBSCRIBABLE)}"
             + (f" (unknown: {', '.join(unknown)})" if unknown else "")
         )
     return sorted(set(events))
@@ -180,7 +183,9 @@ async def send_test_event(conn: AsyncConnection, *, endpoint_id: str, now: datet
     await get_endpoint(conn, endpoint_id)
     event_id = new_event_id()
     data = {"message": "addrpool test event", "endpointId": endpoint_id}
-    seq = await insert_event(conn, event_id=event_id, type=TEST_EVENT, data=data, now=now)
+    seq = await insert_event(
+        conn, event_id=event_id, type=TEST_EVENT, data=data, now=now, to_subscribers=False
+    )
     await repo.insert_delivery(
         conn,
         delivery_id="dlv_" + secrets.token_hex(12),

@@ -6,9 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import httpx
-
-from pool.alert_hooks import HookFailed, message, send
+from pool.alert_hooks import HookFailed, check_hook_urls, message, send
 from pool.clock import isoformat_z_or_none, utc_now
 from pool.config import load_settings
 from pool.errors import ConfigurationError
@@ -16,6 +14,7 @@ from pool.payloads import alert_payload, pool_summary_payload
 from pool.repository.alert_notifications import Notice
 from pool.repository.alerts import list_alerts
 from pool.stats import summarize
+from pool.webhook_sender import WebhookSender
 from scripts.commands import opened_database
 from scripts.output import Output, table
 
@@ -60,18 +59,22 @@ async def alerts_list(args: argparse.Namespace, out: Output) -> int:
 
 async def alerts_test(args: argparse.Namespace, out: Output) -> int:
     """PayIn's "Send Test Alert": a test alert through every hook now; exit 1 if one failed."""
-    hooks = load_settings().alerts.hooks
-    if not hooks:
+    alerts = load_settings().alerts
+    if not alerts.hooks:
         raise ConfigurationError("no alert hook is configured ([[alerts.hooks]] in the TOML file)")
+    check_hook_urls(alerts)
     body = message(_test_notice(), test=True)
     results: dict[str, str] = {}
-    async with httpx.AsyncClient(follow_redirects=False) as client:
-        for hook in hooks:
+    sender = WebhookSender(timeout=max(hook.timeout for hook in alerts.hooks))
+    try:
+        for hook in alerts.hooks:
             try:
-                await send(hook, body, client)
+                await send(hook, body, sender, allow_private=alerts.hooks_allow_private)
                 results[hook.name] = "ok"
             except HookFailed as exc:
                 results[hook.name] = f"failed: {exc}"
+    finally:
+        await sender.aclose()
     out.result(results, "\n".join(f"{name}: {result}" for name, result in results.items()))
     return 0 if all(r == "ok" for r in results.values()) else 1
 

@@ -17,6 +17,7 @@ from chains.codec import address_parser
 from chains.presets import watched_chains
 from chains.verify import check_master_keys, verify_import_rows
 from pool import __version__, keys
+from pool.alert_hooks import check_hook_urls
 from pool.archive import change_archived
 from pool.clock import isoformat_z, utc_now
 from pool.config import Settings, load_settings
@@ -70,6 +71,7 @@ def serve(args: argparse.Namespace) -> int:
             os.environ[variable] = str(getattr(args, flag))
     try:
         settings = load_settings()
+        check_hook_urls(settings.alerts)
         workers = args.workers or settings.workers
         db_text = _prepare_to_serve(settings, workers)
     except AddrpoolError as exc:
@@ -87,6 +89,7 @@ def worker(args: argparse.Namespace) -> int:
     """`addrpool worker`: the chain watchers without the API, until SIGTERM/SIGINT."""
     try:
         settings = load_settings()
+        check_hook_urls(settings.alerts)
         chains = watched_chains(settings)
     except AddrpoolError as exc:
         Output(as_json=False).error(exc)

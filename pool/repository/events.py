@@ -38,12 +38,21 @@ INSERT_DELIVERIES = {
 
 
 async def insert_event(
-    conn: AsyncConnection, *, event_id: str, type: str, data: dict[str, Any], now: datetime
+    conn: AsyncConnection,
+    *,
+    event_id: str,
+    type: str,
+    data: dict[str, Any],
+    now: datetime,
+    to_subscribers: bool = True,
 ) -> int:
-    """Write the event and its deliveries; returns the event's sequence number."""
+    """Write the event and its deliveries to the endpoints subscribed to its type (none with
+    `to_subscribers=False`: the caller writes its own); returns the event's sequence number."""
     values = {"id": event_id, "type": type, "data": data, "created_at": now}
     seq = int((await conn.execute(_INSERT_EVENT, values)).scalar_one())
-    await conn.execute(INSERT_DELIVERIES[conn.dialect.name], {"seq": seq, "type": type, "now": now})
+    if to_subscribers:
+        params = {"seq": seq, "type": type, "now": now}
+        await conn.execute(INSERT_DELIVERIES[conn.dialect.name], params)
     return seq
 
 

@@ -170,6 +170,7 @@ def addrpool_running(setup: Setup, hook_url: str, port: int) -> Iterator[Process
     env = {
         **setup.env,
         "ADDRPOOL_ALERTS__HOOKS": json.dumps(hooks),
+        "ADDRPOOL_ALERTS__HOOKS_ALLOW_PRIVATE": "true",  # the receiver is on loopback
         "ADDRPOOL_ALERTS__THRESHOLDS": json.dumps({"evm": THRESHOLD}),
     }
     binary = str(Path(sys.executable).parent / "addrpool")

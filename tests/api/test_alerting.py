@@ -37,8 +37,11 @@ from tests.pool.test_delivery import Receiver
 THRESHOLD = 3
 
 
-def alert_settings(settings: Settings, url: str, log_file: Path) -> Settings:
-    """EVM pool-low at 3 free addresses; an HTTP hook and a command hook."""
+def alert_settings(
+    settings: Settings, url: str, log_file: Path, *, allow_private: bool = True
+) -> Settings:
+    """EVM pool-low at 3 free addresses; an HTTP hook (on loopback: allowed unless told
+    otherwise) and a command hook."""
     append = f"import sys; open({str(log_file)!r}, 'a').write(sys.stdin.read() + '\\n')"
     alerts = AlertSettings(
         thresholds={"evm": THRESHOLD},
@@ -46,6 +49,7 @@ def alert_settings(settings: Settings, url: str, log_file: Path) -> Settings:
             {"name": "ops-http", "type": "http", "url": url, "secret": "hook-secret"},
             {"name": "ops-command", "type": "command", "command": [sys.executable, "-c", append]},
         ],
+        hooks_allow_private=allow_private,
     )
     return settings.model_copy(update={"alerts": alerts})
 
@@ -189,6 +193,27 @@ async def test_a_hook_that_is_down_is_retried_until_it_takes_it(
         states = {n["hook"]: n["status"] for n in await notifications_of(conn, alert_id)}
     assert states == {"ops-http": "sent", "ops-command": "sent"}
     assert len(flaky.requests) == 2
+
+
+@pytest.mark.parametrize("where", ["http://127.0.0.1:{port}/hook", "https://localhost:{port}/"])
+async def test_a_hook_to_a_private_target_is_refused_at_once_unless_allowed(
+    settings: Settings, db: Database, receivers, tmp_path: Path, where: str
+) -> None:
+    """Checked before each send (a name is judged where it resolves then): refused, it is
+    failed at once — trying again for a day cannot help — and the other hooks still hear."""
+    hook = receivers()
+    url = where.format(port=hook.httpd.server_address[1])
+    config = alert_settings(settings, url, tmp_path / "log.jsonl", allow_private=False)
+    await load_pool(db, "evm", 2)
+    await evaluate_all(db, config.alerts, set())
+    await AlertNotifier(db, config.alerts).run_once()
+    [alert_id] = [a for (a,) in await _alert_ids(db)]
+    async with db.read() as conn:
+        told = {n["hook"]: n for n in await notifications_of(conn, alert_id)}
+    assert hook.requests == []
+    assert (told["ops-http"]["status"], told["ops-http"]["attempts"]) == ("failed", 1)
+    assert "hooks_allow_private" in told["ops-http"]["last_error"]
+    assert told["ops-command"]["status"] == "sent"
 
 
 async def _alert_ids(db: Database) -> list[tuple[int]]:

@@ -150,3 +150,94 @@ async def test_scopes(client, db: Database) -> None:
         headers=reader,
     )
     assert refused.status_code == 403
+
+
+@pytest.fixture
+async def strict(settings: Settings, db: Database):
+    """An app with the default rule: https to public addresses only."""
+    app = create_app(settings.model_copy(update={"webhook_allow_private": False}), db=db)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        yield client
+    await app.state.ctx.pool_alerts.close()
+
+
+AUDITED = [  # accepted with 201 before: Python 3.11's is_global lets them through
+    "https://[::127.0.0.1]/",
+    "https://[::7f00:1]/",
+    "https://[64:ff9b::7f00:1]/",
+    "https://[64:ff9b::a9fe:a9fe]/",
+    "https://[2002:7f00:1::1]/",
+    "https://[fec0::1]/",
+    "https://224.0.0.1/",
+    "https://[ff02::1]/",
+]
+MALFORMED = [  # 500 before (the first three), or stored as given
+    "https://[8.8.8.8]/",
+    "https://[::1/x",
+    "https://" + "a" * 64 + ".example/x",
+    "https://" + "a." * 127 + "example/x",
+    "https://8.8.8.8/a b",
+    "https://8.8.8.8/x\r\nX-Injected: 1",
+    "https://8.8.8.8/x\n",
+    " https://8.8.8.8/x",
+    "https://8.8.8.8:0/x",
+    "https://[::1]x/",
+]
+
+
+async def _no_endpoint_stored(db: Database) -> None:
+    async with db.read() as conn:
+        assert (await conn.execute(select(webhook_endpoint))).first() is None
+
+
+@pytest.mark.parametrize("url", AUDITED)
+async def test_addresses_that_are_not_public_unicast_are_refused(
+    strict, url: str, db: Database
+) -> None:
+    headers = auth(await make_key(db, scopes=["webhooks:write"]))
+    response = await strict.post(
+        ENDPOINTS, json={"url": url, "events": ["deposit.pending"]}, headers=headers
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "PRIVATE_ADDRESS_REFUSED"
+    await _no_endpoint_stored(db)
+
+
+@pytest.mark.parametrize("url", MALFORMED)
+async def test_malformed_urls_are_a_400_on_create_and_update(
+    client, admin, url: str, db: Database
+) -> None:
+    response = await client.post(
+        ENDPOINTS, json={"url": url, "events": ["deposit.pending"]}, headers=admin
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "INVALID_URL"
+    await _no_endpoint_stored(db)
+    created = await create(client, admin)
+    patched = await client.patch(f"{ENDPOINTS}/{created['id']}", json={"url": url}, headers=admin)
+    assert (patched.status_code, patched.json()["code"]) == (400, "INVALID_URL")
+    kept = (await client.get(f"{ENDPOINTS}/{created['id']}", headers=admin)).json()["data"]
+    assert kept["url"] == created["url"]
+
+
+async def test_test_event_can_be_subscribed_to(client, admin) -> None:
+    created = await create(client, admin, events=["test.event", "deposit.pending"])
+    assert created["events"] == ["deposit.pending", "test.event"]
+    url = f"{ENDPOINTS}/{created['id']}"
+    patched = await client.patch(url, json={"events": ["test.event"]}, headers=admin)
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["data"]["events"] == ["test.event"]
+
+
+async def test_a_test_event_goes_to_its_endpoint_alone_even_when_others_subscribe(
+    client, admin
+) -> None:
+    tested = await create(client, admin, events=["test.event"])
+    await create(client, admin, events=["test.event"])
+    sent = await client.post(f"{ENDPOINTS}/{tested['id']}/test", headers=admin)
+    assert sent.status_code == 202, sent.text
+    listed = (await client.get("/api/v1/webhooks/deliveries", headers=admin)).json()["data"]
+    assert [(d["endpointId"], d["eventType"]) for d in listed["deliveries"]] == [
+        (tested["id"], "test.event")
+    ]

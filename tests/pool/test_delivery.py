@@ -234,17 +234,62 @@ async def deposit_status(db: Database, deposit_id: str) -> str:
         return str(await conn.scalar(select(deposit.c.status).where(deposit.c.id == deposit_id)))
 
 
-async def test_a_private_target_is_refused_at_delivery_when_not_allowed(
+async def test_a_target_refused_at_delivery_is_final_and_alerted(
+    db: Database, settings: Settings, receivers
+) -> None:
+    """Stored while private targets were allowed (http://127.0.0.1): refused once they are
+    not, and not retried for days; the reason is recorded and the failure alerted."""
+    receiver = receivers()
+    await endpoint(db, settings, receiver.url, ["deposit.pending"])
+    await emit(db)
+    strict = settings.model_copy(update={"webhook_allow_private": False})
+    worker = DeliveryWorker(db, strict)
+    await deliver_all(worker)
+    await make_due(db)
+    await deliver_all(worker)
+    assert receiver.requests == []
+    [row] = await deliveries(db)
+    assert (row["status"], row["attempts"], row["next_attempt_at"]) == ("failed", 1, None)
+    assert row["last_error"].startswith("INVALID_URL: url must use https")
+    await _assert_failure_alerted(db, row["id"], "INVALID_URL")
+
+
+async def test_a_name_now_resolving_to_a_private_address_is_final(
     db: Database, settings: Settings, receivers
 ) -> None:
     receiver = receivers()
-    await endpoint(db, settings, receiver.url, ["deposit.pending"])
+    port = receiver.httpd.server_address[1]
+    await endpoint(db, settings, f"https://localhost:{port}/hook", ["deposit.pending"])
     await emit(db)
     strict = settings.model_copy(update={"webhook_allow_private": False})
     await deliver_all(DeliveryWorker(db, strict))
     assert receiver.requests == []
     [row] = await deliveries(db)
-    assert row["status"] == "pending" and "https" in (row["last_error"] or "")
+    assert row["status"] == "failed"
+    assert row["last_error"].startswith("PRIVATE_ADDRESS_REFUSED: localhost resolves to 127.")
+    await _assert_failure_alerted(db, row["id"], "PRIVATE_ADDRESS_REFUSED")
+
+
+async def test_a_name_that_does_not_resolve_is_retried(db: Database, settings: Settings) -> None:
+    from tests.pool.test_webhook_urls import CountingResolver
+
+    await endpoint(db, settings, "https://gone.example/hook", ["deposit.pending"])
+    await emit(db)
+    await deliver_all(DeliveryWorker(db, settings, resolver=CountingResolver({})))
+    [row] = await deliveries(db)
+    assert (row["status"], row["attempts"]) == ("pending", 1)
+    assert "does not resolve" in row["last_error"]
+    async with db.read() as conn:
+        assert (await conn.execute(select(alert.c.kind))).first() is None
+
+
+async def _assert_failure_alerted(db: Database, delivery_id: str, code: str) -> None:
+    async with db.read() as conn:
+        [(kind, subject, value)] = (
+            await conn.execute(select(alert.c.kind, alert.c.subject, alert.c.value))
+        ).all()
+    assert (kind, subject) == ("webhook_delivery_failed", f"webhook_delivery_failed:{delivery_id}")
+    assert value.startswith(code)
 
 
 async def confirmed_deposit(db: Database) -> str:

@@ -20,7 +20,7 @@ def test_pool_stats_and_alert_commands(tmp_path: Path, receivers) -> None:
     ran = tmp_path / "ran.json"
     command = f"import sys; open({str(ran)!r}, 'w').write(sys.stdin.read())"
     config = (
-        "[alerts]\nthresholds = { evm = 5 }\n"
+        "[alerts]\nthresholds = { evm = 5 }\nhooks_allow_private = true\n"  # a loopback hook
         f'[[alerts.hooks]]\nname = "ops"\ntype = "http"\nurl = "{hook.url}"\n'
         f'[[alerts.hooks]]\nname = "pager"\ntype = "command"\n'
         f"command = [{json.dumps(sys.executable)}, '-c', {json.dumps(command)}]\n"
@@ -46,3 +46,19 @@ def test_pool_stats_and_alert_commands(tmp_path: Path, receivers) -> None:
     assert json.loads(ran.read_text())["alert"]["kind"] == "test"
     failing = json.loads(run("alerts", "test", "--json", expect=1).stdout)
     assert failing["ops"].startswith("failed: HTTP 500")
+
+
+def test_a_private_alert_hook_stops_start_up_with_one_line(tmp_path: Path) -> None:
+    config = '[[alerts.hooks]]\nname = "ops"\ntype = "http"\nurl = "https://127.0.0.1:1/x"\n'
+    env = worker_env(tmp_path, config)
+    expected = (
+        "error: alert hook 'ops' ([[alerts.hooks]] url): 127.0.0.1 is not a public unicast "
+        "address; [alerts] hooks_allow_private = true (ADDRPOOL_ALERTS__HOOKS_ALLOW_PRIVATE) "
+        "allows it"
+    )
+    for command in (["alerts", "test"], ["worker"], ["serve", "--port", "0"]):
+        refused = cli_in(env, *command, expect=2)
+        assert refused.stderr.splitlines() == [expected], command
+    allowed = {**env, "ADDRPOOL_ALERTS__HOOKS_ALLOW_PRIVATE": "true"}
+    tried = json.loads(cli_in(allowed, "alerts", "test", "--json", expect=1).stdout)
+    assert tried["ops"].startswith("failed: ClientConnectorError")  # tried: nobody listens
