@@ -5,6 +5,11 @@ JSON-RPC error — the client reports both), answers suspiciously (no logs where
 some), or lags behind the best head by more than `max_lag` blocks. A set-aside endpoint is
 probed again after a back-off that doubles with each consecutive failure. One poll uses one
 endpoint from start to end, so the logs of a range and the headers that check them agree.
+
+The watcher polls through a pool; every command that reads a chain outside it (`addrpool
+rescan`, reconciliation, upstream checks) asks `EndpointPool.for_chain(chain).serve(work)`, the
+same failover for a unit of work, and gets one `ChainUnavailable` naming every endpoint's
+trouble when none could serve.
 """
 
 from __future__ import annotations
@@ -12,16 +17,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from types import TracebackType
+from typing import Any, Self, TypeVar
 
+from chains.presets import ChainConfig
 from chains.rpc import RpcClient, RpcError
+from pool.errors import ChainUnavailable
 
 log = logging.getLogger("addrpool.rpc")
 DEFAULT_MAX_LAG = 5
 FIRST_RETRY_SECONDS = 5.0
 MAX_RETRY_SECONDS = 300.0
+T = TypeVar("T")
 
 
 class AllEndpointsDown(RpcError):
@@ -60,12 +69,54 @@ class EndpointPool:
         *,
         max_lag: int = DEFAULT_MAX_LAG,
         clock: Callable[[], float] = time.monotonic,
+        chain_id: str = "",
     ) -> None:
         if not clients:
             raise ValueError("a chain needs at least one RPC endpoint")
         self.endpoints = [Endpoint(client) for client in clients]
         self.max_lag = max_lag
+        self.chain_id = chain_id
         self._clock = clock
+
+    @classmethod
+    def for_chain(cls, chain: ChainConfig) -> EndpointPool:
+        """A client per configured RPC URL, in order; close it (`async with`) when done."""
+        clients = [RpcClient(url, timeout=chain.rpc_timeout) for url in chain.rpc_urls]
+        return cls(clients, max_lag=chain.max_lag, chain_id=chain.chain_id)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def serve(self, work: Callable[[RpcClient], Awaitable[T]]) -> T:
+        """`work` on the endpoint `choose` picks; when it fails with an RPC error, that endpoint
+        is set aside and the next one does the work again, so `work` must be safe to repeat
+        (what a failed attempt committed stays committed). Raises `ChainUnavailable` when no
+        endpoint could do it."""
+        for _ in self.endpoints:
+            try:
+                client = await self.choose()
+            except AllEndpointsDown:
+                break
+            try:
+                result = await work(client)
+            except RpcError as exc:
+                self.set_aside(client, str(exc))
+                continue
+            self.succeeded(client)
+            return result
+        raise ChainUnavailable(f"{self.chain_id}: no RPC endpoint could serve: {self.troubles()}")
+
+    def troubles(self) -> str:
+        """Each endpoint's last error, for one line of text."""
+        return "; ".join(trouble(view) for view in self.view())
 
     async def choose(self) -> RpcClient:
         """The first endpoint, in configured order, that answers and is not behind."""
@@ -126,3 +177,10 @@ class EndpointPool:
 
     def _endpoint(self, client: RpcClient) -> Endpoint:
         return next(e for e in self.endpoints if e.client is client)
+
+
+def trouble(view: dict[str, Any]) -> str:
+    """`<endpoint>: <what went wrong>` from an endpoint's view."""
+    name, reason = view["endpoint"], view["reason"] or "no error"
+    # An RpcError names its endpoint already; a lag does not.
+    return reason if reason.startswith(name) else f"{name}: {reason}"
