@@ -16,20 +16,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from chains.presets import ChainConfig
 from chains.rpc import RpcClient, RpcError
+from pool.clock import isoformat_z, utc_now
 from pool.errors import ChainUnavailable
 
 log = logging.getLogger("addrpool.rpc")
 DEFAULT_MAX_LAG = 5
 FIRST_RETRY_SECONDS = 5.0
 MAX_RETRY_SECONDS = 300.0
+# How often, at most, endpoint health is written only because heads moved (HealthNotes).
+HEALTH_NOTE_SECONDS = 5.0
 T = TypeVar("T")
 
 
@@ -50,15 +55,18 @@ class Endpoint:
     def name(self) -> str:
         return self.client.endpoint
 
-    def view(self, now: float) -> dict[str, Any]:
-        usable = self.set_aside_until <= now
+    def view(self, now: float, wall_now: datetime) -> dict[str, Any]:
+        waiting = self.set_aside_until - now
+        usable = waiting <= 0
         return {
             "endpoint": self.name,
             "state": "ok" if usable and self.reason is None else "set_aside",
             "reason": self.reason,
             "head": self.head,
             "failures": self.failures,
-            "retryInSeconds": None if usable else round(self.set_aside_until - now, 1),
+            "retryInSeconds": None if usable else round(waiting, 1),
+            # What is stored: readers count `retryInSeconds` down from it without a write.
+            "retryAt": None if usable else isoformat_z(wall_now + timedelta(seconds=waiting)),
         }
 
 
@@ -168,8 +176,8 @@ class EndpointPool:
         endpoint.failures, endpoint.reason = 0, None
 
     def view(self) -> list[dict[str, Any]]:
-        now = self._clock()
-        return [endpoint.view(now) for endpoint in self.endpoints]
+        now, wall_now = self._clock(), utc_now()
+        return [endpoint.view(now, wall_now) for endpoint in self.endpoints]
 
     async def close(self) -> None:
         for endpoint in self.endpoints:
@@ -184,3 +192,34 @@ def trouble(view: dict[str, Any]) -> str:
     name, reason = view["endpoint"], view["reason"] or "no error"
     # An RpcError names its endpoint already; a lag does not.
     return reason if reason.startswith(name) else f"{name}: {reason}"
+
+
+class HealthNotes:
+    """When the watcher writes its endpoints' health for `/health` and `addrpool chains`.
+
+    At once when an endpoint's state changes (set aside, back, failed again); when only heads
+    moved, at most every HEALTH_NOTE_SECONDS, so a serving endpoint's head is never more than
+    that (and a poll) behind. Not on every poll: SQLite has one writer for everyone.
+    `retryInSeconds` needs no write at all: readers count it down from the stored `retryAt`.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._every = HEALTH_NOTE_SECONDS
+        self._noted: tuple[object, object] | None = None
+        self._noted_at = -math.inf
+
+    def due(self, views: list[dict[str, Any]], *, all_down: bool) -> bool:
+        state, heads = _state_and_heads(views, all_down)
+        if self._noted is None or state != self._noted[0]:
+            return True
+        return heads != self._noted[1] and self._clock() - self._noted_at >= self._every
+
+    def written(self, views: list[dict[str, Any]], *, all_down: bool) -> None:
+        self._noted = _state_and_heads(views, all_down)
+        self._noted_at = self._clock()
+
+
+def _state_and_heads(views: list[dict[str, Any]], all_down: bool) -> tuple[object, object]:
+    state = (all_down, [(v["endpoint"], v["state"], v["reason"], v["failures"]) for v in views])
+    return state, [v["head"] for v in views]

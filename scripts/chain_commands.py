@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from chains.presets import configured_chains, resolve_chain
-from pool.clock import isoformat_z
+from pool.clock import isoformat_z, utc_now
 from pool.config import load_settings
 from pool.errors import ValidationFailed
 from pool.repository.chain_state import Cursor, load_cursors
@@ -37,7 +37,7 @@ def _chain_view(watched: bool, cursor: Cursor | None) -> dict[str, Any]:
     if cursor is None:
         return {"watched": watched, **dict.fromkeys(_COLUMNS)}
     head = cursor.head if cursor.head is not None else cursor.block_number
-    endpoints = cursor.endpoints or []
+    endpoints = cursor.endpoints_at(utc_now())
     return {
         "watched": watched,
         "head": head,
