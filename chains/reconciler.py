@@ -139,9 +139,11 @@ async def _audit_with_failover(
     async with EndpointPool.for_chain(chain) as endpoints:
         try:
             return await endpoints.serve(audit)
-        except ChainUnavailable as exc:
-            log.error("chain not verified", extra={"chain": chain.chain_id, "error": exc.message})
-            return ChainAudit(chain.chain_id, error=exc.message)
+        except ChainUnavailable:
+            # The report is by chain already: its error names the endpoints' troubles only.
+            failure = f"no RPC endpoint could serve: {endpoints.troubles()}"
+            log.error("chain not verified", extra={"chain": chain.chain_id, "error": failure})
+            return ChainAudit(chain.chain_id, error=failure)
 
 
 async def _repair_and_store(
