@@ -19,7 +19,7 @@ from chains.codec import address_parser
 from chains.evm.erc20 import TRANSFER_TOPIC, decode_header
 from chains.presets import ChainConfig
 from chains.reader import ChainReader
-from chains.rescan import rescan
+from chains.rescan import plan_rescan, scan
 from chains.rpc import RpcClient
 from pool import ledger
 from pool.clock import utc_now
@@ -230,7 +230,9 @@ async def _check_coverage(
         return
     cursor, head = position
     for first, last in coverage_gaps(heights, cursor=cursor, head=head, window=chain.window):
-        scanned = await rescan(chain, db, client, from_block=first, to_block=last)
+        # This endpoint only: a failure fails the audit, which the next endpoint does again.
+        scanned = await plan_rescan(chain, db, from_block=first, to_block=last)
+        await scan(chain, db, client, report=scanned)
         await _fill_window(chain, db, reader, first, last)
         audit.rescanned.append({"fromBlock": first, "toBlock": last, "recorded": scanned.recorded})
         audit.findings.append(

@@ -5,23 +5,37 @@ JSON-RPC error — the client reports both), answers suspiciously (no logs where
 some), or lags behind the best head by more than `max_lag` blocks. A set-aside endpoint is
 probed again after a back-off that doubles with each consecutive failure. One poll uses one
 endpoint from start to end, so the logs of a range and the headers that check them agree.
+
+The watcher polls through a pool; every command that reads a chain outside it (`addrpool
+rescan`, reconciliation, upstream checks) asks `EndpointPool.for_chain(chain).serve(work)`, the
+same failover for a unit of work, and gets one `ChainUnavailable` naming every endpoint's
+trouble when none could serve.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any, Self, TypeVar
 
+from chains.presets import ChainConfig
 from chains.rpc import RpcClient, RpcError
+from pool.clock import isoformat_z, utc_now
+from pool.errors import ChainUnavailable
 
 log = logging.getLogger("addrpool.rpc")
 DEFAULT_MAX_LAG = 5
 FIRST_RETRY_SECONDS = 5.0
 MAX_RETRY_SECONDS = 300.0
+# How often, at most, endpoint health is written only because heads moved (HealthNotes).
+HEALTH_NOTE_SECONDS = 5.0
+T = TypeVar("T")
 
 
 class AllEndpointsDown(RpcError):
@@ -41,15 +55,18 @@ class Endpoint:
     def name(self) -> str:
         return self.client.endpoint
 
-    def view(self, now: float) -> dict[str, Any]:
-        usable = self.set_aside_until <= now
+    def view(self, now: float, wall_now: datetime) -> dict[str, Any]:
+        waiting = self.set_aside_until - now
+        usable = waiting <= 0
         return {
             "endpoint": self.name,
             "state": "ok" if usable and self.reason is None else "set_aside",
             "reason": self.reason,
             "head": self.head,
             "failures": self.failures,
-            "retryInSeconds": None if usable else round(self.set_aside_until - now, 1),
+            "retryInSeconds": None if usable else round(waiting, 1),
+            # What is stored: readers count `retryInSeconds` down from it without a write.
+            "retryAt": None if usable else isoformat_z(wall_now + timedelta(seconds=waiting)),
         }
 
 
@@ -60,12 +77,54 @@ class EndpointPool:
         *,
         max_lag: int = DEFAULT_MAX_LAG,
         clock: Callable[[], float] = time.monotonic,
+        chain_id: str = "",
     ) -> None:
         if not clients:
             raise ValueError("a chain needs at least one RPC endpoint")
         self.endpoints = [Endpoint(client) for client in clients]
         self.max_lag = max_lag
+        self.chain_id = chain_id
         self._clock = clock
+
+    @classmethod
+    def for_chain(cls, chain: ChainConfig) -> EndpointPool:
+        """A client per configured RPC URL, in order; close it (`async with`) when done."""
+        clients = [RpcClient(url, timeout=chain.rpc_timeout) for url in chain.rpc_urls]
+        return cls(clients, max_lag=chain.max_lag, chain_id=chain.chain_id)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def serve(self, work: Callable[[RpcClient], Awaitable[T]]) -> T:
+        """`work` on the endpoint `choose` picks; when it fails with an RPC error, that endpoint
+        is set aside and the next one does the work again, so `work` must be safe to repeat
+        (what a failed attempt committed stays committed). Raises `ChainUnavailable` when no
+        endpoint could do it."""
+        for _ in self.endpoints:
+            try:
+                client = await self.choose()
+            except AllEndpointsDown:
+                break
+            try:
+                result = await work(client)
+            except RpcError as exc:
+                self.set_aside(client, str(exc))
+                continue
+            self.succeeded(client)
+            return result
+        raise ChainUnavailable(f"{self.chain_id}: no RPC endpoint could serve: {self.troubles()}")
+
+    def troubles(self) -> str:
+        """Each endpoint's last error, for one line of text."""
+        return "; ".join(trouble(view) for view in self.view())
 
     async def choose(self) -> RpcClient:
         """The first endpoint, in configured order, that answers and is not behind."""
@@ -117,8 +176,8 @@ class EndpointPool:
         endpoint.failures, endpoint.reason = 0, None
 
     def view(self) -> list[dict[str, Any]]:
-        now = self._clock()
-        return [endpoint.view(now) for endpoint in self.endpoints]
+        now, wall_now = self._clock(), utc_now()
+        return [endpoint.view(now, wall_now) for endpoint in self.endpoints]
 
     async def close(self) -> None:
         for endpoint in self.endpoints:
@@ -126,3 +185,41 @@ class EndpointPool:
 
     def _endpoint(self, client: RpcClient) -> Endpoint:
         return next(e for e in self.endpoints if e.client is client)
+
+
+def trouble(view: dict[str, Any]) -> str:
+    """`<endpoint>: <what went wrong>` from an endpoint's view."""
+    name, reason = view["endpoint"], view["reason"] or "no error"
+    # An RpcError names its endpoint already; a lag does not.
+    return reason if reason.startswith(name) else f"{name}: {reason}"
+
+
+class HealthNotes:
+    """When the watcher writes its endpoints' health for `/health` and `addrpool chains`.
+
+    At once when an endpoint's state changes (set aside, back, failed again); when only heads
+    moved, at most every HEALTH_NOTE_SECONDS, so a serving endpoint's head is never more than
+    that (and a poll) behind. Not on every poll: SQLite has one writer for everyone.
+    `retryInSeconds` needs no write at all: readers count it down from the stored `retryAt`.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._every = HEALTH_NOTE_SECONDS
+        self._noted: tuple[object, object] | None = None
+        self._noted_at = -math.inf
+
+    def due(self, views: list[dict[str, Any]], *, all_down: bool) -> bool:
+        state, heads = _state_and_heads(views, all_down)
+        if self._noted is None or state != self._noted[0]:
+            return True
+        return heads != self._noted[1] and self._clock() - self._noted_at >= self._every
+
+    def written(self, views: list[dict[str, Any]], *, all_down: bool) -> None:
+        self._noted = _state_and_heads(views, all_down)
+        self._noted_at = self._clock()
+
+
+def _state_and_heads(views: list[dict[str, Any]], all_down: bool) -> tuple[object, object]:
+    state = (all_down, [(v["endpoint"], v["state"], v["reason"], v["failures"]) for v in views])
+    return state, [v["head"] for v in views]

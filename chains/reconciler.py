@@ -23,12 +23,12 @@ from sqlalchemy import text
 from chains.audit import ChainAudit, audit_chain
 from chains.endpoints import EndpointPool
 from chains.presets import ChainConfig, watched_chains
-from chains.rpc import RpcClient, RpcError
+from chains.rpc import RpcClient
 from pool import reconciliation as core
 from pool.clock import isoformat_z, utc_now
 from pool.config import ReconcileSettings, Settings
 from pool.db import Database
-from pool.errors import ValidationFailed
+from pool.errors import ChainUnavailable, ValidationFailed
 from pool.pacing import Pacer
 from pool.repository import reconciliation as repo
 from pool.repository import upstream as upstream_repo
@@ -131,28 +131,19 @@ def _stuck_after(
 async def _audit_with_failover(
     chain: ChainConfig, db: Database, since: datetime, settings: ReconcileSettings, pacer: Pacer
 ) -> ChainAudit:
-    endpoints = EndpointPool(
-        [RpcClient(url, timeout=chain.rpc_timeout) for url in chain.rpc_urls], max_lag=chain.max_lag
-    )
-    failure = "no endpoint answered"
-    try:
-        for _ in endpoints.endpoints:
-            try:
-                client = await endpoints.choose()
-            except RpcError as exc:
-                failure = str(exc)
-                break
-            try:
-                return await audit_chain(
-                    chain, db, client, since=since, chain_reads=settings.chain_reads, pacer=pacer
-                )
-            except RpcError as exc:
-                endpoints.set_aside(client, str(exc))
-                failure = str(exc)
-    finally:
-        await endpoints.close()
-    log.error("chain not verified", extra={"chain": chain.chain_id, "error": failure})
-    return ChainAudit(chain.chain_id, error=failure)
+    async def audit(client: RpcClient) -> ChainAudit:
+        return await audit_chain(
+            chain, db, client, since=since, chain_reads=settings.chain_reads, pacer=pacer
+        )
+
+    async with EndpointPool.for_chain(chain) as endpoints:
+        try:
+            return await endpoints.serve(audit)
+        except ChainUnavailable:
+            # The report is by chain already: its error names the endpoints' troubles only.
+            failure = f"no RPC endpoint could serve: {endpoints.troubles()}"
+            log.error("chain not verified", extra={"chain": chain.chain_id, "error": failure})
+            return ChainAudit(chain.chain_id, error=failure)
 
 
 async def _repair_and_store(

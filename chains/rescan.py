@@ -4,14 +4,19 @@ Safe beside a running watcher: recording is idempotent (Invariant 5), the cursor
 window are never touched, and nothing above the watcher's cursor is read (that range is the
 watcher's own). A log is recorded only if its block is canonical right now: the block's header
 is fetched again and must carry the log's block hash.
+
+The command reads through the chain's endpoint failover: a range an endpoint failed to serve
+is read again from the next one, and what was recorded before is not read again.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from chains.address_book import AddressBook
+from chains.endpoints import EndpointPool
 from chains.presets import ChainConfig
 from chains.reader import ChainReader, RangeTooLarge
 from chains.rpc import RpcClient
@@ -33,11 +38,32 @@ class RescanReport:
     transfers: int = 0
     recorded: int = 0
     reopened: int = 0
+    # The first block not recorded yet: where an endpoint taking over carries on.
+    next_block: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.next_block = self.from_block
 
 
 async def rescan(
-    chain: ChainConfig, db: Database, client: RpcClient, *, from_block: int, to_block: int | None
+    chain: ChainConfig,
+    db: Database,
+    endpoints: EndpointPool,
+    *,
+    from_block: int,
+    to_block: int | None,
 ) -> RescanReport:
+    """Raises ValidationFailed for a range the watcher has not reached, ChainUnavailable when
+    no endpoint could serve (what was recorded until then stays recorded)."""
+    report = await plan_rescan(chain, db, from_block=from_block, to_block=to_block)
+    await endpoints.serve(functools.partial(scan, chain, db, report=report))
+    return report
+
+
+async def plan_rescan(
+    chain: ChainConfig, db: Database, *, from_block: int, to_block: int | None
+) -> RescanReport:
+    """The range to read again, checked against the watcher's cursor; nothing read yet."""
     async with db.read() as conn:
         cursor = await load_cursor(conn, chain.chain_id)
     if cursor is None:
@@ -48,14 +74,20 @@ async def rescan(
             f"nothing to rescan: from block {from_block} is above {last} "
             f"(the watcher's cursor is at {cursor.block_number})"
         )
+    return RescanReport(chain.chain_id, from_block, last)
+
+
+async def scan(
+    chain: ChainConfig, db: Database, client: RpcClient, *, report: RescanReport
+) -> None:
+    """Read what is left of the report's range from one endpoint, range by range."""
     book = AddressBook(chain.protocol)
     await book.refresh(db)
     reader = ChainReader(chain, client)
-    report = RescanReport(chain.chain_id, from_block, last)
-    for start in range(from_block, last + 1, chain.max_block_range):
-        end = min(last, start + chain.max_block_range - 1)
+    while report.next_block <= report.to_block:
+        start = report.next_block
+        end = min(report.to_block, start + chain.max_block_range - 1)
         await _rescan_range(db, reader, book, start, end, report)
-    return report
 
 
 async def _rescan_range(
@@ -84,6 +116,7 @@ async def _rescan_range(
     report.transfers += len(found)
     report.recorded += changes.recorded
     report.reopened += changes.reopened
+    report.next_block = end + 1
     log.info(
         "range rescanned",
         extra={

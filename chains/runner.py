@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from sqlalchemy import text
 
 from chains.address_book import AddressBook
-from chains.endpoints import AllEndpointsDown, EndpointPool
+from chains.endpoints import AllEndpointsDown, EndpointPool, HealthNotes
 from chains.presets import ChainConfig, watched_chains
 from chains.rpc import RpcClient, RpcError
 from chains.watcher import ChainWatcher
@@ -78,16 +78,15 @@ async def _poll_until_stopped(
     watcher: ChainWatcher, endpoints: EndpointPool, stop: asyncio.Event
 ) -> None:
     failures = 0
-    noted: object = None
+    notes = HealthNotes()  # when endpoint health is worth a write (not every poll)
     while not stop.is_set():
         served = await poll_with_failover(watcher, endpoints, stop)
         failures = 0 if served else failures + 1
         all_down = failures > 0 and _all_set_aside(endpoints)
-        # Written when something changed, not every poll: SQLite has one writer for everyone.
-        state = (all_down, [(v["endpoint"], v["state"], v["reason"]) for v in endpoints.view()])
-        if state != noted:
+        views = endpoints.view()
+        if notes.due(views, all_down=all_down):
             await note_endpoints(watcher, endpoints, all_down=all_down)
-            noted = state
+            notes.written(views, all_down=all_down)
         # Back off on repeated failures; the cursor has not moved, so nothing is skipped.
         interval = watcher.chain.poll_interval
         delay = min(ERROR_BACKOFF_MAX_SECONDS, interval * 2**failures) if failures else interval

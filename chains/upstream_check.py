@@ -23,12 +23,14 @@ from typing import Any
 
 from chains.audit import rpc_hash
 from chains.codec import transaction_id
+from chains.endpoints import EndpointPool
 from chains.presets import ChainConfig, watched_chains
-from chains.rpc import RpcClient, RpcError
+from chains.rpc import RpcClient
 from pool.amounts import format_units
 from pool.clock import utc_now
 from pool.config import Settings
 from pool.db import Database
+from pool.errors import ChainUnavailable
 from pool.repository import upstream as repo
 from pool.repository.alerts import fire_alert
 from pool.repository.deposits import DepositRow
@@ -50,11 +52,10 @@ class UpstreamChecker:
         self.settings = settings
         self.db = db
         self.chains = {c.chain_id: c for c in watched_chains(settings)}
-        # One client per endpoint for the worker's life, not one per event checked.
-        self._clients = {
-            c.chain_id: [RpcClient(url, timeout=c.rpc_timeout) for url in c.rpc_urls]
-            for c in self.chains.values()
-        }
+        # One endpoint pool per chain for the worker's life, not one per event checked: an
+        # endpoint set aside stays aside for its back-off, and a lagging one (which would not
+        # know a recent transaction: a false `not_on_chain`) is never asked.
+        self._endpoints = {c.chain_id: EndpointPool.for_chain(c) for c in self.chains.values()}
 
     async def run(self, stop: asyncio.Event) -> None:
         try:
@@ -66,9 +67,11 @@ class UpstreamChecker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=POLL_SECONDS)
         finally:
-            for clients in self._clients.values():
-                for client in clients:
-                    await client.close()
+            await self.close()
+
+    async def close(self) -> None:
+        for endpoints in self._endpoints.values():
+            await endpoints.close()
 
     async def run_once(self) -> int:
         """Check every event not yet settled; returns how many were looked at."""
@@ -96,19 +99,20 @@ class UpstreamChecker:
         return await self._on_chain(chain, tx_hash)
 
     async def _on_chain(self, chain: ChainConfig, tx_hash: str) -> Outcome:
-        for client in self._clients[chain.chain_id]:
-            try:
-                receipt = await client.call("eth_getTransactionReceipt", [rpc_hash(tx_hash)])
-            except RpcError:
-                continue
-            if receipt is None:
-                return Outcome("not_on_chain", "the chain has no such transaction")
-            if receipt.get("status") != "0x1":
-                return Outcome(
-                    "not_on_chain", f"the transaction failed on chain ({receipt.get('status')})"
-                )
-            return Outcome("not_seen", "on chain, not recorded by our watcher yet")
-        return Outcome("not_seen", "no RPC endpoint answered; checked again later")
+        async def receipt_of(client: RpcClient) -> Any:
+            return await client.call("eth_getTransactionReceipt", [rpc_hash(tx_hash)])
+
+        try:
+            receipt = await self._endpoints[chain.chain_id].serve(receipt_of)
+        except ChainUnavailable as exc:
+            return Outcome("not_seen", f"checked again later: {exc.message}")
+        if receipt is None:
+            return Outcome("not_on_chain", "the chain has no such transaction")
+        if receipt.get("status") != "0x1":
+            return Outcome(
+                "not_on_chain", f"the transaction failed on chain ({receipt.get('status')})"
+            )
+        return Outcome("not_seen", "on chain, not recorded by our watcher yet")
 
     async def _record(self, row: dict[str, Any], outcome: Outcome) -> None:
         now = utc_now()

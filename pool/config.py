@@ -6,8 +6,16 @@ import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -16,6 +24,7 @@ from pydantic_settings import (
 )
 
 from pool.domain import Protocol
+from pool.errors import ConfigurationError
 
 DEFAULT_CONFIG_FILE = Path("addrpool.toml")
 # Free addresses below which `pool_low` fires: PayIn's pool guide (EVM) and its seed (Tron).
@@ -197,7 +206,9 @@ class Settings(BaseSettings):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     # Who allocates addresses: addrpool from its own pool, or a hosted PayIn (upstream mode).
     binding_backend: Literal["local", "payin"] = "local"
-    upstream_url: str | None = None  # PayIn's API base, e.g. https://api.payin.example
+    # PayIn's base URL as it documents it (https://testnet.payin.com/api/v1) or its host root;
+    # kept as the root the client adds `/api/v1/...` to (upstream_api_root).
+    upstream_url: str | None = None
     upstream_api_key: SecretStr | None = None
     upstream_timeout: float = Field(default=10.0, gt=0, le=120)
     upstream_retries: int = Field(default=2, ge=0, le=10)  # after the first try; 5xx/timeouts
@@ -215,6 +226,11 @@ class Settings(BaseSettings):
                 "binding_backend = payin needs ADDRPOOL_UPSTREAM_URL and ADDRPOOL_UPSTREAM_API_KEY"
             )
         return self
+
+    @field_validator("upstream_url")
+    @classmethod
+    def _upstream_url_is_its_root(cls, value: str | None) -> str | None:
+        return upstream_api_root(value) if value else None
 
     @field_validator("upstream_grace", mode="before")
     @classmethod
@@ -257,5 +273,43 @@ def _config_file() -> Path | None:
     return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
 
 
+UPSTREAM_API = "/api/v1"
+
+
+def upstream_api_root(url: str) -> str:
+    """Where PayIn's `/api/v1/...` paths go: `https://host`, or a reverse proxy's prefix.
+
+    PayIn documents its base URL with the version (`https://testnet.payin.com/api/v1`), and
+    operators copy it; the bare host works too. A trailing `/api/v1` and trailing slashes are
+    dropped; any other path is a prefix and kept (`https://gw.example/payin`). A URL naming
+    one of PayIn's endpoints, or with a query, is refused: every request would be a 404.
+    """
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{url!r} is not an http(s) URL, e.g. https://testnet.payin.com/api/v1")
+    if parts.query or parts.fragment:
+        raise ValueError(f"{url!r}: PayIn's base URL takes no query or fragment")
+    path = parts.path.rstrip("/")
+    path = path.removesuffix(UPSTREAM_API)
+    if f"{UPSTREAM_API}/" in f"{path}/":
+        raise ValueError(
+            f"{url!r} names one of PayIn's endpoints; give its base URL, e.g. "
+            f"{parts.scheme}://{parts.netloc}{UPSTREAM_API}"
+        )
+    return urlunsplit((parts.scheme, parts.netloc, path.rstrip("/"), "", ""))
+
+
 def load_settings(**overrides: Any) -> Settings:
-    return Settings(**overrides)
+    """Settings, or a ConfigurationError saying in one line which ones are wrong."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigurationError(f"invalid settings: {_problems(exc)}") from None
+
+
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error['loc']) or 'settings'}: "
+        f"{error['msg'].removeprefix('Value error, ')}"
+        for error in exc.errors()
+    )

@@ -113,3 +113,11 @@ class UpstreamRefused(AddrpoolError):
         super().__init__(message, code=code)
         self.status = status  # type: ignore[misc]
         self.error = error  # type: ignore[misc]
+
+
+class ChainUnavailable(AddrpoolError):
+    """No RPC endpoint of a chain could serve a command that reads it (rescan, a check)."""
+
+    status = 503
+    error = "ChainUnavailable"
+    default_code = "CHAIN_UNAVAILABLE"

@@ -6,11 +6,11 @@ import argparse
 from typing import Any
 
 from chains.presets import configured_chains, resolve_chain
-from pool.clock import isoformat_z
+from pool.clock import isoformat_z, utc_now
 from pool.config import load_settings
 from pool.errors import ValidationFailed
 from pool.repository.chain_state import Cursor, load_cursors
-from scripts.commands import open_database, opened_database
+from scripts.commands import opened_database
 from scripts.output import Output, table
 
 
@@ -37,7 +37,7 @@ def _chain_view(watched: bool, cursor: Cursor | None) -> dict[str, Any]:
     if cursor is None:
         return {"watched": watched, **dict.fromkeys(_COLUMNS)}
     head = cursor.head if cursor.head is not None else cursor.block_number
-    endpoints = cursor.endpoints or []
+    endpoints = cursor.endpoints_at(utc_now())
     return {
         "watched": watched,
         "head": head,
@@ -60,22 +60,18 @@ def _cell(value: Any) -> str:
 
 async def rescan(args: argparse.Namespace, out: Output) -> int:
     # web3 is a second to import: only the commands that talk to a chain pay for it.
+    from chains.endpoints import EndpointPool
     from chains.rescan import rescan as rescan_range
-    from chains.rpc import RpcClient
 
     settings = load_settings()
     chain = resolve_chain(args.chain, settings)
     if not chain.watched:
         raise ValidationFailed(f"{args.chain} is not watched (no RPC URL or no token)")
-    db = await open_database(settings)
-    client = RpcClient(chain.rpc_urls[0], timeout=chain.rpc_timeout)
-    try:
+    async with opened_database(settings) as db, EndpointPool.for_chain(chain) as endpoints:
         report = await rescan_range(
-            chain, db, client, from_block=args.from_block, to_block=args.to_block
+            chain, db, endpoints, from_block=args.from_block, to_block=args.to_block
         )
-    finally:
-        await client.close()
-        await db.dispose()
+        health = endpoints.view()
     data = {
         "chainId": report.chain_id,
         "fromBlock": report.from_block,
@@ -84,11 +80,19 @@ async def rescan(args: argparse.Namespace, out: Output) -> int:
         "transfersToPool": report.transfers,
         "recorded": report.recorded,
         "reopened": report.reopened,
+        "endpoints": health,
     }
-    out.result(
-        data,
-        f"{report.chain_id}: blocks {report.from_block}-{report.to_block} rescanned; "
-        f"{report.logs} token logs, {report.transfers} to pool addresses, "
-        f"{report.recorded} new deposits recorded, {report.reopened} reopened",
-    )
+    out.result(data, _rescan_text(data))
     return 0
+
+
+def _rescan_text(data: dict[str, Any]) -> str:
+    from chains.endpoints import trouble
+
+    lines = [
+        f"{data['chainId']}: blocks {data['fromBlock']}-{data['toBlock']} rescanned; "
+        f"{data['logs']} token logs, {data['transfersToPool']} to pool addresses, "
+        f"{data['recorded']} new deposits recorded, {data['reopened']} reopened"
+    ]
+    lines += [f"  set aside: {trouble(e)}" for e in data["endpoints"] if e["state"] != "ok"]
+    return "\n".join(lines)

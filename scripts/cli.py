@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pool.errors import AddrpoolError
 from pool.import_formats import FORMATS
+from pool.logs import configure_logging
 from scripts import (
     alert_commands,
     chain_commands,
@@ -157,6 +158,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return devnet_demo.up(args) if args.action == "up" else devnet_demo.send(args)
     output = Output(as_json=getattr(args, "json", False))
+    # A command's output says what it did and what went wrong, in one place; the warnings the
+    # services log on the way (an RPC retry, an endpoint set aside) are for the long-running
+    # processes' logs, and would only bury that line.
+    configure_logging("ERROR")
     handler = HANDLERS[(args.command, getattr(args, "action", None))]
     try:
         return asyncio.run(handler(args, output))

@@ -41,6 +41,7 @@ async def _chains(ctx: AppContext) -> dict[str, Any]:
     """What the watchers last wrote (never an RPC call inside a request), and what is unwatched."""
     async with ctx.db.read() as conn:
         cursors = await load_cursors(conn)
+    now = utc_now()
     chains: dict[str, Any] = {
         chain_id: {"watched": False, "reason": reason}
         for chain_id, reason in ctx.unwatched_chains.items()
@@ -54,7 +55,7 @@ async def _chains(ctx: AppContext) -> dict[str, Any]:
             "lag": max(0, head - cursor.block_number),
             "confirmations": cursor.confirmations,
             "endpoint": cursor.endpoint,
-            "endpoints": cursor.endpoints or [],
+            "endpoints": cursor.endpoints_at(now),
             "headSeenAt": isoformat_z(cursor.head_at) if cursor.head_at else None,
             "updatedAt": isoformat_z(cursor.updated_at),
         }

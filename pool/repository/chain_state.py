@@ -26,6 +26,19 @@ class Cursor:
     updated_at: datetime
     endpoints: list[dict[str, Any]] | None = None
 
+    def endpoints_at(self, now: datetime) -> list[dict[str, Any]]:
+        """Endpoint health as the watcher last wrote it, each wait counted down to `now`: the
+        watcher writes on changes only (chains.endpoints.HealthNotes), not every second."""
+        return [_waiting_until(view, now) for view in self.endpoints or []]
+
+
+def _waiting_until(view: dict[str, Any], now: datetime) -> dict[str, Any]:
+    retry_at = view.get("retryAt")
+    if not retry_at:
+        return view
+    waiting = (datetime.fromisoformat(retry_at) - now).total_seconds()
+    return {**view, "retryInSeconds": round(max(0.0, waiting), 1)}
+
 
 @dataclass(frozen=True, slots=True)
 class StoredBlock:

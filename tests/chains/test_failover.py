@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from chains.address_book import AddressBook
-from chains.endpoints import EndpointPool
+from chains.endpoints import EndpointPool, HealthNotes
 from chains.rpc import RpcClient, RpcError
 from chains.runner import note_endpoints, poll_with_failover
 from chains.watcher import ChainWatcher
@@ -250,3 +250,30 @@ async def test_a_node_with_no_logs_for_a_busy_token_is_suspect(
     proxy.empty_logs = False
     await tron.poll()
     assert len(await tron.deposits()) == 3
+
+
+def test_endpoint_health_is_written_on_changes_and_moved_heads_at_most_every_few_seconds(
+    monkeypatch,
+) -> None:
+    from chains import endpoints as module
+
+    monkeypatch.setattr(module, "HEALTH_NOTE_SECONDS", 5.0)
+    clock = Clock()
+    notes = HealthNotes(clock)
+
+    def views(head: int, *, failures: int = 0) -> list[dict]:
+        state = "set_aside" if failures else "ok"
+        return [
+            {"endpoint": "a", "state": state, "reason": None, "failures": failures, "head": head}
+        ]
+
+    assert notes.due(views(1), all_down=False)  # nothing written yet
+    notes.written(views(1), all_down=False)
+    assert not notes.due(views(1), all_down=False)
+    assert not notes.due(views(2), all_down=False)  # a moved head waits a little
+    clock.now += 5
+    assert notes.due(views(2), all_down=False)
+    notes.written(views(2), all_down=False)
+    assert not notes.due(views(2), all_down=False)  # 5 s on, but nothing moved
+    assert notes.due(views(2, failures=1), all_down=False)  # a state change: at once
+    assert notes.due(views(2), all_down=True)

@@ -223,9 +223,22 @@ async def test_a_dead_rpc_endpoint_leaves_the_chain_unverified_but_reports_the_r
     await confirmed_deposit(harness, "offline")
     dead = settings_with_rpc(audit_settings, devnet, ["http://127.0.0.1:9"])
     report = await reconcile(dead, db)
-    assert report["chains"]["devnet"]["error"]
+    error = report["chains"]["devnet"]["error"]
+    assert error.startswith("no RPC endpoint could serve: http://127.0.0.1:9: ")
     assert report["chains"]["devnet"]["verifiedOnChain"] == 0
     assert report["counts"]["no_receiver"] == 1  # the database side still ran
+
+
+async def test_a_dead_first_endpoint_is_set_aside_and_the_next_one_verifies(
+    harness: Harness, audit_settings: Settings, db: Database, devnet: Devnet
+) -> None:
+    await confirmed_deposit(harness, "failover")
+    report = await reconcile(
+        settings_with_rpc(audit_settings, devnet, ["http://127.0.0.1:9", devnet.url]), db
+    )
+    assert report["chains"]["devnet"]["error"] is None
+    assert report["chains"]["devnet"]["endpoint"] == devnet.url
+    assert report["chains"]["devnet"]["verifiedOnChain"] == 1
 
 
 def settings_with_rpc(settings: Settings, devnet: Devnet, urls: list[str]) -> Settings:

@@ -4,29 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import gc
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
 
-from chains import runner
+from chains import endpoints, runner
 from chains.address_book import AddressBook
+from pool.clock import utc_now
 from pool.config import Settings
 from pool.db import Database
 from pool.repository.chain_state import load_cursor
 from scripts import anvil
 from tests.devnet import Devnet
+from tests.server import free_port
 
 DEADLINE = 20.0
 
 
-def devnet_settings(database_url: str, devnet: Devnet) -> Settings:
+def devnet_settings(database_url: str, devnet: Devnet, *rpc_urls: str) -> Settings:
     return Settings(
         database_url=database_url,
         network="testnet",
         chains={
             "devnet": {
                 "protocol": "evm",
-                "rpc_urls": [devnet.url],
+                "rpc_urls": list(rpc_urls or [devnet.url]),
                 "poll_interval": 0.1,
                 "start_block": anvil.block_number(devnet.url),
                 "tokens": {"USDT": {"contract": devnet.usdt, "decimals": 6}},
@@ -93,3 +96,48 @@ def test_settling_the_heap_keeps_startup_objects_out_of_full_collections() -> No
         assert not any(o is built_at_startup for o in gc.get_objects(generation=2))
     finally:
         gc.unfreeze()
+
+
+async def test_endpoint_heads_follow_the_chain_and_waits_count_down(
+    db: Database, database_url: str, devnet: Devnet, client, monkeypatch
+) -> None:
+    monkeypatch.setattr(endpoints, "HEALTH_NOTE_SECONDS", 0.2)
+    monkeypatch.setattr(endpoints, "FIRST_RETRY_SECONDS", 60.0)  # aside for the whole test
+    dead = f"http://127.0.0.1:{free_port()}"
+    settings = devnet_settings(database_url, devnet, dead, devnet.url)
+
+    async def shown() -> list[dict]:
+        chains = (await client.get("/health")).json()["checks"]["chains"]
+        return chains["devnet"]["endpoints"] if "devnet" in chains else []
+
+    async def serving_head_is(target: int) -> bool:
+        views = await shown()
+        states = [(v["endpoint"], v["state"]) for v in views]
+        return states == [(dead, "set_aside"), (devnet.url, "ok")] and views[1]["head"] == target
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run_watchers(settings, db, stop))
+    try:
+        await wait_until(lambda: serving_head_is(anvil.block_number(devnet.url)), "first write")
+        # Nothing changes state from here on; the serving endpoint's head must still follow.
+        anvil.mine(devnet.url, 3)
+        moved = anvil.block_number(devnet.url)
+        await wait_until(lambda: serving_head_is(moved), "the head to follow the chain")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, DEADLINE)
+
+    # The watcher is gone, so nothing writes any more: the dead endpoint's wait counts down.
+    first = (await shown())[0]["retryInSeconds"]
+    assert 0 < first <= 60
+
+    async def counted_down() -> bool:
+        return 0 < (await shown())[0]["retryInSeconds"] < first
+
+    await wait_until(counted_down, "retryInSeconds to count down")
+    async with db.read() as conn:
+        cursor = await load_cursor(conn, "devnet")
+    assert cursor is not None  # `addrpool chains` shows the same count-down
+    later = cursor.endpoints_at(utc_now() + timedelta(seconds=30))
+    assert later[0]["retryInSeconds"] <= first - 30 + 0.1
+    assert cursor.endpoints_at(utc_now() + timedelta(seconds=61))[0]["retryInSeconds"] == 0

@@ -88,3 +88,37 @@ def test_database_urls_get_our_drivers(given, driver) -> None:
 def test_unsupported_database_urls_are_refused(given) -> None:
     with pytest.raises(ConfigurationError):
         async_url(given)
+
+
+@pytest.mark.parametrize(
+    ("given", "root"),
+    [
+        ("https://testnet.payin.com/api/v1", "https://testnet.payin.com"),  # as PayIn documents it
+        ("https://testnet.payin.com/api/v1/", "https://testnet.payin.com"),
+        ("https://testnet.payin.com", "https://testnet.payin.com"),
+        ("https://testnet.payin.com/", "https://testnet.payin.com"),
+        ("https://gw.example:8443/payin/api/v1", "https://gw.example:8443/payin"),  # a proxy
+        ("https://gw.example/payin/", "https://gw.example/payin"),
+        (" http://127.0.0.1:9000/api/v1 ", "http://127.0.0.1:9000"),
+    ],
+)
+def test_the_upstream_url_is_kept_as_the_root_of_payins_api(given, root, monkeypatch) -> None:
+    monkeypatch.setenv("ADDRPOOL_UPSTREAM_URL", given)
+    assert load_settings().upstream_url == root
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ("https://testnet.payin.com/api/v1/deposits/bind", "names one of PayIn's endpoints"),
+        ("https://testnet.payin.com/api/v1?key=1", "no query"),
+        ("testnet.payin.com/api/v1", "not an http"),
+        ("ftp://testnet.payin.com", "not an http"),
+    ],
+)
+def test_an_upstream_url_that_cannot_work_is_one_clear_error(given, message, monkeypatch) -> None:
+    monkeypatch.setenv("ADDRPOOL_UPSTREAM_URL", given)
+    with pytest.raises(ConfigurationError, match=message) as refused:
+        load_settings()
+    assert str(refused.value).startswith("invalid settings: upstream_url: ")
+    assert "\n" not in str(refused.value)

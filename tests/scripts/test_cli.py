@@ -152,3 +152,19 @@ def test_progress_bar_writes_to_stderr_only_when_enabled(capsys) -> None:
     bar.finish()
     captured = capsys.readouterr()
     assert captured.out == "" and "written 50,000 of 100,000 rows (50%)" in captured.err
+
+
+def test_a_setting_that_cannot_work_is_one_line_not_a_traceback(tmp_path) -> None:
+    import os
+
+    from tests.server import cli_in
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ADDRPOOL_")}
+    env |= {
+        "ADDRPOOL_DATABASE_URL": f"sqlite:///{tmp_path / 'a.db'}",
+        "ADDRPOOL_UPSTREAM_URL": "https://testnet.payin.com/api/v1/deposits/bind",
+    }
+    refused = cli_in(env, "keys", "list", expect=2)
+    [line] = refused.stderr.splitlines()
+    assert line.startswith("error: invalid settings: upstream_url: ")
+    assert "https://testnet.payin.com/api/v1" in line  # what to give instead

@@ -79,8 +79,10 @@ def wait_for(check: Callable[[], Any], seconds: float = 30.0) -> Any:
 
 
 @pytest.fixture
-def pair(tmp_path: Path, devnet: Devnet) -> Iterator[Any]:
-    """PayIn (an addrpool in local mode) and the front (payin mode) in front of it."""
+def pair(tmp_path: Path, devnet: Devnet, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """PayIn (an addrpool in local mode) and the front (payin mode) in front of it; the front's
+    ADDRPOOL_UPSTREAM_URL is PayIn's host root plus the test's parameter, if any."""
+    base_path = getattr(request, "param", "")
     start = anvil.block_number(devnet.url)
     *shared, only_upstream = random_addresses("evm", 4)
     upstream = instance(tmp_path, "payin", devnet, start)
@@ -102,7 +104,7 @@ def pair(tmp_path: Path, devnet: Devnet) -> Iterator[Any]:
             devnet,
             start,
             ADDRPOOL_BINDING_BACKEND="payin",
-            ADDRPOOL_UPSTREAM_URL=payin.base_url,
+            ADDRPOOL_UPSTREAM_URL=payin.base_url + base_path,
             ADDRPOOL_UPSTREAM_API_KEY=front_key,
             ADDRPOOL_UPSTREAM_WEBHOOK_SECRET=hook["secret"],
             ADDRPOOL_UPSTREAM_GRACE="3600",
@@ -179,6 +181,23 @@ def test_upstream_mode_end_to_end(pair: Any, devnet: Devnet) -> None:
     assert down.status_code == 503
     assert down.json()["code"] == "UPSTREAM_UNAVAILABLE"
     assert front_get(pair, "/api/v1/address-pool/summary")["data"]["evm"]["bound"] == 2
+
+
+@pytest.mark.parametrize("pair", ["/api/v1"], indirect=True)
+def test_payins_documented_base_url_with_its_version_works(pair: Any) -> None:
+    """Operators copy PayIn's base URL as documented (`https://testnet.payin.com/api/v1`)."""
+    bound = bind(pair, "documented")
+    assert bound.status_code == 201, bound.text
+    address = bound.json()["data"]["address"]
+    assert address == pair.addresses[0]
+    shown = front_get(pair, "/api/v1/deposits/references/documented")
+    assert shown["data"]["address"] == address  # PayIn's own answer, through the same base
+    unbound = httpx.post(
+        pair.front_server.base_url + "/api/v1/deposits/unbind",
+        json={"depositReference": "documented"},
+        headers=pair.headers,
+    )
+    assert unbound.status_code == 200, unbound.text
 
 
 def _forged_webhooks_are_rejected_or_reported(pair: Any) -> None:
