@@ -153,15 +153,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "worker":
         return commands.worker(args)
     if args.command == "devnet":
-        from scripts import devnet_demo  # anvil's tooling only where it is used
-
-        return devnet_demo.up(args) if args.action == "up" else devnet_demo.send(args)
+        return _devnet(args)
     output = Output(as_json=getattr(args, "json", False))
     handler = HANDLERS[(args.command, getattr(args, "action", None))]
     try:
         return asyncio.run(handler(args, output))
     except AddrpoolError as exc:
         output.error(exc)
+        return 2
+
+
+def _devnet(args: argparse.Namespace) -> int:
+    from scripts import devnet_demo  # anvil's tooling only where it is used
+
+    try:
+        return devnet_demo.up(args) if args.action == "up" else devnet_demo.send(args)
+    except AddrpoolError as exc:
+        Output(as_json=False).error(exc)
         return 2
 
 

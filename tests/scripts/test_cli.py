@@ -1,9 +1,12 @@
 """The `addrpool` command against a real database, with and without --json."""
 
 import json
+import os
+import subprocess
+import sys
 
-from tests.helpers import random_addresses
-from tests.server import cli
+from tests.helpers import make_key, random_addresses
+from tests.server import cli, cli_in
 
 
 def _json(*args: str, database_url: str, check: bool = True) -> dict:
@@ -152,3 +155,81 @@ def test_progress_bar_writes_to_stderr_only_when_enabled(capsys) -> None:
     bar.finish()
     captured = capsys.readouterr()
     assert captured.out == "" and "written 50,000 of 100,000 rows (50%)" in captured.err
+
+
+def _network_env(database_url: str, network: str) -> dict[str, str]:
+    return {**os.environ, "ADDRPOOL_DATABASE_URL": database_url, "ADDRPOOL_NETWORK": network}
+
+
+def _refused_in_one_line(done: subprocess.CompletedProcess[str], message: str) -> None:
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stdout == "" and "Traceback" not in done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith("error: the database at ") and message in line, line
+
+
+def _other_network(belongs_to: str, running: str) -> str:
+    return (
+        f"belongs to {belongs_to} (ADDRPOOL_NETWORK={running} here): "
+        f"run with ADDRPOOL_NETWORK={belongs_to} or use another database"
+    )
+
+
+def test_commands_of_the_other_network_are_refused_and_write_nothing(
+    database_url, tmp_path
+) -> None:
+    testnet, mainnet = _network_env(database_url, "testnet"), _network_env(database_url, "mainnet")
+    cli_in(testnet, "keys", "create", "--name", "first")  # the first process records testnet
+    addresses = tmp_path / "evm.txt"
+    addresses.write_text("\n".join(random_addresses("evm", 2)) + "\n")
+    for args in (
+        ("keys", "create", "--name", "live"),
+        ("db", "upgrade"),
+        ("import", str(addresses), "--protocol", "evm"),
+        ("pool", "summary"),
+        ("keys", "list"),
+    ):
+        _refused_in_one_line(cli_in(mainnet, *args, expect=2), _other_network("testnet", "mainnet"))
+    as_json = json.loads(
+        cli_in(mainnet, "keys", "create", "--name", "x", "--json", expect=2).stdout
+    )
+    assert as_json["code"] == "DATABASE_NETWORK_MISMATCH"
+    # `addrpool worker` would run until stopped: refused, it exits at once.
+    worker = subprocess.run(
+        [sys.executable, "-m", "scripts.cli", "worker"],
+        env=mainnet, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    _refused_in_one_line(worker, _other_network("testnet", "mainnet"))
+    listed = json.loads(cli_in(testnet, "keys", "list", "--json").stdout)
+    assert [key["name"] for key in listed] == ["first"]
+    assert json.loads(cli_in(testnet, "pool", "summary", "--json").stdout)["evm"]["total"] == 0
+
+
+async def test_a_database_holding_live_keys_is_not_claimed_by_a_testnet_command(
+    database_url, db
+) -> None:
+    """As a mainnet database from before the network was recorded: its keys tell."""
+    await make_key(db, scopes=None, prefix="pk_live_")
+    refused = cli_in(
+        _network_env(database_url, "testnet"), "keys", "create", "--name", "x", expect=2
+    )
+    _refused_in_one_line(refused, "belongs to mainnet (its API keys are pk_live_ keys)")
+    mainnet = _network_env(database_url, "mainnet")
+    created = json.loads(cli_in(mainnet, "keys", "create", "--name", "live", "--json").stdout)
+    assert created["key"].startswith("pk_live_")
+
+
+async def test_keys_of_both_networks_are_sorted_out_by_revoking_one_side(database_url, db) -> None:
+    live = await make_key(db, scopes=None, prefix="pk_live_")
+    await make_key(db, scopes=None, prefix="pk_test_")
+    testnet = _network_env(database_url, "testnet")
+    refused = cli_in(testnet, "pool", "summary", expect=2)
+    _refused_in_one_line(refused, "holds active API keys of both networks")
+    assert "addrpool keys revoke" in refused.stderr
+    assert len(json.loads(cli_in(testnet, "keys", "list", "--json").stdout)) == 2
+    cli_in(testnet, "keys", "revoke", live[:12])
+    cli_in(testnet, "pool", "summary")
+    _refused_in_one_line(
+        cli_in(_network_env(database_url, "mainnet"), "keys", "list", expect=2),
+        _other_network("testnet", "mainnet"),
+    )
