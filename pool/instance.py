@@ -74,7 +74,7 @@ def _networks(prefixes: set[str]) -> set[Network]:
 
 
 def _keys_say(network: Network) -> str:
-    return f" (its API keys are {KEY_PREFIXES[network]} keys)"
+    return f", as its {KEY_PREFIXES[network]} API keys show"
 
 
 def _require(network: Network, *, belongs_to: Network, database: str, told_by: str) -> None:

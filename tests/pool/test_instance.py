@@ -58,7 +58,8 @@ async def test_a_database_with_live_keys_is_not_claimed_by_a_testnet_process(db)
     """A database from before the record: its keys tell, and nothing is written on refusal."""
     await make_key(db, scopes=None, prefix="pk_live_")
     with pytest.raises(
-        DatabaseNetworkMismatch, match=r"belongs to mainnet \(its API keys are pk_live_ keys\)"
+        DatabaseNetworkMismatch,
+        match=r"belongs to mainnet, as its pk_live_ API keys show \(ADDRPOOL_NETWORK=testnet",
     ):
         await _claim(db, "testnet")
     assert await _recorded(db) == [] and await _audited(db) == []

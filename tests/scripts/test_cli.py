@@ -253,7 +253,9 @@ def test_a_database_holding_live_keys_is_not_claimed_by_a_testnet_command(
     refused = cli_in(
         _network_env(database_url, "testnet"), "keys", "create", "--name", "x", expect=2
     )
-    _refused_process(refused, "belongs to mainnet (its API keys are pk_live_ keys)")
+    _refused_process(
+        refused, "belongs to mainnet, as its pk_live_ API keys show (ADDRPOOL_NETWORK=testnet here)"
+    )
     code, out, _ = addrpool("mainnet", "keys", "create", "--name", "live", "--json")
     assert code == 0 and json.loads(out)["key"].startswith("pk_live_")
 
