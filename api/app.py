@@ -63,7 +63,9 @@ def create_app(
     app.state.ctx = AppContext(
         settings, database, monitored_chains or {}, unwatched_chains(settings)
     )
-    app.state.key_cache = KeyCache(database, ttl_seconds=settings.auth_cache_seconds)
+    app.state.key_cache = KeyCache(
+        database, network=settings.network, ttl_seconds=settings.auth_cache_seconds
+    )
     install_error_handlers(app)
     app.add_middleware(
         BodySizeLimit,

@@ -1,7 +1,9 @@
 """API keys on every request: `Authorization: Bearer …` or `X-API-Key`, with scopes.
 
 Verified keys are cached per process for `auth_cache_seconds` (default 5 s) so a bind does
-not pay a key look-up; a revoked key therefore stops working within that time.
+not pay a key look-up; a revoked key therefore stops working within that time. A key of the
+other network (`pk_live_` on testnet, `pk_test_` on mainnet) is refused before the cache and
+the database are consulted.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from fastapi import Request
 from pool import keys
 from pool.clock import utc_now
 from pool.db import Database
+from pool.domain import Network
 from pool.errors import Forbidden, Unauthorized
 from pool.repository.keys import ApiKey
 
@@ -23,18 +26,20 @@ TOUCH_EVERY = timedelta(minutes=1)  # last_used_at is a hot row: update it at mo
 
 
 class KeyCache:
-    def __init__(self, db: Database, *, ttl_seconds: float) -> None:
+    def __init__(self, db: Database, *, network: Network, ttl_seconds: float) -> None:
         self._db = db
+        self._network = network
         self._ttl = ttl_seconds
         self._entries: dict[str, tuple[ApiKey, float]] = {}
 
     async def verify(self, presented: str) -> ApiKey | None:
+        keys.refuse_other_network(presented, network=self._network)
         digest = keys.hash_key(presented)
         cached = self._entries.get(digest)
         if cached is not None and time.monotonic() - cached[1] < self._ttl:
             return cached[0]
         async with self._db.read() as conn:
-            key = await keys.authenticate(conn, presented=presented)
+            key = await keys.authenticate(conn, presented=presented, network=self._network)
         if key is None:
             self._entries.pop(digest, None)
             return None

@@ -9,15 +9,13 @@ operator (`tokens.USDT.contract = "…"` overrides any of them).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
 from chains.codec import address_parser
 from pool.amounts import parse_units
 from pool.config import ChainSettings, Settings, TokenSettings
-from pool.domain import PROTOCOLS, Protocol
+from pool.domain import PROTOCOLS, Network, Protocol
 from pool.errors import AddrpoolError, ConfigurationError
 
-Network = Literal["testnet", "mainnet"]
 # Address-poisoning spam sends zero or near-zero amounts; one cent is the default floor.
 STABLECOIN_MIN_AMOUNT = "0.01"
 MIN_WINDOW = 256

@@ -23,7 +23,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from pool.domain import Protocol
+from pool.domain import KEY_PREFIXES, Network, Protocol
 from pool.errors import ConfigurationError
 
 DEFAULT_CONFIG_FILE = Path("addrpool.toml")
@@ -51,7 +51,7 @@ class ChainSettings(BaseModel):
 
     rpc_urls: list[str] = Field(default_factory=list)
     protocol: Literal["evm", "tron"] | None = None
-    network: Literal["testnet", "mainnet"] | None = None
+    network: Network | None = None
     confirmations: int | None = Field(default=None, ge=1, le=10_000)
     block_time: float | None = Field(default=None, gt=0)
     poll_interval: float | None = Field(default=None, gt=0)
@@ -184,7 +184,7 @@ class Settings(BaseSettings):
     )
 
     database_url: str = "sqlite:///addrpool.db"
-    network: Literal["testnet", "mainnet"] = "testnet"
+    network: Network = "testnet"
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
@@ -259,7 +259,7 @@ class Settings(BaseSettings):
 
     @property
     def key_prefix(self) -> str:
-        return "pk_live_" if self.network == "mainnet" else "pk_test_"
+        return KEY_PREFIXES[self.network]
 
 
 def _config_file() -> Path | None:

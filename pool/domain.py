@@ -12,6 +12,12 @@ PROTOCOLS: tuple[Protocol, ...] = get_args(Protocol)
 
 AddressStatus = Literal["available", "bound", "archived"]
 
+# One instance, and one database, serves one network (Dodo's test/live modes).
+Network = Literal["testnet", "mainnet"]
+NETWORKS: tuple[Network, ...] = get_args(Network)
+# An API key names its network in its first characters.
+KEY_PREFIXES: dict[Network, str] = {"testnet": "pk_test_", "mainnet": "pk_live_"}
+
 
 @dataclass(frozen=True, slots=True)
 class ParsedAddress:

@@ -82,6 +82,19 @@ class ConfigurationError(AddrpoolError):
     default_code = "CONFIGURATION_ERROR"
 
 
+class DatabaseNetworkMismatch(ConfigurationError):
+    """The database belongs to the other network: this process must not use it."""
+
+    default_code = "DATABASE_NETWORK_MISMATCH"
+
+    def __init__(self, *, database: str, belongs_to: str, running: str, told_by: str) -> None:
+        super().__init__(
+            f"the database at {database} belongs to {belongs_to}{told_by} "
+            f"(ADDRPOOL_NETWORK={running} here): run with ADDRPOOL_NETWORK={belongs_to} "
+            "or use another database"
+        )
+
+
 class RaceLost(AddrpoolError):
     """A concurrent writer won a unique index; the whole transaction is safe to run again."""
 

@@ -11,7 +11,8 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pool.errors import ValidationFailed
+from pool.domain import KEY_PREFIXES, Network
+from pool.errors import Unauthorized, ValidationFailed
 from pool.repository import keys as repo
 from pool.repository.events import insert_audit
 from pool.repository.keys import ApiKey
@@ -75,9 +76,21 @@ async def create_key(
     return plaintext, ApiKey(key_id, name, prefix, chosen, now, None, None)
 
 
-async def authenticate(conn: AsyncConnection, *, presented: str) -> ApiKey | None:
-    """The active key matching `presented`, or None. Malformed keys never reach the database."""
-    if not KEY_SHAPE.fullmatch(presented):
+def refuse_other_network(presented: str, *, network: Network) -> None:
+    """A key of the other network is refused by its prefix alone, before any look-up: the
+    answer says nothing about whether such a key exists."""
+    for other, prefix in KEY_PREFIXES.items():
+        if other != network and presented.startswith(prefix):
+            raise Unauthorized(
+                f"Invalid API key: {prefix} keys belong to {other}; this server runs on "
+                f"{network} ({KEY_PREFIXES[network]} keys)"
+            )
+
+
+async def authenticate(conn: AsyncConnection, *, presented: str, network: Network) -> ApiKey | None:
+    """The active key of `network` matching `presented`, or None. Malformed keys and keys of
+    the other network never reach the database."""
+    if not KEY_SHAPE.fullmatch(presented) or not presented.startswith(KEY_PREFIXES[network]):
         return None
     presented_hash = hash_key(presented)
     key = await repo.find_by_hash(conn, key_hash=presented_hash)

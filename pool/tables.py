@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     ForeignKey,
     Index,
@@ -358,6 +359,18 @@ upstream_event = Table(
         sqlite_where=text("status <> 'rejected'"),
     ),
     Index("ix_upstream_event_status", "status", "received_at"),
+)
+
+# The network the database belongs to: one row, written once by the first process of that network
+# (pool.instance). A process of the other network refuses to use the database.
+instance = Table(
+    "instance",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("network", String(8), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    CheckConstraint("id = 1", name="single_row"),
+    CheckConstraint("network IN ('testnet', 'mainnet')", name="network"),
 )
 
 api_key = Table(

@@ -154,9 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "worker":
         return commands.worker(args)
     if args.command == "devnet":
-        from scripts import devnet_demo  # anvil's tooling only where it is used
-
-        return devnet_demo.up(args) if args.action == "up" else devnet_demo.send(args)
+        return _devnet(args)
     output = Output(as_json=getattr(args, "json", False))
     # A command's output says what it did and what went wrong, in one place; the warnings the
     # services log on the way (an RPC retry, an endpoint set aside) are for the long-running
@@ -167,6 +165,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(handler(args, output))
     except AddrpoolError as exc:
         output.error(exc)
+        return 2
+
+
+def _devnet(args: argparse.Namespace) -> int:
+    from scripts import devnet_demo  # anvil's tooling only where it is used
+
+    try:
+        return devnet_demo.up(args) if args.action == "up" else devnet_demo.send(args)
+    except AddrpoolError as exc:
+        Output(as_json=False).error(exc)
         return 2
 
 

@@ -22,9 +22,11 @@ from pool.archive import change_archived
 from pool.clock import isoformat_z, utc_now
 from pool.config import Settings, load_settings
 from pool.db import Database
+from pool.domain import Network
 from pool.errors import AddrpoolError, ConfigurationError, ValidationFailed
 from pool.import_formats import detect_format, read_rows
 from pool.importer import ImportReport, ImportSource, validate_rows, write_validated
+from pool.instance import check_network, claim_network
 from pool.logs import configure_logging
 from pool.migrate import current_revision, head_revision, upgrade
 from scripts import server
@@ -35,26 +37,50 @@ def actor() -> str:
     return f"cli:{getpass.getuser()}"
 
 
-async def open_database(settings: Settings) -> Database:
-    """SQLite is migrated on the spot (the embedded default); PostgreSQL must already be."""
+async def open_database(settings: Settings, *, claim: bool = True) -> Database:
+    """SQLite is migrated on the spot (the embedded default); PostgreSQL must already be.
+
+    Either must belong to this process's network; with `claim`, a database with no network
+    recorded is recorded as this one's (pool.instance). Without it (commands that only look at
+    keys or revoke them) nothing is recorded, so an operator can sort out a database whose
+    keys name both networks.
+    """
     db = Database(settings.database_url, pool_size=2)
+    try:
+        await _migrated(db)
+        await _of_this_network(db, settings.network, claim=claim)
+    except BaseException:
+        await db.dispose()
+        raise
+    return db
+
+
+async def _migrated(db: Database) -> None:
     if db.is_sqlite:
         await upgrade(db)
-        return db
+        return
     current = await current_revision(db)
     if current != head_revision():
-        await db.dispose()
         raise ConfigurationError(
             f"the PostgreSQL schema is at {current or 'nothing'}, not {head_revision()}: "
             "run `addrpool db upgrade` first"
         )
-    return db
+
+
+async def _of_this_network(db: Database, network: Network, *, claim: bool) -> None:
+    where = describe_database(db)
+    if not claim:
+        async with db.read() as conn:
+            await check_network(conn, network=network, database=where)
+        return
+    async with db.write() as conn:
+        await claim_network(conn, network=network, database=where, actor=actor(), now=utc_now())
 
 
 @contextlib.asynccontextmanager
-async def opened_database(settings: Settings) -> AsyncIterator[Database]:
+async def opened_database(settings: Settings, *, claim: bool = True) -> AsyncIterator[Database]:
     """`open_database` for the length of a command, disposed however it ends."""
-    db = await open_database(settings)
+    db = await open_database(settings, claim=claim)
     try:
         yield db
     finally:
@@ -91,6 +117,7 @@ def worker(args: argparse.Namespace) -> int:
         settings = load_settings()
         check_hook_urls(settings.alerts)
         chains = watched_chains(settings)
+        asyncio.run(_check_database(settings))
     except AddrpoolError as exc:
         Output(as_json=False).error(exc)
         return 2
@@ -128,10 +155,18 @@ def _prepare_to_serve(settings: Settings, workers: int) -> str:
     return asyncio.run(prepare())
 
 
+async def _check_database(settings: Settings) -> None:
+    """Before a process announces itself: migrated (SQLite), at the newest revision, ours."""
+    async with opened_database(settings):
+        pass
+
+
 async def db_upgrade(args: argparse.Namespace, out: Output) -> int:
-    db = Database(load_settings().database_url, pool_size=1)
+    settings = load_settings()
+    db = Database(settings.database_url, pool_size=1)
     try:
         await upgrade(db)
+        await _of_this_network(db, settings.network, claim=True)
         revision = await current_revision(db)
     finally:
         await db.dispose()
@@ -251,7 +286,7 @@ async def keys_create(args: argparse.Namespace, out: Output) -> int:
 
 
 async def keys_list(args: argparse.Namespace, out: Output) -> int:
-    async with opened_database(load_settings()) as db, db.read() as conn:
+    async with opened_database(load_settings(), claim=False) as db, db.read() as conn:
         found = await keys.list_keys(conn)
     items = [
         {
@@ -278,7 +313,7 @@ def _key_state(revoked_at: object) -> str:
 
 
 async def keys_revoke(args: argparse.Namespace, out: Output) -> int:
-    async with opened_database(load_settings()) as db, db.write() as conn:
+    async with opened_database(load_settings(), claim=False) as db, db.write() as conn:
         revoked = await keys.revoke_key(conn, id_or_prefix=args.key, actor=actor(), now=utc_now())
     if not revoked:
         raise ConfigurationError(f"no active key matches {args.key!r}")

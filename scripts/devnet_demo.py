@@ -22,12 +22,14 @@ from chains.codec import address_parser
 from chains.evm.address import to_checksum_address
 from pool import keys
 from pool.clock import utc_now
-from pool.config import load_settings
+from pool.config import Settings, load_settings
 from pool.db import Database
 from pool.import_formats import RawRow
 from pool.importer import ImportSource, import_addresses
+from pool.instance import claim_network
 from pool.migrate import upgrade
 from scripts import anvil, server
+from scripts.commands import describe_database
 
 CHAIN_ID = "devnet"
 CONFIRMATIONS = 3
@@ -55,7 +57,7 @@ def up(args: argparse.Namespace) -> int:
         config = _write_config(state_dir, state, port=args.port)
         os.environ["ADDRPOOL_CONFIG"] = str(config)
         settings = load_settings()
-        key = asyncio.run(_prepare_database(settings.database_url, args.addresses))
+        key = asyncio.run(_prepare_database(settings, args.addresses))
         _save_key(state_dir, key)
         _announce(state_dir, state, settings.port, key, args.addresses)
         server.run(settings, workers=1, with_watchers=True)
@@ -115,11 +117,18 @@ def _write_config(state_dir: Path, state: DevnetState, *, port: int) -> Path:
     return config
 
 
-async def _prepare_database(database_url: str, addresses: int) -> str:
-    db = Database(database_url, pool_size=2)
+async def _prepare_database(settings: Settings, addresses: int) -> str:
+    db = Database(settings.database_url, pool_size=2)
     try:
         await upgrade(db)
         async with db.write() as conn:
+            await claim_network(
+                conn,
+                network=settings.network,
+                database=describe_database(db),
+                actor="devnet",
+                now=utc_now(),
+            )
             rows = [
                 RawRow(line, to_checksum_address(secrets.token_hex(20)))
                 for line in range(1, addresses + 1)
@@ -136,7 +145,7 @@ async def _prepare_database(database_url: str, addresses: int) -> str:
                 conn,
                 name="devnet",
                 scopes=["admin"],
-                key_prefix="pk_test_",
+                key_prefix=settings.key_prefix,
                 actor="devnet",
                 now=utc_now(),
             )

@@ -1,6 +1,7 @@
 import pytest
 
 from pool.clock import utc_now
+from pool.errors import Unauthorized
 from pool.keys import revoke_key
 from tests.helpers import auth, load_pool, make_key
 
@@ -61,3 +62,72 @@ async def test_revoked_key_is_refused(client, db, service_key) -> None:
         await revoke_key(conn, id_or_prefix=service_key[:12], actor="t", now=utc_now())
     client._transport.app.state.key_cache.forget_all()  # other processes wait out the TTL
     _unauthorized(await client.get("/api/v1/deposits", headers=auth(service_key)))
+
+
+@pytest.fixture
+async def mainnet_client(settings, db):
+    """The same database served by a mainnet instance."""
+    import httpx
+
+    from api.app import create_app
+
+    app = create_app(settings.model_copy(update={"network": "mainnet"}), db=db)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://addrpool.test") as http:
+        yield http
+    await app.state.ctx.pool_alerts.close()
+
+
+def _other_network(response, prefix: str, belongs_to: str, running: str) -> None:
+    assert response.status_code == 401
+    assert response.json() == {
+        "success": False,
+        "error": "Unauthorized",
+        "code": "UNAUTHORIZED",
+        "message": f"Invalid API key: {prefix} keys belong to {belongs_to}; this server runs on "
+        f"{running} ({'pk_test_' if running == 'testnet' else 'pk_live_'} keys)",
+    }
+
+
+async def test_a_key_of_the_other_network_is_401_whether_or_not_it_exists(
+    client, mainnet_client, db
+) -> None:
+    await load_pool(db, "evm", 2)
+    live = await make_key(db, scopes=["admin"], prefix="pk_live_")
+    test = await make_key(db, scopes=["admin"], prefix="pk_test_")
+    unknown_live, unknown_test = "pk_live_" + "0" * 32, "pk_test_" + "0" * 32
+    for key in (live, unknown_live):
+        _other_network(
+            await client.post(BIND, json=BODY, headers=auth(key)), "pk_live_", "mainnet", "testnet"
+        )
+    for key in (test, unknown_test):
+        refused = await mainnet_client.post(BIND, json=BODY, headers={"X-API-Key": key})
+        _other_network(refused, "pk_test_", "testnet", "mainnet")
+    # Each still works where it belongs.
+    assert (await client.post(BIND, json=BODY, headers=auth(test))).status_code == 201
+    assert (await mainnet_client.get("/api/v1/deposits", headers=auth(live))).status_code == 200
+
+
+async def test_the_key_cache_cannot_let_a_key_of_the_other_network_through(client, db) -> None:
+    """Even a live key sitting in a testnet process's cache is refused: the prefix is checked
+    before the cache and before the database."""
+    import time
+
+    from api.auth import KeyCache
+    from pool import keys
+    from pool.repository.keys import ApiKey
+
+    live = await make_key(db, scopes=["admin"], prefix="pk_live_")
+    cache: KeyCache = client._transport.app.state.key_cache
+    record = ApiKey(1, "planted", live[:12], frozenset({"admin"}), utc_now(), utc_now(), None)
+    cache._entries[keys.hash_key(live)] = (record, time.monotonic())
+    _other_network(
+        await client.get("/api/v1/deposits", headers=auth(live)), "pk_live_", "mainnet", "testnet"
+    )
+
+    class NoDatabase:
+        def read(self):
+            raise AssertionError("a key of the other network reached the database")
+
+    with pytest.raises(Unauthorized, match="belong to mainnet"):
+        await KeyCache(NoDatabase(), network="testnet", ttl_seconds=5).verify(live)

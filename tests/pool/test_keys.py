@@ -20,9 +20,9 @@ async def test_key_is_shown_once_and_stored_only_as_a_hash(db: Database) -> None
         assert plaintext not in {str(v) for v in row.values()}
         assert row["key_hash"] == keys.hash_key(plaintext)
         assert row["prefix"] == plaintext[:12]
-        assert (await keys.authenticate(conn, presented=plaintext)).id == key.id
+        assert (await keys.authenticate(conn, presented=plaintext, network="mainnet")).id == key.id
         altered = plaintext[:-1] + ("1" if plaintext.endswith("0") else "0")
-        assert await keys.authenticate(conn, presented=altered) is None
+        assert await keys.authenticate(conn, presented=altered, network="mainnet") is None
 
 
 async def test_revoked_key_no_longer_authenticates(db: Database) -> None:
@@ -35,7 +35,7 @@ async def test_revoked_key_no_longer_authenticates(db: Database) -> None:
             key.id
         ]
     async with db.read() as conn:
-        assert await keys.authenticate(conn, presented=plaintext) is None
+        assert await keys.authenticate(conn, presented=plaintext, network="testnet") is None
 
 
 def test_unknown_scopes_are_refused() -> None:

@@ -1,9 +1,16 @@
 """The `addrpool` command against a real database, with and without --json."""
 
+import asyncio
 import json
+import os
+import subprocess
+import sys
 
-from tests.helpers import random_addresses
-from tests.server import cli
+import pytest
+
+from pool.db import Database
+from tests.helpers import make_key, random_addresses
+from tests.server import cli, cli_in
 
 
 def _json(*args: str, database_url: str, check: bool = True) -> dict:
@@ -168,3 +175,115 @@ def test_a_setting_that_cannot_work_is_one_line_not_a_traceback(tmp_path) -> Non
     [line] = refused.stderr.splitlines()
     assert line.startswith("error: invalid settings: upstream_url: ")
     assert "https://testnet.payin.com/api/v1" in line  # what to give instead
+
+
+def _network_env(database_url: str, network: str) -> dict[str, str]:
+    return {**os.environ, "ADDRPOOL_DATABASE_URL": database_url, "ADDRPOOL_NETWORK": network}
+
+
+def _other_network(belongs_to: str, running: str) -> str:
+    return (
+        f"belongs to {belongs_to} (ADDRPOOL_NETWORK={running} here): "
+        f"run with ADDRPOOL_NETWORK={belongs_to} or use another database"
+    )
+
+
+def _refused_in_one_line(code: int, out: str, err: str, message: str) -> None:
+    assert code == 2, out + err
+    assert out == "" and "Traceback" not in err
+    [line] = err.splitlines()
+    assert line.startswith("error: the database at ") and message in line, line
+
+
+def _refused_process(done: subprocess.CompletedProcess[str], message: str) -> None:
+    _refused_in_one_line(done.returncode, done.stdout, done.stderr, message)
+
+
+@pytest.fixture
+def addrpool(database_url, monkeypatch, capsys):
+    """`addrpool ARGS` in this process on `database_url`, as a process of `network`:
+    (exit status, stdout, stderr)."""
+    from scripts.cli import main
+
+    monkeypatch.setenv("ADDRPOOL_DATABASE_URL", database_url)
+
+    def run(network: str, *args: str) -> tuple[int, str, str]:
+        monkeypatch.setenv("ADDRPOOL_NETWORK", network)
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run
+
+
+def _put_key(database_url: str, prefix: str) -> str:
+    """A key written straight into the database, as one made before the network was recorded."""
+
+    async def put() -> str:
+        db = Database(database_url, pool_size=1)
+        try:
+            return await make_key(db, scopes=None, prefix=prefix)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(put())
+
+
+def test_commands_of_the_other_network_are_refused_and_write_nothing(
+    database_url, addrpool, tmp_path
+) -> None:
+    mismatch = _other_network("testnet", "mainnet")
+    assert addrpool("testnet", "keys", "create", "--name", "first")[0] == 0  # records testnet
+    # The real command, as an operator runs it: one line, exit 2, no key made.
+    mainnet = _network_env(database_url, "mainnet")
+    _refused_process(cli_in(mainnet, "keys", "create", "--name", "live", expect=2), mismatch)
+    # `addrpool worker` would run until stopped: refused, it exits at once.
+    worker = subprocess.run(
+        [sys.executable, "-m", "scripts.cli", "worker"],
+        env=mainnet, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    _refused_process(worker, mismatch)
+    addresses = tmp_path / "evm.txt"
+    addresses.write_text("\n".join(random_addresses("evm", 2)) + "\n")
+    for args in (
+        ("db", "upgrade"),
+        ("import", str(addresses), "--protocol", "evm"),
+        ("pool", "summary"),
+        ("keys", "list"),
+        ("keys", "revoke", "first"),
+    ):
+        _refused_in_one_line(*addrpool("mainnet", *args), mismatch)
+    code, out, _ = addrpool("mainnet", "keys", "create", "--name", "x", "--json")
+    assert code == 2 and json.loads(out)["code"] == "DATABASE_NETWORK_MISMATCH"
+    code, out, _ = addrpool("testnet", "keys", "list", "--json")
+    assert [(key["name"], key["revokedAt"]) for key in json.loads(out)] == [("first", None)]
+    code, out, _ = addrpool("testnet", "pool", "summary", "--json")
+    assert json.loads(out)["evm"]["total"] == 0
+
+
+def test_a_database_holding_live_keys_is_not_claimed_by_a_testnet_command(
+    database_url, addrpool
+) -> None:
+    """As a mainnet database from before the network was recorded: its keys tell."""
+    _put_key(database_url, "pk_live_")
+    refused = cli_in(
+        _network_env(database_url, "testnet"), "keys", "create", "--name", "x", expect=2
+    )
+    _refused_process(
+        refused, "belongs to mainnet, as its pk_live_ API keys show (ADDRPOOL_NETWORK=testnet here)"
+    )
+    code, out, _ = addrpool("mainnet", "keys", "create", "--name", "live", "--json")
+    assert code == 0 and json.loads(out)["key"].startswith("pk_live_")
+
+
+def test_keys_of_both_networks_are_sorted_out_by_revoking_one_side(database_url, addrpool) -> None:
+    live = _put_key(database_url, "pk_live_")
+    _put_key(database_url, "pk_test_")
+    code, out, err = addrpool("testnet", "pool", "summary")
+    _refused_in_one_line(code, out, err, "holds active API keys of both networks")
+    assert "addrpool keys revoke" in err
+    code, out, _ = addrpool("testnet", "keys", "list", "--json")
+    assert code == 0 and len(json.loads(out)) == 2
+    assert addrpool("testnet", "keys", "revoke", live[:12])[0] == 0
+    assert addrpool("testnet", "pool", "summary")[0] == 0  # now recorded as testnet
+    _refused_in_one_line(*addrpool("mainnet", "keys", "list"), _other_network("testnet", "mainnet"))

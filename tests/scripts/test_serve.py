@@ -48,3 +48,33 @@ async def test_sigterm_drains_an_in_flight_request(database_url, db) -> None:
     assert json.loads(rest.split(b"\r\n\r\n", 1)[1])["data"]["depositReference"] == "in_flight"
     assert f"listening on http://127.0.0.1:{server.port}" in output
     assert "addrpool keys create --name" in output
+
+
+async def test_a_server_of_the_other_network_refuses_the_database(database_url, db) -> None:
+    """A testnet server records its network; mainnet `serve`/`api` on that database exit at
+    once with one line, and a pk_live_ key put in by hand gets 401 from the testnet server."""
+    import os
+
+    from tests.server import cli_in, free_port
+
+    await load_pool(db, "evm", 1)
+    test_key = await make_key(db, scopes=None, prefix="pk_test_")
+    mainnet = {**os.environ, "ADDRPOOL_DATABASE_URL": database_url, "ADDRPOOL_NETWORK": "mainnet"}
+    with running_server(database_url) as server:
+        live_key = await make_key(db, scopes=None, prefix="pk_live_")
+        for command in ("serve", "api"):
+            refused = cli_in(mainnet, command, "--port", str(free_port()), expect=2)
+            assert refused.stdout == "" and "Traceback" not in refused.stderr
+            [line] = refused.stderr.splitlines()
+            assert line.startswith("error: the database at ") and line.endswith(
+                "belongs to testnet (ADDRPOOL_NETWORK=mainnet here): "
+                "run with ADDRPOOL_NETWORK=testnet or use another database"
+            )
+        bind = server.base_url + "/api/v1/deposits/bind"
+        body = {"depositReference": "u1", "protocol": "evm"}
+        headers = {"Authorization": f"Bearer {live_key}"}
+        refused = httpx.post(bind, json=body, headers=headers, timeout=10)
+        assert refused.status_code == 401 and refused.json()["code"] == "UNAUTHORIZED"
+        assert "pk_live_ keys belong to mainnet" in refused.json()["message"]
+        headers = {"Authorization": f"Bearer {test_key}"}
+        assert httpx.post(bind, json=body, headers=headers, timeout=10).status_code == 201
