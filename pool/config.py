@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -16,6 +16,7 @@ from pydantic_settings import (
 )
 
 from pool.domain import Protocol
+from pool.errors import ConfigurationError
 
 DEFAULT_CONFIG_FILE = Path("addrpool.toml")
 # Free addresses below which `pool_low` fires: PayIn's pool guide (EVM) and its seed (Tron).
@@ -57,6 +58,12 @@ class ChainSettings(BaseModel):
     tokens: dict[str, TokenSettings] = Field(default_factory=dict)
 
 
+def _not_a_fraction(value: float, allowed: str) -> str:
+    """Why a fraction setting was refused, in its unit: `margin = 10` reads as 10 % to a person
+    and is 1000 % to the rule."""
+    return f"must be a fraction {allowed} (0.1 = 10 %); {value:g} would be {value * 100:g} %"
+
+
 def _seconds_or_iso(value: Any) -> Any:
     """`3600` means seconds; ISO 8601 (`P7D`, `PT10M`) works as well."""
     if isinstance(value, str) and value.strip().isdigit():
@@ -84,12 +91,19 @@ class ReconcileSettings(BaseModel):
     stuck_after: timedelta = timedelta(minutes=10)
     # The share of the time a run keeps busy; it rests the rest between its steps, so binds on
     # the same box barely notice it (pool.pacing). 1 runs flat out.
-    duty_cycle: float = Field(default=0.1, gt=0, le=1)
+    duty_cycle: float = 0.1
 
     @field_validator("interval", "window", "grace", "stuck_after", mode="before")
     @classmethod
     def _durations(cls, value: Any) -> Any:
         return _seconds_or_iso(value)
+
+    @field_validator("duty_cycle")
+    @classmethod
+    def _a_share_of_the_time(cls, value: float) -> float:
+        if not 0 < value <= 1:
+            raise ValueError(_not_a_fraction(value, "above 0 and at most 1"))
+        return value
 
 
 class HookSettings(BaseModel):
@@ -128,7 +142,7 @@ class AlertSettings(BaseModel):
     # Free addresses below this percentage of the protocol's pool fire it too; 0 = off.
     percent_thresholds: dict[Protocol, float] = Field(default_factory=dict)
     # Hysteresis: resolves only once free addresses are back above threshold x (1 + margin).
-    margin: float = Field(default=0.1, ge=0, le=10)
+    margin: float = 0.1
     # Projected exhaustion from the bind rate of the last `bind_rate_window`.
     exhaustion_horizon: timedelta = timedelta(hours=72)
     bind_rate_window: timedelta = timedelta(hours=24)
@@ -153,6 +167,23 @@ class AlertSettings(BaseModel):
     @classmethod
     def _durations(cls, value: Any) -> Any:
         return _seconds_or_iso(value)
+
+    @field_validator("margin")
+    @classmethod
+    def _margin_is_a_fraction(cls, value: float) -> float:
+        if not 0 <= value <= 1:
+            raise ValueError(_not_a_fraction(value, "from 0 to 1"))
+        return value
+
+    @field_validator("percent_thresholds")
+    @classmethod
+    def _percentages(cls, values: dict[Protocol, float]) -> dict[Protocol, float]:
+        for protocol, value in values.items():
+            if not 0 <= value <= 100:
+                raise ValueError(
+                    f"{protocol} = {value:g} is not a percentage from 0 to 100 (5 = 5 %)"
+                )
+        return values
 
     @field_validator("hooks")
     @classmethod
@@ -255,4 +286,17 @@ def _config_file() -> Path | None:
 
 
 def load_settings(**overrides: Any) -> Settings:
-    return Settings(**overrides)
+    """The settings, or a ConfigurationError naming each bad key in one line (the command
+    prints it instead of a traceback)."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigurationError(f"invalid configuration: {_describe(exc)}") from exc
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"])
+        problems.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
+    return "; ".join(problems)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from scripts.cli import main
 from tests.scripts.test_worker_cli import worker_env
 from tests.server import cli_in
 
@@ -46,3 +48,22 @@ def test_pool_stats_and_alert_commands(tmp_path: Path, receivers) -> None:
     assert json.loads(ran.read_text())["alert"]["kind"] == "test"
     failing = json.loads(run("alerts", "test", "--json", expect=1).stdout)
     assert failing["ops"].startswith("failed: HTTP 500")
+
+
+def test_a_bad_setting_is_one_line_for_a_person_and_touches_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    database = tmp_path / "untouched.db"
+    config = tmp_path / "addrpool.toml"
+    config.write_text(f'database_url = "sqlite:///{database}"\n[alerts]\nmargin = 10\n')
+    for name in [n for n in os.environ if n.startswith("ADDRPOOL_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("ADDRPOOL_CONFIG", str(config))
+    assert main(["pool", "stats"]) == 2
+    shown = capsys.readouterr()
+    assert shown.err == (
+        "error: invalid configuration: alerts.margin: must be a fraction from 0 to 1"
+        " (0.1 = 10 %); 10 would be 1000 %\n"
+    )
+    assert shown.out == ""
+    assert not database.exists()
