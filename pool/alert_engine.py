@@ -103,7 +103,9 @@ async def pool_low_transition(
         return Transition("pool_low", subject, "warning", None, str(available), {}, healthy)
     if total is None:
         total = await monitoring.usable_addresses(conn, protocol=protocol)
-    if total == 0:  # a protocol never imported is one the operator does not use
+    if total == 0 and not await monitoring.any_address(conn, protocol=protocol):
+        # Never imported: a protocol the operator does not use (as the pool summary says).
+        # One whose addresses were all archived is in use, and empty.
         decision = "resolve" if firing else None
     details = {
         "protocol": protocol,

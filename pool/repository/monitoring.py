@@ -40,6 +40,14 @@ async def usable_addresses(conn: AsyncConnection, *, protocol: Protocol) -> int:
     return int(count or 0)
 
 
+async def any_address(conn: AsyncConnection, *, protocol: Protocol) -> bool:
+    """Whether any address of the protocol was ever imported, archived ones included."""
+    found = await conn.scalar(
+        select(select(address.c.id).where(address.c.protocol == protocol).exists())
+    )
+    return bool(found)
+
+
 async def binds_since(conn: AsyncConnection, *, protocol: Protocol, since: datetime) -> int:
     count = await conn.scalar(
         select(func.count()).where(binding.c.protocol == protocol, binding.c.bound_at >= since)

@@ -343,3 +343,21 @@ async def test_a_healthy_pool_is_evaluated_at_most_once_a_second(
     await asyncio.sleep(1.2)
     assert pool_alerts._healthy == {"evm": False}
     assert await transitions(db, "pool_low:evm") == [("pool_low:evm", "fired")]
+
+
+async def test_pool_low_skips_a_protocol_never_imported_not_one_whose_addresses_are_archived(
+    settings: Settings, db: Database
+) -> None:
+    """The pool summary's `inUse`: no address ever imported. A protocol whose every address was
+    archived still has binds refused — that is an empty pool, not an unused one."""
+    rules = AlertSettings(thresholds={"evm": 0})  # Tron's rule alone
+    await evaluate_all(db, rules, set())
+    assert await transitions(db) == []
+    await load_pool(db, "tron", 2)
+    async with db.write() as conn:
+        await conn.execute(update(address).values(status="archived"))
+    await evaluate_all(db, rules, set())
+    assert await transitions(db) == [("pool_low:tron", "fired")]
+    async with db.read() as conn:
+        [row] = (await conn.execute(select(alert))).all()
+    assert (row.severity, row.value, row.details["total"]) == ("critical", "0", 0)
