@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, func, or_, select
@@ -79,17 +80,30 @@ _FREE_UP_TO = (
     .limit(bindparam("p_cap"))
     .subquery()
 )
+_FIRING_EPISODE = (alert.c.subject == bindparam("p_subject"), IS_FIRING)
 # Built once, one statement: what runs after a bind is worth a round trip, not three.
 _POOL_LOW_PROBE = select(
     select(func.count()).select_from(_FREE_UP_TO).scalar_subquery(),
-    select(alert.c.id).where(alert.c.subject == bindparam("p_subject"), IS_FIRING).exists(),
+    select(alert.c.severity).where(*_FIRING_EPISODE).scalar_subquery(),
+    select(alert.c.last_fired_at).where(*_FIRING_EPISODE).scalar_subquery(),
 )
+
+
+@dataclass(frozen=True, slots=True)
+class PoolLowProbe:
+    free: int  # counted no further than the cap asked for
+    firing_severity: str | None  # None: no open episode
+    last_fired_at: datetime | None
+
+    @property
+    def firing(self) -> bool:
+        return self.firing_severity is not None
 
 
 async def pool_low_probe(
     conn: AsyncConnection, *, protocol: Protocol, now: datetime, up_to: int, subject: str
-) -> tuple[int, bool]:
-    """(free addresses counted no further than `up_to`, whether `subject` is firing)."""
+) -> PoolLowProbe:
+    """Free addresses counted no further than `up_to`, and `subject`'s open episode if any."""
     parameters = {"p_protocol": protocol, "p_now": now, "p_cap": up_to, "p_subject": subject}
-    free, firing = (await conn.execute(_POOL_LOW_PROBE, parameters)).one()
-    return int(free), bool(firing)
+    free, severity, last_fired_at = (await conn.execute(_POOL_LOW_PROBE, parameters)).one()
+    return PoolLowProbe(int(free), severity, last_fired_at)

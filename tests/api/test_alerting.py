@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,7 @@ from pool.tables import (
     chain_cursor,
     event,
 )
-from tests.helpers import auth, load_pool
+from tests.helpers import auth, load_pool, random_addresses
 from tests.pool.test_delivery import Receiver
 
 THRESHOLD = 3
@@ -361,3 +363,89 @@ async def test_pool_low_skips_a_protocol_never_imported_not_one_whose_addresses_
     async with db.read() as conn:
         [row] = (await conn.execute(select(alert))).all()
     assert (row.severity, row.value, row.details["total"]) == ("critical", "0", 0)
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+    """Poll background work with a deadline (no fixed sleeps)."""
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert time.monotonic() < deadline, "not within the deadline"
+        await asyncio.sleep(0.05)
+
+
+async def pool_low_row(db: Database) -> Any:
+    async with db.read() as conn:
+        return (await conn.execute(select(alert).where(alert.c.kind == "pool_low"))).one()
+
+
+async def test_pool_low_escalates_as_the_pool_empties_and_de_escalates_as_it_refills(
+    alerting: Any, db: Database, admin_key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Through the post-bind evaluation and the notifier: every hook (HTTP, command, log, the
+    webhook event) hears "escalated to critical"; the HTTP and command hooks and the log hear
+    "de-escalated"; value changes in between are written without telling anyone."""
+    caplog.set_level(logging.INFO, logger="addrpool.alerts")
+
+    async def told(*expected: str) -> None:
+        async def arrived() -> bool:
+            return [t for _, t in await transitions(db, "pool_low:evm")] == list(expected)
+
+        await eventually(arrived)
+        await alerting.notifier.run_once()
+
+    await load_pool(db, "evm", 4)
+    for n in range(2):
+        assert await bind(alerting, admin_key, f"user-{n}") == 201  # 2 free < 3: warning
+    await told("fired")
+    for n in range(2, 4):
+        assert await bind(alerting, admin_key, f"user-{n}") == 201  # 0 free: critical
+    await told("fired", "escalated")
+    assert await bind(alerting, admin_key, "refused") == 503  # still empty: nothing new
+    imported = await alerting.http.post(
+        "/api/v1/address-pool/addresses",
+        json={"protocol": "evm", "addresses": [{"address": a} for a in random_addresses("evm", 2)]},
+        headers=auth(admin_key),
+    )
+    assert imported.status_code == 201, imported.text
+    await told("fired", "escalated", "deescalated")  # 2 free: still low, no longer empty
+
+    posts = pool_low_posts(alerting.hook)
+    assert [(p["transition"], p["alert"]["severity"]) for p in posts] == [
+        ("fired", "warning"),
+        ("escalated", "critical"),
+        ("deescalated", "warning"),
+    ]
+    assert [p["text"] for p in posts[1:]] == [
+        "[ESCALATED] critical: 0 free EVM addresses of 4 (0%): none left, the pool is empty"
+        " (threshold 3)",
+        "[DE-ESCALATED] warning: 2 free EVM addresses of 6 (33.33%): no longer empty, still low"
+        " (threshold 3)",
+    ]
+    ran = [json.loads(line) for line in alerting.command_log.read_text().splitlines()]
+    assert [r["transition"] for r in ran] == ["fired", "escalated", "deescalated"]
+    logged = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "addrpool.alerts"]
+    assert ("WARNING", "alert escalated") in logged and ("INFO", "alert de-escalated") in logged
+    async with db.read() as conn:
+        sent = (
+            await conn.execute(
+                select(event.c.data)
+                .where(event.c.type == "alert.address_pool_low")
+                .order_by(event.c.seq)
+            )
+        ).scalars()
+        assert [data["available"] for data in sent] == [2, 0]  # low, then empty
+
+    # A bind that changes only the value: the alert follows it, the hooks hear nothing.
+    before = await pool_low_row(db)
+    assert await bind(alerting, admin_key, "user-9") == 201  # 1 free
+
+    async def value_followed() -> bool:
+        return str((await pool_low_row(db)).value) == "1"
+
+    await eventually(value_followed)
+    after = await pool_low_row(db)
+    assert (after.severity, after.details["available"]) == ("warning", 1)
+    assert after.last_fired_at > before.last_fired_at > after.first_fired_at
+    await alerting.notifier.run_once()
+    assert len(pool_low_posts(alerting.hook)) == 3
+    assert [t for _, t in await transitions(db)] == ["fired", "escalated", "deescalated"]
