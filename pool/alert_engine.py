@@ -210,6 +210,45 @@ async def webhook_failure_transitions(
     return found
 
 
+async def endpoint_failing_transitions(
+    conn: AsyncConnection, settings: AlertSettings, now: datetime
+) -> list[Transition]:
+    """An endpoint whose oldest undelivered event has been failing longer than
+    `webhook_failing_after`, however few the attempts: the one alert a dead receiver at low
+    traffic raises before its events' retry budgets run out (days later)."""
+    kind = "webhook_endpoint_failing"
+    open_ = {s.split(":", 1)[1] for s in await firing_by_kind(conn, kind)}
+    limit = settings.webhook_failing_after.total_seconds()
+    found = []
+    for endpoint_id in sorted(set(await monitoring.live_endpoints(conn)) | open_):
+        failing = await monitoring.oldest_failing_delivery(conn, endpoint_id=endpoint_id)
+        seconds = (now - failing.failing_since).total_seconds() if failing else 0.0
+        decision = rules.over_limit(seconds, limit, firing=endpoint_id in open_)
+        details = _endpoint_failing_details(endpoint_id, failing, seconds, limit)
+        subject = f"{kind}:{endpoint_id}"
+        found.append(Transition(kind, subject, "warning", decision, str(int(seconds)), details))
+    return found
+
+
+def _endpoint_failing_details(
+    endpoint_id: str, failing: monitoring.FailingDelivery | None, seconds: float, limit: float
+) -> dict[str, Any]:
+    details: dict[str, Any] = {
+        "endpointId": endpoint_id,
+        "failingSeconds": int(seconds),
+        "thresholdSeconds": int(limit),
+    }
+    if failing is not None:
+        details |= {
+            "deliveryId": failing.delivery_id,
+            "failingSince": isoformat_z(failing.failing_since),
+            "attempts": failing.attempts,
+            "lastStatusCode": failing.last_status_code,
+            "lastError": failing.last_error,
+        }
+    return details
+
+
 # -- running them --------------------------------------------------------------------------
 
 
@@ -233,6 +272,7 @@ async def evaluate_all(db: Database, settings: AlertSettings, watched_chains: se
             changes.append(await exhaustion_transition(conn, settings, protocol, now))
         changes += await watcher_transitions(conn, settings, watched_chains, now)
         changes += await webhook_failure_transitions(conn, settings, now)
+        changes += await endpoint_failing_transitions(conn, settings, now)
     await apply(db, changes, now)
 
 

@@ -152,6 +152,9 @@ class AlertSettings(BaseModel):
     # More failed delivery attempts than this to one endpoint within the window fires.
     webhook_failures: int = Field(default=10, ge=1)
     webhook_failures_window: timedelta = timedelta(minutes=15)
+    # An endpoint whose oldest undelivered event has been failing this long fires, however few
+    # the attempts (backoff keeps a dead receiver at low traffic under `webhook_failures`).
+    webhook_failing_after: timedelta = Field(default=timedelta(minutes=10), gt=timedelta(0))
     # The timer for rules that time alone can trigger (cooldowns ending, a stalled watcher).
     evaluate_every: timedelta = timedelta(seconds=30)
     hooks: list[HookSettings] = Field(default_factory=list)
@@ -161,6 +164,7 @@ class AlertSettings(BaseModel):
         "bind_rate_window",
         "watcher_stall_after",
         "webhook_failures_window",
+        "webhook_failing_after",
         "evaluate_every",
         mode="before",
     )

@@ -314,6 +314,15 @@ delivery = Table(
     # What a delivery worker claims: due pending deliveries, oldest first.
     Index("ix_delivery_due", "status", "next_attempt_at"),
     Index("ix_delivery_endpoint", "endpoint_id", "created_at"),
+    # An endpoint's oldest undelivered delivery (the failing-endpoint alert), without walking
+    # its delivered history.
+    Index(
+        "ix_delivery_pending_by_endpoint",
+        "endpoint_id",
+        "retry_from",
+        postgresql_where=text("status = 'pending'"),
+        sqlite_where=text("status = 'pending'"),
+    ),
 )
 delivery_attempt = Table(
     "delivery_attempt",

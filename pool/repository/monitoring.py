@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import bindparam, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.domain import Protocol
 from pool.repository.alerts import IS_FIRING
-from pool.tables import address, alert, binding, delivery, delivery_attempt
+from pool.tables import address, alert, binding, delivery, delivery_attempt, webhook_endpoint
 
 
 async def free_addresses(
@@ -68,6 +68,69 @@ async def failed_attempts_by_endpoint(conn: AsyncConnection, *, since: datetime)
         .group_by(delivery.c.endpoint_id)
     )
     return {str(endpoint): int(n) for endpoint, n in rows.all()}
+
+
+# A literal, not a parameter, so that PostgreSQL's generic plan and SQLite's planner can use
+# the partial index on pending deliveries (see pool.repository.alerts.IS_FIRING).
+_PENDING = delivery.c.status == literal_column("'pending'")
+# The endpoint's oldest pending delivery that has failed since its retry budget began (a
+# requeued one counts from its requeue), and the first of those failed attempts.
+_OLDEST_FAILING = (
+    select(
+        delivery.c.id,
+        delivery.c.retry_from,
+        delivery.c.attempts,
+        delivery.c.last_status_code,
+        delivery.c.last_error,
+    )
+    .where(
+        delivery.c.endpoint_id == bindparam("p_endpoint"),
+        _PENDING,
+        delivery.c.last_attempt_at >= delivery.c.retry_from,
+    )
+    .order_by(delivery.c.retry_from)
+    .limit(1)
+    .subquery()
+)
+ENDPOINT_FAILING_SINCE = select(
+    _OLDEST_FAILING,
+    select(func.min(delivery_attempt.c.attempted_at))
+    .where(
+        delivery_attempt.c.delivery_id == _OLDEST_FAILING.c.id,
+        delivery_attempt.c.attempted_at >= _OLDEST_FAILING.c.retry_from,
+    )
+    .scalar_subquery()
+    .label("failing_since"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FailingDelivery:
+    delivery_id: str
+    attempts: int
+    last_status_code: int | None
+    last_error: str | None
+    failing_since: datetime  # its first failed attempt
+
+
+async def live_endpoints(conn: AsyncConnection) -> list[str]:
+    rows = await conn.execute(
+        select(webhook_endpoint.c.id).where(webhook_endpoint.c.deleted_at.is_(None))
+    )
+    return [str(endpoint_id) for endpoint_id in rows.scalars().all()]
+
+
+async def oldest_failing_delivery(
+    conn: AsyncConnection, *, endpoint_id: str
+) -> FailingDelivery | None:
+    """The endpoint's oldest undelivered delivery that is failing, by its first failure; None
+    when nothing of the endpoint's is failing. Two index look-ups, whatever its history."""
+    row = (await conn.execute(ENDPOINT_FAILING_SINCE, {"p_endpoint": endpoint_id})).first()
+    if row is None or row.failing_since is None:
+        return None
+    return FailingDelivery(
+        str(row.id), int(row.attempts), row.last_status_code, row.last_error, row.failing_since
+    )
 
 
 _FREE_UP_TO = (

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, text, update
 
 from api.app import create_app
 from pool.alert_engine import evaluate_all
@@ -23,7 +23,9 @@ from pool.alert_notifier import AlertNotifier
 from pool.clock import utc_now
 from pool.config import AlertSettings, Settings
 from pool.db import Database
+from pool.delivery import DeliveryWorker
 from pool.repository.alert_notifications import notifications_of
+from pool.repository.monitoring import ENDPOINT_FAILING_SINCE
 from pool.tables import (
     address,
     alert,
@@ -31,10 +33,12 @@ from pool.tables import (
     alert_transition,
     binding,
     chain_cursor,
+    delivery,
+    delivery_attempt,
     event,
 )
 from tests.helpers import auth, load_pool, random_addresses
-from tests.pool.test_delivery import Receiver
+from tests.pool.test_delivery import Receiver, deliver_all, deliveries, emit, endpoint, make_due
 
 THRESHOLD = 3
 
@@ -449,3 +453,75 @@ async def test_pool_low_escalates_as_the_pool_empties_and_de_escalates_as_it_ref
     await alerting.notifier.run_once()
     assert len(pool_low_posts(alerting.hook)) == 3
     assert [t for _, t in await transitions(db)] == ["fired", "escalated", "deescalated"]
+
+
+async def move_deliveries_back(db: Database, by: timedelta) -> None:
+    """As if every delivery and attempt so far had happened `by` earlier (the clock moved)."""
+    moved = ("created_at", "retry_from", "last_attempt_at", "next_attempt_at")
+    async with db.write() as conn:
+        for row in (await conn.execute(select(delivery))).all():
+            values = {c: row._mapping[c] - by for c in moved if row._mapping[c] is not None}
+            await conn.execute(update(delivery).where(delivery.c.id == row.id).values(**values))
+        for attempt_id, at in (
+            await conn.execute(select(delivery_attempt.c.id, delivery_attempt.c.attempted_at))
+        ).all():
+            await conn.execute(
+                update(delivery_attempt)
+                .where(delivery_attempt.c.id == attempt_id)
+                .values(attempted_at=at - by)
+            )
+
+
+async def test_a_dead_receiver_at_low_traffic_fires_once_failing_too_long_and_resolves_when_back(
+    settings: Settings, db: Database, receivers
+) -> None:
+    """One event, one failed attempt: far under `webhook_failures` (10 in 15 min), which
+    backoff keeps a dead receiver under. What fires is the age of its oldest failure."""
+    receiver = receivers((503, {}, 0.0), (200, {}, 0.0))
+    endpoint_id, _ = await endpoint(db, settings, receiver.url, ["deposit.pending"])
+    await emit(db)
+    worker = DeliveryWorker(db, settings)
+    await deliver_all(worker)  # 503: pending, retried in a second or so
+    rules = AlertSettings(thresholds={"evm": 0, "tron": 0})  # webhook_failing_after: PT10M
+    await evaluate_all(db, rules, set())
+    assert await transitions(db) == []  # failing for a moment only
+
+    await move_deliveries_back(db, timedelta(minutes=11))
+    await evaluate_all(db, rules, set())
+    subject = f"webhook_endpoint_failing:{endpoint_id}"
+    assert await transitions(db) == [(subject, "fired")]  # and no webhook_failures
+    async with db.read() as conn:
+        row = (await conn.execute(select(alert))).one()
+    assert (row.kind, row.severity) == ("webhook_endpoint_failing", "warning")
+    assert int(row.value) >= 660
+    assert row.details | {"failingSeconds": 0, "failingSince": ""} == {
+        "endpointId": endpoint_id,
+        "deliveryId": (await deliveries(db))[0]["id"],
+        "attempts": 1,
+        "lastStatusCode": 503,
+        "lastError": None,
+        "failingSeconds": 0,
+        "failingSince": "",
+        "thresholdSeconds": 600,
+    }
+    await evaluate_all(db, rules, set())
+    assert await transitions(db) == [(subject, "fired")]  # once per episode
+
+    await make_due(db)
+    await deliver_all(worker)  # the receiver is back: 200
+    assert [d["status"] for d in await deliveries(db)] == ["succeeded"]
+    await evaluate_all(db, rules, set())
+    assert await transitions(db) == [(subject, "fired"), (subject, "resolved")]
+
+
+async def test_the_failing_endpoint_query_walks_the_pending_index(db: Database) -> None:
+    """Not the endpoint's delivered history: the partial index of pending deliveries."""
+    statement = ENDPOINT_FAILING_SINCE.params(p_endpoint="we_x")
+    async with db.write() as conn:
+        sql = str(statement.compile(conn, compile_kwargs={"literal_binds": True}))
+        if db.is_sqlite:
+            plan = (await conn.execute(text(f"EXPLAIN QUERY PLAN {sql}"))).all()
+        else:  # an empty table: a sequential scan would win on cost alone
+            await conn.execute(text("SET LOCAL enable_seqscan = off"))
+            plan = (await conn.execute(text(f"EXPLAIN {sql}"))).all()
+    assert "ix_delivery_pending_by_endpoint" in " ".join(str(row[-1]) for row in plan)
