@@ -525,3 +525,33 @@ async def test_the_failing_endpoint_query_walks_the_pending_index(db: Database) 
             await conn.execute(text("SET LOCAL enable_seqscan = off"))
             plan = (await conn.execute(text(f"EXPLAIN {sql}"))).all()
     assert "ix_delivery_pending_by_endpoint" in " ".join(str(row[-1]) for row in plan)
+
+
+async def test_a_value_left_for_later_is_written_without_another_bind(
+    alerting: Any, db: Database, admin_key: str
+) -> None:
+    """A firing pool_low is written at most once a second after binds; the last bind of a
+    burst is not left stale until the timer's next pass: the pool is evaluated again."""
+    await load_pool(db, "evm", 3)
+    assert await bind(alerting, admin_key, "first") == 201  # 2 free: fires
+
+    async def fired() -> bool:
+        return await transitions(db) == [("pool_low:evm", "fired")]
+
+    await eventually(fired)
+    async with db.write() as conn:  # as if refreshed a moment from now: the next value waits
+        await conn.execute(update(alert).values(last_fired_at=utc_now() + timedelta(seconds=1)))
+    assert await bind(alerting, admin_key, "second") == 201  # 1 free
+    pool_alerts = alerting.app.state.ctx.pool_alerts
+
+    async def deferred() -> bool:
+        return "evm" in pool_alerts._rechecks
+
+    await eventually(deferred)
+    assert (await pool_low_row(db)).value == "2"  # left for later, not lost
+
+    async def value_followed() -> bool:
+        return str((await pool_low_row(db)).value) == "1"
+
+    await eventually(value_followed)
+    assert await transitions(db) == [("pool_low:evm", "fired")]
