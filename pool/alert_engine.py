@@ -79,7 +79,9 @@ async def _apply_one(conn: AsyncConnection, change: Transition, now: datetime) -
             log.info("alert resolved", extra={"subject": change.subject, "value": change.value})
         return
     firing = Firing(change.kind, change.subject, change.severity, change.value, change.details)
-    written = await raise_alert(conn, firing=firing, now=now)
+    # A refresh was measured while the episode was open: if it resolved since, it stays so.
+    may_open = change.decision == "fire"
+    written = await raise_alert(conn, firing=firing, now=now, may_open=may_open)
     # Receivers hear that the pool is low, and again when it is empty; not when it refills.
     if change.kind == "pool_low" and written in ("fired", "escalated"):
         await record_event(conn, type=POOL_LOW_EVENT, data=change.details, now=now)

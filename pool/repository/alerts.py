@@ -52,11 +52,16 @@ async def fire_alert(
     return await raise_alert(conn, firing=firing, now=now) == "fired"
 
 
-async def raise_alert(conn: AsyncConnection, *, firing: Firing, now: datetime) -> str | None:
+async def raise_alert(
+    conn: AsyncConnection, *, firing: Firing, now: datetime, may_open: bool = True
+) -> str | None:
     """Open an episode ("fired"), or refresh the open one: its value, details and
     `last_fired_at` follow the latest measure, and a change of severity is a transition of
     its own ("escalated" or "deescalated"). Returns the transition written, None for a plain
     refresh (the hooks hear of transitions only).
+
+    `may_open=False` refreshes only: a measure taken while the episode was open must not
+    open another if it closed in between.
 
     The transition is written in the caller's transaction: the hooks hear of it exactly once,
     whichever part of addrpool raised it.
@@ -67,16 +72,20 @@ async def raise_alert(conn: AsyncConnection, *, firing: Firing, now: datetime) -
         )
     ).first()
     if current is None:
-        return await _open(conn, firing, now)
-    refreshed = update(alert).values(last_fired_at=now, value=firing.value, details=firing.details)
+        return await _open(conn, firing, now) if may_open else None
+    # A measure older than the episode's last write is stale (two processes evaluating at
+    # once): it must not undo a newer value, nor flap the severity back and forth.
+    refreshed = (
+        update(alert)
+        .where(alert.c.id == current.id, alert.c.last_fired_at <= now)
+        .values(last_fired_at=now, value=firing.value, details=firing.details)
+    )
     if firing.severity == current.severity:
-        await conn.execute(refreshed.where(alert.c.id == current.id))
+        await conn.execute(refreshed)
         return None
     # Compare-and-set: of two processes that see the same change, one writes its transition.
     changed = await conn.execute(
-        refreshed.values(severity=firing.severity).where(
-            alert.c.id == current.id, alert.c.severity == current.severity
-        )
+        refreshed.where(alert.c.severity == current.severity).values(severity=firing.severity)
     )
     if changed.rowcount != 1:
         return None

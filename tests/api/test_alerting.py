@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import insert, select, text, update
 
 from api.app import create_app
-from pool.alert_engine import evaluate_all
+from pool.alert_engine import apply, evaluate_all, pool_low_transition
 from pool.alert_notifier import AlertNotifier
 from pool.clock import utc_now
 from pool.config import AlertSettings, Settings
@@ -555,3 +555,21 @@ async def test_a_value_left_for_later_is_written_without_another_bind(
 
     await eventually(value_followed)
     assert await transitions(db) == [("pool_low:evm", "fired")]
+
+
+async def test_a_refresh_measured_before_a_resolution_opens_no_new_episode(
+    settings: Settings, db: Database
+) -> None:
+    """A post-bind evaluation measures in one transaction and writes in the next: if the
+    timer resolved the episode in between, its refresh must not fire the alert again."""
+    rules = AlertSettings(thresholds={"evm": 3})
+    await load_pool(db, "evm", 2)
+    await evaluate_all(db, rules, set())  # 2 free: fires
+    async with db.read() as conn:
+        later = utc_now() + timedelta(seconds=2)  # past the once-a-second refresh
+        stale = await pool_low_transition(conn, rules, "evm", later)
+    assert stale.decision == "refresh"
+    await load_pool(db, "evm", 3)  # 5 free: resolves
+    await evaluate_all(db, rules, set())
+    await apply(db, [stale], later)
+    assert await transitions(db) == [("pool_low:evm", "fired"), ("pool_low:evm", "resolved")]

@@ -140,3 +140,19 @@ async def _until_a_query_waits_for_a_lock(db: Database) -> None:
                 return
         assert time.monotonic() < deadline, "the second escalation never waited for the row"
         await asyncio.sleep(0.02)
+
+
+async def test_a_stale_measure_neither_undoes_a_newer_one_nor_flaps_the_severity(
+    db: Database,
+) -> None:
+    """Two processes evaluate at once; the one that measured first writes last."""
+    start = utc_now()
+    async with db.write() as conn:
+        await raise_alert(conn, firing=pool_low("warning", 1), now=start)
+        newer = start + timedelta(seconds=2)
+        assert await raise_alert(conn, firing=pool_low("critical", 0), now=newer) == "escalated"
+        older = start + timedelta(seconds=1)
+        assert await raise_alert(conn, firing=pool_low("warning", 1), now=older) is None
+        row = (await conn.execute(select(alert))).one()
+    assert (row.severity, row.value, row.last_fired_at) == ("critical", "0", newer)
+    assert [t for _, t in await transitions(db)] == ["fired", "escalated"]
