@@ -217,13 +217,17 @@ async def endpoint_failing_transitions(
 ) -> list[Transition]:
     """An endpoint whose oldest undelivered event has been failing longer than
     `webhook_failing_after`, however few the attempts: the one alert a dead receiver at low
-    traffic raises before its events' retry budgets run out (days later)."""
+    traffic raises before its events' retry budgets run out (days later). An endpoint the
+    operator disabled or deleted is not watched (its open alert resolves)."""
     kind = "webhook_endpoint_failing"
     open_ = {s.split(":", 1)[1] for s in await firing_by_kind(conn, kind)}
+    live = set(await monitoring.live_endpoints(conn))
     limit = settings.webhook_failing_after.total_seconds()
     found = []
-    for endpoint_id in sorted(set(await monitoring.live_endpoints(conn)) | open_):
-        failing = await monitoring.oldest_failing_delivery(conn, endpoint_id=endpoint_id)
+    for endpoint_id in sorted(live | open_):
+        failing = None
+        if endpoint_id in live:
+            failing = await monitoring.oldest_failing_delivery(conn, endpoint_id=endpoint_id)
         seconds = (now - failing.failing_since).total_seconds() if failing else 0.0
         decision = rules.over_limit(seconds, limit, firing=endpoint_id in open_)
         details = _endpoint_failing_details(endpoint_id, failing, seconds, limit)

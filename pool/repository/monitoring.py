@@ -114,8 +114,11 @@ class FailingDelivery:
 
 
 async def live_endpoints(conn: AsyncConnection) -> list[str]:
+    """Endpoints neither deleted nor switched off by the operator."""
     rows = await conn.execute(
-        select(webhook_endpoint.c.id).where(webhook_endpoint.c.deleted_at.is_(None))
+        select(webhook_endpoint.c.id).where(
+            webhook_endpoint.c.enabled.is_(True), webhook_endpoint.c.deleted_at.is_(None)
+        )
     )
     return [str(endpoint_id) for endpoint_id in rows.scalars().all()]
 
@@ -124,7 +127,8 @@ async def oldest_failing_delivery(
     conn: AsyncConnection, *, endpoint_id: str
 ) -> FailingDelivery | None:
     """The endpoint's oldest undelivered delivery that is failing, by its first failure; None
-    when nothing of the endpoint's is failing. Two index look-ups, whatever its history."""
+    when nothing of the endpoint's is failing. It reads the endpoint's pending deliveries
+    (an index of them) and one delivery's attempts, whatever the endpoint's history."""
     row = (await conn.execute(ENDPOINT_FAILING_SINCE, {"p_endpoint": endpoint_id})).first()
     if row is None or row.failing_since is None:
         return None

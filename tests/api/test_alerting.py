@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import insert, select, text, update
 
 from api.app import create_app
+from pool import webhooks
 from pool.alert_engine import apply, evaluate_all, pool_low_transition
 from pool.alert_notifier import AlertNotifier
 from pool.clock import utc_now
@@ -573,3 +574,30 @@ async def test_a_refresh_measured_before_a_resolution_opens_no_new_episode(
     await evaluate_all(db, rules, set())
     await apply(db, [stale], later)
     assert await transitions(db) == [("pool_low:evm", "fired"), ("pool_low:evm", "resolved")]
+
+
+async def test_a_failing_endpoint_the_operator_disables_is_no_longer_alerted(
+    settings: Settings, db: Database, receivers
+) -> None:
+    receiver = receivers((503, {}, 0.0))
+    endpoint_id, _ = await endpoint(db, settings, receiver.url, ["deposit.pending"])
+    await emit(db)
+    await deliver_all(DeliveryWorker(db, settings))
+    await move_deliveries_back(db, timedelta(minutes=11))
+    rules = AlertSettings(thresholds={"evm": 0, "tron": 0})
+    await evaluate_all(db, rules, set())
+    subject = f"webhook_endpoint_failing:{endpoint_id}"
+    assert await transitions(db) == [(subject, "fired")]
+    async with db.write() as conn:
+        await webhooks.update_endpoint(
+            conn,
+            endpoint_id=endpoint_id,
+            url=None,
+            events=None,
+            scheme=None,
+            description=None,
+            enabled=False,
+            now=utc_now(),
+        )
+    await evaluate_all(db, rules, set())
+    assert await transitions(db) == [(subject, "fired"), (subject, "resolved")]
