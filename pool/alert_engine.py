@@ -6,7 +6,10 @@ once, and a task of the same process re-evaluates that protocol's pool-low rule 
 including those time alone can trigger (cooldowns ending, a silent watcher).
 
 Opening an episode writes its transition (the hooks' outbox) and, for `pool_low`, the
-`alert.address_pool_low` webhook event — all in one transaction with the alert itself.
+`alert.address_pool_low` webhook event — all in one transaction with the alert itself. While
+an episode is open each evaluation refreshes its value; a change of severity (`pool_low`
+becoming critical as the pool empties, warning again as it refills) is a transition the hooks
+hear of, and an escalated `pool_low` sends the webhook event again.
 """
 
 from __future__ import annotations
@@ -28,7 +31,13 @@ from pool.db import Database
 from pool.domain import PROTOCOLS, Protocol
 from pool.outbox import record_event
 from pool.repository import monitoring
-from pool.repository.alerts import fire_alert, firing_by_kind, firing_subjects, resolve_alert
+from pool.repository.alerts import (
+    Firing,
+    firing_by_kind,
+    firing_subjects,
+    raise_alert,
+    resolve_alert,
+)
 from pool.repository.chain_state import load_cursors
 
 log = logging.getLogger("addrpool.alerts")
@@ -49,6 +58,7 @@ class Transition:
     value: str
     details: dict[str, Any]
     healthy: bool = False  # not firing, and free addresses above the resolve level
+    recheck_in: float = 0.0  # seconds: a refresh left for later (rules.POOL_LOW_REFRESH)
 
 
 async def apply(db: Database, transitions: list[Transition], now: datetime) -> None:
@@ -68,16 +78,12 @@ async def _apply_one(conn: AsyncConnection, change: Transition, now: datetime) -
         if await resolve_alert(conn, subject=change.subject, now=now, value=change.value):
             log.info("alert resolved", extra={"subject": change.subject, "value": change.value})
         return
-    opened = await fire_alert(
-        conn,
-        kind=change.kind,
-        subject=change.subject,
-        severity=change.severity,
-        value=change.value,
-        details=change.details,
-        now=now,
-    )
-    if opened and change.kind == "pool_low":
+    firing = Firing(change.kind, change.subject, change.severity, change.value, change.details)
+    # A refresh was measured while the episode was open: if it resolved since, it stays so.
+    may_open = change.decision == "fire"
+    written = await raise_alert(conn, firing=firing, now=now, may_open=may_open)
+    # Receivers hear that the pool is low, and again when it is empty; not when it refills.
+    if change.kind == "pool_low" and written in ("fired", "escalated"):
         await record_event(conn, type=POOL_LOW_EVENT, data=change.details, now=now)
 
 
@@ -88,23 +94,29 @@ async def pool_low_transition(
     conn: AsyncConnection, settings: AlertSettings, protocol: Protocol, now: datetime
 ) -> Transition:
     """After every bind: so the usual answer ("healthy, nothing to do") costs two indexed
-    look-ups, and the pool is counted in full only when a transition is due."""
+    look-ups, and the pool is counted in full only when there is something to write."""
     subject = f"pool_low:{protocol}"
     total = None
     if settings.percent_thresholds.get(protocol):
         total = await monitoring.usable_addresses(conn, protocol=protocol)
     bounds = rules.pool_low_bounds(settings, protocol, total or 0)
-    available, firing = await monitoring.pool_low_probe(
+    probe = await monitoring.pool_low_probe(
         conn, protocol=protocol, now=now, up_to=bounds.count_cap, subject=subject
     )
-    decision = rules.pool_low(available, bounds, firing=firing)
-    if decision is None:
-        healthy = not firing and available >= bounds.count_cap
-        return Transition("pool_low", subject, "warning", None, str(available), {}, healthy)
+    available, severity = probe.free, rules.pool_low_severity(probe.free)
+    decision = rules.pool_low(available, bounds, firing=probe.firing)
+    wait = _refresh_wait(probe, severity, now) if decision == "refresh" else 0.0
+    if decision is None or wait > 0:
+        healthy = not probe.firing and available >= bounds.count_cap
+        return Transition(
+            "pool_low", subject, severity, None, str(available), {}, healthy, recheck_in=wait
+        )
     if total is None:
         total = await monitoring.usable_addresses(conn, protocol=protocol)
-    if total == 0:  # a protocol never imported is one the operator does not use
-        decision = "resolve" if firing else None
+    if total == 0 and not await monitoring.any_address(conn, protocol=protocol):
+        # Never imported: a protocol the operator does not use (as the pool summary says).
+        # One whose addresses were all archived is in use, and empty.
+        decision = "resolve" if probe.firing else None
     details = {
         "protocol": protocol,
         "available": available,
@@ -112,8 +124,18 @@ async def pool_low_transition(
         "threshold": bounds.fire_below,
         "percentage": rules.percentage(available, total),
     }
-    severity = "critical" if available == 0 else "warning"
     return Transition("pool_low", subject, severity, decision, str(available), details)
+
+
+def _refresh_wait(probe: monitoring.PoolLowProbe, severity: str, now: datetime) -> float:
+    if probe.firing_severity is None or probe.last_fired_at is None:
+        return 0.0
+    return rules.refresh_wait(
+        severity=severity,
+        firing_severity=probe.firing_severity,
+        last_fired_at=probe.last_fired_at,
+        now=now,
+    )
 
 
 async def exhaustion_transition(
@@ -190,17 +212,60 @@ async def webhook_failure_transitions(
     return found
 
 
+async def endpoint_failing_transitions(
+    conn: AsyncConnection, settings: AlertSettings, now: datetime
+) -> list[Transition]:
+    """An endpoint whose oldest undelivered event has been failing longer than
+    `webhook_failing_after`, however few the attempts: the one alert a dead receiver at low
+    traffic raises before its events' retry budgets run out (days later). An endpoint the
+    operator disabled or deleted is not watched (its open alert resolves)."""
+    kind = "webhook_endpoint_failing"
+    open_ = {s.split(":", 1)[1] for s in await firing_by_kind(conn, kind)}
+    live = set(await monitoring.live_endpoints(conn))
+    limit = settings.webhook_failing_after.total_seconds()
+    found = []
+    for endpoint_id in sorted(live | open_):
+        failing = None
+        if endpoint_id in live:
+            failing = await monitoring.oldest_failing_delivery(conn, endpoint_id=endpoint_id)
+        seconds = (now - failing.failing_since).total_seconds() if failing else 0.0
+        decision = rules.over_limit(seconds, limit, firing=endpoint_id in open_)
+        details = _endpoint_failing_details(endpoint_id, failing, seconds, limit)
+        subject = f"{kind}:{endpoint_id}"
+        found.append(Transition(kind, subject, "warning", decision, str(int(seconds)), details))
+    return found
+
+
+def _endpoint_failing_details(
+    endpoint_id: str, failing: monitoring.FailingDelivery | None, seconds: float, limit: float
+) -> dict[str, Any]:
+    details: dict[str, Any] = {
+        "endpointId": endpoint_id,
+        "failingSeconds": int(seconds),
+        "thresholdSeconds": int(limit),
+    }
+    if failing is not None:
+        details |= {
+            "deliveryId": failing.delivery_id,
+            "failingSince": isoformat_z(failing.failing_since),
+            "attempts": failing.attempts,
+            "lastStatusCode": failing.last_status_code,
+            "lastError": failing.last_error,
+        }
+    return details
+
+
 # -- running them --------------------------------------------------------------------------
 
 
-async def evaluate_pool(db: Database, settings: AlertSettings, protocol: Protocol) -> bool:
-    """True when the pool was found healthy (nothing to do for a while)."""
+async def evaluate_pool(db: Database, settings: AlertSettings, protocol: Protocol) -> Transition:
+    """The pool's evaluation, applied: `healthy` when there is nothing to do for a while."""
     now = utc_now()
     # On PostgreSQL without BEGIN/COMMIT: the usual evaluation is one statement.
     async with db.read() if db.is_sqlite else db.autocommit() as conn:
         change = await pool_low_transition(conn, settings, protocol, now)
     await apply(db, [change], now)
-    return change.healthy
+    return change
 
 
 async def evaluate_all(db: Database, settings: AlertSettings, watched_chains: set[str]) -> None:
@@ -213,6 +278,7 @@ async def evaluate_all(db: Database, settings: AlertSettings, watched_chains: se
             changes.append(await exhaustion_transition(conn, settings, protocol, now))
         changes += await watcher_transitions(conn, settings, watched_chains, now)
         changes += await webhook_failure_transitions(conn, settings, now)
+        changes += await endpoint_failing_transitions(conn, settings, now)
     await apply(db, changes, now)
 
 
@@ -224,6 +290,7 @@ class PoolAlerts:
         self.settings = settings
         self._due: set[Protocol] = set()
         self._healthy: dict[Protocol, bool] = {}  # as the last evaluation found each pool
+        self._rechecks: dict[Protocol, asyncio.TimerHandle] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -245,9 +312,24 @@ class PoolAlerts:
             for protocol in due:
                 self._healthy[protocol] = False  # unknown until evaluated again
                 try:
-                    self._healthy[protocol] = await evaluate_pool(self.db, self.settings, protocol)
+                    change = await evaluate_pool(self.db, self.settings, protocol)
                 except Exception:
                     log.exception("pool alert evaluation failed", extra={"protocol": protocol})
+                    continue
+                self._healthy[protocol] = change.healthy
+                if change.recheck_in > 0:
+                    self._recheck(protocol, change.recheck_in)
+
+    def _recheck(self, protocol: Protocol, delay: float) -> None:
+        """A firing episode's refresh was left for later: evaluate again then, so the value
+        of the last bind in a burst is written too, not left to the timer's next pass."""
+        if protocol not in self._rechecks:
+            loop = asyncio.get_running_loop()
+            self._rechecks[protocol] = loop.call_later(delay, self._recheck_due, protocol)
+
+    def _recheck_due(self, protocol: Protocol) -> None:
+        del self._rechecks[protocol]
+        self.changed(protocol)
 
     def _coalesce(self) -> float:
         """Near or below the threshold every change counts; far above it, a second's worth."""
@@ -256,6 +338,9 @@ class PoolAlerts:
         return COALESCE_SECONDS
 
     async def close(self) -> None:
+        for handle in self._rechecks.values():
+            handle.cancel()
+        self._rechecks.clear()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -74,9 +74,24 @@ def _target(hook: HookSettings, *, allow_private: bool) -> Target:
     return parse_webhook_url(url, allow_private=allow_private, hint=ALLOW_PRIVATE_HINT)
 
 
+# How each transition reads in `text`, and what a pool_low notice says happened.
+SHOWN = {
+    "fired": "FIRED",
+    "escalated": "ESCALATED",
+    "deescalated": "DE-ESCALATED",
+    "resolved": "RESOLVED",
+}
+POOL_LOW_NEWS = {
+    "fired": "fell below the threshold of {threshold}",
+    "escalated": "none left, the pool is empty (threshold {threshold})",
+    "deescalated": "no longer empty, still low (threshold {threshold})",
+    "resolved": "back above the threshold of {threshold}",
+}
+
+
 def message(notice: Notice, *, test: bool = False) -> dict[str, Any]:
     alert = notice.alert
-    state = "TEST" if test else notice.transition.upper()
+    state = "TEST" if test else SHOWN.get(notice.transition, notice.transition.upper())
     return {
         "text": f"[{state}] {alert['severity']}: {_summary(alert, notice.transition)}",
         "test": test,
@@ -89,12 +104,14 @@ def message(notice: Notice, *, test: bool = False) -> dict[str, Any]:
 def _summary(alert: dict[str, Any], transition: str) -> str:
     details = alert["details"] or {}
     if alert["kind"] == "pool_low":
-        verb = "fell below" if transition == "fired" else "back above"
+        news = POOL_LOW_NEWS.get(transition, transition).format(threshold=details.get("threshold"))
         return (
             f"{details.get('available')} free {str(details.get('protocol')).upper()} addresses "
-            f"of {details.get('total')} ({details.get('percentage')}%): {verb} the threshold "
-            f"of {details.get('threshold')}"
+            f"of {details.get('total')} ({details.get('percentage')}%): {news}"
         )
+    if transition in ("escalated", "deescalated"):
+        change = "escalated" if transition == "escalated" else "de-escalated"
+        return f"{alert['subject']} {change} to {alert['severity']} (value {alert['value']})"
     return f"{alert['subject']} {transition} (value {alert['value']})"
 
 

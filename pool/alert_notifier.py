@@ -131,13 +131,22 @@ def _next_attempt(created_at: datetime, attempts: int, now: datetime) -> datetim
     return retry_at if retry_at - created_at <= RETRY_BUDGET else None
 
 
+# Getting worse is a warning in the log; getting better is news.
+_LOGGED = {
+    "fired": (logging.WARNING, "alert fired"),
+    "escalated": (logging.WARNING, "alert escalated"),
+    "deescalated": (logging.INFO, "alert de-escalated"),
+    "resolved": (logging.INFO, "alert resolved"),
+}
+
+
 def _log_transition(notice: Notice) -> None:
     """The structured log is a hook too: every transition, once, when it is dispatched."""
     alert = notice.alert
-    fired = notice.transition == "fired"
+    level, text = _LOGGED.get(notice.transition, (logging.WARNING, f"alert {notice.transition}"))
     log.log(
-        logging.WARNING if fired else logging.INFO,
-        "alert fired" if fired else "alert resolved",
+        level,
+        text,
         extra={
             "alert_id": alert["id"],
             "kind": alert["kind"],

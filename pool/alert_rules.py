@@ -1,5 +1,6 @@
 """Alert rules as pure decisions: given what was measured and whether the alert is firing,
-fire, resolve, or leave it (DESIGN.md, Alerts). Hysteresis lives here, so nothing flaps.
+fire, refresh the open episode with the measure, resolve, or leave it (DESIGN.md, Alerts).
+Hysteresis lives here, so nothing flaps.
 """
 
 from __future__ import annotations
@@ -13,7 +14,11 @@ from typing import Literal
 from pool.config import AlertSettings
 from pool.domain import Protocol
 
-Decision = Literal["fire", "resolve"] | None
+# "refresh": the episode stays open, its value (and severity) as measured now.
+Decision = Literal["fire", "refresh", "resolve"] | None
+# A firing pool_low's value is written at most this often after binds (a severity change at
+# once): near an empty pool every bind would otherwise cost a write and a count of the pool.
+POOL_LOW_REFRESH = timedelta(seconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,10 +41,24 @@ def pool_low_bounds(settings: AlertSettings, protocol: Protocol, total: int) -> 
 
 def pool_low(available: int, bounds: PoolLowBounds, *, firing: bool) -> Decision:
     if available < bounds.fire_below:
-        return None if firing else "fire"
+        return "refresh" if firing else "fire"
     if available > bounds.resolve_above:
         return "resolve" if firing else None
-    return None  # between the two: whatever it was, it stays (no flapping)
+    return "refresh" if firing else None  # between the two: it stays as it was (no flapping)
+
+
+def pool_low_severity(available: int) -> str:
+    return "critical" if available == 0 else "warning"
+
+
+def refresh_wait(
+    *, severity: str, firing_severity: str, last_fired_at: datetime, now: datetime
+) -> float:
+    """Seconds before a firing pool_low is worth writing again: none when its severity changes
+    (the hooks hear of that at once), else what is left of POOL_LOW_REFRESH."""
+    if severity != firing_severity:
+        return 0.0
+    return max(0.0, (last_fired_at + POOL_LOW_REFRESH - now).total_seconds())
 
 
 def percentage(available: int, total: int) -> str:
@@ -70,14 +89,14 @@ def exhaustion(
 ) -> Decision:
     horizon = settings.exhaustion_horizon
     if projected is not None and projected - now < horizon:
-        return None if firing else "fire"
+        return "refresh" if firing else "fire"
     if projected is None or projected - now > horizon * (1 + settings.margin):
         return "resolve" if firing else None
-    return None
+    return "refresh" if firing else None
 
 
 def over_limit(value: float, limit: float, *, firing: bool) -> Decision:
     """A plain `value > limit` rule: fires above, resolves at or below."""
     if value > limit:
-        return None if firing else "fire"
+        return "refresh" if firing else "fire"
     return "resolve" if firing else None

@@ -8,14 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import (
-    BaseModel,
-    Field,
-    SecretStr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -66,6 +59,12 @@ class ChainSettings(BaseModel):
     tokens: dict[str, TokenSettings] = Field(default_factory=dict)
 
 
+def _not_a_fraction(value: float, allowed: str) -> str:
+    """Why a fraction setting was refused, in its unit: `margin = 10` reads as 10 % to a person
+    and is 1000 % to the rule."""
+    return f"must be a fraction {allowed} (0.1 = 10 %); {value:g} would be {value * 100:g} %"
+
+
 def _seconds_or_iso(value: Any) -> Any:
     """`3600` means seconds; ISO 8601 (`P7D`, `PT10M`) works as well."""
     if isinstance(value, str) and value.strip().isdigit():
@@ -93,12 +92,19 @@ class ReconcileSettings(BaseModel):
     stuck_after: timedelta = timedelta(minutes=10)
     # The share of the time a run keeps busy; it rests the rest between its steps, so binds on
     # the same box barely notice it (pool.pacing). 1 runs flat out.
-    duty_cycle: float = Field(default=0.1, gt=0, le=1)
+    duty_cycle: float = 0.1
 
     @field_validator("interval", "window", "grace", "stuck_after", mode="before")
     @classmethod
     def _durations(cls, value: Any) -> Any:
         return _seconds_or_iso(value)
+
+    @field_validator("duty_cycle")
+    @classmethod
+    def _a_share_of_the_time(cls, value: float) -> float:
+        if not 0 < value <= 1:
+            raise ValueError(_not_a_fraction(value, "above 0 and at most 1"))
+        return value
 
 
 class HookSettings(BaseModel):
@@ -137,7 +143,7 @@ class AlertSettings(BaseModel):
     # Free addresses below this percentage of the protocol's pool fire it too; 0 = off.
     percent_thresholds: dict[Protocol, float] = Field(default_factory=dict)
     # Hysteresis: resolves only once free addresses are back above threshold x (1 + margin).
-    margin: float = Field(default=0.1, ge=0, le=10)
+    margin: float = 0.1
     # Projected exhaustion from the bind rate of the last `bind_rate_window`.
     exhaustion_horizon: timedelta = timedelta(hours=72)
     bind_rate_window: timedelta = timedelta(hours=24)
@@ -147,6 +153,9 @@ class AlertSettings(BaseModel):
     # More failed delivery attempts than this to one endpoint within the window fires.
     webhook_failures: int = Field(default=10, ge=1)
     webhook_failures_window: timedelta = timedelta(minutes=15)
+    # An endpoint whose oldest undelivered event has been failing this long fires, however few
+    # the attempts (backoff keeps a dead receiver at low traffic under `webhook_failures`).
+    webhook_failing_after: timedelta = Field(default=timedelta(minutes=10), gt=timedelta(0))
     # The timer for rules that time alone can trigger (cooldowns ending, a stalled watcher).
     evaluate_every: timedelta = timedelta(seconds=30)
     hooks: list[HookSettings] = Field(default_factory=list)
@@ -159,12 +168,30 @@ class AlertSettings(BaseModel):
         "bind_rate_window",
         "watcher_stall_after",
         "webhook_failures_window",
+        "webhook_failing_after",
         "evaluate_every",
         mode="before",
     )
     @classmethod
     def _durations(cls, value: Any) -> Any:
         return _seconds_or_iso(value)
+
+    @field_validator("margin")
+    @classmethod
+    def _margin_is_a_fraction(cls, value: float) -> float:
+        if not 0 <= value <= 1:
+            raise ValueError(_not_a_fraction(value, "from 0 to 1"))
+        return value
+
+    @field_validator("percent_thresholds")
+    @classmethod
+    def _percentages(cls, values: dict[Protocol, float]) -> dict[Protocol, float]:
+        for protocol, value in values.items():
+            if not 0 <= value <= 100:
+                raise ValueError(
+                    f"{protocol} = {value:g} is not a percentage from 0 to 100 (5 = 5 %)"
+                )
+        return values
 
     @field_validator("hooks")
     @classmethod
@@ -300,16 +327,17 @@ def upstream_api_root(url: str) -> str:
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Settings, or a ConfigurationError saying in one line which ones are wrong."""
+    """The settings, or a ConfigurationError naming each bad key in one line (the command
+    prints it instead of a traceback)."""
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        raise ConfigurationError(f"invalid settings: {_problems(exc)}") from None
+        raise ConfigurationError(f"invalid configuration: {_describe(exc)}") from exc
 
 
-def _problems(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(part) for part in error['loc']) or 'settings'}: "
-        f"{error['msg'].removeprefix('Value error, ')}"
-        for error in exc.errors()
-    )
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"])
+        problems.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
+    return "; ".join(problems)

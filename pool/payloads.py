@@ -84,6 +84,7 @@ def pool_summary_payload(summary: PoolSummary) -> dict[str, Any]:
         "threshold": summary.threshold,
         "belowThreshold": summary.below_threshold,
         "projectedExhaustionAt": _iso(summary.projected_exhaustion_at),
+        "inUse": summary.in_use,
     }
 
 

@@ -27,8 +27,14 @@ class PoolSummary:
     projected_exhaustion_at: datetime | None = None
 
     @property
+    def in_use(self) -> bool:
+        """A protocol with no address ever imported (archived ones count) is one the operator
+        does not use: never "below threshold", as `pool_low` never fires for it."""
+        return self.total > 0
+
+    @property
     def below_threshold(self) -> bool:
-        return self.available < self.threshold
+        return self.in_use and self.available < self.threshold
 
 
 async def summarize(

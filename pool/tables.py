@@ -235,8 +235,14 @@ alert_transition = Table(
     metadata,
     Column("id", Id, primary_key=True),
     Column("alert_id", Id, ForeignKey("alert.id"), nullable=False),
-    Column("transition", String(16), nullable=False),  # fired | resolved
+    Column("transition", String(16), nullable=False),  # fired | escalated | deescalated | resolved
     Column("at", UTCDateTime, nullable=False),
+    # The alert as this transition left it, for hooks told later (a retried "fired" must not
+    # show the severity of a later escalation). NULL: as the alert row says — the watcher's
+    # batch-fired alerts, whose severity never changes.
+    Column("severity", String(16), nullable=True),
+    Column("value", Text, nullable=True),
+    Column("details", JSON, nullable=True),
     # Set once a notification row per configured hook exists (and the log has it).
     Column("dispatched_at", UTCDateTime, nullable=True),
     Index("ix_alert_transition_undispatched", "dispatched_at", "id"),
@@ -309,6 +315,15 @@ delivery = Table(
     # What a delivery worker claims: due pending deliveries, oldest first.
     Index("ix_delivery_due", "status", "next_attempt_at"),
     Index("ix_delivery_endpoint", "endpoint_id", "created_at"),
+    # An endpoint's oldest undelivered delivery (the failing-endpoint alert), without walking
+    # its delivered history.
+    Index(
+        "ix_delivery_pending_by_endpoint",
+        "endpoint_id",
+        "retry_from",
+        postgresql_where=text("status = 'pending'"),
+        sqlite_where=text("status = 'pending'"),
+    ),
 )
 delivery_attempt = Table(
     "delivery_attempt",

@@ -13,14 +13,15 @@ from pool.errors import ConfigurationError
 from pool.payloads import alert_payload, pool_summary_payload
 from pool.repository.alert_notifications import Notice
 from pool.repository.alerts import list_alerts
-from pool.stats import summarize
+from pool.stats import PoolSummary, summarize
 from pool.webhook_sender import WebhookSender
 from scripts.commands import opened_database
 from scripts.output import Output, table
 
 
 async def pool_stats(args: argparse.Namespace, out: Output) -> int:
-    """`pool stats` exits 1 when any protocol is below its threshold (for cron); `summary` 0."""
+    """`pool stats` exits 1 when a protocol in use is below its threshold (for cron); `summary`
+    0. A protocol without any address imported is not in use: an EVM-only pool is not low."""
     settings = load_settings()
     async with opened_database(settings) as db, db.read() as conn:
         summaries = await summarize(conn, now=utc_now(), alerts=settings.alerts)
@@ -34,10 +35,16 @@ async def pool_stats(args: argparse.Namespace, out: Output) -> int:
         header += ["below", "projected exhaustion"]
         for row, s in zip(rows, summaries, strict=True):
             exhaustion = isoformat_z_or_none(s.projected_exhaustion_at) or "-"
-            row += ["yes" if s.below_threshold else "no", exhaustion]
+            row += [_below(s), exhaustion]
     out.result(data, table(rows, header))
     below = any(s.below_threshold for s in summaries)
     return 1 if args.action == "stats" and below else 0
+
+
+def _below(summary: PoolSummary) -> str:
+    if not summary.in_use:
+        return "not in use"
+    return "yes" if summary.below_threshold else "no"
 
 
 async def alerts_list(args: argparse.Namespace, out: Output) -> int:

@@ -48,15 +48,29 @@ class Notice:
     """One transition of one alert, as every hook is told of it."""
 
     transition_id: int
-    transition: str  # fired | resolved
+    transition: str  # fired | escalated | deescalated | resolved
     at: datetime
-    alert: dict[str, Any]
+    alert: dict[str, Any]  # as the transition left it
+
+
+# The transition's own copy of what changes while an episode is open (see pool.tables).
+_AS_OF = (
+    alert_transition.c.severity.label("as_of_severity"),
+    alert_transition.c.value.label("as_of_value"),
+    alert_transition.c.details.label("as_of_details"),
+)
 
 
 async def undispatched(conn: AsyncConnection) -> list[Notice]:
     """Transitions no hook has been given yet, oldest first (locked on PostgreSQL)."""
     statement = (
-        select(alert_transition.c.id, alert_transition.c.transition, alert_transition.c.at, alert)
+        select(
+            alert_transition.c.id,
+            alert_transition.c.transition,
+            alert_transition.c.at,
+            *_AS_OF,
+            alert,
+        )
         .select_from(alert_transition.join(alert, alert.c.id == alert_transition.c.alert_id))
         .where(alert_transition.c.dispatched_at.is_(None))
         .order_by(alert_transition.c.id)
@@ -69,6 +83,9 @@ async def undispatched(conn: AsyncConnection) -> list[Notice]:
 
 def _notice(row: Any) -> Notice:
     fields = {c.name: row[c] for c in alert.c}
+    if row["as_of_severity"] is not None:  # NULL for the watcher's batch-fired alerts
+        for name in ("severity", "value", "details"):
+            fields[name] = row[f"as_of_{name}"]
     return Notice(int(row[alert_transition.c.id]), row["transition"], row["at"], fields)
 
 
@@ -122,6 +139,7 @@ async def claim_due(
             alert_transition.c.id,
             alert_transition.c.transition,
             alert_transition.c.at,
+            *_AS_OF,
             alert,
         )
         .select_from(

@@ -21,9 +21,13 @@ IN_CHUNK = 1000  # bounded IN lists: PostgreSQL takes at most 32,767 parameters 
 IS_FIRING = alert.c.state == literal_column("'firing'")
 
 
+# In rising order: a firing episode whose severity moves up escalates, down de-escalates.
+SEVERITIES = ("info", "warning", "critical")
+
+
 @dataclass(frozen=True, slots=True)
 class Firing:
-    """One alert to fire (see `fire_alert`)."""
+    """One alert to fire (see `raise_alert`), or as a transition left it."""
 
     kind: str
     subject: str
@@ -42,35 +46,62 @@ async def fire_alert(
     details: dict[str, Any] | None,
     now: datetime,
 ) -> bool:
-    """Open an episode for `subject`, or refresh the open one. True when it is new.
+    """Open an episode for `subject`, or refresh the open one (see `raise_alert`). True when
+    it is new."""
+    firing = Firing(kind, subject, severity, value, details)
+    return await raise_alert(conn, firing=firing, now=now) == "fired"
 
-    A new episode also writes its `fired` transition, in the caller's transaction: the hooks
-    hear of it exactly once, whichever part of addrpool raised it.
+
+async def raise_alert(
+    conn: AsyncConnection, *, firing: Firing, now: datetime, may_open: bool = True
+) -> str | None:
+    """Open an episode ("fired"), or refresh the open one: its value, details and
+    `last_fired_at` follow the latest measure, and a change of severity is a transition of
+    its own ("escalated" or "deescalated"). Returns the transition written, None for a plain
+    refresh (the hooks hear of transitions only).
+
+    `may_open=False` refreshes only: a measure taken while the episode was open must not
+    open another if it closed in between.
+
+    The transition is written in the caller's transaction: the hooks hear of it exactly once,
+    whichever part of addrpool raised it.
     """
-    firing = await conn.scalar(select(alert.c.id).where(alert.c.subject == subject, IS_FIRING))
-    if firing is not None:
+    current = (
         await conn.execute(
-            update(alert)
-            .where(alert.c.id == firing)
-            .values(last_fired_at=now, value=value, details=details)
+            select(alert.c.id, alert.c.severity).where(alert.c.subject == firing.subject, IS_FIRING)
         )
-        return False
-    result = await conn.execute(
-        insert(alert)
-        .values(
-            kind=kind,
-            subject=subject,
-            severity=severity,
-            state="firing",
-            value=value,
-            details=details,
-            first_fired_at=now,
-            last_fired_at=now,
-        )
-        .returning(alert.c.id)
+    ).first()
+    if current is None:
+        return await _open(conn, firing, now) if may_open else None
+    # A measure older than the episode's last write is stale (two processes evaluating at
+    # once): it must not undo a newer value, nor flap the severity back and forth.
+    refreshed = (
+        update(alert)
+        .where(alert.c.id == current.id, alert.c.last_fired_at <= now)
+        .values(last_fired_at=now, value=firing.value, details=firing.details)
     )
-    await _transition(conn, alert_id=int(result.scalar_one()), transition="fired", now=now)
-    return True
+    if firing.severity == current.severity:
+        await conn.execute(refreshed)
+        return None
+    # Compare-and-set: of two processes that see the same change, one writes its transition.
+    changed = await conn.execute(
+        refreshed.where(alert.c.severity == current.severity).values(severity=firing.severity)
+    )
+    if changed.rowcount != 1:
+        return None
+    rising = SEVERITIES.index(firing.severity) > SEVERITIES.index(current.severity)
+    transition = "escalated" if rising else "deescalated"
+    await _transition(conn, alert_id=int(current.id), transition=transition, now=now, as_of=firing)
+    return transition
+
+
+async def _open(conn: AsyncConnection, firing: Firing, now: datetime) -> str:
+    result = await conn.execute(
+        insert(alert).values(**_new_episode(firing, now)).returning(alert.c.id)
+    )
+    alert_id = int(result.scalar_one())
+    await _transition(conn, alert_id=alert_id, transition="fired", now=now, as_of=firing)
+    return "fired"
 
 
 # Built once: a catch-up scan fires thousands (one per unattributed deposit).
@@ -89,7 +120,8 @@ async def fire_alerts(conn: AsyncConnection, *, firings: Sequence[Firing], now: 
     one UPDATE for those, one INSERT for the rest.
 
     The insert skips a subject whose episode opened in between (the unique firing-subject
-    index): that one was just fired, which is all this promises.
+    index): that one was just fired, which is all this promises. An open episode keeps its
+    severity: each kind fired here has one (escalation is `raise_alert`'s).
     """
     open_now = await firing_subjects(conn, [f.subject for f in firings])
     refresh = [f for f in firings if f.subject in open_now]
@@ -185,20 +217,29 @@ async def resolve_alert(
         update(alert)
         .where(alert.c.subject == subject, IS_FIRING)
         .values(**values)
-        .returning(alert.c.id)
+        .returning(alert.c.id, alert.c.kind, alert.c.severity, alert.c.value, alert.c.details)
     )
-    closed = result.scalar_one_or_none()
+    closed = result.first()
     if closed is None:
         return False
-    await _transition(conn, alert_id=int(closed), transition="resolved", now=now)
+    as_of = Firing(closed.kind, subject, closed.severity, closed.value, closed.details)
+    await _transition(conn, alert_id=int(closed.id), transition="resolved", now=now, as_of=as_of)
     return True
 
 
 async def _transition(
-    conn: AsyncConnection, *, alert_id: int, transition: str, now: datetime
+    conn: AsyncConnection, *, alert_id: int, transition: str, now: datetime, as_of: Firing
 ) -> None:
+    """A transition, with the alert as it left it (a hook told later hears of that)."""
     await conn.execute(
-        insert(alert_transition).values(alert_id=alert_id, transition=transition, at=now)
+        insert(alert_transition).values(
+            alert_id=alert_id,
+            transition=transition,
+            at=now,
+            severity=as_of.severity,
+            value=as_of.value,
+            details=as_of.details,
+        )
     )
 
 

@@ -5,23 +5,28 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, text, update
 
 from api.app import create_app
-from pool.alert_engine import evaluate_all
+from pool import webhooks
+from pool.alert_engine import apply, evaluate_all, pool_low_transition
 from pool.alert_notifier import AlertNotifier
 from pool.clock import utc_now
 from pool.config import AlertSettings, Settings
 from pool.db import Database
+from pool.delivery import DeliveryWorker
 from pool.repository.alert_notifications import notifications_of
+from pool.repository.monitoring import ENDPOINT_FAILING_SINCE
 from pool.tables import (
     address,
     alert,
@@ -29,10 +34,12 @@ from pool.tables import (
     alert_transition,
     binding,
     chain_cursor,
+    delivery,
+    delivery_attempt,
     event,
 )
-from tests.helpers import auth, load_pool
-from tests.pool.test_delivery import Receiver
+from tests.helpers import auth, load_pool, random_addresses
+from tests.pool.test_delivery import Receiver, deliver_all, deliveries, emit, endpoint, make_due
 
 THRESHOLD = 3
 
@@ -368,3 +375,254 @@ async def test_a_healthy_pool_is_evaluated_at_most_once_a_second(
     await asyncio.sleep(1.2)
     assert pool_alerts._healthy == {"evm": False}
     assert await transitions(db, "pool_low:evm") == [("pool_low:evm", "fired")]
+
+
+async def test_pool_low_skips_a_protocol_never_imported_not_one_whose_addresses_are_archived(
+    settings: Settings, db: Database
+) -> None:
+    """The pool summary's `inUse`: no address ever imported. A protocol whose every address was
+    archived still has binds refused — that is an empty pool, not an unused one."""
+    rules = AlertSettings(thresholds={"evm": 0})  # Tron's rule alone
+    await evaluate_all(db, rules, set())
+    assert await transitions(db) == []
+    await load_pool(db, "tron", 2)
+    async with db.write() as conn:
+        await conn.execute(update(address).values(status="archived"))
+    await evaluate_all(db, rules, set())
+    assert await transitions(db) == [("pool_low:tron", "fired")]
+    async with db.read() as conn:
+        [row] = (await conn.execute(select(alert))).all()
+    assert (row.severity, row.value, row.details["total"]) == ("critical", "0", 0)
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+    """Poll background work with a deadline (no fixed sleeps)."""
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert time.monotonic() < deadline, "not within the deadline"
+        await asyncio.sleep(0.05)
+
+
+async def pool_low_row(db: Database) -> Any:
+    async with db.read() as conn:
+        return (await conn.execute(select(alert).where(alert.c.kind == "pool_low"))).one()
+
+
+async def test_pool_low_escalates_as_the_pool_empties_and_de_escalates_as_it_refills(
+    alerting: Any, db: Database, admin_key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Through the post-bind evaluation and the notifier: every hook (HTTP, command, log, the
+    webhook event) hears "escalated to critical"; the HTTP and command hooks and the log hear
+    "de-escalated"; value changes in between are written without telling anyone."""
+    caplog.set_level(logging.INFO, logger="addrpool.alerts")
+
+    async def told(*expected: str) -> None:
+        async def arrived() -> bool:
+            return [t for _, t in await transitions(db, "pool_low:evm")] == list(expected)
+
+        await eventually(arrived)
+        await alerting.notifier.run_once()
+
+    await load_pool(db, "evm", 4)
+    for n in range(2):
+        assert await bind(alerting, admin_key, f"user-{n}") == 201  # 2 free < 3: warning
+    await told("fired")
+    for n in range(2, 4):
+        assert await bind(alerting, admin_key, f"user-{n}") == 201  # 0 free: critical
+    await told("fired", "escalated")
+    assert await bind(alerting, admin_key, "refused") == 503  # still empty: nothing new
+    imported = await alerting.http.post(
+        "/api/v1/address-pool/addresses",
+        json={"protocol": "evm", "addresses": [{"address": a} for a in random_addresses("evm", 2)]},
+        headers=auth(admin_key),
+    )
+    assert imported.status_code == 201, imported.text
+    await told("fired", "escalated", "deescalated")  # 2 free: still low, no longer empty
+
+    posts = pool_low_posts(alerting.hook)
+    assert [(p["transition"], p["alert"]["severity"]) for p in posts] == [
+        ("fired", "warning"),
+        ("escalated", "critical"),
+        ("deescalated", "warning"),
+    ]
+    assert [p["text"] for p in posts[1:]] == [
+        "[ESCALATED] critical: 0 free EVM addresses of 4 (0%): none left, the pool is empty"
+        " (threshold 3)",
+        "[DE-ESCALATED] warning: 2 free EVM addresses of 6 (33.33%): no longer empty, still low"
+        " (threshold 3)",
+    ]
+    ran = [json.loads(line) for line in alerting.command_log.read_text().splitlines()]
+    assert [r["transition"] for r in ran] == ["fired", "escalated", "deescalated"]
+    logged = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "addrpool.alerts"]
+    assert ("WARNING", "alert escalated") in logged and ("INFO", "alert de-escalated") in logged
+    async with db.read() as conn:
+        sent = (
+            await conn.execute(
+                select(event.c.data)
+                .where(event.c.type == "alert.address_pool_low")
+                .order_by(event.c.seq)
+            )
+        ).scalars()
+        assert [data["available"] for data in sent] == [2, 0]  # low, then empty
+
+    # A bind that changes only the value: the alert follows it, the hooks hear nothing.
+    before = await pool_low_row(db)
+    assert await bind(alerting, admin_key, "user-9") == 201  # 1 free
+
+    async def value_followed() -> bool:
+        return str((await pool_low_row(db)).value) == "1"
+
+    await eventually(value_followed)
+    after = await pool_low_row(db)
+    assert (after.severity, after.details["available"]) == ("warning", 1)
+    assert after.last_fired_at > before.last_fired_at > after.first_fired_at
+    await alerting.notifier.run_once()
+    assert len(pool_low_posts(alerting.hook)) == 3
+    assert [t for _, t in await transitions(db)] == ["fired", "escalated", "deescalated"]
+
+
+async def move_deliveries_back(db: Database, by: timedelta) -> None:
+    """As if every delivery and attempt so far had happened `by` earlier (the clock moved)."""
+    moved = ("created_at", "retry_from", "last_attempt_at", "next_attempt_at")
+    async with db.write() as conn:
+        for row in (await conn.execute(select(delivery))).all():
+            values = {c: row._mapping[c] - by for c in moved if row._mapping[c] is not None}
+            await conn.execute(update(delivery).where(delivery.c.id == row.id).values(**values))
+        for attempt_id, at in (
+            await conn.execute(select(delivery_attempt.c.id, delivery_attempt.c.attempted_at))
+        ).all():
+            await conn.execute(
+                update(delivery_attempt)
+                .where(delivery_attempt.c.id == attempt_id)
+                .values(attempted_at=at - by)
+            )
+
+
+async def test_a_dead_receiver_at_low_traffic_fires_once_failing_too_long_and_resolves_when_back(
+    settings: Settings, db: Database, receivers
+) -> None:
+    """One event, one failed attempt: far under `webhook_failures` (10 in 15 min), which
+    backoff keeps a dead receiver under. What fires is the age of its oldest failure."""
+    receiver = receivers((503, {}, 0.0), (200, {}, 0.0))
+    endpoint_id, _ = await endpoint(db, settings, receiver.url, ["deposit.pending"])
+    await emit(db)
+    worker = DeliveryWorker(db, settings)
+    await deliver_all(worker)  # 503: pending, retried in a second or so
+    rules = AlertSettings(thresholds={"evm": 0, "tron": 0})  # webhook_failing_after: PT10M
+    await evaluate_all(db, rules, set())
+    assert await transitions(db) == []  # failing for a moment only
+
+    await move_deliveries_back(db, timedelta(minutes=11))
+    await evaluate_all(db, rules, set())
+    subject = f"webhook_endpoint_failing:{endpoint_id}"
+    assert await transitions(db) == [(subject, "fired")]  # and no webhook_failures
+    async with db.read() as conn:
+        row = (await conn.execute(select(alert))).one()
+    assert (row.kind, row.severity) == ("webhook_endpoint_failing", "warning")
+    assert int(row.value) >= 660
+    assert row.details | {"failingSeconds": 0, "failingSince": ""} == {
+        "endpointId": endpoint_id,
+        "deliveryId": (await deliveries(db))[0]["id"],
+        "attempts": 1,
+        "lastStatusCode": 503,
+        "lastError": None,
+        "failingSeconds": 0,
+        "failingSince": "",
+        "thresholdSeconds": 600,
+    }
+    await evaluate_all(db, rules, set())
+    assert await transitions(db) == [(subject, "fired")]  # once per episode
+
+    await make_due(db)
+    await deliver_all(worker)  # the receiver is back: 200
+    assert [d["status"] for d in await deliveries(db)] == ["succeeded"]
+    await evaluate_all(db, rules, set())
+    assert await transitions(db) == [(subject, "fired"), (subject, "resolved")]
+
+
+async def test_the_failing_endpoint_query_walks_the_pending_index(db: Database) -> None:
+    """Not the endpoint's delivered history: the partial index of pending deliveries."""
+    statement = ENDPOINT_FAILING_SINCE.params(p_endpoint="we_x")
+    async with db.write() as conn:
+        sql = str(statement.compile(conn, compile_kwargs={"literal_binds": True}))
+        if db.is_sqlite:
+            plan = (await conn.execute(text(f"EXPLAIN QUERY PLAN {sql}"))).all()
+        else:  # an empty table: a sequential scan would win on cost alone
+            await conn.execute(text("SET LOCAL enable_seqscan = off"))
+            plan = (await conn.execute(text(f"EXPLAIN {sql}"))).all()
+    assert "ix_delivery_pending_by_endpoint" in " ".join(str(row[-1]) for row in plan)
+
+
+async def test_a_value_left_for_later_is_written_without_another_bind(
+    alerting: Any, db: Database, admin_key: str
+) -> None:
+    """A firing pool_low is written at most once a second after binds; the last bind of a
+    burst is not left stale until the timer's next pass: the pool is evaluated again."""
+    await load_pool(db, "evm", 3)
+    assert await bind(alerting, admin_key, "first") == 201  # 2 free: fires
+
+    async def fired() -> bool:
+        return await transitions(db) == [("pool_low:evm", "fired")]
+
+    await eventually(fired)
+    async with db.write() as conn:  # as if refreshed a moment from now: the next value waits
+        await conn.execute(update(alert).values(last_fired_at=utc_now() + timedelta(seconds=1)))
+    assert await bind(alerting, admin_key, "second") == 201  # 1 free
+    pool_alerts = alerting.app.state.ctx.pool_alerts
+
+    async def deferred() -> bool:
+        return "evm" in pool_alerts._rechecks
+
+    await eventually(deferred)
+    assert (await pool_low_row(db)).value == "2"  # left for later, not lost
+
+    async def value_followed() -> bool:
+        return str((await pool_low_row(db)).value) == "1"
+
+    await eventually(value_followed)
+    assert await transitions(db) == [("pool_low:evm", "fired")]
+
+
+async def test_a_refresh_measured_before_a_resolution_opens_no_new_episode(
+    settings: Settings, db: Database
+) -> None:
+    """A post-bind evaluation measures in one transaction and writes in the next: if the
+    timer resolved the episode in between, its refresh must not fire the alert again."""
+    rules = AlertSettings(thresholds={"evm": 3})
+    await load_pool(db, "evm", 2)
+    await evaluate_all(db, rules, set())  # 2 free: fires
+    async with db.read() as conn:
+        later = utc_now() + timedelta(seconds=2)  # past the once-a-second refresh
+        stale = await pool_low_transition(conn, rules, "evm", later)
+    assert stale.decision == "refresh"
+    await load_pool(db, "evm", 3)  # 5 free: resolves
+    await evaluate_all(db, rules, set())
+    await apply(db, [stale], later)
+    assert await transitions(db) == [("pool_low:evm", "fired"), ("pool_low:evm", "resolved")]
+
+
+async def test_a_failing_endpoint_the_operator_disables_is_no_longer_alerted(
+    settings: Settings, db: Database, receivers
+) -> None:
+    receiver = receivers((503, {}, 0.0))
+    endpoint_id, _ = await endpoint(db, settings, receiver.url, ["deposit.pending"])
+    await emit(db)
+    await deliver_all(DeliveryWorker(db, settings))
+    await move_deliveries_back(db, timedelta(minutes=11))
+    rules = AlertSettings(thresholds={"evm": 0, "tron": 0})
+    await evaluate_all(db, rules, set())
+    subject = f"webhook_endpoint_failing:{endpoint_id}"
+    assert await transitions(db) == [(subject, "fired")]
+    async with db.write() as conn:
+        await webhooks.update_endpoint(
+            conn,
+            endpoint_id=endpoint_id,
+            url=None,
+            events=None,
+            scheme=None,
+            description=None,
+            enabled=False,
+            now=utc_now(),
+        )
+    await evaluate_all(db, rules, set())
+    assert await transitions(db) == [(subject, "fired"), (subject, "resolved")]

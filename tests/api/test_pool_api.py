@@ -27,6 +27,7 @@ async def test_summary_availability_and_listing(client, db, admin_key) -> None:
         "archived": 0,
         "threshold": 200,
         "belowThreshold": True,
+        "inUse": True,
     }
     assert summary["tron"]["available"] == 2
     assert summary["tron"]["projectedExhaustionAt"] is None  # nobody binds Tron addresses
@@ -88,3 +89,22 @@ async def test_service_key_cannot_archive(client, db, service_key) -> None:
         f"/api/v1/address-pool/addresses/{evm[0]}/archive", headers=auth(service_key)
     )
     assert response.status_code == 403
+
+
+async def test_a_protocol_never_imported_is_not_in_use_and_not_low(client, db, admin_key) -> None:
+    """An EVM-only pool: Tron has no address at all, so it is not "below threshold" (as
+    `pool_low` never fires for it); one whose addresses are all archived is in use, and low."""
+    await load_pool(db, "evm", 300)  # above EVM's 200
+    h = auth(admin_key)
+    summary = (await client.get("/api/v1/address-pool/summary", headers=h)).json()["data"]
+    assert (summary["tron"]["inUse"], summary["tron"]["belowThreshold"]) == (False, False)
+    assert (summary["evm"]["inUse"], summary["evm"]["belowThreshold"]) == (True, False)
+    shown = (await client.get("/api/v1/address-pool/availability?protocol=tron", headers=h)).json()
+    assert (shown["data"]["inUse"], shown["data"]["belowThreshold"]) == (False, False)
+
+    [tron] = await load_pool(db, "tron", 1)
+    archived = await client.patch(f"/api/v1/address-pool/addresses/{tron}/archive", headers=h)
+    assert archived.status_code == 200
+    summary = (await client.get("/api/v1/address-pool/summary", headers=h)).json()["data"]
+    assert summary["tron"]["archived"] == 1
+    assert (summary["tron"]["inUse"], summary["tron"]["belowThreshold"]) == (True, True)

@@ -3,11 +3,16 @@ the alert was raised (one by one, or in a watcher's batch)."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+import asyncio
+import time
+from datetime import timedelta
+
+from sqlalchemy import func, select, text
 
 from pool.clock import utc_now
 from pool.db import Database
-from pool.repository.alerts import Firing, fire_alert, fire_alerts, resolve_alert
+from pool.repository.alert_notifications import undispatched
+from pool.repository.alerts import Firing, fire_alert, fire_alerts, raise_alert, resolve_alert
 from pool.tables import alert, alert_transition
 
 
@@ -59,3 +64,95 @@ async def test_a_subject_twice_in_one_batch_opens_one_episode(db: Database) -> N
     assert sorted(await transitions(db)) == [("e", "fired"), ("f", "fired")]
     async with db.read() as conn:
         assert await conn.scalar(select(func.count()).select_from(alert)) == 2
+
+
+def pool_low(severity: str, available: int) -> Firing:
+    return Firing("pool_low", "pool_low:evm", severity, str(available), {"available": available})
+
+
+async def test_an_open_episode_follows_its_measure_and_a_severity_change_is_a_transition(
+    db: Database,
+) -> None:
+    start = utc_now()
+    moments = [start + timedelta(seconds=n) for n in range(5)]
+    async with db.write() as conn:
+        assert await raise_alert(conn, firing=pool_low("warning", 2), now=moments[0]) == "fired"
+        assert await raise_alert(conn, firing=pool_low("warning", 1), now=moments[1]) is None
+        assert await raise_alert(conn, firing=pool_low("critical", 0), now=moments[2]) == (
+            "escalated"
+        )
+        assert await raise_alert(conn, firing=pool_low("critical", 0), now=moments[3]) is None
+        assert await raise_alert(conn, firing=pool_low("warning", 3), now=moments[4]) == (
+            "deescalated"
+        )
+    assert await transitions(db) == [
+        ("pool_low:evm", "fired"),
+        ("pool_low:evm", "escalated"),
+        ("pool_low:evm", "deescalated"),
+    ]
+    async with db.read() as conn:
+        row = (await conn.execute(select(alert))).one()
+    assert (row.state, row.severity, row.value, row.details) == (
+        "firing",
+        "warning",
+        "3",
+        {"available": 3},
+    )
+    assert (row.first_fired_at, row.last_fired_at) == (moments[0], moments[4])
+
+    # Each hook hears of each transition as it left the alert, whenever it is told.
+    async with db.write() as conn:
+        told = await undispatched(conn)
+    assert [(n.transition, n.alert["severity"], n.alert["value"]) for n in told] == [
+        ("fired", "warning", "2"),
+        ("escalated", "critical", "0"),
+        ("deescalated", "warning", "3"),
+    ]
+
+
+async def test_two_processes_escalating_at_once_write_one_transition(db: Database) -> None:
+    """Both saw `warning`; the second's update waits for the first's row lock (PostgreSQL)
+    and then finds the severity already changed: one `escalated`, not two."""
+    async with db.write() as conn:
+        await raise_alert(conn, firing=pool_low("warning", 1), now=utc_now())
+
+    async def escalate() -> str | None:
+        async with db.write() as conn:
+            return await raise_alert(conn, firing=pool_low("critical", 0), now=utc_now())
+
+    async with db.write() as first:
+        assert await raise_alert(first, firing=pool_low("critical", 0), now=utc_now()) == (
+            "escalated"
+        )
+        second = asyncio.create_task(escalate())
+        if not db.is_sqlite:  # SQLite's one writer waits at BEGIN: no interleaving to provoke
+            await _until_a_query_waits_for_a_lock(db)
+    assert await second is None
+    assert [t for _, t in await transitions(db)] == ["fired", "escalated"]
+
+
+async def _until_a_query_waits_for_a_lock(db: Database) -> None:
+    waiting = text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+    deadline = time.monotonic() + 10
+    while True:
+        async with db.read() as conn:
+            if await conn.scalar(waiting):
+                return
+        assert time.monotonic() < deadline, "the second escalation never waited for the row"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_stale_measure_neither_undoes_a_newer_one_nor_flaps_the_severity(
+    db: Database,
+) -> None:
+    """Two processes evaluate at once; the one that measured first writes last."""
+    start = utc_now()
+    async with db.write() as conn:
+        await raise_alert(conn, firing=pool_low("warning", 1), now=start)
+        newer = start + timedelta(seconds=2)
+        assert await raise_alert(conn, firing=pool_low("critical", 0), now=newer) == "escalated"
+        older = start + timedelta(seconds=1)
+        assert await raise_alert(conn, firing=pool_low("warning", 1), now=older) is None
+        row = (await conn.execute(select(alert))).one()
+    assert (row.severity, row.value, row.last_fired_at) == ("critical", "0", newer)
+    assert [t for _, t in await transitions(db)] == ["fired", "escalated"]

@@ -28,13 +28,33 @@ def test_a_percentage_threshold_wins_when_it_asks_for_more() -> None:
 def test_hysteresis_fires_once_and_resolves_only_above_the_margin() -> None:
     bounds = rules.PoolLowBounds(200, 220)
     assert rules.pool_low(199, bounds, firing=False) == "fire"
-    assert rules.pool_low(150, bounds, firing=True) is None  # already firing: nothing new
+    assert rules.pool_low(150, bounds, firing=True) == "refresh"  # firing: the value follows
     for between in (200, 210, 220):
-        assert rules.pool_low(between, bounds, firing=True) is None
+        assert rules.pool_low(between, bounds, firing=True) == "refresh"  # still firing
         assert rules.pool_low(between, bounds, firing=False) is None
     assert rules.pool_low(221, bounds, firing=True) == "resolve"
     assert rules.pool_low(221, bounds, firing=False) is None
     assert bounds.count_cap == 221
+
+
+def test_pool_low_is_critical_when_empty_and_refreshed_at_most_once_a_second() -> None:
+    assert (rules.pool_low_severity(0), rules.pool_low_severity(1)) == ("critical", "warning")
+    last = NOW - timedelta(seconds=0.25)
+    wait = rules.refresh_wait(
+        severity="warning", firing_severity="warning", last_fired_at=last, now=NOW
+    )
+    assert wait == 0.75  # a value change waits for the rest of the second
+    changed = rules.refresh_wait(
+        severity="critical", firing_severity="warning", last_fired_at=last, now=NOW
+    )
+    assert changed == 0.0  # a severity change is written at once
+    stale = NOW - timedelta(seconds=5)
+    assert (
+        rules.refresh_wait(
+            severity="warning", firing_severity="warning", last_fired_at=stale, now=NOW
+        )
+        == 0.0
+    )
 
 
 @pytest.mark.parametrize(
@@ -55,14 +75,16 @@ def test_exhaustion_fires_inside_the_horizon_and_resolves_past_it_plus_margin() 
     settings = AlertSettings()  # 72 h, 10 %
     soon, edge, far = (NOW + timedelta(hours=h) for h in (70, 75, 80))
     assert rules.exhaustion(soon, now=NOW, settings=settings, firing=False) == "fire"
-    assert rules.exhaustion(edge, now=NOW, settings=settings, firing=True) is None
+    assert rules.exhaustion(soon, now=NOW, settings=settings, firing=True) == "refresh"
+    assert rules.exhaustion(edge, now=NOW, settings=settings, firing=True) == "refresh"
+    assert rules.exhaustion(edge, now=NOW, settings=settings, firing=False) is None
     assert rules.exhaustion(far, now=NOW, settings=settings, firing=True) == "resolve"
     assert rules.exhaustion(None, now=NOW, settings=settings, firing=True) == "resolve"
 
 
 def test_over_limit() -> None:
     assert rules.over_limit(11, 10, firing=False) == "fire"
-    assert rules.over_limit(11, 10, firing=True) is None
+    assert rules.over_limit(11, 10, firing=True) == "refresh"
     assert rules.over_limit(10, 10, firing=True) == "resolve"
     assert rules.over_limit(3, 10, firing=False) is None
 

@@ -120,5 +120,46 @@ def test_an_upstream_url_that_cannot_work_is_one_clear_error(given, message, mon
     monkeypatch.setenv("ADDRPOOL_UPSTREAM_URL", given)
     with pytest.raises(ConfigurationError, match=message) as refused:
         load_settings()
-    assert str(refused.value).startswith("invalid settings: upstream_url: ")
+    assert str(refused.value).startswith("invalid configuration: upstream_url: ")
     assert "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "refusal"),
+    [
+        ("alerts.margin", "10", "must be a fraction from 0 to 1 (0.1 = 10 %); 10 would be 1000 %"),
+        (
+            "alerts.margin",
+            "-0.1",
+            "must be a fraction from 0 to 1 (0.1 = 10 %); -0.1 would be -10 %",
+        ),
+        (
+            "alerts.percent_thresholds",
+            "{ evm = 500 }",
+            "evm = 500 is not a percentage from 0 to 100 (5 = 5 %)",
+        ),
+        (
+            "reconcile.duty_cycle",
+            "10",
+            "must be a fraction above 0 and at most 1 (0.1 = 10 %); 10 would be 1000 %",
+        ),
+    ],
+)
+def test_a_fraction_or_percentage_out_of_range_is_refused_in_its_unit(
+    tmp_path, monkeypatch, setting: str, value: str, refusal: str
+) -> None:
+    section, key = setting.split(".")
+    path = tmp_path / "addrpool.toml"
+    path.write_text(f"[{section}]\n{key} = {value}\n")
+    monkeypatch.setenv("ADDRPOOL_CONFIG", str(path))
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    assert caught.value.message == f"invalid configuration: {setting}: {refusal}"
+
+
+def test_fractions_and_percentages_in_range_are_taken(monkeypatch) -> None:
+    monkeypatch.setenv("ADDRPOOL_ALERTS__PERCENT_THRESHOLDS", '{"evm": 100, "tron": 0}')
+    for margin in ("0", "0.5", "1"):
+        monkeypatch.setenv("ADDRPOOL_ALERTS__MARGIN", margin)
+        assert load_settings().alerts.margin == float(margin)
+    assert load_settings().alerts.percent_thresholds == {"evm": 100, "tron": 0}

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from scripts.cli import main
+from tests.helpers import random_addresses
 from tests.scripts.test_worker_cli import worker_env
 from tests.server import cli_in
 
@@ -62,3 +65,49 @@ def test_a_private_alert_hook_stops_start_up_with_one_line(tmp_path: Path) -> No
     allowed = {**env, "ADDRPOOL_ALERTS__HOOKS_ALLOW_PRIVATE": "true"}
     tried = json.loads(cli_in(allowed, "alerts", "test", "--json", expect=1).stdout)
     assert tried["ops"].startswith("failed: ClientConnectorError")  # tried: nobody listens
+
+
+def test_a_bad_setting_is_one_line_for_a_person_and_touches_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    database = tmp_path / "untouched.db"
+    config = tmp_path / "addrpool.toml"
+    config.write_text(f'database_url = "sqlite:///{database}"\n[alerts]\nmargin = 10\n')
+    for name in [n for n in os.environ if n.startswith("ADDRPOOL_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("ADDRPOOL_CONFIG", str(config))
+    assert main(["pool", "stats"]) == 2
+    shown = capsys.readouterr()
+    assert shown.err == (
+        "error: invalid configuration: alerts.margin: must be a fraction from 0 to 1"
+        " (0.1 = 10 %); 10 would be 1000 %\n"
+    )
+    assert shown.out == ""
+    assert not database.exists()
+
+
+def test_pool_stats_of_an_evm_only_pool_exits_0(
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Tron never imported is not in use: a cron job on an EVM-only deployment stays quiet."""
+    for name in [n for n in os.environ if n.startswith("ADDRPOOL_")]:
+        monkeypatch.delenv(name)
+    config = tmp_path / "addrpool.toml"
+    config.write_text("[alerts]\nthresholds = { evm = 2 }\n")
+    monkeypatch.setenv("ADDRPOOL_CONFIG", str(config))
+    monkeypatch.setenv("ADDRPOOL_DATABASE_URL", database_url)
+    addresses = tmp_path / "evm.txt"
+    addresses.write_text("\n".join(random_addresses("evm", 3)) + "\n")
+    assert main(["import", str(addresses), "--protocol", "evm"]) == 0
+    capsys.readouterr()
+
+    assert main(["pool", "stats", "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert (stats["tron"]["inUse"], stats["tron"]["belowThreshold"]) == (False, False)
+    assert (stats["evm"]["inUse"], stats["evm"]["belowThreshold"]) == (True, False)
+    assert main(["pool", "stats"]) == 0
+    [tron_row] = [r for r in capsys.readouterr().out.splitlines() if r.startswith("tron")]
+    assert "not in use" in tron_row

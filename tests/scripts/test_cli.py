@@ -173,7 +173,7 @@ def test_a_setting_that_cannot_work_is_one_line_not_a_traceback(tmp_path) -> Non
     }
     refused = cli_in(env, "keys", "list", expect=2)
     [line] = refused.stderr.splitlines()
-    assert line.startswith("error: invalid settings: upstream_url: ")
+    assert line.startswith("error: invalid configuration: upstream_url: ")
     assert "https://testnet.payin.com/api/v1" in line  # what to give instead
 
 
