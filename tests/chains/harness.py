@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from chains.address_book import AddressBook
 from chains.codec import address_parser
+from chains.leadership import take_leadership
 from chains.presets import ChainConfig, resolve_chain
 from chains.rpc import RpcClient
 from chains.tron.address import hex20_to_tron
@@ -64,10 +65,24 @@ class Harness:
         self.pool = pool
         self.chain = chain
         self.client = client or RpcClient(chain.rpc_urls[0])
-        self.watcher = ChainWatcher(chain, db, AddressBook(chain.protocol), self.client)
+        self._watcher: ChainWatcher | None = None
+
+    async def lead(self) -> ChainWatcher:
+        """The watcher, leading the chain from its first use on, as an elected worker's does
+        (any watcher that led before is fenced out from then on)."""
+        if self._watcher is None:
+            leadership = await take_leadership(self.db, self.chain.chain_id)
+            book = AddressBook(self.chain.protocol)
+            self._watcher = ChainWatcher(self.chain, self.db, book, self.client, leadership)
+        return self._watcher
+
+    @property
+    def watcher(self) -> ChainWatcher:
+        assert self._watcher is not None, "poll (or lead) first"
+        return self._watcher
 
     async def poll(self) -> Any:
-        return await self.watcher.poll()
+        return await (await self.lead()).poll()
 
     def send(self, to: str, amount: int = USDT, token: str | None = None) -> str:
         """`to` in either protocol's text: the chain itself only knows the 20 bytes."""
