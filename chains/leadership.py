@@ -98,6 +98,11 @@ class Leadership:
             )
         self.ended.set()
 
+    def resign(self) -> None:
+        """The lock is being released: nothing more may be written under this epoch."""
+        self.lost = self.lost or "its lock was released"
+        self.ended.set()
+
 
 async def take_leadership(db: Database, chain_id: str) -> Leadership:
     """Lead the chain from now on: the caller was elected, or is alone (SQLite, a test)."""
@@ -128,6 +133,7 @@ async def leading(
         try:
             yield leadership
         finally:
+            leadership.resign()
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
