@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
+from chains import leadership
 from chains.address_book import AddressBook
 from chains.codec import address_parser
-from chains.leadership import take_leadership
 from chains.presets import ChainConfig, resolve_chain
 from chains.rpc import RpcClient
 from chains.tron.address import hex20_to_tron
@@ -71,9 +71,9 @@ class Harness:
         """The watcher, leading the chain from its first use on, as an elected worker's does
         (any watcher that led before is fenced out from then on)."""
         if self._watcher is None:
-            leadership = await take_leadership(self.db, self.chain.chain_id)
+            leader = await leadership.take_leadership(self.db, self.chain.chain_id)
             book = AddressBook(self.chain.protocol)
-            self._watcher = ChainWatcher(self.chain, self.db, book, self.client, leadership)
+            self._watcher = ChainWatcher(self.chain, self.db, book, self.client, leader)
         return self._watcher
 
     @property
@@ -131,3 +131,17 @@ class Harness:
     async def alerts(self) -> list[dict[str, Any]]:
         async with self.db.read() as conn:
             return [dict(r._mapping) for r in (await conn.execute(select(alert))).all()]
+
+
+async def terminate_lock_backend(db: Database, chain_id: str) -> int:
+    """pg_terminate_backend the session that holds the chain's advisory lock; its pid."""
+    query = text(
+        "SELECT l.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+        " WHERE l.locktype = 'advisory' AND l.granted AND a.datname = current_database()"
+        " AND ((l.classid::bigint << 32) | l.objid::bigint) = :key"
+    )
+    async with db.autocommit() as conn:
+        pid = await conn.scalar(query, {"key": leadership.lock_key(chain_id)})
+        assert pid is not None, "nobody holds the chain's lock"
+        assert await conn.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    return int(pid)

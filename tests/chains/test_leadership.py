@@ -18,7 +18,7 @@ from pool.db import Database
 from pool.errors import LeadershipLost
 from pool.repository import chain_state
 from pool.repository.chain_state import StoredBlock, load_cursor, stored_blocks
-from tests.chains.harness import USDT, Harness, chain_config
+from tests.chains.harness import USDT, Harness, chain_config, terminate_lock_backend
 from tests.devnet import Devnet
 from tests.helpers import load_pool
 
@@ -221,17 +221,3 @@ async def waiting_for_a_lock(db: Database) -> None:
                 return
         assert asyncio.get_running_loop().time() < deadline, "nothing waits for the row"
         await asyncio.sleep(0.02)
-
-
-async def terminate_lock_backend(db: Database, chain_id: str) -> int:
-    """pg_terminate_backend the session that holds the chain's advisory lock; its pid."""
-    query = text(
-        "SELECT l.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-        " WHERE l.locktype = 'advisory' AND l.granted AND a.datname = current_database()"
-        " AND ((l.classid::bigint << 32) | l.objid::bigint) = :key"
-    )
-    async with db.autocommit() as conn:
-        pid = await conn.scalar(query, {"key": leadership.lock_key(chain_id)})
-        assert pid is not None, "nobody holds the chain's lock"
-        assert await conn.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-    return int(pid)
