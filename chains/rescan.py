@@ -4,6 +4,11 @@ Safe beside a running watcher: recording is idempotent (Invariant 5), the cursor
 window are never touched, and nothing above the watcher's cursor is read (that range is the
 watcher's own). A log is recorded only if its block is canonical right now: the block's header
 is fetched again and must carry the log's block hash.
+
+So a rescan takes no part in the chain's leadership (Invariant 15, chains.leadership): it is an
+operator's one-off command, run while a worker watches, and it writes nothing that a second
+writer could make wrong — no cursor, no window, only rows that are the same whoever writes them
+first (a racing range skips what the rescan wrote, and the other way round).
 """
 
 from __future__ import annotations
