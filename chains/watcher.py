@@ -223,8 +223,8 @@ class ChainWatcher:
         span, headers = fetched.span, fetched.headers
         self.reader.check_links((cursor.block_number, cursor.block_hash), headers)
         end_hash = headers[span.end].hash
+        # `write` plans this transaction for its values (see chain_state.lock_leadership).
         async with self.write() as conn:
-            await plan_for_given_values(conn)
             changes = await ledger.record_transfers(
                 conn,
                 chain_id=self.chain.chain_id,

@@ -198,15 +198,19 @@ async def lock_leadership(
 ) -> int | None:
     """The chain's epoch, its row locked until this transaction ends (None: never led).
 
-    PostgreSQL also ends this session, rolling the transaction back, should it sit idle inside
-    it for `idle_timeout_ms` (its process frozen): the next leader waits for the row. Set in
-    the same statement, so the hot path pays no round trip for it. SQLite has one writer at a
-    time anyway (BEGIN IMMEDIATE), and no FOR UPDATE.
+    The first statement of every transaction that writes a chain's state, so on PostgreSQL it
+    also sets that transaction up, in the same round trip (the hot path pays for no other):
+    - plans its statements for the values they get (see pool.db.plan_for_given_values);
+    - has the server end the session, rolling the transaction back, should it sit idle inside
+      it for `idle_timeout_ms` (its process frozen): the next leader waits for this row.
+    SQLite has one writer at a time anyway (BEGIN IMMEDIATE), and no FOR UPDATE.
     """
     columns: list[Any] = [chain_leader.c.epoch]
     if conn.dialect.name == "postgresql":
-        timeout = func.set_config("idle_in_transaction_session_timeout", str(idle_timeout_ms), True)
-        columns.append(timeout)
+        columns += [
+            func.set_config("plan_cache_mode", "force_custom_plan", True),
+            func.set_config("idle_in_transaction_session_timeout", str(idle_timeout_ms), True),
+        ]
     query = select(*columns).where(chain_leader.c.chain_id == chain_id).with_for_update()
     row = (await conn.execute(query)).first()
     return None if row is None else int(row[0])

@@ -141,6 +141,24 @@ async def test_a_leader_frozen_inside_a_write_lets_the_next_one_in(
 
 
 @postgresql_only
+async def test_a_chain_write_is_planned_for_its_values_and_ended_if_left_idle(
+    db: Database,
+) -> None:
+    """Set by the leadership check itself (no round trip of their own), for that transaction
+    only: custom plans (see pool.db.plan_for_given_values) and the frozen-leader timeout."""
+    leader = await take_leadership(db, "devnet")
+    settings = text(
+        "SELECT current_setting('plan_cache_mode'),"
+        " current_setting('idle_in_transaction_session_timeout')"
+    )
+    async with leader.write(db) as conn:
+        shown = tuple((await conn.execute(settings)).one())
+    assert shown == ("force_custom_plan", f"{leadership.FROZEN_LEADER_TIMEOUT_MS // 1000}s")
+    async with db.read() as conn:
+        assert (await conn.execute(settings)).one()[0] == "auto"
+
+
+@postgresql_only
 async def test_a_leader_whose_lock_connection_dies_stops_at_once(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
