@@ -114,20 +114,27 @@ class Deposits:
         self.devnet = devnet
         self.recipients = recipients
         self.sent: list[str] = []
+        self.failure: BaseException | None = None
         self.rng = random.Random(15)
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._send, daemon=True)
         self.thread.start()
 
     def _send(self) -> None:
-        while not self.done.wait(0.05):
-            to = self.rng.choice(self.recipients)
-            amount = self.rng.randint(1, 50) * USDT
-            self.sent.append(anvil.transfer(self.devnet.url, self.devnet.usdt, to, amount))
+        try:
+            while not self.done.wait(0.05):
+                to = self.rng.choice(self.recipients)
+                amount = self.rng.randint(1, 50) * USDT
+                # anvil mines it before answering; its hash is known even if the receipt is slow
+                tx = anvil.transfer(self.devnet.url, self.devnet.usdt, to, amount, wait=False)
+                self.sent.append(tx)
+        except BaseException as exc:  # reported by stop(), in the test's own thread
+            self.failure = exc
 
     def stop(self) -> None:
         self.done.set()
         self.thread.join(timeout=DEADLINE)
+        assert self.failure is None, f"sending a transfer failed: {self.failure!r}"
 
 
 class Scene:
