@@ -5,6 +5,11 @@ window are never touched, and nothing above the watcher's cursor is read (that r
 watcher's own). A log is recorded only if its block is canonical right now: the block's header
 is fetched again and must carry the log's block hash.
 
+So a rescan takes no part in the chain's leadership (Invariant 15, chains.leadership): it is an
+operator's one-off command, run while a worker watches, and it writes nothing that a second
+writer could make wrong — no cursor, no window, only rows that are the same whoever writes them
+first (a racing range skips what the rescan wrote, and the other way round).
+
 The command reads through the chain's endpoint failover: a range an endpoint failed to serve
 is read again from the next one, and what was recorded before is not read again.
 """

@@ -2,7 +2,9 @@
 
 On PostgreSQL one process at a time watches a chain: a session advisory lock per chain, held
 as long as the watcher runs, makes the other workers standbys that take over when the holder
-dies (its connection closes and PostgreSQL releases the lock). No home-made consensus.
+dies (its connection closes and PostgreSQL releases the lock). No home-made consensus. Each
+leadership is fenced by an epoch, so a worker that lost its lock without noticing commits
+nothing more (Invariant 15, chains.leadership); it goes back to standing by.
 """
 
 from __future__ import annotations
@@ -10,12 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import hashlib
 import logging
-from collections.abc import AsyncIterator
 
-from sqlalchemy import text
-
+from chains import leadership
 from chains.address_book import AddressBook
 from chains.endpoints import AllEndpointsDown, EndpointPool, HealthNotes
 from chains.presets import ChainConfig, watched_chains
@@ -25,11 +24,11 @@ from pool.clock import utc_now
 from pool.config import Settings
 from pool.db import Database
 from pool.domain import Protocol
+from pool.errors import LeadershipLost
 from pool.repository.alerts import fire_alert, resolve_alert
 from pool.repository.chain_state import record_endpoints
 
 log = logging.getLogger("addrpool.watcher")
-STANDBY_RETRY_SECONDS = 5.0
 ERROR_BACKOFF_MAX_SECONDS = 30.0
 
 
@@ -65,13 +64,34 @@ async def watch_forever(
         [RpcClient(url, timeout=chain.rpc_timeout) for url in chain.rpc_urls],
         max_lag=chain.max_lag,
     )
-    watcher = ChainWatcher(chain, db, book, endpoints.endpoints[0].client)
     try:
-        async with _chain_lock(db, chain.chain_id, stop) as held:
-            if held:
-                await _poll_until_stopped(watcher, endpoints, stop)
+        while not stop.is_set():
+            await _watch_while_leading(chain, db, book, endpoints, stop)
+            # Leadership lost (or the lock failed): back in the standbys' line, after them.
+            await _sleep(stop, leadership.STANDBY_RETRY_SECONDS)
     finally:
         await endpoints.close()
+
+
+async def _watch_while_leading(
+    chain: ChainConfig,
+    db: Database,
+    book: AddressBook,
+    endpoints: EndpointPool,
+    stop: asyncio.Event,
+) -> None:
+    """Stand by until elected, then watch the chain until stopped or no longer its leader."""
+    context = {"chain": chain.chain_id}
+    try:
+        async with leadership.leading(db, chain.chain_id, stop) as leader:
+            if leader is None:
+                return
+            watcher = ChainWatcher(chain, db, book, endpoints.endpoints[0].client, leader)
+            await _poll_until_stopped(watcher, endpoints, leader.ended)
+    except LeadershipLost as exc:
+        log.warning("standing by again", extra={**context, "error": str(exc)})
+    except Exception:
+        log.exception("the chain's lock or leadership failed; standing by again", extra=context)
 
 
 async def _poll_until_stopped(
@@ -106,6 +126,8 @@ async def poll_with_failover(
         watcher.use(client)
         try:
             await watcher.poll(stop)
+        except LeadershipLost:
+            raise  # not this endpoint's fault, and not to be retried: another worker leads
         except RpcError as exc:
             endpoints.set_aside(client, str(exc))
             continue
@@ -125,7 +147,7 @@ async def note_endpoints(watcher: ChainWatcher, endpoints: EndpointPool, *, all_
     """Endpoint health for `/health` and `addrpool chains`; the all-down alert opens or closes."""
     chain_id = watcher.chain.chain_id
     now = utc_now()
-    async with watcher.db.write() as conn:
+    async with watcher.write() as conn:
         await record_endpoints(conn, chain_id=chain_id, endpoints=endpoints.view())
         subject = f"rpc_all_down:{chain_id}"
         if all_down:
@@ -145,30 +167,3 @@ async def note_endpoints(watcher: ChainWatcher, endpoints: EndpointPool, *, all_
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
-
-
-def _lock_key(chain_id: str) -> int:
-    digest = hashlib.sha256(f"addrpool:watch:{chain_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
-
-
-@contextlib.asynccontextmanager
-async def _chain_lock(db: Database, chain_id: str, stop: asyncio.Event) -> AsyncIterator[bool]:
-    """Yields True once this process is the chain's only watcher (False if stopped first)."""
-    if db.is_sqlite:  # SQLite allows one process: nothing to coordinate
-        yield True
-        return
-    async with db.autocommit() as conn:
-        key = _lock_key(chain_id)
-        while not stop.is_set():
-            if await conn.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}):
-                break
-            log.info("standby: another worker watches this chain", extra={"chain": chain_id})
-            await _sleep(stop, STANDBY_RETRY_SECONDS)
-        else:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})

@@ -5,19 +5,23 @@ otherwise goes unseen when it does not change the height), scan forward in range
 what is deep enough. Each range is one transaction: deposits, events, block hashes and cursor
 together, so the cursor never passes a block that failed (Invariant 6). An error anywhere in a
 range leaves the cursor where it was and the next poll does the range again; recording is
-idempotent (Invariant 5), so doing it again is always safe.
+idempotent (Invariant 5), so doing it again is always safe. Every transaction that writes goes
+through `write`: it commits only while this watcher still leads the chain (Invariant 15, see
+chains.leadership).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chains.address_book import AddressBook
+from chains.leadership import Leadership
 from chains.presets import ChainConfig
 from chains.reader import ChainMoved, ChainReader, RangeTooLarge
 from chains.rpc import RpcClient, RpcError
@@ -51,10 +55,16 @@ class PollReport:
 
 class ChainWatcher:
     def __init__(
-        self, chain: ChainConfig, db: Database, book: AddressBook, client: RpcClient
+        self,
+        chain: ChainConfig,
+        db: Database,
+        book: AddressBook,
+        client: RpcClient,
+        leadership: Leadership,
     ) -> None:
         self.chain = chain
         self.db = db
+        self.leadership = leadership
         self.book = book
         self.reader = ChainReader(chain, client)
         self._recorded_head: int | None = None
@@ -70,6 +80,11 @@ class ChainWatcher:
     @property
     def client(self) -> RpcClient:
         return self.reader.client
+
+    def write(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A transaction of this chain's state, committed only while this watcher leads it
+        (LeadershipLost otherwise, and nothing of it is written)."""
+        return self.leadership.write(self.db)
 
     async def poll(self, stop: asyncio.Event | None = None) -> PollReport:
         report = PollReport()
@@ -141,7 +156,7 @@ class ChainWatcher:
             now,
             now,
         )
-        async with self.db.write() as conn:
+        async with self.write() as conn:
             await chain_state.create_cursor(conn, cursor)
             if start is not None:  # the first block a reorg walk-back can fall back on
                 await chain_state.save_blocks(
@@ -156,7 +171,7 @@ class ChainWatcher:
     async def _record_head(self, head: int) -> None:
         if head == self._recorded_head:
             return
-        async with self.db.write() as conn:
+        async with self.write() as conn:
             await chain_state.record_head(
                 conn,
                 chain_id=self.chain.chain_id,
@@ -208,8 +223,8 @@ class ChainWatcher:
         span, headers = fetched.span, fetched.headers
         self.reader.check_links((cursor.block_number, cursor.block_hash), headers)
         end_hash = headers[span.end].hash
-        async with self.db.write() as conn:
-            await plan_for_given_values(conn)
+        # `write` plans this transaction for its values (see chain_state.lock_leadership).
+        async with self.write() as conn:
             changes = await ledger.record_transfers(
                 conn,
                 chain_id=self.chain.chain_id,
@@ -284,7 +299,7 @@ class ChainWatcher:
         # Below our cursor, whose tip was re-checked this poll: a hash that changed means the row
         # missed a rollback (a rescan raced it, say). Revert it now rather than leave it pending.
         orphaned = [d for d in ready if d.id not in verified]
-        async with self.db.write() as conn:
+        async with self.write() as conn:
             changes = await ledger.confirm_deposits(conn, verified=verified, now=utc_now())
             if orphaned:
                 changes += await ledger.revert_deposits(conn, orphaned=orphaned, now=utc_now())
@@ -309,7 +324,7 @@ class ChainWatcher:
         """Walk back to the common ancestor, revert what was above it, resume from there."""
         ancestor = await self._common_ancestor(cursor)
         now = utc_now()
-        async with self.db.write() as conn:
+        async with self.write() as conn:
             changes = await ledger.revert_above(
                 conn, chain_id=self.chain.chain_id, block_number=ancestor.number, now=now
             )
@@ -384,7 +399,12 @@ class ChainWatcher:
         )
 
     def log_context(self, **fields: object) -> dict[str, object]:
-        return {"chain": self.chain.chain_id, "endpoint": self.client.endpoint, **fields}
+        return {
+            "chain": self.chain.chain_id,
+            "endpoint": self.client.endpoint,
+            "epoch": self.leadership.epoch,
+            **fields,
+        }
 
 
 @dataclass(frozen=True, slots=True)

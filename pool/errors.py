@@ -103,6 +103,17 @@ class RaceLost(AddrpoolError):
     default_code = "CONCURRENT_UPDATE"
 
 
+class LeadershipLost(AddrpoolError):
+    """Another watcher leads this chain now: this one writes nothing more for it (Invariant 15).
+
+    Raised inside the worker only (the transaction rolls back); never sent over the API.
+    """
+
+    status = 409
+    error = "Conflict"
+    default_code = "LEADERSHIP_LOST"
+
+
 class UpstreamUnavailable(AddrpoolError):
     """Upstream mode: PayIn did not answer (after retries) or answered with a 5xx."""
 

@@ -183,6 +183,18 @@ chain_cursor = Table(
     # [{endpoint, state, reason, head, failures, retryInSeconds}] as the watcher last saw them.
     Column("endpoints", JSON, nullable=True),
 )
+# Which watcher writes a chain (Invariant 15): `epoch` goes up by one each time a watcher takes
+# the chain's leadership, and every transaction that writes the chain's state locks this row and
+# commits only while the epoch is still its own (chains/leadership.py). A row of its own, not a
+# column of `chain_cursor`: leadership is taken before a chain's first cursor exists.
+chain_leader = Table(
+    "chain_leader",
+    metadata,
+    Column("chain_id", String(64), primary_key=True),
+    Column("epoch", BigInteger, nullable=False),
+    Column("holder", String(255), nullable=False),  # host:pid of the process that took it
+    Column("taken_at", UTCDateTime, nullable=False),
+)
 # Recent canonical block hashes per chain, at least max(256, 2 x confirmations) deep.
 chain_block = Table(
     "chain_block",

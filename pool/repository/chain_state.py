@@ -1,4 +1,5 @@
-"""SQL for the watcher's own state: the cursor and the window of recent block hashes."""
+"""SQL for the watcher's own state: the cursor, the window of recent block hashes, and who
+leads the chain (its lock and its epoch, see chains/leadership.py)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.repository.bulk import in_values, insert_json, insert_rows
-from pool.tables import chain_block, chain_cursor
+from pool.tables import chain_block, chain_cursor, chain_leader
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,4 +179,105 @@ async def record_endpoints(
 ) -> None:
     await conn.execute(
         update(chain_cursor).where(chain_cursor.c.chain_id == chain_id).values(endpoints=endpoints)
+    )
+
+
+# -- leadership ---------------------------------------------------------------------------
+
+
+async def take_leadership(
+    conn: AsyncConnection, *, chain_id: str, holder: str, now: datetime
+) -> int:
+    """The chain's new epoch: one above the previous leader's (1 for a chain never led).
+
+    Waits while a transaction of the previous leader holds the row (`lock_leadership`), so
+    what that transaction writes lands before the new epoch exists, or not at all.
+    """
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    statement = (
+        dialect_insert(chain_leader)
+        .values(chain_id=chain_id, epoch=1, holder=holder, taken_at=now)
+        .on_conflict_do_update(
+            index_elements=[chain_leader.c.chain_id],
+            set_={"epoch": chain_leader.c.epoch + 1, "holder": holder, "taken_at": now},
+        )
+        .returning(chain_leader.c.epoch)
+    )
+    return int((await conn.execute(statement)).scalar_one())
+
+
+async def lock_leadership(
+    conn: AsyncConnection, *, chain_id: str, idle_timeout_ms: int
+) -> int | None:
+    """The chain's epoch, its row locked until this transaction ends (None: never led).
+
+    The first statement of every transaction that writes a chain's state, so on PostgreSQL it
+    also sets that transaction up, in the same round trip (the hot path pays for no other):
+    - plans its statements for the values they get (see pool.db.plan_for_given_values);
+    - has the server end the session, rolling the transaction back, should it sit idle inside
+      it for `idle_timeout_ms` (its process frozen): the next leader waits for this row.
+    SQLite has one writer at a time anyway (BEGIN IMMEDIATE), and no FOR UPDATE.
+    """
+    columns: list[Any] = [chain_leader.c.epoch]
+    if conn.dialect.name == "postgresql":
+        columns += [
+            func.set_config("plan_cache_mode", "force_custom_plan", True),
+            func.set_config("idle_in_transaction_session_timeout", str(idle_timeout_ms), True),
+        ]
+    query = select(*columns).where(chain_leader.c.chain_id == chain_id).with_for_update()
+    row = (await conn.execute(query)).first()
+    return None if row is None else int(row[0])
+
+
+async def leader(conn: AsyncConnection, chain_id: str) -> tuple[int, str] | None:
+    """(epoch, holder) of the chain's current leadership, if it was ever taken."""
+    row = (
+        await conn.execute(
+            select(chain_leader.c.epoch, chain_leader.c.holder).where(
+                chain_leader.c.chain_id == chain_id
+            )
+        )
+    ).first()
+    return (int(row[0]), str(row[1])) if row is not None else None
+
+
+# PostgreSQL session advisory locks: held by the connection that took them, released when it
+# closes. On a connection in autocommit mode.
+
+
+async def try_chain_lock(conn: AsyncConnection, key: int) -> bool:
+    return bool(await conn.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}))
+
+
+async def holds_chain_lock(conn: AsyncConnection, key: int) -> bool:
+    """Whether this connection's session still holds the lock (a bigint key is split into
+    classid, the high 32 bits, and objid, the low ones)."""
+    held = await conn.scalar(
+        text(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND pid = pg_backend_pid() AND objsubid = 1"
+            " AND ((classid::bigint << 32) | objid::bigint) = :key)"
+        ),
+        {"key": key},
+    )
+    return bool(held)
+
+
+async def release_chain_lock(conn: AsyncConnection, key: int) -> None:
+    await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+
+
+async def probe_dead_client_after(
+    conn: AsyncConnection, *, idle_seconds: int, interval_seconds: int, count: int
+) -> None:
+    """TCP keepalives for this session: the server finds a vanished client (its host down, the
+    network cut) after about idle + interval x count seconds, instead of the operating
+    system's default of over two hours, and closes the session (so frees its locks)."""
+    await conn.execute(
+        text(
+            "SELECT set_config('tcp_keepalives_idle', :idle, false),"
+            " set_config('tcp_keepalives_interval', :interval, false),"
+            " set_config('tcp_keepalives_count', :count, false)"
+        ),
+        {"idle": str(idle_seconds), "interval": str(interval_seconds), "count": str(count)},
     )

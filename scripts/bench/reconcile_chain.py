@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from chains.address_book import AddressBook
+from chains.leadership import take_leadership
 from chains.presets import ChainConfig, resolve_chain
 from chains.rpc import RpcClient
 from chains.watcher import ChainWatcher
@@ -107,7 +108,8 @@ async def catch_up(settings: Settings, db: Database) -> int:
     """Poll the real watcher until its cursor is at the head; the head."""
     chain = chain_config(settings)
     client = RpcClient(chain.rpc_urls[0], timeout=60.0)
-    watcher = ChainWatcher(chain, db, AddressBook(chain.protocol), client)
+    leadership = await take_leadership(db, chain.chain_id)
+    watcher = ChainWatcher(chain, db, AddressBook(chain.protocol), client, leadership)
     try:
         while True:
             report = await watcher.poll()

@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 
 from chains.address_book import AddressBook
 from chains.evm.erc20 import TRANSFER_TOPIC, transfers_to
+from chains.leadership import take_leadership
 from chains.presets import ChainConfig, resolve_chain
 from chains.rpc import RpcClient
 from chains.runner import settle_heap
@@ -121,7 +122,7 @@ async def watcher_run(
     chain_id = f"{spec.label}-r{block_range}-{repetition}"
     chain = chain_config(spec, chain_id, block_range)
     client = RpcClient(spec.rpc_url, timeout=60.0)
-    watcher = ChainWatcher(chain, db, book, client)
+    watcher = ChainWatcher(chain, db, book, client, await take_leadership(db, chain_id))
     run = Run("watcher", block_range, repetition, 0.0, spec.logs, 0)
     if own_peak:
         reset_peak()

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
+from chains import leadership
 from chains.address_book import AddressBook
 from chains.codec import address_parser
 from chains.presets import ChainConfig, resolve_chain
@@ -64,10 +65,24 @@ class Harness:
         self.pool = pool
         self.chain = chain
         self.client = client or RpcClient(chain.rpc_urls[0])
-        self.watcher = ChainWatcher(chain, db, AddressBook(chain.protocol), self.client)
+        self._watcher: ChainWatcher | None = None
+
+    async def lead(self) -> ChainWatcher:
+        """The watcher, leading the chain from its first use on, as an elected worker's does
+        (any watcher that led before is fenced out from then on)."""
+        if self._watcher is None:
+            leader = await leadership.take_leadership(self.db, self.chain.chain_id)
+            book = AddressBook(self.chain.protocol)
+            self._watcher = ChainWatcher(self.chain, self.db, book, self.client, leader)
+        return self._watcher
+
+    @property
+    def watcher(self) -> ChainWatcher:
+        assert self._watcher is not None, "poll (or lead) first"
+        return self._watcher
 
     async def poll(self) -> Any:
-        return await self.watcher.poll()
+        return await (await self.lead()).poll()
 
     def send(self, to: str, amount: int = USDT, token: str | None = None) -> str:
         """`to` in either protocol's text: the chain itself only knows the 20 bytes."""
@@ -116,3 +131,17 @@ class Harness:
     async def alerts(self) -> list[dict[str, Any]]:
         async with self.db.read() as conn:
             return [dict(r._mapping) for r in (await conn.execute(select(alert))).all()]
+
+
+async def terminate_lock_backend(db: Database, chain_id: str) -> int:
+    """pg_terminate_backend the session that holds the chain's advisory lock; its pid."""
+    query = text(
+        "SELECT l.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+        " WHERE l.locktype = 'advisory' AND l.granted AND a.datname = current_database()"
+        " AND ((l.classid::bigint << 32) | l.objid::bigint) = :key"
+    )
+    async with db.autocommit() as conn:
+        pid = await conn.scalar(query, {"key": leadership.lock_key(chain_id)})
+        assert pid is not None, "nobody holds the chain's lock"
+        assert await conn.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    return int(pid)

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from chains.address_book import AddressBook
 from chains.endpoints import EndpointPool, HealthNotes
+from chains.leadership import take_leadership
 from chains.rpc import RpcClient, RpcError
 from chains.runner import note_endpoints, poll_with_failover
 from chains.watcher import ChainWatcher
@@ -53,11 +54,16 @@ class Failover:
         self.endpoints = EndpointPool(
             [RpcClient(u, attempts=1, timeout=2) for u in urls], max_lag=5, clock=self.clock
         )
-        self.watcher = ChainWatcher(
-            harness.chain, harness.db, AddressBook("evm"), self.endpoints.endpoints[0].client
-        )
+        self.watcher: ChainWatcher | None = None
 
     async def poll(self) -> bool:
+        if self.watcher is None:
+            leadership = await take_leadership(self.harness.db, self.harness.chain.chain_id)
+            client = self.endpoints.endpoints[0].client
+            book = AddressBook("evm")
+            self.watcher = ChainWatcher(
+                self.harness.chain, self.harness.db, book, client, leadership
+            )
         served = await poll_with_failover(self.watcher, self.endpoints, stop=None)
         await note_endpoints(self.watcher, self.endpoints, all_down=not served)
         return served

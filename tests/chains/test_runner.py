@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
-from chains import endpoints, runner
+from chains import endpoints, leadership, runner
 from chains.address_book import AddressBook
 from pool.clock import utc_now
 from pool.config import Settings
@@ -71,12 +71,12 @@ async def test_nothing_to_watch_returns_at_once(db: Database) -> None:
 async def test_one_watcher_per_chain_on_postgresql(
     db: Database, database_url: str, devnet: Devnet, monkeypatch
 ) -> None:
-    monkeypatch.setattr(runner, "STANDBY_RETRY_SECONDS", 0.05)
+    monkeypatch.setattr(leadership, "STANDBY_RETRY_SECONDS", 0.05)
     settings = devnet_settings(database_url, devnet)
     [chain] = runner.watched_chains(settings)
     stop = asyncio.Event()
     async with db.autocommit() as holder:
-        key = runner._lock_key("devnet")
+        key = leadership.lock_key("devnet")
         assert await holder.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})
         standby = asyncio.create_task(runner.watch_forever(chain, db, AddressBook("evm"), stop))
         await asyncio.sleep(0.5)  # several standby retries: none may start watching
