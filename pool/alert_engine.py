@@ -293,6 +293,7 @@ class PoolAlerts:
         self._rechecks: dict[Protocol, asyncio.TimerHandle] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._evaluating = False
 
     def changed(self, protocol: Protocol) -> None:
         """Cheap and synchronous: a bind pays for a set insert, not for the evaluation."""
@@ -309,16 +310,28 @@ class PoolAlerts:
             await asyncio.sleep(self._coalesce())
             self._wake.clear()
             due, self._due = self._due, set()
-            for protocol in due:
-                self._healthy[protocol] = False  # unknown until evaluated again
-                try:
-                    change = await evaluate_pool(self.db, self.settings, protocol)
-                except Exception:
-                    log.exception("pool alert evaluation failed", extra={"protocol": protocol})
-                    continue
-                self._healthy[protocol] = change.healthy
-                if change.recheck_in > 0:
-                    self._recheck(protocol, change.recheck_in)
+            self._evaluating = True
+            try:
+                await self._evaluate(due)
+            finally:
+                self._evaluating = False
+
+    def busy(self) -> bool:
+        """A change is waiting for its evaluation or being evaluated (what a caller that must
+        see the outcome, such as a test, waits out)."""
+        return bool(self._due) or self._evaluating
+
+    async def _evaluate(self, due: set[Protocol]) -> None:
+        for protocol in due:
+            self._healthy[protocol] = False  # unknown until evaluated again
+            try:
+                change = await evaluate_pool(self.db, self.settings, protocol)
+            except Exception:
+                log.exception("pool alert evaluation failed", extra={"protocol": protocol})
+                continue
+            self._healthy[protocol] = change.healthy
+            if change.recheck_in > 0:
+                self._recheck(protocol, change.recheck_in)
 
     def _recheck(self, protocol: Protocol, delay: float) -> None:
         """A firing episode's refresh was left for later: evaluate again then, so the value

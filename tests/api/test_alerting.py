@@ -42,6 +42,7 @@ from tests.helpers import auth, load_pool, random_addresses
 from tests.pool.test_delivery import Receiver, deliver_all, deliveries, emit, endpoint, make_due
 
 THRESHOLD = 3
+SETTLE_DEADLINE_SECONDS = 10.0
 
 
 def alert_settings(
@@ -89,8 +90,12 @@ async def bind(alerting: Any, key: str, reference: str) -> int:
 
 
 async def settle(alerting: Any, db: Database) -> None:
-    """Let the post-bind evaluation run, then let the notifier send what it wrote."""
-    await asyncio.sleep(0.2)
+    """Wait out the post-bind evaluation, then let the notifier send what it wrote."""
+    pool_alerts = alerting.app.state.ctx.pool_alerts
+    deadline = asyncio.get_running_loop().time() + SETTLE_DEADLINE_SECONDS
+    while pool_alerts.busy():
+        assert asyncio.get_running_loop().time() < deadline, "the pool evaluation never ran"
+        await asyncio.sleep(0.01)
     await alerting.notifier.run_once()
 
 
