@@ -64,7 +64,7 @@ async def test_one_bad_line_refuses_everything_and_lists_each_bad_line(db: Datab
 async def test_skip_invalid_imports_the_good_lines(db: Database) -> None:
     good = random_addresses("evm", 2)
     report = await _import(db, [good[0], "junk", good[1]], skip_invalid=True)
-    assert report.imported == 2 and [p.line for p in report.invalid] == [2]
+    assert report.imported == 2 and [p.line for p in report.invalid.listed] == [2]
 
 
 async def test_dry_run_writes_nothing(db: Database) -> None:
