@@ -34,7 +34,7 @@ def error_body(
 
 
 def failure(exc: AddrpoolError, headers: dict[str, str] | None = None) -> Response:
-    content = error_body(error=exc.error, code=exc.code, message=exc.message, details=exc.details)
+    content = orjson.dumps(exc.envelope())
     return Response(content, status_code=exc.status, media_type=JSON, headers=headers)
 
 

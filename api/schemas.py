@@ -5,8 +5,22 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import Query
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
+from pool.import_problems import (
+    Problems,
+    refuse_secrets,
+    secrets_in_fields,
+    secrets_in_items,
+    secrets_in_text,
+)
 from pool.metadata import check_metadata
 
 REFERENCE_PATTERN = r"^[A-Za-z0-9._:@-]{1,255}$"
@@ -37,7 +51,37 @@ class UnbindRequest(Request):
     address: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
 
 
-class ImportBody(Request):
+class ImportRequest(Request):
+    """An import refuses a private key anywhere in it (Invariant 9), before anything else is
+    checked: in its rows, in any field of a row, in any other field of the request — unknown
+    fields included, which are otherwise ignored. Nothing of it is echoed back."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_secrets(cls, data: Any) -> Any:
+        # ValidationFailed is no ValueError: pydantic lets it through to the error handler.
+        refuse_secrets(secrets_in_request(data))
+        return data
+
+
+def secrets_in_request(data: Any) -> Problems:
+    """`addresses` rows by position, `csv` text by line, any other field by name."""
+    if not isinstance(data, dict):
+        return secrets_in_fields([("body", data)])
+    problems = Problems()
+    others: list[tuple[str, Any]] = []
+    for name, value in data.items():
+        if name == "addresses" and isinstance(value, list):
+            problems.extend(secrets_in_items(value))
+        elif name == "csv" and isinstance(value, str):
+            problems.extend(secrets_in_text(value))
+        else:
+            others.append((name, value))
+    problems.extend(secrets_in_fields(others))
+    return problems
+
+
+class ImportBody(ImportRequest):
     """`POST /api/v1/address-pool/addresses`: a list (as in a JSON file) or CSV/lines text."""
 
     protocol: ProtocolName
@@ -48,7 +92,7 @@ class ImportBody(Request):
     dry_run: bool = Field(default=False, alias="dryRun")
 
 
-class XpubImportBody(Request):
+class XpubImportBody(ImportRequest):
     """`POST /api/v1/address-pool/xpub`: derive `count` addresses from `start` below `branch`."""
 
     protocol: ProtocolName

@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from chains.hd import ExtendedPublicKey, address_of, parse_extended_public_key
 from pool.domain import Protocol
 from pool.errors import ValidationFailed
-from pool.importer import ImportProblem, Validation, ValidRow
+from pool.import_problems import ImportProblem
+from pool.importer import Validation, ValidRow
 from pool.repository.addresses import KeyedAddress, addresses_with_keys
 
 DEFAULT_SEARCH_BOUND = 10_000
@@ -105,7 +106,9 @@ def verify_import_rows(validation: Validation, *, protocol: Protocol, branch: in
             kept.append(row)
             continue
         message = f"index {index} of its master_public_key derives {expected.text}"
-        validation.problems.append(ImportProblem(row.line, row.text, message))
+        validation.problems.append(
+            ImportProblem(row.line, row.text, message, "derivation_mismatch")
+        )
     validation.rows = kept
 
 
@@ -125,6 +128,8 @@ def check_master_keys(validation: Validation) -> dict[str, str]:
         for row in validation.rows:
             if row.master_public_key in unusable:
                 message = f"master_public_key: {unusable[row.master_public_key]}"
-                validation.problems.append(ImportProblem(row.line, row.text, message))
+                validation.problems.append(
+                    ImportProblem(row.line, row.text, message, "invalid_master_public_key")
+                )
         validation.rows = [r for r in validation.rows if r.master_public_key not in unusable]
     return fingerprints

@@ -17,11 +17,32 @@ class AddrpoolError(Exception):
         *,
         code: str | None = None,
         details: Sequence[Mapping[str, Any]] | None = None,
+        details_count: int | None = None,
+        details_by_kind: Mapping[str, int] | None = None,
     ) -> None:
+        """`details_count`/`details_by_kind`: how many details there were in all, when `details`
+        lists only the first of them (an import's report is bounded whatever its size)."""
         super().__init__(message)
         self.message = message
         self.code = code or self.default_code
         self.details = list(details) if details else None
+        self.details_count = details_count
+        self.details_by_kind = dict(details_by_kind) if details_by_kind is not None else None
+
+    def envelope(self) -> dict[str, Any]:
+        """The error body of API.md; the CLI prints the same with `--json`."""
+        body: dict[str, Any] = {
+            "success": False,
+            "error": self.error,
+            "code": self.code,
+            "message": self.message,
+        }
+        if self.details:
+            body["details"] = self.details
+        if self.details_count is not None:
+            body["detailsCount"] = self.details_count
+            body["detailsByKind"] = self.details_by_kind or {}
+        return body
 
 
 class ValidationFailed(AddrpoolError):

@@ -7,6 +7,7 @@
   self-managed order when the second field is a protocol name;
 - a JSON list of strings or of `{address, derivationIndex?, masterPublicKey?, protocol?}`.
 JSON rows are numbered by their position in the list (1-based), other rows by line.
+A secret anywhere in the input refuses it whole before any row is read (pool.import_problems).
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pool.errors import ValidationFailed
+from pool.import_problems import excerpt, refuse_secrets, secrets_in_items, secrets_in_text
 
 Format = Literal["auto", "lines", "csv", "json"]
 FORMATS: tuple[Format, ...] = ("auto", "lines", "csv", "json")
 COLUMNS = ("address", "derivation_index", "protocol", "master_public_key")
+MAX_NAMES_SHOWN = 5
 PAYIN_ORDER = COLUMNS
 SELF_MANAGED_ORDER = ("address", "protocol", "derivation_index", "master_public_key")
 _JSON_KEYS = {
@@ -43,19 +46,29 @@ class RawRow:
     master_public_key: str | None = None
     problem: str | None = None  # a structural fault of the row itself (too many fields)
 
-    def cells(self) -> tuple[str, ...]:
-        values = (self.address, self.derivation_index, self.protocol, self.master_public_key)
-        return tuple(v for v in values if v)
-
 
 def read_rows(text: str, *, format: Format = "auto") -> Iterator[RawRow]:
+    """The rows of an import; PRIVATE_KEY_REFUSED, at once, if a secret is anywhere in it."""
+    text = text.lstrip("\ufeff")
+    chosen = detect_format(text) if format == "auto" else format
+    if chosen != "json":
+        refuse_secrets(secrets_in_text(text))
+    return parse_rows(text, format=chosen)
+
+
+def parse_rows(text: str, *, format: Format = "auto") -> Iterator[RawRow]:
+    """read_rows for a text already screened whole (secrets_in_text), as an API request's is.
+
+    A JSON text's strings are still screened once decoded: an escape such as `\\n` glues a
+    letter to the next word, which hides a mnemonic from a scan of the raw text.
+    """
     text = text.lstrip("\ufeff")
     chosen = detect_format(text) if format == "auto" else format
     if chosen == "json":
-        return _json_rows(text)
-    if chosen == "csv":
-        return _csv_rows(text)
-    return _line_rows(text)
+        items = _json_items(text)
+        refuse_secrets(secrets_in_items(items))
+        return iter(item_rows(items))
+    return _csv_rows(text) if chosen == "csv" else _line_rows(text)
 
 
 def detect_format(text: str) -> Format:
@@ -92,8 +105,11 @@ def _csv_rows(text: str) -> Iterator[RawRow]:
 def _header_columns(header: list[str]) -> tuple[str, ...]:
     unknown = [name for name in header if name and name not in COLUMNS]
     if unknown:
+        shown = [excerpt(name) for name in unknown[:MAX_NAMES_SHOWN]]
+        if len(unknown) > MAX_NAMES_SHOWN:
+            shown.append(f"{len(unknown) - MAX_NAMES_SHOWN} more")
         raise ValidationFailed(
-            f"unknown CSV column(s): {', '.join(unknown)} (known: {', '.join(COLUMNS)})"
+            f"unknown CSV column(s): {', '.join(shown)} (known: {', '.join(COLUMNS)})"
         )
     return tuple(header)
 
@@ -127,15 +143,21 @@ def _row(number: int, values: dict[str, str | None]) -> RawRow:
     )
 
 
-def _json_rows(text: str) -> Iterator[RawRow]:
+def _json_items(text: str) -> list[Any]:
     try:
         items = json.loads(text)
     except ValueError as exc:
+        refuse_secrets(secrets_in_text(text))  # a key in a broken file is still a key exposed
         raise ValidationFailed(f"the file is not valid JSON: {exc}", code="INVALID_JSON") from exc
     if not isinstance(items, list):
+        refuse_secrets(secrets_in_items([items]))
         raise ValidationFailed("a JSON import must be a list of addresses or of objects")
-    for position, item in enumerate(items, start=1):
-        yield json_item_row(position, item)
+    return items
+
+
+def item_rows(items: list[Any]) -> list[RawRow]:
+    """The rows of a JSON import's list (screened for secrets by the caller)."""
+    return [json_item_row(position, item) for position, item in enumerate(items, start=1)]
 
 
 def json_item_row(position: int, item: Any) -> RawRow:

@@ -1,9 +1,11 @@
 """Address import: validate everything first, then write in bulk (issue 3).
 
-All-or-nothing by default: one bad row and nothing is written, every bad row is listed.
-Anything that looks like a private key refuses the whole import, even with `skip_invalid`:
-the file must be cleaned, and the secret is never echoed. Duplicates inside the input and
-addresses already in the pool are skipped and counted, so re-importing changes nothing.
+All-or-nothing by default: one bad row and nothing is written; the report lists the first bad
+rows and counts them all by kind (pool.import_problems). Anything that looks like a private key
+refuses the whole import, even with `skip_invalid`: the file must be cleaned, and the secret is
+never echoed; that screen runs where the input is read (read_rows, the API's request schema),
+before any row gets here. Duplicates inside the input and addresses already in the pool are
+skipped and counted, so re-importing changes nothing.
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.domain import AddressParser, Protocol
 from pool.errors import ValidationFailed
 from pool.import_formats import RawRow
+from pool.import_problems import ImportProblem, Problems, excerpt
 from pool.repository import imports as repo
 from pool.repository.addresses import (
     AVAILABLE,
@@ -26,25 +29,23 @@ from pool.repository.addresses import (
     refresh_statistics,
 )
 from pool.repository.events import insert_audit
-from pool.secret_detection import REDACTED, refusal, secret_kind
 
 CHUNK = 50_000
 ANALYZE_AFTER = 1_000  # imported rows: a smaller import does not change how to plan
-MAX_VALUE_SHOWN = 100
 MAX_DERIVATION_INDEX = 2**31 - 1  # non-hardened BIP32 indices
 PUBLIC_KEY_PREFIXES = ("xpub", "tpub", "ypub", "zpub", "upub", "vpub", "Ypub", "Zpub")
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
+T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class ImportProblem:
-    line: int
-    value: str
-    message: str
+class _RowRefused(Exception):
+    """Why one row cannot be imported: a kind to count it under and a message for a person."""
 
-    def as_detail(self) -> dict[str, Any]:
-        return {"line": self.line, "value": self.value, "message": self.message}
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +61,7 @@ class ValidRow:
 class Validation:
     rows: list[ValidRow] = field(default_factory=list)
     duplicates: int = 0
-    problems: list[ImportProblem] = field(default_factory=list)
-    secrets: list[ImportProblem] = field(default_factory=list)
+    problems: Problems = field(default_factory=Problems)
 
 
 @dataclass(slots=True)
@@ -70,7 +70,7 @@ class ImportReport:
     imported: int = 0
     duplicates_in_input: int = 0
     already_in_pool: int = 0
-    invalid: list[ImportProblem] = field(default_factory=list)
+    invalid: Problems = field(default_factory=Problems)
     dry_run: bool = False
     batch_id: int | None = None
 
@@ -86,7 +86,9 @@ class ImportReport:
             "duplicates": self.skipped,
             "duplicatesInInput": self.duplicates_in_input,
             "alreadyInPool": self.already_in_pool,
-            "invalid": [p.as_detail() for p in self.invalid],
+            "invalid": self.invalid.details(),  # the first MAX_LISTED
+            "invalidCount": self.invalid.count,
+            "invalidByKind": self.invalid.by_kind,
             "batchId": self.batch_id,
             "dryRun": self.dry_run,
         }
@@ -109,21 +111,20 @@ def validate_rows(
     parser: AddressParser,
     progress: Progress | None = None,
 ) -> Validation:
-    """Pure and CPU-bound: callers on an event loop run it in a thread."""
+    """Pure and CPU-bound: callers on an event loop run it in a thread.
+
+    `rows` come from read_rows or a request screened by its schema: secrets were refused there.
+    """
     result = Validation()
     seen: set[str] = set()
     for count, row in enumerate(rows, start=1):
         if progress is not None and count % CHUNK == 0:
             progress("validated", count, 0)
-        secret = _secret_in(row)
-        if secret is not None:
-            result.secrets.append(ImportProblem(row.line, REDACTED, refusal(secret)))
-            continue
         try:
             valid = _validate_row(row, protocol=protocol, parser=parser)
-        except ValidationFailed as exc:
+        except _RowRefused as refused:
             result.problems.append(
-                ImportProblem(row.line, row.address[:MAX_VALUE_SHOWN], exc.message)
+                ImportProblem(row.line, row.address, refused.message, refused.kind)
             )
             continue
         if valid.hex20 in seen:
@@ -134,31 +135,31 @@ def validate_rows(
     return result
 
 
-def _secret_in(row: RawRow) -> str | None:
-    for cell in row.cells():
-        kind = secret_kind(cell)
-        if kind is not None:
-            return kind
-    return None
-
-
 def _validate_row(row: RawRow, *, protocol: Protocol, parser: AddressParser) -> ValidRow:
     if row.problem is not None:
-        raise ValidationFailed(row.problem)
+        raise _RowRefused("too_many_fields", row.problem)
     if not row.address:
-        raise ValidationFailed("no address in this row")
+        raise _RowRefused("missing_address", "no address in this row")
     if row.protocol is not None and row.protocol.lower() != protocol:
-        raise ValidationFailed(
-            f"the row's protocol is {row.protocol!r} but this import is for {protocol!r}"
+        raise _RowRefused(
+            "protocol_mismatch",
+            f"the row's protocol is {excerpt(row.protocol)!r} but this import is for {protocol!r}",
         )
-    parsed = parser(row.address)
+    parsed = _checked("invalid_address", parser, row.address)
     return ValidRow(
         parsed.text,
         parsed.hex20,
-        _derivation_index(row.derivation_index),
-        _master_public_key(row.master_public_key),
+        _checked("invalid_derivation_index", _derivation_index, row.derivation_index),
+        _checked("invalid_master_public_key", _master_public_key, row.master_public_key),
         row.line,
     )
+
+
+def _checked(kind: str, check: Callable[[Any], T], value: Any) -> T:
+    try:
+        return check(value)
+    except ValidationFailed as exc:
+        raise _RowRefused(kind, exc.message) from exc
 
 
 def _derivation_index(value: str | None) -> int | None:
@@ -203,18 +204,12 @@ async def import_addresses(
 
 
 def refuse_if_unusable(validation: Validation, *, skip_invalid: bool) -> None:
-    if validation.secrets:
-        raise ValidationFailed(
-            f"{len(validation.secrets)} row(s) hold what looks like a private key; "
-            "addrpool never takes private keys: nothing was imported",
-            code="PRIVATE_KEY_REFUSED",
-            details=[p.as_detail() for p in validation.secrets],
-        )
-    if validation.problems and not skip_invalid:
-        raise ValidationFailed(
-            f"{len(validation.problems)} invalid row(s); nothing was imported",
+    problems = validation.problems
+    if problems.count and not skip_invalid:
+        listed = "" if problems.count <= len(problems.listed) else "; the first are listed"
+        raise problems.error(
+            f"{problems.count} invalid row(s); nothing was imported{listed}",
             code="INVALID_ADDRESS",
-            details=[p.as_detail() for p in validation.problems],
         )
 
 
@@ -310,7 +305,7 @@ async def _close_batch(
             "sha256": source.sha256,
             "imported": report.imported,
             "duplicates": report.skipped,
-            "invalid": len(report.invalid),
+            "invalid": report.invalid.count,
         },
         now=now,
     )

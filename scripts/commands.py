@@ -30,7 +30,7 @@ from pool.instance import check_network, claim_network
 from pool.logs import configure_logging
 from pool.migrate import current_revision, head_revision, upgrade
 from scripts import server
-from scripts.output import Output, ProgressBar, table
+from scripts.output import Output, ProgressBar, more_problems, table
 
 
 def actor() -> str:
@@ -254,14 +254,16 @@ def import_summary(report: ImportReport) -> dict[str, object]:
 
 def import_text(report: ImportReport) -> str:
     verb = "would import" if report.dry_run else "imported"
+    invalid = report.invalid
     text = (
         f"{verb} {report.imported} {report.protocol} address(es); skipped {report.skipped} "
         f"({report.duplicates_in_input} repeated in the file, {report.already_in_pool} already "
-        f"in the pool); {len(report.invalid)} invalid"
+        f"in the pool); {invalid.count} invalid"
     )
-    for problem in report.invalid:
+    for problem in invalid.listed:
         text += f"\n  line {problem.line}: {problem.value!r} {problem.message}"
-    return text
+    more = more_problems(invalid.count, invalid.by_kind, len(invalid.listed))
+    return text if more is None else f"{text}\n  {more}"
 
 
 async def keys_create(args: argparse.Namespace, out: Output) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from pool.errors import AddrpoolError
@@ -18,21 +19,27 @@ class Output:
 
     def error(self, exc: AddrpoolError) -> None:
         if self.as_json:
-            body: dict[str, Any] = {
-                "success": False,
-                "error": exc.error,
-                "code": exc.code,
-                "message": exc.message,
-            }
-            if exc.details:
-                body["details"] = exc.details
-            print(json.dumps(body, indent=2, ensure_ascii=False))
+            print(json.dumps(exc.envelope(), indent=2, ensure_ascii=False))
             return
         print(f"error: {exc.message}", file=sys.stderr)
         for detail in exc.details or []:
             where = f"line {detail['line']}" if "line" in detail else detail.get("field", "")
             value = f" {detail['value']!r}" if "value" in detail else ""
             print(f"  {where}:{value} {detail['message']}", file=sys.stderr)
+        if exc.details_count is not None:
+            more = more_problems(
+                exc.details_count, exc.details_by_kind or {}, len(exc.details or [])
+            )
+            if more is not None:
+                print(f"  {more}", file=sys.stderr)
+
+
+def more_problems(count: int, by_kind: Mapping[str, int], listed: int) -> str | None:
+    """The line under a bounded list of problems: how many were left out, and of which kinds."""
+    if count <= listed:
+        return None
+    kinds = ", ".join(f"{kind}: {n:,}" for kind, n in sorted(by_kind.items(), key=lambda i: -i[1]))
+    return f"... and {count - listed:,} more not listed ({count:,} in all; {kinds})"
 
 
 def table(rows: list[list[str]], header: list[str]) -> str:

@@ -24,7 +24,8 @@ from pool.archive import change_archived
 from pool.clock import utc_now
 from pool.domain import ParsedAddress, Protocol
 from pool.errors import ValidationFailed
-from pool.import_formats import RawRow, json_item_row, read_rows
+from pool.import_formats import RawRow, item_rows, parse_rows
+from pool.import_problems import refuse_secrets, secrets_in_text
 from pool.importer import ImportReport, ImportSource, validate_rows, write_validated
 from pool.payloads import pool_summary_payload
 from pool.repository.addresses import list_addresses
@@ -160,6 +161,8 @@ def _parse_import(raw: bytes) -> tuple[ImportBody, list[RawRow]]:
     try:
         payload = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        # A key in a broken request is still a key exposed: say so rather than "not JSON".
+        refuse_secrets(secrets_in_text(raw.decode("utf-8", "replace")))
         raise ValidationFailed("Request body is not valid JSON", code="INVALID_JSON") from exc
     try:
         body = ImportBody.model_validate(payload)
@@ -168,9 +171,9 @@ def _parse_import(raw: bytes) -> tuple[ImportBody, list[RawRow]]:
     if (body.addresses is None) == (body.csv is None):
         raise ValidationFailed("Give exactly one of: addresses (a list), csv (text)")
     if body.addresses is not None:
-        rows = [json_item_row(n, item) for n, item in enumerate(body.addresses, start=1)]
-    else:
-        rows = list(read_rows(body.csv or "", format=body.format))
+        rows = item_rows(body.addresses)
+    else:  # ImportBody screened the whole request for secrets: parse without a second scan
+        rows = list(parse_rows(body.csv or "", format=body.format))
     return body, rows
 
 

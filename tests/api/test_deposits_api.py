@@ -165,3 +165,35 @@ async def test_unattributed_rows_do_not_break_listing(client, db: Database, serv
         assert await conn.scalar(select(address.c.id)) is not None
     listed = await client.get("/api/v1/deposits", headers=auth(service_key))
     assert listed.json()["data"]["deposits"] == []
+
+
+KEY = "9b" * 32
+PHRASE = "legal winner thank year wave sausage worth useful legal winner thank yellow"
+WORDS = PHRASE.split()
+
+
+async def test_metadata_holding_a_secret_is_refused_and_nothing_bound(
+    client: httpx.AsyncClient, db: Database, service_key, caplog
+) -> None:
+    await load_pool(db, "evm", 2)
+    h = auth(service_key)
+    for metadata in (
+        {"note": f"customer key={KEY}"},
+        {"deep": {"er": [1, {"x": f'"0x{KEY}"'}]}},
+        {KEY: "as a key"},
+        {"seed": WORDS},  # a phrase given as a list of words
+        {"seed": " ".join(WORDS)},
+    ):
+        body = {"depositReference": "player_9", "protocol": "evm", "metadata": metadata}
+        response = await client.post("/api/v1/deposits/bind", json=body, headers=h)
+        assert response.status_code == 400, metadata
+        assert response.json()["code"] == "PRIVATE_KEY_REFUSED"
+        said = response.text + caplog.text
+        assert KEY not in said and " ".join(WORDS[:3]) not in said and '"legal"' not in said
+    found = await client.get("/api/v1/deposits/references/player_9", headers=h)
+    assert found.status_code == 404
+    async with db.read() as conn:
+        assert (await conn.execute(select(binding.c.id))).first() is None
+    words_apart = {f"field{n}": word for n, word in enumerate(WORDS)}  # 12 fields, 1 word each
+    body = {"depositReference": "player_9", "protocol": "evm", "metadata": words_apart}
+    assert (await client.post("/api/v1/deposits/bind", json=body, headers=h)).status_code == 201

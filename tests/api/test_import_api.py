@@ -150,3 +150,91 @@ async def test_bad_xpub_imports(client, admin_key, body, status, code) -> None:
     response = await client.post(XPUB_URL, json=body, headers=auth(admin_key))
     assert (response.status_code, response.json()["code"]) == (status, code)
     assert "f" * 64 not in response.text
+
+
+KEY = "7c" * 32
+WIF = "KwdMAjGmerYanjeui5SHS7JkmpZvVipYvB2LJGU1ZxJwYvP98617"
+XPRV = "xprv9s21ZrQH143K3QTDL4LXw2F7HEK3wJUD2nW2nRk4stbPy6cq3jPPqjiChkVvvNKmPGJxWUtg6LnF5kejMRNNU3TGtRBeJgk33yuGBxrMPHi"
+PHRASE = "legal winner thank year wave sausage worth useful legal winner thank yellow"
+WORDS = PHRASE.split()
+
+
+def _secret_bodies() -> list[dict]:
+    a, b = random_addresses("evm", 2)
+    return [
+        {"addresses": [a, {"address": b, "note": XPRV}]},  # an unknown field of a row
+        {"addresses": [a, f"{b} {KEY}"]},
+        {"addresses": [a, *WORDS]},  # one word per row
+        {"csv": f"address,derivation_index\n{a},0\n{b},1,{KEY}\n"},  # a 5th column
+        {"csv": f'{a}\n"{" ".join(WORDS)}"\n'},
+        {"addresses": [a], "memo": f"wif={WIF}"},  # an unknown field of the request
+        {"addresses": [a], "protocol": f"evm {KEY}"},  # refused before the protocol is checked
+    ]
+
+
+@pytest.mark.parametrize("case", range(7))
+async def test_a_secret_anywhere_in_an_import_request_is_refused(
+    client, db, admin_key, caplog, case
+) -> None:
+    body = {"protocol": "evm", "skipInvalid": True, **_secret_bodies()[case]}
+    response = await client.post(URL, json=body, headers=auth(admin_key))
+    assert response.status_code == 400 and response.json()["code"] == "PRIVATE_KEY_REFUSED"
+    said = response.text + caplog.text
+    assert KEY not in said and WIF not in said and XPRV[:20] not in said
+    assert " ".join(WORDS[:3]) not in said and '"legal","winner"' not in said
+    assert {d["value"] for d in response.json()["details"]} == {"[redacted]"}
+    assert await _pool_size(db) == 0
+
+
+async def test_secrets_are_located_by_row_line_or_field(client, admin_key) -> None:
+    a = random_addresses("evm", 1)[0]
+    body = {"protocol": "evm", "addresses": [a, a, {"address": a, KEY: 1}], "note": XPRV}
+    response = await client.post(URL, json=body, headers=auth(admin_key))
+    error = response.json()
+    assert [(d.get("line"), d.get("field"), d["kind"]) for d in error["details"]] == [
+        (3, None, "raw_private_key"),
+        (None, "note", "extended_private_key"),
+    ]
+    assert error["detailsCount"] == 2 and error["detailsByKind"] == {
+        "raw_private_key": 1,
+        "extended_private_key": 1,
+    }
+
+
+async def test_a_broken_request_holding_a_key_is_refused_as_a_key(client, admin_key) -> None:
+    raw = b'{"protocol": "evm", "addresses": ["' + KEY.encode() + b'",]}'
+    response = await client.post(
+        URL, content=raw, headers={**auth(admin_key), "Content-Type": "application/json"}
+    )
+    assert response.status_code == 400 and response.json()["code"] == "PRIVATE_KEY_REFUSED"
+    assert KEY not in response.text
+
+
+async def test_error_reports_are_bounded_whatever_the_request_size(client, db, admin_key) -> None:
+    bad = [f"0x{n:038x}zz" for n in range(20_000)]  # ~1 MB of bad rows
+    body = {"protocol": "evm", "addresses": bad}
+    refused = await client.post(URL, json=body, headers=auth(admin_key))
+    error = refused.json()
+    assert refused.status_code == 400 and len(refused.content) < 40_000
+    assert len(error["details"]) == 100 and error["detailsCount"] == 20_000
+    assert error["detailsByKind"] == {"invalid_address": 20_000}
+    skipped = await client.post(
+        URL, json={**body, "skipInvalid": True, "dryRun": True}, headers=auth(admin_key)
+    )
+    data = skipped.json()["data"]
+    assert len(skipped.content) < 40_000 and len(data["invalid"]) == 100
+    assert (data["invalidCount"], data["invalidByKind"]) == (20_000, {"invalid_address": 20_000})
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{"xpub": f"key {XPRV}"}, {"xpub": V1_M_0H, "label": f'"{" ".join(WORDS)}"'}],
+)
+async def test_a_secret_anywhere_in_an_xpub_request_is_refused(
+    client, db, admin_key, extra
+) -> None:
+    body = {"protocol": "evm", "count": 3, **extra}
+    response = await client.post(XPUB_URL, json=body, headers=auth(admin_key))
+    assert response.status_code == 400 and response.json()["code"] == "PRIVATE_KEY_REFUSED"
+    assert XPRV[:20] not in response.text and " ".join(WORDS[:3]) not in response.text
+    assert await _pool_size(db) == 0

@@ -74,6 +74,20 @@ def test_private_keys_are_refused_without_echo() -> None:
     assert caught.value.code == "PRIVATE_KEY_REFUSED"
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        f'"{TEST_MNEMONIC}"',
+        "key=xprv9s21ZrQH143K3QTDL4LXw2F7HEK3wJUD2nW2nRk4stbPy6cq3jPPqjiChkVvvNKmPGJxWUtg6LnF5kejMRNNU3TGtRBeJgk33yuGBxrMPHi",
+        f"{V1_M_0H} {'1f' * 32}",
+    ],
+)
+def test_a_disguised_private_key_given_as_the_xpub_is_refused_as_one(text) -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        parse_extended_public_key(text)
+    assert caught.value.code == "PRIVATE_KEY_REFUSED" and "1f" * 32 not in caught.value.message
+
+
 @pytest.mark.parametrize("text", ["xpub", "0x" + "12" * 20, V1_M_0H[:-1] + "x"])
 def test_garbage_is_not_an_xpub(text) -> None:
     with pytest.raises(ValidationFailed):

@@ -64,3 +64,68 @@ def test_structural_faults_are_clear_errors(text: str, reason: str) -> None:
 def test_too_many_fields_is_a_row_problem_not_a_crash() -> None:
     (row,) = rows(f"address,derivation_index\n{A},1,extra\n")
     assert row.problem and "3 fields" in row.problem
+
+
+KEY = "3f" * 32
+PHRASE = "legal winner thank year wave sausage worth useful legal winner thank yellow"
+WORDS = PHRASE.split()
+
+
+def _refused(text: str, format="auto") -> list[dict]:
+    with pytest.raises(ValidationFailed) as caught:
+        read_rows(text, format=format)  # refused at once, before any row is read
+    error = caught.value
+    assert error.code == "PRIVATE_KEY_REFUSED"
+    said = repr(error.envelope())
+    assert KEY not in said and " ".join(WORDS[:3]) not in said and "legal\\nwinner" not in said
+    assert {d["value"] for d in error.details} == {"[redacted]"}
+    return error.details
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "kind"),
+    [
+        (f"address,{KEY}\n{A}\n", 1, "raw_private_key"),  # was echoed as an unknown column
+        (f"address,derivation_index,protocol,master_public_key\n{A},0,evm,{XPUB},{KEY}\n", 2,
+         "raw_private_key"),  # a 5th column
+        (f'{A}\n"0x{KEY}"\n', 2, "raw_private_key"),
+        (f"{A}\r{B}\r{A} {KEY}\r", 3, "raw_private_key"),  # line ends as splitlines counts them
+        (f"{A},0\n{B},1\n\n" + "\n".join(WORDS) + "\n", 4, "mnemonic"),  # one word per line
+        (f'{A}\n"{" ".join(WORDS)}"\n', 2, "mnemonic"),
+    ],
+)  # fmt: skip
+def test_a_secret_anywhere_in_a_text_refuses_it(text: str, line: int, kind: str) -> None:
+    (detail,) = _refused(text)
+    assert (detail["line"], detail["kind"]) == (line, kind)
+
+
+def test_a_mnemonic_over_several_lines_names_them() -> None:
+    (detail,) = _refused(f"{A}\n" + "\r\n".join(WORDS))
+    assert detail["line"] == 2 and "(lines 2 to 13)" in detail["message"]
+
+
+@pytest.mark.parametrize(
+    ("text", "row"),
+    [
+        (f'["{A}", {{"address": "{B}", "note": "key={KEY}"}}]', 2),  # an unknown field
+        (f'["{A}", {{"{KEY}": "{B}"}}]', 2),  # a key, in an object's key
+        ('["' + "\\n".join(WORDS) + '"]', 1),  # escapes decoded before the scan
+        (f'["{A}", ' + ", ".join(f'"{w}"' for w in WORDS) + "]", 2),  # one word per row
+        (f'{{"address": "{A}", "secret": "{KEY}"}}', 1),  # not even a list
+    ],
+)
+def test_a_secret_anywhere_in_a_json_import_refuses_it(text: str, row: int) -> None:
+    (detail,) = _refused(text, format="json")
+    assert detail["line"] == row
+
+
+def test_a_broken_json_file_with_a_key_is_refused_as_a_key() -> None:
+    (detail,) = _refused(f'["{A}",\n{KEY}]', format="json")
+    assert detail["line"] == 2
+
+
+def test_unknown_csv_columns_are_named_in_short() -> None:
+    header = ",".join(["address", "x" * 500, *(f"c{n}" for n in range(10))])
+    with pytest.raises(ValidationFailed) as caught:
+        rows(f"{header}\n{A},1\n")
+    assert "x" * 43 not in caught.value.message and "6 more" in caught.value.message

@@ -64,7 +64,7 @@ async def test_one_bad_line_refuses_everything_and_lists_each_bad_line(db: Datab
 async def test_skip_invalid_imports_the_good_lines(db: Database) -> None:
     good = random_addresses("evm", 2)
     report = await _import(db, [good[0], "junk", good[1]], skip_invalid=True)
-    assert report.imported == 2 and [p.line for p in report.invalid] == [2]
+    assert report.imported == 2 and [p.line for p in report.invalid.listed] == [2]
 
 
 async def test_dry_run_writes_nothing(db: Database) -> None:
@@ -167,3 +167,58 @@ async def test_a_large_import_refreshes_the_planner_statistics(db: Database) -> 
         else:
             counted = "SELECT reltuples FROM pg_class WHERE relname = 'address'"
             assert await conn.scalar(text(counted)) == ANALYZE_AFTER
+
+
+KEY = "5e" * 32
+XPRV = "xprv9s21ZrQH143K3QTDL4LXw2F7HEK3wJUD2nW2nRk4stbPy6cq3jPPqjiChkVvvNKmPGJxWUtg6LnF5kejMRNNU3TGtRBeJgk33yuGBxrMPHi"
+PHRASE = "legal winner thank year wave sausage worth useful legal winner thank yellow"
+WORDS = PHRASE.split()
+
+
+def _secret_cases() -> list[tuple[str, str]]:
+    a, b = random_addresses("evm", 2)
+    return [
+        (f'{a}\n"{KEY}"\n', "quoted"),
+        (f"{a}\nkey={KEY}\n", "key="),
+        (f"{a}\n{a} {KEY}\n", "after an address, past 100 characters"),
+        (f'{a}\n"{" ".join(WORDS)}"\n', "quoted mnemonic"),
+        (f"{a}\n" + "\n".join(WORDS) + "\n", "a mnemonic one word per line"),
+        (f"address,derivation_index\n{a},0\n{b},1,{XPRV}\n", "a 5th column"),
+        (f'[{{"address": "{a}"}}, {{"address": "{b}", "note": "{XPRV}"}}]', "a JSON field"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(7))
+async def test_a_disguised_secret_refuses_the_whole_import(db: Database, caplog, case) -> None:
+    text, what = _secret_cases()[case]
+    with pytest.raises(ValidationFailed) as caught:
+        await _import_text(db, text, skip_invalid=True)
+    error = caught.value
+    assert error.code == "PRIVATE_KEY_REFUSED", what
+    said = repr(error.envelope()) + caplog.text
+    assert KEY not in said and XPRV[:20] not in said and " ".join(WORDS[:3]) not in said
+    assert {d["value"] for d in error.details} == {"[redacted]"}
+    assert await _pool_size(db) == 0
+
+
+async def test_a_large_bad_import_reports_the_first_100_and_counts_the_rest(db: Database) -> None:
+    good = random_addresses("evm", 1)[0]
+    lines = ["address,derivation_index", f"{good},0"]
+    lines += [f"junk-{n:04d}-" + "z" * 200 + ",1" for n in range(1_000)]
+    lines += [f"{a},x" for a in random_addresses("evm", 10)]
+    with pytest.raises(ValidationFailed) as caught:
+        await _import_text(db, "\n".join(lines))
+    error = caught.value
+    assert error.code == "INVALID_ADDRESS" and len(error.details) == 100
+    assert error.details_count == 1_010
+    assert error.details_by_kind == {"invalid_address": 1_000, "invalid_derivation_index": 10}
+    assert [d["line"] for d in error.details] == list(range(3, 103))
+    assert error.details[0]["value"] == "junk-0000-" + "z" * 31 + "…"
+    assert await _pool_size(db) == 0
+    report = await _import_text(db, "\n".join(lines), skip_invalid=True)
+    summary = report.summary()
+    assert report.imported == 1 and len(summary["invalid"]) == 100
+    assert (summary["invalidCount"], summary["invalidByKind"]["invalid_derivation_index"]) == (
+        1_010,
+        10,
+    )

@@ -58,3 +58,31 @@ def test_amounts_read_the_same_as_decimal_arithmetic(units, decimals) -> None:
 
 def test_sums_across_different_decimals_are_exact() -> None:
     assert sum_in_units([(1_500_000, 6), (2 * 10**18, 18), (1, 18)]) == "3.500000000000000001"
+
+
+PHRASE = "legal winner thank year wave sausage worth useful legal winner thank yellow"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"note": "key=" + "ab" * 32},
+        {"ab" * 32: 1},
+        {"a": {"b": [1, ["KwdMAjGmerYanjeui5SHS7JkmpZvVipYvB2LJGU1ZxJwYvP98617"]]}},
+        {"seed": PHRASE},
+        {"seed": PHRASE.split()},
+    ],
+)
+def test_metadata_holding_a_secret_is_refused_as_one(value) -> None:
+    from pool.errors import ValidationFailed
+
+    with pytest.raises(ValidationFailed) as caught:
+        check_metadata(value)
+    assert caught.value.code == "PRIVATE_KEY_REFUSED"
+    assert "ab" * 32 not in repr(caught.value.envelope()) and "legal" not in caught.value.message
+
+
+def test_ordinary_words_in_metadata_are_no_mnemonic() -> None:
+    prose = "please credit the deposit to the account of my brother, who lives abroad"
+    fields = {f"k{n}": w for n, w in enumerate(PHRASE.split()[:6] * 2)}
+    assert check_metadata({"note": prose, **fields}) is not None

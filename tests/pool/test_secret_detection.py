@@ -50,3 +50,90 @@ def test_secrets_are_recognised(value: str, kind: str) -> None:
 )
 def test_addresses_and_public_keys_are_not_secrets(value: str) -> None:
     assert secret_kind(value) is None
+
+
+KEY = secrets.token_hex(32)
+WIF = _wif(compressed=True)
+XPRV = _xprv()
+PHRASE = Mnemonic("english").generate(128)
+ADDRESS = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
+
+
+@pytest.mark.parametrize(
+    ("text", "secret", "kind"),
+    [
+        (f'"{KEY}"', KEY, "raw_private_key"),
+        (f"key={KEY}", KEY, "raw_private_key"),
+        (f"{ADDRESS} {KEY}", KEY, "raw_private_key"),
+        (f"{ADDRESS},0,evm,,0x{KEY}", KEY, "raw_private_key"),
+        (f"pk{KEY.upper()}", KEY.upper(), "raw_private_key"),
+        (f"{WIF};", WIF, "wif_private_key"),
+        (f"[wif: '{WIF}']", WIF, "wif_private_key"),
+        (f'{{"address": "{ADDRESS}", "note": "{XPRV}"}}', XPRV, "extended_private_key"),
+        (f"backup {XPRV[:60]}", XPRV[:60], "extended_private_key"),  # even cut short
+        (f'"{PHRASE}"', PHRASE, "mnemonic"),
+        (f"{ADDRESS} {PHRASE.upper()}", PHRASE.upper(), "mnemonic"),
+        ("\r\n".join(PHRASE.split()), "\r\n".join(PHRASE.split()), "mnemonic"),
+        (",".join(f'"{w}"' for w in PHRASE.split()), ",".join(PHRASE.split()), "mnemonic"),
+        (
+            " ".join(f"{n}. {w}" for n, w in enumerate(PHRASE.split(), start=1)),
+            " ".join(f"{n}. {w}" for n, w in enumerate(PHRASE.split(), start=1))[3:],
+            "mnemonic",
+        ),
+    ],
+)
+def test_secrets_are_found_inside_any_text(text: str, secret: str, kind: str) -> None:
+    from pool.secret_detection import find_secrets
+
+    (found,) = find_secrets(text)
+    assert found.kind == kind
+    assert text[found.start : found.end].replace('"', "") == secret.replace('"', "")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"{ADDRESS},{ADDRESS}",
+        "0x" + secrets.token_hex(31) + "ff1",  # 65 hex digits: no key
+        "0x" + secrets.token_hex(65),  # a signature-sized hex blob
+        " ".join(PHRASE.split()[:11]) + " 0xabc " + " ".join(PHRASE.split()[:11]),
+        "please credit this deposit to the account of my brother, who lives abroad",
+        "xpub6CUGRUonZSQ4TWtTMmzXdrXDtypWKiKrhko4egpiMZbpiaQL2jkwSB1icqYh2cfDfVxdx4df189oLKnC5fSwqPfgyP3hooxujYzAu3fDVmz",
+        _wif(compressed=True)[:-1] + "x",  # checksum broken: a random base58 string
+    ],
+)
+def test_things_that_are_not_secrets(text: str) -> None:
+    from pool.secret_detection import find_secrets
+
+    assert list(find_secrets(text)) == []
+
+
+def test_every_secret_of_a_text_is_found_in_order() -> None:
+    from pool.secret_detection import find_secrets
+
+    text = f"{ADDRESS}\n{KEY}\n{ADDRESS}\n{PHRASE}\n{WIF}\n"
+    assert [f.kind for f in find_secrets(text)] == [
+        "raw_private_key",
+        "mnemonic",
+        "wif_private_key",
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        ("abandon " * 11 + "zzzzzzzzzz ") * 20_000,  # runs of 11 words, each cut short
+        ("a" * 50 + " ") * 20_000,  # tokens one short of the shortest key
+        (secrets.token_hex(32)[:63] + " ") * 20_000,
+        ("1 2 3 " * 20_000) + "abandon",
+        "x" * 2_000_000,
+    ],
+)
+def test_the_scan_stays_linear_on_hostile_input(text: str) -> None:
+    import time
+
+    from pool.secret_detection import find_secrets
+
+    started = time.perf_counter()
+    assert list(find_secrets(text)) == []
+    assert time.perf_counter() - started < 5  # quadratic here would take minutes

@@ -287,3 +287,57 @@ def test_keys_of_both_networks_are_sorted_out_by_revoking_one_side(database_url,
     assert addrpool("testnet", "keys", "revoke", live[:12])[0] == 0
     assert addrpool("testnet", "pool", "summary")[0] == 0  # now recorded as testnet
     _refused_in_one_line(*addrpool("mainnet", "keys", "list"), _other_network("testnet", "mainnet"))
+
+
+KEY = "4d" * 32
+PHRASE = "legal winner thank year wave sausage worth useful legal winner thank yellow"
+WORDS = PHRASE.split()
+
+
+def test_import_refuses_a_secret_in_any_column_without_echoing_it(database_url, tmp_path) -> None:
+    evm = random_addresses("evm", 2)
+    source = tmp_path / "five-columns.csv"
+    source.write_text(f"{evm[0]},0,evm,,\n{evm[1]},1,evm,,{KEY}\n")
+    args = ("import", str(source), "--protocol", "evm", "--skip-invalid")
+    human = cli(*args, database_url=database_url, check=False)
+    assert human.returncode == 2 and "never takes private keys" in human.stderr
+    assert "line 2: '[redacted]'" in human.stderr
+    as_json = cli(*args, "--json", database_url=database_url, check=False)
+    error = json.loads(as_json.stdout)
+    assert error["code"] == "PRIVATE_KEY_REFUSED" and error["detailsCount"] == 1
+    assert error["details"] == [
+        {"line": 2, "value": "[redacted]", "message": error["details"][0]["message"],
+         "kind": "raw_private_key"}
+    ]  # fmt: skip
+    for result in (human, as_json):
+        assert KEY not in result.stdout + result.stderr
+    assert _json("pool", "summary", database_url=database_url)["evm"]["total"] == 0
+
+
+def test_import_from_stdin_refuses_a_mnemonic_one_word_per_line(database_url) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "ADDRPOOL_DATABASE_URL": database_url}
+    result = subprocess.run(
+        [sys.executable, "-m", "scripts.cli", "import", "-", "--protocol", "evm"],
+        input="\n".join(WORDS) + "\n", env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2 and "BIP39 mnemonic" in result.stderr
+    assert "winner" not in result.stdout + result.stderr
+
+
+def test_import_reports_the_first_100_bad_lines_and_counts_the_rest(database_url, tmp_path) -> None:
+    source = tmp_path / "bad.txt"
+    source.write_text("".join(f"not-an-address-{n}\n" for n in range(300)))
+    args = ("import", str(source), "--protocol", "tron")
+    human = cli(*args, database_url=database_url, check=False)
+    assert human.returncode == 2 and human.stderr.count("\n  line ") == 100
+    assert "200 more not listed (300 in all; invalid_address: 300)" in human.stderr
+    error = json.loads(cli(*args, "--json", database_url=database_url, check=False).stdout)
+    assert (len(error["details"]), error["detailsCount"]) == (100, 300)
+    report = _json(*args, "--skip-invalid", "--dry-run", database_url=database_url)
+    assert (len(report["invalid"]), report["invalidCount"]) == (100, 300)
+    text = cli(*args, "--skip-invalid", "--dry-run", database_url=database_url).stdout
+    assert text.count("\n  line ") == 100 and "200 more not listed" in text
