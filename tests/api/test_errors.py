@@ -106,6 +106,42 @@ async def test_wrong_method_is_405_envelope(client, service_key) -> None:
 
 
 @pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        # GET, PATCH and DELETE are three routes of one path: all three are named.
+        ("PUT", "/api/v1/webhooks/endpoints/we_1", "DELETE, GET, PATCH"),
+        ("DELETE", "/api/v1/webhooks/endpoints", "GET, POST"),
+        ("POST", "/health", "GET"),
+    ],
+)
+async def test_405_names_every_method_the_path_accepts(
+    client, service_key, method, path, allowed
+) -> None:
+    response = await client.request(method, path, headers=auth(service_key))
+    body = _assert_envelope(response, 405, "MethodNotAllowed", "METHOD_NOT_ALLOWED")
+    assert response.headers["allow"] == allowed
+    assert allowed in body["message"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/v1/deposits/"),
+        ("GET", "/api/v1/alerts/"),
+        ("GET", "/api/v1/address-pool/summary/"),
+        ("POST", "/api/v1/deposits/bind/"),
+        ("GET", "/health/"),
+    ],
+)
+async def test_a_trailing_slash_is_a_404_envelope_not_a_redirect(
+    client, service_key, method, path
+) -> None:
+    response = await client.request(method, path, headers=auth(service_key), json={})
+    _assert_envelope(response, 404, "NotFound", "NOT_FOUND")
+    assert "location" not in response.headers
+
+
+@pytest.mark.parametrize(
     "query",
     ["limit=0", "limit=101", "page=0", "page=abc", "status=lost", "limit=1e3"],
 )
