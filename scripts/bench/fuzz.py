@@ -80,6 +80,7 @@ class FuzzReport:
             "serverErrors": self.server_errors,
             "findings": len(self.findings),
             "serverErrorsInWebhookUrlParsing": len(self.elsewhere),
+            "casesByOperation": dict(sorted(self.cases_by_operation.items())),
         }
 
 

@@ -15,7 +15,7 @@ from scripts.bench.fuzz import curl_lines, fuzz, prepare
 from tests.conftest import run_sync
 from tests.server import running_server
 
-CASES = 800
+CASES = 3000
 SEED = 20261206
 OPERATIONS = 28
 
