@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -32,6 +33,10 @@ _JSON_KEYS = {
     "master_public_key": "master_public_key",
     "protocol": "protocol",
 }
+
+# json.loads turns an escaped lone surrogate into a str that no UTF-8 encoder takes (the
+# error that quotes the row, the database driver, a terminal): it must not get that far.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,12 +135,25 @@ def _row(number: int, values: dict[str, str | None]) -> RawRow:
 def _json_rows(text: str) -> Iterator[RawRow]:
     try:
         items = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
         raise ValidationFailed(f"the file is not valid JSON: {exc}", code="INVALID_JSON") from exc
+    if "\\" in text and _SURROGATE_ESCAPE.search(text) and not _is_text(items):
+        raise ValidationFailed(
+            "the file is not valid JSON text: it escapes a lone surrogate (\\ud800 to \\udfff)",
+            code="INVALID_JSON",
+        )
     if not isinstance(items, list):
         raise ValidationFailed("a JSON import must be a list of addresses or of objects")
     for position, item in enumerate(items, start=1):
         yield json_item_row(position, item)
+
+
+def _is_text(document: Any) -> bool:
+    try:
+        json.dumps(document, ensure_ascii=False).encode("utf-8")
+    except (ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
+        return False
+    return True
 
 
 def json_item_row(position: int, item: Any) -> RawRow:

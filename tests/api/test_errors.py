@@ -124,6 +124,21 @@ async def test_405_names_every_method_the_path_accepts(
 
 
 @pytest.mark.parametrize(
+    "query",
+    [
+        "since=999999999d",
+        "since=99999999999999999999999999m",
+        "since=0001-01-01T00:00:00%2B01:00",
+        "since=2026-01-01&until=9999-12-31T23:59:59-14:00",
+    ],
+)
+async def test_moments_outside_the_calendar_are_400(client, admin_key, query) -> None:
+    response = await client.get(f"/api/v1/reconciliation/totals?{query}", headers=auth(admin_key))
+    body = _assert_envelope(response, 400, "ValidationError", "VALIDATION_FAILED")
+    assert "outside the years 1 to 9999" in body["message"]
+
+
+@pytest.mark.parametrize(
     ("method", "path"),
     [
         ("GET", "/api/v1/deposits/"),

@@ -81,6 +81,11 @@ async def test_private_keys_are_refused_and_never_echoed(client, db, admin_key, 
         ({"protocol": "evm", "addresses": [], "csv": ""}, "VALIDATION_FAILED"),
         ({"protocol": "btc", "addresses": []}, "UNSUPPORTED_PROTOCOL"),
         ({"protocol": "evm", "addresses": "0xabc"}, "VALIDATION_FAILED"),
+        # JSON in the text: a lone surrogate once came back quoted in an error no encoder
+        # could write (500), deep nesting overflowed the decoder's recursion (500).
+        ({"protocol": "evm", "csv": '["\\ud800"]'}, "INVALID_JSON"),
+        ({"protocol": "evm", "csv": '[{"address": "0x\\udc00"}]'}, "INVALID_JSON"),
+        ({"protocol": "evm", "csv": "[" * 5000 + "]" * 5000}, "INVALID_JSON"),
     ],
 )
 async def test_bad_import_bodies(client, admin_key, body, code) -> None:

@@ -61,6 +61,25 @@ def test_structural_faults_are_clear_errors(text: str, reason: str) -> None:
         rows(text, format="json" if text.startswith("{") else "auto")
 
 
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ('["\\ud800"]', "escapes a lone surrogate"),
+        ('[{"address": "x\\uDFFF"}]', "escapes a lone surrogate"),
+        ("[" * 5000 + "]" * 5000, "maximum recursion depth"),
+    ],
+)
+def test_json_no_encoder_could_write_back_is_invalid_json(text: str, reason: str) -> None:
+    with pytest.raises(ValidationFailed, match=reason) as refused:
+        rows(text)
+    assert refused.value.code == "INVALID_JSON"
+
+
+def test_escapes_that_are_text_stay_text() -> None:
+    """A surrogate pair is one character; an escaped backslash before `ud800` is plain text."""
+    assert [r.address for r in rows('["\\ud83d\\ude00", "\\\\ud800"]')] == ["\U0001f600", "\\ud800"]
+
+
 def test_too_many_fields_is_a_row_problem_not_a_crash() -> None:
     (row,) = rows(f"address,derivation_index\n{A},1,extra\n")
     assert row.problem and "3 fields" in row.problem
