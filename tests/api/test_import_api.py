@@ -6,6 +6,8 @@ from sqlalchemy import func, select
 from pool.tables import address, audit_log
 from tests.helpers import auth, random_addresses
 
+EVM = random_addresses("evm", 1)[0]
+
 URL = "/api/v1/address-pool/addresses"
 
 
@@ -86,6 +88,9 @@ async def test_private_keys_are_refused_and_never_echoed(client, db, admin_key, 
         ({"protocol": "evm", "csv": '["\\ud800"]'}, "INVALID_JSON"),
         ({"protocol": "evm", "csv": '[{"address": "0x\\udc00"}]'}, "INVALID_JSON"),
         ({"protocol": "evm", "csv": "[" * 5000 + "]" * 5000}, "INVALID_JSON"),
+        # A derivation index int() cannot read (ValueError, a 500 before).
+        ({"protocol": "evm", "csv": f"{EVM},{'9' * 5000}"}, "INVALID_ADDRESS"),
+        ({"protocol": "evm", "csv": f"{EVM},\u00b2"}, "INVALID_ADDRESS"),
     ],
 )
 async def test_bad_import_bodies(client, admin_key, body, code) -> None:
