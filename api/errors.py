@@ -85,7 +85,12 @@ async def _on_http_exception(_request: Request, exc: Exception) -> Response:
     elif exc.status_code == 413:
         mapped = PayloadTooLarge(str(exc.detail))
     elif exc.status_code == 400:
-        mapped = ValidationFailed("Request body could not be read")
+        # FastAPI's answer when its JSON decoder fails other than on syntax: bytes that are
+        # not UTF-8, nesting past the recursion limit, a number of thousands of digits.
+        mapped = ValidationFailed(
+            "Request body is not valid JSON: not UTF-8, nested too deeply, or a number too long",
+            code="INVALID_JSON",
+        )
     else:
         mapped = AddrpoolError(str(exc.detail))
         response = failure(mapped, headers=dict(exc.headers) if exc.headers else None)

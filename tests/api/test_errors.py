@@ -29,6 +29,18 @@ def _assert_envelope(response, status: int, error: str, code: str | None = None)
 
 BAD_BODIES = [
     (b"{not json", "INVALID_JSON"),
+    (
+        b'{"depositReference": "a", "protocol": "evm", "metadata": '
+        + b"[" * 5000
+        + b"]" * 5000
+        + b"}",
+        "INVALID_JSON",
+    ),
+    (b'{"depositReference": "\xff\xfe\xfd", "protocol": "evm"}', "INVALID_JSON"),
+    (
+        b'{"depositReference": "a", "protocol": "evm", "metadata": {"n": ' + b"9" * 5000 + b"}}",
+        "INVALID_JSON",
+    ),
     (b"", "VALIDATION_FAILED"),
     (b"[]", "VALIDATION_FAILED"),
     (b'"text"', "VALIDATION_FAILED"),
