@@ -15,6 +15,7 @@ from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.routes import alerts, deposits, health, metrics, reconciliation, upstream, webhooks
 from api.routes import pool as pool_routes
+from api.text_guard import TextGuard
 from chains.presets import unwatched_chains
 from pool import __version__
 from pool.config import Settings
@@ -59,6 +60,8 @@ def create_app(
         version=__version__,
         description="Self-hosted deposit address pool manager with a PayIn-compatible API.",
         lifespan=lifespan,
+        # No redirect for a trailing slash: an unknown path answers the 404 envelope.
+        redirect_slashes=False,
     )
     app.state.ctx = AppContext(
         settings, database, monitored_chains or {}, unwatched_chains(settings)
@@ -67,6 +70,8 @@ def create_app(
         database, network=settings.network, ttl_seconds=settings.auth_cache_seconds
     )
     install_error_handlers(app)
+    # The last middleware added runs first: the size limit, then the text guard's buffering.
+    app.add_middleware(TextGuard)
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,

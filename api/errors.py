@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from api.responses import failure
 from pool.errors import (
@@ -78,17 +79,44 @@ async def _on_http_exception(_request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         mapped = NotFound("Route not found")
     elif exc.status_code == 405:
-        mapped = MethodNotAllowed("Method not allowed on this route")
+        allowed = ", ".join(_allowed_methods(_request))
+        mapped = MethodNotAllowed(f"Method not allowed on this route; it accepts {allowed}")
+        return failure(mapped, headers={"Allow": allowed})
     elif exc.status_code == 413:
         mapped = PayloadTooLarge(str(exc.detail))
     elif exc.status_code == 400:
-        mapped = ValidationFailed("Request body could not be read")
+        # FastAPI's answer when its JSON decoder fails other than on syntax: bytes that are
+        # not UTF-8, nesting past the recursion limit, a number of thousands of digits.
+        mapped = ValidationFailed(
+            "Request body is not valid JSON: not UTF-8, nested too deeply, or a number too long",
+            code="INVALID_JSON",
+        )
     else:
         mapped = AddrpoolError(str(exc.detail))
-        response = failure(mapped)
+        response = failure(mapped, headers=dict(exc.headers) if exc.headers else None)
         response.status_code = exc.status_code
         return response
     return failure(mapped)
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route of this path accepts.
+
+    Starlette's own `Allow` names only the first route of the path, while a path often has
+    several (GET, PATCH and DELETE of one endpoint), so each method is tried on the routes.
+    """
+    path = {k: request.scope[k] for k in ("type", "path", "root_path") if k in request.scope}
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**path, "method": method})[0] is Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:

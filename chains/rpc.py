@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import sys
 import time
 from typing import Any
 
@@ -23,6 +24,13 @@ from web3.types import RPCEndpoint
 from pool import metrics
 
 log = logging.getLogger("addrpool.rpc")
+
+# Importing web3 imports py_ecc, which raises the interpreter's recursion limit to 100,000 for
+# its own maths (unused here). Past Python's 1,000, the guard that turns a deeply nested JSON
+# request body into a RecursionError (a 400) no longer comes before the C stack overflows:
+# one ~200 KB body nested 99,000 deep killed `addrpool serve` with SIGSEGV. Put it back.
+PYTHON_RECURSION_LIMIT = 1000
+sys.setrecursionlimit(min(sys.getrecursionlimit(), PYTHON_RECURSION_LIMIT))
 
 
 class RpcError(Exception):

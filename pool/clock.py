@@ -27,12 +27,15 @@ def parse_moment(value: str, *, now: datetime) -> datetime:
     """`30m`, `24h`, `7d` (that long before `now`), a date or an ISO datetime (UTC if naive)."""
     text = value.strip()
     ago = _AGO.match(text)
-    if ago:
-        return now - timedelta(**{_AGO_UNITS[ago.group(2)]: int(ago.group(1))})
     try:
+        if ago:
+            return now - timedelta(**{_AGO_UNITS[ago.group(2)]: int(ago.group(1))})
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        # In UTC now, as it is stored: a moment near year 1 or 9999 may not exist there.
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except OverflowError as exc:
+        raise ValueError(f"{value!r} is outside the years 1 to 9999 (UTC)") from exc
     except ValueError as exc:
         raise ValueError(
             f"{value!r} is neither a duration (30m, 24h, 7d) nor an ISO date or time"
         ) from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -35,6 +36,10 @@ _JSON_KEYS = {
     "master_public_key": "master_public_key",
     "protocol": "protocol",
 }
+
+# json.loads turns an escaped lone surrogate into a str that no UTF-8 encoder takes (the
+# error that quotes the row, the database driver, a terminal): it must not get that far.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,9 +151,15 @@ def _row(number: int, values: dict[str, str | None]) -> RawRow:
 def _json_items(text: str) -> list[Any]:
     try:
         items = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
         refuse_secrets(secrets_in_text(text))  # a key in a broken file is still a key exposed
         raise ValidationFailed(f"the file is not valid JSON: {exc}", code="INVALID_JSON") from exc
+    if "\\" in text and _SURROGATE_ESCAPE.search(text) and not _is_text(items):
+        refuse_secrets(secrets_in_text(text))
+        raise ValidationFailed(
+            "the file is not valid JSON text: it escapes a lone surrogate (\\ud800 to \\udfff)",
+            code="INVALID_JSON",
+        )
     if not isinstance(items, list):
         refuse_secrets(secrets_in_items([items]))
         raise ValidationFailed("a JSON import must be a list of addresses or of objects")
@@ -158,6 +169,14 @@ def _json_items(text: str) -> list[Any]:
 def item_rows(items: list[Any]) -> list[RawRow]:
     """The rows of a JSON import's list (screened for secrets by the caller)."""
     return [json_item_row(position, item) for position, item in enumerate(items, start=1)]
+
+
+def _is_text(document: Any) -> bool:
+    try:
+        json.dumps(document, ensure_ascii=False).encode("utf-8")
+    except (ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
+        return False
+    return True
 
 
 def json_item_row(position: int, item: Any) -> RawRow:

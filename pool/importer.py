@@ -165,7 +165,14 @@ def _checked(kind: str, check: Callable[[Any], T], value: Any) -> T:
 def _derivation_index(value: str | None) -> int | None:
     if value is None:
         return None
-    if not value.isdigit() or int(value) > MAX_DERIVATION_INDEX:
+    # ASCII digits only ("²" is a digit to isdigit() but not to int()), and no more of them
+    # than the largest index has: int() refuses thousands of digits with a ValueError.
+    digits = value.lstrip("0")
+    if (
+        not (value.isascii() and value.isdigit())
+        or len(digits) > len(str(MAX_DERIVATION_INDEX))
+        or int(value) > MAX_DERIVATION_INDEX
+    ):
         raise ValidationFailed(
             f"derivation_index must be a whole number from 0 to {MAX_DERIVATION_INDEX}"
         )

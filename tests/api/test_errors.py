@@ -29,6 +29,18 @@ def _assert_envelope(response, status: int, error: str, code: str | None = None)
 
 BAD_BODIES = [
     (b"{not json", "INVALID_JSON"),
+    (
+        b'{"depositReference": "a", "protocol": "evm", "metadata": '
+        + b"[" * 5000
+        + b"]" * 5000
+        + b"}",
+        "INVALID_JSON",
+    ),
+    (b'{"depositReference": "\xff\xfe\xfd", "protocol": "evm"}', "INVALID_JSON"),
+    (
+        b'{"depositReference": "a", "protocol": "evm", "metadata": {"n": ' + b"9" * 5000 + b"}}",
+        "INVALID_JSON",
+    ),
     (b"", "VALIDATION_FAILED"),
     (b"[]", "VALIDATION_FAILED"),
     (b'"text"', "VALIDATION_FAILED"),
@@ -103,6 +115,57 @@ async def test_unknown_routes_are_404_envelopes(client, service_key, path) -> No
 
 async def test_wrong_method_is_405_envelope(client, service_key) -> None:
     _assert_envelope(await client.delete(BIND, headers=auth(service_key)), 405, "MethodNotAllowed")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        # GET, PATCH and DELETE are three routes of one path: all three are named.
+        ("PUT", "/api/v1/webhooks/endpoints/we_1", "DELETE, GET, PATCH"),
+        ("DELETE", "/api/v1/webhooks/endpoints", "GET, POST"),
+        ("POST", "/health", "GET"),
+    ],
+)
+async def test_405_names_every_method_the_path_accepts(
+    client, service_key, method, path, allowed
+) -> None:
+    response = await client.request(method, path, headers=auth(service_key))
+    body = _assert_envelope(response, 405, "MethodNotAllowed", "METHOD_NOT_ALLOWED")
+    assert response.headers["allow"] == allowed
+    assert allowed in body["message"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "since=999999999d",
+        "since=99999999999999999999999999m",
+        "since=0001-01-01T00:00:00%2B01:00",
+        "since=2026-01-01&until=9999-12-31T23:59:59-14:00",
+    ],
+)
+async def test_moments_outside_the_calendar_are_400(client, admin_key, query) -> None:
+    response = await client.get(f"/api/v1/reconciliation/totals?{query}", headers=auth(admin_key))
+    body = _assert_envelope(response, 400, "ValidationError", "VALIDATION_FAILED")
+    assert "outside the years 1 to 9999" in body["message"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/v1/deposits/"),
+        ("GET", "/api/v1/alerts/"),
+        ("GET", "/api/v1/address-pool/summary/"),
+        ("POST", "/api/v1/deposits/bind/"),
+        ("GET", "/health/"),
+    ],
+)
+async def test_a_trailing_slash_is_a_404_envelope_not_a_redirect(
+    client, service_key, method, path
+) -> None:
+    response = await client.request(method, path, headers=auth(service_key), json={})
+    _assert_envelope(response, 404, "NotFound", "NOT_FOUND")
+    assert "location" not in response.headers
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,13 @@ from sqlalchemy import func, select
 from pool.tables import address, audit_log
 from tests.helpers import auth, random_addresses
 
+EVM = random_addresses("evm", 1)[0]
+
 URL = "/api/v1/address-pool/addresses"
+
+# Past Python's recursion limit of 1,000, which a process importing web3 must keep (see
+# chains/rpc.py): if py_ecc's 100,000 came back, this would decode instead of failing.
+DEEP = "[" * 5000 + "]" * 5000
 
 
 async def _pool_size(db) -> int:
@@ -81,6 +87,14 @@ async def test_private_keys_are_refused_and_never_echoed(client, db, admin_key, 
         ({"protocol": "evm", "addresses": [], "csv": ""}, "VALIDATION_FAILED"),
         ({"protocol": "btc", "addresses": []}, "UNSUPPORTED_PROTOCOL"),
         ({"protocol": "evm", "addresses": "0xabc"}, "VALIDATION_FAILED"),
+        # JSON in the text: a lone surrogate once came back quoted in an error no encoder
+        # could write (500), deep nesting overflowed the decoder's recursion (500).
+        ({"protocol": "evm", "csv": '["\\ud800"]'}, "INVALID_JSON"),
+        ({"protocol": "evm", "csv": '[{"address": "0x\\udc00"}]'}, "INVALID_JSON"),
+        ({"protocol": "evm", "csv": DEEP}, "INVALID_JSON"),
+        # A derivation index int() cannot read (ValueError, a 500 before).
+        ({"protocol": "evm", "csv": f"{EVM},{'9' * 5000}"}, "INVALID_ADDRESS"),
+        ({"protocol": "evm", "csv": f"{EVM},\u00b2"}, "INVALID_ADDRESS"),
     ],
 )
 async def test_bad_import_bodies(client, admin_key, body, code) -> None:

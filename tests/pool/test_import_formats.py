@@ -7,6 +7,10 @@ A = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
 B = "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359"
 XPUB = "xpub6CUGRUonZSQ4TWtTMmzXdrXDtypWKiKrhko4egpiMZbpiaQL2jkwSB1icqYh2cfDfVxdx4df189oLKnC5fSwqPfgyP3hooxujYzAu3fDVmz"
 
+# Past Python's recursion limit of 1,000, which a process importing web3 must keep (see
+# chains/rpc.py): if py_ecc's 100,000 came back, this would decode instead of failing.
+DEEP = "[" * 5000 + "]" * 5000
+
 
 def rows(text: str, format="auto") -> list[RawRow]:
     return list(read_rows(text, format=format))
@@ -59,6 +63,25 @@ def test_forced_format_wins_over_detection() -> None:
 def test_structural_faults_are_clear_errors(text: str, reason: str) -> None:
     with pytest.raises(ValidationFailed, match=reason):
         rows(text, format="json" if text.startswith("{") else "auto")
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ('["\\ud800"]', "escapes a lone surrogate"),
+        ('[{"address": "x\\uDFFF"}]', "escapes a lone surrogate"),
+        (DEEP, "maximum recursion depth"),
+    ],
+)
+def test_json_no_encoder_could_write_back_is_invalid_json(text: str, reason: str) -> None:
+    with pytest.raises(ValidationFailed, match=reason) as refused:
+        rows(text)
+    assert refused.value.code == "INVALID_JSON"
+
+
+def test_escapes_that_are_text_stay_text() -> None:
+    """A surrogate pair is one character; an escaped backslash before `ud800` is plain text."""
+    assert [r.address for r in rows('["\\ud83d\\ude00", "\\\\ud800"]')] == ["\U0001f600", "\\ud800"]
 
 
 def test_too_many_fields_is_a_row_problem_not_a_crash() -> None:

@@ -157,3 +157,25 @@ def test_parse_moment() -> None:
     assert parse_moment("2026-11-01T10:00:00Z", now=NOW).hour == 10
     with pytest.raises(ValueError, match="neither a duration"):
         parse_moment("yesterday", now=NOW)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "999999999d",
+        "99999999999999999999999999m",
+        "0001-01-01T00:00:00+01:00",
+        "9999-12-31T23:59:59-14:00",
+    ],
+)
+def test_moments_outside_the_calendar_are_value_errors(value: str) -> None:
+    """Beyond year 1 or 9999 once in UTC: a ValueError the API answers with 400, not a 500."""
+    with pytest.raises(ValueError, match="outside the years 1 to 9999"):
+        parse_moment(value, now=NOW)
+
+
+def test_moments_with_an_offset_come_back_in_utc() -> None:
+    assert parse_moment("2026-11-01T10:00:00+02:00", now=NOW) == datetime(
+        2026, 11, 1, 8, tzinfo=UTC
+    )
+    assert parse_moment("2026-11-01T10:00:00+02:00", now=NOW).utcoffset() == timedelta(0)
