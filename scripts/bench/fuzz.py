@@ -32,18 +32,12 @@ from chains.tron.address import hex20_to_tron
 from pool import keys
 from pool.clock import utc_now
 from pool.db import Database
-from pool.errors import AddrpoolError
 from pool.import_formats import RawRow
 from pool.importer import ImportSource, import_addresses
-from pool.webhook_urls import parse_webhook_url
 
 MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
 REQUEST_TIMEOUT = 60.0
 ENVELOPE_KEYS = {"success", "error", "code", "message", "details"}
-WEBHOOK_URL_OPERATIONS = {
-    "POST /api/v1/webhooks/endpoints",
-    "PATCH /api/v1/webhooks/endpoints/{endpoint_id}",
-}
 
 
 @dataclass
@@ -63,8 +57,6 @@ class FuzzReport:
     cases_by_operation: Counter[str] = field(default_factory=Counter)
     # Responses that break the rules: a 5xx, or an error that is not the envelope.
     findings: list[Finding] = field(default_factory=list)
-    # 5xx whose cause lies in webhook URL parsing (`pool/webhook_urls.py`), fixed apart.
-    elsewhere: list[Finding] = field(default_factory=list)
 
     @property
     def server_errors(self) -> int:
@@ -79,7 +71,6 @@ class FuzzReport:
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
             "serverErrors": self.server_errors,
             "findings": len(self.findings),
-            "serverErrorsInWebhookUrlParsing": len(self.elsewhere),
             "casesByOperation": dict(sorted(self.cases_by_operation.items())),
         }
 
@@ -175,16 +166,8 @@ class _Runner:
         problem = _problem(response.status_code, response.content)
         if problem is None:
             return
-        finding = Finding(
-            operation.label,
-            response.status_code,
-            problem,
-            case.as_curl_command(headers=self.headers, base_url=self.base_url),
-        )
-        if response.status_code >= 500 and _in_webhook_url_parsing(operation.label, case):
-            self.report.elsewhere.append(finding)
-        else:
-            self.report.findings.append(finding)
+        curl = case.as_curl_command(headers=self.headers, base_url=self.base_url)
+        self.report.findings.append(Finding(operation.label, response.status_code, problem, curl))
 
 
 def _problem(status: int, content: bytes) -> str | None:
@@ -208,29 +191,6 @@ def _is_envelope(body: Any) -> bool:
         and body.get("success") is False
         and all(isinstance(body.get(k), str) and body[k] for k in ("error", "code", "message"))
     )
-
-
-def _in_webhook_url_parsing(label: str, case: Case) -> bool:
-    """True when the case's webhook URL alone makes the URL checks fail unexpectedly.
-
-    Such URLs (an unclosed `[::1`, a bracketed IPv4 address, a host label that is empty or
-    over 63 characters, which the resolver's IDNA encoding refuses) are for
-    `pool/webhook_urls.py` to answer with INVALID_URL; until it does, their 5xx are reported
-    apart instead of failing the run. Once it does, this is never true and can go.
-    """
-    if label not in WEBHOOK_URL_OPERATIONS or not isinstance(case.body, dict):
-        return False
-    url = case.body.get("url")
-    if not isinstance(url, str):
-        return False
-    try:
-        target = parse_webhook_url(url, allow_private=False)
-        target.host.encode("idna")  # the resolver's first step
-    except AddrpoolError:
-        return False
-    except Exception:  # any other failure is the URL checks' own
-        return True
-    return False
 
 
 def curl_lines(findings: list[Finding]) -> Iterator[str]:
