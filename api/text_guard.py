@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.limits import BodyTooLarge
 from api.responses import failure
 from pool.errors import AddrpoolError, PayloadTooLarge, ValidationFailed
+from pool.secret_detection import REDACTED, find_secrets
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 # Bytes that may decode to NUL or a lone surrogate, confirmed by parsing the body: a JSON
@@ -51,8 +52,17 @@ def unstorable_reason(text: str) -> str | None:
 
 
 def _refusal(field: str, reason: str) -> ValidationFailed:
-    field = field[:_FIELD_CHARS]
+    field = _shown(field)
     return ValidationFailed(f"{field}: {reason}", details=[{"field": field, "message": reason}])
+
+
+def _shown(field: str) -> str:
+    """A field's name as the answer may show it. Names come from the request (a JSON object's
+    keys, a query parameter's name), so one holding what looks like a secret is never echoed;
+    it is judged whole, before any cut could hide part of a secret."""
+    if any(find_secrets(field)):
+        return REDACTED
+    return field[:_FIELD_CHARS]
 
 
 def check_path(path: str) -> None:

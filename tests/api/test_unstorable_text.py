@@ -114,6 +114,29 @@ async def test_unstorable_text_is_400_naming_the_field_and_writes_nothing(
     assert await _rows(db) == (0, 0, 0)
 
 
+RAW_KEY = "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
+MNEMONIC_KEYS = "abandon." * 11 + "about"
+SECRET_FIELDS = [  # a refusal names its field, and these names hold secrets: never echoed
+    ("POST", BIND, _bind_body(b'{"' + RAW_KEY.encode() + b'": "\\u0000"}')),
+    ("POST", BIND, _bind_body(b'{"a": {"0x' + RAW_KEY.encode() + b'": ["\\ud800"]}}')),
+    ("POST", IMPORT, _import_body(b'"' + MNEMONIC_KEYS.encode() + b'": {"x": "\\u0000"}')),
+    ("GET", f"/api/v1/deposits?{RAW_KEY}=%00", None),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), SECRET_FIELDS)
+async def test_a_field_named_by_a_secret_is_redacted_in_the_refusal(
+    client, db, admin_key, method, path, body
+) -> None:
+    await load_pool(db, "evm", 1)
+    headers = {**auth(admin_key), **JSON}
+    response = await client.request(method, path, content=body, headers=headers)
+    assert response.status_code == 400, response.text
+    assert response.json()["details"][0]["field"] == "[redacted]"
+    assert RAW_KEY not in response.text and "abandon" not in response.text
+    assert await _rows(db) == (0, 0, 0)
+
+
 async def test_a_body_in_utf16_is_checked_too(client, db, admin_key) -> None:
     """Python's JSON decoder reads UTF-16 and UTF-32 bodies: their NUL bytes start the check."""
     body = (_endpoint_body() + b', "description": "\\u0000"}').decode().encode("utf-16")
