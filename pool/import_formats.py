@@ -97,14 +97,24 @@ def _csv_rows(text: str) -> Iterator[RawRow]:
     first_index = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first_index is None:
         return
-    header = [cell.strip().lower() for cell in next(csv.reader([lines[first_index]]))]
+    header = [cell.strip().lower() for cell in _header_cells(lines[first_index])]
     columns: tuple[str, ...] | None = None
     if "address" in header:
         columns = _header_columns(header)
         first_index += 1
     for number, cells in _numbered_csv(lines, first_index):
+        if isinstance(cells, csv.Error):
+            yield RawRow(number, lines[number - 1].strip(), problem=f"not a CSV row: {cells}")
+            continue
         order = columns or _positional_order(cells)
         yield _csv_row(number, cells, order)
+
+
+def _header_cells(line: str) -> list[str]:
+    try:
+        return next(csv.reader([line]))
+    except csv.Error as exc:
+        raise ValidationFailed(f"the first line is not a CSV row: {exc}") from exc
 
 
 def _header_columns(header: list[str]) -> tuple[str, ...]:
@@ -119,10 +129,15 @@ def _header_columns(header: list[str]) -> tuple[str, ...]:
     return tuple(header)
 
 
-def _numbered_csv(lines: list[str], start: int) -> Iterator[tuple[int, list[str]]]:
+def _numbered_csv(lines: list[str], start: int) -> Iterator[tuple[int, list[str] | csv.Error]]:
+    """Each non-blank line's cells, or why the csv module cannot read it (a field over its
+    131,072-character limit): one unreadable row is that row's problem, not a crash."""
     for index in range(start, len(lines)):
         if lines[index].strip():
-            yield index + 1, next(csv.reader([lines[index]]))
+            try:
+                yield index + 1, next(csv.reader([lines[index]]))
+            except csv.Error as exc:
+                yield index + 1, exc
 
 
 def _positional_order(cells: list[str]) -> tuple[str, ...]:

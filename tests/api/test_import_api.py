@@ -95,6 +95,9 @@ async def test_private_keys_are_refused_and_never_echoed(client, db, admin_key, 
         # A derivation index int() cannot read (ValueError, a 500 before).
         ({"protocol": "evm", "csv": f"{EVM},{'9' * 5000}"}, "INVALID_ADDRESS"),
         ({"protocol": "evm", "csv": f"{EVM},\u00b2"}, "INVALID_ADDRESS"),
+        # A field over the csv module's 131,072-character limit (csv.Error, a 500 before).
+        ({"protocol": "evm", "csv": f'{EVM},1\n"{"a" * 140_000}",2'}, "INVALID_ADDRESS"),
+        ({"protocol": "evm", "csv": f'"{"a" * 140_000}",1\n{EVM},2'}, "VALIDATION_FAILED"),
     ],
 )
 async def test_bad_import_bodies(client, admin_key, body, code) -> None:
