@@ -30,9 +30,7 @@ async def claim_network(
     if recorded is not None:
         _require(network, belongs_to=recorded, database=database, told_by="")
         return
-    told = await network_told_by_keys(conn, database=database)
-    if told is not None:
-        _require(network, belongs_to=told, database=database, told_by=_keys_say(told))
+    told = await _require_by_keys(conn, network=network, database=database)
     if await repo.record_network(conn, network=network, now=now):
         details = {"network": network, "decidedBy": "keys" if told else "first process"}
         await insert_audit(
@@ -40,6 +38,25 @@ async def claim_network(
         )
         return
     await check_network(conn, network=network, database=database)  # another process was first
+
+
+async def require_network(conn: AsyncConnection, *, network: Network, database: str) -> None:
+    """Raise unless the database belongs to `network`, as recorded or, with nothing recorded
+    yet, as its API keys tell; record nothing (the commands that neither serve nor make keys)."""
+    recorded = await repo.recorded_network(conn)
+    if recorded is not None:
+        _require(network, belongs_to=recorded, database=database, told_by="")
+        return
+    await _require_by_keys(conn, network=network, database=database)
+
+
+async def _require_by_keys(
+    conn: AsyncConnection, *, network: Network, database: str
+) -> Network | None:
+    told = await network_told_by_keys(conn, database=database)
+    if told is not None:
+        _require(network, belongs_to=told, database=database, told_by=_keys_say(told))
+    return told
 
 
 async def check_network(conn: AsyncConnection, *, network: Network, database: str) -> None:

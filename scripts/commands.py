@@ -26,7 +26,7 @@ from pool.domain import Network
 from pool.errors import AddrpoolError, ConfigurationError, ValidationFailed
 from pool.import_formats import detect_format, read_rows
 from pool.importer import ImportReport, ImportSource, validate_rows, write_validated
-from pool.instance import check_network, claim_network
+from pool.instance import check_network, claim_network, require_network
 from pool.logs import configure_logging
 from pool.migrate import current_revision, head_revision, upgrade
 from scripts import server
@@ -37,13 +37,14 @@ def actor() -> str:
     return f"cli:{getpass.getuser()}"
 
 
-async def open_database(settings: Settings, *, claim: bool = True) -> Database:
+async def open_database(settings: Settings, *, claim: bool | None = False) -> Database:
     """SQLite is migrated on the spot (the embedded default); PostgreSQL must already be.
 
-    Either must belong to this process's network; with `claim`, a database with no network
-    recorded is recorded as this one's (pool.instance). Without it (commands that only look at
-    keys or revoke them) nothing is recorded, so an operator can sort out a database whose
-    keys name both networks.
+    Either must belong to this process's network. With `claim` — the processes that serve
+    (`serve`, `api`, `worker`) and `keys create`, whose keys carry the network — a database
+    with no network recorded is recorded as this one's (pool.instance). Other commands only
+    check (see `_of_this_network`): a migration job or an import run with the default network
+    must not decide a database's network for good.
     """
     db = Database(settings.database_url, pool_size=2)
     try:
@@ -67,18 +68,24 @@ async def _migrated(db: Database) -> None:
         )
 
 
-async def _of_this_network(db: Database, network: Network, *, claim: bool) -> None:
+async def _of_this_network(db: Database, network: Network, *, claim: bool | None) -> None:
+    """`claim`: record the network if none is; False: refuse the other network's database, as
+    recorded or as its keys tell; None: only as recorded (keys list/revoke, which must work
+    on a database whose keys name both networks)."""
     where = describe_database(db)
-    if not claim:
-        async with db.read() as conn:
-            await check_network(conn, network=network, database=where)
+    if claim:
+        async with db.write() as conn:
+            await claim_network(conn, network=network, database=where, actor=actor(), now=utc_now())
         return
-    async with db.write() as conn:
-        await claim_network(conn, network=network, database=where, actor=actor(), now=utc_now())
+    check = require_network if claim is False else check_network
+    async with db.read() as conn:
+        await check(conn, network=network, database=where)
 
 
 @contextlib.asynccontextmanager
-async def opened_database(settings: Settings, *, claim: bool = True) -> AsyncIterator[Database]:
+async def opened_database(
+    settings: Settings, *, claim: bool | None = False
+) -> AsyncIterator[Database]:
     """`open_database` for the length of a command, disposed however it ends."""
     db = await open_database(settings, claim=claim)
     try:
@@ -136,13 +143,13 @@ async def _run_worker(settings: Settings, banner: str) -> None:
         # The batch in hand commits; no new one starts (DESIGN.md, Processes).
         loop.add_signal_handler(stop_signal, stop.set)
     print(banner, flush=True)  # only now: a SIGTERM from here on stops it cleanly
-    async with opened_database(settings) as db:
+    async with opened_database(settings, claim=True) as db:
         await run_workers(settings, db, stop)
 
 
 def _prepare_to_serve(settings: Settings, workers: int) -> str:
     async def prepare() -> str:
-        async with opened_database(settings) as db:
+        async with opened_database(settings, claim=True) as db:
             if db.is_sqlite and workers > 1:
                 raise ConfigurationError("SQLite allows one process: use --workers 1")
             if not db.is_sqlite and settings.secret_key is None and settings.network == "mainnet":
@@ -157,7 +164,7 @@ def _prepare_to_serve(settings: Settings, workers: int) -> str:
 
 async def _check_database(settings: Settings) -> None:
     """Before a process announces itself: migrated (SQLite), at the newest revision, ours."""
-    async with opened_database(settings):
+    async with opened_database(settings, claim=True):
         pass
 
 
@@ -166,7 +173,7 @@ async def db_upgrade(args: argparse.Namespace, out: Output) -> int:
     db = Database(settings.database_url, pool_size=1)
     try:
         await upgrade(db)
-        await _of_this_network(db, settings.network, claim=True)
+        await _of_this_network(db, settings.network, claim=False)
         revision = await current_revision(db)
     finally:
         await db.dispose()
@@ -269,7 +276,7 @@ def import_text(report: ImportReport) -> str:
 async def keys_create(args: argparse.Namespace, out: Output) -> int:
     settings = load_settings()
     scopes = args.scopes.split(",") if args.scopes else None
-    async with opened_database(settings) as db, db.write() as conn:
+    async with opened_database(settings, claim=True) as db, db.write() as conn:
         plaintext, key = await keys.create_key(
             conn,
             name=args.name,
@@ -288,7 +295,7 @@ async def keys_create(args: argparse.Namespace, out: Output) -> int:
 
 
 async def keys_list(args: argparse.Namespace, out: Output) -> int:
-    async with opened_database(load_settings(), claim=False) as db, db.read() as conn:
+    async with opened_database(load_settings(), claim=None) as db, db.read() as conn:
         found = await keys.list_keys(conn)
     items = [
         {
@@ -315,7 +322,7 @@ def _key_state(revoked_at: object) -> str:
 
 
 async def keys_revoke(args: argparse.Namespace, out: Output) -> int:
-    async with opened_database(load_settings(), claim=False) as db, db.write() as conn:
+    async with opened_database(load_settings(), claim=None) as db, db.write() as conn:
         revoked = await keys.revoke_key(conn, id_or_prefix=args.key, actor=actor(), now=utc_now())
     if not revoked:
         raise ConfigurationError(f"no active key matches {args.key!r}")

@@ -261,6 +261,21 @@ def test_commands_of_the_other_network_are_refused_and_write_nothing(
     assert json.loads(out)["evm"]["total"] == 0
 
 
+def test_a_migration_or_an_import_does_not_decide_the_network(
+    database_url, addrpool, tmp_path
+) -> None:
+    """Run with the default network, they only check: the first process that serves or makes
+    a key records the database's network."""
+    addresses = tmp_path / "evm.txt"
+    addresses.write_text("\n".join(random_addresses("evm", 2)) + "\n")
+    assert addrpool("testnet", "db", "upgrade")[0] == 0
+    assert addrpool("testnet", "import", str(addresses), "--protocol", "evm")[0] == 0
+    code, out, _ = addrpool("mainnet", "keys", "create", "--name", "live", "--json")
+    assert code == 0 and json.loads(out)["key"].startswith("pk_live_")
+    code, out, err = addrpool("testnet", "pool", "summary")
+    _refused_in_one_line(code, out, err, _other_network("mainnet", "testnet"))
+
+
 def test_a_database_holding_live_keys_is_not_claimed_by_a_testnet_command(
     database_url, addrpool
 ) -> None:
@@ -285,7 +300,10 @@ def test_keys_of_both_networks_are_sorted_out_by_revoking_one_side(database_url,
     code, out, _ = addrpool("testnet", "keys", "list", "--json")
     assert code == 0 and len(json.loads(out)) == 2
     assert addrpool("testnet", "keys", "revoke", live[:12])[0] == 0
-    assert addrpool("testnet", "pool", "summary")[0] == 0  # now recorded as testnet
+    assert addrpool("testnet", "pool", "summary")[0] == 0  # its keys now say testnet
+    told = "belongs to testnet, as its pk_test_ API keys show (ADDRPOOL_NETWORK=mainnet here)"
+    _refused_in_one_line(*addrpool("mainnet", "pool", "summary"), told)
+    assert addrpool("testnet", "keys", "create", "--name", "next")[0] == 0  # records testnet
     _refused_in_one_line(*addrpool("mainnet", "keys", "list"), _other_network("testnet", "mainnet"))
 
 
