@@ -313,15 +313,17 @@ def upstream_api_root(url: str) -> str:
     """
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{url!r} is not an http(s) URL, e.g. https://testnet.payin.com/api/v1")
+        raise ValueError("it is not an http(s) URL, e.g. https://testnet.payin.com/api/v1")
+    host = parts.netloc.rpartition("@")[2]  # an error never repeats credentials or a query
+    shown = urlunsplit((parts.scheme, host, parts.path, "", ""))
     if parts.query or parts.fragment:
-        raise ValueError(f"{url!r}: PayIn's base URL takes no query or fragment")
+        raise ValueError(f"{shown!r}: PayIn's base URL takes no query or fragment")
     path = parts.path.rstrip("/")
     path = path.removesuffix(UPSTREAM_API)
     if f"{UPSTREAM_API}/" in f"{path}/":
         raise ValueError(
-            f"{url!r} names one of PayIn's endpoints; give its base URL, e.g. "
-            f"{parts.scheme}://{parts.netloc}{UPSTREAM_API}"
+            f"{shown!r} names one of PayIn's endpoints; give its base URL, e.g. "
+            f"{parts.scheme}://{host}{UPSTREAM_API}"
         )
     return urlunsplit((parts.scheme, parts.netloc, path.rstrip("/"), "", ""))
 

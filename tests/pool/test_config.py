@@ -112,6 +112,7 @@ def test_the_upstream_url_is_kept_as_the_root_of_payins_api(given, root, monkeyp
     [
         ("https://testnet.payin.com/api/v1/deposits/bind", "names one of PayIn's endpoints"),
         ("https://testnet.payin.com/api/v1?key=1", "no query"),
+        ("https://user:s3cret@testnet.payin.com/api/v1/deposits", "names one of PayIn's"),
         ("testnet.payin.com/api/v1", "not an http"),
         ("ftp://testnet.payin.com", "not an http"),
     ],
@@ -122,6 +123,7 @@ def test_an_upstream_url_that_cannot_work_is_one_clear_error(given, message, mon
         load_settings()
     assert str(refused.value).startswith("invalid configuration: upstream_url: ")
     assert "\n" not in str(refused.value)
+    assert "s3cret" not in str(refused.value) and "key=1" not in str(refused.value)
 
 
 @pytest.mark.parametrize(
