@@ -37,7 +37,8 @@ from pool.importer import ImportSource, import_addresses
 
 MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
 REQUEST_TIMEOUT = 60.0
-ENVELOPE_KEYS = {"success", "error", "code", "message", "details"}
+# An import's error adds how many problems it found, and of which kinds (the first 100 listed).
+ENVELOPE_KEYS = {"success", "error", "code", "message", "details", "detailsCount", "detailsByKind"}
 
 
 @dataclass
