@@ -18,9 +18,9 @@ from api.routes import pool as pool_routes
 from api.text_guard import TextGuard
 from chains.presets import unwatched_chains
 from pool import __version__
-from pool.config import Settings
-from pool.db import Database
-from pool.domain import Protocol
+from pool.kit.config import Settings
+from pool.kit.db import Database
+from pool.vocabulary import Protocol
 
 # Given the app's database, an async context manager whose body is the app's lifetime.
 Background = Callable[[Database], contextlib.AbstractAsyncContextManager[None]]

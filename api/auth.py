@@ -14,12 +14,12 @@ from datetime import timedelta
 
 from fastapi import Request
 
-from pool import keys
-from pool.clock import utc_now
-from pool.db import Database
-from pool.domain import Network
-from pool.errors import Forbidden, Unauthorized
-from pool.repository.keys import ApiKey
+from pool.keys import service as keys
+from pool.keys.repository import ApiKey
+from pool.kit.clock import utc_now
+from pool.kit.db import Database
+from pool.kit.errors import Forbidden, Unauthorized
+from pool.vocabulary import Network
 
 MAX_CACHED_KEYS = 10_000
 TOUCH_EVERY = timedelta(minutes=1)  # last_used_at is a hot row: update it at most this often

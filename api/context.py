@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 
 from fastapi import Request
 
-from pool.alert_engine import PoolAlerts
-from pool.config import Settings
-from pool.db import Database
-from pool.domain import Protocol
-from pool.upstream import UpstreamClient
+from pool.alerts.engine import PoolAlerts
+from pool.kit.config import Settings
+from pool.kit.db import Database
+from pool.upstream.client import UpstreamClient
+from pool.vocabulary import Protocol
 
 
 @dataclass(slots=True)

@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from api.responses import failure
-from pool.errors import (
+from pool.kit.errors import (
     AddrpoolError,
     InsufficientAddresses,
     NotFound,

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from fastapi import Response
 
-from pool.errors import AddrpoolError
+from pool.kit.errors import AddrpoolError
 
 JSON = "application/json"
 

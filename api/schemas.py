@@ -14,14 +14,14 @@ from pydantic import (
     model_validator,
 )
 
-from pool.import_problems import (
+from pool.addresses.import_problems import (
     Problems,
     refuse_secrets,
     secrets_in_fields,
     secrets_in_items,
     secrets_in_text,
 )
-from pool.metadata import check_metadata
+from pool.bindings.metadata import check_metadata
 
 REFERENCE_PATTERN = r"^[A-Za-z0-9._:@-]{1,255}$"
 DepositReference = Annotated[

@@ -25,8 +25,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.limits import BodyTooLarge
 from api.responses import failure
-from pool.errors import AddrpoolError, PayloadTooLarge, ValidationFailed
-from pool.secret_detection import REDACTED, find_secrets
+from pool.kit.errors import AddrpoolError, PayloadTooLarge, ValidationFailed
+from pool.kit.secret_detection import REDACTED, find_secrets
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 # Bytes that may decode to NUL or a lone surrogate, confirmed by parsing the body: a JSON

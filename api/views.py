@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pool.clock import isoformat_z, isoformat_z_or_none
-from pool.domain import Binding, Unbound
-from pool.importer import ImportReport
-from pool.payloads import deposit_payload
-from pool.references import ReferenceTotals, ReferenceView
-from pool.repository.addresses import AddressRow
-from pool.repository.deposits import DepositRow
+from pool.addresses.importer import ImportReport
+from pool.addresses.repository import AddressRow
+from pool.bindings.references import ReferenceTotals, ReferenceView
+from pool.deposits.payloads import deposit_payload
+from pool.deposits.repository import DepositRow
+from pool.kit.clock import isoformat_z, isoformat_z_or_none
+from pool.vocabulary import Binding, Unbound
 
 
 def binding_view(binding: Binding, monitored_chains: list[str]) -> dict[str, Any]:

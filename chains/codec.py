@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from chains.evm.address import parse_evm_address, to_checksum_address
 from chains.tron.address import hex20_to_tron, parse_tron_address
-from pool.domain import AddressParser, Protocol
+from pool.vocabulary import AddressParser, Protocol
 
 _PARSERS: dict[Protocol, AddressParser] = {
     "evm": parse_evm_address,

@@ -26,8 +26,8 @@ from typing import Any, Self, TypeVar
 
 from chains.presets import ChainConfig
 from chains.rpc import RpcClient, RpcError
-from pool.clock import isoformat_z, utc_now
-from pool.errors import ChainUnavailable
+from pool.kit.clock import isoformat_z, utc_now
+from pool.kit.errors import ChainUnavailable
 
 log = logging.getLogger("addrpool.rpc")
 DEFAULT_MAX_LAG = 5

@@ -16,9 +16,9 @@ from sha3 import keccak_256
 
 from chains.evm.address import to_checksum_address
 from chains.tron.address import hex20_to_tron
-from pool.domain import ParsedAddress, Protocol
-from pool.errors import ValidationFailed
-from pool.secret_detection import refusal, secret_kind
+from pool.kit.errors import ValidationFailed
+from pool.kit.secret_detection import refusal, secret_kind
+from pool.vocabulary import ParsedAddress, Protocol
 
 PUBLIC_VERSIONS = {bytes.fromhex("0488b21e"): "xpub", bytes.fromhex("043587cf"): "tpub"}
 PRIVATE_VERSIONS = {

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from chains.codec import address_parser
-from pool.amounts import parse_units
-from pool.config import ChainSettings, Settings, TokenSettings
-from pool.domain import PROTOCOLS, Network, Protocol
-from pool.errors import AddrpoolError, ConfigurationError
+from pool.kit.amounts import parse_units
+from pool.kit.config import ChainSettings, Settings, TokenSettings
+from pool.kit.errors import AddrpoolError, ConfigurationError
+from pool.vocabulary import PROTOCOLS, Network, Protocol
 
 # Address-poisoning spam sends zero or near-zero amounts; one cent is the default floor.
 STABLECOIN_MIN_AMOUNT = "0.01"

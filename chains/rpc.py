@@ -21,7 +21,7 @@ from aiohttp import ClientError, ClientResponseError, ClientTimeout
 from web3 import AsyncHTTPProvider
 from web3.types import RPCEndpoint
 
-from pool import metrics
+from pool.kit import metrics
 
 log = logging.getLogger("addrpool.rpc")
 

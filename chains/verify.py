@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chains.hd import ExtendedPublicKey, address_of, parse_extended_public_key
-from pool.domain import Protocol
-from pool.errors import ValidationFailed
-from pool.import_problems import ImportProblem
-from pool.importer import Validation, ValidRow
-from pool.repository.addresses import KeyedAddress, addresses_with_keys
+from pool.addresses.import_problems import ImportProblem
+from pool.addresses.importer import Validation, ValidRow
+from pool.addresses.repository import KeyedAddress, addresses_with_keys
+from pool.kit.errors import ValidationFailed
+from pool.vocabulary import Protocol
 
 DEFAULT_SEARCH_BOUND = 10_000
 

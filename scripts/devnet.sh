@@ -8,6 +8,6 @@ cd "$root"
 source scripts/bootstrap.sh
 ensure_venv
 ensure_packages
-python -c "from scripts.anvil import ensure_anvil; ensure_anvil()"
+python -c "from scripts.devnet.anvil import ensure_anvil; ensure_anvil()"
 cd "$here"
 exec "$root/.venv/bin/addrpool" devnet up "$@"

@@ -9,7 +9,7 @@ source scripts/bootstrap.sh
 
 ensure_venv
 ensure_packages dev
-echo "== anvil (npm, into .tools/)"; python -c "from scripts.anvil import ensure_anvil; print(ensure_anvil())"
+echo "== anvil (npm, into .tools/)"; python -c "from scripts.devnet.anvil import ensure_anvil; print(ensure_anvil())"
 
 pg_url=""
 if postgres_ready; then

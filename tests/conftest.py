@@ -20,10 +20,10 @@ import pytest
 from sqlalchemy import text
 
 from api.app import create_app
-from pool.config import Settings
-from pool.db import Database
-from pool.migrate import upgrade
-from pool.tables import metadata
+from pool.kit.config import Settings
+from pool.kit.db import Database
+from pool.kit.migrate import upgrade
+from pool.kit.tables import metadata
 from tests.helpers import BACKENDS, make_key
 
 T = TypeVar("T")
@@ -144,7 +144,7 @@ from tests.devnet import anvil_node, devnet, devnet_tokens  # noqa: E402, F401
 @pytest.fixture
 def receivers() -> Iterator[Callable[..., Any]]:
     """Start HTTP receivers that answer each POST from a script: (status, headers, delay)."""
-    from tests.pool.test_delivery import Receiver
+    from tests.pool.webhooks.test_delivery import Receiver
 
     started: list[Receiver] = []
 

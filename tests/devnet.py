@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from scripts import anvil
-from scripts.anvil import Anvil
+from scripts.devnet import anvil
+from scripts.devnet.anvil import Anvil
 
 FUNDS = 10**15  # a billion tokens of 6 decimals
 

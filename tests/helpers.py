@@ -7,13 +7,13 @@ from collections.abc import Sequence
 
 from chains.evm.address import to_checksum_address
 from chains.tron.address import hex20_to_tron
-from pool import keys
-from pool.clock import utc_now
-from pool.db import Database
-from pool.domain import Protocol
-from pool.import_formats import RawRow
-from pool.importer import ImportSource, import_addresses
-from pool.ledger import ObservedTransfer
+from pool.addresses.import_formats import RawRow
+from pool.addresses.importer import ImportSource, import_addresses
+from pool.deposits.ledger import ObservedTransfer
+from pool.keys import service as keys
+from pool.kit.clock import utc_now
+from pool.kit.db import Database
+from pool.vocabulary import Protocol
 
 BACKENDS = ("sqlite", "postgresql")
 

@@ -28,7 +28,7 @@ def free_port() -> int:
 def cli(*args: str, database_url: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "ADDRPOOL_DATABASE_URL": database_url}
     return subprocess.run(
-        [sys.executable, "-m", "scripts.cli", *args],
+        [sys.executable, "-m", "scripts.cli.main", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -40,7 +40,7 @@ def cli(*args: str, database_url: str, check: bool = True) -> subprocess.Complet
 def cli_in(env: dict[str, str], *args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
     """`addrpool ARGS` with exactly this environment; its exit status must be `expect`."""
     done = subprocess.run(
-        [sys.executable, "-m", "scripts.cli", *args],
+        [sys.executable, "-m", "scripts.cli.main", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -89,7 +89,7 @@ def running_server(
     port = port or free_port()
     env = {**os.environ, "ADDRPOOL_DATABASE_URL": database_url, "ADDRPOOL_LOG_LEVEL": "WARNING"}
     env.update(extra_env or {})
-    argv = [sys.executable, "-m", "scripts.cli", command, "--port", str(port)]
+    argv = [sys.executable, "-m", "scripts.cli.main", command, "--port", str(port)]
     argv += ["--workers", str(workers)]
     # A file, not a pipe: nobody reads a pipe while the test runs, and a full one would block
     # the server's logging and so the server itself.

@@ -10,9 +10,9 @@ from api.auth import require
 from api.context import AppContext, context
 from api.responses import ok, pagination
 from api.schemas import Page, page_params
-from pool.payloads import alert_payload
-from pool.repository.alerts import list_alerts
-from pool.repository.keys import ApiKey
+from pool.alerts.repository import list_alerts
+from pool.deposits.payloads import alert_payload
+from pool.keys.repository import ApiKey
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 Ctx = Annotated[AppContext, Depends(context)]

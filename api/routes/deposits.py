@@ -26,14 +26,16 @@ from api.views import (
     unbound_view,
 )
 from chains.codec import address_parser
-from pool import allocation, metrics, references
-from pool.clock import utc_now
-from pool.domain import PROTOCOLS, BindResult, ParsedAddress, Unbound
-from pool.errors import InsufficientAddresses, NotFound, ValidationFailed
-from pool.repository.addresses import find_address_id
-from pool.repository.deposits import DepositFilters, list_deposits
-from pool.repository.keys import ApiKey
-from pool.upstream_binding import bind_through_upstream, unbind_through_upstream
+from pool.addresses.repository import find_address_id
+from pool.bindings import references
+from pool.bindings import service as allocation
+from pool.deposits.repository import DepositFilters, list_deposits
+from pool.keys.repository import ApiKey
+from pool.kit import metrics
+from pool.kit.clock import utc_now
+from pool.kit.errors import InsufficientAddresses, NotFound, ValidationFailed
+from pool.upstream.binding import bind_through_upstream, unbind_through_upstream
+from pool.vocabulary import PROTOCOLS, BindResult, ParsedAddress, Unbound
 
 router = APIRouter(prefix="/api/v1/deposits", tags=["deposits"])
 Ctx = Annotated[AppContext, Depends(context)]
@@ -82,7 +84,7 @@ async def _bind(body: BindRequest, ctx: AppContext, key: ApiKey) -> BindResult:
             now=utc_now(),
         )
 
-    # On PostgreSQL a bind is one statement (pool.repository.claims); on SQLite a transaction.
+    # On PostgreSQL a bind is one statement (bindings.claim_repository); on SQLite a transaction.
     return await ctx.db.run_write(work, single_statement=True)
 
 

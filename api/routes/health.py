@@ -13,8 +13,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from api.context import AppContext, context
 from api.responses import JSON
 from pool import __version__
-from pool.clock import isoformat_z, utc_now
-from pool.repository.chain_state import load_cursors
+from pool.chain_state.repository import load_cursors
+from pool.kit.clock import isoformat_z, utc_now
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger("addrpool.health")

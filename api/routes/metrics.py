@@ -12,9 +12,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from api.context import AppContext, context
-from pool.clock import utc_now
-from pool.errors import Unauthorized
-from pool.metrics import CONTENT_TYPE, exposition, read_snapshot
+from pool.kit.clock import utc_now
+from pool.kit.errors import Unauthorized
+from pool.kit.metrics import CONTENT_TYPE, exposition, read_snapshot
 
 router = APIRouter(tags=["metrics"])
 

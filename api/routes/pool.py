@@ -20,18 +20,18 @@ from api.views import address_view, import_view
 from chains.codec import address_parser
 from chains.hd import derive_addresses, parse_extended_public_key
 from chains.verify import check_master_keys
-from pool.archive import change_archived
-from pool.clock import utc_now
-from pool.domain import ParsedAddress, Protocol
-from pool.errors import ValidationFailed
-from pool.import_formats import RawRow, item_rows, parse_rows
-from pool.import_problems import refuse_secrets, secrets_in_text
-from pool.importer import ImportReport, ImportSource, validate_rows, write_validated
-from pool.payloads import pool_summary_payload
-from pool.repository.addresses import list_addresses
-from pool.repository.keys import ApiKey
-from pool.stats import summarize
-from pool.xpub_import import import_derived
+from pool.addresses.archive import change_archived
+from pool.addresses.import_formats import RawRow, item_rows, parse_rows
+from pool.addresses.import_problems import refuse_secrets, secrets_in_text
+from pool.addresses.importer import ImportReport, ImportSource, validate_rows, write_validated
+from pool.addresses.repository import list_addresses
+from pool.addresses.stats import summarize
+from pool.addresses.xpub_import import import_derived
+from pool.deposits.payloads import pool_summary_payload
+from pool.keys.repository import ApiKey
+from pool.kit.clock import utc_now
+from pool.kit.errors import ValidationFailed
+from pool.vocabulary import ParsedAddress, Protocol
 
 router = APIRouter(prefix="/api/v1/address-pool", tags=["address pool"])
 Ctx = Annotated[AppContext, Depends(context)]

@@ -13,12 +13,12 @@ from fastapi import APIRouter, Depends, Query, Response
 from api.auth import require
 from api.context import AppContext, context
 from api.responses import ok
-from pool.clock import isoformat_z, parse_moment, utc_now
-from pool.errors import NotFound, ValidationFailed
-from pool.reconciliation import report_view
-from pool.repository.keys import ApiKey
-from pool.repository.reconciliation import credited_between, load_report
-from pool.totals import daily_totals, totals_csv
+from pool.deposits.totals import daily_totals, totals_csv
+from pool.keys.repository import ApiKey
+from pool.kit.clock import isoformat_z, parse_moment, utc_now
+from pool.kit.errors import NotFound, ValidationFailed
+from pool.reconciliation.repository import credited_between, load_report
+from pool.reconciliation.service import report_view
 
 router = APIRouter(prefix="/api/v1/reconciliation", tags=["reconciliation"])
 Ctx = Annotated[AppContext, Depends(context)]

@@ -13,8 +13,8 @@ from sqlalchemy.exc import IntegrityError
 
 from api.context import AppContext
 from api.responses import JSON, error_body
-from pool.clock import utc_now
-from pool.upstream_inbox import Verdict, store, verify
+from pool.kit.clock import utc_now
+from pool.upstream.inbox import Verdict, store, verify
 
 log = logging.getLogger("addrpool.upstream")
 

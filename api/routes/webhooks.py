@@ -10,13 +10,13 @@ from api.auth import require
 from api.context import AppContext, context
 from api.responses import ok, pagination
 from api.schemas import Page, WebhookEndpointBody, WebhookEndpointPatch, page_params
-from pool import webhooks
-from pool.clock import isoformat_z, isoformat_z_or_none, utc_now
-from pool.errors import Conflict, NotFound
-from pool.repository import webhooks as repo
-from pool.repository.keys import ApiKey
-from pool.secret_box import secret_box
-from pool.webhook_urls import parse_webhook_url, resolve_target
+from pool.keys.repository import ApiKey
+from pool.kit.clock import isoformat_z, isoformat_z_or_none, utc_now
+from pool.kit.errors import Conflict, NotFound
+from pool.kit.secret_box import secret_box
+from pool.webhooks import endpoints as webhooks
+from pool.webhooks import endpoints_repository as repo
+from pool.webhooks.urls import parse_webhook_url, resolve_target
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
 Ctx = Annotated[AppContext, Depends(context)]

@@ -6,8 +6,8 @@ import re
 
 from sha3 import keccak_256
 
-from pool.domain import ParsedAddress
-from pool.errors import ValidationFailed
+from pool.kit.errors import ValidationFailed
+from pool.vocabulary import ParsedAddress
 
 _HEX40 = re.compile(r"0[xX]([0-9a-fA-F]{40})")
 ZERO_HEX20 = "0" * 40

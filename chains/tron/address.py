@@ -7,8 +7,8 @@ import re
 
 import base58
 
-from pool.domain import ParsedAddress
-from pool.errors import ValidationFailed
+from pool.kit.errors import ValidationFailed
+from pool.vocabulary import ParsedAddress
 
 TRON_PREFIX = 0x41
 _EVM_LIKE = re.compile(r"0[xX][0-9a-fA-F]{40}")

@@ -1,4 +1,4 @@
-"""What alerting costs a bind, for `scripts/bench_alerts.py` (issue 8).
+"""What alerting costs a bind, for `scripts/bench/alerts.py` (issue 8).
 
 Two servers on the same database and the same pool, up at the same time, differing only in
 `ADDRPOOL_ALERTS__ENABLED`: with it on (EVM threshold 200) every created bind schedules the
@@ -10,7 +10,7 @@ other work on the machine hit both alike; medians, their ratio, and the median o
 within back-to-back pairs (the steadier figure when the load swings).
 
 - PostgreSQL: `addrpool api --workers 2` twice; before each run the tables are vacuumed,
-  analysed and checkpointed (`scripts/bench_bind.py`'s `settle`). The number of index/seq
+  analysed and checkpointed (`scripts/bench/bind.py`'s `settle`). The number of index/seq
   scans of the `alert` table during each run (`pg_stat_user_tables`) shows the evaluations
   really ran (enabled) or did not (disabled); see `wait_for_stats` for its precision.
 - SQLite: `addrpool serve` twice, each on its own file with its own pool (one SQLite file
@@ -35,13 +35,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pool import allocation
-from pool.alert_engine import COALESCE_SECONDS, evaluate_pool
-from pool.clock import utc_now
-from pool.config import AlertSettings
-from pool.db import Database
+from pool.alerts.engine import COALESCE_SECONDS, evaluate_pool
+from pool.bindings import service as allocation
+from pool.kit.clock import utc_now
+from pool.kit.config import AlertSettings
+from pool.kit.db import Database
 from scripts.bench.alerts_latency import free_port, healthy, stop_process, wait_for
-from scripts.bench_bind import (
+from scripts.bench.bind import (
     LUA,
     VENV_BIN,
     addrpool,
@@ -104,7 +104,7 @@ def wait_for_stats() -> None:
 
 
 def wrk(url: str, key: str, prefix: str, duration: int) -> dict[str, float]:
-    """`scripts/bench_bind.py`'s wrk call; wrk pads a percentile of whole seconds ("1.47s ")
+    """`scripts/bench/bind.py`'s wrk call; wrk pads a percentile of whole seconds ("1.47s ")
     with a trailing space, which its parser does not expect, so the lines are stripped first."""
     argv = ["wrk", "-t2", "-c32", f"-d{duration}s", "--latency", "-s", str(LUA), url]
     argv += ["--", BIND_PATH, key, prefix]

@@ -1,4 +1,4 @@
-"""Bind → pool-low alert at an HTTP hook, for `scripts/bench_alerts.py` (issue 8).
+"""Bind → pool-low alert at an HTTP hook, for `scripts/bench/alerts.py` (issue 8).
 
 One backend at a time: the real processes (`addrpool serve` on SQLite; `addrpool api
 --workers 2` beside `addrpool worker` on PostgreSQL) with one HTTP hook pointing at a
@@ -36,9 +36,9 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from pool.db import Database
-from pool.tables import alert, alert_transition
-from scripts.bench_bind import addrpool
+from pool.kit.db import Database
+from pool.kit.tables import alert, alert_transition
+from scripts.bench.bind import addrpool
 
 THRESHOLD = 200
 START_FREE = 230  # above 220, floor(200 × 1.1) with the default 10 % margin: resolved

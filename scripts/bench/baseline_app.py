@@ -14,10 +14,10 @@ import os
 from fastapi import FastAPI, Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pool.clock import utc_now
-from pool.config import load_settings
-from pool.db import Database
-from pool.repository.addresses import claim_available_address
+from pool.addresses.repository import claim_available_address
+from pool.kit.clock import utc_now
+from pool.kit.config import load_settings
+from pool.kit.db import Database
 
 
 def create() -> FastAPI:

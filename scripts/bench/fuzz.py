@@ -1,6 +1,6 @@
 """Schemathesis over every operation of a running addrpool: no input may get a 5xx.
 
-Shared by `scripts/fuzz_api.py` (long runs) and `tests/api/test_fuzz_api.py` (the short,
+Shared by `scripts/bench/fuzz_api.py` (long runs) and `tests/api/test_fuzz_api.py` (the short,
 seeded run of the test suite). Cases come from the server's own OpenAPI document, half
 schema-valid and half schema-violating (schemathesis' positive and negative modes), each
 operation and mode a Hypothesis run with a fixed seed and no example database, so the same
@@ -29,11 +29,11 @@ from schemathesis import APIOperation, Case, GenerationMode
 from chains.codec import address_parser
 from chains.evm.address import to_checksum_address
 from chains.tron.address import hex20_to_tron
-from pool import keys
-from pool.clock import utc_now
-from pool.db import Database
-from pool.import_formats import RawRow
-from pool.importer import ImportSource, import_addresses
+from pool.addresses.import_formats import RawRow
+from pool.addresses.importer import ImportSource, import_addresses
+from pool.keys import service as keys
+from pool.kit.clock import utc_now
+from pool.kit.db import Database
 
 MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
 REQUEST_TIMEOUT = 60.0

@@ -16,9 +16,9 @@ from collections.abc import Callable
 
 from chains.codec import address_parser
 from chains.evm.address import to_checksum_address
-from pool.import_formats import read_rows
-from pool.import_problems import secrets_in_text
-from pool.importer import validate_rows
+from pool.addresses.import_formats import read_rows
+from pool.addresses.import_problems import secrets_in_text
+from pool.addresses.importer import validate_rows
 
 XPUB = (
     "xpub6CUGRUonZSQ4TWtTMmzXdrXDtypWKiKrhko4egpiMZbpiaQL2jkwSB1icqYh2cfDfVxdx4df189oLKnC5fSwq"

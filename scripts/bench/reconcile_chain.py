@@ -14,16 +14,16 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from chains.address_book import AddressBook
-from chains.leadership import take_leadership
 from chains.presets import ChainConfig, resolve_chain
 from chains.rpc import RpcClient
-from chains.watcher import ChainWatcher
-from pool.config import ChainSettings, ReconcileSettings, Settings, TokenSettings
-from pool.db import Database
-from scripts import anvil
+from chains.watch.address_book import AddressBook
+from chains.watch.leadership import take_leadership
+from chains.watch.watcher import ChainWatcher
+from pool.kit.config import ChainSettings, ReconcileSettings, Settings, TokenSettings
+from pool.kit.db import Database
 from scripts.bench.reconcile_data import CHAIN_ID
 from scripts.bench.watcher_chain import TOKEN_UNIT, deploy_usdt
+from scripts.devnet import anvil
 
 # anvil_mine of 10,000 blocks outlasted the 10 s RPC timeout on the busy machine (measured).
 MINE_CHUNK = 500

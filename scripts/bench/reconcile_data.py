@@ -24,13 +24,13 @@ from sqlalchemy import String, cast, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chains.evm.address import to_checksum_address
-from pool.clock import isoformat_z, utc_now
-from pool.db import Database
-from pool.ledger import deposit_id
-from pool.outbox import ADDRESS_BOUND, new_event_id
-from pool.secret_box import SecretBox
-from pool.tables import address, binding, delivery, deposit, event
-from pool.webhooks import create_endpoint
+from pool.deposits.ledger import deposit_id
+from pool.kit.clock import isoformat_z, utc_now
+from pool.kit.db import Database
+from pool.kit.secret_box import SecretBox
+from pool.kit.tables import address, binding, delivery, deposit, event
+from pool.webhooks.endpoints import create_endpoint
+from pool.webhooks.outbox import ADDRESS_BOUND, new_event_id
 
 CHAIN_ID = "devnet"
 CHUNK = 2_000  # rows per INSERT: SQLAlchemy's insertmanyvalues batches them
@@ -207,7 +207,7 @@ def deposit_rows(
 
 
 def payload(row: dict[str, Any], status: str, confirmations: int) -> dict[str, Any]:
-    """The deposit object of API.md, as `pool.payloads.deposit_payload` writes it."""
+    """The deposit object of API.md, as `pool.deposits.payloads.deposit_payload` writes it."""
     confirmed = status == "confirmed"
     return {
         "depositId": row["id"],

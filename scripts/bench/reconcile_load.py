@@ -26,10 +26,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from pool import allocation
-from pool.clock import utc_now
-from pool.db import Database
-from pool.errors import InsufficientAddresses
+from pool.bindings import service as allocation
+from pool.kit.clock import utc_now
+from pool.kit.db import Database
+from pool.kit.errors import InsufficientAddresses
 
 ROOT = Path(__file__).resolve().parents[2]
 BUCKET = 0.25  # seconds per counting slot
@@ -97,7 +97,7 @@ def _signal_ready(path: Path) -> None:
 
 
 async def reconcile_loop(spec: dict[str, Any]) -> dict[str, Any]:
-    from chains.reconciler import reconcile
+    from chains.checks.reconciler import reconcile
     from scripts.bench.reconcile_chain import ChainSpec, bench_settings
 
     chain = ChainSpec(**spec["chain"])

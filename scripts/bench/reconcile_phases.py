@@ -18,10 +18,10 @@ from typing import Any
 
 from sqlalchemy.dialects import postgresql
 
-from chains import audit, reconciler
+from chains.checks import audit, reconciler
 from chains.reader import ChainReader
-from pool import reconciliation as core
-from pool.repository import reconciliation as repo
+from pool.reconciliation import repository as repo
+from pool.reconciliation import service as core
 
 # (owner, attribute, label); each owner is looked up by module attribute at call time.
 PHASES: tuple[tuple[Any, str, str], ...] = (

@@ -21,7 +21,7 @@ from typing import Any
 
 from chains.evm.erc20 import TRANSFER_TOPIC, transfers_to
 from chains.rpc import RpcClient
-from scripts import anvil
+from scripts.devnet import anvil
 
 FUNDS = 10**15  # a billion tokens of 6 decimals
 TOKEN_UNIT = 10**6

@@ -1,6 +1,6 @@
 """The watcher benchmark's measurements that run in a process of their own.
 
-`scripts/bench_watcher.py --child MODE SPEC.json` runs one of them and writes its result as
+`scripts/bench/watcher.py --child MODE SPEC.json` runs one of them and writes its result as
 JSON to the path the spec names:
 - `catchup`: the address book loaded once, then, per block range and repetition, a fresh
   cursor caught up with `ChainWatcher.poll()` and, beside it, the bare scan (raw
@@ -22,16 +22,16 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from chains.address_book import AddressBook
 from chains.evm.erc20 import TRANSFER_TOPIC, transfers_to
-from chains.leadership import take_leadership
 from chains.presets import ChainConfig, resolve_chain
 from chains.rpc import RpcClient
-from chains.runner import settle_heap
-from chains.watcher import ChainWatcher
-from pool.config import Settings
-from pool.db import Database
-from pool.tables import deposit
+from chains.watch.address_book import AddressBook
+from chains.watch.leadership import take_leadership
+from chains.watch.runner import settle_heap
+from chains.watch.watcher import ChainWatcher
+from pool.kit.config import Settings
+from pool.kit.db import Database
+from pool.kit.tables import deposit
 from scripts.bench.watcher_chain import block_ranges
 
 
@@ -187,7 +187,7 @@ async def load_book(db: Database, result: ChildResult) -> AddressBook:
     result.book_load_seconds = time.perf_counter() - started
     result.book_addresses = len(book)
     result.rss_mb["after_book"] = memory_mb("VmRSS")
-    settle_heap()  # as `addrpool worker` does when it starts watching (chains.runner)
+    settle_heap()  # as `addrpool worker` does when it starts watching (chains.watch.runner)
     return book
 
 

@@ -18,12 +18,12 @@ from pathlib import Path
 from sqlalchemy import select
 
 from chains.presets import resolve_chain
-from pool.config import Settings
-from pool.db import Database
-from pool.tables import chain_cursor, deposit
-from scripts import anvil
+from pool.kit.config import Settings
+from pool.kit.db import Database
+from pool.kit.tables import chain_cursor, deposit
+from scripts.bench.imports import ADDRPOOL
 from scripts.bench.watcher_chain import TOKEN_UNIT, ChainFacts
-from scripts.bench_import import ADDRPOOL
+from scripts.devnet import anvil
 
 BLOCK_TIME = 2.0
 POLL_INTERVAL = 1.0

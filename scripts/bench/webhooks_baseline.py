@@ -1,4 +1,4 @@
-"""The ceiling for `scripts/bench_webhooks.py`: bare client loops to the same `ok` receiver.
+"""The ceiling for `scripts/bench/webhooks.py`: bare client loops to the same `ok` receiver.
 
     python -m scripts.bench.webhooks_baseline URL [URL...] [--requests 4000] [--per-url 4]
 

@@ -1,8 +1,8 @@
-"""Deposit → webhook latency on an anvil devnet, for `scripts/bench_webhooks.py`.
+"""Deposit → webhook latency on an anvil devnet, for `scripts/bench/webhooks.py`.
 
 anvil mines a block every `BLOCK_TIME` s; the chain is configured with `block_time = 2` and no
 `poll_interval`, so the watcher polls every max(1 s, 2 / 2) = 1 s. `addrpool worker` (watchers
-+ delivery worker: `scripts.workers.run_workers`) runs as its own process, logging at INFO to a
++ delivery worker: `scripts.run.workers.run_workers`) runs as its own process, logging at INFO to a
 file as in production. One endpoint, subscribed to `deposit.pending` and `deposit.confirmed`,
 points at a recording receiver (another process).
 
@@ -39,14 +39,15 @@ import httpx
 from sqlalchemy import func, select
 
 from chains.presets import resolve_chain
-from pool import allocation, webhooks
-from pool.clock import utc_now
-from pool.config import Settings
-from pool.db import Database
-from pool.secret_box import secret_box
-from pool.tables import delivery, delivery_attempt, event
-from scripts import anvil
-from scripts.bench_import import ADDRPOOL, write_file
+from pool.bindings import service as allocation
+from pool.kit.clock import utc_now
+from pool.kit.config import Settings
+from pool.kit.db import Database
+from pool.kit.secret_box import secret_box
+from pool.kit.tables import delivery, delivery_attempt, event
+from pool.webhooks import endpoints as webhooks
+from scripts.bench.imports import ADDRPOOL, write_file
+from scripts.devnet import anvil
 
 BLOCK_TIME = 2
 HEAD_POLL = 0.01

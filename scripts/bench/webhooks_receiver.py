@@ -1,4 +1,4 @@
-"""Webhook receivers for `scripts/bench_webhooks.py`: one process, one port per receiver.
+"""Webhook receivers for `scripts/bench/webhooks.py`: one process, one port per receiver.
 
     python -m scripts.bench.webhooks_receiver --modes ok,ok,hang,record --ready FILE
 

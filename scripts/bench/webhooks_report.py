@@ -1,4 +1,4 @@
-"""The report of `scripts/bench_webhooks.py`: its results as markdown tables."""
+"""The report of `scripts/bench/webhooks.py`: its results as markdown tables."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
-"""Delivery throughput, measured in a process of its own for `scripts/bench_webhooks.py`.
+"""Delivery throughput, measured in a process of its own for `scripts/bench/webhooks.py`.
 
     python -m scripts.bench.webhooks_throughput SPEC.json
 
 On a freshly migrated database: one endpoint per receiver URL, each subscribed to
-`deposit.pending`; `events` events written with `pool.outbox.record_event` (their deliveries
+`deposit.pending`; `events` events written with `outbox.record_event` (their deliveries
 with them, one per endpoint) and committed; then the real `DeliveryWorker.run(stop)` is started
 and the clock runs until every delivery of every healthy endpoint is recorded `succeeded`: the
 receivers are asked every 50 ms how many distinct deliveries they got, and once they have them
@@ -31,16 +31,16 @@ from typing import Any
 
 from sqlalchemy import func, select, text
 
-from pool import webhooks
-from pool.clock import isoformat_z, utc_now
-from pool.config import Settings
-from pool.db import Database
-from pool.delivery import DeliveryWorker
-from pool.logs import configure_logging
-from pool.outbox import record_event
-from pool.repository.deliveries import Claimed
-from pool.secret_box import secret_box
-from pool.tables import delivery, delivery_attempt
+from pool.kit.clock import isoformat_z, utc_now
+from pool.kit.config import Settings
+from pool.kit.db import Database
+from pool.kit.logs import configure_logging
+from pool.kit.secret_box import secret_box
+from pool.kit.tables import delivery, delivery_attempt
+from pool.webhooks import endpoints as webhooks
+from pool.webhooks.deliveries_repository import Claimed
+from pool.webhooks.delivery import DeliveryWorker
+from pool.webhooks.outbox import record_event
 
 EVENT_TYPE = "deposit.pending"
 PROGRESS_POLL = 0.05

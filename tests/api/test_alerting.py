@@ -18,16 +18,14 @@ import pytest
 from sqlalchemy import insert, select, text, update
 
 from api.app import create_app
-from pool import webhooks
-from pool.alert_engine import apply, evaluate_all, pool_low_transition
-from pool.alert_notifier import AlertNotifier
-from pool.clock import utc_now
-from pool.config import AlertSettings, Settings
-from pool.db import Database
-from pool.delivery import DeliveryWorker
-from pool.repository.alert_notifications import notifications_of
-from pool.repository.monitoring import ENDPOINT_FAILING_SINCE
-from pool.tables import (
+from pool.alerts.engine import apply, evaluate_all, pool_low_transition
+from pool.alerts.monitoring_repository import ENDPOINT_FAILING_SINCE
+from pool.alerts.notifications_repository import notifications_of
+from pool.alerts.notifier import AlertNotifier
+from pool.kit.clock import utc_now
+from pool.kit.config import AlertSettings, Settings
+from pool.kit.db import Database
+from pool.kit.tables import (
     address,
     alert,
     alert_notification,
@@ -38,8 +36,17 @@ from pool.tables import (
     delivery_attempt,
     event,
 )
+from pool.webhooks import endpoints as webhooks
+from pool.webhooks.delivery import DeliveryWorker
 from tests.helpers import auth, load_pool, random_addresses
-from tests.pool.test_delivery import Receiver, deliver_all, deliveries, emit, endpoint, make_due
+from tests.pool.webhooks.test_delivery import (
+    Receiver,
+    deliver_all,
+    deliveries,
+    emit,
+    endpoint,
+    make_due,
+)
 
 THRESHOLD = 3
 SETTLE_DEADLINE_SECONDS = 10.0

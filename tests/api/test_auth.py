@@ -1,8 +1,8 @@
 import pytest
 
-from pool.clock import utc_now
-from pool.errors import Unauthorized
-from pool.keys import revoke_key
+from pool.keys.service import revoke_key
+from pool.kit.clock import utc_now
+from pool.kit.errors import Unauthorized
 from tests.helpers import auth, load_pool, make_key
 
 BIND = "/api/v1/deposits/bind"
@@ -114,8 +114,8 @@ async def test_the_key_cache_cannot_let_a_key_of_the_other_network_through(clien
     import time
 
     from api.auth import KeyCache
-    from pool import keys
-    from pool.repository.keys import ApiKey
+    from pool.keys import service as keys
+    from pool.keys.repository import ApiKey
 
     live = await make_key(db, scopes=["admin"], prefix="pk_live_")
     cache: KeyCache = client._transport.app.state.key_cache

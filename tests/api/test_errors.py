@@ -3,8 +3,8 @@
 import pytest
 from sqlalchemy import func, select
 
-from pool.db import Database
-from pool.tables import binding, event
+from pool.kit.db import Database
+from pool.kit.tables import binding, event
 from tests.helpers import auth, load_pool
 
 BIND = "/api/v1/deposits/bind"
@@ -200,7 +200,7 @@ async def test_odd_reference_in_the_path_is_400(client, service_key) -> None:
 async def test_unexpected_failure_is_a_500_envelope_without_internals(
     client, db, service_key, monkeypatch
 ) -> None:
-    from pool import allocation
+    from pool.bindings import service as allocation
 
     async def explode(*_args, **_kwargs):
         raise RuntimeError("SELECT secret FROM somewhere")

@@ -1,7 +1,7 @@
 import httpx
 
 from api.app import create_app
-from pool.config import Settings
+from pool.kit.config import Settings
 
 
 async def test_health_reports_healthy(client) -> None:

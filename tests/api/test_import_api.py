@@ -3,7 +3,7 @@ import asyncio
 import pytest
 from sqlalchemy import func, select
 
-from pool.tables import address, audit_log
+from pool.kit.tables import address, audit_log
 from tests.helpers import auth, random_addresses
 
 EVM = random_addresses("evm", 1)[0]

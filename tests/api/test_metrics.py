@@ -11,12 +11,12 @@ from pydantic import SecretStr
 from sqlalchemy import func, insert, select
 
 from api.app import create_app
-from pool.clock import utc_now
-from pool.config import Settings
-from pool.db import Database
-from pool.repository.alerts import fire_alert, resolve_alert
-from pool.repository.chain_state import Cursor, create_cursor
-from pool.tables import address, delivery, deposit, event, webhook_endpoint
+from pool.alerts.repository import fire_alert, resolve_alert
+from pool.chain_state.repository import Cursor, create_cursor
+from pool.kit.clock import utc_now
+from pool.kit.config import Settings
+from pool.kit.db import Database
+from pool.kit.tables import address, delivery, deposit, event, webhook_endpoint
 from tests.helpers import auth, load_pool, make_key
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -51,7 +51,7 @@ def pool_gauges(samples: Samples) -> dict[tuple[str, str], int]:
 
 
 async def database_pool_counts(db: Database) -> dict[tuple[str, str], int]:
-    """Counted here independently of pool.stats, as the operator's SQL would."""
+    """Counted here independently of pool.addresses.stats, as the operator's SQL would."""
     now = utc_now()
     states = ("available", "bound", "cooling_down", "archived")
     counts = {(p, s): 0 for p in ("evm", "tron") for s in states}

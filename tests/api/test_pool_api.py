@@ -1,6 +1,6 @@
 from datetime import datetime, timedelta
 
-from pool.clock import utc_now
+from pool.kit.clock import utc_now
 from tests.helpers import auth, load_pool
 
 

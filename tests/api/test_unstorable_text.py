@@ -8,8 +8,8 @@ SQLite and PostgreSQL and leave the database as it was.
 import pytest
 from sqlalchemy import func, select
 
-from pool.db import Database
-from pool.tables import binding, event, webhook_endpoint
+from pool.kit.db import Database
+from pool.kit.tables import binding, event, webhook_endpoint
 from tests.helpers import auth, load_pool
 
 BIND = "/api/v1/deposits/bind"

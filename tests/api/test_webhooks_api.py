@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import select
 
 from api.app import create_app
-from pool.config import Settings
-from pool.db import Database
-from pool.tables import delivery, event, webhook_endpoint
+from pool.kit.config import Settings
+from pool.kit.db import Database
+from pool.kit.tables import delivery, event, webhook_endpoint
 from tests.helpers import auth, load_pool, make_key
 
 ENDPOINTS = "/api/v1/webhooks/endpoints"

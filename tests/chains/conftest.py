@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from pool.db import Database
+from pool.kit.db import Database
 from tests.chains.harness import Harness, chain_config
 from tests.devnet import Devnet
 from tests.helpers import load_pool

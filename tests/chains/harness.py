@@ -7,20 +7,20 @@ from typing import Any
 
 from sqlalchemy import select, text
 
-from chains import leadership
-from chains.address_book import AddressBook
 from chains.codec import address_parser
 from chains.presets import ChainConfig, resolve_chain
 from chains.rpc import RpcClient
 from chains.tron.address import hex20_to_tron
-from chains.watcher import ChainWatcher
-from pool import allocation
-from pool.clock import utc_now
-from pool.config import Settings
-from pool.db import Database
-from pool.domain import Protocol
-from pool.tables import alert, deposit, event
-from scripts import anvil
+from chains.watch import leadership
+from chains.watch.address_book import AddressBook
+from chains.watch.watcher import ChainWatcher
+from pool.bindings import service as allocation
+from pool.kit.clock import utc_now
+from pool.kit.config import Settings
+from pool.kit.db import Database
+from pool.kit.tables import alert, deposit, event
+from pool.vocabulary import Protocol
+from scripts.devnet import anvil
 from tests.devnet import Devnet
 
 CONFIRMATIONS = 3

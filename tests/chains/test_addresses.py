@@ -2,7 +2,7 @@ import pytest
 
 from chains.evm.address import parse_evm_address, to_checksum_address
 from chains.tron.address import hex20_to_tron, parse_tron_address
-from pool.errors import ValidationFailed
+from pool.kit.errors import ValidationFailed
 
 # The test vectors of EIP-55 itself.
 EIP55_VECTORS = [

@@ -12,7 +12,7 @@ from chains.hd import (
     derive_addresses,
     parse_extended_public_key,
 )
-from pool.errors import ValidationFailed
+from pool.kit.errors import ValidationFailed
 
 # BIP32 test vector 1 (only the public-derivable steps: from a hardened node's xpub down).
 V1_M_0H = "xpub68Gmy5EdvgibQVfPdqkBBCHxA5htiqg55crXYuXoQRKfDBFA1WEjWgP6LHhwBZeNK1VTsfTFUHCdrfp1bgwQ9xv5ski8PX9rL2dZXvgGDnw"

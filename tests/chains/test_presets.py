@@ -8,8 +8,8 @@ from chains.presets import (
     resolve_chain,
     unwatched_chains,
 )
-from pool.config import Settings
-from pool.errors import ConfigurationError
+from pool.kit.config import Settings
+from pool.kit.errors import ConfigurationError
 
 
 def settings(**chains) -> Settings:

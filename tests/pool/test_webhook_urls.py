@@ -1,11 +1,11 @@
-"""Where a webhook may go, and the worker's brief memory of DNS answers (pool/webhook_urls.py)."""
+"""Where a webhook may go, and the worker's brief memory of DNS answers (pool/webhooks/urls.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from pool.errors import TargetRefused, ValidationFailed
-from pool.webhook_urls import Resolver, Target, parse_webhook_url, resolve_target
+from pool.kit.errors import TargetRefused, ValidationFailed
+from pool.webhooks.urls import Resolver, Target, parse_webhook_url, resolve_target
 
 
 class CountingResolver(Resolver):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.cli import main
+from scripts.cli.main import main
 from tests.helpers import random_addresses
 from tests.scripts.test_worker_cli import worker_env
 from tests.server import cli_in

@@ -8,8 +8,8 @@ import pytest
 from eth_abi.abi import decode
 from sha3 import keccak_256
 
-from scripts import anvil
-from scripts.anvil import Anvil, DevnetError
+from scripts.devnet import anvil
+from scripts.devnet.anvil import Anvil, DevnetError
 
 TRANSFER_TOPIC = "0x" + keccak_256(b"Transfer(address,address,uint256)").hexdigest()
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from chains.codec import address_parser
-from pool.clock import utc_now
-from pool.db import Database
-from pool.import_formats import RawRow
-from pool.importer import ImportSource, import_addresses
+from pool.addresses.import_formats import RawRow
+from pool.addresses.importer import ImportSource, import_addresses
+from pool.kit.clock import utc_now
+from pool.kit.db import Database
 from tests.chains.harness import USDT, Harness, chain_config
 from tests.conftest import run_sync
 from tests.devnet import Devnet

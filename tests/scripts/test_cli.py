@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from pool.db import Database
+from pool.kit.db import Database
 from tests.helpers import make_key, random_addresses
 from tests.server import cli, cli_in
 
@@ -111,8 +111,8 @@ def test_serve_refuses_an_unmigrated_postgres_schema(backend, database_url, tmp_
     cli("db", "upgrade", database_url=database_url)
     import asyncio
 
-    from pool.db import Database
-    from pool.migrate import downgrade
+    from pool.kit.db import Database
+    from pool.kit.migrate import downgrade
 
     async def to_base() -> None:
         db = Database(database_url, pool_size=1)
@@ -136,7 +136,7 @@ def test_import_from_stdin_as_json_and_secrets_refused(database_url, tmp_path) -
     payload = json.dumps([evm[0], {"address": evm[1], "derivationIndex": 1}])
     env = {**os.environ, "ADDRPOOL_DATABASE_URL": database_url}
     result = subprocess.run(
-        [sys.executable, "-m", "scripts.cli", "import", "-", "--protocol", "evm", "--json"],
+        [sys.executable, "-m", "scripts.cli.main", "import", "-", "--protocol", "evm", "--json"],
         input=payload, env=env, capture_output=True, text=True, timeout=120, check=True,
     )  # fmt: skip
     assert json.loads(result.stdout)["imported"] == 2
@@ -151,7 +151,7 @@ def test_import_from_stdin_as_json_and_secrets_refused(database_url, tmp_path) -
 
 
 def test_progress_bar_writes_to_stderr_only_when_enabled(capsys) -> None:
-    from scripts.output import ProgressBar
+    from scripts.cli.output import ProgressBar
 
     ProgressBar(enabled=False).update("written", 50_000, 100_000)
     bar = ProgressBar(enabled=True)
@@ -203,7 +203,7 @@ def _refused_process(done: subprocess.CompletedProcess[str], message: str) -> No
 def addrpool(database_url, monkeypatch, capsys):
     """`addrpool ARGS` in this process on `database_url`, as a process of `network`:
     (exit status, stdout, stderr)."""
-    from scripts.cli import main
+    from scripts.cli.main import main
 
     monkeypatch.setenv("ADDRPOOL_DATABASE_URL", database_url)
 
@@ -239,7 +239,7 @@ def test_commands_of_the_other_network_are_refused_and_write_nothing(
     _refused_process(cli_in(mainnet, "keys", "create", "--name", "live", expect=2), mismatch)
     # `addrpool worker` would run until stopped: refused, it exits at once.
     worker = subprocess.run(
-        [sys.executable, "-m", "scripts.cli", "worker"],
+        [sys.executable, "-m", "scripts.cli.main", "worker"],
         env=mainnet, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     _refused_process(worker, mismatch)
@@ -339,7 +339,7 @@ def test_import_from_stdin_refuses_a_mnemonic_one_word_per_line(database_url) ->
 
     env = {**os.environ, "ADDRPOOL_DATABASE_URL": database_url}
     result = subprocess.run(
-        [sys.executable, "-m", "scripts.cli", "import", "-", "--protocol", "evm"],
+        [sys.executable, "-m", "scripts.cli.main", "import", "-", "--protocol", "evm"],
         input="\n".join(WORDS) + "\n", env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 2 and "BIP39 mnemonic" in result.stderr

@@ -7,8 +7,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from pool.db import Database
-from pool.tables import address, binding, event
+from pool.kit.db import Database
+from pool.kit.tables import address, binding, event
 from tests.helpers import auth, load_pool, make_key
 from tests.server import running_server
 

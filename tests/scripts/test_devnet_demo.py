@@ -23,7 +23,7 @@ DEADLINE = 60.0
 def demo(tmp_path: Path) -> Iterator[tuple[Server, Path]]:
     port = free_port()
     state = tmp_path / "devnet"
-    argv = [sys.executable, "-m", "scripts.cli", "devnet", "up", "--dir", str(state)]
+    argv = [sys.executable, "-m", "scripts.cli.main", "devnet", "up", "--dir", str(state)]
     argv += ["--port", str(port), "--addresses", "50", "--block-time", "1"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("ADDRPOOL_")}
     with tempfile.TemporaryFile(mode="w+") as log:
@@ -60,7 +60,7 @@ def test_demo_binds_receives_and_confirms_a_deposit(demo: tuple[Server, Path]) -
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("ADDRPOOL_")}
     sent = subprocess.run(
-        [sys.executable, "-m", "scripts.cli", "devnet", "send", "--dir", str(state)]
+        [sys.executable, "-m", "scripts.cli.main", "devnet", "send", "--dir", str(state)]
         + ["--to", bound["address"], "--amount", "25.5"],
         env=env,
         capture_output=True,

@@ -12,7 +12,7 @@ import time
 import httpx
 import pytest
 
-from scripts.server import shared_metrics_directory
+from scripts.run.server import shared_metrics_directory
 from tests.api.test_metrics import Samples, parse, pool_gauges, value
 from tests.helpers import auth, load_pool, make_key
 from tests.server import running_server

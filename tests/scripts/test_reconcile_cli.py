@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts import anvil
+from scripts.devnet import anvil
 from tests.devnet import Devnet
 from tests.scripts.test_worker_cli import run_worker_until, worker_env
 from tests.server import cli_in

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from scripts import anvil
+from scripts.devnet import anvil
 from tests.devnet import Devnet
 from tests.helpers import random_addresses
 from tests.server import Server, cli_in, free_port, running_server

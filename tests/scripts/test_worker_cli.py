@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts import anvil
+from scripts.devnet import anvil
 from tests.devnet import Devnet
 
 pytestmark = pytest.mark.server
@@ -30,7 +30,7 @@ def run_worker_until(tmp_path: Path, chains_toml: str, ready: str) -> str:
     log_path = tmp_path / "worker.log"
     with log_path.open("w+") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "scripts.cli", "worker"],
+            [sys.executable, "-m", "scripts.cli.main", "worker"],
             env=worker_env(tmp_path, chains_toml),
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -73,7 +73,7 @@ def test_chains_and_rescan_commands(tmp_path: Path, devnet: Devnet) -> None:
 
     def run(*args: str) -> dict:
         done = subprocess.run(
-            [sys.executable, "-m", "scripts.cli", *args, "--json"],
+            [sys.executable, "-m", "scripts.cli.main", *args, "--json"],
             env=env,
             capture_output=True,
             text=True,
@@ -87,7 +87,16 @@ def test_chains_and_rescan_commands(tmp_path: Path, devnet: Devnet) -> None:
     assert "polygon-amoy" not in listed  # only configured chains
     # A never-watched chain cannot be rescanned; a clear error, exit 2.
     refused = subprocess.run(
-        [sys.executable, "-m", "scripts.cli", "rescan", "--chain", "devnet", "--from-block", "0"],
+        [
+            sys.executable,
+            "-m",
+            "scripts.cli.main",
+            "rescan",
+            "--chain",
+            "devnet",
+            "--from-block",
+            "0",
+        ],
         env=env,
         capture_output=True,
         text=True,

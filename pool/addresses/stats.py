@@ -1,0 +1,67 @@
+"""The pool at a glance, per protocol: free, bound, cooling down, archived."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pool.addresses.repository import count_by_state
+from pool.alerts.monitoring_repository import binds_since
+from pool.alerts.rules import pool_low_bounds, projected_exhaustion
+from pool.kit.config import AlertSettings
+from pool.vocabulary import PROTOCOLS, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class PoolSummary:
+    protocol: Protocol
+    total: int
+    available: int
+    bound: int
+    cooling_down: int
+    archived: int
+    threshold: int
+    # At the bind rate of the alert settings' window; None when nobody binds.
+    projected_exhaustion_at: datetime | None = None
+
+    @property
+    def in_use(self) -> bool:
+        """A protocol with no address ever imported (archived ones count) is one the operator
+        does not use: never "below threshold", as `pool_low` never fires for it."""
+        return self.total > 0
+
+    @property
+    def below_threshold(self) -> bool:
+        return self.in_use and self.available < self.threshold
+
+
+async def summarize(
+    conn: AsyncConnection, *, now: datetime, alerts: AlertSettings | None = None
+) -> list[PoolSummary]:
+    """`threshold` is what the pool-low alert fires below (absolute or percentage rule)."""
+    rules = alerts or AlertSettings()
+    counts = await count_by_state(conn, now=now)
+    summaries = []
+    for protocol in PROTOCOLS:
+        of = {
+            state: counts.get((protocol, state), 0)
+            for state in ("available", "bound", "cooling_down", "archived")
+        }
+        usable = sum(of.values()) - of["archived"]
+        window = rules.bind_rate_window
+        binds = await binds_since(conn, protocol=protocol, since=now - window)
+        summaries.append(
+            PoolSummary(
+                protocol=protocol,
+                total=sum(of.values()),
+                available=of["available"],
+                bound=of["bound"],
+                cooling_down=of["cooling_down"],
+                archived=of["archived"],
+                threshold=pool_low_bounds(rules, protocol, usable).fire_below,
+                projected_exhaustion_at=projected_exhaustion(of["available"], binds, window, now),
+            )
+        )
+    return summaries

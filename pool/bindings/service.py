@@ -1,0 +1,157 @@
+"""Bind and unbind (API.md, Deposits; DESIGN.md, Invariants 1-3).
+
+Each function runs inside the caller's write transaction; a lost race raises `RaceLost`, and
+`Database.run_write` runs the whole transaction again, which then finds the winner's binding.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pool.addresses import repository as addresses
+from pool.bindings import claim_repository as claims
+from pool.bindings import repository as bindings
+from pool.kit.clock import isoformat_z
+from pool.kit.errors import InsufficientAddresses, NotFound
+from pool.vocabulary import Binding, BindIntent, BindResult, Protocol, Unbound
+from pool.webhooks.outbox import ADDRESS_BOUND, ADDRESS_UNBOUND, new_event_id, record_event
+
+
+async def bind(
+    conn: AsyncConnection,
+    *,
+    reference: str,
+    protocol: Protocol,
+    metadata: dict[str, Any] | None,
+    actor: str,
+    now: datetime,
+) -> BindResult:
+    intent = BindIntent(reference, protocol, metadata, actor, now)
+    if conn.dialect.name == "postgresql":
+        created = await _bind_in_one_statement(conn, intent)
+    else:
+        created = await _bind_step_by_step(conn, intent)
+    if created is not None:
+        return BindResult(binding=created, created=True)
+    return await _existing_binding(conn, protocol=protocol, reference=reference)
+
+
+async def _existing_binding(
+    conn: AsyncConnection, *, protocol: Protocol, reference: str
+) -> BindResult:
+    """Nothing was claimed: either the reference is bound already, or the pool is dry."""
+    latest = await bindings.latest_binding(conn, protocol=protocol, reference=reference)
+    if latest is not None and latest.binding.unbound_at is None:
+        return BindResult(binding=latest.binding, created=False)
+    raise InsufficientAddresses(protocol)
+
+
+# Per protocol, the id just past the last never-used address this process claimed: where the
+# next PostgreSQL claim starts looking (see pool.bindings.claim_repository). Correctness never
+# depends on it; a stale value only costs one fallback scan.
+_never_used_from: dict[str, int] = {}
+
+
+async def _bind_in_one_statement(conn: AsyncConnection, intent: BindIntent) -> Binding | None:
+    created = await claims.claim_and_bind(
+        conn,
+        intent=intent,
+        bound_at_text=isoformat_z(intent.now),
+        event_id=new_event_id(),
+        never_used_from=_never_used_from.get(intent.protocol, 0),
+    )
+    if created is None:
+        return None
+    if created.never_used:
+        _never_used_from[intent.protocol] = created.address_id + 1
+    return _new_binding(intent, created.id, created.address)
+
+
+async def _bind_step_by_step(conn: AsyncConnection, intent: BindIntent) -> Binding | None:
+    """Used on SQLite, where the surrounding BEGIN IMMEDIATE makes this the only writer."""
+    claimed = await addresses.claim_for_reference(
+        conn, protocol=intent.protocol, reference=intent.reference, now=intent.now
+    )
+    if claimed is None:
+        return None
+    binding_id = await bindings.insert_binding(
+        conn,
+        reference=intent.reference,
+        protocol=intent.protocol,
+        address_id=claimed.id,
+        metadata=intent.metadata,
+        actor=intent.actor,
+        now=intent.now,
+    )
+    new = _new_binding(intent, binding_id, claimed.text)
+    await record_event(conn, type=ADDRESS_BOUND, data=bound_event_data(new), now=intent.now)
+    return new
+
+
+def _new_binding(intent: BindIntent, binding_id: int, address: str) -> Binding:
+    return Binding(
+        binding_id, intent.reference, intent.protocol, address, intent.metadata, intent.now
+    )
+
+
+async def unbind(
+    conn: AsyncConnection,
+    *,
+    actor: str,
+    now: datetime,
+    cooldown: timedelta,
+    reference: str | None = None,
+    protocol: Protocol | None = None,
+    address_id: int | None = None,
+) -> list[Unbound]:
+    """Unbind by reference (every protocol), reference + protocol, or address."""
+    cooldown_until = now + cooldown
+    ended = await bindings.end_active_bindings(
+        conn,
+        actor=actor,
+        now=now,
+        cooldown_until=cooldown_until,
+        reference=reference,
+        protocol=protocol,
+        address_id=address_id,
+    )
+    if not ended:
+        raise NotFound("No active binding found", code="REFERENCE_NOT_FOUND")
+    unbound: list[Unbound] = []
+    for ended_reference, ended_protocol, ended_address_id in ended:
+        text = await addresses.release_address(
+            conn,
+            address_id=ended_address_id,
+            reference=ended_reference,
+            now=now,
+            cooldown_until=cooldown_until,
+        )
+        result = Unbound(ended_reference, ended_protocol, text, cooldown_until)
+        await record_event(
+            conn, type=ADDRESS_UNBOUND, data=_unbound_event_data(result, now), now=now
+        )
+        unbound.append(result)
+    return unbound
+
+
+def bound_event_data(new: Binding) -> dict[str, Any]:
+    return {
+        "depositReference": new.deposit_reference,
+        "protocol": new.protocol,
+        "address": new.address,
+        "boundAt": isoformat_z(new.bound_at),
+        "metadata": new.metadata,
+    }
+
+
+def _unbound_event_data(result: Unbound, now: datetime) -> dict[str, Any]:
+    return {
+        "depositReference": result.deposit_reference,
+        "protocol": result.protocol,
+        "address": result.address,
+        "unboundAt": isoformat_z(now),
+        "cooldownUntil": isoformat_z(result.cooldown_until),
+    }

@@ -1,0 +1,363 @@
+"""The deposit ledger: what the watcher records, inside the transaction of its batch.
+
+Each function only writes through the caller's connection; the watcher's batch owns the
+transaction (STYLE.md, Commit at the edge), so deposits, events, block hashes and the cursor
+land together or not at all (Invariant 6).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pool.alerts.repository import Firing, fire_alert, fire_alerts
+from pool.chain_state import repository as chain_state
+from pool.deposits import ledger_repository as repo
+from pool.deposits.payloads import ShownChain, as_pending, deposit_payload, new_deposit_payload
+from pool.deposits.repository import deposits_by_ids
+from pool.vocabulary import Protocol
+from pool.webhooks.events_repository import insert_events
+from pool.webhooks.outbox import new_event_id
+
+DEPOSIT_PENDING = "deposit.pending"
+DEPOSIT_CONFIRMED = "deposit.confirmed"
+DEPOSIT_REVERTED = "deposit.reverted"
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedTransfer:
+    """A token Transfer to a pool address, as read from a canonical block."""
+
+    tx_hash: str  # as shown: Tron ids carry no 0x
+    log_index: int
+    block_number: int
+    block_hash: str
+    from_address: str  # canonical text
+    to_hex20: str
+    token_contract: str  # canonical text
+    currency: str
+    decimals: int
+    amount: int
+    min_amount: int
+
+    @property
+    def is_dust(self) -> bool:
+        return self.amount < self.min_amount
+
+
+@dataclass(slots=True)
+class LedgerChanges:
+    recorded: int = 0
+    reopened: int = 0
+    confirmed: int = 0
+    reverted: int = 0
+    events: int = 0
+
+    def __iadd__(self, other: LedgerChanges) -> LedgerChanges:
+        self.recorded += other.recorded
+        self.reopened += other.reopened
+        self.confirmed += other.confirmed
+        self.reverted += other.reverted
+        self.events += other.events
+        return self
+
+
+def deposit_id(chain_id: str, tx_hash: str, log_index: int) -> str:
+    """Derived from the natural key, so a re-recorded deposit can never get a second id."""
+    digest = hashlib.sha256(f"{chain_id}:{tx_hash}:{log_index}".encode()).hexdigest()
+    return "dep_" + digest[:24]
+
+
+async def record_transfers(
+    conn: AsyncConnection,
+    *,
+    chain_id: str,
+    protocol: Protocol,
+    transfers: Sequence[ObservedTransfer],
+    now: datetime,
+    confirmed_through: int | None = None,
+) -> LedgerChanges:
+    """Record new deposits once (Invariant 5) and re-open reverted ones seen again (Invariant 7).
+
+    `confirmed_through`: the caller has just verified the blocks up to this height canonical
+    at the required depth (a catch-up scan checks their headers). New deposits there are
+    recorded confirmed at once, announced pending then confirmed in this same transaction,
+    rather than left for the next confirmation pass to read back and update.
+    """
+    changes = LedgerChanges()
+    if not transfers:
+        return changes
+    keys = {(t.tx_hash, t.log_index) for t in transfers}
+    known = await repo.known_deposits(conn, chain_id=chain_id, keys=keys)
+    fresh = [t for t in transfers if (t.tx_hash, t.log_index) not in known]
+    deepest = -1 if confirmed_through is None else confirmed_through
+    new = await _insert_new(
+        conn, chain_id=chain_id, protocol=protocol, fresh=fresh, now=now, deepest=deepest
+    )
+    reopened = await _reopen_reverted(conn, transfers, known)
+    changes.recorded, changes.reopened = len(new.inserted), len(reopened)
+    changes.confirmed = sum(1 for i in new.inserted if i.row["status"] == "confirmed")
+    pending = new.pending + await _stored_payloads(conn, reopened)
+    # Pending before confirmed: deliveries go out in the order of the events (their seq).
+    announcements = [(DEPOSIT_PENDING, p) for p in pending]
+    announcements += [(DEPOSIT_CONFIRMED, p) for p in new.confirmed]
+    changes.events = await _insert_announcements(conn, announcements, now)
+    return changes
+
+
+@dataclass(frozen=True, slots=True)
+class _NewRow:
+    """A deposit row this transaction inserts (unless a racing rescan did), and the address
+    it reached."""
+
+    row: dict[str, Any]
+    recipient: repo.Recipient
+
+    @property
+    def announced(self) -> bool:
+        """Receivers hear of attributed, non-dust deposits only (Invariants 11, 12)."""
+        return self.row["binding_id"] is not None and self.row["status"] != "dust"
+
+
+@dataclass(frozen=True, slots=True)
+class _NewDeposits:
+    inserted: list[_NewRow]  # those this transaction wrote
+    pending: list[dict[str, Any]]  # `deposit.pending` payloads of the announced ones
+    confirmed: list[dict[str, Any]]  # `deposit.confirmed` payloads of those born confirmed
+
+
+async def _insert_new(
+    conn: AsyncConnection,
+    *,
+    chain_id: str,
+    protocol: Protocol,
+    fresh: Sequence[ObservedTransfer],
+    now: datetime,
+    deepest: int,
+) -> _NewDeposits:
+    """Insert the rows of pool addresses (others are not, or no longer, in the pool), those
+    at or below `deepest` confirmed; alert on the unattributed ones. Returns what was
+    inserted (a racing rescan may have won a row) and the payloads to announce it with."""
+    found = await repo.recipients(conn, protocol=protocol, hex20s={t.to_hex20 for t in fresh})
+    candidates = [
+        _NewRow(_deposit_row(chain_id, t, found[t.to_hex20], now, deepest), found[t.to_hex20])
+        for t in fresh
+        if t.to_hex20 in found
+    ]
+    shown = await _shown_chain(conn, chain_id, protocol, candidates)
+    # What receivers and operators will hear of the rows is built while the database inserts
+    # them, for every candidate, and kept for those written: a catch-up range's payloads
+    # and alerts are ~25 ms of Python that otherwise waited for the insert (measured).
+    written, (payloads, firings) = await repo.insert_deposits(
+        conn,
+        [c.row for c in candidates],
+        meanwhile=lambda: (
+            _fresh_payloads(candidates, shown),
+            _unattributed_firings(chain_id, candidates),
+        ),
+    )
+    inserted = [c for c in candidates if c.row["id"] in written]
+    kept = [firings[i.row["id"]] for i in inserted if i.row["id"] in firings]
+    if kept:
+        await fire_alerts(conn, firings=kept, now=now)
+    current = [payloads[i.row["id"]] for i in inserted if i.row["id"] in payloads]
+    # A row born confirmed is announced pending too, as if confirmed the moment after.
+    pending = [as_pending(p) if p["status"] == "confirmed" else p for p in current]
+    confirmed = [p for p in current if p["status"] == "confirmed"]
+    return _NewDeposits(inserted, pending, confirmed)
+
+
+async def _reopen_reverted(
+    conn: AsyncConnection,
+    transfers: Sequence[ObservedTransfer],
+    known: Mapping[tuple[str, int], repo.KnownDeposit],
+) -> list[str]:
+    """Re-open reverted deposits seen again; the ids of those receivers must hear about."""
+    announce: list[str] = []
+    for transfer in transfers:
+        previous = known.get((transfer.tx_hash, transfer.log_index))
+        if previous is None or previous.status != "reverted":
+            continue
+        reopened = await repo.reopen_deposit(
+            conn,
+            deposit_id=previous.id,
+            status="dust" if transfer.is_dust else "pending",
+            block_number=transfer.block_number,
+            block_hash=transfer.block_hash,
+        )
+        if reopened and previous.binding_id is not None and not transfer.is_dust:
+            announce.append(previous.id)
+    return announce
+
+
+def _deposit_row(
+    chain_id: str,
+    transfer: ObservedTransfer,
+    recipient: repo.Recipient,
+    now: datetime,
+    deepest: int,
+) -> dict[str, Any]:
+    # Invariant 4: an archived address is still watched, but nobody is credited through it.
+    binding_id = None if recipient.archived else recipient.binding_id
+    status = "confirmed" if transfer.block_number <= deepest else "pending"
+    return {
+        "id": deposit_id(chain_id, transfer.tx_hash, transfer.log_index),
+        "chain_id": chain_id,
+        "tx_hash": transfer.tx_hash,
+        "log_index": transfer.log_index,
+        "block_number": transfer.block_number,
+        "block_hash": transfer.block_hash,
+        "from_address": transfer.from_address,
+        "address_id": recipient.address_id,
+        "binding_id": binding_id,
+        "token_contract": transfer.token_contract,
+        "currency": transfer.currency,
+        "amount": transfer.amount,
+        "decimals": transfer.decimals,
+        "status": "dust" if transfer.is_dust else status,
+        # Cooling down (or recycled since): the last reference still owns what its user sends.
+        "late": binding_id is not None and not recipient.binding_active,
+        "detected_at": now,
+        "confirmed_at": now if status == "confirmed" and not transfer.is_dust else None,
+    }
+
+
+def _unattributed_firings(chain_id: str, candidates: Sequence[_NewRow]) -> dict[str, Firing]:
+    """Deposit id → the alert its row raises when nobody is credited with it."""
+    # Dust to a spare address is poisoning spam: noise, not a discrepancy.
+    return {
+        row["id"]: Firing(
+            kind="unattributed_deposit",
+            subject=f"unattributed_deposit:{row['id']}",
+            severity="warning",
+            value=str(row["amount"]),
+            details={
+                "depositId": row["id"],
+                "chainId": chain_id,
+                "txHash": row["tx_hash"],
+                "logIndex": row["log_index"],
+                "currency": row["currency"],
+            },
+        )
+        for row in (c.row for c in candidates)
+        if row["binding_id"] is None and row["status"] != "dust"
+    }
+
+
+async def _shown_chain(
+    conn: AsyncConnection, chain_id: str, protocol: Protocol, candidates: Sequence[_NewRow]
+) -> ShownChain | None:
+    """The head and depth payloads show; None when no candidate is announced at all."""
+    if not any(c.announced for c in candidates):
+        return None
+    head, required = await chain_state.head_and_confirmations(conn, chain_id)
+    return ShownChain(protocol, head, required)
+
+
+def _fresh_payloads(
+    candidates: Sequence[_NewRow], shown: ShownChain | None
+) -> dict[str, dict[str, Any]]:
+    """Deposit id → the payload of each announced candidate, built from the row rather than
+    read back."""
+    if shown is None:
+        return {}
+    return {
+        c.row["id"]: new_deposit_payload(c.row, c.recipient, shown)
+        for c in candidates
+        if c.announced
+    }
+
+
+async def confirm_deposits(
+    conn: AsyncConnection, *, verified: Mapping[str, str], now: datetime
+) -> LedgerChanges:
+    """Confirm pending deposits whose block hash was just re-verified canonical.
+
+    `verified` maps deposit id → the canonical hash at its height; a row whose stored hash
+    differs is left alone (the watcher treats that as a reorg).
+    """
+    # The caller read each row's hash and compared it with the node's moments ago; only this
+    # chain's watcher changes a pending row's block, so one UPDATE per chunk is enough.
+    announce = await repo.mark_all_confirmed(conn, deposit_ids=list(verified), now=now)
+    events = await _announce(conn, DEPOSIT_CONFIRMED, announce, now, attributed_only=True)
+    return LedgerChanges(confirmed=len(announce), events=events)
+
+
+async def revert_above(
+    conn: AsyncConnection, *, chain_id: str, block_number: int, now: datetime
+) -> LedgerChanges:
+    """Every recorded deposit above `block_number` left the canonical chain (Invariant 7)."""
+    orphaned = await repo.live_above(conn, chain_id=chain_id, block_number=block_number)
+    return await revert_deposits(conn, orphaned=orphaned, now=now)
+
+
+async def revert_deposits(
+    conn: AsyncConnection, *, orphaned: Sequence[repo.KnownDeposit], now: datetime
+) -> LedgerChanges:
+    """These recorded deposits' blocks are no longer canonical."""
+    await repo.mark_reverted(conn, deposit_ids=[d.id for d in orphaned], now=now)
+    for lost in orphaned:
+        if lost.status in ("confirmed", "completed"):
+            await _alert_confirmed_reverted(conn, lost, now)
+    announced = [d.id for d in orphaned if d.announced]
+    events = await _announce(conn, DEPOSIT_REVERTED, announced, now)
+    return LedgerChanges(reverted=len(orphaned), events=events)
+
+
+async def _alert_confirmed_reverted(
+    conn: AsyncConnection, lost: repo.KnownDeposit, now: datetime
+) -> None:
+    await fire_alert(
+        conn,
+        kind="confirmed_deposit_reverted",
+        subject=f"confirmed_deposit_reverted:{lost.id}",
+        severity="critical",
+        value=lost.status,
+        details={
+            "depositId": lost.id,
+            "chainId": lost.chain_id,
+            "txHash": lost.tx_hash,
+            "blockNumber": lost.block_number,
+            "blockHash": lost.block_hash,
+        },
+        now=now,
+    )
+
+
+async def _announce(
+    conn: AsyncConnection,
+    event_type: str,
+    ids: Sequence[str],
+    now: datetime,
+    *,
+    attributed_only: bool = False,
+) -> int:
+    """One outbox event per deposit, carrying the deposit object as it now stands."""
+    payloads = await _stored_payloads(conn, ids, attributed_only=attributed_only)
+    return await _insert_announcements(conn, [(event_type, p) for p in payloads], now)
+
+
+async def _stored_payloads(
+    conn: AsyncConnection, ids: Sequence[str], *, attributed_only: bool = False
+) -> list[dict[str, Any]]:
+    rows = await deposits_by_ids(conn, ids) if ids else {}
+    return [
+        deposit_payload(rows[deposit_id_])
+        for deposit_id_ in ids
+        if not (attributed_only and rows[deposit_id_].deposit_reference is None)
+    ]
+
+
+async def _insert_announcements(
+    conn: AsyncConnection, announcements: Sequence[tuple[str, dict[str, Any]]], now: datetime
+) -> int:
+    """(event type, payload) pairs as outbox events, ids ascending in the order given."""
+    events = [(new_event_id(), event_type, payload) for event_type, payload in announcements]
+    if events:
+        await insert_events(conn, events=events, now=now)
+    return len(events)

@@ -1,0 +1,252 @@
+"""SQL for the deposit ledger as the watcher writes it: attribution, insert, confirm, revert."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from asyncpg.exceptions import UniqueViolationError
+from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pool.kit.bulk import in_values, insert_json, insert_rows, list_parameter
+from pool.kit.db import computed_while_waiting
+from pool.kit.tables import address, binding, deposit
+from pool.vocabulary import Protocol
+
+LIVE = ("pending", "confirmed", "completed", "dust")
+IN_CHUNK = 1000
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """A pool address a transfer reached, with the binding it is attributed to (if any)."""
+
+    address_id: int
+    hex20: str
+    address: str  # canonical text, as deposit payloads show it
+    archived: bool
+    binding_id: int | None
+    binding_active: bool
+    deposit_reference: str | None  # of that binding
+
+
+@dataclass(frozen=True, slots=True)
+class KnownDeposit:
+    id: str
+    chain_id: str
+    tx_hash: str
+    log_index: int
+    status: str
+    block_number: int
+    block_hash: str
+    binding_id: int | None
+
+    @property
+    def announced(self) -> bool:
+        """Receivers hear of attributed, non-dust deposits only (Invariants 11, 12)."""
+        return self.binding_id is not None and self.status != "dust"
+
+
+_KNOWN = (
+    deposit.c.id,
+    deposit.c.chain_id,
+    deposit.c.tx_hash,
+    deposit.c.log_index,
+    deposit.c.status,
+    deposit.c.block_number,
+    deposit.c.block_hash,
+    deposit.c.binding_id,
+)
+
+
+def _recipients_statement(dialect: str) -> Any:
+    """Built once per database (the watcher looks recipients up every range): the protocol
+    and the hex20s are bind parameters."""
+    history = binding.alias("history")
+    latest = (
+        select(history.c.id)
+        .where(history.c.address_id == address.c.id)
+        .order_by(history.c.bound_at.desc(), history.c.id.desc())
+        .limit(1)
+        .correlate(address)
+        .scalar_subquery()
+    )
+    return (
+        select(
+            address.c.id,
+            address.c.hex20,
+            address.c.address,
+            address.c.status,
+            binding.c.id,
+            binding.c.unbound_at,
+            binding.c.deposit_reference,
+        )
+        .select_from(address.outerjoin(binding, binding.c.id == latest))
+        .where(
+            address.c.protocol == bindparam("protocol"),
+            in_values(dialect, address.c.hex20, list_parameter(dialect, "hex20s", address.c.hex20)),
+        )
+    )
+
+
+_RECIPIENTS = {dialect: _recipients_statement(dialect) for dialect in ("sqlite", "postgresql")}
+
+
+async def recipients(
+    conn: AsyncConnection, *, protocol: Protocol, hex20s: Collection[str]
+) -> dict[str, Recipient]:
+    """hex20 → the pool address and its latest binding (active, or the last one unbound)."""
+    found: dict[str, Recipient] = {}
+    for chunk in chunks(sorted(hex20s)):
+        statement = _RECIPIENTS[conn.dialect.name]
+        rows = await conn.execute(statement, {"protocol": protocol, "hex20s": chunk})
+        for address_id, hex20, text, status, binding_id, unbound_at, reference in rows.all():
+            found[hex20] = Recipient(
+                address_id,
+                hex20,
+                text,
+                status == "archived",
+                binding_id,
+                binding_id is not None and unbound_at is None,
+                reference,
+            )
+    return found
+
+
+async def known_deposits(
+    conn: AsyncConnection, *, chain_id: str, keys: Collection[tuple[str, int]]
+) -> dict[tuple[str, int], KnownDeposit]:
+    """(tx hash, log index) → the row already recorded for it (Invariant 5)."""
+    wanted = set(keys)
+    found: dict[tuple[str, int], KnownDeposit] = {}
+    # By transaction hash, in chunks: a row-value IN over thousands of pairs exceeds
+    # PostgreSQL's expression depth ("stack depth limit exceeded", measured at 10,000).
+    for chunk in chunks(sorted({tx_hash for tx_hash, _ in wanted})):
+        statement = select(*_KNOWN).where(
+            deposit.c.chain_id == chain_id, in_values(conn.dialect.name, deposit.c.tx_hash, chunk)
+        )
+        for row in (await conn.execute(statement)).all():
+            known = KnownDeposit(*row)
+            if (known.tx_hash, known.log_index) in wanted:
+                found[(known.tx_hash, known.log_index)] = known
+    return found
+
+
+def chunks(values: Sequence[Any], size: int = IN_CHUNK) -> list[list[Any]]:
+    """IN lists of bounded size: PostgreSQL takes at most 32,767 parameters a statement."""
+    items = list(values)
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+_ONCE = "ON CONFLICT (chain_id, tx_hash, log_index) DO NOTHING"
+
+
+async def insert_deposits(
+    conn: AsyncConnection, rows: Sequence[dict[str, Any]], meanwhile: Callable[[], T]
+) -> tuple[set[str], T]:
+    """On conflict do nothing: a concurrent rescan of the same range can only lose the race.
+    Returns the ids this call inserted (the winner of such a race announces the deposit),
+    and `meanwhile()`, computed while the database inserts (see pool.kit.db.computed_while_waiting).
+
+    SQLite gets multi-row statements without RETURNING (see pool.kit.bulk). Nothing is
+    lost by it: the caller's `BEGIN IMMEDIATE` transaction read which rows exist, and no other
+    writer can have added one since, so every row given is inserted.
+    """
+    if not rows:
+        return set(), meanwhile()
+    if conn.dialect.name == "sqlite":
+        _, computed = await computed_while_waiting(
+            insert_rows(conn, deposit, rows, suffix=_ONCE), meanwhile
+        )
+        return {row["id"] for row in rows}, computed
+    # A plain INSERT first, in a savepoint: ON CONFLICT inserts each row speculatively (an
+    # extra index probe and WAL record a row), ~10 ms of a range's 50 (measured), to cover
+    # a race a rescan rarely runs. Should it run, the insert is redone with the clause.
+    savepoint = await conn.begin_nested()
+    try:
+        inserted, computed = await computed_while_waiting(
+            insert_json(conn, deposit, rows, returning="id"), meanwhile
+        )
+    except UniqueViolationError:
+        await savepoint.rollback()
+        inserted = await insert_json(conn, deposit, rows, suffix=_ONCE, returning="id")
+        computed = meanwhile()
+    else:
+        await savepoint.commit()
+    return {str(id_) for id_ in inserted}, computed
+
+
+async def reopen_deposit(
+    conn: AsyncConnection, *, deposit_id: str, status: str, block_number: int, block_hash: str
+) -> bool:
+    """A reverted transaction re-included on the canonical chain: same row, new block."""
+    result = await conn.execute(
+        update(deposit)
+        .where(deposit.c.id == deposit_id, deposit.c.status == "reverted")
+        .values(
+            status=status,
+            block_number=block_number,
+            block_hash=block_hash,
+            reverted_at=None,
+            confirmed_at=None,
+        )
+    )
+    return result.rowcount == 1
+
+
+async def pending_up_to(
+    conn: AsyncConnection, *, chain_id: str, block_number: int
+) -> list[KnownDeposit]:
+    """Pending deposits deep enough to be confirmed once their block is re-verified."""
+    statement = select(*_KNOWN).where(
+        deposit.c.chain_id == chain_id,
+        deposit.c.status == "pending",
+        deposit.c.block_number <= block_number,
+    )
+    return [KnownDeposit(*row) for row in (await conn.execute(statement)).all()]
+
+
+async def mark_all_confirmed(
+    conn: AsyncConnection, *, deposit_ids: Sequence[str], now: datetime
+) -> list[str]:
+    """Pending → confirmed for these ids (their block hashes were just re-verified by the
+    caller); returns the ids that changed."""
+    changed: list[str] = []
+    for chunk in chunks(deposit_ids):
+        result = await conn.execute(
+            update(deposit)
+            .where(deposit.c.id.in_(chunk), deposit.c.status == "pending")
+            .values(status="confirmed", confirmed_at=now)
+            .returning(deposit.c.id)
+        )
+        changed.extend(str(value) for value in result.scalars().all())
+    return changed
+
+
+async def live_above(
+    conn: AsyncConnection, *, chain_id: str, block_number: int
+) -> list[KnownDeposit]:
+    """Recorded deposits above a block: what a reorg back to that block orphans."""
+    statement = select(*_KNOWN).where(
+        and_(
+            deposit.c.chain_id == chain_id,
+            deposit.c.block_number > block_number,
+            deposit.c.status.in_(LIVE),
+        )
+    )
+    return [KnownDeposit(*row) for row in (await conn.execute(statement)).all()]
+
+
+async def mark_reverted(
+    conn: AsyncConnection, *, deposit_ids: Sequence[str], now: datetime
+) -> None:
+    for chunk in chunks(deposit_ids):
+        await conn.execute(
+            update(deposit)
+            .where(deposit.c.id.in_(chunk))
+            .values(status="reverted", reverted_at=now)
+        )

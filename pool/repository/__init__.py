@@ -1,1 +1,0 @@
-"""Every SQL statement of addrpool, in modules named for the table they serve."""

@@ -1,0 +1,138 @@
+"""SQL for the outbox (`event`) and the audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, insert, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pool.kit.bulk import asyncpg_connection, insert_rows
+from pool.kit.db import dumps_json
+from pool.kit.tables import audit_log, event
+from pool.kit.types import UTCDateTime
+
+_INSERT_EVENT = insert(event).returning(event.c.seq)  # built once: every bind writes one
+
+# One delivery per subscribed, live endpoint, in the event's own transaction (Invariant 8).
+# The id is made by the database so that one statement serves any number of endpoints.
+_DELIVERIES = """
+INSERT INTO delivery (id, event_seq, endpoint_id, status, attempts, next_attempt_at,
+                      retry_from, created_at)
+SELECT {new_id}, :seq, s.endpoint_id, 'pending', 0, :now, :now, :now
+  FROM webhook_subscription s JOIN webhook_endpoint e ON e.id = s.endpoint_id
+ WHERE s.event_type = :type AND e.enabled AND e.deleted_at IS NULL
+"""
+_NEW_DELIVERY_ID = {
+    "postgresql": "'dlv_' || substr(md5(random()::text || clock_timestamp()::text "
+    "|| s.endpoint_id), 1, 24)",
+    "sqlite": "'dlv_' || lower(hex(randomblob(12)))",
+}
+INSERT_DELIVERIES = {
+    dialect: text(_DELIVERIES.format(new_id=new_id)).bindparams(
+        bindparam("now", type_=UTCDateTime())
+    )
+    for dialect, new_id in _NEW_DELIVERY_ID.items()
+}
+
+
+async def insert_event(
+    conn: AsyncConnection,
+    *,
+    event_id: str,
+    type: str,
+    data: dict[str, Any],
+    now: datetime,
+    to_subscribers: bool = True,
+) -> int:
+    """Write the event and its deliveries to the endpoints subscribed to its type (none with
+    `to_subscribers=False`: the caller writes its own); returns the event's sequence number."""
+    values = {"id": event_id, "type": type, "data": data, "created_at": now}
+    seq = int((await conn.execute(_INSERT_EVENT, values)).scalar_one())
+    if to_subscribers:
+        params = {"seq": seq, "type": type, "now": now}
+        await conn.execute(INSERT_DELIVERIES[conn.dialect.name], params)
+    return seq
+
+
+async def insert_audit(
+    conn: AsyncConnection,
+    *,
+    actor: str,
+    action: str,
+    subject: str,
+    details: dict[str, Any] | None,
+    now: datetime,
+) -> None:
+    await conn.execute(
+        insert(audit_log).values(
+            at=now, actor=actor, action=action, subject=subject, details=details
+        )
+    )
+
+
+_DELIVERIES_FOR_MANY = """
+INSERT INTO delivery (id, event_seq, endpoint_id, status, attempts, next_attempt_at,
+                      retry_from, created_at)
+SELECT {new_id}, ev.seq, s.endpoint_id, 'pending', 0, :now, :now, :now
+  FROM event ev
+  JOIN webhook_subscription s ON s.event_type = ev.type
+  JOIN webhook_endpoint e ON e.id = s.endpoint_id
+ WHERE ev.id IN :ids AND e.enabled AND e.deleted_at IS NULL
+"""
+INSERT_DELIVERIES_FOR_MANY = {
+    dialect: text(_DELIVERIES_FOR_MANY.format(new_id=new_id)).bindparams(
+        bindparam("now", type_=UTCDateTime()), bindparam("ids", expanding=True)
+    )
+    for dialect, new_id in _NEW_DELIVERY_ID.items()
+}
+
+
+async def insert_events(
+    conn: AsyncConnection, *, events: list[tuple[str, str, dict[str, Any]]], now: datetime
+) -> None:
+    """Many (id, type, data) events and their deliveries in a few statements (a catch-up
+    scan announces thousands of deposits at once).
+
+    On SQLite the events go in as multi-row statements (see pool.kit.bulk) and their
+    deliveries are found by event id, so no RETURNING is needed.
+    """
+    if conn.dialect.name == "postgresql":  # one JSON parameter, whatever the count
+        await _recordset_events(conn, events, now)
+        return
+    for start in range(0, len(events), 1000):  # 4 parameters an event: within SQLite's limit
+        chunk = events[start : start + 1000]
+        rows = [{"id": i, "type": t, "data": d, "created_at": now} for i, t, d in chunk]
+        await insert_rows(conn, event, rows)
+        await conn.execute(
+            INSERT_DELIVERIES_FOR_MANY[conn.dialect.name],
+            {"ids": [i for i, _, _ in chunk], "now": now},
+        )
+
+
+# PostgreSQL: the events as one JSON parameter (see pool.kit.bulk.insert_json) and
+# their deliveries from the rows the insert returns — one statement, no look-up of the new
+# events by id.
+_RECORDSET_EVENTS = f"""
+WITH inserted AS (
+    INSERT INTO event (id, type, data, created_at)
+    SELECT r.id, r.type, r.data, $2
+      FROM json_to_recordset($1::json) AS r(id varchar(32), type varchar(64), data json)
+    RETURNING seq, type
+)
+INSERT INTO delivery (id, event_seq, endpoint_id, status, attempts, next_attempt_at,
+                      retry_from, created_at)
+SELECT {_NEW_DELIVERY_ID["postgresql"]}, inserted.seq, s.endpoint_id, 'pending', 0, $2, $2, $2
+  FROM inserted
+  JOIN webhook_subscription s ON s.event_type = inserted.type
+  JOIN webhook_endpoint e ON e.id = s.endpoint_id
+ WHERE e.enabled AND e.deleted_at IS NULL
+"""  # noqa: S608 - constant SQL, values bound
+
+
+async def _recordset_events(
+    conn: AsyncConnection, events: list[tuple[str, str, dict[str, Any]]], now: datetime
+) -> None:
+    records = [{"id": event_id, "type": type_, "data": data} for event_id, type_, data in events]
+    await (await asyncpg_connection(conn)).execute(_RECORDSET_EVENTS, dumps_json(records), now)

@@ -1,0 +1,180 @@
+"""The `addrpool` command: thin over the same services the API uses."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+from pool.addresses.import_formats import FORMATS
+from pool.kit.errors import AddrpoolError
+from pool.kit.logs import configure_logging
+from scripts.cli import alerts as alert_commands
+from scripts.cli import chains as chain_commands
+from scripts.cli import commands
+from scripts.cli import hd as hd_commands
+from scripts.cli import reconcile as reconcile_commands
+from scripts.cli import webhooks as webhook_commands
+from scripts.cli.output import Output
+
+Handler = Callable[[argparse.Namespace, Output], Awaitable[int]]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="addrpool",
+        description="Self-hosted deposit address pool manager (PayIn-compatible API).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    for name, help_text in (
+        ("serve", "API and workers in one process (the embedded default; migrates SQLite)"),
+        ("api", "the API only, for running several behind a load balancer"),
+    ):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--host", help="listen address (default 127.0.0.1)")
+        p.add_argument("--port", type=int, help="listen port (default 8000)")
+        p.add_argument("--workers", type=int, help="uvicorn worker processes (PostgreSQL only)")
+
+    sub.add_parser("worker", help="the chain watchers and webhook delivery, without the API")
+    webhook_commands.add_parsers(sub, _json)
+    reconcile_commands.add_parsers(sub, _json)
+    alert_commands.add_parsers(sub, _json)
+    _json(sub.add_parser("chains", help="configured chains: head, cursor, lag, endpoint health"))
+    rescan = _json(sub.add_parser("rescan", help="read a block range again (safe while watching)"))
+    rescan.add_argument("--chain", required=True)
+    rescan.add_argument("--from-block", type=int, required=True)
+    rescan.add_argument("--to-block", type=int, help="default: the watcher's cursor")
+    _devnet_parser(sub)
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(dest="action", required=True)
+    _json(db.add_parser("upgrade", help="migrate the schema to the newest revision"))
+    _json(db.add_parser("current", help="show the schema revision"))
+
+    imp = _json(
+        sub.add_parser("import", help="import addresses from a file ('-' for stdin) or an xpub")
+    )
+    imp.add_argument("file", nargs="?", help="the address file; leave out with --xpub")
+    imp.add_argument("--xpub", help="derive from this account xpub/tpub instead of a file")
+    imp.add_argument("--start", type=int, default=0, help="first index to derive (--xpub)")
+    imp.add_argument("--count", type=int, help="how many addresses to derive (--xpub)")
+    imp.add_argument("--branch", type=int, default=0, help="branch below the account key")
+    imp.add_argument(
+        "--verify",
+        action="store_true",
+        help="check that rows with derivation_index and master_public_key derive from them",
+    )
+    imp.add_argument(
+        "--format",
+        default="auto",
+        choices=FORMATS,
+        help="lines, csv (with or without header) or json; auto detects it (default)",
+    )
+    imp.add_argument("--protocol", required=True, choices=["evm", "tron"])
+    imp.add_argument("--skip-invalid", action="store_true", help="import the good lines anyway")
+    imp.add_argument("--dry-run", action="store_true", help="validate only; write nothing")
+
+    keys = sub.add_parser("keys", help="API keys").add_subparsers(dest="action", required=True)
+    create = _json(keys.add_parser("create", help="create a key (shown once)"))
+    create.add_argument("--name", required=True)
+    create.add_argument("--scopes", help="comma-separated (default deposits:read,deposits:write)")
+    _json(keys.add_parser("list", help="list keys (never the keys themselves)"))
+    revoke = _json(keys.add_parser("revoke", help="revoke a key by id, prefix or name"))
+    revoke.add_argument("key")
+
+    pool = sub.add_parser("pool", help="the address pool").add_subparsers(
+        dest="action", required=True
+    )
+    _json(pool.add_parser("summary", help="addresses per protocol and state"))
+    _json(
+        pool.add_parser(
+            "stats", help="summary with thresholds and projected exhaustion; exit 1 when low"
+        )
+    )
+    verify = _json(pool.add_parser("verify", help="check that pool addresses derive from an xpub"))
+    verify.add_argument("--xpub", required=True)
+    verify.add_argument("--protocol", required=True, choices=["evm", "tron"])
+    verify.add_argument("--branch", type=int, default=0)
+    verify.add_argument(
+        "--bound", type=int, default=10_000, help="indices searched for addresses without one"
+    )
+    for action in ("archive", "unarchive"):
+        p = _json(pool.add_parser(action, help=f"{action} an address"))
+        p.add_argument("address")
+        p.add_argument("--protocol", choices=["evm", "tron"])
+    return parser
+
+
+def _devnet_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    devnet = sub.add_parser("devnet", help="a local demo chain with test USDT/USDC, and addrpool")
+    actions = devnet.add_subparsers(dest="action", required=True)
+    start = actions.add_parser("up", help="start anvil, deploy tokens, import addresses, serve")
+    start.add_argument("--dir", type=Path, default=Path(".devnet"), help="state directory")
+    start.add_argument("--port", type=int, default=8000)
+    start.add_argument("--addresses", type=int, default=300, help="pool addresses to import")
+    start.add_argument("--block-time", type=float, default=2.0, help="seconds between blocks")
+    transfer = actions.add_parser("send", help="send test tokens to an address")
+    transfer.add_argument("--dir", type=Path, default=Path(".devnet"), help="state directory")
+    transfer.add_argument("--to", required=True, help="recipient address")
+    transfer.add_argument("--amount", required=True, help="token units, e.g. 25 or 0.5")
+    transfer.add_argument("--token", default="USDT", choices=["USDT", "USDC"])
+
+
+def _json(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+HANDLERS: dict[tuple[str, str | None], Handler] = {
+    ("db", "upgrade"): commands.db_upgrade,
+    ("db", "current"): commands.db_current,
+    ("import", None): commands.import_file,
+    ("keys", "create"): commands.keys_create,
+    ("keys", "list"): commands.keys_list,
+    ("keys", "revoke"): commands.keys_revoke,
+    ("pool", "verify"): hd_commands.pool_verify,
+    ("pool", "archive"): commands.pool_archive,
+    ("pool", "unarchive"): commands.pool_archive,
+    ("chains", None): chain_commands.chains_list,
+    ("rescan", None): chain_commands.rescan,
+    **webhook_commands.HANDLERS,
+    **reconcile_commands.HANDLERS,
+    **alert_commands.HANDLERS,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command in ("serve", "api"):
+        return commands.serve(args)
+    if args.command == "worker":
+        return commands.worker(args)
+    if args.command == "devnet":
+        return _devnet(args)
+    output = Output(as_json=getattr(args, "json", False))
+    # A command's output says what it did and what went wrong, in one place; the warnings the
+    # services log on the way (an RPC retry, an endpoint set aside) are for the long-running
+    # processes' logs, and would only bury that line.
+    configure_logging("ERROR")
+    handler = HANDLERS[(args.command, getattr(args, "action", None))]
+    try:
+        return asyncio.run(handler(args, output))
+    except AddrpoolError as exc:
+        output.error(exc)
+        return 2
+
+
+def _devnet(args: argparse.Namespace) -> int:
+    from scripts.devnet import demo as devnet_demo  # anvil's tooling only where it is used
+
+    try:
+        return devnet_demo.up(args) if args.action == "up" else devnet_demo.send(args)
+    except AddrpoolError as exc:
+        Output(as_json=False).error(exc)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
