@@ -34,11 +34,14 @@ async def count(db: Database, table: Any) -> int:
 async def test_rows_a_racing_rescan_wrote_are_skipped_and_the_rest_recorded(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    bound, spare, later = await load_pool(db, "evm", 3)
+    loaded = await load_pool(db, "evm", 3)
     async with db.write() as conn:
-        await allocation.bind(
+        result = await allocation.bind(
             conn, reference="payer", protocol="evm", metadata=None, actor="t", now=utc_now()
         )
+    # The claim's order is the pool's, not the list's: take whichever address was bound.
+    bound = result.binding.address
+    spare, later = [a for a in loaded if a != bound]
     won = [usdt_transfer(bound, "ab"), usdt_transfer(spare, "ac")]  # attributed, unattributed
     first = await record(db, won)  # the rescan's transaction, committed
     assert (first.recorded, first.events) == (2, 1)
