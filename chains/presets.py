@@ -79,7 +79,7 @@ class ChainConfig:
 
     @property
     def window(self) -> int:
-        """Recent block hashes kept for reorg detection (Invariant 7)."""
+        """Recent block hashes kept for reorg detection (invariant 7, docs/design.md)."""
         return max(MIN_WINDOW, 2 * self.confirmations)
 
     @property
@@ -217,7 +217,7 @@ def resolve_chain(chain_id: str, settings: Settings) -> ChainConfig:
         network=override.network or preset.network,
         confirmations=override.confirmations or preset.confirmations,
         block_time=block_time,
-        # Half the block time, never faster than once a second (DESIGN.md, Chains).
+        # Half the block time, never faster than once a second (docs/design.md, Chains).
         poll_interval=override.poll_interval or max(1.0, block_time / 2),
         rpc_urls=tuple(override.rpc_urls),
         tokens=_tokens(chain_id, protocol, preset.tokens, override.tokens),
@@ -290,7 +290,8 @@ def _token(chain_id: str, protocol: Protocol, preset: TokenPreset) -> Token:
 def configured_chains(settings: Settings) -> list[ChainConfig]:
     """Every chain named in the settings, checked against our network.
 
-    A chain of the other network is refused: one instance serves one network (DESIGN.md).
+    A chain of the other network is refused: one instance serves one network
+    (docs/design.md).
     """
     chains = [resolve_chain(chain_id, settings) for chain_id in sorted(settings.chains)]
     for chain in chains:

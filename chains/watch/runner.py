@@ -4,7 +4,8 @@ On PostgreSQL one process at a time watches a chain: a session advisory lock per
 as long as the watcher runs, makes the other workers standbys that take over when the holder
 dies (its connection closes and PostgreSQL releases the lock). No home-made consensus. Each
 leadership is fenced by an epoch, so a worker that lost its lock without noticing commits
-nothing more (Invariant 15, chains.watch.leadership); it goes back to standing by.
+nothing more (invariant 15, docs/design.md; chains.watch.leadership); it goes back to
+standing by.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ The generic path (`pool.bindings.service`) needs four statements; on PostgreSQL 
 does it in one round trip, which is what lets a bind cost about as much as the bare claim.
 The semantics are the same and both paths run the same tests:
 - nothing happens if the reference already has an active binding (the caller then reads it);
-- the reference's previous address comes back to it if it is still free (Invariant 2);
+- the reference's previous address comes back to it if it is still free (invariant 2,
+  docs/design.md);
 - otherwise the next free address: never-used first, then the longest-recycled, skipping rows
   that concurrent claims hold. COALESCE evaluates a sub-select (an InitPlan, run on first
   use) only when the ones before it found nothing, so it then locks no other row.

@@ -1,8 +1,8 @@
 """The deposit ledger: what the watcher records, inside the transaction of its batch.
 
 Each function only writes through the caller's connection; the watcher's batch owns the
-transaction (STYLE.md, Commit at the edge), so deposits, events, block hashes and the cursor
-land together or not at all (Invariant 6).
+transaction (services never commit), so deposits, events, block hashes and the cursor
+land together or not at all (invariant 6, docs/design.md).
 """
 
 from __future__ import annotations

@@ -47,7 +47,8 @@ class KnownDeposit:
 
     @property
     def announced(self) -> bool:
-        """Receivers hear of attributed, non-dust deposits only (Invariants 11, 12)."""
+        """Receivers hear of attributed, non-dust deposits only (invariants 11 and 12,
+        docs/design.md)."""
         return self.binding_id is not None and self.status != "dust"
 
 

@@ -1,4 +1,4 @@
-"""Money is an int of base units; this only formats it (Invariant 10)."""
+"""Money is an int of base units; this only formats it (invariant 10, docs/design.md)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,11 @@
 """Engines and transactions for SQLite and PostgreSQL.
 
-Callers own the transaction (STYLE.md, commit at the edge): `async with db.write() as conn`
-commits on exit and rolls back on any error. SQLite gets `BEGIN IMMEDIATE` for writes (a
-deferred BEGIN that later writes fails at once with SQLITE_BUSY) and, in this process, one
-writer at a time, so writers queue on a lock instead of spinning in SQLite's busy handler;
-they share one connection of their own, whose page cache stays warm from one write to the next.
+Callers own the transaction (committed at the edge, never inside a service):
+`async with db.write() as conn` commits on exit and rolls back on any error. SQLite gets
+`BEGIN IMMEDIATE` for writes (a deferred BEGIN that later writes fails at once with SQLITE_BUSY)
+and, in this process, one writer at a time, so writers queue on a lock instead of spinning in
+SQLite's busy handler; they share one connection of their own, whose page cache stays warm from
+one write to the next.
 """
 
 from __future__ import annotations

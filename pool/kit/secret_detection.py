@@ -1,4 +1,5 @@
-"""Recognise private keys in what operators send (Invariant 9): addrpool is watch-only.
+"""Recognise private keys in what operators send (invariant 9, docs/design.md): addrpool is
+watch-only.
 
 Whatever looks like a secret is refused, and never echoed back, stored or logged. A secret is
 found anywhere in a text — a whole field, inside a field, after other text, quoted, in any

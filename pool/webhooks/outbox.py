@@ -1,4 +1,5 @@
-"""The transactional outbox (Invariant 8): an event is written in the transaction that caused it."""
+"""The transactional outbox (invariant 8, docs/design.md): an event is written in the
+transaction that caused it."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ of the logs goes to pool addresses, the rest to fresh random addresses.
 Reading, for comparison with the watcher's one filter per block range:
 - the per-recipient baseline: the watched addresses in the `to` topic, 20 per `eth_getLogs`
   (BTCPay's USDt plugin does this), so the request count grows with the number watched;
-- web3's formatted `eth.get_logs`, for context (STYLE.md, Known traps).
+- web3's formatted `eth.get_logs`, for context (what chains/rpc.py avoids).
 """
 
 from __future__ import annotations
