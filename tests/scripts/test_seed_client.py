@@ -69,7 +69,7 @@ async def test_seed_client_binds_and_looks_up_a_reference(database_url, db, no_p
         bound = payin.bind_address("user_456", "evm", metadata={"playerId": 456})
         assert bound["address"].startswith("0x") and bound["protocol"] == "evm"
         assert bound["depositReference"] == "user_456" and "monitoredChains" in bound
-        assert payin.bind_address("user_456", "evm") == bound  # idempotent, as PayIn's guide implies
+        assert payin.bind_address("user_456", "evm") == bound  # idempotent, as the guide implies
 
         # PayIn's guide documents GET /deposits/references/:depositReference; its client's session
         # carries the auth, exactly as a PayIn user would call it.
