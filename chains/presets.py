@@ -19,12 +19,12 @@ from pool.vocabulary import PROTOCOLS, Network, Protocol
 # Address-poisoning spam sends zero or near-zero amounts; one cent is the default floor.
 STABLECOIN_MIN_AMOUNT = "0.01"
 MIN_WINDOW = 256
-# TronGrid refuses log ranges above 5,000 blocks; mainnet's ~100 USDT transfers a second make
-# even 100 blocks ~30,000 logs, so the working default is far below the cap.
+# TronGrid refuses log ranges above 5,000 blocks; mainnet's USDT traffic makes even 100 blocks
+# tens of thousands of logs (docs/performance.md), so the working default is far below the cap.
 TRON_BLOCK_RANGE_CAP = 5_000
 TRON_MAX_BLOCK_RANGE = 100
-# Measured (README, Performance): with a million addresses and 25 logs a block a worker peaked at
-# ~280 MB with 500-block ranges and ~415 MB with 2,000 (each log held costs ~3.3 KB).
+# A worker holds every log of a range until it commits, so its peak memory grows with the range:
+# this default keeps it modest (figures: docs/performance.md, Watcher).
 DEFAULT_MAX_BLOCK_RANGE = 500
 DEFAULT_RPC_TIMEOUT = 10.0
 

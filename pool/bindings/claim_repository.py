@@ -11,8 +11,8 @@ The semantics are the same and both paths run the same tests:
   use) only when the ones before it found nothing, so it then locks no other row.
 
 Why `never_used_from`: every claim leaves a dead entry at the front of the claim index until
-VACUUM removes it, and a scan from the front steps over all of them: measured here, the pages
-read per claim grew 122 → 391 and binds/s fell 2,400 → 1,700 within 30 s of binding. So the
+VACUUM removes it, and a scan from the front steps over all of them: the pages read per claim
+grow and binds slow down within seconds of binding (docs/performance.md, Bind). So the
 never-used addresses are scanned from just past the last one this process claimed (a hint
 kept by the caller). The hint is only a starting point: when nothing is found from it (the
 never-used ones are gone, or a rolled-back claim left one behind it) the full scan runs, so
