@@ -1,7 +1,7 @@
 """Known chains, named as PayIn names them, and the operator's TOML layered over them.
 
 Confirmations follow PayIn's table where it has one (Sepolia 3, Amoy 10, Ethereum 12,
-Polygon 128, Tron Nile 3, Tron 19); the others are our choice, written in the README.
+Polygon 128, Tron Nile 3, Tron 19); the others are our choice, written in docs/configuration.md.
 Token contracts are the issuers' own deployments; testnet ones should be checked by the
 operator (`tokens.USDT.contract = "…"` overrides any of them).
 """

@@ -36,7 +36,7 @@ ERROR_BACKOFF_MAX_SECONDS = 30.0
 async def run_watchers(settings: Settings, db: Database, stop: asyncio.Event) -> None:
     chains = watched_chains(settings)
     if not chains:
-        log.info("no chain to watch: configure an RPC URL (see the README, Chains)")
+        log.info("no chain to watch: configure an RPC URL (see docs/configuration.md, Chains)")
         return
     settle_heap()
     books: dict[Protocol, AddressBook] = {}

@@ -84,6 +84,6 @@ def _wait_for_port(process: subprocess.Popen[bytes], log: IO[bytes]) -> int:
         if newline:
             return int(first_line)
         if process.poll() is not None:
-            raise RuntimeError(f"seed receiver exited with {process.returncode}: {first_line!r}")
+            raise RuntimeError(f"seed_receiver.js exited with {process.returncode}: {first_line!r}")
         time.sleep(0.01)
-    raise TimeoutError("the seed receiver did not print its port in time")
+    raise TimeoutError("seed_receiver.js did not print its port in time")
