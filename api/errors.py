@@ -1,4 +1,5 @@
-"""Every failure leaves as the error envelope, with the status of API.md: never FastAPI's 422."""
+"""Every failure leaves as the error envelope of docs/api.md, with its status: never FastAPI's
+422."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Refuse oversized bodies before they are buffered (API.md: 413 PayloadTooLarge)."""
+"""Refuse oversized bodies before they are buffered (docs/api.md: 413 PayloadTooLarge)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The envelopes of API.md: `{"success": true, "data": …}` and the error body."""
+"""The envelopes of docs/api.md: `{"success": true, "data": …}` and the error body."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Request bodies and query parameters. Unknown fields are ignored (API.md, Conventions)."""
+"""Request bodies and query parameters. Unknown fields are ignored (docs/api.md, Conventions)."""
 
 from __future__ import annotations
 
@@ -52,9 +52,10 @@ class UnbindRequest(Request):
 
 
 class ImportRequest(Request):
-    """An import refuses a private key anywhere in it (Invariant 9), before anything else is
-    checked: in its rows, in any field of a row, in any other field of the request — unknown
-    fields included, which are otherwise ignored. Nothing of it is echoed back."""
+    """An import refuses a private key anywhere in it (invariant 9, docs/design.md), before
+    anything else is checked: in its rows, in any field of a row, in any other field of the
+    request — unknown fields included, which are otherwise ignored. Nothing of it is echoed
+    back."""
 
     @model_validator(mode="before")
     @classmethod

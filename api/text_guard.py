@@ -9,8 +9,8 @@ the field, identical on both databases, before anything is read or written.
 
 A JSON body is parsed here only when a cheap byte scan says it might hold such text (an
 escape `\\u0000` or `\\udXXX`, a NUL byte as UTF-16 and UTF-32 bodies have, or UTF-8
-bytes encoding a surrogate): a million-address JSON list (45 MB) pays three memchr scans (~7 ms),
-the same as CSV text (full of `\\n` escapes) one regex pass more (~30 ms in all).
+bytes encoding a surrogate): a large address list pays three memchr scans, the same as CSV text
+(full of `\\n` escapes) one regex pass more (timings: docs/performance.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Domain values → the camelCase JSON objects of API.md."""
+"""Domain values → the camelCase JSON objects of docs/api.md."""
 
 from __future__ import annotations
 

@@ -30,6 +30,6 @@ def address_from_hex20(protocol: Protocol) -> Callable[[str], str]:
 
 
 def transaction_id(protocol: Protocol, tx_hash: str) -> str:
-    """Tron shows transaction ids without `0x` (DESIGN.md, Chains); EVM keeps it."""
+    """Tron shows transaction ids without `0x` (docs/design.md, Chains); EVM keeps it."""
     lowered = tx_hash.lower()
     return lowered.removeprefix("0x") if protocol == "tron" else lowered

@@ -1,7 +1,7 @@
 """Known chains, named as PayIn names them, and the operator's TOML layered over them.
 
 Confirmations follow PayIn's table where it has one (Sepolia 3, Amoy 10, Ethereum 12,
-Polygon 128, Tron Nile 3, Tron 19); the others are our choice, written in the README.
+Polygon 128, Tron Nile 3, Tron 19); the others are our choice, written in docs/configuration.md.
 Token contracts are the issuers' own deployments; testnet ones should be checked by the
 operator (`tokens.USDT.contract = "…"` overrides any of them).
 """
@@ -19,12 +19,12 @@ from pool.vocabulary import PROTOCOLS, Network, Protocol
 # Address-poisoning spam sends zero or near-zero amounts; one cent is the default floor.
 STABLECOIN_MIN_AMOUNT = "0.01"
 MIN_WINDOW = 256
-# TronGrid refuses log ranges above 5,000 blocks; mainnet's ~100 USDT transfers a second make
-# even 100 blocks ~30,000 logs, so the working default is far below the cap.
+# TronGrid refuses log ranges above 5,000 blocks; mainnet's USDT traffic makes even 100 blocks
+# tens of thousands of logs (docs/performance.md), so the working default is far below the cap.
 TRON_BLOCK_RANGE_CAP = 5_000
 TRON_MAX_BLOCK_RANGE = 100
-# Measured (README, Performance): with a million addresses and 25 logs a block a worker peaked at
-# ~280 MB with 500-block ranges and ~415 MB with 2,000 (each log held costs ~3.3 KB).
+# A worker holds every log of a range until it commits, so its peak memory grows with the range:
+# this default keeps it modest (figures: docs/performance.md, Watcher).
 DEFAULT_MAX_BLOCK_RANGE = 500
 DEFAULT_RPC_TIMEOUT = 10.0
 
@@ -79,7 +79,7 @@ class ChainConfig:
 
     @property
     def window(self) -> int:
-        """Recent block hashes kept for reorg detection (Invariant 7)."""
+        """Recent block hashes kept for reorg detection (invariant 7, docs/design.md)."""
         return max(MIN_WINDOW, 2 * self.confirmations)
 
     @property
@@ -217,7 +217,7 @@ def resolve_chain(chain_id: str, settings: Settings) -> ChainConfig:
         network=override.network or preset.network,
         confirmations=override.confirmations or preset.confirmations,
         block_time=block_time,
-        # Half the block time, never faster than once a second (DESIGN.md, Chains).
+        # Half the block time, never faster than once a second (docs/design.md, Chains).
         poll_interval=override.poll_interval or max(1.0, block_time / 2),
         rpc_urls=tuple(override.rpc_urls),
         tokens=_tokens(chain_id, protocol, preset.tokens, override.tokens),
@@ -290,7 +290,8 @@ def _token(chain_id: str, protocol: Protocol, preset: TokenPreset) -> Token:
 def configured_chains(settings: Settings) -> list[ChainConfig]:
     """Every chain named in the settings, checked against our network.
 
-    A chain of the other network is refused: one instance serves one network (DESIGN.md).
+    A chain of the other network is refused: one instance serves one network
+    (docs/design.md).
     """
     chains = [resolve_chain(chain_id, settings) for chain_id in sorted(settings.chains)]
     for chain in chains:

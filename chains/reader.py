@@ -94,7 +94,7 @@ class ChainReader:
             raise RpcError(self.client.endpoint, "eth_getLogs did not return a list")
         quiet_limit = self.chain.suspect_empty_after
         if not logs and quiet_limit is not None and end - start + 1 >= quiet_limit:
-            # java-tron without its log index answers a filtered query with [] (DESIGN.md).
+            # java-tron without its log index answers a filtered query with [] (docs/design.md).
             raise SuspectNode(
                 self.client.endpoint, f"no token logs in {end - start + 1} blocks from {start}"
             )
@@ -128,7 +128,7 @@ class ChainReader:
                 )
 
     async def succeeded_only(self, found: list[TransferLog]) -> list[TransferLog]:
-        """Drop logs of failed transactions: Tron keeps them (DESIGN.md, Tron quirks)."""
+        """Drop logs of failed transactions: Tron keeps them (docs/design.md, Chains)."""
         tx_hashes = sorted({t.tx_hash for t in found})
         receipts = await self.client.batch([("eth_getTransactionReceipt", [h]) for h in tx_hashes])
         succeeded = set()

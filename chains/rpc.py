@@ -1,6 +1,6 @@
 """An async JSON-RPC client over web3's HTTP provider, without web3's result formatting.
 
-web3's formatters cost ~90% of a log scan (STYLE.md, Known traps): we hand the provider our
+web3's formatters cost most of a log scan (docs/performance.md): we hand the provider our
 own request bytes, take its raw response bytes and decode them with orjson. Transport faults
 (timeouts, connection errors, HTTP 5xx/429, a body that is not JSON) are retried with backoff a
 bounded number of times; a JSON-RPC error object is returned to the caller as `RpcResponseError`,

@@ -1,4 +1,4 @@
-"""Prove that the pool's addresses derive from our key (issue 9): anything else is money sent
+"""Prove that the pool's addresses derive from our key: anything else is money sent
 to someone else's wallet."""
 
 from __future__ import annotations

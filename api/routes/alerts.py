@@ -1,4 +1,4 @@
-"""`GET /api/v1/alerts`: alert records, newest first (API.md, Operations)."""
+"""`GET /api/v1/alerts`: alert records, newest first (docs/api.md, Operations)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""PayIn's deposit-address API (seed 003; API.md, Deposits)."""
+"""PayIn's deposit-address API (PayIn's guide; docs/api.md, Deposits)."""
 
 from __future__ import annotations
 

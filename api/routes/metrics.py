@@ -1,4 +1,4 @@
-"""`GET /metrics`: Prometheus text (API.md, Health and metrics; README, Metrics).
+"""`GET /metrics`: Prometheus text (docs/api.md, Health and metrics; docs/operations.md).
 
 No API key, as Prometheus expects; `ADDRPOOL_METRICS_TOKEN` asks for a bearer token instead,
 and `ADDRPOOL_METRICS_ENABLED=false` leaves the route out altogether (`api/app.py`).

@@ -1,4 +1,4 @@
-"""Operators' view of the address pool (API.md, Address pool)."""
+"""Operators' view of the address pool (docs/api.md, Address pool)."""
 
 from __future__ import annotations
 

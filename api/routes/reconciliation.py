@@ -1,4 +1,4 @@
-"""The reconciliation report and daily totals (API.md, Alerts and reconciliation).
+"""The reconciliation report and daily totals (docs/api.md, Alerts and reconciliation).
 
 Both read only what the reconciliation worker and the watcher stored: no chain is read
 inside a request.

@@ -1,4 +1,4 @@
-"""Webhook endpoints and deliveries (API.md, Webhook endpoints)."""
+"""Webhook endpoints and deliveries (docs/api.md, Webhook endpoints)."""
 
 from __future__ import annotations
 

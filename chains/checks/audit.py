@@ -177,7 +177,7 @@ def _token_hex20s(chain: ChainConfig, rows: Sequence[repo.LedgerDeposit]) -> dic
 
 
 def rpc_hash(tx_hash: str) -> str:
-    """Nodes take 0x-prefixed hashes; Tron ids are stored without it (DESIGN.md, Chains)."""
+    """Nodes take 0x-prefixed hashes; Tron ids are stored without it (docs/design.md, Chains)."""
     lowered = tx_hash.lower()
     return lowered if lowered.startswith("0x") else "0x" + lowered
 

@@ -1,9 +1,9 @@
 """Every pool address of a protocol, in memory, for matching Transfer recipients.
 
-Lower-case 40-hex strings (about 120 MB for a million addresses), held as the keys of a dict
-rather than as a set: a set is a container the garbage collector walks, element by element, on
-every full collection — 90 ms a time with a million addresses, a few times per catch-up
-(measured) — while a dict holding only strings is never tracked. It grows by id as
+Lower-case 40-hex strings, held as the keys of a dict rather than as a set: a set is a container
+the garbage collector walks, element by element, on every full collection — a pause that grows
+with the pool, a few times per catch-up (docs/performance.md) — while a dict holding only strings
+is never tracked. It grows by id as
 addresses are imported; it is never reloaded whole per cycle. Ids are handed out before commit,
 so on PostgreSQL a concurrent import can commit an id below one we have already passed: a
 periodic count check catches that and triggers one full reload, so no address is missed.

@@ -5,9 +5,9 @@ long as the watcher leads. The other workers stand by, retrying every STANDBY_RE
 and one takes over when the holder's connection closes. SQLite allows one process: nothing to
 elect there, and the epoch below is taken all the same.
 
-Fencing (Invariant 15): a lock held on another connection cannot stop a writer that has not yet
-noticed losing it — its lock connection killed by a network blip, an idle timeout, a pooler,
-`pg_terminate_backend` — while a standby already leads. So taking the leadership raises the
+Fencing (invariant 15, docs/design.md): a lock held on another connection cannot stop a writer that
+has not yet noticed losing it — its lock connection killed by a network blip, an idle timeout, a
+pooler, `pg_terminate_backend` — while a standby already leads. So taking the leadership raises the
 chain's epoch (`chain_leader`) in a transaction of its own, and every transaction that writes the
 chain's state starts by locking that row and checking that the epoch is still its own
 (`Leadership.write`). With an old leader O of epoch e and a new leader N (READ COMMITTED):

@@ -1,8 +1,8 @@
 """`addrpool rescan`: read a block range again and record whatever is missing.
 
-Safe beside a running watcher: recording is idempotent (Invariant 5), the cursor and the block
-window are never touched, and nothing above the watcher's cursor is read (that range is the
-watcher's own). A log is recorded only if its block is canonical right now: the block's header
+Safe beside a running watcher: recording is idempotent (invariant 5, docs/design.md), the cursor and
+the block window are never touched, and nothing above the watcher's cursor is read (that range is
+the watcher's own). A log is recorded only if its block is canonical right now: the block's header
 is fetched again and must carry the log's block hash.
 
 So a rescan takes no part in the chain's leadership (Invariant 15, watch.leadership): it is an

@@ -1,12 +1,12 @@
 """Follow one chain: token Transfer logs to pool addresses, confirmations, reorganisations.
 
-One poll: refresh the address book, read the head, re-check the stored tip hash (a reorg
-otherwise goes unseen when it does not change the height), scan forward in ranges, then confirm
-what is deep enough. Each range is one transaction: deposits, events, block hashes and cursor
-together, so the cursor never passes a block that failed (Invariant 6). An error anywhere in a
-range leaves the cursor where it was and the next poll does the range again; recording is
-idempotent (Invariant 5), so doing it again is always safe. Every transaction that writes goes
-through `write`: it commits only while this watcher still leads the chain (Invariant 15, see
+One poll: refresh the address book, read the head, re-check the stored tip hash (a reorg otherwise
+goes unseen when it does not change the height), scan forward in ranges, then confirm what is deep
+enough. Each range is one transaction: deposits, events, block hashes and cursor together, so the
+cursor never passes a block that failed (invariant 6, docs/design.md). An error anywhere in a range
+leaves the cursor where it was and the next poll does the range again; recording is idempotent
+(Invariant 5), so doing it again is always safe. Every transaction that writes goes through `write`:
+it commits only while this watcher still leads the chain (Invariant 15, see
 chains.watch.leadership).
 """
 
@@ -275,7 +275,7 @@ class ChainWatcher:
     def _heights_to_check(self, span: Range) -> list[int]:
         """Every height inside the reorg window, and the range's last block in any case.
 
-        Below the window a reorg is beyond what we promise to follow (DESIGN.md, Invariant 7),
+        Below the window a reorg is beyond what we promise to follow (docs/design.md, invariant 7),
         so a catch-up scan there does not pay for a header per block.
         """
         first_in_window = max(span.start, span.head - self.chain.window + 1)

@@ -1,4 +1,4 @@
-"""Every address file PayIn users have, read into uniform rows (issue 3).
+"""Every address file PayIn users have, read into uniform rows.
 
 - one address per line, with or without an `address` header;
 - CSV with a header naming any of `address, derivation_index, protocol, master_public_key`

@@ -1,4 +1,4 @@
-"""What an import says about its input: bounded, and never a secret (Invariant 9).
+"""What an import says about its input: bounded, and never a secret (invariant 9, docs/design.md).
 
 A report lists at most the first MAX_LISTED problems, each value cut to a short excerpt — or
 `[redacted]` when it holds a secret — and counts every problem by kind: a million bad rows make

@@ -1,4 +1,4 @@
-"""Address import: validate everything first, then write in bulk (issue 3).
+"""Address import: validate everything first, then write in bulk.
 
 All-or-nothing by default: one bad row and nothing is written; the report lists the first bad
 rows and counts them all by kind (import_problems). Anything that looks like a private key

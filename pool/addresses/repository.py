@@ -176,17 +176,17 @@ async def insert_new_addresses(conn: AsyncConnection, rows: Sequence[dict[str, A
 async def refresh_statistics(conn: AsyncConnection) -> None:
     """Let the planner see a pool that just grew by an import, on both databases.
 
-    PostgreSQL plans on the old row count until the table is analysed: after a first import
-    of a million addresses, the watcher's recipient look-up (`hex20 IN (...)`, a thousand
-    values) chose a scan of every address over the unique index, 211 ms instead of 26
-    (measured), and autovacuum, when it is on at all, analyses only a while later. Run in the
-    import's own transaction, whose new rows ANALYZE counts as live.
+    PostgreSQL plans on the old row count until the table is analysed: after a first import of a
+    million addresses, the watcher's recipient look-up (`hex20 IN (...)`, a thousand values) chose a
+    scan of every address over the unique index, several times slower (docs/performance.md), and
+    autovacuum, when it is on at all, analyses only a while later. Run in the import's own
+    transaction, whose new rows ANALYZE counts as live.
 
-    SQLite without statistics takes any equality on an indexed column to be selective: the
-    address book's refresh (`protocol = ? AND id > ?`, once a poll) walked all million
-    addresses of the protocol index and sorted them, 95 ms, instead of a rowid range, 0.04 ms
-    (measured; ANALYZE of a million addresses takes 0.3 s). The claims plan the same with
-    statistics as without (checked with EXPLAIN QUERY PLAN).
+    SQLite without statistics takes any equality on an indexed column to be selective: the address
+    book's refresh (`protocol = ? AND id > ?`, once a poll) walked all million addresses of the
+    protocol index and sorted them instead of reading a rowid range, and ANALYZE itself is cheap
+    (docs/performance.md). The claims plan the same with statistics as without (checked with EXPLAIN
+    QUERY PLAN).
     """
     await conn.execute(text("ANALYZE address"))
 

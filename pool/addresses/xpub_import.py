@@ -1,4 +1,4 @@
-"""Import addresses derived from an account's extended public key (issue 9).
+"""Import addresses derived from an account's extended public key.
 
 Derivation itself lives in `chains.hd` (pool imports no sibling): callers derive, this writes
 the result as an ordinary import batch whose rows carry the key and their indices.

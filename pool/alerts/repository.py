@@ -16,8 +16,8 @@ from pool.kit.tables import alert, alert_transition
 IN_CHUNK = 1000  # bounded IN lists: PostgreSQL takes at most 32,767 parameters a statement
 # A literal, not a parameter: PostgreSQL's generic plan of a prepared statement (asyncpg
 # prepares them all) can use the partial index on firing subjects only when the condition is
-# written out. With `state = $2` it scanned every alert ever raised, 75-88 ms a batch after
-# 10,000 (measured).
+# written out. With `state = $2` it scanned every alert ever raised, slower with every alert
+# (docs/performance.md).
 IS_FIRING = alert.c.state == literal_column("'firing'")
 
 
@@ -173,8 +173,8 @@ async def _open_with_transitions(
 ) -> None:
     """PostgreSQL: the episodes as one JSON parameter (see pool.kit.bulk.json_insert),
     and the `fired` transitions of those the insert opened, from the ids it returns — one
-    statement for a batch, where one INSERT per alert cost a catch-up range ~10 ms
-    (measured)."""
+    statement for a batch, where one INSERT per alert was a visible share of a catch-up range
+    (docs/performance.md)."""
     opening, records = json_insert(conn, alert, episodes, suffix=_OPEN_CONFLICT, returning="id")
     statement = (
         f"WITH opened AS ({opening}) "  # noqa: S608 - our own statement, values bound

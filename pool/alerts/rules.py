@@ -1,5 +1,5 @@
 """Alert rules as pure decisions: given what was measured and whether the alert is firing,
-fire, refresh the open episode with the measure, resolve, or leave it (DESIGN.md, Alerts).
+fire, refresh the open episode with the measure, resolve, or leave it (docs/design.md, Alerts).
 Hysteresis lives here, so nothing flaps.
 """
 

@@ -4,14 +4,15 @@ The generic path (`pool.bindings.service`) needs four statements; on PostgreSQL 
 does it in one round trip, which is what lets a bind cost about as much as the bare claim.
 The semantics are the same and both paths run the same tests:
 - nothing happens if the reference already has an active binding (the caller then reads it);
-- the reference's previous address comes back to it if it is still free (Invariant 2);
+- the reference's previous address comes back to it if it is still free (invariant 2,
+  docs/design.md);
 - otherwise the next free address: never-used first, then the longest-recycled, skipping rows
   that concurrent claims hold. COALESCE evaluates a sub-select (an InitPlan, run on first
   use) only when the ones before it found nothing, so it then locks no other row.
 
 Why `never_used_from`: every claim leaves a dead entry at the front of the claim index until
-VACUUM removes it, and a scan from the front steps over all of them: measured here, the pages
-read per claim grew 122 → 391 and binds/s fell 2,400 → 1,700 within 30 s of binding. So the
+VACUUM removes it, and a scan from the front steps over all of them: the pages read per claim
+grow and binds slow down within seconds of binding (docs/performance.md, Bind). So the
 never-used addresses are scanned from just past the last one this process claimed (a hint
 kept by the caller). The hint is only a starting point: when nothing is found from it (the
 never-used ones are gone, or a rolled-back claim left one behind it) the full scan runs, so

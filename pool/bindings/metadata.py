@@ -1,6 +1,7 @@
 """Binding metadata: a small JSON object that must survive a JavaScript receiver unchanged.
 
-It is stored, returned and sent in webhooks, so it never holds a secret (Invariant 9): a
+It is stored, returned and sent in webhooks, so it never holds a secret (invariant 9,
+docs/design.md): a
 private key, WIF, xprv or mnemonic anywhere in it — any key, any string at any depth — refuses
 the bind with PRIVATE_KEY_REFUSED, and nothing of it is echoed back.
 """
@@ -19,7 +20,7 @@ from pool.kit.secret_detection import find_secrets
 MAX_KEYS = 50
 MAX_BYTES = 4096
 MAX_DEPTH = 16
-# Beyond ±2^53 a JavaScript receiver silently rounds the number (DESIGN.md, Webhooks).
+# Beyond ±2^53 a JavaScript receiver silently rounds the number (docs/design.md, Webhooks).
 MAX_SAFE_INTEGER = 2**53
 
 

@@ -1,4 +1,4 @@
-"""Bind and unbind (API.md, Deposits; DESIGN.md, Invariants 1-3).
+"""Bind and unbind (docs/api.md, Deposits; docs/design.md, invariants 1-3).
 
 Each function runs inside the caller's write transaction; a lost race raises `RaceLost`, and
 `Database.run_write` runs the whole transaction again, which then finds the winner's binding.

@@ -1,8 +1,8 @@
 """The deposit ledger: what the watcher records, inside the transaction of its batch.
 
 Each function only writes through the caller's connection; the watcher's batch owns the
-transaction (STYLE.md, Commit at the edge), so deposits, events, block hashes and the cursor
-land together or not at all (Invariant 6).
+transaction (services never commit), so deposits, events, block hashes and the cursor
+land together or not at all (invariant 6, docs/design.md).
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ async def _insert_new(
     shown = await _shown_chain(conn, chain_id, protocol, candidates)
     # What receivers and operators will hear of the rows is built while the database inserts
     # them, for every candidate, and kept for those written: a catch-up range's payloads
-    # and alerts are ~25 ms of Python that otherwise waited for the insert (measured).
+    # and alerts are Python work that otherwise waited for the insert (docs/performance.md).
     written, (payloads, firings) = await repo.insert_deposits(
         conn,
         [c.row for c in candidates],

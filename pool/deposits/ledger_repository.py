@@ -47,7 +47,8 @@ class KnownDeposit:
 
     @property
     def announced(self) -> bool:
-        """Receivers hear of attributed, non-dust deposits only (Invariants 11, 12)."""
+        """Receivers hear of attributed, non-dust deposits only (invariants 11 and 12,
+        docs/design.md)."""
         return self.binding_id is not None and self.status != "dust"
 
 
@@ -124,7 +125,7 @@ async def known_deposits(
     wanted = set(keys)
     found: dict[tuple[str, int], KnownDeposit] = {}
     # By transaction hash, in chunks: a row-value IN over thousands of pairs exceeds
-    # PostgreSQL's expression depth ("stack depth limit exceeded", measured at 10,000).
+    # PostgreSQL's expression depth ("stack depth limit exceeded"; docs/performance.md).
     for chunk in chunks(sorted({tx_hash for tx_hash, _ in wanted})):
         statement = select(*_KNOWN).where(
             deposit.c.chain_id == chain_id, in_values(conn.dialect.name, deposit.c.tx_hash, chunk)
@@ -163,9 +164,9 @@ async def insert_deposits(
             insert_rows(conn, deposit, rows, suffix=_ONCE), meanwhile
         )
         return {row["id"] for row in rows}, computed
-    # A plain INSERT first, in a savepoint: ON CONFLICT inserts each row speculatively (an
-    # extra index probe and WAL record a row), ~10 ms of a range's 50 (measured), to cover
-    # a race a rescan rarely runs. Should it run, the insert is redone with the clause.
+    # A plain INSERT first, in a savepoint: ON CONFLICT inserts each row speculatively (an extra
+    # index probe and WAL record a row), a real share of a range (docs/performance.md), to cover a
+    # race a rescan rarely runs. Should it run, the insert is redone with the clause.
     savepoint = await conn.begin_nested()
     try:
         inserted, computed = await computed_while_waiting(

@@ -1,4 +1,4 @@
-"""The deposit object of API.md: what `GET /deposits` shows and what `deposit.*` events carry."""
+"""docs/api.md's deposit object: what `GET /deposits` shows and what `deposit.*` events carry."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 def confirmations(row: DepositRow) -> int:
-    """head − block + 1 (API.md); a reverted deposit has none."""
+    """head − block + 1 (docs/api.md); a reverted deposit has none."""
     if row.chain_head is None or row.status not in _ON_CHAIN:
         return 0
     return max(0, row.chain_head - row.block_number + 1)

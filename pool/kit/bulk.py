@@ -4,16 +4,16 @@ SQLite (`insert_rows`):
 
 aiosqlite runs SQLite in a thread of its own. `executemany`, and every row a RETURNING hands
 back, is one `sqlite3_step` each, and after each step that thread waits for the GIL, which a
-busy event loop (parsing the next range's logs) gives up only every few milliseconds: 10,000
-deposit rows took 3.6 s that way (measured), against about 0.1 s as multi-row statements.
+busy event loop (parsing the next range's logs) gives up only every few milliseconds: rows
+inserted that way take many times as long as in multi-row statements (docs/performance.md).
 SQLAlchemy's `insert().values([...])` builds the same statement but coerces every value
 (slower still), so the SQL is rendered here, once per shape, and the values go through the
 columns' own bind processors.
 
-PostgreSQL (`insert_json`): the rows as one JSON parameter, expanded by the server — one
-parameter whatever the row count. SQLAlchemy's multi-row VALUES for a catch-up range's 1,250
-deposits put 21,250 parameters through its own processing: 113 ms of a 195 ms range
-(measured); arrays per column (unnest) still had asyncpg check each element in Python.
+PostgreSQL (`insert_json`): the rows as one JSON parameter, expanded by the server — one parameter
+whatever the row count. SQLAlchemy's multi-row VALUES puts every value of a catch-up range through
+its own processing, most of the range's time (docs/performance.md); arrays per column (unnest) still
+had asyncpg check each element in Python.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ def in_values(
 ) -> ColumnElement[bool]:
     """`column IN (values)`. On PostgreSQL `column = ANY(array)`, one parameter: an IN list
     is rendered by SQLAlchemy value by value, each with its cast, and for the watcher's
-    thousand recipients a range that was a fifth of its recording time (measured). SQLite
+    thousand recipients a range that was a large share of its recording time
+    (docs/performance.md). SQLite
     has no arrays: an ordinary IN list there. `values` may be a `list_parameter`, for
     statements built once."""
     if not isinstance(values, BindParameter):
@@ -65,8 +66,8 @@ async def insert_rows(
 
     Straight to aiosqlite's `execute_fetchall`: one trip to its thread per statement, where
     SQLAlchemy's `exec_driver_sql` makes three (cursor, execute, close), and every trip waits
-    for the event loop, busy parsing the next range during a catch-up (measured: the awaits
-    took four times SQLite's own time).
+    for the event loop, busy parsing the next range during a catch-up (the awaits took
+    several times SQLite's own time: docs/performance.md).
     """
     if not rows:
         return
@@ -116,8 +117,8 @@ def json_insert(
 
     The JSON is made by orjson in one call and expanded by the server (`json_to_recordset`,
     each column typed as the table declares it). As arrays, one per column, asyncpg checked
-    every element's type in Python (abc `isinstance`, a million calls over 24 catch-up
-    ranges; with its encoding, a fifth of recording a range, measured).
+    every element's type in Python (abc `isinstance` per element; with its encoding, a large
+    share of recording a range: docs/performance.md).
     """
     columns = tuple(rows[0])
     convert = _json_converters(conn, table, columns)

@@ -20,7 +20,7 @@ from pool.kit.errors import ConfigurationError
 from pool.vocabulary import KEY_PREFIXES, Network, Protocol
 
 DEFAULT_CONFIG_FILE = Path("addrpool.toml")
-# Free addresses below which `pool_low` fires: PayIn's pool guide (EVM) and its seed (Tron).
+# Free addresses below which `pool_low` fires: as PayIn's guide sets them, for EVM and Tron.
 DEFAULT_THRESHOLDS: dict[Protocol, int] = {"evm": 200, "tron": 100}
 
 
@@ -31,7 +31,8 @@ class TokenSettings(BaseModel):
 
     contract: str | None = None
     decimals: int | None = Field(default=None, ge=0, le=77)
-    # Token units as a decimal string ("0.01"); a transfer below it is dust (Invariant 11).
+    # Token units as a decimal string ("0.01"); a transfer below it is dust (invariant 11,
+    # docs/design.md).
     min_amount: str | None = None
     # `enabled = false` drops a preset token (TOML has no null).
     enabled: bool = True

@@ -1,10 +1,11 @@
 """Engines and transactions for SQLite and PostgreSQL.
 
-Callers own the transaction (STYLE.md, commit at the edge): `async with db.write() as conn`
-commits on exit and rolls back on any error. SQLite gets `BEGIN IMMEDIATE` for writes (a
-deferred BEGIN that later writes fails at once with SQLITE_BUSY) and, in this process, one
-writer at a time, so writers queue on a lock instead of spinning in SQLite's busy handler;
-they share one connection of their own, whose page cache stays warm from one write to the next.
+Callers own the transaction (committed at the edge, never inside a service):
+`async with db.write() as conn` commits on exit and rolls back on any error. SQLite gets
+`BEGIN IMMEDIATE` for writes (a deferred BEGIN that later writes fails at once with SQLITE_BUSY)
+and, in this process, one writer at a time, so writers queue on a lock instead of spinning in
+SQLite's busy handler; they share one connection of their own, whose page cache stays warm from
+one write to the next.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ _ALIASES = {"postgres": "postgresql"}
 # The SQLite writer's page cache (KiB). A catch-up range's deposits land all over the deposit
 # indexes; with SQLite's 2 MB default, and the pool handing writes to a different connection
 # each time (whose cache another connection's commit had invalidated), every range read those
-# pages again: 1,250 deposits took 39 ms to insert cold and 15 ms warm (measured).
+# pages again, and a cold insert costs far more than a warm one (docs/performance.md).
 SQLITE_WRITER_CACHE_KIB = 65_536
 
 
@@ -124,7 +125,7 @@ class Database:
 
 
 def dumps_json(value: Any) -> str:
-    """JSON columns' text: orjson, ~5x the standard library's speed (a catch-up writes
+    """JSON columns' text: orjson, several times the standard library's speed (a catch-up writes
     thousands of event payloads a second). What orjson refuses — an integer beyond 64 bits, a
     key that is not a string — goes to the standard library, which accepts both; datetimes
     are written there as orjson writes them (ISO 8601)."""
@@ -162,12 +163,12 @@ async def computed_while_waiting(statement: Awaitable[T], compute: Callable[[], 
 async def plan_for_given_values(conn: AsyncConnection) -> None:
     """PostgreSQL: plan the rest of this transaction's statements for the values they get.
 
-    asyncpg prepares every statement; after five runs PostgreSQL may switch one to a generic
-    plan, costed on table statistics. Those of a fast-growing table go stale between analyses
-    (and without autovacuum never come): the watcher's look-up of a range's known deposits
-    (`tx_hash = ANY($2)`) turned into a scan of the whole deposit table, 67 ms a range and
-    growing (measured). Planning a range's few statements afresh costs well under a
-    millisecond each. SQLite plans every statement for its values anyway.
+    asyncpg prepares every statement; after five runs PostgreSQL may switch one to a generic plan,
+    costed on table statistics. Those of a fast-growing table go stale between analyses (and without
+    autovacuum never come): the watcher's look-up of a range's known deposits (`tx_hash = ANY($2)`)
+    turned into a scan of the whole deposit table, slower with every deposit (docs/performance.md).
+    Planning a range's few statements afresh costs far less. SQLite plans every statement for its
+    values anyway.
     """
     if conn.dialect.name == "postgresql":
         await conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))

@@ -1,4 +1,5 @@
-"""One error root; each subclass knows its wire type, code and HTTP status (API.md, Conventions)."""
+"""One error root; each subclass knows its wire type, code and HTTP status (docs/api.md,
+Conventions)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ class AddrpoolError(Exception):
         self.details_by_kind = dict(details_by_kind) if details_by_kind is not None else None
 
     def envelope(self) -> dict[str, Any]:
-        """The error body of API.md; the CLI prints the same with `--json`."""
+        """The error body of docs/api.md; the CLI prints the same with `--json`."""
         body: dict[str, Any] = {
             "success": False,
             "error": self.error,
@@ -125,7 +126,8 @@ class RaceLost(AddrpoolError):
 
 
 class LeadershipLost(AddrpoolError):
-    """Another watcher leads this chain now: this one writes nothing more for it (Invariant 15).
+    """Another watcher leads this chain now: this one writes nothing more for it (invariant 15,
+    docs/design.md).
 
     Raised inside the worker only (the transaction rolls back); never sent over the API.
     """

@@ -1,4 +1,5 @@
-"""Structured logs: one JSON object per line, never a secret (STYLE.md, Logging)."""
+"""Structured logs: one JSON object per line, so tools can filter on fields; never a secret,
+since logs are copied and kept where secrets must not go."""
 
 from __future__ import annotations
 

@@ -40,7 +40,7 @@ class SecretBox:
 
 class OpenedSecrets:
     """Decrypted secrets kept by their ciphertext, so a delivery does not pay a Fernet check
-    and decryption (about 10 µs, twice during a rotation) for a secret it opened before. Keyed
+    and decryption (twice during a rotation) for a secret it opened before. Keyed
     by the sealed text itself, so a rotated secret (a new ciphertext) is never answered from
     the old entry: nothing needs invalidating."""
 

@@ -1,11 +1,11 @@
 """SQLite's write-ahead log copied back into the database file by a thread of its own.
 
-By default the connection whose commit takes the WAL past 1,000 pages copies every frame into
-the database file there and then, inside that commit: during a catch-up scan that was 40% of
-the watcher's commit time and a fifth of each range (measured). Here the writers' automatic
-checkpoint only backs this thread up (at `SAFETY_NET_PAGES`, should it stall), and the thread
-runs a PASSIVE checkpoint — it takes no lock a reader or writer waits on — every `INTERVAL`
-seconds, on another core while the writer goes on.
+By default the connection whose commit takes the WAL past 1,000 pages copies every frame into the
+database file there and then, inside that commit: during a catch-up scan that was a large share of
+the watcher's commit time and of each range (docs/performance.md). Here the writers' automatic
+checkpoint only backs this thread up (at `SAFETY_NET_PAGES`, should it stall), and the thread runs a
+PASSIVE checkpoint — it takes no lock a reader or writer waits on — every `INTERVAL` seconds, on
+another core while the writer goes on.
 """
 
 from __future__ import annotations

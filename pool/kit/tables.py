@@ -1,4 +1,4 @@
-"""The schema, as SQLAlchemy Core tables (DESIGN.md, Data model).
+"""The schema, as SQLAlchemy Core tables (docs/design.md, Data model).
 
 The migrations in `pool/kit/migrations` create exactly this; a test compares the two.
 """

@@ -1,4 +1,5 @@
-"""Column types that behave the same on SQLite and PostgreSQL (STYLE.md, Known traps)."""
+"""Column types that behave the same on SQLite and PostgreSQL: SQLite's own would hand back
+naive datetimes and turn amounts above 2^63 into lossy floats."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Reconciliation: what the chain says, what addrpool recorded and announced, what receivers
-acknowledged (DESIGN.md, Reconciliation).
+acknowledged (docs/design.md, Reconciliation).
 
 This module holds the comparisons that need no chain (pure functions over rows), the repairs
 that only touch the database, and the report. Reading the chain is `chains/checks/audit.py`'s job,

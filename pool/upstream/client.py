@@ -1,4 +1,4 @@
-"""A PayIn API client for upstream mode: the seed's endpoints and envelope, with timeouts and
+"""A PayIn API client for upstream mode: PayIn's endpoints and envelope, with timeouts and
 bounded retries on what a retry can cure (timeouts, connection errors, 5xx) — never on a 4xx,
 which would fail the same way again.
 

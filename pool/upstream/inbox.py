@@ -1,7 +1,7 @@
 """Upstream mode's inbox: PayIn's webhooks in, verified on the raw body, stored once.
 
-Both of PayIn's schemes are accepted, compared in constant time: the seed's plain
-`X-PayIn-Signature: <hex HMAC-SHA256>` — over the raw body, or over what the seed's receiver
+Both of PayIn's schemes are accepted, compared in constant time: its guide's plain
+`X-PayIn-Signature: <hex HMAC-SHA256>` — over the raw body, or over what that guide's receiver
 signs, `JSON.stringify(req.body)` — and `t=<unix>,v1=<hex>` over `"t.body"` within a replay
 window. A refused request is stored too (`rejected`, with why): the audit trail of who tried
 what. An accepted event is stored once by its id; a redelivery is acknowledged and dropped.
@@ -64,7 +64,7 @@ def verify(
 def _plain_signature_matches(
     raw: bytes, payload: dict[str, Any] | None, signature: str, secret: bytes
 ) -> bool:
-    """Over the raw bytes, or over JSON.stringify of the parsed body (the seed's receiver)."""
+    """Over the raw bytes, or over JSON.stringify of the parsed body (PayIn's guide)."""
     candidates = [raw]
     if payload is not None:
         with contextlib.suppress(TypeError, ValueError):  # not JSON a JavaScript peer could send

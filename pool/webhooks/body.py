@@ -1,8 +1,9 @@
 """Webhook bodies: exactly the bytes JavaScript's `JSON.stringify(JSON.parse(body))` prints.
 
-The seed's receiver HMACs its own re-serialisation of the parsed body, not the bytes we sent, so we
-sign only bodies that are a fixed point of that round trip in V8 (DESIGN.md, Webhooks). Each rule
-below was checked against node 20; `tests/pool/webhooks/test_body.py` keeps checking it.
+The receiver in PayIn's guide HMACs its own re-serialisation of the parsed body, not the bytes we
+sent, so we sign only bodies that are a fixed point of that round trip in V8 (docs/design.md,
+Webhooks). Each rule below was checked against node 20; `tests/pool/webhooks/test_body.py` keeps
+checking it.
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ from pool.kit.types import UTCDateTime
 
 _INSERT_EVENT = insert(event).returning(event.c.seq)  # built once: every bind writes one
 
-# One delivery per subscribed, live endpoint, in the event's own transaction (Invariant 8).
+# One delivery per subscribed, live endpoint, in the event's own transaction (invariant 8,
+# docs/design.md).
 # The id is made by the database so that one statement serves any number of endpoints.
 _DELIVERIES = """
 INSERT INTO delivery (id, event_seq, endpoint_id, status, attempts, next_attempt_at,

@@ -1,4 +1,5 @@
-"""The transactional outbox (Invariant 8): an event is written in the transaction that caused it."""
+"""The transactional outbox (invariant 8, docs/design.md): an event is written in the
+transaction that caused it."""
 
 from __future__ import annotations
 
@@ -23,8 +24,7 @@ class _EventIds:
 
     Ascending because the event table's unique index on `id` takes a catch-up's thousands of
     events a second: random ids scatter them over the whole index, every one dirtying another
-    page (measured on SQLite with 50,000 events stored: 1,000 random ids took 8 ms to insert
-    and 14-24 ms to commit; ascending ones 2 ms and 1-3 ms).
+    page, and inserts and commits take several times as long (docs/performance.md).
     """
 
     _TAIL = 1 << 48

@@ -1,9 +1,9 @@
 """One webhook or alert hook request on the wire: to the address that was checked, no redirects,
 a timeout.
 
-aiohttp rather than httpx: measured here against the same local receiver, a bare aiohttp loop
-costs about 0.09 ms of CPU per request and httpx about 0.8 ms
-(`scripts/bench/webhooks_baseline.py`); the request was the largest part of a delivery's cost.
+aiohttp rather than httpx: against the same local receiver a bare aiohttp loop costs a small
+fraction of httpx's CPU per request (docs/performance.md, Webhooks;
+`scripts/bench/webhooks_baseline.py`), and the request was the largest part of a delivery's cost.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""Webhook signatures (DESIGN.md, Webhooks): the seed's `body` scheme and the `timestamped` one.
+"""Webhook signatures (docs/design.md, Webhooks): PayIn's `body` scheme and the `timestamped` one.
 
-`body`: lowercase hex HMAC-SHA256 of the body bytes, what the seed's receiver computes.
+`body`: lowercase hex HMAC-SHA256 of the body bytes, what PayIn's guide's receiver computes.
 `timestamped`: `t=<unix>,v1=<hex>[,v1=<hex>…]`, each v1 an HMAC of `"<t>." + body` under one of the
 endpoint's secrets (two during a rotation's grace period); the timestamp bounds replays.
 """

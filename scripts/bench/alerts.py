@@ -1,4 +1,4 @@
-"""Alert benchmark (issue 8): bind → pool-low alert at an HTTP hook, and what alerting costs a bind.
+"""Alert benchmark: bind → pool-low alert at an HTTP hook, and what alerting costs a bind.
 
     .venv/bin/python scripts/bench/alerts.py [--samples 12] [--duration 8] [--repeat 3]
         [--addresses 200000] [--evaluations 500] [--backends sqlite,postgresql]

@@ -1,4 +1,4 @@
-"""What alerting costs a bind, for `scripts/bench/alerts.py` (issue 8).
+"""What alerting costs a bind, for `scripts/bench/alerts.py`.
 
 Two servers on the same database and the same pool, up at the same time, differing only in
 `ADDRPOOL_ALERTS__ENABLED`: with it on (EVM threshold 200) every created bind schedules the

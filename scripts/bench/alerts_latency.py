@@ -1,4 +1,4 @@
-"""Bind → pool-low alert at an HTTP hook, for `scripts/bench/alerts.py` (issue 8).
+"""Bind → pool-low alert at an HTTP hook, for `scripts/bench/alerts.py`.
 
 One backend at a time: the real processes (`addrpool serve` on SQLite; `addrpool api
 --workers 2` beside `addrpool worker` on PostgreSQL) with one HTTP hook pointing at a

@@ -1,4 +1,4 @@
-"""Bind benchmark (issue 2): throughput and latency over HTTP beside a one-statement ceiling.
+"""Bind benchmark: throughput and latency over HTTP beside a one-statement ceiling.
 
     .venv/bin/python scripts/bench/bind.py [--duration 15] [--bound 500000] [--skip-sqlite]
 

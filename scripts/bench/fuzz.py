@@ -5,7 +5,7 @@ seeded run of the test suite). Cases come from the server's own OpenAPI document
 schema-valid and half schema-violating (schemathesis' positive and negative modes), each
 operation and mode a Hypothesis run with a fixed seed and no example database, so the same
 seed sends the same requests. Every response is checked: never a 5xx, and every error is the
-envelope of the README (`{"success": false, "error", "code", "message", "details"?}`).
+envelope of docs/api.md (`{"success": false, "error", "code", "message", "details"?}`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Import benchmark (issue 3): a million addresses end to end, beside a bare bulk insert.
+"""Import benchmark: a million addresses end to end, beside a bare bulk insert.
 
     .venv/bin/python scripts/bench/imports.py [--rows 1000000] [--skip-sqlite] [--skip-tron]
 

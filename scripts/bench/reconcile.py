@@ -1,4 +1,4 @@
-"""Reconciliation benchmark (issue 7): one run over 100,000 deposits, and binds while it runs.
+"""Reconciliation benchmark: one run over 100,000 deposits, and binds while it runs.
 
     .venv/bin/python scripts/bench/reconcile.py [--deposits 100000] [--chain-reads 1000]
         [--duration 20] [--cycles 4] [--backends postgresql,sqlite] [--json PATH] [--profile]

@@ -25,7 +25,7 @@ from scripts.bench.reconcile_data import CHAIN_ID
 from scripts.bench.watcher_chain import TOKEN_UNIT, deploy_usdt
 from scripts.devnet import anvil
 
-# anvil_mine of 10,000 blocks outlasted the 10 s RPC timeout on the busy machine (measured).
+# anvil_mine of thousands of blocks at once can outlast the RPC timeout on a busy machine.
 MINE_CHUNK = 500
 SECRET_KEY = "bench-reconcile-not-a-secret"  # noqa: S105 - seals the bench endpoint's webhook secret
 

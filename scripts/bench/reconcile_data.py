@@ -207,7 +207,7 @@ def deposit_rows(
 
 
 def payload(row: dict[str, Any], status: str, confirmations: int) -> dict[str, Any]:
-    """The deposit object of API.md, as `pool.deposits.payloads.deposit_payload` writes it."""
+    """The deposit object of docs/api.md, as `pool.deposits.payloads.deposit_payload` writes it."""
     confirmed = status == "confirmed"
     return {
         "depositId": row["id"],

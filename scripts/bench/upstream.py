@@ -1,4 +1,4 @@
-"""Upstream-mode benchmark (issue 10): bind latency through the front vs directly upstream.
+"""Upstream-mode benchmark: bind latency through the front vs directly upstream.
 
     .venv/bin/python scripts/bench/upstream.py [--binds 500] [--addresses 5000] [--json PATH]
 

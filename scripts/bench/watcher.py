@@ -148,7 +148,7 @@ def run_child(
     """Run a measurement in a process of its own; its result (with its own VmHWM).
 
     Not wait4's ru_maxrss: Linux carries the parent's high-water mark into a child across
-    (v)fork + exec, so every child "peaked" at this process's 608 MB (measured).
+    (v)fork + exec, so every child "peaked" at this process's own high-water mark.
     """
     spec_path = work / f"{spec.label}-{mode}.json"
     spec.save(spec_path)

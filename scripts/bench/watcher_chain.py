@@ -7,7 +7,7 @@ of the logs goes to pool addresses, the rest to fresh random addresses.
 Reading, for comparison with the watcher's one filter per block range:
 - the per-recipient baseline: the watched addresses in the `to` topic, 20 per `eth_getLogs`
   (BTCPay's USDt plugin does this), so the request count grows with the number watched;
-- web3's formatted `eth.get_logs`, for context (STYLE.md, Known traps).
+- web3's formatted `eth.get_logs`, for context (what chains/rpc.py avoids).
 """
 
 from __future__ import annotations
@@ -78,10 +78,9 @@ def recipients_plan(
     """One recipient per log: `pool_share` of them cycle through the pool recipients, the rest
     are drawn from `others` random non-pool addresses.
 
-    Drawn from a fixed set, not fresh each time: anvil's cost to mine a block grows with the
-    number of token holders (measured: 100,000 transfers over 2,000 blocks took 373 s to build
-    with a fresh recipient each, 60 s drawing from 5,000). The watcher's work per log is the
-    same either way: one slice and one set look-up.
+    Drawn from a fixed set, not fresh each time: anvil's cost to mine a block grows with the number
+    of token holders (docs/performance.md). The watcher's work per log is the same either way: one
+    slice and one set look-up.
     """
     pool_count = round(transfers * pool_share)
     plan = [pool_recipients[i % len(pool_recipients)] for i in range(pool_count)]

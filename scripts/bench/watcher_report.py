@@ -1,4 +1,4 @@
-"""The watcher benchmark's printed report: Markdown tables, ready for the README."""
+"""The watcher benchmark's printed report: Markdown tables, ready for docs/performance.md."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""xpub benchmark (issue 9): derivation rate beside bip_utils, then 1M import and verify.
+"""xpub benchmark: derivation rate beside bip_utils, then 1M import and verify.
 
     .venv/bin/pip install -e '.[bench]'      # bip_utils, the reference it is compared with
     .venv/bin/python scripts/bench/xpub.py [--rate-count 20000] [--count 1000000]

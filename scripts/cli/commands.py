@@ -141,7 +141,7 @@ async def _run_worker(settings: Settings, banner: str) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
-        # The batch in hand commits; no new one starts (DESIGN.md, Processes).
+        # The batch in hand commits; no new one starts (docs/design.md, Processes).
         loop.add_signal_handler(stop_signal, stop.set)
     print(banner, flush=True)  # only now: a SIGTERM from here on stops it cleanly
     async with opened_database(settings, claim=True) as db:

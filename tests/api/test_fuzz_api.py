@@ -1,10 +1,10 @@
 """Schemathesis over every API operation, on SQLite and PostgreSQL: never a 5xx.
 
-The suite's short run: seeded, so it sends the same requests every time (a failure is
-reproducible, CI is not flaky); `scripts/bench/fuzz_api.py` makes the long ones (README,
-Performance). It runs against the real `addrpool api` process rather than the ASGI app:
-uvicorn's own decoding of paths, query strings and headers is what a client's request meets,
-and the server's log shows the traceback of anything that fails.
+The suite's short run: seeded, so it sends the same requests every time (a failure is reproducible,
+CI is not flaky); `scripts/bench/fuzz_api.py` makes the long ones (docs/performance.md). It runs
+against the real `addrpool api` process rather than the ASGI app: uvicorn's own decoding of paths,
+query strings and headers is what a client's request meets, and the server's log shows the traceback
+of anything that fails.
 """
 
 import secrets

@@ -1,4 +1,4 @@
-"""Run JavaScript peers under node: the seed's webhook receiver, and JSON.stringify(JSON.parse(…)).
+"""Run JavaScript peers under node: PayIn's guide's webhook receiver, and JSON.stringify(JSON.parse(…)).
 
 Without node the tests that need it skip, except under CI=true, where they fail.
 """
@@ -20,7 +20,7 @@ import pytest
 
 SEED_RECEIVER = Path(__file__).with_name("seed_receiver.js")
 STARTUP_DEADLINE = 10.0
-# What the seed's receiver does to a body before signing it, as a filter on stdin.
+# What that receiver does to a body before signing it, as a filter on stdin.
 ROUND_TRIP = (
     'process.stdout.write(JSON.stringify(JSON.parse(require("fs").readFileSync(0, "utf8"))))'
 )
@@ -58,7 +58,7 @@ class Receiver:
 
 @contextmanager
 def seed_receiver(secret: str) -> Iterator[Receiver]:
-    """The seed's receiver on a free loopback port, verifying with `secret`; stopped on exit."""
+    """The guide's receiver on a free loopback port, verifying with `secret`; stopped on exit."""
     env = {**os.environ, "PAYIN_WEBHOOK_SECRET": secret}
     # Output to a file, not a pipe: nobody reads a pipe while the tests run.
     with tempfile.TemporaryFile() as log:
@@ -84,6 +84,6 @@ def _wait_for_port(process: subprocess.Popen[bytes], log: IO[bytes]) -> int:
         if newline:
             return int(first_line)
         if process.poll() is not None:
-            raise RuntimeError(f"seed receiver exited with {process.returncode}: {first_line!r}")
+            raise RuntimeError(f"seed_receiver.js exited with {process.returncode}: {first_line!r}")
         time.sleep(0.01)
-    raise TimeoutError("the seed receiver did not print its port in time")
+    raise TimeoutError("seed_receiver.js did not print its port in time")

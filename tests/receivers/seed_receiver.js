@@ -1,5 +1,5 @@
 'use strict';
-// The PayIn seed's webhook receiver (seed 003, "签名验证") on node's own http module, as Express 4
+// The webhook receiver of PayIn's guide (its "签名验证" section) on node's own http module, as Express 4
 // with express.json() would run it: parse the body, re-serialise it with JSON.stringify, HMAC-SHA256
 // that with the secret, compare hex digests with crypto.timingSafeEqual.
 //
@@ -43,7 +43,7 @@ function handle(req, res, raw) {
   } catch {
     return respond(res, 400, { error: 'Invalid JSON' });
   }
-  // 1-3 of the seed, verbatim but for the length guard: timingSafeEqual throws on unequal lengths,
+  // Steps 1-3 of PayIn's guide, verbatim but for the length guard: timingSafeEqual throws on unequal lengths,
   // and a missing header would make Buffer.from throw too.
   const signature = req.headers['x-payin-signature'];
   const payload = JSON.stringify(body);

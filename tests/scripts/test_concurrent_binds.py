@@ -1,4 +1,4 @@
-"""Invariant 1 under load, through the real HTTP server, on SQLite and on PostgreSQL."""
+"""Invariant 1 (docs/design.md) under load, through the real HTTP server, on SQLite and on PostgreSQL."""
 
 import asyncio
 from collections import Counter

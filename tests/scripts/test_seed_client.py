@@ -1,8 +1,8 @@
-"""The seed's own Python client (seeds/003, "Python"), unchanged but for its base URL and key."""
+"""The Python client of PayIn's guide, unchanged but for its base URL and key."""
 
 import hashlib
 import hmac
-from typing import Any  # noqa: UP035 - the seed's code, kept as written
+from typing import Any  # noqa: UP035 - PayIn's code, kept as written
 
 import pytest
 import requests
@@ -13,7 +13,7 @@ from tests.server import running_server
 pytestmark = pytest.mark.server
 
 
-# ---- verbatim from seeds/003_8100f4dc2b5d209e.txt (Python section) ----
+# ---- verbatim from PayIn's guide (its Python section) ----
 class PayInClient:
     def __init__(self, api_key: str, base_url: str = "https://testnet.payin.com/api/v1"):
         self.api_key = api_key
@@ -58,7 +58,7 @@ class PayInClient:
         return hmac.compare_digest(signature, expected_signature)
 
 
-# ---- end of the seed's code ----
+# ---- end of PayIn's code ----
 
 
 async def test_seed_client_binds_and_looks_up_a_reference(database_url, db, no_proxy_env) -> None:
@@ -69,9 +69,9 @@ async def test_seed_client_binds_and_looks_up_a_reference(database_url, db, no_p
         bound = payin.bind_address("user_456", "evm", metadata={"playerId": 456})
         assert bound["address"].startswith("0x") and bound["protocol"] == "evm"
         assert bound["depositReference"] == "user_456" and "monitoredChains" in bound
-        assert payin.bind_address("user_456", "evm") == bound  # idempotent, as the seed implies
+        assert payin.bind_address("user_456", "evm") == bound  # idempotent, as the guide implies
 
-        # The seed documents GET /deposits/references/:depositReference; its client's session
+        # PayIn's guide documents GET /deposits/references/:depositReference; its client's session
         # carries the auth, exactly as a PayIn user would call it.
         looked_up = payin.session.get(f"{payin.base_url}/deposits/references/user_456")
         looked_up.raise_for_status()

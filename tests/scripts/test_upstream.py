@@ -1,5 +1,5 @@
 """Upstream mode against a real PayIn-protocol peer: a second addrpool, in local mode, serving
-the seed's API and sending PayIn webhooks — both watching the same anvil."""
+PayIn's API and sending PayIn webhooks — both watching the same anvil."""
 
 from __future__ import annotations
 

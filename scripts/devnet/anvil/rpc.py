@@ -76,8 +76,8 @@ def rpc(url: str, method: str, params: Sequence[Any] = ()) -> Any:
 
 @cache
 def _client() -> httpx.Client:
-    # One client for the process: a new one per call costs ~35 ms (it builds an SSL context),
-    # slower than the call itself. trust_env=False keeps loopback traffic off any env proxy.
+    # One client for the process: a new one per call builds an SSL context, slower than the
+    # call itself (docs/performance.md). trust_env=False keeps loopback traffic off any env proxy.
     return httpx.Client(timeout=RPC_TIMEOUT, trust_env=False)
 
 

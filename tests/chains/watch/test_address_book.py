@@ -35,7 +35,7 @@ async def test_refresh_adds_only_new_addresses_of_its_protocol(db: Database) -> 
     assert await book.refresh(db) == 2
     assert more[0][2:].lower() in book
     assert await book.refresh(db) == 0
-    # A million addresses in a container the GC tracks cost ~90 ms per full collection.
+    # A container the GC tracks costs a pause per full collection that grows with the pool.
     assert not gc.is_tracked(book.hex20s)
 
 

@@ -1,4 +1,4 @@
-"""Two `addrpool worker` processes on one chain (Invariant 15): the leader's lock connection is
+"""Two `addrpool worker` processes on one chain (invariant 15, docs/design.md): the leader's lock connection is
 killed while deposits arrive; exactly one of them writes at any time.
 
 Each worker logs every range it commits, after the commit, with its leadership epoch. Ranges of

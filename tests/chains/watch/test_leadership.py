@@ -1,4 +1,4 @@
-"""A chain's leadership fences its watcher (Invariant 15): a watcher whose epoch no longer leads
+"""A chain's leadership fences its watcher (invariant 15, docs/design.md): a watcher whose epoch no longer leads
 commits nothing, whatever it had in flight; a leader whose lock connection died stops."""
 
 from __future__ import annotations

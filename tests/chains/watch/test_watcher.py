@@ -132,7 +132,7 @@ async def test_cooling_down_never_bound_and_archived_addresses(harness: Harness)
     late, unbound, in_archive = by_order
     assert late["binding_id"] is not None and late["late"] is True
     assert unbound["binding_id"] is None and in_archive["binding_id"] is None
-    # Only the attributed deposit is announced (Invariant 12), pending then confirmed.
+    # Only the attributed deposit is announced (invariant 12, docs/design.md), pending then confirmed.
     assert {e[1] for e in await harness.events()} == {late["id"]}
     subjects = {a["subject"] for a in await harness.alerts()}
     assert subjects == {

@@ -1,7 +1,7 @@
 """Webhook bodies are a fixed point of JSON.stringify(JSON.parse(…)) in V8.
 
 Every expected string here was printed by node 20 from the same value, and a test keeps re-checking
-them under node; the property test signs random events and has the seed's receiver
+them under node; the property test signs random events and has PayIn's guide's receiver
 (tests/receivers/seed_receiver.js) verify them.
 """
 
@@ -169,7 +169,7 @@ def test_an_event_is_an_object() -> None:
         body_bytes([1, 2])  # type: ignore[arg-type]
 
 
-# --- property: random events, signed, verified by the seed's receiver under node ---------------
+# --- property: random events, signed, verified by PayIn's guide's receiver under node ----------
 
 # Pieces joined, so each kind shows up often (one alphabet would almost never draw a surrogate).
 _TEXT = st.lists(

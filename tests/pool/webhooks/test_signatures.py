@@ -1,4 +1,4 @@
-"""The `body` and `timestamped` webhook signature schemes (DESIGN.md, Webhooks)."""
+"""The `body` and `timestamped` webhook signature schemes (docs/design.md, Webhooks)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""chain leadership: the epoch that fences a chain's watcher (Invariant 15)
+"""chain leadership: the epoch that fences a chain's watcher (invariant 15, docs/design.md)
 
 Each time a watcher takes a chain's leadership the chain's epoch goes up by one; every
 transaction that writes the chain's state commits only while the epoch is still its own.
