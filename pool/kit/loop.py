@@ -1,7 +1,7 @@
 """The one worker loop: a step, then a pause, until `stop` — and what to do when a step fails.
 
 Every background worker (webhook delivery, alert rules and notifications, the upstream check,
-the reconciler, the chain watcher's standby and poll loops) is this loop with its own step,
+the reconciler, the chain runner's lead-or-stand-by and poll loops) is this loop with its own step,
 pause and failure message. A failing step is logged with its traceback and tried again after
 the pause: the work it did not do is still in the database, so the next step picks it up. The
 pause ends early when `stop` is set, so a worker stops within one step, not one pause.
