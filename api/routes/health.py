@@ -7,13 +7,13 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Response
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from api.context import AppContext, context
 from api.responses import JSON
 from pool import __version__
 from pool.chain_state.repository import load_cursors
+from pool.instance import repository as instance_repo
 from pool.kit.clock import isoformat_z, utc_now
 
 router = APIRouter(tags=["health"])
@@ -65,7 +65,7 @@ async def _chains(ctx: AppContext) -> dict[str, Any]:
 async def _database_reachable(ctx: AppContext) -> bool:
     try:
         async with ctx.db.read() as conn:
-            await conn.execute(text("SELECT 1"))
+            await instance_repo.ping(conn)
     except (SQLAlchemyError, OSError) as exc:
         log.warning("health check: database unreachable: %s", type(exc).__name__)
         return False

@@ -4,13 +4,12 @@ A run reads what addrpool recorded and announced since the window's start, re-re
 recent deposits from each chain, repairs what it safely can (failed deliveries re-enqueued a
 bounded number of times, a missing `deposit.confirmed` written, a dropped confirmed deposit
 reverted, a hole in coverage rescanned), raises or resolves alert records, and stores the
-report for the API. On PostgreSQL a transaction-level advisory lock lets one run at a time.
+report for the API. On PostgreSQL a session advisory lock lets one run at a time.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -18,16 +17,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
-
 from chains.checks.audit import ChainAudit, audit_chain
 from chains.endpoints import EndpointPool
 from chains.presets import ChainConfig, watched_chains
 from chains.rpc import RpcClient
+from pool.kit import locks
 from pool.kit.clock import isoformat_z, utc_now
 from pool.kit.config import ReconcileSettings, Settings
 from pool.kit.db import Database
 from pool.kit.errors import ChainUnavailable, ValidationFailed
+from pool.kit.loop import run_every
 from pool.kit.pacing import Pacer
 from pool.reconciliation import repository as repo
 from pool.reconciliation import service as core
@@ -215,34 +214,22 @@ async def run_reconciler(settings: Settings, db: Database, stop: asyncio.Event) 
     """Reconcile every `interval` until stopped; a failed run is logged and tried next time."""
     if not settings.reconcile.enabled or not watched_chains(settings):
         return
-    interval = settings.reconcile.interval.total_seconds()
-    while not await _stopped_within(stop, interval):
-        began = time.monotonic()
-        try:
-            async with _one_at_a_time(db) as mine:
-                if mine:
-                    await reconcile(settings, db)
-        except Exception:
-            log.exception("reconciliation failed; will retry at the next interval")
+    await run_every(
+        stop,
+        lambda: _reconcile_if_first(settings, db),
+        pause=settings.reconcile.interval.total_seconds(),
+        pause_first=True,
+        log=log,
+        failure="reconciliation failed; will retry at the next interval",
+    )
+
+
+async def _reconcile_if_first(settings: Settings, db: Database) -> None:
+    """One run, unless another worker's is under way (it holds the lock)."""
+    began = time.monotonic()
+    try:
+        async with locks.try_holding(db, LOCK_KEY) as mine:
+            if mine:
+                await reconcile(settings, db)
+    finally:
         log.debug("reconciliation took", extra={"seconds": round(time.monotonic() - began, 3)})
-
-
-async def _stopped_within(stop: asyncio.Event, seconds: float) -> bool:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-    return stop.is_set()
-
-
-@contextlib.asynccontextmanager
-async def _one_at_a_time(db: Database) -> Any:
-    """On PostgreSQL, True for the one worker holding the lock; SQLite has one process."""
-    if db.is_sqlite:
-        yield True
-        return
-    async with db.autocommit() as conn:
-        held = bool(await conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_KEY}))
-        try:
-            yield held
-        finally:
-            if held:
-                await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY})

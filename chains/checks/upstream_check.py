@@ -14,7 +14,6 @@ ignored      not a deposit event.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +32,7 @@ from pool.kit.clock import utc_now
 from pool.kit.config import Settings
 from pool.kit.db import Database
 from pool.kit.errors import ChainUnavailable
+from pool.kit.loop import run_every
 from pool.upstream import repository as repo
 
 log = logging.getLogger("addrpool.upstream")
@@ -59,13 +59,13 @@ class UpstreamChecker:
 
     async def run(self, stop: asyncio.Event) -> None:
         try:
-            while not stop.is_set():
-                try:
-                    await self.run_once()
-                except Exception:
-                    log.exception("checking PayIn's events failed; trying again")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=POLL_SECONDS)
+            await run_every(
+                stop,
+                self.run_once,
+                pause=POLL_SECONDS,
+                log=log,
+                failure="checking PayIn's events failed; trying again",
+            )
         finally:
             await self.close()
 

@@ -41,9 +41,11 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.chain_state import repository as chain_state
+from pool.kit import locks
 from pool.kit.clock import utc_now
 from pool.kit.db import Database
 from pool.kit.errors import LeadershipLost
+from pool.kit.loop import sleep_unless_stopped
 
 log = logging.getLogger("addrpool.watcher")
 STANDBY_RETRY_SECONDS = 5.0
@@ -154,7 +156,7 @@ class _HeldLock:
             return True
         try:
             return await asyncio.wait_for(
-                chain_state.holds_chain_lock(self.conn, self.key), LOCK_CHECK_TIMEOUT_SECONDS
+                locks.holds_lock(self.conn, self.key), LOCK_CHECK_TIMEOUT_SECONDS
             )
         except Exception as exc:  # a connection that fails holds nothing we can count on
             log.warning("the chain lock's connection failed", extra={"error": repr(exc)})
@@ -165,7 +167,7 @@ class _HeldLock:
 async def _keep(lock: _HeldLock, leadership: Leadership, stop: asyncio.Event) -> None:
     """End the leadership when the process stops, or when its lock is found gone."""
     while not stop.is_set():
-        await _sleep(stop, LOCK_CHECK_SECONDS)
+        await sleep_unless_stopped(stop, LOCK_CHECK_SECONDS)
         if not stop.is_set() and not await lock.still_held():
             leadership.lose("its connection no longer holds the chain's lock")
             return
@@ -189,10 +191,10 @@ async def _chain_lock(
             count=KEEPALIVE_COUNT,
         )
         while not stop.is_set():
-            if await chain_state.try_chain_lock(conn, key):
+            if await locks.try_lock(conn, key):
                 break
             log.info("standby: another worker watches this chain", extra={"chain": chain_id})
-            await _sleep(stop, STANDBY_RETRY_SECONDS)
+            await sleep_unless_stopped(stop, STANDBY_RETRY_SECONDS)
         else:
             yield None
             return
@@ -207,7 +209,7 @@ async def _release(conn: AsyncConnection, key: int) -> None:
     if conn.invalidated:
         return
     try:
-        await chain_state.release_chain_lock(conn, key)
+        await locks.unlock(conn, key)
     except Exception:
         await _discard(conn)
 
@@ -216,8 +218,3 @@ async def _discard(conn: AsyncConnection) -> None:
     """Never hand a failed connection back to the pool (its session may be gone)."""
     with contextlib.suppress(Exception):
         await conn.invalidate()
-
-
-async def _sleep(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)

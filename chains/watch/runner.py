@@ -11,7 +11,6 @@ standing by.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 
@@ -27,6 +26,7 @@ from pool.kit.clock import utc_now
 from pool.kit.config import Settings
 from pool.kit.db import Database
 from pool.kit.errors import LeadershipLost
+from pool.kit.loop import Backoff, run_every
 from pool.vocabulary import Protocol
 
 log = logging.getLogger("addrpool.watcher")
@@ -66,10 +66,15 @@ async def watch_forever(
         max_lag=chain.max_lag,
     )
     try:
-        while not stop.is_set():
-            await _watch_while_leading(chain, db, book, endpoints, stop)
-            # Leadership lost (or the lock failed): back in the standbys' line, after them.
-            await _sleep(stop, leadership.STANDBY_RETRY_SECONDS)
+        # Leadership lost (or the lock failed): back in the standbys' line, after them.
+        await run_every(
+            stop,
+            lambda: _watch_while_leading(chain, db, book, endpoints, stop),
+            pause=leadership.STANDBY_RETRY_SECONDS,
+            log=log,
+            failure="the chain's lock or leadership failed; standing by again",
+            context={"chain": chain.chain_id},
+        )
     finally:
         await endpoints.close()
 
@@ -81,8 +86,8 @@ async def _watch_while_leading(
     endpoints: EndpointPool,
     stop: asyncio.Event,
 ) -> None:
-    """Stand by until elected, then watch the chain until stopped or no longer its leader."""
-    context = {"chain": chain.chain_id}
+    """Stand by until elected, then watch the chain until stopped or no longer its leader
+    (any other failure reaches `watch_forever`, which logs it and stands by again)."""
     try:
         async with leadership.leading(db, chain.chain_id, stop) as leader:
             if leader is None:
@@ -90,28 +95,27 @@ async def _watch_while_leading(
             watcher = ChainWatcher(chain, db, book, endpoints.endpoints[0].client, leader)
             await _poll_until_stopped(watcher, endpoints, leader.ended)
     except LeadershipLost as exc:
-        log.warning("standing by again", extra={**context, "error": str(exc)})
-    except Exception:
-        log.exception("the chain's lock or leadership failed; standing by again", extra=context)
+        log.warning("standing by again", extra={"chain": chain.chain_id, "error": str(exc)})
 
 
 async def _poll_until_stopped(
     watcher: ChainWatcher, endpoints: EndpointPool, stop: asyncio.Event
 ) -> None:
-    failures = 0
     notes = HealthNotes()  # when endpoint health is worth a write (not every poll)
-    while not stop.is_set():
+
+    async def poll() -> bool:
         served = await poll_with_failover(watcher, endpoints, stop)
-        failures = 0 if served else failures + 1
-        all_down = failures > 0 and _all_set_aside(endpoints)
+        all_down = not served and _all_set_aside(endpoints)
         views = endpoints.view()
         if notes.due(views, all_down=all_down):
             await note_endpoints(watcher, endpoints, all_down=all_down)
             notes.written(views, all_down=all_down)
-        # Back off on repeated failures; the cursor has not moved, so nothing is skipped.
-        interval = watcher.chain.poll_interval
-        delay = min(ERROR_BACKOFF_MAX_SECONDS, interval * 2**failures) if failures else interval
-        await _sleep(stop, delay)
+        return served
+
+    # Back off on repeated failures; the cursor has not moved, so nothing is skipped. A failure
+    # that is not a poll's (writing endpoint health) ends the leadership: `failure=None`.
+    backoff = Backoff(watcher.chain.poll_interval, ceiling=ERROR_BACKOFF_MAX_SECONDS)
+    await run_every(stop, poll, pause=backoff, log=log, failure=None)
 
 
 async def poll_with_failover(
@@ -163,8 +167,3 @@ async def note_endpoints(watcher: ChainWatcher, endpoints: EndpointPool, *, all_
             )
         else:
             await resolve_alert(conn, subject=subject, now=now)
-
-
-async def _sleep(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -14,8 +14,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from pool.kit.tables import address, import_batch, master_key
 from pool.vocabulary import Protocol
 
-if TYPE_CHECKING:
-    from pool.addresses.importer import ImportSource
+
+@dataclass(frozen=True, slots=True)
+class ImportSource:
+    """Where the rows came from, for the import batch and the audit log (defined here, beside
+    the SQL that records it, because a repository imports no service)."""
+
+    name: str
+    actor: str
+    format: str | None = None
+    sha256: str | None = None
 
 
 async def open_batch(

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from pool.addresses import import_repository as repo
 from pool.addresses.import_formats import RawRow
 from pool.addresses.import_problems import ImportProblem, Problems, excerpt
+from pool.addresses.import_repository import ImportSource as ImportSource  # callers' import
 from pool.addresses.repository import (
     AVAILABLE,
     count_existing,
@@ -92,16 +93,6 @@ class ImportReport:
             "batchId": self.batch_id,
             "dryRun": self.dry_run,
         }
-
-
-@dataclass(frozen=True, slots=True)
-class ImportSource:
-    """Where the rows came from, for the import batch and the audit log."""
-
-    name: str
-    actor: str
-    format: str | None = None
-    sha256: str | None = None
 
 
 def validate_rows(

@@ -37,6 +37,7 @@ from pool.chain_state.repository import load_cursors
 from pool.kit.clock import isoformat_z, utc_now
 from pool.kit.config import AlertSettings
 from pool.kit.db import Database
+from pool.kit.loop import run_every
 from pool.vocabulary import PROTOCOLS, Protocol
 from pool.webhooks.outbox import record_event
 
@@ -364,11 +365,16 @@ async def run_rules(
     db: Database, settings: AlertSettings, watched_chains: set[str], stop: asyncio.Event
 ) -> None:
     """The timer: every rule every `evaluate_every`, first at once (a restart re-checks)."""
-    seconds = settings.evaluate_every.total_seconds()
-    while settings.enabled and not stop.is_set():
-        try:
-            await evaluate_all(db, settings, watched_chains)
-        except Exception:
-            log.exception("alert rule evaluation failed; trying again")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=seconds)
+    if not settings.enabled:
+        return
+
+    async def evaluate() -> None:
+        await evaluate_all(db, settings, watched_chains)
+
+    await run_every(
+        stop,
+        evaluate,
+        pause=settings.evaluate_every.total_seconds(),
+        log=log,
+        failure="alert rule evaluation failed; trying again",
+    )

@@ -10,7 +10,6 @@ target check refuses (`pool.alerts.hooks`) is failed at once: trying again canno
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import datetime, timedelta
 
@@ -20,6 +19,7 @@ from pool.alerts.notifications_repository import Claimed, Notice
 from pool.kit.clock import utc_now
 from pool.kit.config import AlertSettings
 from pool.kit.db import Database
+from pool.kit.loop import run_every
 from pool.webhooks.sender import WebhookSender
 
 log = logging.getLogger("addrpool.alerts")
@@ -43,13 +43,14 @@ class AlertNotifier:
 
     async def run(self, stop: asyncio.Event) -> None:
         try:
-            while self.enabled and not stop.is_set():
-                try:
-                    await self.run_once()
-                except Exception:
-                    log.exception("alert notification pass failed; trying again")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=POLL_SECONDS)
+            if self.enabled:
+                await run_every(
+                    stop,
+                    self.run_once,
+                    pause=POLL_SECONDS,
+                    log=log,
+                    failure="alert notification pass failed; trying again",
+                )
         finally:
             await self._sender.aclose()
 

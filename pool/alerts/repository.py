@@ -259,3 +259,22 @@ async def list_alerts(
 async def firing_by_kind(conn: AsyncConnection, kind: str) -> set[str]:
     rows = await conn.execute(select(alert.c.subject).where(alert.c.kind == kind, IS_FIRING))
     return {str(s) for s in rows.scalars().all()}
+
+
+async def count_firing_by_kind(conn: AsyncConnection) -> dict[str, int]:
+    """Kind → how many of its episodes fire now: the metrics' alert gauge.
+
+    Every kind seen, firing or not: a resolved kind reads 0 instead of vanishing, so
+    `sum(addrpool_alerts_firing)` stays defined. Alert rows are episodes, so few.
+    """
+    firing = func.count().filter(alert.c.state == "firing")
+    statement = select(alert.c.kind, firing).group_by(alert.c.kind)
+    return {kind: int(n) for kind, n in (await conn.execute(statement))}
+
+
+async def firing_details(conn: AsyncConnection, kind: str) -> list[tuple[str, dict[str, Any]]]:
+    """(subject, details) of each of the kind's episodes firing now."""
+    rows = await conn.execute(
+        select(alert.c.subject, alert.c.details).where(alert.c.kind == kind, IS_FIRING)
+    )
+    return [(str(subject), dict(details or {})) for subject, details in rows.all()]

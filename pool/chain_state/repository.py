@@ -241,32 +241,6 @@ async def leader(conn: AsyncConnection, chain_id: str) -> tuple[int, str] | None
     return (int(row[0]), str(row[1])) if row is not None else None
 
 
-# PostgreSQL session advisory locks: held by the connection that took them, released when it
-# closes. On a connection in autocommit mode.
-
-
-async def try_chain_lock(conn: AsyncConnection, key: int) -> bool:
-    return bool(await conn.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}))
-
-
-async def holds_chain_lock(conn: AsyncConnection, key: int) -> bool:
-    """Whether this connection's session still holds the lock (a bigint key is split into
-    classid, the high 32 bits, and objid, the low ones)."""
-    held = await conn.scalar(
-        text(
-            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
-            " AND pid = pg_backend_pid() AND objsubid = 1"
-            " AND ((classid::bigint << 32) | objid::bigint) = :key)"
-        ),
-        {"key": key},
-    )
-    return bool(held)
-
-
-async def release_chain_lock(conn: AsyncConnection, key: int) -> None:
-    await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-
-
 async def probe_dead_client_after(
     conn: AsyncConnection, *, idle_seconds: int, interval_seconds: int, count: int
 ) -> None:

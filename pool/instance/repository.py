@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -13,6 +13,11 @@ from pool.kit.tables import api_key, instance
 from pool.vocabulary import Network
 
 _THE_ROW = 1  # the table holds one row (a CHECK says so)
+
+
+async def ping(conn: AsyncConnection) -> None:
+    """The smallest round trip: raises when the database cannot answer."""
+    await conn.execute(text("SELECT 1"))
 
 
 async def recorded_network(conn: AsyncConnection) -> Network | None:

@@ -21,14 +21,15 @@ from datetime import datetime
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.addresses.stats import PoolSummary, summarize
+from pool.alerts.repository import count_firing_by_kind
 from pool.chain_state.repository import Cursor, load_cursors
+from pool.deposits.repository import count_deposits_by_chain_and_status
 from pool.kit.config import AlertSettings
-from pool.kit.tables import alert, delivery, deposit
 from pool.vocabulary import Protocol
+from pool.webhooks.deliveries_repository import count_deliveries_by_status
 
 MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # What `generate_latest` writes; stated here because newer clients advertise 1.0.0 by default,
@@ -100,32 +101,11 @@ async def read_snapshot(
     """Five aggregate queries; none returns more rows than there are labels."""
     return DatabaseSnapshot(
         pool=await summarize(conn, now=now, alerts=alerts),
-        deposits=await _count_deposits(conn),
+        deposits=await count_deposits_by_chain_and_status(conn),
         cursors=await load_cursors(conn),
-        deliveries=await _count_deliveries(conn),
-        alerts_firing=await _count_firing_alerts(conn),
+        deliveries=await count_deliveries_by_status(conn),
+        alerts_firing=await count_firing_by_kind(conn),
     )
-
-
-async def _count_deposits(conn: AsyncConnection) -> dict[tuple[str, str], int]:
-    statement = select(deposit.c.chain_id, deposit.c.status, func.count()).group_by(
-        deposit.c.chain_id, deposit.c.status
-    )
-    return {(chain, status): int(n) for chain, status, n in (await conn.execute(statement))}
-
-
-async def _count_deliveries(conn: AsyncConnection) -> dict[str, int]:
-    # Grouping on the leading column of ix_delivery_due lets PostgreSQL count from the index.
-    statement = select(delivery.c.status, func.count()).group_by(delivery.c.status)
-    return {status: int(n) for status, n in (await conn.execute(statement))}
-
-
-async def _count_firing_alerts(conn: AsyncConnection) -> dict[str, int]:
-    # Every kind seen, firing or not: a resolved kind reads 0 instead of vanishing, so
-    # `sum(addrpool_alerts_firing)` stays defined. Alert rows are episodes, so few.
-    firing = func.count().filter(alert.c.state == "firing")
-    statement = select(alert.c.kind, firing).group_by(alert.c.kind)
-    return {kind: int(n) for kind, n in (await conn.execute(statement))}
 
 
 class SnapshotCollector:

@@ -1,7 +1,13 @@
-"""Run the Alembic migrations programmatically on SQLite or PostgreSQL."""
+"""Run the Alembic migrations programmatically on SQLite or PostgreSQL, and write the next one.
+
+Revisions are numbered, not hashed: `0014_chain_leadership.py` has revision "0014" and revises
+"0013", so the order is the file order and a second head is visible at a glance. The workflow
+is in docs/development.md ("Writing a migration").
+"""
 
 from __future__ import annotations
 
+from argparse import Namespace
 from pathlib import Path
 
 from alembic import command
@@ -11,13 +17,16 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
 from pool.kit.db import Database
+from pool.kit.errors import ValidationFailed
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def _alembic_config(connection: Connection | None = None) -> Config:
+def _alembic_config(
+    connection: Connection | None = None, *, script_location: Path = MIGRATIONS
+) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("script_location", str(script_location))
     config.attributes["connection"] = connection
     return config
 
@@ -51,3 +60,26 @@ def head_revision() -> str:
     if head is None:  # pragma: no cover - the package always ships migrations
         raise RuntimeError("no migrations found")
     return head
+
+
+def new_revision(message: str, *, script_location: Path | None = None) -> Path:
+    """Write the next revision file (`<number>_<slug>.py`, revising the current head) from the
+    template `script.py.mako`, with empty upgrade and downgrade to fill in; its path."""
+    if not message.strip():
+        raise ValidationFailed("a revision needs a message: what it changes")
+    config = _alembic_config(script_location=script_location or MIGRATIONS)
+    config.cmd_opts = Namespace(quiet=True)  # the caller says what was written (or --json)
+    head = ScriptDirectory.from_config(config).get_current_head()  # raises on two heads
+    number = _revision_number(head) + 1
+    script = command.revision(config, message=message.strip(), rev_id=f"{number:04d}")
+    if script is None or isinstance(script, list):  # pragma: no cover - one plain revision
+        raise RuntimeError("alembic wrote no single revision")
+    return Path(script.path)
+
+
+def _revision_number(head: str | None) -> int:
+    if head is None:
+        return 0
+    if not head.isdigit():
+        raise ValidationFailed(f"the head revision {head!r} is not numbered")
+    return int(head)

@@ -13,14 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pool.alerts.repository import fire_alert, resolve_alert
+from pool.alerts.repository import fire_alert, firing_details, resolve_alert
 from pool.deposits.payloads import deposit_payload
 from pool.deposits.repository import deposits_by_ids
 from pool.kit.clock import isoformat_z
-from pool.kit.tables import alert
 from pool.reconciliation import repository as repo
 from pool.webhooks.events_repository import insert_events
 from pool.webhooks.outbox import new_event_id
@@ -298,7 +296,7 @@ async def sync_alerts(
             details=finding.view(),
             now=now,
         )
-    episodes = await _open_episodes(conn)
+    episodes = await firing_details(conn, ALERT_KIND)
     ids = [str(d["depositId"]) for _, d in episodes if d.get("depositId")]
     recent = await repo.in_window(conn, deposit_ids=ids, since=since)
     for subject, details in episodes:
@@ -307,15 +305,6 @@ async def sync_alerts(
         if subject not in current and seen:
             changes.resolved += await resolve_alert(conn, subject=subject, now=now)
     return changes
-
-
-async def _open_episodes(conn: AsyncConnection) -> list[tuple[str, dict[str, Any]]]:
-    rows = await conn.execute(
-        select(alert.c.subject, alert.c.details).where(
-            alert.c.kind == ALERT_KIND, alert.c.state == "firing"
-        )
-    )
-    return [(str(subject), dict(details or {})) for subject, details in rows.all()]
 
 
 # -- the report -----------------------------------------------------------------------------

@@ -17,15 +17,12 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pool.kit.tables import upstream_event
+from pool.upstream import repository as repo
+from pool.upstream.repository import RECEIVED, REJECTED
 from pool.webhooks.body import body_bytes
 from pool.webhooks.signatures import verify_body, verify_timestamped
-
-REJECTED = "rejected"
-RECEIVED = "received"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,22 +82,15 @@ async def store(conn: AsyncConnection, verdict: Verdict, *, now: datetime) -> bo
     """Write what came in; False for a redelivery of an event already accepted."""
     payload = verdict.payload or {}
     event_id = payload.get("id") if isinstance(payload.get("id"), str) else None
-    if verdict.accepted:
-        known = await conn.scalar(
-            select(upstream_event.c.id).where(
-                upstream_event.c.event_id == event_id, upstream_event.c.status != REJECTED
-            )
-        )
-        if known is not None:
-            return False
-    await conn.execute(
-        insert(upstream_event).values(
-            event_id=str(event_id)[:128] if event_id else None,
-            type=str(payload.get("type"))[:64] if payload.get("type") else None,
-            status=RECEIVED if verdict.accepted else REJECTED,
-            reason=verdict.reason,
-            payload=verdict.payload,
-            received_at=now,
-        )
+    if verdict.accepted and await repo.accepted_event_exists(conn, event_id):
+        return False
+    await repo.insert_event(
+        conn,
+        event_id=str(event_id)[:128] if event_id else None,
+        event_type=str(payload.get("type"))[:64] if payload.get("type") else None,
+        status=RECEIVED if verdict.accepted else REJECTED,
+        reason=verdict.reason,
+        payload=verdict.payload,
+        received_at=now,
     )
     return True

@@ -6,15 +6,51 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.deposits.repository import DepositFilters, DepositRow, deposits_query
 from pool.kit.tables import deposit, upstream_event
 from pool.reconciliation.repository import LedgerDeposit, ledger_deposits
 
+# An upstream event's status as it comes in; the check (chains/checks/upstream_check.py) moves
+# a received one on.
+REJECTED = "rejected"
+RECEIVED = "received"
 CHECK_BATCH = 100
 ITEMS_LIMIT = 10_000  # a report lists at most this many unannounced deposits
+
+
+async def accepted_event_exists(conn: AsyncConnection, event_id: str | None) -> bool:
+    """Whether an event with this id was accepted before (a redelivery)."""
+    known = await conn.scalar(
+        select(upstream_event.c.id).where(
+            upstream_event.c.event_id == event_id, upstream_event.c.status != REJECTED
+        )
+    )
+    return known is not None
+
+
+async def insert_event(
+    conn: AsyncConnection,
+    *,
+    event_id: str | None,
+    event_type: str | None,
+    status: str,
+    reason: str | None,
+    payload: dict[str, Any] | None,
+    received_at: datetime,
+) -> None:
+    await conn.execute(
+        insert(upstream_event).values(
+            event_id=event_id,
+            type=event_type,
+            status=status,
+            reason=reason,
+            payload=payload,
+            received_at=received_at,
+        )
+    )
 
 
 async def events_to_check(

@@ -13,7 +13,6 @@ and raises an alert record.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import ssl
@@ -31,6 +30,7 @@ from pool.kit.clock import isoformat_z, utc_now
 from pool.kit.config import Settings
 from pool.kit.db import Database
 from pool.kit.errors import AddrpoolError, TargetRefused
+from pool.kit.loop import run_every
 from pool.kit.secret_box import OpenedSecrets, secret_box
 from pool.webhooks import deliveries_repository as repo
 from pool.webhooks.body import body_bytes
@@ -98,27 +98,23 @@ class DeliveryWorker:
         under way finish (within the request timeout), claims still queued are handed back."""
         waker = asyncio.create_task(self._wake_on(stop))
         try:
-            while not stop.is_set():
-                await self._claim_or_wait()
+            # After a round that claimed nothing, wait until an endpoint has room again (not a
+            # fixed sleep: a busy endpoint is refilled as soon as it runs low) or, for new
+            # deliveries, at most IDLE_SECONDS; `_room` is cleared before each round, so room
+            # made while claiming wakes the next wait.
+            await run_every(
+                stop,
+                self.run_once,
+                pause=lambda sent: 0 if sent else IDLE_SECONDS,
+                wake=self._room,
+                log=log,
+                failure="delivery loop failed; will retry",
+            )
         finally:
             waker.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._sender.aclose()
-
-    async def _claim_or_wait(self) -> None:
-        """One round: claim; if nothing was claimed, wait until an endpoint has room again
-        (not a fixed sleep: a busy endpoint is refilled as soon as it runs low) or, for new
-        deliveries, at most IDLE_SECONDS."""
-        self._room.clear()  # cleared first: room made while claiming wakes the next wait
-        try:
-            sent = await self.run_once()
-        except Exception:
-            log.exception("delivery loop failed; will retry")
-            sent = 0
-        if not sent:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._room.wait(), timeout=IDLE_SECONDS)
 
     async def _wake_on(self, stop: asyncio.Event) -> None:
         await stop.wait()

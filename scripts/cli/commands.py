@@ -28,7 +28,7 @@ from pool.kit.config import Settings, load_settings
 from pool.kit.db import Database
 from pool.kit.errors import AddrpoolError, ConfigurationError, ValidationFailed
 from pool.kit.logs import configure_logging
-from pool.kit.migrate import current_revision, head_revision, upgrade
+from pool.kit.migrate import current_revision, head_revision, new_revision, upgrade
 from pool.vocabulary import Network
 from scripts.cli.output import Output, ProgressBar, more_problems, table
 from scripts.run import server
@@ -194,6 +194,13 @@ async def db_current(args: argparse.Namespace, out: Output) -> int:
         f"schema at {revision or 'nothing'} (newest: {head})",
     )
     return 0 if revision == head else 1
+
+
+async def db_revision(args: argparse.Namespace, out: Output) -> int:
+    """A developer's command: writes into the source tree (docs/development.md)."""
+    path = new_revision(args.message)
+    out.result({"path": str(path), "revision": path.name.split("_", 1)[0]}, f"wrote {path}")
+    return 0
 
 
 def _read_input(name: str) -> tuple[bytes, str]:

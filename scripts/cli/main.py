@@ -52,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="action", required=True)
     _json(db.add_parser("upgrade", help="migrate the schema to the newest revision"))
     _json(db.add_parser("current", help="show the schema revision"))
+    revision = _json(db.add_parser("revision", help="write the next migration file (developers)"))
+    revision.add_argument("-m", "--message", required=True, help="what the migration changes")
 
     imp = _json(
         sub.add_parser("import", help="import addresses from a file ('-' for stdin) or an xpub")
@@ -130,6 +132,7 @@ def _json(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("db", "upgrade"): commands.db_upgrade,
     ("db", "current"): commands.db_current,
+    ("db", "revision"): commands.db_revision,
     ("import", None): commands.import_file,
     ("keys", "create"): commands.keys_create,
     ("keys", "list"): commands.keys_list,

@@ -1,9 +1,14 @@
 """The migrations build what `pool/kit/tables.py` describes, on both databases, and round-trip."""
 
 import json
+import re
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
-from sqlalchemy import insert, inspect, select
+from sqlalchemy import Column, Index, UniqueConstraint, insert, inspect, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import ClauseElement, UnaryExpression
 
 from pool.deposits.ledger_repository import insert_deposits
 from pool.kit.db import Database, dumps_json
@@ -26,6 +31,111 @@ async def test_migrated_schema_matches_the_table_definitions(db: Database) -> No
     expected = {t.name: {c.name for c in t.columns} for t in metadata.sorted_tables}
     assert actual == expected
     assert await current_revision(db) == head_revision()
+
+
+async def test_migrated_indexes_match_the_table_definitions(db: Database) -> None:
+    """Every index by name: its columns in order, uniqueness, sort order (PostgreSQL) and the
+    predicate of a partial index; every unique constraint by name and columns."""
+    async with db.read() as conn:
+        actual = await conn.run_sync(_migrated_indexes)
+        dialect = conn.dialect
+    assert actual == _defined_indexes(dialect)
+
+
+Shapes = dict[str, dict[str, Any]]  # "table.name" → what the index or constraint is
+
+
+def _migrated_indexes(connection: Connection) -> Shapes:
+    inspector = inspect(connection)
+    dialect = connection.dialect.name
+    shapes: Shapes = {}
+    for table in inspector.get_table_names():
+        for index in inspector.get_indexes(table):
+            if index.get("duplicates_constraint"):  # PostgreSQL's index behind a UNIQUE
+                continue
+            where = index.get("dialect_options", {}).get(f"{dialect}_where")
+            shapes[f"{table}.{index['name']}"] = {
+                "columns": tuple(index["column_names"]),
+                "unique": bool(index["unique"]),
+                "where": _predicate(where, connection),
+                "sorting": _reflected_sorting(index) if dialect == "postgresql" else {},
+            }
+        for unique in inspector.get_unique_constraints(table):
+            shapes[f"{table}.{unique['name']}"] = {"columns": tuple(unique["column_names"])}
+    return shapes
+
+
+def _defined_indexes(dialect: Any) -> Shapes:
+    shapes: Shapes = {}
+    for table in metadata.sorted_tables:
+        for index in table.indexes:
+            if not _built_on(index, dialect.name):
+                continue
+            columns = [_column_of(e) for e in index.expressions]
+            shapes[f"{table.name}.{index.name}"] = {
+                "columns": tuple(c.name for c in columns),
+                "unique": bool(index.unique),
+                "where": _predicate(index.dialect_options[dialect.name]["where"], dialect),
+                "sorting": _defined_sorting(index) if dialect.name == "postgresql" else {},
+            }
+        for constraint in table.constraints:
+            if isinstance(constraint, UniqueConstraint):
+                shapes[f"{table.name}.{constraint.name}"] = {
+                    "columns": tuple(c.name for c in constraint.columns)
+                }
+    return shapes
+
+
+def _built_on(index: Index, dialect: str) -> bool:
+    """False for an index `ddl_if` keeps to the other database."""
+    condition = getattr(index, "_ddl_if", None)
+    return condition is None or condition.dialect in (None, dialect)
+
+
+def _column_of(expression: Any) -> Column[Any]:
+    while not isinstance(expression, Column):
+        expression = expression.element  # through asc(), nulls_first(), …
+    return expression
+
+
+_SORT_FLAGS = {
+    operators.desc_op: "desc",
+    operators.nulls_first_op: "nulls_first",
+    operators.nulls_last_op: "nulls_last",
+}
+
+
+def _defined_sorting(index: Index) -> dict[str, tuple[str, ...]]:
+    sorting: dict[str, tuple[str, ...]] = {}
+    for expression in index.expressions:
+        flags: list[str] = []
+        element = expression
+        while isinstance(element, UnaryExpression):
+            if element.modifier in _SORT_FLAGS:
+                flags.append(_SORT_FLAGS[element.modifier])
+            element = element.element
+        if flags:
+            sorting[_column_of(expression).name] = tuple(sorted(flags))
+    return sorting
+
+
+def _reflected_sorting(index: Any) -> dict[str, tuple[str, ...]]:
+    return {name: tuple(sorted(flags)) for name, flags in index.get("column_sorting", {}).items()}
+
+
+def _predicate(where: Any, bind: Any) -> str | None:
+    """A partial index's predicate in one spelling: PostgreSQL gives it back with casts and
+    parentheses (`((state)::text = 'firing'::text)`), SQLite as written."""
+    if where is None:
+        return None
+    if isinstance(where, ClauseElement):
+        dialect = getattr(bind, "dialect", bind)
+        where = str(where.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+    text = re.sub(r"::(text|character varying|integer|bigint)\b", "", str(where))
+    text = re.sub(r"[()]", "", text).replace("!=", "<>")
+    # Keywords in one case (`IS NULL` / `is null`), quoted literals as they are.
+    text = re.sub(r"'[^']*'|[^']+", lambda m: m[0] if m[0][0] == "'" else m[0].lower(), text)
+    return " ".join(text.split())
 
 
 async def test_downgrade_and_upgrade_again(db: Database) -> None:

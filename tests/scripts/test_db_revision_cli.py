@@ -1,0 +1,25 @@
+"""`addrpool db revision -m …` writes the next migration file (in-process)."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pool.kit import migrate
+from scripts.cli.main import main
+
+
+def test_db_revision_writes_the_next_numbered_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy = tmp_path / "migrations"
+    shutil.copytree(migrate.MIGRATIONS, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(migrate, "MIGRATIONS", copy)
+    number = f"{int(migrate.head_revision()) + 1:04d}"
+
+    assert main(["db", "revision", "-m", "Add order table", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    path = copy / "versions" / f"{number}_add_order_table.py"
+    assert answer == {"path": str(path), "revision": number}
+    assert f'down_revision = "{int(number) - 1:04d}"' in path.read_text()
