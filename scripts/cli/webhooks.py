@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 
 from pool.kit.clock import isoformat_z, utc_now
 from pool.kit.config import load_settings
@@ -12,7 +11,7 @@ from pool.kit.secret_box import secret_box
 from pool.webhooks import endpoints as webhooks
 from pool.webhooks import endpoints_repository as repo
 from pool.webhooks.urls import parse_webhook_url, resolve_target
-from scripts.cli.commands import opened_database
+from scripts.cli.database import opened_database
 from scripts.cli.output import Output, table
 
 
@@ -130,38 +129,3 @@ async def deliveries_retry(args: argparse.Namespace, out: Output) -> int:
             count = await repo.requeue(conn, now=utc_now(), delivery_id=args.id)
     out.result({"requeued": count}, f"{count} failed deliveries queued again")
     return 0
-
-
-JsonFlag = Callable[[argparse.ArgumentParser], argparse.ArgumentParser]
-
-
-def add_parsers(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser], add_json: JsonFlag
-) -> None:
-    hooks = sub.add_parser("webhooks", help="webhook endpoints and deliveries")
-    actions = hooks.add_subparsers(dest="action", required=True)
-    add_json(actions.add_parser("list", help="endpoints"))
-    create = add_json(actions.add_parser("create", help="add an endpoint (secret shown once)"))
-    create.add_argument("--url", required=True)
-    create.add_argument("--events", required=True, help="comma-separated, e.g. deposit.confirmed")
-    create.add_argument("--scheme", choices=["body", "timestamped"], default="body")
-    create.add_argument("--description")
-    for name, text in (("delete", "delete an endpoint"), ("test", "queue a test.event")):
-        add_json(actions.add_parser(name, help=text)).add_argument("id")
-    listing = add_json(actions.add_parser("deliveries", help="recent deliveries"))
-    listing.add_argument("--endpoint")
-    listing.add_argument("--status", choices=["pending", "succeeded", "failed", "cancelled"])
-    listing.add_argument("--event-type")
-    listing.add_argument("--limit", type=int, default=50)
-    retry = add_json(actions.add_parser("retry", help="queue failed deliveries again"))
-    retry.add_argument("id", nargs="?", help="one delivery; all failed ones when left out")
-
-
-HANDLERS = {
-    ("webhooks", "list"): endpoints_list,
-    ("webhooks", "create"): endpoint_create,
-    ("webhooks", "delete"): endpoint_delete,
-    ("webhooks", "test"): endpoint_test,
-    ("webhooks", "deliveries"): deliveries_list,
-    ("webhooks", "retry"): deliveries_retry,
-}
