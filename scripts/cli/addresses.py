@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from chains.codec import address_parser
-from pool.addresses.archive import change_archived
+from pool.addresses.archive import archive_address, protocol_by_shape
 from pool.addresses.stats import PoolSummary, summarize
 from pool.deposits.payloads import pool_summary_payload
 from pool.kit.clock import isoformat_z_or_none, utc_now
@@ -79,10 +79,9 @@ async def pool_verify(args: argparse.Namespace, out: Output) -> int:
 
 async def pool_archive(args: argparse.Namespace, out: Output) -> int:
     archived = args.action == "archive"
-    protocol = args.protocol or ("evm" if args.address.lower().startswith("0x") else "tron")
-    parsed = address_parser(protocol)(args.address)
-    async with opened_database(load_settings()) as db, db.write() as conn:
-        await change_archived(conn, parsed=parsed, archived=archived, actor=actor(), now=utc_now())
+    parsed = address_parser(args.protocol or protocol_by_shape(args.address))(args.address)
+    async with opened_database(load_settings()) as db:
+        await archive_address(db, parsed, archived=archived, actor=actor())
     state = "archived" if archived else "available"
     out.result({"address": parsed.text, "status": state}, f"{parsed.text} is now {state}")
     return 0

@@ -5,19 +5,21 @@ from __future__ import annotations
 import argparse
 import hashlib
 import sys
+from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 from chains.codec import address_parser
 from chains.hd import ExtendedPublicKey, derive_addresses, parse_extended_public_key
 from chains.verify import check_master_keys, verify_import_rows
-from pool.addresses.import_formats import detect_format, read_rows
-from pool.addresses.importer import ImportReport, ImportSource, validate_rows, write_validated
-from pool.addresses.xpub_import import import_derived
-from pool.kit.clock import utc_now
+from pool.addresses import imports
+from pool.addresses.import_formats import RawRow, detect_format, read_rows
+from pool.addresses.importer import ImportReport, ImportSource
+from pool.addresses.imports import AccountKey
 from pool.kit.config import load_settings
 from pool.kit.errors import ConfigurationError, ValidationFailed
 from pool.vocabulary import ParsedAddress, Protocol
-from scripts.cli.database import actor, open_database
+from scripts.cli.database import actor, opened_database
 from scripts.cli.output import Output, ProgressBar, more_problems
 
 DERIVE_CHUNK = 10_000
@@ -44,41 +46,45 @@ async def import_file(args: argparse.Namespace, out: Output) -> int:
         return await import_xpub(args, out)
     if args.file is None:
         raise ConfigurationError("name a file to import ('-' for stdin), or use --xpub")
-    data, name = _read_input(args.file)
-    digest = hashlib.sha256(data).hexdigest()
-    text = decode_import(data)
-    chosen = detect_format(text) if args.format == "auto" else args.format
+    rows, source = _rows_of(args.file, args.format)
     bar = ProgressBar.for_terminal(enabled=not out.as_json)
-    validation = validate_rows(
-        read_rows(text, format=chosen),
+    verify = None
+    if args.verify:
+        verify = partial(verify_import_rows, protocol=args.protocol, branch=args.branch)
+    checked = await imports.check_rows(
+        rows,
         protocol=args.protocol,
         parser=address_parser(args.protocol),
+        master_keys=check_master_keys,
+        verify=verify,
         progress=bar.update,
     )
-    del text, data  # a million-line file: keep only the validated rows in memory
-    fingerprints = check_master_keys(validation)
-    if args.verify:
-        verify_import_rows(validation, protocol=args.protocol, branch=args.branch)
-    source = ImportSource(name, actor(), chosen, digest)
-    db = await open_database(load_settings())
-    try:
-        async with db.write() as conn:
-            report = await write_validated(
-                conn,
+    del rows  # a million-line file: keep only the checked rows in memory
+    async with opened_database(load_settings()) as db:
+        try:
+            report = await imports.import_file(
+                db,
+                checked,
                 protocol=args.protocol,
-                validation=validation,
                 source=source,
-                now=utc_now(),
                 skip_invalid=args.skip_invalid,
                 dry_run=args.dry_run,
                 progress=bar.update,
-                fingerprints=fingerprints,
             )
-    finally:
-        bar.finish()
-        await db.dispose()
+        finally:
+            bar.finish()
     out.result(import_summary(report), import_text(report))
     return 0
+
+
+def _rows_of(name: str, chosen: str) -> tuple[Iterator[RawRow], ImportSource]:
+    """The file's rows, holding its text only until they are read."""
+    data, where = _read_input(name)
+    digest = hashlib.sha256(data).hexdigest()
+    text = decode_import(data)
+    if chosen == "auto":
+        chosen = detect_format(text)
+    return read_rows(text, format=chosen), ImportSource(where, actor(), chosen, digest)
 
 
 def import_summary(report: ImportReport) -> dict[str, object]:
@@ -127,24 +133,19 @@ async def import_xpub(args: argparse.Namespace, out: Output) -> int:
         account, protocol=args.protocol, branch=args.branch, start=args.start,
         count=args.count, bar=bar,
     )  # fmt: skip
-    source = ImportSource(f"xpub:{account.fingerprint}", actor(), "xpub")
-    db = await open_database(load_settings())
-    try:
-        async with db.write() as conn:
-            report = await import_derived(
-                conn,
+    async with opened_database(load_settings()) as db:
+        try:
+            report = await imports.import_xpub(
+                db,
                 protocol=args.protocol,
-                public_key=account.serialize(),
-                fingerprint=account.fingerprint,
+                account=AccountKey(account.serialize(), account.fingerprint),
                 derived=derived,
-                source=source,
-                now=utc_now(),
+                actor=actor(),
                 dry_run=args.dry_run,
                 progress=bar.update,
             )
-    finally:
-        bar.finish()
-        await db.dispose()
+        finally:
+            bar.finish()
     summary = {**import_summary(report), "fingerprint": account.fingerprint}
     out.result(summary, import_text(report) + f" (key fingerprint {account.fingerprint})")
     return 0

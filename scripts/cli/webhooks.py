@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from pool.kit.clock import isoformat_z, utc_now
+from pool.kit.clock import utc_now
 from pool.kit.config import load_settings
 from pool.kit.errors import Conflict, NotFound
-from pool.kit.secret_box import secret_box
 from pool.webhooks import endpoints as webhooks
 from pool.webhooks import endpoints_repository as repo
-from pool.webhooks.urls import parse_webhook_url, resolve_target
+from pool.webhooks.views import delivery_view, endpoint_view
 from scripts.cli.database import opened_database
 from scripts.cli.output import Output, table
 
@@ -18,19 +17,10 @@ from scripts.cli.output import Output, table
 async def endpoints_list(args: argparse.Namespace, out: Output) -> int:
     async with opened_database(load_settings()) as db, db.read() as conn:
         found = await webhooks.list_endpoints(conn)
-    data = [
-        {
-            "id": e.id,
-            "url": e.url,
-            "events": list(e.events),
-            "scheme": e.signature_scheme,
-            "enabled": e.enabled,
-            "createdAt": isoformat_z(e.created_at),
-        }
-        for e in found
-    ]
+    data = [endpoint_view(e) for e in found]
     rows = [
-        [d["id"], d["url"], ",".join(d["events"]), d["scheme"], str(d["enabled"])] for d in data
+        [d["id"], d["url"], ",".join(d["events"]), d["signatureScheme"], str(d["enabled"])]
+        for d in data
     ]
     out.result(data, table(rows, ["id", "url", "events", "scheme", "enabled"]) if rows else "none")
     return 0
@@ -38,20 +28,17 @@ async def endpoints_list(args: argparse.Namespace, out: Output) -> int:
 
 async def endpoint_create(args: argparse.Namespace, out: Output) -> int:
     settings = load_settings()
-    target = parse_webhook_url(args.url, allow_private=settings.webhook_allow_private)
-    await resolve_target(target, allow_private=settings.webhook_allow_private)
-    async with opened_database(settings) as db, db.write() as conn:
-        endpoint, secret = await webhooks.create_endpoint(
-            conn,
-            secret_box(settings),
-            url=target.url,
+    async with opened_database(settings) as db:
+        endpoint, secret = await webhooks.add_endpoint(
+            db,
+            settings,
+            url=args.url,
             events=args.events.split(","),
             scheme=args.scheme,
             description=args.description,
-            now=utc_now(),
         )
     out.result(
-        {"id": endpoint.id, "url": endpoint.url, "events": list(endpoint.events), "secret": secret},
+        {**endpoint_view(endpoint), "secret": secret},
         f"{endpoint.id}  {endpoint.url}\nsecret: {secret}\n\nThe secret is shown once: store it.",
     )
     return 0
@@ -84,19 +71,7 @@ async def deliveries_list(args: argparse.Namespace, out: Output) -> int:
             offset=0,
             limit=args.limit,
         )
-    data = [
-        {
-            "id": r.id,
-            "eventId": r.event_id,
-            "eventType": r.event_type,
-            "endpointId": r.endpoint_id,
-            "status": r.status,
-            "attempts": r.attempts,
-            "lastStatusCode": r.last_status_code,
-            "lastError": r.last_error,
-        }
-        for r in rows
-    ]
+    data = [delivery_view(r) for r in rows]
     lines = [
         [
             d["id"],
