@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.auth import require
 from api.context import AppContext, context
@@ -32,10 +31,9 @@ from pool.bindings import service as allocation
 from pool.deposits.repository import DepositFilters, list_deposits
 from pool.keys.repository import ApiKey
 from pool.kit import metrics
-from pool.kit.clock import utc_now
 from pool.kit.errors import InsufficientAddresses, NotFound, ValidationFailed
 from pool.upstream.binding import bind_through_upstream, unbind_through_upstream
-from pool.vocabulary import PROTOCOLS, BindResult, ParsedAddress, Unbound
+from pool.vocabulary import PROTOCOLS, BindResult, ParsedAddress
 
 router = APIRouter(prefix="/api/v1/deposits", tags=["deposits"])
 Ctx = Annotated[AppContext, Depends(context)]
@@ -74,18 +72,13 @@ async def _bind(body: BindRequest, ctx: AppContext, key: ApiKey) -> BindResult:
             cooldown=ctx.settings.cooldown,
         )
 
-    async def work(conn: AsyncConnection) -> BindResult:
-        return await allocation.bind(
-            conn,
-            reference=body.deposit_reference,
-            protocol=body.protocol,
-            metadata=body.metadata,
-            actor=key.actor,
-            now=utc_now(),
-        )
-
-    # On PostgreSQL a bind is one statement (bindings.claim_repository); on SQLite a transaction.
-    return await ctx.db.run_write(work, single_statement=True)
+    return await allocation.bind_address(
+        ctx.db,
+        reference=body.deposit_reference,
+        protocol=body.protocol,
+        metadata=body.metadata,
+        actor=key.actor,
+    )
 
 
 @router.post("/unbind")
@@ -101,23 +94,14 @@ async def unbind(body: UnbindRequest, ctx: Ctx, key: Writer) -> Response:
     if ctx.upstream is not None:
         return await _unbind_upstream(body, parsed, ctx, key)
 
-    async def work(conn: AsyncConnection) -> list[Unbound]:
-        address_id = None
-        if parsed is not None:
-            address_id = await find_address_id(conn, protocol=parsed.protocol, text=parsed.text)
-            if address_id is None:
-                raise NotFound(f"Address {parsed.text} is not in the pool")
-        return await allocation.unbind(
-            conn,
-            actor=key.actor,
-            now=utc_now(),
-            cooldown=ctx.settings.cooldown,
-            reference=body.deposit_reference,
-            protocol=body.protocol,
-            address_id=address_id,
-        )
-
-    unbound = await ctx.db.run_write(work)
+    unbound = await allocation.unbind_address(
+        ctx.db,
+        actor=key.actor,
+        cooldown=ctx.settings.cooldown,
+        reference=body.deposit_reference,
+        protocol=body.protocol,
+        address=parsed,
+    )
     metrics.count_unbinds(u.protocol for u in unbound)
     for protocol in {u.protocol for u in unbound}:
         ctx.pool_alerts.changed(protocol)  # free again at once when the cooldown is zero

@@ -9,7 +9,6 @@ from typing import Annotated, Literal
 import orjson
 from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import ValidationError as PydanticValidationError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.auth import require
 from api.context import AppContext, context
@@ -20,13 +19,13 @@ from api.views import address_view, import_view
 from chains.codec import address_parser
 from chains.hd import derive_addresses, parse_extended_public_key
 from chains.verify import check_master_keys
-from pool.addresses.archive import change_archived
+from pool.addresses.archive import archive_address, protocol_by_shape
 from pool.addresses.import_formats import RawRow, item_rows, parse_rows
 from pool.addresses.import_problems import refuse_secrets, secrets_in_text
-from pool.addresses.importer import ImportReport, ImportSource, validate_rows, write_validated
+from pool.addresses.importer import ImportSource
+from pool.addresses.imports import AccountKey, check_rows, import_file, import_xpub
 from pool.addresses.repository import list_addresses
 from pool.addresses.stats import summarize
-from pool.addresses.xpub_import import import_derived
 from pool.deposits.payloads import pool_summary_payload
 from pool.keys.repository import ApiKey
 from pool.kit.clock import utc_now
@@ -97,18 +96,11 @@ async def unarchive(
 
 
 def _parse(address: str, protocol: Protocol | None) -> ParsedAddress:
-    """The protocol can be left out: an address's shape says which it is."""
-    chosen: Protocol = protocol or ("evm" if address.lower().startswith("0x") else "tron")
-    return address_parser(chosen)(address)
+    return address_parser(protocol or protocol_by_shape(address))(address)
 
 
 async def _change(ctx: AppContext, key: ApiKey, parsed: ParsedAddress, *, archived: bool) -> None:
-    async def work(conn: AsyncConnection) -> None:
-        await change_archived(
-            conn, parsed=parsed, archived=archived, actor=key.actor, now=utc_now()
-        )
-
-    await ctx.db.run_write(work)
+    await archive_address(ctx.db, parsed, archived=archived, actor=key.actor)
     ctx.pool_alerts.changed(parsed.protocol)
 
 
@@ -129,28 +121,24 @@ async def import_addresses(request: Request, ctx: Ctx, key: Writer) -> Response:
     """Large imports are parsed and validated in a thread: other requests keep being served."""
     raw = await request.body()
     body, rows = await asyncio.to_thread(_parse_import, raw)
-    validation = await asyncio.to_thread(
-        validate_rows, rows, protocol=body.protocol, parser=address_parser(body.protocol)
+    checked = await check_rows(
+        rows,
+        protocol=body.protocol,
+        parser=address_parser(body.protocol),
+        master_keys=check_master_keys,
     )
-    fingerprints = await asyncio.to_thread(check_master_keys, validation)
     source = ImportSource(
         "api", key.actor, "json" if body.addresses is not None else body.format,
         hashlib.sha256(raw).hexdigest(),
     )  # fmt: skip
-
-    async def work(conn: AsyncConnection) -> ImportReport:
-        return await write_validated(
-            conn,
-            protocol=body.protocol,
-            validation=validation,
-            source=source,
-            now=utc_now(),
-            skip_invalid=body.skip_invalid,
-            dry_run=body.dry_run,
-            fingerprints=fingerprints,
-        )
-
-    report = await ctx.db.run_write(work)
+    report = await import_file(
+        ctx.db,
+        checked,
+        protocol=body.protocol,
+        source=source,
+        skip_invalid=body.skip_invalid,
+        dry_run=body.dry_run,
+    )
     if report.imported and not report.dry_run:
         ctx.pool_alerts.changed(body.protocol)
     status = 201 if report.imported and not report.dry_run else 200
@@ -189,21 +177,14 @@ async def import_from_xpub(body: XpubImportBody, ctx: Ctx, key: Writer) -> Respo
         start=body.start,
         count=body.count,
     )
-    source = ImportSource(f"xpub:{account.fingerprint}", key.actor, "xpub")
-
-    async def work(conn: AsyncConnection) -> ImportReport:
-        return await import_derived(
-            conn,
-            protocol=body.protocol,
-            public_key=account.serialize(),
-            fingerprint=account.fingerprint,
-            derived=derived,
-            source=source,
-            now=utc_now(),
-            dry_run=body.dry_run,
-        )
-
-    report = await ctx.db.run_write(work)
+    report = await import_xpub(
+        ctx.db,
+        protocol=body.protocol,
+        account=AccountKey(account.serialize(), account.fingerprint),
+        derived=derived,
+        actor=key.actor,
+        dry_run=body.dry_run,
+    )
     if report.imported and not report.dry_run:
         ctx.pool_alerts.changed(body.protocol)
     status = 201 if report.imported and not report.dry_run else 200

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
@@ -11,12 +11,12 @@ from api.context import AppContext, context
 from api.responses import ok, pagination
 from api.schemas import Page, WebhookEndpointBody, WebhookEndpointPatch, page_params
 from pool.keys.repository import ApiKey
-from pool.kit.clock import isoformat_z, isoformat_z_or_none, utc_now
+from pool.kit.clock import utc_now
 from pool.kit.errors import Conflict, NotFound
 from pool.kit.secret_box import secret_box
 from pool.webhooks import endpoints as webhooks
 from pool.webhooks import endpoints_repository as repo
-from pool.webhooks.urls import parse_webhook_url, resolve_target
+from pool.webhooks.views import delivery_view, endpoint_view
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
 Ctx = Annotated[AppContext, Depends(context)]
@@ -26,60 +26,16 @@ EndpointId = Annotated[str, Path(max_length=32)]
 DeliveryId = Annotated[str, Path(max_length=32)]
 
 
-def endpoint_view(endpoint: webhooks.Endpoint) -> dict[str, Any]:
-    return {
-        "id": endpoint.id,
-        "url": endpoint.url,
-        "description": endpoint.description,
-        "events": list(endpoint.events),
-        "signatureScheme": endpoint.signature_scheme,
-        "enabled": endpoint.enabled,
-        "createdAt": isoformat_z(endpoint.created_at),
-        "updatedAt": isoformat_z(endpoint.updated_at),
-        "previousSecretValidUntil": isoformat_z_or_none(endpoint.previous_secret_expires_at),
-    }
-
-
-def delivery_view(row: repo.DeliveryRow) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "eventId": row.event_id,
-        "eventType": row.event_type,
-        "endpointId": row.endpoint_id,
-        "status": row.status,
-        "attempts": row.attempts,
-        "nextAttemptAt": (
-            isoformat_z_or_none(row.next_attempt_at) if row.status == "pending" else None
-        ),
-        "lastAttemptAt": isoformat_z_or_none(row.last_attempt_at),
-        "lastStatusCode": row.last_status_code,
-        "lastError": row.last_error,
-        "createdAt": isoformat_z(row.created_at),
-        "completedAt": isoformat_z_or_none(row.completed_at),
-    }
-
-
-async def _checked_url(ctx: AppContext, url: str) -> str:
-    allow = ctx.settings.webhook_allow_private
-    target = parse_webhook_url(url, allow_private=allow)
-    await resolve_target(target, allow_private=allow)
-    return target.url
-
-
 @router.post("/endpoints", status_code=201)
 async def create_endpoint(body: WebhookEndpointBody, ctx: Ctx, _key: Writer) -> Response:
-    url = await _checked_url(ctx, body.url)
-    box = secret_box(ctx.settings)
-    async with ctx.db.write() as conn:
-        endpoint, secret = await webhooks.create_endpoint(
-            conn,
-            box,
-            url=url,
-            events=body.events,
-            scheme=body.signature_scheme,
-            description=body.description,
-            now=utc_now(),
-        )
+    endpoint, secret = await webhooks.add_endpoint(
+        ctx.db,
+        ctx.settings,
+        url=body.url,
+        events=body.events,
+        scheme=body.signature_scheme,
+        description=body.description,
+    )
     data = {**endpoint_view(endpoint), "secret": secret}
     return ok(data, status=201, message="Store the secret now: it is shown once")
 
@@ -101,18 +57,16 @@ async def get_endpoint(ctx: Ctx, _key: Reader, endpoint_id: EndpointId) -> Respo
 async def update_endpoint(
     body: WebhookEndpointPatch, ctx: Ctx, _key: Writer, endpoint_id: EndpointId
 ) -> Response:
-    url = await _checked_url(ctx, body.url) if body.url is not None else None
-    async with ctx.db.write() as conn:
-        endpoint = await webhooks.update_endpoint(
-            conn,
-            endpoint_id=endpoint_id,
-            url=url,
-            events=body.events,
-            scheme=body.signature_scheme,
-            description=body.description,
-            enabled=body.enabled,
-            now=utc_now(),
-        )
+    endpoint = await webhooks.change_endpoint(
+        ctx.db,
+        ctx.settings,
+        endpoint_id=endpoint_id,
+        url=body.url,
+        events=body.events,
+        scheme=body.signature_scheme,
+        description=body.description,
+        enabled=body.enabled,
+    )
     return ok(endpoint_view(endpoint))
 
 

@@ -7,9 +7,27 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.addresses.repository import BOUND, find_address_id, set_archived
+from pool.kit.clock import utc_now
+from pool.kit.db import Database
 from pool.kit.errors import Conflict, NotFound
-from pool.vocabulary import ParsedAddress
+from pool.vocabulary import ParsedAddress, Protocol
 from pool.webhooks.events_repository import insert_audit
+
+
+def protocol_by_shape(address: str) -> Protocol:
+    """The protocol can be left out: an address's shape says which it is."""
+    return "evm" if address.lower().startswith("0x") else "tron"
+
+
+async def archive_address(
+    db: Database, parsed: ParsedAddress, *, archived: bool, actor: str
+) -> None:
+    """Archive (or, `archived=False`, make available again) one address, in its own write."""
+
+    async def work(conn: AsyncConnection) -> None:
+        await change_archived(conn, parsed=parsed, archived=archived, actor=actor, now=utc_now())
+
+    await db.run_write(work)
 
 
 async def change_archived(

@@ -1,7 +1,9 @@
 """Bind and unbind (docs/api.md, Deposits; docs/design.md, invariants 1-3).
 
-Each function runs inside the caller's write transaction; a lost race raises `RaceLost`, and
-`Database.run_write` runs the whole transaction again, which then finds the winner's binding.
+`bind_address` and `unbind_address` are the use cases (the API's bind and unbind call them):
+each owns its write transaction. `bind` and `unbind` run inside the caller's; a lost race
+raises `RaceLost`, and `Database.run_write` runs the whole transaction again, which then finds
+the winner's binding.
 """
 
 from __future__ import annotations
@@ -14,10 +16,67 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from pool.addresses import repository as addresses
 from pool.bindings import claim_repository as claims
 from pool.bindings import repository as bindings
-from pool.kit.clock import isoformat_z
+from pool.kit.clock import isoformat_z, utc_now
+from pool.kit.db import Database
 from pool.kit.errors import InsufficientAddresses, NotFound
-from pool.vocabulary import Binding, BindIntent, BindResult, Protocol, Unbound
+from pool.vocabulary import Binding, BindIntent, BindResult, ParsedAddress, Protocol, Unbound
 from pool.webhooks.outbox import ADDRESS_BOUND, ADDRESS_UNBOUND, new_event_id, record_event
+
+
+async def bind_address(
+    db: Database,
+    *,
+    reference: str,
+    protocol: Protocol,
+    metadata: dict[str, Any] | None,
+    actor: str,
+) -> BindResult:
+    """An address of the pool for `reference`: a new binding, or the one it already has."""
+
+    async def work(conn: AsyncConnection) -> BindResult:
+        return await bind(
+            conn,
+            reference=reference,
+            protocol=protocol,
+            metadata=metadata,
+            actor=actor,
+            now=utc_now(),
+        )
+
+    # On PostgreSQL a bind is one statement (bindings.claim_repository); on SQLite a transaction.
+    return await db.run_write(work, single_statement=True)
+
+
+async def unbind_address(
+    db: Database,
+    *,
+    actor: str,
+    cooldown: timedelta,
+    reference: str | None = None,
+    protocol: Protocol | None = None,
+    address: ParsedAddress | None = None,
+) -> list[Unbound]:
+    """Unbind by reference (every protocol), reference + protocol, or a pool address."""
+
+    async def work(conn: AsyncConnection) -> list[Unbound]:
+        address_id = None
+        if address is not None:
+            address_id = await addresses.find_address_id(
+                conn, protocol=address.protocol, text=address.text
+            )
+            if address_id is None:
+                raise NotFound(f"Address {address.text} is not in the pool")
+        return await unbind(
+            conn,
+            actor=actor,
+            now=utc_now(),
+            cooldown=cooldown,
+            reference=reference,
+            protocol=protocol,
+            address_id=address_id,
+        )
+
+    return await db.run_write(work)
 
 
 async def bind(

@@ -1,7 +1,9 @@
 """Webhook endpoints: create (the secret is shown once), change, delete, rotate, test.
 
-Callers own the transaction. Secrets are stored sealed by `pool.kit.secret_box`; URLs are checked
-here for shape (https, no credentials) and by `pool.webhooks.urls` for where they resolve.
+`add_endpoint` and `change_endpoint` are the use cases the API and the CLI share: they check
+the URL and own their write transaction; the other functions run in the caller's. Secrets are
+stored sealed by `pool.kit.secret_box`; URLs are checked for shape (https, no credentials) and
+for where they resolve by `pool.webhooks.urls`.
 """
 
 from __future__ import annotations
@@ -14,11 +16,15 @@ from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from pool.kit.clock import utc_now
+from pool.kit.config import Settings
+from pool.kit.db import Database
 from pool.kit.errors import NotFound, ValidationFailed
-from pool.kit.secret_box import SecretBox
+from pool.kit.secret_box import SecretBox, secret_box
 from pool.webhooks import endpoints_repository as repo
 from pool.webhooks.events_repository import insert_event
 from pool.webhooks.outbox import new_event_id
+from pool.webhooks.urls import parse_webhook_url, resolve_target
 
 Scheme = Literal["body", "timestamped"]
 EVENT_TYPES = (
@@ -76,6 +82,64 @@ def _endpoint(row: repo.EndpointRow) -> Endpoint:
         row.updated_at,
         row.previous_secret_expires_at,
     )
+
+
+async def checked_url(url: str, *, settings: Settings) -> str:
+    """The URL as stored, once its shape and where it resolves are acceptable."""
+    allow = settings.webhook_allow_private
+    target = parse_webhook_url(url, allow_private=allow)
+    await resolve_target(target, allow_private=allow)
+    return target.url
+
+
+async def add_endpoint(
+    db: Database,
+    settings: Settings,
+    *,
+    url: str,
+    events: Sequence[str],
+    scheme: Scheme,
+    description: str | None,
+) -> tuple[Endpoint, str]:
+    """A new endpoint and its secret, in plain text this once."""
+    checked = await checked_url(url, settings=settings)
+    box = secret_box(settings)
+    async with db.write() as conn:
+        return await create_endpoint(
+            conn,
+            box,
+            url=checked,
+            events=events,
+            scheme=scheme,
+            description=description,
+            now=utc_now(),
+        )
+
+
+async def change_endpoint(
+    db: Database,
+    settings: Settings,
+    *,
+    endpoint_id: str,
+    url: str | None,
+    events: Sequence[str] | None,
+    scheme: Scheme | None,
+    description: str | None,
+    enabled: bool | None,
+) -> Endpoint:
+    """Change what is given (None: unchanged); a new URL is checked as a new endpoint's is."""
+    checked = await checked_url(url, settings=settings) if url is not None else None
+    async with db.write() as conn:
+        return await update_endpoint(
+            conn,
+            endpoint_id=endpoint_id,
+            url=checked,
+            events=events,
+            scheme=scheme,
+            description=description,
+            enabled=enabled,
+            now=utc_now(),
+        )
 
 
 async def create_endpoint(

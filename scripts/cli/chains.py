@@ -10,7 +10,7 @@ from pool.chain_state.repository import Cursor, load_cursors
 from pool.kit.clock import isoformat_z, utc_now
 from pool.kit.config import load_settings
 from pool.kit.errors import ValidationFailed
-from scripts.cli.commands import opened_database
+from scripts.cli.database import opened_database
 from scripts.cli.output import Output, table
 
 

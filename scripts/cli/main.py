@@ -1,9 +1,15 @@
-"""The `addrpool` command: thin over the same services the API uses."""
+"""The `addrpool` command: thin over the same services the API uses.
+
+The parser is built without importing a command: each is imported when it runs (`HANDLERS`),
+so `addrpool --help` does not load the server, and `addrpool keys list` not the chains' or the
+webhooks' HTTP stacks.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -11,12 +17,7 @@ from pathlib import Path
 from pool.addresses.import_formats import FORMATS
 from pool.kit.errors import AddrpoolError
 from pool.kit.logs import configure_logging
-from scripts.cli import alerts as alert_commands
-from scripts.cli import chains as chain_commands
-from scripts.cli import commands
-from scripts.cli import hd as hd_commands
-from scripts.cli import reconcile as reconcile_commands
-from scripts.cli import webhooks as webhook_commands
+from scripts.cli import parsers
 from scripts.cli.output import Output
 
 Handler = Callable[[argparse.Namespace, Output], Awaitable[int]]
@@ -39,9 +40,9 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--workers", type=int, help="uvicorn worker processes (PostgreSQL only)")
 
     sub.add_parser("worker", help="the chain watchers and webhook delivery, without the API")
-    webhook_commands.add_parsers(sub, _json)
-    reconcile_commands.add_parsers(sub, _json)
-    alert_commands.add_parsers(sub, _json)
+    parsers.webhooks(sub, _json)
+    parsers.reconcile(sub, _json)
+    parsers.alerts(sub, _json)
     _json(sub.add_parser("chains", help="configured chains: head, cursor, lag, endpoint health"))
     rescan = _json(sub.add_parser("rescan", help="read a block range again (safe while watching)"))
     rescan.add_argument("--chain", required=True)
@@ -129,31 +130,47 @@ def _json(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
-HANDLERS: dict[tuple[str, str | None], Handler] = {
-    ("db", "upgrade"): commands.db_upgrade,
-    ("db", "current"): commands.db_current,
-    ("db", "revision"): commands.db_revision,
-    ("import", None): commands.import_file,
-    ("keys", "create"): commands.keys_create,
-    ("keys", "list"): commands.keys_list,
-    ("keys", "revoke"): commands.keys_revoke,
-    ("pool", "verify"): hd_commands.pool_verify,
-    ("pool", "archive"): commands.pool_archive,
-    ("pool", "unarchive"): commands.pool_archive,
-    ("chains", None): chain_commands.chains_list,
-    ("rescan", None): chain_commands.rescan,
-    **webhook_commands.HANDLERS,
-    **reconcile_commands.HANDLERS,
-    **alert_commands.HANDLERS,
+# (command, action) -> "module:function", imported on dispatch.
+HANDLERS: dict[tuple[str, str | None], str] = {
+    ("db", "upgrade"): "scripts.cli.schema:db_upgrade",
+    ("db", "current"): "scripts.cli.schema:db_current",
+    ("db", "revision"): "scripts.cli.schema:db_revision",
+    ("import", None): "scripts.cli.imports:import_file",
+    ("keys", "create"): "scripts.cli.keys:keys_create",
+    ("keys", "list"): "scripts.cli.keys:keys_list",
+    ("keys", "revoke"): "scripts.cli.keys:keys_revoke",
+    ("pool", "summary"): "scripts.cli.addresses:pool_stats",
+    ("pool", "stats"): "scripts.cli.addresses:pool_stats",
+    ("pool", "verify"): "scripts.cli.addresses:pool_verify",
+    ("pool", "archive"): "scripts.cli.addresses:pool_archive",
+    ("pool", "unarchive"): "scripts.cli.addresses:pool_archive",
+    ("chains", None): "scripts.cli.chains:chains_list",
+    ("rescan", None): "scripts.cli.chains:rescan",
+    ("webhooks", "list"): "scripts.cli.webhooks:endpoints_list",
+    ("webhooks", "create"): "scripts.cli.webhooks:endpoint_create",
+    ("webhooks", "delete"): "scripts.cli.webhooks:endpoint_delete",
+    ("webhooks", "test"): "scripts.cli.webhooks:endpoint_test",
+    ("webhooks", "deliveries"): "scripts.cli.webhooks:deliveries_list",
+    ("webhooks", "retry"): "scripts.cli.webhooks:deliveries_retry",
+    ("reconcile", None): "scripts.cli.reconcile:reconcile",
+    ("totals", None): "scripts.cli.reconcile:totals",
+    ("alerts", "list"): "scripts.cli.alerts:alerts_list",
+    ("alerts", "test"): "scripts.cli.alerts:alerts_test",
 }
+
+
+def handler_for(command: str, action: str | None) -> Handler:
+    module, name = HANDLERS[(command, action)].split(":")
+    handler: Handler = getattr(importlib.import_module(module), name)
+    return handler
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command in ("serve", "api"):
-        return commands.serve(args)
-    if args.command == "worker":
-        return commands.worker(args)
+    if args.command in ("serve", "api", "worker"):
+        from scripts.cli import processes  # the server's and the watchers' imports
+
+        return processes.serve(args) if args.command != "worker" else processes.worker(args)
     if args.command == "devnet":
         return _devnet(args)
     output = Output(as_json=getattr(args, "json", False))
@@ -161,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # services log on the way (an RPC retry, an endpoint set aside) are for the long-running
     # processes' logs, and would only bury that line.
     configure_logging("ERROR")
-    handler = HANDLERS[(args.command, getattr(args, "action", None))]
+    handler = handler_for(args.command, getattr(args, "action", None))
     try:
         return asyncio.run(handler(args, output))
     except AddrpoolError as exc:

@@ -14,7 +14,7 @@ from pool.kit.errors import ValidationFailed
 from pool.kit.pacing import UNPACED
 from pool.reconciliation.repository import credited_between, load_report
 from pool.reconciliation.service import CATEGORIES, report_view
-from scripts.cli.commands import opened_database
+from scripts.cli.database import opened_database
 from scripts.cli.output import Output, table
 
 
@@ -122,30 +122,3 @@ async def totals(args: argparse.Namespace, out: Output) -> int:
 def _midnight(moment: datetime) -> datetime:
     day: date = moment.date()
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
-
-
-def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], add_json: Any) -> None:
-    run = add_json(
-        sub.add_parser(
-            "reconcile",
-            help="compare the chain, the deposits recorded and the webhooks acknowledged",
-        )
-    )
-    run.add_argument("--since", help="deposits detected since: 24h, 7d or an ISO date/time")
-    run.add_argument("--chain", action="append", help="only this chain (repeatable)")
-    run.add_argument(
-        "--latest", action="store_true", help="show the worker's latest report; read no chain"
-    )
-    run.add_argument(
-        "--full-speed",
-        action="store_true",
-        help="do not rest between steps (by default a run paces itself like the worker's)",
-    )
-    daily = add_json(sub.add_parser("totals", help="credited deposits per day, chain and token"))
-    daily.add_argument("--since", help="default: 30 days before today (UTC)")
-    daily.add_argument("--until", help="default: now")
-    daily.add_argument("--chain", action="append", help="only this chain (repeatable)")
-    daily.add_argument("--csv", action="store_true", help="CSV on stdout")
-
-
-HANDLERS = {("reconcile", None): reconcile, ("totals", None): totals}

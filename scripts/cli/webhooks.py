@@ -3,35 +3,24 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 
-from pool.kit.clock import isoformat_z, utc_now
+from pool.kit.clock import utc_now
 from pool.kit.config import load_settings
 from pool.kit.errors import Conflict, NotFound
-from pool.kit.secret_box import secret_box
 from pool.webhooks import endpoints as webhooks
 from pool.webhooks import endpoints_repository as repo
-from pool.webhooks.urls import parse_webhook_url, resolve_target
-from scripts.cli.commands import opened_database
+from pool.webhooks.views import delivery_view, endpoint_view
+from scripts.cli.database import opened_database
 from scripts.cli.output import Output, table
 
 
 async def endpoints_list(args: argparse.Namespace, out: Output) -> int:
     async with opened_database(load_settings()) as db, db.read() as conn:
         found = await webhooks.list_endpoints(conn)
-    data = [
-        {
-            "id": e.id,
-            "url": e.url,
-            "events": list(e.events),
-            "scheme": e.signature_scheme,
-            "enabled": e.enabled,
-            "createdAt": isoformat_z(e.created_at),
-        }
-        for e in found
-    ]
+    data = [endpoint_view(e) for e in found]
     rows = [
-        [d["id"], d["url"], ",".join(d["events"]), d["scheme"], str(d["enabled"])] for d in data
+        [d["id"], d["url"], ",".join(d["events"]), d["signatureScheme"], str(d["enabled"])]
+        for d in data
     ]
     out.result(data, table(rows, ["id", "url", "events", "scheme", "enabled"]) if rows else "none")
     return 0
@@ -39,20 +28,17 @@ async def endpoints_list(args: argparse.Namespace, out: Output) -> int:
 
 async def endpoint_create(args: argparse.Namespace, out: Output) -> int:
     settings = load_settings()
-    target = parse_webhook_url(args.url, allow_private=settings.webhook_allow_private)
-    await resolve_target(target, allow_private=settings.webhook_allow_private)
-    async with opened_database(settings) as db, db.write() as conn:
-        endpoint, secret = await webhooks.create_endpoint(
-            conn,
-            secret_box(settings),
-            url=target.url,
+    async with opened_database(settings) as db:
+        endpoint, secret = await webhooks.add_endpoint(
+            db,
+            settings,
+            url=args.url,
             events=args.events.split(","),
             scheme=args.scheme,
             description=args.description,
-            now=utc_now(),
         )
     out.result(
-        {"id": endpoint.id, "url": endpoint.url, "events": list(endpoint.events), "secret": secret},
+        {**endpoint_view(endpoint), "secret": secret},
         f"{endpoint.id}  {endpoint.url}\nsecret: {secret}\n\nThe secret is shown once: store it.",
     )
     return 0
@@ -85,19 +71,7 @@ async def deliveries_list(args: argparse.Namespace, out: Output) -> int:
             offset=0,
             limit=args.limit,
         )
-    data = [
-        {
-            "id": r.id,
-            "eventId": r.event_id,
-            "eventType": r.event_type,
-            "endpointId": r.endpoint_id,
-            "status": r.status,
-            "attempts": r.attempts,
-            "lastStatusCode": r.last_status_code,
-            "lastError": r.last_error,
-        }
-        for r in rows
-    ]
+    data = [delivery_view(r) for r in rows]
     lines = [
         [
             d["id"],
@@ -130,38 +104,3 @@ async def deliveries_retry(args: argparse.Namespace, out: Output) -> int:
             count = await repo.requeue(conn, now=utc_now(), delivery_id=args.id)
     out.result({"requeued": count}, f"{count} failed deliveries queued again")
     return 0
-
-
-JsonFlag = Callable[[argparse.ArgumentParser], argparse.ArgumentParser]
-
-
-def add_parsers(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser], add_json: JsonFlag
-) -> None:
-    hooks = sub.add_parser("webhooks", help="webhook endpoints and deliveries")
-    actions = hooks.add_subparsers(dest="action", required=True)
-    add_json(actions.add_parser("list", help="endpoints"))
-    create = add_json(actions.add_parser("create", help="add an endpoint (secret shown once)"))
-    create.add_argument("--url", required=True)
-    create.add_argument("--events", required=True, help="comma-separated, e.g. deposit.confirmed")
-    create.add_argument("--scheme", choices=["body", "timestamped"], default="body")
-    create.add_argument("--description")
-    for name, text in (("delete", "delete an endpoint"), ("test", "queue a test.event")):
-        add_json(actions.add_parser(name, help=text)).add_argument("id")
-    listing = add_json(actions.add_parser("deliveries", help="recent deliveries"))
-    listing.add_argument("--endpoint")
-    listing.add_argument("--status", choices=["pending", "succeeded", "failed", "cancelled"])
-    listing.add_argument("--event-type")
-    listing.add_argument("--limit", type=int, default=50)
-    retry = add_json(actions.add_parser("retry", help="queue failed deliveries again"))
-    retry.add_argument("id", nargs="?", help="one delivery; all failed ones when left out")
-
-
-HANDLERS = {
-    ("webhooks", "list"): endpoints_list,
-    ("webhooks", "create"): endpoint_create,
-    ("webhooks", "delete"): endpoint_delete,
-    ("webhooks", "test"): endpoint_test,
-    ("webhooks", "deliveries"): deliveries_list,
-    ("webhooks", "retry"): deliveries_retry,
-}

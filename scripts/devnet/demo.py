@@ -28,7 +28,7 @@ from pool.kit.clock import utc_now
 from pool.kit.config import Settings, load_settings
 from pool.kit.db import Database
 from pool.kit.migrate import upgrade
-from scripts.cli.commands import describe_database
+from scripts.cli.database import describe_database
 from scripts.devnet import anvil
 from scripts.run import server
 

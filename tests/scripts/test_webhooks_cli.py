@@ -27,6 +27,9 @@ def test_webhooks_commands(database_url: str, monkeypatch) -> None:
     [listed] = run(database_url, "webhooks", "list")
     assert listed["events"] == ["deposit.confirmed", "deposit.reverted"]
     assert "secret" not in listed
+    # The API's view of an endpoint, key for key (it once said `scheme` here).
+    assert listed["signatureScheme"] == "body" and "scheme" not in listed
+    assert {k: v for k, v in created.items() if k != "secret"} == listed
     run(database_url, "webhooks", "test", created["id"])
     pending = run(database_url, "webhooks", "deliveries", "--status", "pending")
     assert [d["eventType"] for d in pending["deliveries"]] == ["test.event"]

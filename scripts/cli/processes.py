@@ -1,0 +1,88 @@
+"""`addrpool serve|api|worker`: the long-running processes, started from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+
+from chains.presets import watched_chains
+from pool import __version__
+from pool.alerts.hooks import check_hook_urls
+from pool.kit.config import Settings, load_settings
+from pool.kit.errors import AddrpoolError, ConfigurationError
+from pool.kit.logs import configure_logging
+from scripts.cli.database import describe_database, opened_database
+from scripts.cli.output import Output
+from scripts.run import server
+
+
+def serve(args: argparse.Namespace) -> int:
+    for flag, variable in (("host", "ADDRPOOL_HOST"), ("port", "ADDRPOOL_PORT")):
+        if getattr(args, flag) is not None:
+            os.environ[variable] = str(getattr(args, flag))
+    try:
+        settings = load_settings()
+        check_hook_urls(settings.alerts)
+        workers = args.workers or settings.workers
+        db_text = _prepare_to_serve(settings, workers)
+    except AddrpoolError as exc:
+        Output(as_json=False).error(exc)
+        return 2
+    base = f"http://{settings.host}:{settings.port}"
+    print(f"addrpool {__version__} ({settings.network}) - database {db_text}", flush=True)
+    print(f"listening on {base}  (API docs: {base}/docs, health: {base}/health)", flush=True)
+    print("create an API key:  addrpool keys create --name my-service", flush=True)
+    server.run(settings, workers=workers, with_watchers=args.command == "serve")
+    return 0
+
+
+def worker(args: argparse.Namespace) -> int:
+    """`addrpool worker`: the chain watchers without the API, until SIGTERM/SIGINT."""
+    try:
+        settings = load_settings()
+        check_hook_urls(settings.alerts)
+        chains = watched_chains(settings)
+        asyncio.run(_check_database(settings))
+    except AddrpoolError as exc:
+        Output(as_json=False).error(exc)
+        return 2
+    configure_logging(settings.log_level)
+    watching = ", ".join(c.chain_id for c in chains) or "no chain (none has an RPC URL)"
+    asyncio.run(_run_worker(settings, f"addrpool worker: watching {watching}; delivering webhooks"))
+    return 0
+
+
+async def _run_worker(settings: Settings, banner: str) -> None:
+    from scripts.run.workers import run_workers
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        # The batch in hand commits; no new one starts (docs/design.md, Processes).
+        loop.add_signal_handler(stop_signal, stop.set)
+    print(banner, flush=True)  # only now: a SIGTERM from here on stops it cleanly
+    async with opened_database(settings, claim=True) as db:
+        await run_workers(settings, db, stop)
+
+
+def _prepare_to_serve(settings: Settings, workers: int) -> str:
+    async def prepare() -> str:
+        async with opened_database(settings, claim=True) as db:
+            if db.is_sqlite and workers > 1:
+                raise ConfigurationError("SQLite allows one process: use --workers 1")
+            if not db.is_sqlite and settings.secret_key is None and settings.network == "mainnet":
+                raise ConfigurationError(
+                    "ADDRPOOL_SECRET_KEY is required on PostgreSQL in mainnet: webhook secrets "
+                    "are encrypted with it"
+                )
+            return describe_database(db)
+
+    return asyncio.run(prepare())
+
+
+async def _check_database(settings: Settings) -> None:
+    """Before a process announces itself: migrated (SQLite), at the newest revision, ours."""
+    async with opened_database(settings, claim=True):
+        pass
