@@ -7,11 +7,11 @@ from typing import Any
 
 from pool.addresses.importer import ImportReport
 from pool.addresses.repository import AddressRow
+from pool.bindings.records import Binding, Unbound
 from pool.bindings.references import ReferenceTotals, ReferenceView
 from pool.deposits.payloads import deposit_payload
 from pool.deposits.repository import DepositRow
 from pool.kit.clock import isoformat_z, isoformat_z_or_none
-from pool.vocabulary import Binding, Unbound
 
 
 def binding_view(binding: Binding, monitored_chains: list[str]) -> dict[str, Any]:

@@ -29,13 +29,14 @@ from chains.codec import address_parser
 from pool.addresses.repository import find_address_id
 from pool.bindings import references
 from pool.bindings import service as allocation
+from pool.bindings.records import BindResult, Unbound
 from pool.deposits.repository import DepositFilters, list_deposits
 from pool.keys.repository import ApiKey
 from pool.kit import metrics
 from pool.kit.clock import utc_now
 from pool.kit.errors import InsufficientAddresses, NotFound, ValidationFailed
 from pool.upstream.binding import bind_through_upstream, unbind_through_upstream
-from pool.vocabulary import PROTOCOLS, BindResult, ParsedAddress, Unbound
+from pool.vocabulary import PROTOCOLS, ParsedAddress
 
 router = APIRouter(prefix="/api/v1/deposits", tags=["deposits"])
 Ctx = Annotated[AppContext, Depends(context)]

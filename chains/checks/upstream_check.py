@@ -34,10 +34,11 @@ from pool.kit.config import Settings
 from pool.kit.db import Database
 from pool.kit.errors import ChainUnavailable
 from pool.upstream import repository as repo
+from pool.vocabulary import DEPOSIT_CONFIRMED, DEPOSIT_PENDING
 
 log = logging.getLogger("addrpool.upstream")
 POLL_SECONDS = 2.0
-DEPOSIT_EVENTS = ("deposit.pending", "deposit.confirmed")
+DEPOSIT_EVENTS = (DEPOSIT_PENDING, DEPOSIT_CONFIRMED)
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,11 +37,10 @@ from pool.chain_state.repository import load_cursors
 from pool.kit.clock import isoformat_z, utc_now
 from pool.kit.config import AlertSettings
 from pool.kit.db import Database
-from pool.vocabulary import PROTOCOLS, Protocol
+from pool.vocabulary import POOL_LOW_EVENT, PROTOCOLS, Protocol
 from pool.webhooks.outbox import record_event
 
 log = logging.getLogger("addrpool.alerts")
-POOL_LOW_EVENT = "alert.address_pool_low"
 COALESCE_SECONDS = 0.05  # binds arriving this close together share one evaluation
 # Once the pool was found well above its threshold, binds share an evaluation for this long:
 # a bind then costs almost nothing in alerting, and a crossing is still seen within a second

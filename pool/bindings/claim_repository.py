@@ -27,9 +27,9 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from pool.bindings.records import BindIntent
 from pool.kit.errors import RaceLost
 from pool.kit.types import UTCDateTime
-from pool.vocabulary import BindIntent
 
 CLAIM_AND_BIND = text(
     """

@@ -14,10 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from pool.addresses import repository as addresses
 from pool.bindings import claim_repository as claims
 from pool.bindings import repository as bindings
+from pool.bindings.records import Binding, BindIntent, BindResult, Unbound
 from pool.kit.clock import isoformat_z
 from pool.kit.errors import InsufficientAddresses, NotFound
-from pool.vocabulary import Binding, BindIntent, BindResult, Protocol, Unbound
-from pool.webhooks.outbox import ADDRESS_BOUND, ADDRESS_UNBOUND, new_event_id, record_event
+from pool.vocabulary import ADDRESS_BOUND, ADDRESS_UNBOUND, Protocol
+from pool.webhooks.outbox import new_event_id, record_event
 
 
 async def bind(

@@ -20,13 +20,9 @@ from pool.chain_state import repository as chain_state
 from pool.deposits import ledger_repository as repo
 from pool.deposits.payloads import ShownChain, as_pending, deposit_payload, new_deposit_payload
 from pool.deposits.repository import deposits_by_ids
-from pool.vocabulary import Protocol
+from pool.vocabulary import DEPOSIT_CONFIRMED, DEPOSIT_PENDING, DEPOSIT_REVERTED, Protocol
 from pool.webhooks.events_repository import insert_events
 from pool.webhooks.outbox import new_event_id
-
-DEPOSIT_PENDING = "deposit.pending"
-DEPOSIT_CONFIRMED = "deposit.confirmed"
-DEPOSIT_REVERTED = "deposit.reverted"
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from pool.kit.tables import (
     event,
     reconciliation_report,
 )
+from pool.vocabulary import DEPOSIT_CONFIRMED
 
 REPORTS_KEPT = 100
 
@@ -185,7 +186,7 @@ async def confirmed_announcements(
             .select_from(event.outerjoin(delivery, delivery.c.event_seq == event.c.seq))
             .where(
                 event.c.created_at >= since,
-                event.c.type == "deposit.confirmed",
+                event.c.type == DEPOSIT_CONFIRMED,
                 deposit_id.in_(chunk),
             )
             .group_by(event.c.seq)

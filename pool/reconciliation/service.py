@@ -22,6 +22,7 @@ from pool.deposits.repository import deposits_by_ids
 from pool.kit.clock import isoformat_z
 from pool.kit.tables import alert
 from pool.reconciliation import repository as repo
+from pool.vocabulary import DEPOSIT_CONFIRMED
 from pool.webhooks.events_repository import insert_events
 from pool.webhooks.outbox import new_event_id
 
@@ -174,7 +175,7 @@ def _check_deposit(
         check.findings.append(of_deposit("stuck_pending", row, f"pending for {waited} s"))
     if row.status != "confirmed" or row.confirmed_at is None or now - row.confirmed_at < grace:
         return  # completed = every receiver acknowledged; anything else is not yet due
-    events = announced.of(row.id, "deposit.confirmed")
+    events = announced.of(row.id, DEPOSIT_CONFIRMED)
     if not events:
         check.unannounced.append(row.id)
         check.findings.append(of_deposit("not_announced", row, "no deposit.confirmed event"))
@@ -256,7 +257,7 @@ async def announce_confirmed(
     """Write the deposit.confirmed events that are missing, with their deliveries."""
     rows = await deposits_by_ids(conn, deposit_ids)
     events = [
-        (new_event_id(), "deposit.confirmed", deposit_payload(rows[i]))
+        (new_event_id(), DEPOSIT_CONFIRMED, deposit_payload(rows[i]))
         for i in deposit_ids
         if i in rows and rows[i].status == "confirmed"
     ]

@@ -24,12 +24,13 @@ from pool.addresses import repository as addresses
 from pool.alerts.repository import fire_alert
 from pool.bindings import repository as bindings
 from pool.bindings import service as allocation
+from pool.bindings.records import Binding, BindResult
 from pool.kit.clock import utc_now
 from pool.kit.db import Database
 from pool.kit.errors import AddrpoolError, NotFound, UpstreamAddressUnknown
 from pool.upstream.client import UpstreamClient
-from pool.vocabulary import Binding, BindResult, ParsedAddress, Protocol
-from pool.webhooks.outbox import ADDRESS_BOUND, record_event
+from pool.vocabulary import ADDRESS_BOUND, ParsedAddress, Protocol
+from pool.webhooks.outbox import record_event
 
 log = logging.getLogger("addrpool.upstream")
 AddressParser = Callable[[str], ParsedAddress]

@@ -32,6 +32,7 @@ from pool.kit.config import Settings
 from pool.kit.db import Database
 from pool.kit.errors import AddrpoolError, TargetRefused
 from pool.kit.secret_box import OpenedSecrets, secret_box
+from pool.vocabulary import DEPOSIT_CONFIRMED
 from pool.webhooks import deliveries_repository as repo
 from pool.webhooks.body import body_bytes
 from pool.webhooks.delivery_records import AttemptRecorder
@@ -318,7 +319,7 @@ def _has_consequences(finished: repo.Finished) -> bool:
     must commit together with it."""
     if finished.status == "failed":
         return True
-    return finished.status == "succeeded" and finished.claimed.event_type == "deposit.confirmed"
+    return finished.status == "succeeded" and finished.claimed.event_type == DEPOSIT_CONFIRMED
 
 
 async def _after_written(conn: AsyncConnection, written: list[repo.Finished]) -> None:
@@ -335,7 +336,7 @@ async def _maybe_complete_deposit(conn: AsyncConnection, finished: repo.Finished
     """`completed` once every delivery of the deposit's `deposit.confirmed` succeeded."""
     claimed = finished.claimed
     deposit_id = claimed.event_data.get("depositId")
-    if claimed.event_type != "deposit.confirmed" or not deposit_id:
+    if claimed.event_type != DEPOSIT_CONFIRMED or not deposit_id:
         return
     if await repo.unfinished_deliveries(conn, event_seq=claimed.event_seq) == 0:
         now = finished.attempt.attempted_at

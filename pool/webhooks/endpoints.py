@@ -16,20 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.kit.errors import NotFound, ValidationFailed
 from pool.kit.secret_box import SecretBox
+from pool.vocabulary import EVENT_TYPES, TEST_EVENT
 from pool.webhooks import endpoints_repository as repo
 from pool.webhooks.events_repository import insert_event
 from pool.webhooks.outbox import new_event_id
 
 Scheme = Literal["body", "timestamped"]
-EVENT_TYPES = (
-    "deposit.pending",
-    "deposit.confirmed",
-    "deposit.reverted",
-    "deposit.address_bound",
-    "deposit.address_unbound",
-    "alert.address_pool_low",
-)
-TEST_EVENT = "test.event"
 # What an endpoint may subscribe to: every type in the API's event table. `test.event` is sent
 # on demand to one endpoint whatever its subscriptions; listing it is accepted and changes nothing.
 SUBSCRIBABLE = (*EVENT_TYPES, TEST_EVENT)
