@@ -73,6 +73,10 @@ AlertKind = Literal[
     "deep_reorg",
     "upstream_discrepancy",
     "upstream_address_unknown",
+    "webhook_delivery_failed",
+    "confirmed_deposit_reverted",
+    "unattributed_deposit",
+    "reconciliation_discrepancy",
 ]
 ALERT_KINDS: tuple[AlertKind, ...] = get_args(AlertKind)
 POOL_LOW: Final = "pool_low"
@@ -85,6 +89,10 @@ RPC_ALL_DOWN: Final = "rpc_all_down"
 DEEP_REORG: Final = "deep_reorg"
 UPSTREAM_DISCREPANCY: Final = "upstream_discrepancy"
 UPSTREAM_ADDRESS_UNKNOWN: Final = "upstream_address_unknown"
+WEBHOOK_DELIVERY_FAILED: Final = "webhook_delivery_failed"
+CONFIRMED_DEPOSIT_REVERTED: Final = "confirmed_deposit_reverted"
+UNATTRIBUTED_DEPOSIT: Final = "unattributed_deposit"
+RECONCILIATION_DISCREPANCY: Final = "reconciliation_discrepancy"
 
 
 @dataclass(frozen=True, slots=True)

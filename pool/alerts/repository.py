@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.kit.bulk import asyncpg_connection, in_values, insert_rows, json_insert
 from pool.kit.tables import alert, alert_transition
+from pool.vocabulary import AlertKind
 
 IN_CHUNK = 1000  # bounded IN lists: PostgreSQL takes at most 32,767 parameters a statement
 # A literal, not a parameter: PostgreSQL's generic plan of a prepared statement (asyncpg
@@ -39,7 +40,7 @@ class Firing:
 async def fire_alert(
     conn: AsyncConnection,
     *,
-    kind: str,
+    kind: AlertKind,
     subject: str,
     severity: str,
     value: str | None,
@@ -256,6 +257,6 @@ async def list_alerts(
     return [dict(row._mapping) for row in rows], int(await conn.scalar(counting) or 0)
 
 
-async def firing_by_kind(conn: AsyncConnection, kind: str) -> set[str]:
+async def firing_by_kind(conn: AsyncConnection, kind: AlertKind) -> set[str]:
     rows = await conn.execute(select(alert.c.subject).where(alert.c.kind == kind, IS_FIRING))
     return {str(s) for s in rows.scalars().all()}

@@ -20,7 +20,14 @@ from pool.chain_state import repository as chain_state
 from pool.deposits import ledger_repository as repo
 from pool.deposits.payloads import ShownChain, as_pending, deposit_payload, new_deposit_payload
 from pool.deposits.repository import deposits_by_ids
-from pool.vocabulary import DEPOSIT_CONFIRMED, DEPOSIT_PENDING, DEPOSIT_REVERTED, Protocol
+from pool.vocabulary import (
+    CONFIRMED_DEPOSIT_REVERTED,
+    DEPOSIT_CONFIRMED,
+    DEPOSIT_PENDING,
+    DEPOSIT_REVERTED,
+    UNATTRIBUTED_DEPOSIT,
+    Protocol,
+)
 from pool.webhooks.events_repository import insert_events
 from pool.webhooks.outbox import new_event_id
 
@@ -228,8 +235,8 @@ def _unattributed_firings(chain_id: str, candidates: Sequence[_NewRow]) -> dict[
     # Dust to a spare address is poisoning spam: noise, not a discrepancy.
     return {
         row["id"]: Firing(
-            kind="unattributed_deposit",
-            subject=f"unattributed_deposit:{row['id']}",
+            kind=UNATTRIBUTED_DEPOSIT,
+            subject=f"{UNATTRIBUTED_DEPOSIT}:{row['id']}",
             severity="warning",
             value=str(row["amount"]),
             details={
@@ -310,8 +317,8 @@ async def _alert_confirmed_reverted(
 ) -> None:
     await fire_alert(
         conn,
-        kind="confirmed_deposit_reverted",
-        subject=f"confirmed_deposit_reverted:{lost.id}",
+        kind=CONFIRMED_DEPOSIT_REVERTED,
+        subject=f"{CONFIRMED_DEPOSIT_REVERTED}:{lost.id}",
         severity="critical",
         value=lost.status,
         details={

@@ -22,11 +22,11 @@ from pool.deposits.repository import deposits_by_ids
 from pool.kit.clock import isoformat_z
 from pool.kit.tables import alert
 from pool.reconciliation import repository as repo
-from pool.vocabulary import DEPOSIT_CONFIRMED
+from pool.vocabulary import DEPOSIT_CONFIRMED, RECONCILIATION_DISCREPANCY, AlertKind
 from pool.webhooks.events_repository import insert_events
 from pool.webhooks.outbox import new_event_id
 
-ALERT_KIND = "reconciliation_discrepancy"
+ALERT_KIND: AlertKind = RECONCILIATION_DISCREPANCY
 ITEMS_PER_CATEGORY = 1000
 
 

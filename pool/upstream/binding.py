@@ -29,7 +29,7 @@ from pool.kit.clock import utc_now
 from pool.kit.db import Database
 from pool.kit.errors import AddrpoolError, NotFound, UpstreamAddressUnknown
 from pool.upstream.client import UpstreamClient
-from pool.vocabulary import ADDRESS_BOUND, ParsedAddress, Protocol
+from pool.vocabulary import ADDRESS_BOUND, UPSTREAM_ADDRESS_UNKNOWN, ParsedAddress, Protocol
 from pool.webhooks.outbox import record_event
 
 log = logging.getLogger("addrpool.upstream")
@@ -98,8 +98,8 @@ async def _alert_unknown_address(
     async with db.write() as conn:
         await fire_alert(
             conn,
-            kind="upstream_address_unknown",
-            subject=f"upstream_address_unknown:{protocol}:{shown}",
+            kind=UPSTREAM_ADDRESS_UNKNOWN,
+            subject=f"{UPSTREAM_ADDRESS_UNKNOWN}:{protocol}:{shown}",
             severity="critical",
             value=str(shown),
             details={"depositReference": reference, "protocol": protocol, "address": str(shown)},

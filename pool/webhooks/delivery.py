@@ -32,7 +32,7 @@ from pool.kit.config import Settings
 from pool.kit.db import Database
 from pool.kit.errors import AddrpoolError, TargetRefused
 from pool.kit.secret_box import OpenedSecrets, secret_box
-from pool.vocabulary import DEPOSIT_CONFIRMED
+from pool.vocabulary import DEPOSIT_CONFIRMED, WEBHOOK_DELIVERY_FAILED
 from pool.webhooks import deliveries_repository as repo
 from pool.webhooks.body import body_bytes
 from pool.webhooks.delivery_records import AttemptRecorder
@@ -383,8 +383,8 @@ async def _alert_failed(
 ) -> None:
     await fire_alert(
         conn,
-        kind="webhook_delivery_failed",
-        subject=f"webhook_delivery_failed:{claimed.delivery_id}",
+        kind=WEBHOOK_DELIVERY_FAILED,
+        subject=f"{WEBHOOK_DELIVERY_FAILED}:{claimed.delivery_id}",
         severity="warning",
         value=str(attempt.status_code or attempt.error),
         details={
