@@ -22,12 +22,13 @@ from pool.addresses.import_problems import (
     secrets_in_text,
 )
 from pool.bindings.metadata import check_metadata
+from pool.vocabulary import Protocol
 
 REFERENCE_PATTERN = r"^[A-Za-z0-9._:@-]{1,255}$"
 DepositReference = Annotated[
     str, StringConstraints(min_length=1, max_length=255, pattern=REFERENCE_PATTERN)
 ]
-ProtocolName = Literal["evm", "tron"]
+ProtocolName = Protocol
 
 
 class Request(BaseModel):

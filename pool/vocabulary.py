@@ -20,13 +20,17 @@ NETWORKS: tuple[Network, ...] = get_args(Network)
 # An API key names its network in its first characters.
 KEY_PREFIXES: dict[Network, str] = {"testnet": "pk_test_", "mainnet": "pk_live_"}
 
-# An address's stored status. "Cooling down" is not one: it is an available address whose
-# `cooldown_until` is still ahead, as the API and `addrpool pool stats` show it.
+# An address's stored status.
 AddressStatus = Literal["available", "bound", "archived"]
 ADDRESS_STATUSES: tuple[AddressStatus, ...] = get_args(AddressStatus)
 AVAILABLE: Final = "available"
 BOUND: Final = "bound"
 ARCHIVED: Final = "archived"
+# An address as the API, the CLI and the metrics show it: "cooling_down" is an available one
+# whose cooldown is still ahead.
+AddressState = Literal["available", "bound", "cooling_down", "archived"]
+ADDRESS_STATES: tuple[AddressState, ...] = get_args(AddressState)
+COOLING_DOWN: Final = "cooling_down"
 
 # A deposit's status: `pending` until deep enough, then `confirmed`; `completed` once its
 # confirmation was delivered; `reverted` when a reorg took it away; `dust` below the minimum.

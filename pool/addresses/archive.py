@@ -6,9 +6,9 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pool.addresses.repository import BOUND, find_address_id, set_archived
+from pool.addresses.repository import find_address_id, set_archived
 from pool.kit.errors import Conflict, NotFound
-from pool.vocabulary import ParsedAddress
+from pool.vocabulary import BOUND, ParsedAddress
 from pool.webhooks.events_repository import insert_audit
 
 

@@ -12,9 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Select
 
 from pool.kit.tables import address, binding, master_key
-from pool.vocabulary import Protocol
-
-AVAILABLE, BOUND, ARCHIVED = "available", "bound", "archived"
+from pool.vocabulary import ARCHIVED, AVAILABLE, BOUND, Protocol
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,9 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from pool.kit.bulk import in_values, insert_json, insert_rows, list_parameter
 from pool.kit.db import computed_while_waiting
 from pool.kit.tables import address, binding, deposit
-from pool.vocabulary import Protocol
+from pool.vocabulary import CONFIRMED, DUST, ON_CHAIN, PENDING, REVERTED, DepositStatus, Protocol
 
-LIVE = ("pending", "confirmed", "completed", "dust")
 IN_CHUNK = 1000
 T = TypeVar("T")
 
@@ -40,7 +39,7 @@ class KnownDeposit:
     chain_id: str
     tx_hash: str
     log_index: int
-    status: str
+    status: DepositStatus
     block_number: int
     block_hash: str
     binding_id: int | None
@@ -48,7 +47,7 @@ class KnownDeposit:
     @property
     def announced(self) -> bool:
         """Receivers hear of attributed, non-dust deposits only (Invariants 11, 12)."""
-        return self.binding_id is not None and self.status != "dust"
+        return self.binding_id is not None and self.status != DUST
 
 
 _KNOWN = (
@@ -181,12 +180,17 @@ async def insert_deposits(
 
 
 async def reopen_deposit(
-    conn: AsyncConnection, *, deposit_id: str, status: str, block_number: int, block_hash: str
+    conn: AsyncConnection,
+    *,
+    deposit_id: str,
+    status: DepositStatus,
+    block_number: int,
+    block_hash: str,
 ) -> bool:
     """A reverted transaction re-included on the canonical chain: same row, new block."""
     result = await conn.execute(
         update(deposit)
-        .where(deposit.c.id == deposit_id, deposit.c.status == "reverted")
+        .where(deposit.c.id == deposit_id, deposit.c.status == REVERTED)
         .values(
             status=status,
             block_number=block_number,
@@ -204,7 +208,7 @@ async def pending_up_to(
     """Pending deposits deep enough to be confirmed once their block is re-verified."""
     statement = select(*_KNOWN).where(
         deposit.c.chain_id == chain_id,
-        deposit.c.status == "pending",
+        deposit.c.status == PENDING,
         deposit.c.block_number <= block_number,
     )
     return [KnownDeposit(*row) for row in (await conn.execute(statement)).all()]
@@ -219,8 +223,8 @@ async def mark_all_confirmed(
     for chunk in chunks(deposit_ids):
         result = await conn.execute(
             update(deposit)
-            .where(deposit.c.id.in_(chunk), deposit.c.status == "pending")
-            .values(status="confirmed", confirmed_at=now)
+            .where(deposit.c.id.in_(chunk), deposit.c.status == PENDING)
+            .values(status=CONFIRMED, confirmed_at=now)
             .returning(deposit.c.id)
         )
         changed.extend(str(value) for value in result.scalars().all())
@@ -235,7 +239,7 @@ async def live_above(
         and_(
             deposit.c.chain_id == chain_id,
             deposit.c.block_number > block_number,
-            deposit.c.status.in_(LIVE),
+            deposit.c.status.in_(ON_CHAIN),
         )
     )
     return [KnownDeposit(*row) for row in (await conn.execute(statement)).all()]
@@ -246,7 +250,5 @@ async def mark_reverted(
 ) -> None:
     for chunk in chunks(deposit_ids):
         await conn.execute(
-            update(deposit)
-            .where(deposit.c.id.in_(chunk))
-            .values(status="reverted", reverted_at=now)
+            update(deposit).where(deposit.c.id.in_(chunk)).values(status=REVERTED, reverted_at=now)
         )

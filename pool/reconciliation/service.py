@@ -22,7 +22,14 @@ from pool.deposits.repository import deposits_by_ids
 from pool.kit.clock import isoformat_z
 from pool.kit.tables import alert
 from pool.reconciliation import repository as repo
-from pool.vocabulary import DEPOSIT_CONFIRMED, RECONCILIATION_DISCREPANCY, AlertKind
+from pool.vocabulary import (
+    CONFIRMED,
+    DEPOSIT_CONFIRMED,
+    DUST,
+    PENDING,
+    RECONCILIATION_DISCREPANCY,
+    AlertKind,
+)
 from pool.webhooks.events_repository import insert_events
 from pool.webhooks.outbox import new_event_id
 
@@ -135,7 +142,7 @@ def due_for_acknowledgement(
         row
         for row in deposits
         if row.attributed
-        and row.status == "confirmed"
+        and row.status == CONFIRMED
         and row.confirmed_at is not None
         and now - row.confirmed_at >= grace
     ]
@@ -164,16 +171,16 @@ def _check_deposit(
     check: LedgerCheck,
 ) -> None:
     if not row.attributed:
-        if row.status != "dust":
+        if row.status != DUST:
             check.findings.append(of_deposit("unattributed", row, f"{row.status}, no binding"))
         return
     if row.late:
         check.findings.append(of_deposit("late", row, "credited to the address's last holder"))
     limit = stuck_after.get(row.chain_id)
-    if row.status == "pending" and limit is not None and now - row.detected_at > limit:
+    if row.status == PENDING and limit is not None and now - row.detected_at > limit:
         waited = int((now - row.detected_at).total_seconds())
         check.findings.append(of_deposit("stuck_pending", row, f"pending for {waited} s"))
-    if row.status != "confirmed" or row.confirmed_at is None or now - row.confirmed_at < grace:
+    if row.status != CONFIRMED or row.confirmed_at is None or now - row.confirmed_at < grace:
         return  # completed = every receiver acknowledged; anything else is not yet due
     events = announced.of(row.id, DEPOSIT_CONFIRMED)
     if not events:
@@ -259,7 +266,7 @@ async def announce_confirmed(
     events = [
         (new_event_id(), DEPOSIT_CONFIRMED, deposit_payload(rows[i]))
         for i in deposit_ids
-        if i in rows and rows[i].status == "confirmed"
+        if i in rows and rows[i].status == CONFIRMED
     ]
     await insert_events(conn, events=events, now=now)
     return len(events)

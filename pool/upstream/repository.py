@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from pool.deposits.repository import DepositFilters, DepositRow, deposits_query
 from pool.kit.tables import deposit, upstream_event
 from pool.reconciliation.repository import LedgerDeposit, ledger_deposits
+from pool.vocabulary import CREDITED
 
 CHECK_BATCH = 100
 ITEMS_LIMIT = 10_000  # a report lists at most this many unannounced deposits
@@ -83,7 +84,7 @@ async def credited_unannounced(
         .where(
             deposit.c.detected_at >= since,
             deposit.c.binding_id.is_not(None),
-            deposit.c.status.in_(("confirmed", "completed")),
+            deposit.c.status.in_(CREDITED),
             deposit.c.confirmed_at < confirmed_before,
             deposit.c.chain_id.in_(list(chain_ids)),
             deposit.c.id.not_in(matched),
