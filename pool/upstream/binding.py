@@ -24,6 +24,7 @@ from pool.addresses import repository as addresses
 from pool.alerts.repository import fire_alert
 from pool.bindings import repository as bindings
 from pool.bindings import service as allocation
+from pool.bindings.events import bound_event_data
 from pool.bindings.records import Binding, BindResult
 from pool.kit.clock import utc_now
 from pool.kit.db import Database
@@ -141,7 +142,7 @@ async def _record_binding(
         now=now,
     )
     new = Binding(binding_id, reference, protocol, parsed.text, metadata, now)
-    await record_event(conn, type=ADDRESS_BOUND, data=allocation.bound_event_data(new), now=now)
+    await record_event(conn, type=ADDRESS_BOUND, data=bound_event_data(new), now=now)
     return BindResult(binding=new, created=True)
 
 
