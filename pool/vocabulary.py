@@ -13,10 +13,14 @@ from typing import Final, Literal, get_args
 
 Protocol = Literal["evm", "tron"]
 PROTOCOLS: tuple[Protocol, ...] = get_args(Protocol)
+EVM: Final = "evm"
+TRON: Final = "tron"
 
 # One instance, and one database, serves one network (Dodo's test/live modes).
 Network = Literal["testnet", "mainnet"]
 NETWORKS: tuple[Network, ...] = get_args(Network)
+TESTNET: Final = "testnet"
+MAINNET: Final = "mainnet"
 # An API key names its network in its first characters.
 KEY_PREFIXES: dict[Network, str] = {"testnet": "pk_test_", "mainnet": "pk_live_"}
 

@@ -14,7 +14,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from pool.kit.bulk import in_values, insert_json, insert_rows, list_parameter
 from pool.kit.db import computed_while_waiting
 from pool.kit.tables import address, binding, deposit
-from pool.vocabulary import CONFIRMED, DUST, ON_CHAIN, PENDING, REVERTED, DepositStatus, Protocol
+from pool.vocabulary import (
+    ARCHIVED,
+    CONFIRMED,
+    DUST,
+    ON_CHAIN,
+    PENDING,
+    REVERTED,
+    DepositStatus,
+    Protocol,
+)
 
 IN_CHUNK = 1000
 T = TypeVar("T")
@@ -108,7 +117,7 @@ async def recipients(
                 address_id,
                 hex20,
                 text,
-                status == "archived",
+                status == ARCHIVED,
                 binding_id,
                 binding_id is not None and unbound_at is None,
                 reference,

@@ -29,7 +29,7 @@ from pool.kit.db import Database
 from pool.kit.errors import AddrpoolError, ConfigurationError, ValidationFailed
 from pool.kit.logs import configure_logging
 from pool.kit.migrate import current_revision, head_revision, upgrade
-from pool.vocabulary import Network
+from pool.vocabulary import MAINNET, Network
 from scripts.cli.output import Output, ProgressBar, more_problems, table
 from scripts.run import server
 
@@ -153,7 +153,7 @@ def _prepare_to_serve(settings: Settings, workers: int) -> str:
         async with opened_database(settings, claim=True) as db:
             if db.is_sqlite and workers > 1:
                 raise ConfigurationError("SQLite allows one process: use --workers 1")
-            if not db.is_sqlite and settings.secret_key is None and settings.network == "mainnet":
+            if not db.is_sqlite and settings.secret_key is None and settings.network == MAINNET:
                 raise ConfigurationError(
                     "ADDRPOOL_SECRET_KEY is required on PostgreSQL in mainnet: webhook secrets "
                     "are encrypted with it"
