@@ -50,6 +50,11 @@ CREDITED: tuple[DepositStatus, ...] = (CONFIRMED, COMPLETED)
 # On the canonical chain as far as the watcher knows.
 ON_CHAIN: tuple[DepositStatus, ...] = (PENDING, CONFIRMED, COMPLETED, DUST)
 
+# A webhook delivery's status: `pending` until it succeeds, or fails for good, or is
+# cancelled with its endpoint.
+DeliveryStatus = Literal["pending", "succeeded", "failed", "cancelled"]
+DELIVERY_STATUSES: tuple[DeliveryStatus, ...] = get_args(DeliveryStatus)
+
 # The webhook event types, in the order of the API's event table.
 EventType = Literal[
     "deposit.pending",

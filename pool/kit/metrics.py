@@ -28,14 +28,13 @@ from pool.addresses.stats import PoolSummary, summarize
 from pool.chain_state.repository import Cursor, load_cursors
 from pool.kit.config import AlertSettings
 from pool.kit.tables import alert, delivery, deposit
-from pool.vocabulary import ADDRESS_STATES, DEPOSIT_STATUSES, Protocol
+from pool.vocabulary import ADDRESS_STATES, DELIVERY_STATUSES, DEPOSIT_STATUSES, Protocol
 
 MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # What `generate_latest` writes; stated here because newer clients advertise 1.0.0 by default,
 # which older Prometheus servers do not know.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
-DELIVERY_STATUSES = ("pending", "succeeded", "failed", "cancelled")
 
 BINDS = Counter(
     "addrpool_binds",

@@ -9,6 +9,7 @@ from pool.kit.clock import isoformat_z, utc_now
 from pool.kit.config import load_settings
 from pool.kit.errors import Conflict, NotFound
 from pool.kit.secret_box import secret_box
+from pool.vocabulary import DELIVERY_STATUSES
 from pool.webhooks import endpoints as webhooks
 from pool.webhooks import endpoints_repository as repo
 from pool.webhooks.urls import parse_webhook_url, resolve_target
@@ -150,7 +151,7 @@ def add_parsers(
         add_json(actions.add_parser(name, help=text)).add_argument("id")
     listing = add_json(actions.add_parser("deliveries", help="recent deliveries"))
     listing.add_argument("--endpoint")
-    listing.add_argument("--status", choices=["pending", "succeeded", "failed", "cancelled"])
+    listing.add_argument("--status", choices=list(DELIVERY_STATUSES))
     listing.add_argument("--event-type")
     listing.add_argument("--limit", type=int, default=50)
     retry = add_json(actions.add_parser("retry", help="queue failed deliveries again"))
