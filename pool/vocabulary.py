@@ -55,6 +55,11 @@ ON_CHAIN: tuple[DepositStatus, ...] = (PENDING, CONFIRMED, COMPLETED, DUST)
 DeliveryStatus = Literal["pending", "succeeded", "failed", "cancelled"]
 DELIVERY_STATUSES: tuple[DeliveryStatus, ...] = get_args(DeliveryStatus)
 
+# How a webhook body is signed: over the body alone, or over a timestamp and the body.
+SignatureScheme = Literal["body", "timestamped"]
+SIGNATURE_SCHEMES: tuple[SignatureScheme, ...] = get_args(SignatureScheme)
+TIMESTAMPED: Final = "timestamped"
+
 # The webhook event types, in the order of the API's event table.
 EventType = Literal[
     "deposit.pending",
@@ -73,6 +78,12 @@ ADDRESS_UNBOUND: Final = "deposit.address_unbound"
 POOL_LOW_EVENT: Final = "alert.address_pool_low"
 # Sent on demand to one endpoint whatever its subscriptions; not one of EVENT_TYPES.
 TEST_EVENT: Final = "test.event"
+
+# An alert episode is open ("firing") until resolved.
+AlertState = Literal["firing", "resolved"]
+ALERT_STATES: tuple[AlertState, ...] = get_args(AlertState)
+FIRING: Final = "firing"
+RESOLVED: Final = "resolved"
 
 # What an alert is about; its subject is `<kind>:<what>` (e.g. `pool_low:evm`).
 AlertKind = Literal[

@@ -32,7 +32,7 @@ from pool.kit.config import Settings
 from pool.kit.db import Database
 from pool.kit.errors import AddrpoolError, TargetRefused
 from pool.kit.secret_box import OpenedSecrets, secret_box
-from pool.vocabulary import DEPOSIT_CONFIRMED, WEBHOOK_DELIVERY_FAILED
+from pool.vocabulary import DEPOSIT_CONFIRMED, TIMESTAMPED, WEBHOOK_DELIVERY_FAILED
 from pool.webhooks import deliveries_repository as repo
 from pool.webhooks.body import body_bytes
 from pool.webhooks.delivery_records import AttemptRecorder
@@ -300,7 +300,7 @@ class DeliveryWorker:
         secrets = self._secrets or OpenedSecrets(secret_box(self.settings))
         self._secrets = secrets
         secret = secrets.open(claimed.secret_encrypted)
-        if claimed.signature_scheme != "timestamped":
+        if claimed.signature_scheme != TIMESTAMPED:
             return sign_body(secret, body)
         keys = [secret]
         previous = claimed.previous_secret_encrypted

@@ -10,18 +10,17 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.kit.errors import NotFound, ValidationFailed
 from pool.kit.secret_box import SecretBox
-from pool.vocabulary import EVENT_TYPES, TEST_EVENT
+from pool.vocabulary import EVENT_TYPES, TEST_EVENT, SignatureScheme
 from pool.webhooks import endpoints_repository as repo
 from pool.webhooks.events_repository import insert_event
 from pool.webhooks.outbox import new_event_id
 
-Scheme = Literal["body", "timestamped"]
+Scheme = SignatureScheme
 # What an endpoint may subscribe to: every type in the API's event table. `test.event` is sent
 # on demand to one endpoint whatever its subscriptions; listing it is accepted and changes nothing.
 SUBSCRIBABLE = (*EVENT_TYPES, TEST_EVENT)

@@ -14,6 +14,7 @@ from pool.deposits.payloads import alert_payload, pool_summary_payload
 from pool.kit.clock import isoformat_z_or_none, utc_now
 from pool.kit.config import load_settings
 from pool.kit.errors import ConfigurationError
+from pool.vocabulary import ALERT_STATES
 from pool.webhooks.sender import WebhookSender
 from scripts.cli.commands import opened_database
 from scripts.cli.output import Output, table
@@ -107,7 +108,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], add_js
     alerts = sub.add_parser("alerts", help="alert records and hooks")
     actions = alerts.add_subparsers(dest="action", required=True)
     listing = add_json(actions.add_parser("list", help="alerts, newest first"))
-    listing.add_argument("--state", choices=["firing", "resolved"])
+    listing.add_argument("--state", choices=ALERT_STATES)
     listing.add_argument("--limit", type=int, default=50)
     add_json(actions.add_parser("test", help="send a test alert through every hook"))
 

@@ -9,7 +9,7 @@ from pool.kit.clock import isoformat_z, utc_now
 from pool.kit.config import load_settings
 from pool.kit.errors import Conflict, NotFound
 from pool.kit.secret_box import secret_box
-from pool.vocabulary import DELIVERY_STATUSES
+from pool.vocabulary import DELIVERY_STATUSES, SIGNATURE_SCHEMES
 from pool.webhooks import endpoints as webhooks
 from pool.webhooks import endpoints_repository as repo
 from pool.webhooks.urls import parse_webhook_url, resolve_target
@@ -145,7 +145,7 @@ def add_parsers(
     create = add_json(actions.add_parser("create", help="add an endpoint (secret shown once)"))
     create.add_argument("--url", required=True)
     create.add_argument("--events", required=True, help="comma-separated, e.g. deposit.confirmed")
-    create.add_argument("--scheme", choices=["body", "timestamped"], default="body")
+    create.add_argument("--scheme", choices=SIGNATURE_SCHEMES, default="body")
     create.add_argument("--description")
     for name, text in (("delete", "delete an endpoint"), ("test", "queue a test.event")):
         add_json(actions.add_parser(name, help=text)).add_argument("id")
