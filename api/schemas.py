@@ -22,12 +22,13 @@ from pool.addresses.import_problems import (
     secrets_in_text,
 )
 from pool.bindings.metadata import check_metadata
+from pool.vocabulary import Protocol, SignatureScheme
 
 REFERENCE_PATTERN = r"^[A-Za-z0-9._:@-]{1,255}$"
 DepositReference = Annotated[
     str, StringConstraints(min_length=1, max_length=255, pattern=REFERENCE_PATTERN)
 ]
-ProtocolName = Literal["evm", "tron"]
+ProtocolName = Protocol
 
 
 class Request(BaseModel):
@@ -123,9 +124,7 @@ async def page_params(
 class WebhookEndpointBody(Request):
     url: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
     events: list[Annotated[str, StringConstraints(max_length=64)]] = Field(max_length=32)
-    signature_scheme: Literal["body", "timestamped"] = Field(
-        default="body", alias="signatureScheme"
-    )
+    signature_scheme: SignatureScheme = Field(default="body", alias="signatureScheme")
     description: Annotated[str, StringConstraints(max_length=255)] | None = None
 
 
@@ -134,8 +133,6 @@ class WebhookEndpointPatch(Request):
     events: list[Annotated[str, StringConstraints(max_length=64)]] | None = Field(
         default=None, max_length=32
     )
-    signature_scheme: Literal["body", "timestamped"] | None = Field(
-        default=None, alias="signatureScheme"
-    )
+    signature_scheme: SignatureScheme | None = Field(default=None, alias="signatureScheme")
     description: Annotated[str, StringConstraints(max_length=255)] | None = None
     enabled: bool | None = None

@@ -7,11 +7,12 @@ from typing import Any
 
 from pool.addresses.importer import ImportReport
 from pool.addresses.repository import AddressRow
+from pool.bindings.records import Binding, Unbound
 from pool.bindings.references import ReferenceTotals, ReferenceView
 from pool.deposits.payloads import deposit_payload
 from pool.deposits.repository import DepositRow
 from pool.kit.clock import isoformat_z, isoformat_z_or_none
-from pool.vocabulary import Binding, Unbound
+from pool.vocabulary import AVAILABLE, COOLING_DOWN
 
 
 def binding_view(binding: Binding, monitored_chains: list[str]) -> dict[str, Any]:
@@ -69,8 +70,8 @@ def deposit_view(row: DepositRow) -> dict[str, Any]:
 
 def address_view(row: AddressRow, *, now: datetime) -> dict[str, Any]:
     status = row.status
-    if status == "available" and row.cooldown_until is not None and row.cooldown_until > now:
-        status = "cooling_down"
+    if status == AVAILABLE and row.cooldown_until is not None and row.cooldown_until > now:
+        status = COOLING_DOWN
     return {
         "address": row.text,
         "protocol": row.protocol,

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from chains.evm.address import parse_evm_address, to_checksum_address
 from chains.tron.address import hex20_to_tron, parse_tron_address
-from pool.vocabulary import AddressParser, Protocol
+from pool.vocabulary import TRON, AddressParser, Protocol
 
 _PARSERS: dict[Protocol, AddressParser] = {
     "evm": parse_evm_address,
@@ -32,4 +32,4 @@ def address_from_hex20(protocol: Protocol) -> Callable[[str], str]:
 def transaction_id(protocol: Protocol, tx_hash: str) -> str:
     """Tron shows transaction ids without `0x` (docs/design.md, Chains); EVM keeps it."""
     lowered = tx_hash.lower()
-    return lowered.removeprefix("0x") if protocol == "tron" else lowered
+    return lowered.removeprefix("0x") if protocol == TRON else lowered

@@ -18,7 +18,7 @@ from chains.evm.address import to_checksum_address
 from chains.tron.address import hex20_to_tron
 from pool.kit.errors import ValidationFailed
 from pool.kit.secret_detection import refusal, secret_kind
-from pool.vocabulary import ParsedAddress, Protocol
+from pool.vocabulary import EVM, ParsedAddress, Protocol
 
 PUBLIC_VERSIONS = {bytes.fromhex("0488b21e"): "xpub", bytes.fromhex("043587cf"): "tpub"}
 PRIVATE_VERSIONS = {
@@ -116,7 +116,7 @@ def address_of(public_key: bytes | PublicKey, protocol: Protocol) -> ParsedAddre
     point = public_key if isinstance(public_key, PublicKey) else PublicKey(public_key)
     uncompressed = point.format(compressed=False)
     hex20 = keccak_256(uncompressed[1:]).hexdigest()[-40:]
-    text = to_checksum_address(hex20) if protocol == "evm" else hex20_to_tron(hex20)
+    text = to_checksum_address(hex20) if protocol == EVM else hex20_to_tron(hex20)
     return ParsedAddress(protocol=protocol, text=text, hex20=hex20)
 
 

@@ -14,7 +14,7 @@ from chains.codec import address_parser
 from pool.kit.amounts import parse_units
 from pool.kit.config import ChainSettings, Settings, TokenSettings
 from pool.kit.errors import AddrpoolError, ConfigurationError
-from pool.vocabulary import PROTOCOLS, Network, Protocol
+from pool.vocabulary import PROTOCOLS, TRON, Network, Protocol
 
 # Address-poisoning spam sends zero or near-zero amounts; one cent is the default floor.
 STABLECOIN_MIN_AMOUNT = "0.01"
@@ -225,14 +225,14 @@ def resolve_chain(chain_id: str, settings: Settings) -> ChainConfig:
         max_block_range=_block_range(protocol, override.max_block_range),
         rpc_timeout=override.rpc_timeout or DEFAULT_RPC_TIMEOUT,
         # A failed Tron transaction can still carry logs; an EVM one cannot.
-        check_receipts=protocol == "tron",
+        check_receipts=protocol == TRON,
         suspect_empty_after=override.suspect_empty_after or preset.suspect_empty_after,
         max_lag=override.max_lag or 5,
     )
 
 
 def _block_range(protocol: Protocol, configured: int | None) -> int:
-    if protocol != "tron":
+    if protocol != TRON:
         return configured or DEFAULT_MAX_BLOCK_RANGE
     return min(configured or TRON_MAX_BLOCK_RANGE, TRON_BLOCK_RANGE_CAP)
 

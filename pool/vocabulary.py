@@ -1,22 +1,122 @@
-"""Small typed values shared by the services and their callers."""
+"""The words shared by the services, the API, the CLI and the chains: each defined once here.
+
+Each vocabulary is a `Literal` type (what mypy checks) and a tuple of its values (what code
+iterates or validates against); single values have a constant, so callers compare against
+names rather than fresh string literals.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Literal, get_args
+from typing import Final, Literal, get_args
 
 Protocol = Literal["evm", "tron"]
 PROTOCOLS: tuple[Protocol, ...] = get_args(Protocol)
-
-AddressStatus = Literal["available", "bound", "archived"]
+EVM: Final = "evm"
+TRON: Final = "tron"
 
 # One instance, and one database, serves one network (Dodo's test/live modes).
 Network = Literal["testnet", "mainnet"]
 NETWORKS: tuple[Network, ...] = get_args(Network)
+TESTNET: Final = "testnet"
+MAINNET: Final = "mainnet"
 # An API key names its network in its first characters.
 KEY_PREFIXES: dict[Network, str] = {"testnet": "pk_test_", "mainnet": "pk_live_"}
+
+# An address's stored status.
+AddressStatus = Literal["available", "bound", "archived"]
+ADDRESS_STATUSES: tuple[AddressStatus, ...] = get_args(AddressStatus)
+AVAILABLE: Final = "available"
+BOUND: Final = "bound"
+ARCHIVED: Final = "archived"
+# An address as the API, the CLI and the metrics show it: "cooling_down" is an available one
+# whose cooldown is still ahead.
+AddressState = Literal["available", "bound", "cooling_down", "archived"]
+ADDRESS_STATES: tuple[AddressState, ...] = get_args(AddressState)
+COOLING_DOWN: Final = "cooling_down"
+
+# A deposit's status: `pending` until deep enough, then `confirmed`; `completed` once its
+# confirmation was delivered; `reverted` when a reorg took it away; `dust` below the minimum.
+DepositStatus = Literal["pending", "confirmed", "completed", "reverted", "dust"]
+DEPOSIT_STATUSES: tuple[DepositStatus, ...] = get_args(DepositStatus)
+PENDING: Final = "pending"
+CONFIRMED: Final = "confirmed"
+COMPLETED: Final = "completed"
+REVERTED: Final = "reverted"
+DUST: Final = "dust"
+# Money the receiver has been told it has.
+CREDITED: tuple[DepositStatus, ...] = (CONFIRMED, COMPLETED)
+# On the canonical chain as far as the watcher knows.
+ON_CHAIN: tuple[DepositStatus, ...] = (PENDING, CONFIRMED, COMPLETED, DUST)
+
+# A webhook delivery's status: `pending` until it succeeds, or fails for good, or is
+# cancelled with its endpoint.
+DeliveryStatus = Literal["pending", "succeeded", "failed", "cancelled"]
+DELIVERY_STATUSES: tuple[DeliveryStatus, ...] = get_args(DeliveryStatus)
+
+# How a webhook body is signed: over the body alone, or over a timestamp and the body.
+SignatureScheme = Literal["body", "timestamped"]
+SIGNATURE_SCHEMES: tuple[SignatureScheme, ...] = get_args(SignatureScheme)
+TIMESTAMPED: Final = "timestamped"
+
+# The webhook event types, in the order of the API's event table.
+EventType = Literal[
+    "deposit.pending",
+    "deposit.confirmed",
+    "deposit.reverted",
+    "deposit.address_bound",
+    "deposit.address_unbound",
+    "alert.address_pool_low",
+]
+EVENT_TYPES: tuple[EventType, ...] = get_args(EventType)
+DEPOSIT_PENDING: Final = "deposit.pending"
+DEPOSIT_CONFIRMED: Final = "deposit.confirmed"
+DEPOSIT_REVERTED: Final = "deposit.reverted"
+ADDRESS_BOUND: Final = "deposit.address_bound"
+ADDRESS_UNBOUND: Final = "deposit.address_unbound"
+POOL_LOW_EVENT: Final = "alert.address_pool_low"
+# Sent on demand to one endpoint whatever its subscriptions; not one of EVENT_TYPES.
+TEST_EVENT: Final = "test.event"
+
+# An alert episode is open ("firing") until resolved.
+AlertState = Literal["firing", "resolved"]
+ALERT_STATES: tuple[AlertState, ...] = get_args(AlertState)
+FIRING: Final = "firing"
+RESOLVED: Final = "resolved"
+
+# What an alert is about; its subject is `<kind>:<what>` (e.g. `pool_low:evm`).
+AlertKind = Literal[
+    "pool_low",
+    "pool_exhaustion",
+    "watcher_lagging",
+    "watcher_stalled",
+    "webhook_failures",
+    "webhook_endpoint_failing",
+    "rpc_all_down",
+    "deep_reorg",
+    "upstream_discrepancy",
+    "upstream_address_unknown",
+    "webhook_delivery_failed",
+    "confirmed_deposit_reverted",
+    "unattributed_deposit",
+    "reconciliation_discrepancy",
+]
+ALERT_KINDS: tuple[AlertKind, ...] = get_args(AlertKind)
+POOL_LOW: Final = "pool_low"
+POOL_EXHAUSTION: Final = "pool_exhaustion"
+WATCHER_LAGGING: Final = "watcher_lagging"
+WATCHER_STALLED: Final = "watcher_stalled"
+WEBHOOK_FAILURES: Final = "webhook_failures"
+WEBHOOK_ENDPOINT_FAILING: Final = "webhook_endpoint_failing"
+RPC_ALL_DOWN: Final = "rpc_all_down"
+DEEP_REORG: Final = "deep_reorg"
+UPSTREAM_DISCREPANCY: Final = "upstream_discrepancy"
+UPSTREAM_ADDRESS_UNKNOWN: Final = "upstream_address_unknown"
+WEBHOOK_DELIVERY_FAILED: Final = "webhook_delivery_failed"
+CONFIRMED_DEPOSIT_REVERTED: Final = "confirmed_deposit_reverted"
+UNATTRIBUTED_DEPOSIT: Final = "unattributed_deposit"
+RECONCILIATION_DISCREPANCY: Final = "reconciliation_discrepancy"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,40 +130,3 @@ class ParsedAddress:
 
 # chains/ provides the codecs; pool needs only "text in, ParsedAddress out, or ValidationFailed".
 AddressParser = Callable[[str], ParsedAddress]
-
-
-@dataclass(frozen=True, slots=True)
-class Binding:
-    id: int
-    deposit_reference: str
-    protocol: Protocol
-    address: str
-    metadata: dict[str, Any] | None
-    bound_at: datetime
-    unbound_at: datetime | None = None
-    cooldown_until: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class BindIntent:
-    """What a caller asks of `pool.bindings.service.bind`, carried through its two strategies."""
-
-    reference: str
-    protocol: Protocol
-    metadata: dict[str, Any] | None
-    actor: str
-    now: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class BindResult:
-    binding: Binding
-    created: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Unbound:
-    deposit_reference: str
-    protocol: Protocol
-    address: str
-    cooldown_until: datetime

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 
@@ -13,6 +13,7 @@ from api.schemas import Page, page_params
 from pool.alerts.repository import list_alerts
 from pool.deposits.payloads import alert_payload
 from pool.keys.repository import ApiKey
+from pool.vocabulary import AlertState
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 Ctx = Annotated[AppContext, Depends(context)]
@@ -24,7 +25,7 @@ async def alerts(
     ctx: Ctx,
     _key: Reader,
     page: Annotated[Page, Depends(page_params)],
-    state: Literal["firing", "resolved"] | None = None,
+    state: AlertState | None = None,
 ) -> Response:
     async with ctx.db.read() as conn:
         found, total = await list_alerts(conn, state=state, offset=page.offset, limit=page.limit)

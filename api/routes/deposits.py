@@ -28,18 +28,19 @@ from chains.codec import address_parser
 from pool.addresses.repository import find_address_id
 from pool.bindings import references
 from pool.bindings import service as allocation
+from pool.bindings.records import BindResult
 from pool.deposits.repository import DepositFilters, list_deposits
 from pool.keys.repository import ApiKey
 from pool.kit import metrics
 from pool.kit.errors import InsufficientAddresses, NotFound, ValidationFailed
 from pool.upstream.binding import bind_through_upstream, unbind_through_upstream
-from pool.vocabulary import PROTOCOLS, BindResult, ParsedAddress
+from pool.vocabulary import DEPOSIT_STATUSES, PROTOCOLS, ParsedAddress
 
 router = APIRouter(prefix="/api/v1/deposits", tags=["deposits"])
 Ctx = Annotated[AppContext, Depends(context)]
 Reader = Annotated[ApiKey, Depends(require("deposits:read"))]
 Writer = Annotated[ApiKey, Depends(require("deposits:write"))]
-DepositStatus = "pending|confirmed|completed|reverted|dust"
+DEPOSIT_STATUS_PATTERN = "|".join(DEPOSIT_STATUSES)
 
 
 @router.post("/bind", status_code=201)
@@ -178,7 +179,7 @@ async def get_deposits(
     deposit_reference: Annotated[
         str | None, Query(alias="depositReference", max_length=255)
     ] = None,
-    status: Annotated[str | None, Query(pattern=f"^({DepositStatus})$")] = None,
+    status: Annotated[str | None, Query(pattern=f"^({DEPOSIT_STATUS_PATTERN})$")] = None,
     chain_id: Annotated[str | None, Query(alias="chainId", max_length=64)] = None,
     currency: Annotated[str | None, Query(max_length=16)] = None,
     address: Annotated[str | None, Query(max_length=128)] = None,

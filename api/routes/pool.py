@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from typing import Annotated, Literal
+from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Depends, Path, Request, Response
@@ -30,13 +30,12 @@ from pool.deposits.payloads import pool_summary_payload
 from pool.keys.repository import ApiKey
 from pool.kit.clock import utc_now
 from pool.kit.errors import ValidationFailed
-from pool.vocabulary import ParsedAddress, Protocol
+from pool.vocabulary import ARCHIVED, AVAILABLE, AddressState, ParsedAddress, Protocol
 
 router = APIRouter(prefix="/api/v1/address-pool", tags=["address pool"])
 Ctx = Annotated[AppContext, Depends(context)]
 Reader = Annotated[ApiKey, Depends(require("pool:read"))]
 Writer = Annotated[ApiKey, Depends(require("pool:write"))]
-AddressStatus = Literal["available", "bound", "cooling_down", "archived"]
 
 
 @router.get("/summary")
@@ -60,7 +59,7 @@ async def addresses(
     _key: Reader,
     page: Annotated[Page, Depends(page_params)],
     protocol: ProtocolName | None = None,
-    status: AddressStatus | None = None,
+    status: AddressState | None = None,
 ) -> Response:
     now = utc_now()
     async with ctx.db.read() as conn:
@@ -83,7 +82,7 @@ async def archive(
 ) -> Response:
     parsed = _parse(address, protocol)
     await _change(ctx, key, parsed, archived=True)
-    return ok({"address": parsed.text, "protocol": parsed.protocol, "status": "archived"})
+    return ok({"address": parsed.text, "protocol": parsed.protocol, "status": ARCHIVED})
 
 
 @router.patch("/addresses/{address}/unarchive")
@@ -92,7 +91,7 @@ async def unarchive(
 ) -> Response:
     parsed = _parse(address, protocol)
     await _change(ctx, key, parsed, archived=False)
-    return ok({"address": parsed.text, "protocol": parsed.protocol, "status": "available"})
+    return ok({"address": parsed.text, "protocol": parsed.protocol, "status": AVAILABLE})
 
 
 def _parse(address: str, protocol: Protocol | None) -> ParsedAddress:

@@ -14,6 +14,7 @@ from pool.keys.repository import ApiKey
 from pool.kit.clock import utc_now
 from pool.kit.errors import Conflict, NotFound
 from pool.kit.secret_box import secret_box
+from pool.vocabulary import TEST_EVENT
 from pool.webhooks import endpoints as webhooks
 from pool.webhooks import endpoints_repository as repo
 from pool.webhooks.views import delivery_view, endpoint_view
@@ -91,7 +92,7 @@ async def rotate_secret(ctx: Ctx, _key: Writer, endpoint_id: EndpointId) -> Resp
 async def test_endpoint(ctx: Ctx, _key: Writer, endpoint_id: EndpointId) -> Response:
     async with ctx.db.write() as conn:
         event_id = await webhooks.send_test_event(conn, endpoint_id=endpoint_id, now=utc_now())
-    return ok({"eventId": event_id, "type": webhooks.TEST_EVENT}, status=202)
+    return ok({"eventId": event_id, "type": TEST_EVENT}, status=202)
 
 
 @router.get("/deliveries")

@@ -28,10 +28,10 @@ from pool.kit.db import Database
 from pool.kit.pacing import UNPACED, Pacer
 from pool.reconciliation import repository as repo
 from pool.reconciliation.service import Finding, coverage_gaps, of_deposit
+from pool.vocabulary import CREDITED
 
 log = logging.getLogger("addrpool.reconcile")
 RPC_BATCH = 100  # calls per JSON-RPC batch
-CREDITED = ("confirmed", "completed")
 
 
 @dataclass(slots=True)

@@ -34,10 +34,11 @@ from pool.kit.db import Database
 from pool.kit.errors import ChainUnavailable
 from pool.kit.loop import run_every
 from pool.upstream import repository as repo
+from pool.vocabulary import DEPOSIT_CONFIRMED, DEPOSIT_PENDING, UPSTREAM_DISCREPANCY
 
 log = logging.getLogger("addrpool.upstream")
 POLL_SECONDS = 2.0
-DEPOSIT_EVENTS = ("deposit.pending", "deposit.confirmed")
+DEPOSIT_EVENTS = (DEPOSIT_PENDING, DEPOSIT_CONFIRMED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,8 +142,8 @@ async def _alert(conn: Any, row: dict[str, Any], outcome: Outcome, now: datetime
     critical = outcome.status in ("mismatched", "not_on_chain")
     await fire_alert(
         conn,
-        kind="upstream_discrepancy",
-        subject=f"upstream_discrepancy:{row['event_id']}",
+        kind=UPSTREAM_DISCREPANCY,
+        subject=f"{UPSTREAM_DISCREPANCY}:{row['event_id']}",
         severity="critical" if critical else "warning",
         value=outcome.status,
         details={"eventId": row["event_id"], "type": row["type"], "reason": outcome.reason},

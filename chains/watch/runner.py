@@ -27,7 +27,7 @@ from pool.kit.config import Settings
 from pool.kit.db import Database
 from pool.kit.errors import LeadershipLost
 from pool.kit.loop import Backoff, run_every
-from pool.vocabulary import Protocol
+from pool.vocabulary import RPC_ALL_DOWN, Protocol
 
 log = logging.getLogger("addrpool.watcher")
 ERROR_BACKOFF_MAX_SECONDS = 30.0
@@ -154,11 +154,11 @@ async def note_endpoints(watcher: ChainWatcher, endpoints: EndpointPool, *, all_
     now = utc_now()
     async with watcher.write() as conn:
         await record_endpoints(conn, chain_id=chain_id, endpoints=endpoints.view())
-        subject = f"rpc_all_down:{chain_id}"
+        subject = f"{RPC_ALL_DOWN}:{chain_id}"
         if all_down:
             await fire_alert(
                 conn,
-                kind="rpc_all_down",
+                kind=RPC_ALL_DOWN,
                 subject=subject,
                 severity="critical",
                 value=str(len(endpoints.endpoints)),

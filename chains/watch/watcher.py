@@ -33,6 +33,7 @@ from pool.deposits import ledger
 from pool.deposits.ledger_repository import pending_up_to
 from pool.kit.clock import utc_now
 from pool.kit.db import Database, plan_for_given_values
+from pool.vocabulary import DEEP_REORG
 
 log = logging.getLogger("addrpool.watcher")
 HEADER_BATCH = 500
@@ -386,8 +387,8 @@ class ChainWatcher:
     ) -> None:
         await fire_alert(
             conn,
-            kind="deep_reorg",
-            subject=f"deep_reorg:{self.chain.chain_id}",
+            kind=DEEP_REORG,
+            subject=f"{DEEP_REORG}:{self.chain.chain_id}",
             severity="critical",
             value=str(cursor.block_number - ancestor.number),
             details={

@@ -6,17 +6,17 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pool.addresses.repository import BOUND, find_address_id, set_archived
+from pool.addresses.repository import find_address_id, set_archived
 from pool.kit.clock import utc_now
 from pool.kit.db import Database
 from pool.kit.errors import Conflict, NotFound
-from pool.vocabulary import ParsedAddress, Protocol
+from pool.vocabulary import BOUND, EVM, TRON, ParsedAddress, Protocol
 from pool.webhooks.events_repository import insert_audit
 
 
 def protocol_by_shape(address: str) -> Protocol:
     """The protocol can be left out: an address's shape says which it is."""
-    return "evm" if address.lower().startswith("0x") else "tron"
+    return EVM if address.lower().startswith("0x") else TRON
 
 
 async def archive_address(

@@ -26,6 +26,7 @@ from pool.addresses.import_problems import (
     secrets_in_text,
 )
 from pool.kit.errors import ValidationFailed
+from pool.vocabulary import PROTOCOLS
 
 Format = Literal["auto", "lines", "csv", "json"]
 FORMATS: tuple[Format, ...] = ("auto", "lines", "csv", "json")
@@ -147,7 +148,7 @@ def _numbered_csv(lines: list[str], start: int) -> Iterator[tuple[int, list[str]
 
 def _positional_order(cells: list[str]) -> tuple[str, ...]:
     second = cells[1].strip().lower() if len(cells) > 1 else ""
-    return SELF_MANAGED_ORDER if second in ("evm", "tron") else PAYIN_ORDER
+    return SELF_MANAGED_ORDER if second in PROTOCOLS else PAYIN_ORDER
 
 
 def _csv_row(number: int, cells: list[str], order: tuple[str, ...]) -> RawRow:

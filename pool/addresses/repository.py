@@ -12,9 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Select
 
 from pool.kit.tables import address, binding, master_key
-from pool.vocabulary import Protocol
-
-AVAILABLE, BOUND, ARCHIVED = "available", "bound", "archived"
+from pool.vocabulary import ARCHIVED, AVAILABLE, BOUND, COOLING_DOWN, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,7 +263,7 @@ async def count_by_state(conn: AsyncConnection, *, now: datetime) -> dict[tuple[
     counts: dict[tuple[str, str], int] = {}
     for protocol, status, cooling_count, total in (await conn.execute(statement)).all():
         if status == AVAILABLE:
-            counts[(protocol, "cooling_down")] = int(cooling_count)
+            counts[(protocol, COOLING_DOWN)] = int(cooling_count)
             counts[(protocol, AVAILABLE)] = int(total) - int(cooling_count)
         else:
             counts[(protocol, status)] = int(total)
@@ -287,7 +285,7 @@ def _listing(protocol: Protocol | None, status: str | None, now: datetime) -> Se
     ).select_from(address.outerjoin(binding, active))
     if protocol is not None:
         statement = statement.where(address.c.protocol == protocol)
-    if status == "cooling_down":
+    if status == COOLING_DOWN:
         statement = statement.where(address.c.status == AVAILABLE, address.c.cooldown_until > now)
     elif status == AVAILABLE:
         statement = statement.where(address.c.status == AVAILABLE, _not_cooling(now))

@@ -11,7 +11,7 @@ from pool.addresses.repository import count_by_state
 from pool.alerts.monitoring_repository import binds_since
 from pool.alerts.rules import pool_low_bounds, projected_exhaustion
 from pool.kit.config import AlertSettings
-from pool.vocabulary import PROTOCOLS, Protocol
+from pool.vocabulary import ADDRESS_STATES, PROTOCOLS, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,10 +45,7 @@ async def summarize(
     counts = await count_by_state(conn, now=now)
     summaries = []
     for protocol in PROTOCOLS:
-        of = {
-            state: counts.get((protocol, state), 0)
-            for state in ("available", "bound", "cooling_down", "archived")
-        }
+        of = {state: counts.get((protocol, state), 0) for state in ADDRESS_STATES}
         usable = sum(of.values()) - of["archived"]
         window = rules.bind_rate_window
         binds = await binds_since(conn, protocol=protocol, since=now - window)

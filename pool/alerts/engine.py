@@ -38,11 +38,21 @@ from pool.kit.clock import isoformat_z, utc_now
 from pool.kit.config import AlertSettings
 from pool.kit.db import Database
 from pool.kit.loop import run_every
-from pool.vocabulary import PROTOCOLS, Protocol
+from pool.vocabulary import (
+    POOL_EXHAUSTION,
+    POOL_LOW,
+    POOL_LOW_EVENT,
+    PROTOCOLS,
+    WATCHER_LAGGING,
+    WATCHER_STALLED,
+    WEBHOOK_ENDPOINT_FAILING,
+    WEBHOOK_FAILURES,
+    AlertKind,
+    Protocol,
+)
 from pool.webhooks.outbox import record_event
 
 log = logging.getLogger("addrpool.alerts")
-POOL_LOW_EVENT = "alert.address_pool_low"
 COALESCE_SECONDS = 0.05  # binds arriving this close together share one evaluation
 # Once the pool was found well above its threshold, binds share an evaluation for this long:
 # a bind then costs almost nothing in alerting, and a crossing is still seen within a second
@@ -52,7 +62,7 @@ HEALTHY_COALESCE_SECONDS = 1.0
 
 @dataclass(frozen=True, slots=True)
 class Transition:
-    kind: str
+    kind: AlertKind
     subject: str
     severity: str
     decision: rules.Decision
@@ -96,7 +106,7 @@ async def pool_low_transition(
 ) -> Transition:
     """After every bind: so the usual answer ("healthy, nothing to do") costs two indexed
     look-ups, and the pool is counted in full only when there is something to write."""
-    subject = f"pool_low:{protocol}"
+    subject = f"{POOL_LOW}:{protocol}"
     total = None
     if settings.percent_thresholds.get(protocol):
         total = await monitoring.usable_addresses(conn, protocol=protocol)
@@ -110,7 +120,7 @@ async def pool_low_transition(
     if decision is None or wait > 0:
         healthy = not probe.firing and available >= bounds.count_cap
         return Transition(
-            "pool_low", subject, severity, None, str(available), {}, healthy, recheck_in=wait
+            POOL_LOW, subject, severity, None, str(available), {}, healthy, recheck_in=wait
         )
     if total is None:
         total = await monitoring.usable_addresses(conn, protocol=protocol)
@@ -125,7 +135,7 @@ async def pool_low_transition(
         "threshold": bounds.fire_below,
         "percentage": rules.percentage(available, total),
     }
-    return Transition("pool_low", subject, severity, decision, str(available), details)
+    return Transition(POOL_LOW, subject, severity, decision, str(available), details)
 
 
 def _refresh_wait(probe: monitoring.PoolLowProbe, severity: str, now: datetime) -> float:
@@ -142,12 +152,12 @@ def _refresh_wait(probe: monitoring.PoolLowProbe, severity: str, now: datetime) 
 async def exhaustion_transition(
     conn: AsyncConnection, settings: AlertSettings, protocol: Protocol, now: datetime
 ) -> Transition:
-    subject = f"pool_exhaustion:{protocol}"
+    subject = f"{POOL_EXHAUSTION}:{protocol}"
     projected = await projected_exhaustion_at(conn, settings, protocol, now)
     firing = bool(await firing_subjects(conn, [subject]))
     shown = isoformat_z(projected) if projected else None
     return Transition(
-        kind="pool_exhaustion",
+        kind=POOL_EXHAUSTION,
         subject=subject,
         severity="warning",
         decision=rules.exhaustion(projected, now=now, settings=settings, firing=firing),
@@ -180,10 +190,11 @@ async def watcher_transitions(
         heard = max(filter(None, (cursor.head_at, cursor.updated_at)))
         silent = (now - heard).total_seconds()
         details = {"chainId": cursor.chain_id, "lag": lag, "silentSeconds": int(silent)}
-        for kind, value, limit in (
-            ("watcher_lagging", lag, settings.watcher_lag_blocks),
-            ("watcher_stalled", silent, stall),
-        ):
+        measures: tuple[tuple[AlertKind, float, float], ...] = (
+            (WATCHER_LAGGING, lag, settings.watcher_lag_blocks),
+            (WATCHER_STALLED, silent, stall),
+        )
+        for kind, value, limit in measures:
             subject = f"{kind}:{cursor.chain_id}"
             firing = bool(await firing_subjects(conn, [subject]))
             decision = rules.over_limit(value, limit, firing=firing)
@@ -196,11 +207,11 @@ async def webhook_failure_transitions(
 ) -> list[Transition]:
     window = settings.webhook_failures_window
     failing = await monitoring.failed_attempts_by_endpoint(conn, since=now - window)
-    open_ = {s.split(":", 1)[1] for s in await firing_by_kind(conn, "webhook_failures")}
+    open_ = {s.split(":", 1)[1] for s in await firing_by_kind(conn, WEBHOOK_FAILURES)}
     found = []
     for endpoint_id in sorted(set(failing) | open_):
         count = failing.get(endpoint_id, 0)
-        subject = f"webhook_failures:{endpoint_id}"
+        subject = f"{WEBHOOK_FAILURES}:{endpoint_id}"
         decision = rules.over_limit(count, settings.webhook_failures, firing=endpoint_id in open_)
         details = {
             "endpointId": endpoint_id,
@@ -208,7 +219,7 @@ async def webhook_failure_transitions(
             "windowSeconds": int(window.total_seconds()),
         }
         found.append(
-            Transition("webhook_failures", subject, "warning", decision, str(count), details)
+            Transition(WEBHOOK_FAILURES, subject, "warning", decision, str(count), details)
         )
     return found
 
@@ -220,7 +231,7 @@ async def endpoint_failing_transitions(
     `webhook_failing_after`, however few the attempts: the one alert a dead receiver at low
     traffic raises before its events' retry budgets run out (days later). An endpoint the
     operator disabled or deleted is not watched (its open alert resolves)."""
-    kind = "webhook_endpoint_failing"
+    kind: AlertKind = WEBHOOK_ENDPOINT_FAILING
     open_ = {s.split(":", 1)[1] for s in await firing_by_kind(conn, kind)}
     live = set(await monitoring.live_endpoints(conn))
     limit = settings.webhook_failing_after.total_seconds()

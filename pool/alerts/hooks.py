@@ -26,6 +26,7 @@ from pool.deposits.payloads import alert_payload
 from pool.kit.clock import isoformat_z
 from pool.kit.config import AlertSettings, HookSettings
 from pool.kit.errors import ConfigurationError, TargetRefused, ValidationFailed
+from pool.vocabulary import POOL_LOW
 from pool.webhooks.sender import SEND_ERRORS, WebhookSender
 from pool.webhooks.signatures import sign_timestamped
 from pool.webhooks.urls import (
@@ -103,7 +104,7 @@ def message(notice: Notice, *, test: bool = False) -> dict[str, Any]:
 
 def _summary(alert: dict[str, Any], transition: str) -> str:
     details = alert["details"] or {}
-    if alert["kind"] == "pool_low":
+    if alert["kind"] == POOL_LOW:
         news = POOL_LOW_NEWS.get(transition, transition).format(threshold=details.get("threshold"))
         return (
             f"{details.get('available')} free {str(details.get('protocol')).upper()} addresses "

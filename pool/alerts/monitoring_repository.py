@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.alerts.repository import IS_FIRING
 from pool.kit.tables import address, alert, binding, delivery, delivery_attempt, webhook_endpoint
-from pool.vocabulary import Protocol
+from pool.vocabulary import ARCHIVED, AVAILABLE, Protocol
 
 
 async def free_addresses(
@@ -25,7 +25,7 @@ async def free_addresses(
         select(address.c.id)
         .where(
             address.c.protocol == protocol,
-            address.c.status == "available",
+            address.c.status == AVAILABLE,
             or_(address.c.cooldown_until.is_(None), address.c.cooldown_until <= now),
         )
         .limit(up_to)
@@ -36,7 +36,7 @@ async def free_addresses(
 async def usable_addresses(conn: AsyncConnection, *, protocol: Protocol) -> int:
     """Every address of the protocol that is not archived: the pool a percentage refers to."""
     count = await conn.scalar(
-        select(func.count()).where(address.c.protocol == protocol, address.c.status != "archived")
+        select(func.count()).where(address.c.protocol == protocol, address.c.status != ARCHIVED)
     )
     return int(count or 0)
 
@@ -141,7 +141,7 @@ _FREE_UP_TO = (
     select(address.c.id)
     .where(
         address.c.protocol == bindparam("p_protocol"),
-        address.c.status == "available",
+        address.c.status == AVAILABLE,
         or_(address.c.cooldown_until.is_(None), address.c.cooldown_until <= bindparam("p_now")),
     )
     .limit(bindparam("p_cap"))

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.kit.bulk import asyncpg_connection, in_values, insert_rows, json_insert
 from pool.kit.tables import alert, alert_transition
+from pool.vocabulary import FIRING, RESOLVED, AlertKind
 
 IN_CHUNK = 1000  # bounded IN lists: PostgreSQL takes at most 32,767 parameters a statement
 # A literal, not a parameter: PostgreSQL's generic plan of a prepared statement (asyncpg
@@ -39,7 +40,7 @@ class Firing:
 async def fire_alert(
     conn: AsyncConnection,
     *,
-    kind: str,
+    kind: AlertKind,
     subject: str,
     severity: str,
     value: str | None,
@@ -160,7 +161,7 @@ def _new_episode(firing: Firing, now: datetime) -> dict[str, Any]:
         "kind": firing.kind,
         "subject": firing.subject,
         "severity": firing.severity,
-        "state": "firing",
+        "state": FIRING,
         "value": firing.value,
         "details": firing.details,
         "first_fired_at": now,
@@ -210,7 +211,7 @@ async def resolve_alert(
     conn: AsyncConnection, *, subject: str, now: datetime, value: str | None = None
 ) -> bool:
     """Close the open episode of `subject`; True when there was one."""
-    values: dict[str, Any] = {"state": "resolved", "resolved_at": now}
+    values: dict[str, Any] = {"state": RESOLVED, "resolved_at": now}
     if value is not None:
         values["value"] = value
     result = await conn.execute(
@@ -256,7 +257,7 @@ async def list_alerts(
     return [dict(row._mapping) for row in rows], int(await conn.scalar(counting) or 0)
 
 
-async def firing_by_kind(conn: AsyncConnection, kind: str) -> set[str]:
+async def firing_by_kind(conn: AsyncConnection, kind: AlertKind) -> set[str]:
     rows = await conn.execute(select(alert.c.subject).where(alert.c.kind == kind, IS_FIRING))
     return {str(s) for s in rows.scalars().all()}
 

@@ -28,12 +28,15 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from pool.bindings.events import bound_event_sql
+from pool.bindings.records import BindIntent
 from pool.kit.errors import RaceLost
 from pool.kit.types import UTCDateTime
-from pool.vocabulary import BindIntent
+from pool.vocabulary import ADDRESS_BOUND
+from pool.webhooks.events_repository import fan_out
 
 CLAIM_AND_BIND = text(
-    """
+    f"""
 WITH candidate AS (
     SELECT COALESCE(
         (SELECT a.id FROM address a
@@ -69,29 +72,17 @@ new_binding AS (
 ),
 new_event AS (
     INSERT INTO event (id, type, data, created_at)
-    SELECT :event_id, 'deposit.address_bound',
-           json_build_object('depositReference', CAST(:reference AS text),
-                             'protocol', CAST(:protocol AS text),
-                             'address', claimed.address,
-                             'boundAt', CAST(:bound_at_text AS text),
-                             'metadata', CAST(:metadata AS json)),
-           :now
+    SELECT :event_id, '{ADDRESS_BOUND}', {bound_event_sql()}, :now
       FROM claimed
-    RETURNING seq
+    RETURNING seq, type
 ),
 new_deliveries AS (
     -- Invariant 8: the event's deliveries are written with it, one per subscribed endpoint.
-    INSERT INTO delivery (id, event_seq, endpoint_id, status, attempts, next_attempt_at,
-                      retry_from, created_at)
-    SELECT 'dlv_' || substr(md5(random()::text || clock_timestamp()::text || s.endpoint_id), 1, 24),
-           new_event.seq, s.endpoint_id, 'pending', 0, :now, :now, :now
-      FROM new_event, webhook_subscription s
-      JOIN webhook_endpoint e ON e.id = s.endpoint_id
-     WHERE s.event_type = 'deposit.address_bound' AND e.enabled AND e.deleted_at IS NULL
+{fan_out("postgresql", events="new_event ev", now=":now")}
 )
 SELECT new_binding.id, claimed.address, claimed.id, claimed.never_used
   FROM new_binding, claimed
-"""
+"""  # noqa: S608 - constant SQL, values bound
 ).bindparams(bindparam("now", type_=UTCDateTime()))
 
 

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.bindings import repository as bindings
+from pool.bindings.records import Binding
 from pool.deposits.repository import credited_totals
 from pool.kit.amounts import sum_in_units
 from pool.kit.errors import NotFound
-from pool.vocabulary import Binding, Protocol
+from pool.vocabulary import Protocol
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,9 +10,10 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from pool.bindings.records import Binding
 from pool.kit.errors import RaceLost
 from pool.kit.tables import address, binding
-from pool.vocabulary import Binding, Protocol
+from pool.vocabulary import Protocol
 
 
 @dataclass(frozen=True, slots=True)

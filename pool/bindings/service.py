@@ -16,11 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from pool.addresses import repository as addresses
 from pool.bindings import claim_repository as claims
 from pool.bindings import repository as bindings
+from pool.bindings.events import bound_event_data, unbound_event_data
+from pool.bindings.records import Binding, BindIntent, BindResult, Unbound
 from pool.kit.clock import isoformat_z, utc_now
 from pool.kit.db import Database
 from pool.kit.errors import InsufficientAddresses, NotFound
-from pool.vocabulary import Binding, BindIntent, BindResult, ParsedAddress, Protocol, Unbound
-from pool.webhooks.outbox import ADDRESS_BOUND, ADDRESS_UNBOUND, new_event_id, record_event
+from pool.vocabulary import ADDRESS_BOUND, ADDRESS_UNBOUND, ParsedAddress, Protocol
+from pool.webhooks.outbox import new_event_id, record_event
 
 
 async def bind_address(
@@ -190,27 +192,7 @@ async def unbind(
         )
         result = Unbound(ended_reference, ended_protocol, text, cooldown_until)
         await record_event(
-            conn, type=ADDRESS_UNBOUND, data=_unbound_event_data(result, now), now=now
+            conn, type=ADDRESS_UNBOUND, data=unbound_event_data(result, now), now=now
         )
         unbound.append(result)
     return unbound
-
-
-def bound_event_data(new: Binding) -> dict[str, Any]:
-    return {
-        "depositReference": new.deposit_reference,
-        "protocol": new.protocol,
-        "address": new.address,
-        "boundAt": isoformat_z(new.bound_at),
-        "metadata": new.metadata,
-    }
-
-
-def _unbound_event_data(result: Unbound, now: datetime) -> dict[str, Any]:
-    return {
-        "depositReference": result.deposit_reference,
-        "protocol": result.protocol,
-        "address": result.address,
-        "unboundAt": isoformat_z(now),
-        "cooldownUntil": isoformat_z(result.cooldown_until),
-    }

@@ -20,13 +20,21 @@ from pool.chain_state import repository as chain_state
 from pool.deposits import ledger_repository as repo
 from pool.deposits.payloads import ShownChain, as_pending, deposit_payload, new_deposit_payload
 from pool.deposits.repository import deposits_by_ids
-from pool.vocabulary import Protocol
+from pool.vocabulary import (
+    CONFIRMED,
+    CONFIRMED_DEPOSIT_REVERTED,
+    CREDITED,
+    DEPOSIT_CONFIRMED,
+    DEPOSIT_PENDING,
+    DEPOSIT_REVERTED,
+    DUST,
+    PENDING,
+    REVERTED,
+    UNATTRIBUTED_DEPOSIT,
+    Protocol,
+)
 from pool.webhooks.events_repository import insert_events
 from pool.webhooks.outbox import new_event_id
-
-DEPOSIT_PENDING = "deposit.pending"
-DEPOSIT_CONFIRMED = "deposit.confirmed"
-DEPOSIT_REVERTED = "deposit.reverted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +109,7 @@ async def record_transfers(
     )
     reopened = await _reopen_reverted(conn, transfers, known)
     changes.recorded, changes.reopened = len(new.inserted), len(reopened)
-    changes.confirmed = sum(1 for i in new.inserted if i.row["status"] == "confirmed")
+    changes.confirmed = sum(1 for i in new.inserted if i.row["status"] == CONFIRMED)
     pending = new.pending + await _stored_payloads(conn, reopened)
     # Pending before confirmed: deliveries go out in the order of the events (their seq).
     announcements = [(DEPOSIT_PENDING, p) for p in pending]
@@ -121,7 +129,7 @@ class _NewRow:
     @property
     def announced(self) -> bool:
         """Receivers hear of attributed, non-dust deposits only (Invariants 11, 12)."""
-        return self.row["binding_id"] is not None and self.row["status"] != "dust"
+        return self.row["binding_id"] is not None and self.row["status"] != DUST
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,8 +175,8 @@ async def _insert_new(
         await fire_alerts(conn, firings=kept, now=now)
     current = [payloads[i.row["id"]] for i in inserted if i.row["id"] in payloads]
     # A row born confirmed is announced pending too, as if confirmed the moment after.
-    pending = [as_pending(p) if p["status"] == "confirmed" else p for p in current]
-    confirmed = [p for p in current if p["status"] == "confirmed"]
+    pending = [as_pending(p) if p["status"] == CONFIRMED else p for p in current]
+    confirmed = [p for p in current if p["status"] == CONFIRMED]
     return _NewDeposits(inserted, pending, confirmed)
 
 
@@ -181,12 +189,12 @@ async def _reopen_reverted(
     announce: list[str] = []
     for transfer in transfers:
         previous = known.get((transfer.tx_hash, transfer.log_index))
-        if previous is None or previous.status != "reverted":
+        if previous is None or previous.status != REVERTED:
             continue
         reopened = await repo.reopen_deposit(
             conn,
             deposit_id=previous.id,
-            status="dust" if transfer.is_dust else "pending",
+            status=DUST if transfer.is_dust else PENDING,
             block_number=transfer.block_number,
             block_hash=transfer.block_hash,
         )
@@ -204,7 +212,7 @@ def _deposit_row(
 ) -> dict[str, Any]:
     # Invariant 4: an archived address is still watched, but nobody is credited through it.
     binding_id = None if recipient.archived else recipient.binding_id
-    status = "confirmed" if transfer.block_number <= deepest else "pending"
+    status = CONFIRMED if transfer.block_number <= deepest else PENDING
     return {
         "id": deposit_id(chain_id, transfer.tx_hash, transfer.log_index),
         "chain_id": chain_id,
@@ -219,11 +227,11 @@ def _deposit_row(
         "currency": transfer.currency,
         "amount": transfer.amount,
         "decimals": transfer.decimals,
-        "status": "dust" if transfer.is_dust else status,
+        "status": DUST if transfer.is_dust else status,
         # Cooling down (or recycled since): the last reference still owns what its user sends.
         "late": binding_id is not None and not recipient.binding_active,
         "detected_at": now,
-        "confirmed_at": now if status == "confirmed" and not transfer.is_dust else None,
+        "confirmed_at": now if status == CONFIRMED and not transfer.is_dust else None,
     }
 
 
@@ -232,8 +240,8 @@ def _unattributed_firings(chain_id: str, candidates: Sequence[_NewRow]) -> dict[
     # Dust to a spare address is poisoning spam: noise, not a discrepancy.
     return {
         row["id"]: Firing(
-            kind="unattributed_deposit",
-            subject=f"unattributed_deposit:{row['id']}",
+            kind=UNATTRIBUTED_DEPOSIT,
+            subject=f"{UNATTRIBUTED_DEPOSIT}:{row['id']}",
             severity="warning",
             value=str(row["amount"]),
             details={
@@ -245,7 +253,7 @@ def _unattributed_firings(chain_id: str, candidates: Sequence[_NewRow]) -> dict[
             },
         )
         for row in (c.row for c in candidates)
-        if row["binding_id"] is None and row["status"] != "dust"
+        if row["binding_id"] is None and row["status"] != DUST
     }
 
 
@@ -302,7 +310,7 @@ async def revert_deposits(
     """These recorded deposits' blocks are no longer canonical."""
     await repo.mark_reverted(conn, deposit_ids=[d.id for d in orphaned], now=now)
     for lost in orphaned:
-        if lost.status in ("confirmed", "completed"):
+        if lost.status in CREDITED:
             await _alert_confirmed_reverted(conn, lost, now)
     announced = [d.id for d in orphaned if d.announced]
     events = await _announce(conn, DEPOSIT_REVERTED, announced, now)
@@ -314,8 +322,8 @@ async def _alert_confirmed_reverted(
 ) -> None:
     await fire_alert(
         conn,
-        kind="confirmed_deposit_reverted",
-        subject=f"confirmed_deposit_reverted:{lost.id}",
+        kind=CONFIRMED_DEPOSIT_REVERTED,
+        subject=f"{CONFIRMED_DEPOSIT_REVERTED}:{lost.id}",
         severity="critical",
         value=lost.status,
         details={

@@ -14,9 +14,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from pool.kit.bulk import in_values, insert_json, insert_rows, list_parameter
 from pool.kit.db import computed_while_waiting
 from pool.kit.tables import address, binding, deposit
-from pool.vocabulary import Protocol
+from pool.vocabulary import (
+    ARCHIVED,
+    CONFIRMED,
+    DUST,
+    ON_CHAIN,
+    PENDING,
+    REVERTED,
+    DepositStatus,
+    Protocol,
+)
 
-LIVE = ("pending", "confirmed", "completed", "dust")
 IN_CHUNK = 1000
 T = TypeVar("T")
 
@@ -40,7 +48,7 @@ class KnownDeposit:
     chain_id: str
     tx_hash: str
     log_index: int
-    status: str
+    status: DepositStatus
     block_number: int
     block_hash: str
     binding_id: int | None
@@ -49,7 +57,7 @@ class KnownDeposit:
     def announced(self) -> bool:
         """Receivers hear of attributed, non-dust deposits only (invariants 11 and 12,
         docs/design.md)."""
-        return self.binding_id is not None and self.status != "dust"
+        return self.binding_id is not None and self.status != DUST
 
 
 _KNOWN = (
@@ -110,7 +118,7 @@ async def recipients(
                 address_id,
                 hex20,
                 text,
-                status == "archived",
+                status == ARCHIVED,
                 binding_id,
                 binding_id is not None and unbound_at is None,
                 reference,
@@ -182,12 +190,17 @@ async def insert_deposits(
 
 
 async def reopen_deposit(
-    conn: AsyncConnection, *, deposit_id: str, status: str, block_number: int, block_hash: str
+    conn: AsyncConnection,
+    *,
+    deposit_id: str,
+    status: DepositStatus,
+    block_number: int,
+    block_hash: str,
 ) -> bool:
     """A reverted transaction re-included on the canonical chain: same row, new block."""
     result = await conn.execute(
         update(deposit)
-        .where(deposit.c.id == deposit_id, deposit.c.status == "reverted")
+        .where(deposit.c.id == deposit_id, deposit.c.status == REVERTED)
         .values(
             status=status,
             block_number=block_number,
@@ -205,7 +218,7 @@ async def pending_up_to(
     """Pending deposits deep enough to be confirmed once their block is re-verified."""
     statement = select(*_KNOWN).where(
         deposit.c.chain_id == chain_id,
-        deposit.c.status == "pending",
+        deposit.c.status == PENDING,
         deposit.c.block_number <= block_number,
     )
     return [KnownDeposit(*row) for row in (await conn.execute(statement)).all()]
@@ -220,8 +233,8 @@ async def mark_all_confirmed(
     for chunk in chunks(deposit_ids):
         result = await conn.execute(
             update(deposit)
-            .where(deposit.c.id.in_(chunk), deposit.c.status == "pending")
-            .values(status="confirmed", confirmed_at=now)
+            .where(deposit.c.id.in_(chunk), deposit.c.status == PENDING)
+            .values(status=CONFIRMED, confirmed_at=now)
             .returning(deposit.c.id)
         )
         changed.extend(str(value) for value in result.scalars().all())
@@ -236,7 +249,7 @@ async def live_above(
         and_(
             deposit.c.chain_id == chain_id,
             deposit.c.block_number > block_number,
-            deposit.c.status.in_(LIVE),
+            deposit.c.status.in_(ON_CHAIN),
         )
     )
     return [KnownDeposit(*row) for row in (await conn.execute(statement)).all()]
@@ -247,7 +260,5 @@ async def mark_reverted(
 ) -> None:
     for chunk in chunks(deposit_ids):
         await conn.execute(
-            update(deposit)
-            .where(deposit.c.id.in_(chunk))
-            .values(status="reverted", reverted_at=now)
+            update(deposit).where(deposit.c.id.in_(chunk)).values(status=REVERTED, reverted_at=now)
         )

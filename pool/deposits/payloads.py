@@ -13,11 +13,7 @@ from pool.deposits.ledger_repository import Recipient
 from pool.deposits.repository import DepositRow
 from pool.kit.amounts import format_units
 from pool.kit.clock import isoformat_z
-from pool.vocabulary import Protocol
-
-# Statuses whose block is on the canonical chain as far as we know.
-_ON_CHAIN = ("pending", "confirmed", "completed", "dust")
-
+from pool.vocabulary import ON_CHAIN, PENDING, Protocol
 
 # A batch of payloads shares one or two moments (its transaction's `now`): format each once.
 _isoformat_z = lru_cache(maxsize=64)(isoformat_z)
@@ -29,7 +25,7 @@ def _iso(moment: datetime | None) -> str | None:
 
 def confirmations(row: DepositRow) -> int:
     """head − block + 1 (docs/api.md); a reverted deposit has none."""
-    if row.chain_head is None or row.status not in _ON_CHAIN:
+    if row.chain_head is None or row.status not in ON_CHAIN:
         return 0
     return max(0, row.chain_head - row.block_number + 1)
 
@@ -131,4 +127,4 @@ def as_pending(confirmed: Mapping[str, Any]) -> dict[str, Any]:
     """A deposit payload as it stood before its confirmation: for a row recorded confirmed at
     once, whose `deposit.pending` goes out with its `deposit.confirmed`. The confirmations
     shown are the same: both statuses count from the same head."""
-    return {**confirmed, "status": "pending", "confirmedAt": None}
+    return {**confirmed, "status": PENDING, "confirmedAt": None}

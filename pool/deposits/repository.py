@@ -12,9 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Select
 
 from pool.kit.tables import address, binding, chain_cursor, deposit
-from pool.vocabulary import Protocol
-
-CREDITED = ("confirmed", "completed")
+from pool.vocabulary import CREDITED, DepositStatus, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +29,7 @@ class DepositRow:
     log_index: int
     block_number: int
     from_address: str
-    status: str
+    status: DepositStatus
     late: bool
     detected_at: datetime
     confirmed_at: datetime | None

@@ -44,7 +44,7 @@ class ChainSettings(BaseModel):
     model_config = {"extra": "forbid"}
 
     rpc_urls: list[str] = Field(default_factory=list)
-    protocol: Literal["evm", "tron"] | None = None
+    protocol: Protocol | None = None
     network: Network | None = None
     confirmations: int | None = Field(default=None, ge=1, le=10_000)
     block_time: float | None = Field(default=None, gt=0)

@@ -28,7 +28,7 @@ from pool.alerts.repository import count_firing_by_kind
 from pool.chain_state.repository import Cursor, load_cursors
 from pool.deposits.repository import count_deposits_by_chain_and_status
 from pool.kit.config import AlertSettings
-from pool.vocabulary import Protocol
+from pool.vocabulary import ADDRESS_STATES, DELIVERY_STATUSES, DEPOSIT_STATUSES, Protocol
 from pool.webhooks.deliveries_repository import count_deliveries_by_status
 
 MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -36,9 +36,6 @@ MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # which older Prometheus servers do not know.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
-POOL_STATES = ("available", "bound", "cooling_down", "archived")
-DEPOSIT_STATUSES = ("pending", "confirmed", "completed", "reverted", "dust")
-DELIVERY_STATUSES = ("pending", "succeeded", "failed", "cancelled")
 
 BINDS = Counter(
     "addrpool_binds",
@@ -133,7 +130,7 @@ class SnapshotCollector:
             labels=["protocol"],
         )
         for summary in self._snapshot.pool:
-            for state in POOL_STATES:
+            for state in ADDRESS_STATES:
                 addresses.add_metric([summary.protocol, state], getattr(summary, state))
             threshold.add_metric([summary.protocol], summary.threshold)
         yield addresses

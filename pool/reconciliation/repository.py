@@ -20,6 +20,15 @@ from pool.kit.tables import (
     event,
     reconciliation_report,
 )
+from pool.vocabulary import (
+    COMPLETED,
+    CREDITED,
+    DEPOSIT_CONFIRMED,
+    DUST,
+    ON_CHAIN,
+    REVERTED,
+    DepositStatus,
+)
 
 REPORTS_KEPT = 100
 
@@ -39,7 +48,7 @@ class LedgerDeposit:
     amount: int
     currency: str
     decimals: int
-    status: str
+    status: DepositStatus
     late: bool
     attributed: bool
     detected_at: datetime
@@ -106,7 +115,7 @@ def _in_chains(statement: Any, chain_ids: Sequence[str] | None) -> Any:
 _SETTLED = and_(
     deposit.c.binding_id.is_not(None),
     deposit.c.late.is_(False),
-    deposit.c.status.in_(("completed", "reverted", "dust")),
+    deposit.c.status.in_((COMPLETED, REVERTED, DUST)),
 )
 
 
@@ -136,7 +145,7 @@ async def most_recent(
             deposit.c.chain_id == chain_id,
             deposit.c.block_number <= up_to_block,
             deposit.c.detected_at >= since,
-            deposit.c.status.in_(("pending", "confirmed", "completed", "dust")),
+            deposit.c.status.in_(ON_CHAIN),
         )
         .order_by(deposit.c.block_number.desc(), deposit.c.log_index.desc())
         .limit(limit)
@@ -185,7 +194,7 @@ async def confirmed_announcements(
             .select_from(event.outerjoin(delivery, delivery.c.event_seq == event.c.seq))
             .where(
                 event.c.created_at >= since,
-                event.c.type == "deposit.confirmed",
+                event.c.type == DEPOSIT_CONFIRMED,
                 deposit_id.in_(chunk),
             )
             .group_by(event.c.seq)
@@ -351,7 +360,7 @@ async def credited_between(
         deposit.c.block_number,
         deposit.c.confirmed_at,
     ).where(
-        deposit.c.status.in_(("confirmed", "completed")),
+        deposit.c.status.in_(CREDITED),
         deposit.c.binding_id.is_not(None),
         deposit.c.confirmed_at >= since,
         deposit.c.confirmed_at < until,

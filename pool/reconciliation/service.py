@@ -20,10 +20,18 @@ from pool.deposits.payloads import deposit_payload
 from pool.deposits.repository import deposits_by_ids
 from pool.kit.clock import isoformat_z
 from pool.reconciliation import repository as repo
+from pool.vocabulary import (
+    CONFIRMED,
+    DEPOSIT_CONFIRMED,
+    DUST,
+    PENDING,
+    RECONCILIATION_DISCREPANCY,
+    AlertKind,
+)
 from pool.webhooks.events_repository import insert_events
 from pool.webhooks.outbox import new_event_id
 
-ALERT_KIND = "reconciliation_discrepancy"
+ALERT_KIND: AlertKind = RECONCILIATION_DISCREPANCY
 ITEMS_PER_CATEGORY = 1000
 
 
@@ -132,7 +140,7 @@ def due_for_acknowledgement(
         row
         for row in deposits
         if row.attributed
-        and row.status == "confirmed"
+        and row.status == CONFIRMED
         and row.confirmed_at is not None
         and now - row.confirmed_at >= grace
     ]
@@ -161,18 +169,18 @@ def _check_deposit(
     check: LedgerCheck,
 ) -> None:
     if not row.attributed:
-        if row.status != "dust":
+        if row.status != DUST:
             check.findings.append(of_deposit("unattributed", row, f"{row.status}, no binding"))
         return
     if row.late:
         check.findings.append(of_deposit("late", row, "credited to the address's last holder"))
     limit = stuck_after.get(row.chain_id)
-    if row.status == "pending" and limit is not None and now - row.detected_at > limit:
+    if row.status == PENDING and limit is not None and now - row.detected_at > limit:
         waited = int((now - row.detected_at).total_seconds())
         check.findings.append(of_deposit("stuck_pending", row, f"pending for {waited} s"))
-    if row.status != "confirmed" or row.confirmed_at is None or now - row.confirmed_at < grace:
+    if row.status != CONFIRMED or row.confirmed_at is None or now - row.confirmed_at < grace:
         return  # completed = every receiver acknowledged; anything else is not yet due
-    events = announced.of(row.id, "deposit.confirmed")
+    events = announced.of(row.id, DEPOSIT_CONFIRMED)
     if not events:
         check.unannounced.append(row.id)
         check.findings.append(of_deposit("not_announced", row, "no deposit.confirmed event"))
@@ -254,9 +262,9 @@ async def announce_confirmed(
     """Write the deposit.confirmed events that are missing, with their deliveries."""
     rows = await deposits_by_ids(conn, deposit_ids)
     events = [
-        (new_event_id(), "deposit.confirmed", deposit_payload(rows[i]))
+        (new_event_id(), DEPOSIT_CONFIRMED, deposit_payload(rows[i]))
         for i in deposit_ids
-        if i in rows and rows[i].status == "confirmed"
+        if i in rows and rows[i].status == CONFIRMED
     ]
     await insert_events(conn, events=events, now=now)
     return len(events)

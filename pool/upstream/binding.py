@@ -24,12 +24,14 @@ from pool.addresses import repository as addresses
 from pool.alerts.repository import fire_alert
 from pool.bindings import repository as bindings
 from pool.bindings import service as allocation
+from pool.bindings.events import bound_event_data
+from pool.bindings.records import Binding, BindResult
 from pool.kit.clock import utc_now
 from pool.kit.db import Database
 from pool.kit.errors import AddrpoolError, NotFound, UpstreamAddressUnknown
 from pool.upstream.client import UpstreamClient
-from pool.vocabulary import Binding, BindResult, ParsedAddress, Protocol
-from pool.webhooks.outbox import ADDRESS_BOUND, record_event
+from pool.vocabulary import ADDRESS_BOUND, UPSTREAM_ADDRESS_UNKNOWN, ParsedAddress, Protocol
+from pool.webhooks.outbox import record_event
 
 log = logging.getLogger("addrpool.upstream")
 AddressParser = Callable[[str], ParsedAddress]
@@ -97,8 +99,8 @@ async def _alert_unknown_address(
     async with db.write() as conn:
         await fire_alert(
             conn,
-            kind="upstream_address_unknown",
-            subject=f"upstream_address_unknown:{protocol}:{shown}",
+            kind=UPSTREAM_ADDRESS_UNKNOWN,
+            subject=f"{UPSTREAM_ADDRESS_UNKNOWN}:{protocol}:{shown}",
             severity="critical",
             value=str(shown),
             details={"depositReference": reference, "protocol": protocol, "address": str(shown)},
@@ -140,7 +142,7 @@ async def _record_binding(
         now=now,
     )
     new = Binding(binding_id, reference, protocol, parsed.text, metadata, now)
-    await record_event(conn, type=ADDRESS_BOUND, data=allocation.bound_event_data(new), now=now)
+    await record_event(conn, type=ADDRESS_BOUND, data=bound_event_data(new), now=now)
     return BindResult(binding=new, created=True)
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from pool.deposits.repository import DepositFilters, DepositRow, deposits_query
 from pool.kit.tables import deposit, upstream_event
 from pool.reconciliation.repository import LedgerDeposit, ledger_deposits
+from pool.vocabulary import CREDITED
 
 # An upstream event's status as it comes in; the check (chains/checks/upstream_check.py) moves
 # a received one on.
@@ -119,7 +120,7 @@ async def credited_unannounced(
         .where(
             deposit.c.detected_at >= since,
             deposit.c.binding_id.is_not(None),
-            deposit.c.status.in_(("confirmed", "completed")),
+            deposit.c.status.in_(CREDITED),
             deposit.c.confirmed_at < confirmed_before,
             deposit.c.chain_id.in_(list(chain_ids)),
             deposit.c.id.not_in(matched),

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.kit.tables import delivery, delivery_attempt, deposit, event, webhook_endpoint
 from pool.kit.types import UTCDateTime
+from pool.vocabulary import COMPLETED, CONFIRMED
 
 # A claim leases the row: its next attempt moves past the lease, so no other worker takes it
 # while this one tries (the lease outlasts any request). A worker that dies mid-attempt leaves
@@ -383,8 +384,8 @@ async def unfinished_deliveries(conn: AsyncConnection, *, event_seq: int) -> int
 async def complete_deposit(conn: AsyncConnection, *, deposit_id: str, now: datetime) -> bool:
     result = await conn.execute(
         update(deposit)
-        .where(deposit.c.id == deposit_id, deposit.c.status == "confirmed")
-        .values(status="completed", completed_at=now)
+        .where(deposit.c.id == deposit_id, deposit.c.status == CONFIRMED)
+        .values(status=COMPLETED, completed_at=now)
     )
     return result.rowcount == 1
 

@@ -32,6 +32,7 @@ from pool.kit.db import Database
 from pool.kit.errors import AddrpoolError, TargetRefused
 from pool.kit.loop import run_every
 from pool.kit.secret_box import OpenedSecrets, secret_box
+from pool.vocabulary import DEPOSIT_CONFIRMED, TIMESTAMPED, WEBHOOK_DELIVERY_FAILED
 from pool.webhooks import deliveries_repository as repo
 from pool.webhooks.body import body_bytes
 from pool.webhooks.delivery_records import AttemptRecorder
@@ -295,7 +296,7 @@ class DeliveryWorker:
         secrets = self._secrets or OpenedSecrets(secret_box(self.settings))
         self._secrets = secrets
         secret = secrets.open(claimed.secret_encrypted)
-        if claimed.signature_scheme != "timestamped":
+        if claimed.signature_scheme != TIMESTAMPED:
             return sign_body(secret, body)
         keys = [secret]
         previous = claimed.previous_secret_encrypted
@@ -314,7 +315,7 @@ def _has_consequences(finished: repo.Finished) -> bool:
     must commit together with it."""
     if finished.status == "failed":
         return True
-    return finished.status == "succeeded" and finished.claimed.event_type == "deposit.confirmed"
+    return finished.status == "succeeded" and finished.claimed.event_type == DEPOSIT_CONFIRMED
 
 
 async def _after_written(conn: AsyncConnection, written: list[repo.Finished]) -> None:
@@ -331,7 +332,7 @@ async def _maybe_complete_deposit(conn: AsyncConnection, finished: repo.Finished
     """`completed` once every delivery of the deposit's `deposit.confirmed` succeeded."""
     claimed = finished.claimed
     deposit_id = claimed.event_data.get("depositId")
-    if claimed.event_type != "deposit.confirmed" or not deposit_id:
+    if claimed.event_type != DEPOSIT_CONFIRMED or not deposit_id:
         return
     if await repo.unfinished_deliveries(conn, event_seq=claimed.event_seq) == 0:
         now = finished.attempt.attempted_at
@@ -378,8 +379,8 @@ async def _alert_failed(
 ) -> None:
     await fire_alert(
         conn,
-        kind="webhook_delivery_failed",
-        subject=f"webhook_delivery_failed:{claimed.delivery_id}",
+        kind=WEBHOOK_DELIVERY_FAILED,
+        subject=f"{WEBHOOK_DELIVERY_FAILED}:{claimed.delivery_id}",
         severity="warning",
         value=str(attempt.status_code or attempt.error),
         details={

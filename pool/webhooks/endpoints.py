@@ -12,7 +12,6 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -21,21 +20,13 @@ from pool.kit.config import Settings
 from pool.kit.db import Database
 from pool.kit.errors import NotFound, ValidationFailed
 from pool.kit.secret_box import SecretBox, secret_box
+from pool.vocabulary import EVENT_TYPES, TEST_EVENT, SignatureScheme
 from pool.webhooks import endpoints_repository as repo
 from pool.webhooks.events_repository import insert_event
 from pool.webhooks.outbox import new_event_id
 from pool.webhooks.urls import parse_webhook_url, resolve_target
 
-Scheme = Literal["body", "timestamped"]
-EVENT_TYPES = (
-    "deposit.pending",
-    "deposit.confirmed",
-    "deposit.reverted",
-    "deposit.address_bound",
-    "deposit.address_unbound",
-    "alert.address_pool_low",
-)
-TEST_EVENT = "test.event"
+Scheme = SignatureScheme
 # What an endpoint may subscribe to: every type in the API's event table. `test.event` is sent
 # on demand to one endpoint whatever its subscriptions; listing it is accepted and changes nothing.
 SUBSCRIBABLE = (*EVENT_TYPES, TEST_EVENT)

@@ -15,26 +15,36 @@ from pool.kit.types import UTCDateTime
 
 _INSERT_EVENT = insert(event).returning(event.c.seq)  # built once: every bind writes one
 
-# One delivery per subscribed, live endpoint, in the event's own transaction (invariant 8,
-# docs/design.md).
-# The id is made by the database so that one statement serves any number of endpoints.
-_DELIVERIES = """
-INSERT INTO delivery (id, event_seq, endpoint_id, status, attempts, next_attempt_at,
-                      retry_from, created_at)
-SELECT {new_id}, :seq, s.endpoint_id, 'pending', 0, :now, :now, :now
-  FROM webhook_subscription s JOIN webhook_endpoint e ON e.id = s.endpoint_id
- WHERE s.event_type = :type AND e.enabled AND e.deleted_at IS NULL
-"""
 _NEW_DELIVERY_ID = {
     "postgresql": "'dlv_' || substr(md5(random()::text || clock_timestamp()::text "
     "|| s.endpoint_id), 1, 24)",
     "sqlite": "'dlv_' || lower(hex(randomblob(12)))",
 }
+
+
+def fan_out(dialect: str, *, events: str, now: str, where: str = "") -> str:
+    """The one statement that writes deliveries: one pending delivery per live endpoint
+    subscribed to each event's type, in the event's own transaction (Invariant 8).
+
+    `events` is a row source aliased `ev` with the events' `seq` and `type` (the event table,
+    or a CTE that inserted them); `where` narrows it (`AND …`); `now` is the placeholder of the
+    moment. The id is made by the database so that one statement serves any number of
+    endpoints.
+    """
+    return f"""INSERT INTO delivery (id, event_seq, endpoint_id, status, attempts, next_attempt_at,
+                      retry_from, created_at)
+SELECT {_NEW_DELIVERY_ID[dialect]}, ev.seq, s.endpoint_id, 'pending', 0, {now}, {now}, {now}
+  FROM {events}
+  JOIN webhook_subscription s ON s.event_type = ev.type
+  JOIN webhook_endpoint e ON e.id = s.endpoint_id
+ WHERE e.enabled AND e.deleted_at IS NULL{where}"""  # noqa: S608 - constant SQL, values bound
+
+
 INSERT_DELIVERIES = {
-    dialect: text(_DELIVERIES.format(new_id=new_id)).bindparams(
-        bindparam("now", type_=UTCDateTime())
-    )
-    for dialect, new_id in _NEW_DELIVERY_ID.items()
+    dialect: text(
+        fan_out(dialect, events="event ev", now=":now", where=" AND ev.seq = :seq")
+    ).bindparams(bindparam("now", type_=UTCDateTime()))
+    for dialect in _NEW_DELIVERY_ID
 }
 
 
@@ -52,7 +62,7 @@ async def insert_event(
     values = {"id": event_id, "type": type, "data": data, "created_at": now}
     seq = int((await conn.execute(_INSERT_EVENT, values)).scalar_one())
     if to_subscribers:
-        params = {"seq": seq, "type": type, "now": now}
+        params = {"seq": seq, "now": now}
         await conn.execute(INSERT_DELIVERIES[conn.dialect.name], params)
     return seq
 
@@ -73,20 +83,11 @@ async def insert_audit(
     )
 
 
-_DELIVERIES_FOR_MANY = """
-INSERT INTO delivery (id, event_seq, endpoint_id, status, attempts, next_attempt_at,
-                      retry_from, created_at)
-SELECT {new_id}, ev.seq, s.endpoint_id, 'pending', 0, :now, :now, :now
-  FROM event ev
-  JOIN webhook_subscription s ON s.event_type = ev.type
-  JOIN webhook_endpoint e ON e.id = s.endpoint_id
- WHERE ev.id IN :ids AND e.enabled AND e.deleted_at IS NULL
-"""
 INSERT_DELIVERIES_FOR_MANY = {
-    dialect: text(_DELIVERIES_FOR_MANY.format(new_id=new_id)).bindparams(
-        bindparam("now", type_=UTCDateTime()), bindparam("ids", expanding=True)
-    )
-    for dialect, new_id in _NEW_DELIVERY_ID.items()
+    dialect: text(
+        fan_out(dialect, events="event ev", now=":now", where=" AND ev.id IN :ids")
+    ).bindparams(bindparam("now", type_=UTCDateTime()), bindparam("ids", expanding=True))
+    for dialect in _NEW_DELIVERY_ID
 }
 
 
@@ -116,19 +117,13 @@ async def insert_events(
 # their deliveries from the rows the insert returns — one statement, no look-up of the new
 # events by id.
 _RECORDSET_EVENTS = f"""
-WITH inserted AS (
+WITH ev AS (
     INSERT INTO event (id, type, data, created_at)
     SELECT r.id, r.type, r.data, $2
       FROM json_to_recordset($1::json) AS r(id varchar(32), type varchar(64), data json)
     RETURNING seq, type
 )
-INSERT INTO delivery (id, event_seq, endpoint_id, status, attempts, next_attempt_at,
-                      retry_from, created_at)
-SELECT {_NEW_DELIVERY_ID["postgresql"]}, inserted.seq, s.endpoint_id, 'pending', 0, $2, $2, $2
-  FROM inserted
-  JOIN webhook_subscription s ON s.event_type = inserted.type
-  JOIN webhook_endpoint e ON e.id = s.endpoint_id
- WHERE e.enabled AND e.deleted_at IS NULL
+{fan_out("postgresql", events="ev", now="$2")}
 """  # noqa: S608 - constant SQL, values bound
 
 

@@ -13,9 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.webhooks.events_repository import insert_event
 
-ADDRESS_BOUND = "deposit.address_bound"
-ADDRESS_UNBOUND = "deposit.address_unbound"
-
 
 class _EventIds:
     """`evt_` + 24 hex: 48 bits of milliseconds since the epoch, then 48 bits that start at a

@@ -29,13 +29,14 @@ from pool.kit.clock import isoformat_z, utc_now
 from pool.kit.db import Database
 from pool.kit.secret_box import SecretBox
 from pool.kit.tables import address, binding, delivery, deposit, event
+from pool.vocabulary import ADDRESS_BOUND, DEPOSIT_CONFIRMED, DEPOSIT_PENDING, DEPOSIT_REVERTED
 from pool.webhooks.endpoints import create_endpoint
-from pool.webhooks.outbox import ADDRESS_BOUND, new_event_id
+from pool.webhooks.outbox import new_event_id
 
 CHAIN_ID = "devnet"
 CHUNK = 2_000  # rows per INSERT: SQLAlchemy's insertmanyvalues batches them
 DEPOSITS_PER_BINDING = 2
-DEPOSIT_EVENTS = ("deposit.pending", "deposit.confirmed", "deposit.reverted")
+DEPOSIT_EVENTS = (DEPOSIT_PENDING, DEPOSIT_CONFIRMED, DEPOSIT_REVERTED)
 
 
 @dataclass(frozen=True, slots=True)

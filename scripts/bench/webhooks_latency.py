@@ -45,6 +45,7 @@ from pool.kit.config import Settings
 from pool.kit.db import Database
 from pool.kit.secret_box import secret_box
 from pool.kit.tables import delivery, delivery_attempt, event
+from pool.vocabulary import DEPOSIT_CONFIRMED, DEPOSIT_PENDING
 from pool.webhooks import endpoints as webhooks
 from scripts.bench.imports import ADDRPOOL, write_file
 from scripts.devnet import anvil
@@ -53,7 +54,7 @@ BLOCK_TIME = 2
 HEAD_POLL = 0.01
 RECEIVER_POLL = 0.05
 WEBHOOK_DEADLINE = 30.0
-EVENTS = ("deposit.pending", "deposit.confirmed")
+EVENTS = (DEPOSIT_PENDING, DEPOSIT_CONFIRMED)
 TOKEN_UNIT = 10**6
 
 
@@ -231,9 +232,9 @@ def one_sample(
     mined = anvil.receipt(node, tx_hash)
     receipt_at = time.time()
     block = anvil.rpc(node, "eth_getBlockByNumber", [hex(mined.block_number), False])
-    pending_at = wait_for_webhook(run, "deposit.pending", tx_hash, alive)
+    pending_at = wait_for_webhook(run, DEPOSIT_PENDING, tx_hash, alive)
     confirming = mined.block_number + run.confirmations - 1
-    confirmed_at = wait_for_webhook(run, "deposit.confirmed", tx_hash, alive)
+    confirmed_at = wait_for_webhook(run, DEPOSIT_CONFIRMED, tx_hash, alive)
     return Sample(
         tx_hash=tx_hash.lower(),
         block=mined.block_number,
@@ -270,7 +271,7 @@ async def add_breakdown(database_url: str, samples: list[Sample]) -> None:
         sample = by_tx.get(str(data.get("txHash", "")).lower())
         if sample is None or seq not in attempted:
             continue
-        if kind == "deposit.pending":
+        if kind == DEPOSIT_PENDING:
             sample.pending_event_at = created_at.timestamp()
             sample.pending_attempt_at = attempted[seq].timestamp()
         else:

@@ -37,12 +37,13 @@ from pool.kit.db import Database
 from pool.kit.logs import configure_logging
 from pool.kit.secret_box import secret_box
 from pool.kit.tables import delivery, delivery_attempt
+from pool.vocabulary import DEPOSIT_PENDING
 from pool.webhooks import endpoints as webhooks
 from pool.webhooks.deliveries_repository import Claimed
 from pool.webhooks.delivery import DeliveryWorker
 from pool.webhooks.outbox import record_event
 
-EVENT_TYPE = "deposit.pending"
+EVENT_TYPE = DEPOSIT_PENDING
 PROGRESS_POLL = 0.05
 RECORDED_POLL = 0.02
 DEADLINE = 900.0

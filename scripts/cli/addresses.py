@@ -10,6 +10,7 @@ from pool.addresses.stats import PoolSummary, summarize
 from pool.deposits.payloads import pool_summary_payload
 from pool.kit.clock import isoformat_z_or_none, utc_now
 from pool.kit.config import load_settings
+from pool.vocabulary import ARCHIVED, AVAILABLE
 from scripts.cli.database import actor, opened_database
 from scripts.cli.output import Output, table
 
@@ -82,6 +83,6 @@ async def pool_archive(args: argparse.Namespace, out: Output) -> int:
     parsed = address_parser(args.protocol or protocol_by_shape(args.address))(args.address)
     async with opened_database(load_settings()) as db:
         await archive_address(db, parsed, archived=archived, actor=actor())
-    state = "archived" if archived else "available"
+    state = ARCHIVED if archived else AVAILABLE
     out.result({"address": parsed.text, "status": state}, f"{parsed.text} is now {state}")
     return 0

@@ -17,6 +17,7 @@ from pathlib import Path
 from pool.addresses.import_formats import FORMATS
 from pool.kit.errors import AddrpoolError
 from pool.kit.logs import configure_logging
+from pool.vocabulary import PROTOCOLS
 from scripts.cli import parsers
 from scripts.cli.output import Output
 
@@ -75,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
         choices=FORMATS,
         help="lines, csv (with or without header) or json; auto detects it (default)",
     )
-    imp.add_argument("--protocol", required=True, choices=["evm", "tron"])
+    imp.add_argument("--protocol", required=True, choices=PROTOCOLS)
     imp.add_argument("--skip-invalid", action="store_true", help="import the good lines anyway")
     imp.add_argument("--dry-run", action="store_true", help="validate only; write nothing")
 
@@ -98,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     verify = _json(pool.add_parser("verify", help="check that pool addresses derive from an xpub"))
     verify.add_argument("--xpub", required=True)
-    verify.add_argument("--protocol", required=True, choices=["evm", "tron"])
+    verify.add_argument("--protocol", required=True, choices=PROTOCOLS)
     verify.add_argument("--branch", type=int, default=0)
     verify.add_argument(
         "--bound", type=int, default=10_000, help="indices searched for addresses without one"
@@ -106,7 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     for action in ("archive", "unarchive"):
         p = _json(pool.add_parser(action, help=f"{action} an address"))
         p.add_argument("address")
-        p.add_argument("--protocol", choices=["evm", "tron"])
+        p.add_argument("--protocol", choices=PROTOCOLS)
     return parser
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from pool.vocabulary import ALERT_STATES, DELIVERY_STATUSES, SIGNATURE_SCHEMES
+
 # A string: argparse's class cannot be subscripted at run time.
 SubParsers = "argparse._SubParsersAction[argparse.ArgumentParser]"
 JsonFlag = Callable[[argparse.ArgumentParser], argparse.ArgumentParser]
@@ -18,13 +20,13 @@ def webhooks(sub: SubParsers, add_json: JsonFlag) -> None:
     create = add_json(actions.add_parser("create", help="add an endpoint (secret shown once)"))
     create.add_argument("--url", required=True)
     create.add_argument("--events", required=True, help="comma-separated, e.g. deposit.confirmed")
-    create.add_argument("--scheme", choices=["body", "timestamped"], default="body")
+    create.add_argument("--scheme", choices=SIGNATURE_SCHEMES, default="body")
     create.add_argument("--description")
     for name, text in (("delete", "delete an endpoint"), ("test", "queue a test.event")):
         add_json(actions.add_parser(name, help=text)).add_argument("id")
     listing = add_json(actions.add_parser("deliveries", help="recent deliveries"))
     listing.add_argument("--endpoint")
-    listing.add_argument("--status", choices=["pending", "succeeded", "failed", "cancelled"])
+    listing.add_argument("--status", choices=list(DELIVERY_STATUSES))
     listing.add_argument("--event-type")
     listing.add_argument("--limit", type=int, default=50)
     retry = add_json(actions.add_parser("retry", help="queue failed deliveries again"))
@@ -59,6 +61,6 @@ def alerts(sub: SubParsers, add_json: JsonFlag) -> None:
     alerts = sub.add_parser("alerts", help="alert records and hooks")
     actions = alerts.add_subparsers(dest="action", required=True)
     listing = add_json(actions.add_parser("list", help="alerts, newest first"))
-    listing.add_argument("--state", choices=["firing", "resolved"])
+    listing.add_argument("--state", choices=ALERT_STATES)
     listing.add_argument("--limit", type=int, default=50)
     add_json(actions.add_parser("test", help="send a test alert through every hook"))

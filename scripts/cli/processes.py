@@ -13,6 +13,7 @@ from pool.alerts.hooks import check_hook_urls
 from pool.kit.config import Settings, load_settings
 from pool.kit.errors import AddrpoolError, ConfigurationError
 from pool.kit.logs import configure_logging
+from pool.vocabulary import MAINNET
 from scripts.cli.database import describe_database, opened_database
 from scripts.cli.output import Output
 from scripts.run import server
@@ -72,7 +73,7 @@ def _prepare_to_serve(settings: Settings, workers: int) -> str:
         async with opened_database(settings, claim=True) as db:
             if db.is_sqlite and workers > 1:
                 raise ConfigurationError("SQLite allows one process: use --workers 1")
-            if not db.is_sqlite and settings.secret_key is None and settings.network == "mainnet":
+            if not db.is_sqlite and settings.secret_key is None and settings.network == MAINNET:
                 raise ConfigurationError(
                     "ADDRPOOL_SECRET_KEY is required on PostgreSQL in mainnet: webhook secrets "
                     "are encrypted with it"

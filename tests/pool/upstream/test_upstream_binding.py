@@ -10,11 +10,11 @@ from sqlalchemy import select
 from chains.codec import address_parser
 from pool.addresses.repository import find_address_id
 from pool.bindings import service as allocation
+from pool.bindings.records import BindResult
 from pool.kit.clock import utc_now
 from pool.kit.db import Database
 from pool.kit.tables import address, binding, event
 from pool.upstream.binding import _record_binding
-from pool.vocabulary import BindResult
 from tests.helpers import load_pool
 
 
