@@ -12,11 +12,11 @@ from api.responses import ok, pagination
 from api.schemas import Page, WebhookEndpointBody, WebhookEndpointPatch, page_params
 from pool.keys.repository import ApiKey
 from pool.kit.clock import utc_now
-from pool.kit.errors import Conflict, NotFound
 from pool.kit.secret_box import secret_box
 from pool.vocabulary import TEST_EVENT
 from pool.webhooks import endpoints as webhooks
 from pool.webhooks import endpoints_repository as repo
+from pool.webhooks import retries
 from pool.webhooks.views import delivery_view, endpoint_view
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
@@ -124,21 +124,12 @@ async def list_deliveries(
 @router.post("/deliveries/retry-failed")
 async def retry_failed(ctx: Ctx, _key: Writer) -> Response:
     async with ctx.db.write() as conn:
-        count = await repo.requeue(conn, now=utc_now())
+        count = await retries.retry_all_failed(conn, now=utc_now())
     return ok({"requeued": count})
 
 
 @router.post("/deliveries/{delivery_id}/retry")
 async def retry_delivery(ctx: Ctx, _key: Writer, delivery_id: DeliveryId) -> Response:
     async with ctx.db.write() as conn:
-        found = await repo.get_delivery(conn, delivery_id)
-        if found is None:
-            raise NotFound(f"No delivery {delivery_id}", code="DELIVERY_NOT_FOUND")
-        if found.status != "failed":
-            raise Conflict(
-                f"Delivery {delivery_id} is {found.status}; only failed deliveries are retried",
-                code="DELIVERY_NOT_FAILED",
-            )
-        await repo.requeue(conn, now=utc_now(), delivery_id=delivery_id)
-        row = await repo.get_delivery(conn, delivery_id)
-    return ok(delivery_view(row or found))
+        row = await retries.retry_delivery(conn, delivery_id, now=utc_now())
+    return ok(delivery_view(row))

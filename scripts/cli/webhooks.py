@@ -6,9 +6,9 @@ import argparse
 
 from pool.kit.clock import utc_now
 from pool.kit.config import load_settings
-from pool.kit.errors import Conflict, NotFound
 from pool.webhooks import endpoints as webhooks
 from pool.webhooks import endpoints_repository as repo
+from pool.webhooks.retries import retry_all_failed, retry_delivery
 from pool.webhooks.views import delivery_view, endpoint_view
 from scripts.cli.database import opened_database
 from scripts.cli.output import Output, table
@@ -94,13 +94,9 @@ async def deliveries_list(args: argparse.Namespace, out: Output) -> int:
 async def deliveries_retry(args: argparse.Namespace, out: Output) -> int:
     async with opened_database(load_settings()) as db, db.write() as conn:
         if args.id is None:
-            count = await repo.requeue(conn, now=utc_now())
+            count = await retry_all_failed(conn, now=utc_now())
         else:
-            found = await repo.get_delivery(conn, args.id)
-            if found is None:
-                raise NotFound(f"No delivery {args.id}", code="DELIVERY_NOT_FOUND")
-            if found.status != "failed":
-                raise Conflict(f"Delivery {args.id} is {found.status}, not failed")
-            count = await repo.requeue(conn, now=utc_now(), delivery_id=args.id)
+            await retry_delivery(conn, args.id, now=utc_now())
+            count = 1
     out.result({"requeued": count}, f"{count} failed deliveries queued again")
     return 0

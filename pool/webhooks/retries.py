@@ -1,0 +1,34 @@
+"""An operator's retry: failed deliveries queued again, one or all, with a fresh retry budget.
+
+The API and `addrpool webhooks retry` both call these, so they refuse the same things with the
+same codes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pool.kit.errors import Conflict, NotFound
+from pool.webhooks import endpoints_repository as repo
+from pool.webhooks.endpoints_repository import DeliveryRow
+
+
+async def retry_all_failed(conn: AsyncConnection, *, now: datetime) -> int:
+    """Every failed delivery back to pending; returns how many."""
+    return await repo.requeue(conn, now=now)
+
+
+async def retry_delivery(conn: AsyncConnection, delivery_id: str, *, now: datetime) -> DeliveryRow:
+    """One failed delivery back to pending; returns it as it now is."""
+    found = await repo.get_delivery(conn, delivery_id)
+    if found is None:
+        raise NotFound(f"No delivery {delivery_id}", code="DELIVERY_NOT_FOUND")
+    if found.status != "failed":
+        raise Conflict(
+            f"Delivery {delivery_id} is {found.status}; only failed deliveries are retried",
+            code="DELIVERY_NOT_FAILED",
+        )
+    await repo.requeue(conn, now=now, delivery_id=delivery_id)
+    return await repo.get_delivery(conn, delivery_id) or found
