@@ -30,7 +30,7 @@ from pool.deposits.payloads import pool_summary_payload
 from pool.keys.repository import ApiKey
 from pool.kit.clock import utc_now
 from pool.kit.errors import ValidationFailed
-from pool.vocabulary import ARCHIVED, AVAILABLE, AddressState, ParsedAddress, Protocol
+from pool.vocabulary import ARCHIVED, AVAILABLE, AddressState, Protocol
 
 router = APIRouter(prefix="/api/v1/address-pool", tags=["address pool"])
 Ctx = Annotated[AppContext, Depends(context)]
@@ -80,27 +80,24 @@ AddressText = Annotated[str, Path(min_length=1, max_length=128)]
 async def archive(
     ctx: Ctx, key: Writer, address: AddressText, protocol: ProtocolName | None = None
 ) -> Response:
-    parsed = _parse(address, protocol)
-    await _change(ctx, key, parsed, archived=True)
-    return ok({"address": parsed.text, "protocol": parsed.protocol, "status": ARCHIVED})
+    return await _set_archived(ctx, key, address, protocol, archived=True)
 
 
 @router.patch("/addresses/{address}/unarchive")
 async def unarchive(
     ctx: Ctx, key: Writer, address: AddressText, protocol: ProtocolName | None = None
 ) -> Response:
-    parsed = _parse(address, protocol)
-    await _change(ctx, key, parsed, archived=False)
-    return ok({"address": parsed.text, "protocol": parsed.protocol, "status": AVAILABLE})
+    return await _set_archived(ctx, key, address, protocol, archived=False)
 
 
-def _parse(address: str, protocol: Protocol | None) -> ParsedAddress:
-    return address_parser(protocol or protocol_by_shape(address))(address)
-
-
-async def _change(ctx: AppContext, key: ApiKey, parsed: ParsedAddress, *, archived: bool) -> None:
+async def _set_archived(
+    ctx: AppContext, key: ApiKey, address: str, protocol: Protocol | None, *, archived: bool
+) -> Response:
+    parsed = address_parser(protocol or protocol_by_shape(address))(address)
     await archive_address(ctx.db, parsed, archived=archived, actor=key.actor)
     ctx.pool_alerts.changed(parsed.protocol)
+    status = ARCHIVED if archived else AVAILABLE
+    return ok({"address": parsed.text, "protocol": parsed.protocol, "status": status})
 
 
 IMPORT_PATH = "/api/v1/address-pool/addresses"
