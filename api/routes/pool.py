@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Path, Request, Response
@@ -22,7 +22,7 @@ from chains.verify import check_master_keys
 from pool.addresses.archive import archive_address, protocol_by_shape
 from pool.addresses.import_formats import RawRow, item_rows, parse_rows
 from pool.addresses.import_problems import refuse_secrets, secrets_in_text
-from pool.addresses.importer import ImportSource
+from pool.addresses.importer import ImportReport, ImportSource
 from pool.addresses.imports import AccountKey, check_rows, import_file, import_xpub
 from pool.addresses.repository import list_addresses
 from pool.addresses.stats import summarize
@@ -135,10 +135,16 @@ async def import_addresses(request: Request, ctx: Ctx, key: Writer) -> Response:
         skip_invalid=body.skip_invalid,
         dry_run=body.dry_run,
     )
-    if report.imported and not report.dry_run:
-        ctx.pool_alerts.changed(body.protocol)
-    status = 201 if report.imported and not report.dry_run else 200
-    return ok(import_view(report), status=status)
+    return _import_answer(ctx, report)
+
+
+def _import_answer(ctx: AppContext, report: ImportReport, **extra: Any) -> Response:
+    """201 when rows were written (and the pool's alerts look again), 200 for nothing new or a
+    dry run."""
+    written = bool(report.imported) and not report.dry_run
+    if written:
+        ctx.pool_alerts.changed(report.protocol)
+    return ok({**import_view(report), **extra}, status=201 if written else 200)
 
 
 def _parse_import(raw: bytes) -> tuple[ImportBody, list[RawRow]]:
@@ -181,7 +187,4 @@ async def import_from_xpub(body: XpubImportBody, ctx: Ctx, key: Writer) -> Respo
         actor=key.actor,
         dry_run=body.dry_run,
     )
-    if report.imported and not report.dry_run:
-        ctx.pool_alerts.changed(body.protocol)
-    status = 201 if report.imported and not report.dry_run else 200
-    return ok({**import_view(report), "fingerprint": account.fingerprint}, status=status)
+    return _import_answer(ctx, report, fingerprint=account.fingerprint)
