@@ -1,5 +1,8 @@
-# Shared by scripts/serve.sh and scripts/test.sh: set up everything from nothing.
-# Sourced, not run.
+# Shared by scripts/serve.sh, scripts/devnet.sh and scripts/test.sh: set up everything from
+# nothing. Sourced, not run.
+
+# The repository's root: this file sits in its scripts/ folder.
+ADDRPOOL_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 ensure_venv() {
   if [ ! -x .venv/bin/python ]; then
@@ -46,4 +49,18 @@ postgres_ready() {
     done
   fi
   return 1
+}
+
+# Install .venv in the repository's root, run the caller's `setup_in_root` there if it defines
+# one, then run `addrpool ARGS...` from the caller's folder, so relative paths in ARGS and the
+# default SQLite file stay where the caller stands.
+run_addrpool() {
+  local here
+  here="$(pwd)"
+  cd "$ADDRPOOL_ROOT"
+  ensure_venv
+  ensure_packages
+  if declare -F setup_in_root >/dev/null; then setup_in_root; fi
+  cd "$here"
+  exec "$ADDRPOOL_ROOT/.venv/bin/addrpool" "$@"
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Path, Request, Response
@@ -22,7 +22,7 @@ from chains.verify import check_master_keys
 from pool.addresses.archive import archive_address, protocol_by_shape
 from pool.addresses.import_formats import RawRow, item_rows, parse_rows
 from pool.addresses.import_problems import refuse_secrets, secrets_in_text
-from pool.addresses.importer import ImportSource
+from pool.addresses.importer import ImportReport, ImportSource
 from pool.addresses.imports import AccountKey, check_rows, import_file, import_xpub
 from pool.addresses.repository import list_addresses
 from pool.addresses.stats import summarize
@@ -30,7 +30,7 @@ from pool.deposits.payloads import pool_summary_payload
 from pool.keys.repository import ApiKey
 from pool.kit.clock import utc_now
 from pool.kit.errors import ValidationFailed
-from pool.vocabulary import ARCHIVED, AVAILABLE, AddressState, ParsedAddress, Protocol
+from pool.vocabulary import ARCHIVED, AVAILABLE, AddressState, Protocol
 
 router = APIRouter(prefix="/api/v1/address-pool", tags=["address pool"])
 Ctx = Annotated[AppContext, Depends(context)]
@@ -80,27 +80,24 @@ AddressText = Annotated[str, Path(min_length=1, max_length=128)]
 async def archive(
     ctx: Ctx, key: Writer, address: AddressText, protocol: ProtocolName | None = None
 ) -> Response:
-    parsed = _parse(address, protocol)
-    await _change(ctx, key, parsed, archived=True)
-    return ok({"address": parsed.text, "protocol": parsed.protocol, "status": ARCHIVED})
+    return await _set_archived(ctx, key, address, protocol, archived=True)
 
 
 @router.patch("/addresses/{address}/unarchive")
 async def unarchive(
     ctx: Ctx, key: Writer, address: AddressText, protocol: ProtocolName | None = None
 ) -> Response:
-    parsed = _parse(address, protocol)
-    await _change(ctx, key, parsed, archived=False)
-    return ok({"address": parsed.text, "protocol": parsed.protocol, "status": AVAILABLE})
+    return await _set_archived(ctx, key, address, protocol, archived=False)
 
 
-def _parse(address: str, protocol: Protocol | None) -> ParsedAddress:
-    return address_parser(protocol or protocol_by_shape(address))(address)
-
-
-async def _change(ctx: AppContext, key: ApiKey, parsed: ParsedAddress, *, archived: bool) -> None:
+async def _set_archived(
+    ctx: AppContext, key: ApiKey, address: str, protocol: Protocol | None, *, archived: bool
+) -> Response:
+    parsed = address_parser(protocol or protocol_by_shape(address))(address)
     await archive_address(ctx.db, parsed, archived=archived, actor=key.actor)
     ctx.pool_alerts.changed(parsed.protocol)
+    status = ARCHIVED if archived else AVAILABLE
+    return ok({"address": parsed.text, "protocol": parsed.protocol, "status": status})
 
 
 IMPORT_PATH = "/api/v1/address-pool/addresses"
@@ -138,10 +135,16 @@ async def import_addresses(request: Request, ctx: Ctx, key: Writer) -> Response:
         skip_invalid=body.skip_invalid,
         dry_run=body.dry_run,
     )
-    if report.imported and not report.dry_run:
-        ctx.pool_alerts.changed(body.protocol)
-    status = 201 if report.imported and not report.dry_run else 200
-    return ok(import_view(report), status=status)
+    return _import_answer(ctx, report)
+
+
+def _import_answer(ctx: AppContext, report: ImportReport, **extra: Any) -> Response:
+    """201 when rows were written (and the pool's alerts look again), 200 for nothing new or a
+    dry run."""
+    written = bool(report.imported) and not report.dry_run
+    if written:
+        ctx.pool_alerts.changed(report.protocol)
+    return ok({**import_view(report), **extra}, status=201 if written else 200)
 
 
 def _parse_import(raw: bytes) -> tuple[ImportBody, list[RawRow]]:
@@ -184,7 +187,4 @@ async def import_from_xpub(body: XpubImportBody, ctx: Ctx, key: Writer) -> Respo
         actor=key.actor,
         dry_run=body.dry_run,
     )
-    if report.imported and not report.dry_run:
-        ctx.pool_alerts.changed(body.protocol)
-    status = 201 if report.imported and not report.dry_run else 200
-    return ok({**import_view(report), "fingerprint": account.fingerprint}, status=status)
+    return _import_answer(ctx, report, fingerprint=account.fingerprint)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,11 +29,16 @@ from pool.kit.clock import utc_now
 from pool.kit.db import Database
 from pool.kit.errors import AddrpoolError, NotFound, UpstreamAddressUnknown
 from pool.upstream.client import UpstreamClient
-from pool.vocabulary import ADDRESS_BOUND, UPSTREAM_ADDRESS_UNKNOWN, ParsedAddress, Protocol
+from pool.vocabulary import (
+    ADDRESS_BOUND,
+    UPSTREAM_ADDRESS_UNKNOWN,
+    AddressParser,
+    ParsedAddress,
+    Protocol,
+)
 from pool.webhooks.outbox import record_event
 
 log = logging.getLogger("addrpool.upstream")
-AddressParser = Callable[[str], ParsedAddress]
 
 
 async def bind_through_upstream(

@@ -61,6 +61,7 @@ from chains.codec import address_parser
 from pool.kit.clock import utc_now
 from pool.kit.config import ReconcileSettings
 from pool.kit.db import Database
+from scripts.bench.children import clean_env
 from scripts.bench.imports import PSQL
 from scripts.bench.reconcile_chain import (
     SECRET_KEY,
@@ -79,7 +80,7 @@ from scripts.bench.reconcile_data import (
 )
 from scripts.bench.reconcile_load import bind_impact
 from scripts.bench.reconcile_phases import explain_reads, loop_stalls, phase_timers
-from scripts.bench.watcher import bind_first, clean_env, code_version, prepare_backend
+from scripts.bench.watcher import bind_first, code_version, prepare_backend
 from scripts.devnet.anvil import Anvil
 
 PG_DATABASE = "addrpool_bench_recon"

@@ -49,6 +49,7 @@ from chains.presets import DEFAULT_MAX_BLOCK_RANGE
 from pool.bindings import service as allocation
 from pool.kit.clock import utc_now
 from pool.kit.db import Database
+from scripts.bench.children import clean_env, run_measured
 from scripts.bench.imports import ADDRPOOL, PSQL, fresh_postgres, timed_import, write_file
 from scripts.bench.watcher_chain import (
     ChainFacts,
@@ -80,12 +81,6 @@ class Backend:
 
 
 # -- the pool ---------------------------------------------------------------------------------
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """No stray ADDRPOOL_ setting from the caller's shell leaks into a measured process."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ADDRPOOL_")}
-    return {**env, "ADDRPOOL_LOG_LEVEL": "WARNING", **extra}
 
 
 def prepare_backend(name: str, work: Path, pg_database: str) -> Backend:
@@ -176,12 +171,13 @@ def run_child(
             *argv,
         ]
     log_path = work / f"{spec.label}-{mode}.log"
-    with log_path.open("wb") as log:
-        done = subprocess.run(argv, cwd=work, env=clean_env(), stdout=log, stderr=log, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"child {mode} failed:\n{log_path.read_text()[-3000:]}")
-    result: dict[str, Any] = json.loads(Path(spec.result_path).read_text())
-    return result
+    return run_measured(
+        argv,
+        work=work,
+        log_path=log_path,
+        result_path=Path(spec.result_path),
+        what=f"child {mode}",
+    )
 
 
 def child_spec(

@@ -46,6 +46,7 @@ import httpx
 
 from pool.kit.db import Database
 from pool.kit.migrate import upgrade
+from scripts.bench.children import clean_env, run_measured
 from scripts.bench.imports import PSQL
 from scripts.bench.webhooks_latency import BLOCK_TIME, LatencyRun, deploy_usdt
 from scripts.bench.webhooks_latency import measure as measure_latency
@@ -74,12 +75,6 @@ SCENARIOS = (
     Scenario("four", "4 endpoints", (0, 1, 2, 3)),
     Scenario("hang", "4 endpoints, 1 hangs", (0, 1, 2, 4)),
 )
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """No stray ADDRPOOL_ setting from the caller's shell leaks into a measured process."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ADDRPOOL_")}
-    return {**env, "ADDRPOOL_LOG_LEVEL": "WARNING", **extra}
 
 
 # -- databases ---------------------------------------------------------------------------------
@@ -210,11 +205,13 @@ def run_throughput(
     receiver_cpu = receivers.cpu_seconds()
     load = os.getloadavg()[0]
     log_path = work / f"{label}.log"
-    with log_path.open("wb") as log:
-        done = subprocess.run(argv, cwd=work, env=clean_env(), stdout=log, stderr=log, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"throughput child {label} failed:\n{log_path.read_text()[-3000:]}")
-    result: dict[str, Any] = json.loads(Path(spec.result_path).read_text())
+    result = run_measured(
+        argv,
+        work=work,
+        log_path=log_path,
+        result_path=Path(spec.result_path),
+        what=f"throughput child {label}",
+    )
     result["receiver_cpu_seconds"] = receivers.cpu_seconds() - receiver_cpu
     stats = receivers.stats()
     result["receivers"] = [stats[i] | {"records": None} for i in scenario.ports]
