@@ -38,4 +38,4 @@ echo "== ruff"; ruff check . && ruff format --check .
 echo "== mypy (strict on pool/ chains/ api/)"; mypy
 echo "== import-linter"; lint-imports
 echo "== pytest"
-ADDRPOOL_TEST_POSTGRES_URL="${pg_url}" python -m pytest -n "$(( $(nproc) * 2 ))" "$@"
+ADDRPOOL_TEST_POSTGRES_URL="${pg_url}" python -m pytest -n "$(( $(getconf _NPROCESSORS_ONLN) * 2 ))" "$@"
