@@ -64,3 +64,11 @@ run_addrpool() {
   cd "$here"
   exec "$ADDRPOOL_ROOT/.venv/bin/addrpool" "$@"
 }
+
+# Drop database $1 and the per-worker databases the test suite made beside it ($1_gw0, ...).
+drop_test_databases() {
+  local name
+  for name in $(psql_admin -qAtc "SELECT datname FROM pg_database WHERE datname = '$1' OR datname LIKE '$1\_gw%'" 2>/dev/null); do
+    psql_admin -qc "DROP DATABASE IF EXISTS \"${name}\" WITH (FORCE)" >/dev/null 2>&1 || true
+  done
+}

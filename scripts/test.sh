@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from nothing: virtualenv, packages, PostgreSQL, lint, types, tests.
 #   ./scripts/test.sh [pytest args...]
+# pytest runs in two processes per core (pytest-xdist): many tests wait on a server, a worker or
+# anvil rather than compute, and 4 workers beat 2 on two cores. `-n 0` runs it in one process.
 # Under CI=true a missing PostgreSQL is a failure; elsewhere it is reported loudly and the
 # SQLite half still runs.
 set -euo pipefail
@@ -15,7 +17,9 @@ pg_url=""
 if postgres_ready; then
   run_db="addrpool_test_$(date +%s)_$$"
   psql_admin -qc "CREATE DATABASE ${run_db}"
-  trap 'psql_admin -qc "DROP DATABASE IF EXISTS ${run_db} WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
+  # Each pytest-xdist worker makes `${run_db}_gw0`, `_gw1`, … beside it and drops its own; these
+  # go too if a worker could not.
+  trap 'drop_test_databases "${run_db}"' EXIT
   pg_url="postgresql://${PGUSER:-postgres}@${PGHOST:-127.0.0.1}:${PGPORT:-5432}/${run_db}"
   echo "PostgreSQL: fresh database ${run_db}"
 elif [ "${CI:-}" = "true" ]; then
@@ -34,4 +38,4 @@ echo "== ruff"; ruff check . && ruff format --check .
 echo "== mypy (strict on pool/ chains/ api/)"; mypy
 echo "== import-linter"; lint-imports
 echo "== pytest"
-ADDRPOOL_TEST_POSTGRES_URL="${pg_url}" python -m pytest "$@"
+ADDRPOOL_TEST_POSTGRES_URL="${pg_url}" python -m pytest -n "$(( $(getconf _NPROCESSORS_ONLN) * 2 ))" "$@"

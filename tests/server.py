@@ -1,4 +1,5 @@
-"""Run the real `addrpool` command as a subprocess on a free loopback port."""
+"""Run the real `addrpool` server as a subprocess on a free loopback port; one-shot commands
+run in this process (tests/cli.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from typing import IO
 
 import httpx
 
+from tests.cli import run_cli
+
 STARTUP_DEADLINE = 60.0
 
 
@@ -26,26 +29,14 @@ def free_port() -> int:
 
 
 def cli(*args: str, database_url: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """`addrpool ARGS` (in this process: tests/cli.py) on `database_url`."""
     env = {**os.environ, "ADDRPOOL_DATABASE_URL": database_url}
-    return subprocess.run(
-        [sys.executable, "-m", "scripts.cli.main", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=check,
-        timeout=120,
-    )
+    return run_cli(args, env=env, check=check)
 
 
 def cli_in(env: dict[str, str], *args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
-    """`addrpool ARGS` with exactly this environment; its exit status must be `expect`."""
-    done = subprocess.run(
-        [sys.executable, "-m", "scripts.cli.main", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    """`addrpool ARGS` (in this process) with exactly this environment; it must exit `expect`."""
+    done = run_cli(args, env=env)
     assert done.returncode == expect, done.stdout + done.stderr
     return done
 

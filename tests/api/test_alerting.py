@@ -7,7 +7,6 @@ import asyncio
 import json
 import logging
 import sys
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -39,6 +38,7 @@ from pool.kit.tables import (
 from pool.webhooks import endpoints as webhooks
 from pool.webhooks.delivery import DeliveryWorker
 from tests.helpers import auth, load_pool, random_addresses
+from tests.polling import wait_until_async
 from tests.pool.webhooks.test_delivery import (
     Receiver,
     deliver_all,
@@ -333,7 +333,7 @@ async def test_alerting_switched_off_evaluates_nothing(
             headers=auth(admin_key),
         )
         assert answer.status_code == 201
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(0.2)  # nothing may happen: a wait for an absence cannot poll
     assert await transitions(db) == []
     await app.state.ctx.pool_alerts.close()
 
@@ -376,7 +376,7 @@ async def test_a_healthy_pool_is_evaluated_at_most_once_a_second(
     await load_pool(db, "evm", 50)  # far above the threshold of 3
     pool_alerts = alerting.app.state.ctx.pool_alerts
     assert await bind(alerting, admin_key, "first") == 201
-    await asyncio.sleep(0.2)
+    await wait_until_async(lambda: pool_alerts._healthy == {"evm": True}, timeout=0.2)
     assert pool_alerts._healthy == {"evm": True}
     pool_alerts.changed("evm")
     assert pool_alerts._coalesce() == 1.0
@@ -384,7 +384,9 @@ async def test_a_healthy_pool_is_evaluated_at_most_once_a_second(
         await conn.execute(
             update(address).where(address.c.status == "available").values(status="archived")
         )
-    await asyncio.sleep(1.2)
+    # Within the 1.2 s the test always allowed: the next evaluation, at most a second later,
+    # has written its transition.
+    await wait_until_async(lambda: transitions(db, "pool_low:evm"), timeout=1.2)
     assert pool_alerts._healthy == {"evm": False}
     assert await transitions(db, "pool_low:evm") == [("pool_low:evm", "fired")]
 
@@ -409,10 +411,7 @@ async def test_pool_low_skips_a_protocol_never_imported_not_one_whose_addresses_
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
     """Poll background work with a deadline (no fixed sleeps)."""
-    deadline = time.monotonic() + timeout
-    while not await check():
-        assert time.monotonic() < deadline, "not within the deadline"
-        await asyncio.sleep(0.05)
+    await wait_until_async(check, timeout=timeout)
 
 
 async def pool_low_row(db: Database) -> Any:

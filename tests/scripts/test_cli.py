@@ -4,11 +4,11 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 
 from pool.kit.db import Database
+from tests.cli import run_cli
 from tests.helpers import make_key, random_addresses
 from tests.server import cli, cli_in
 
@@ -128,17 +128,12 @@ def test_serve_refuses_an_unmigrated_postgres_schema(backend, database_url, tmp_
 
 
 def test_import_from_stdin_as_json_and_secrets_refused(database_url, tmp_path) -> None:
-    import os
-    import subprocess
-    import sys
-
     evm = random_addresses("evm", 2)
     payload = json.dumps([evm[0], {"address": evm[1], "derivationIndex": 1}])
     env = {**os.environ, "ADDRPOOL_DATABASE_URL": database_url}
-    result = subprocess.run(
-        [sys.executable, "-m", "scripts.cli.main", "import", "-", "--protocol", "evm", "--json"],
-        input=payload, env=env, capture_output=True, text=True, timeout=120, check=True,
-    )  # fmt: skip
+    result = run_cli(
+        ["import", "-", "--protocol", "evm", "--json"], stdin=payload, env=env, check=True
+    )
     assert json.loads(result.stdout)["imported"] == 2
     secret_file = tmp_path / "keys.csv"
     secret = "f" * 64
@@ -162,10 +157,6 @@ def test_progress_bar_writes_to_stderr_only_when_enabled(capsys) -> None:
 
 
 def test_a_setting_that_cannot_work_is_one_line_not_a_traceback(tmp_path) -> None:
-    import os
-
-    from tests.server import cli_in
-
     env = {k: v for k, v in os.environ.items() if not k.startswith("ADDRPOOL_")}
     env |= {
         "ADDRPOOL_DATABASE_URL": f"sqlite:///{tmp_path / 'a.db'}",
@@ -200,18 +191,13 @@ def _refused_process(done: subprocess.CompletedProcess[str], message: str) -> No
 
 
 @pytest.fixture
-def addrpool(database_url, monkeypatch, capsys):
+def addrpool(database_url):
     """`addrpool ARGS` in this process on `database_url`, as a process of `network`:
     (exit status, stdout, stderr)."""
-    from scripts.cli.main import main
-
-    monkeypatch.setenv("ADDRPOOL_DATABASE_URL", database_url)
 
     def run(network: str, *args: str) -> tuple[int, str, str]:
-        monkeypatch.setenv("ADDRPOOL_NETWORK", network)
-        code = main(list(args))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
+        done = run_cli(args, env=_network_env(database_url, network))
+        return done.returncode, done.stdout, done.stderr
 
     return run
 
@@ -238,10 +224,7 @@ def test_commands_of_the_other_network_are_refused_and_write_nothing(
     mainnet = _network_env(database_url, "mainnet")
     _refused_process(cli_in(mainnet, "keys", "create", "--name", "live", expect=2), mismatch)
     # `addrpool worker` would run until stopped: refused, it exits at once.
-    worker = subprocess.run(
-        [sys.executable, "-m", "scripts.cli.main", "worker"],
-        env=mainnet, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    worker = run_cli(["worker"], env=mainnet)
     _refused_process(worker, mismatch)
     addresses = tmp_path / "evm.txt"
     addresses.write_text("\n".join(random_addresses("evm", 2)) + "\n")
@@ -333,15 +316,8 @@ def test_import_refuses_a_secret_in_any_column_without_echoing_it(database_url, 
 
 
 def test_import_from_stdin_refuses_a_mnemonic_one_word_per_line(database_url) -> None:
-    import os
-    import subprocess
-    import sys
-
     env = {**os.environ, "ADDRPOOL_DATABASE_URL": database_url}
-    result = subprocess.run(
-        [sys.executable, "-m", "scripts.cli.main", "import", "-", "--protocol", "evm"],
-        input="\n".join(WORDS) + "\n", env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    result = run_cli(["import", "-", "--protocol", "evm"], stdin="\n".join(WORDS) + "\n", env=env)
     assert result.returncode == 2 and "BIP39 mnemonic" in result.stderr
     assert "winner" not in result.stdout + result.stderr
 
@@ -359,3 +335,16 @@ def test_import_reports_the_first_100_bad_lines_and_counts_the_rest(database_url
     assert (len(report["invalid"]), report["invalidCount"]) == (100, 300)
     text = cli(*args, "--skip-invalid", "--dry-run", database_url=database_url).stdout
     assert text.count("\n  line ") == 100 and "200 more not listed" in text
+
+
+def test_the_installed_command_starts_and_shows_its_help() -> None:
+    """The one real `addrpool` process among the command tests: the entry point installed
+    beside this interpreter (the others call `main(argv)` in this process: tests/cli.py)."""
+    import sys
+    from pathlib import Path
+
+    installed = Path(sys.executable).parent / "addrpool"
+    done = subprocess.run(
+        [str(installed), "--help"], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.startswith("usage: addrpool") and "keys" in done.stdout

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import glob
 import os
-import tempfile
 import time
 
 import httpx
@@ -18,7 +17,6 @@ from tests.helpers import auth, load_pool, make_key
 from tests.server import running_server
 
 pytestmark = pytest.mark.server
-METRICS_DIRS = os.path.join(tempfile.gettempdir(), "addrpool-metrics-*")
 
 
 @pytest.fixture
@@ -61,12 +59,16 @@ def _scrape(base_url: str) -> Samples:
     return parse(response.text)
 
 
-async def test_the_bind_counter_sums_binds_across_two_workers(database_url, db) -> None:
+async def test_the_bind_counter_sums_binds_across_two_workers(database_url, db, tmp_path) -> None:
     await load_pool(db, "evm", 400)
     key = await make_key(db, scopes=None)
-    before = set(glob.glob(METRICS_DIRS))
-    with running_server(database_url, command="api", workers=2) as server:
-        created = set(glob.glob(METRICS_DIRS)) - before
+    # The server's temporary directories go under tmp_path: other servers running at the same
+    # time (tests in parallel) make and remove their own in the shared one.
+    metrics_dirs = str(tmp_path / "addrpool-metrics-*")
+    before = set(glob.glob(metrics_dirs))
+    temporary = {"TMPDIR": str(tmp_path)}
+    with running_server(database_url, command="api", workers=2, extra_env=temporary) as server:
+        created = set(glob.glob(metrics_dirs)) - before
         assert len(created) == 1, "the command made one fresh multiprocess directory"
         made = await _bind_until_both_workers_counted(server.base_url, key, created.pop())
         unbind = httpx.post(
@@ -77,7 +79,7 @@ async def test_the_bind_counter_sums_binds_across_two_workers(database_url, db) 
         assert unbind.status_code == 200
         scrapes = [_scrape(server.base_url) for _ in range(10)]
         assert server.terminate() == 0
-    assert set(glob.glob(METRICS_DIRS)) == before, "the directory is removed at exit"
+    assert set(glob.glob(metrics_dirs)) == before, "the directory is removed at exit"
     for samples in scrapes:
         assert value(samples, "addrpool_binds_total", protocol="evm", outcome="created") == made
         assert value(samples, "addrpool_unbinds_total", protocol="evm") == 1

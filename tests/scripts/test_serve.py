@@ -2,23 +2,15 @@
 
 import json
 import socket
-import time
 
 import httpx
 import pytest
 
 from tests.helpers import load_pool, make_key
+from tests.polling import wait_until
 from tests.server import running_server
 
 pytestmark = pytest.mark.server
-
-
-def _wait_for(condition, deadline_seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + deadline_seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not reached")
-        time.sleep(0.02)
 
 
 async def test_sigterm_drains_an_in_flight_request(database_url, db) -> None:
@@ -36,7 +28,7 @@ async def test_sigterm_drains_an_in_flight_request(database_url, db) -> None:
             # A full round trip after our bytes went out: the server has read our request head.
             assert httpx.get(server.base_url + "/health", timeout=10).status_code == 200
             server.process.send_signal(15)
-            _wait_for(lambda: not server.accepts_connections())  # stopped taking new work
+            wait_until(lambda: not server.accepts_connections())  # stopped taking new work
             conn.sendall(body[10:])
             response = b""
             while chunk := conn.recv(65536):

@@ -8,7 +8,7 @@ import hmac
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ import pytest
 from scripts.devnet import anvil
 from tests.devnet import Devnet
 from tests.helpers import random_addresses
+from tests.polling import wait_until
 from tests.server import Server, cli_in, free_port, running_server
 
 pytestmark = pytest.mark.server
@@ -66,16 +67,6 @@ def sign(body: bytes, secret: str, timestamp: int | None = None) -> str:
         return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     signed = f"{timestamp}.".encode() + body
     return f"t={timestamp},v1={hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()}"
-
-
-def wait_for(check: Callable[[], Any], seconds: float = 30.0) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError("timed out waiting")
 
 
 @pytest.fixture
@@ -163,7 +154,7 @@ def test_upstream_mode_end_to_end(pair: Any, devnet: Devnet) -> None:
     anvil.transfer(devnet.url, devnet.usdt, address, 7 * USDT)
     anvil.mine(devnet.url, CONFIRMATIONS)
     check = pair.front_node
-    wait_for(lambda: _upstream_events(check, "matched") >= 2)  # pending and confirmed
+    wait_until(lambda: _upstream_events(check, "matched") >= 2)  # pending and confirmed
 
     _forged_webhooks_are_rejected_or_reported(pair)
 
@@ -227,7 +218,7 @@ def _forged_webhooks_are_rejected_or_reported(pair: Any) -> None:
     again = httpx.post(url, content=body, headers={"X-PayIn-Signature": sign(body, pair.secret)})
     assert again.json()["data"]["duplicate"] is True
     assert _upstream_events(pair.front_node, "rejected") == 2
-    wait_for(lambda: _upstream_events(pair.front_node, "not_on_chain") == 1)
+    wait_until(lambda: _upstream_events(pair.front_node, "not_on_chain") == 1)
     alerts = front_get(pair, "/api/v1/alerts?state=firing")["data"]["alerts"]
     assert ("upstream_discrepancy", "critical") in {(a["kind"], a["severity"]) for a in alerts}
     report = pair.front_node.cli("reconcile", expect=1)

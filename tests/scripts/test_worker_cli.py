@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from scripts.devnet import anvil
+from tests.cli import run_cli
 from tests.devnet import Devnet
 
 pytestmark = pytest.mark.server
@@ -72,34 +73,11 @@ def test_chains_and_rescan_commands(tmp_path: Path, devnet: Devnet) -> None:
     env = worker_env(tmp_path, chain)
 
     def run(*args: str) -> dict:
-        done = subprocess.run(
-            [sys.executable, "-m", "scripts.cli.main", *args, "--json"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-        return json.loads(done.stdout)
+        return json.loads(run_cli([*args, "--json"], env=env, check=True).stdout)
 
     listed = run("chains")
     assert listed["devnet"]["watched"] is True and listed["devnet"]["cursor"] is None
     assert "polygon-amoy" not in listed  # only configured chains
     # A never-watched chain cannot be rescanned; a clear error, exit 2.
-    refused = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "scripts.cli.main",
-            "rescan",
-            "--chain",
-            "devnet",
-            "--from-block",
-            "0",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    refused = run_cli(["rescan", "--chain", "devnet", "--from-block", "0"], env=env)
     assert refused.returncode == 2 and "never been watched" in refused.stderr + refused.stdout

@@ -18,6 +18,7 @@ from pool.kit.config import Settings
 from pool.kit.db import Database
 from scripts.devnet import anvil
 from tests.devnet import Devnet
+from tests.polling import wait_until_async
 from tests.server import free_port
 
 DEADLINE = 20.0
@@ -45,12 +46,7 @@ async def cursor_exists(db: Database) -> bool:
 
 
 async def wait_until(check, what: str) -> None:  # noqa: ANN001
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + DEADLINE
-    while not await check():
-        if loop.time() > deadline:
-            raise TimeoutError(what)
-        await asyncio.sleep(0.05)
+    await wait_until_async(check, timeout=DEADLINE, what=what)
 
 
 async def test_run_watchers_polls_until_stopped(

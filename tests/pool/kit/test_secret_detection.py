@@ -32,6 +32,16 @@ def _xprv() -> str:
         (Mnemonic("english").generate(128), "mnemonic"),
         (Mnemonic("english").generate(256).upper(), "mnemonic"),
     ],
+    ids=[
+        "hex",
+        "0x-HEX",
+        "wif-uncompressed",
+        "wif-compressed",
+        "wif-testnet",
+        "xprv",
+        "mnemonic-12",
+        "mnemonic-24-upper",
+    ],
 )
 def test_secrets_are_recognised(value: str, kind: str) -> None:
     assert secret_kind(value) is not None and kind in secret_kind(value)
@@ -47,6 +57,7 @@ def test_secrets_are_recognised(value: str, kind: str) -> None:
         "abandon abandon abandon",  # too short to be a phrase
         secrets.token_hex(31),
     ],
+    ids=["evm-address", "tron-address", "xpub", "a-word", "three-words", "hex-31-bytes"],
 )
 def test_addresses_and_public_keys_are_not_secrets(value: str) -> None:
     assert secret_kind(value) is None
@@ -81,6 +92,22 @@ ADDRESS = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
             "mnemonic",
         ),
     ],
+    ids=[
+        "quoted-key",
+        "key=",
+        "after-address",
+        "csv-column",
+        "glued-upper",
+        "wif;",
+        "wif-in-brackets",
+        "xprv-in-json",
+        "xprv-cut-short",
+        "quoted-phrase",
+        "phrase-upper",
+        "phrase-crlf",
+        "phrase-quoted-words",
+        "phrase-numbered",
+    ],
 )
 def test_secrets_are_found_inside_any_text(text: str, secret: str, kind: str) -> None:
     from pool.kit.secret_detection import find_secrets
@@ -100,6 +127,15 @@ def test_secrets_are_found_inside_any_text(text: str, secret: str, kind: str) ->
         "please credit this deposit to the account of my brother, who lives abroad",
         "xpub6CUGRUonZSQ4TWtTMmzXdrXDtypWKiKrhko4egpiMZbpiaQL2jkwSB1icqYh2cfDfVxdx4df189oLKnC5fSwqPfgyP3hooxujYzAu3fDVmz",
         _wif(compressed=True)[:-1] + "x",  # checksum broken: a random base58 string
+    ],
+    ids=[
+        "two-addresses",
+        "65-hex-digits",
+        "signature-sized-hex",
+        "two-11-word-runs",
+        "plain-sentence",
+        "xpub",
+        "wif-broken-checksum",
     ],
 )
 def test_things_that_are_not_secrets(text: str) -> None:
