@@ -27,7 +27,7 @@ from pool.kit.config import Settings
 from pool.kit.db import Database
 from pool.kit.migrate import upgrade
 from pool.kit.tables import metadata
-from tests.helpers import BACKENDS, make_key
+from tests.fixtures.helpers import BACKENDS, make_key
 
 T = TypeVar("T")
 POSTGRES_URL = os.environ.get("ADDRPOOL_TEST_POSTGRES_URL")
@@ -193,7 +193,7 @@ def no_proxy_env() -> Iterator[None]:
 
 
 # A real anvil node with test USDT/USDC for every test that asks for `devnet`.
-from tests.devnet import anvil_node, devnet, devnet_tokens  # noqa: E402, F401
+from tests.fixtures.devnet import anvil_node, devnet, devnet_tokens  # noqa: E402, F401
 
 
 @pytest.fixture

@@ -118,7 +118,7 @@ class ProcessCheck:
 
 
 def free_port() -> int:
-    """As `tests/server.py` does (`tests` is not importable from a script)."""
+    """As `tests/fixtures/server.py` does (`tests` is not importable from a script)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])

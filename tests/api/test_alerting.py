@@ -37,8 +37,8 @@ from pool.kit.tables import (
 )
 from pool.webhooks import endpoints as webhooks
 from pool.webhooks.delivery import DeliveryWorker
-from tests.helpers import auth, load_pool, random_addresses
-from tests.polling import wait_until_async
+from tests.fixtures.helpers import auth, load_pool, random_addresses
+from tests.fixtures.polling import wait_until_async
 from tests.pool.webhooks.test_delivery import (
     Receiver,
     deliver_all,

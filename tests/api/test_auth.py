@@ -3,7 +3,7 @@ import pytest
 from pool.keys.service import revoke_key
 from pool.kit.clock import utc_now
 from pool.kit.errors import Unauthorized
-from tests.helpers import auth, load_pool, make_key
+from tests.fixtures.helpers import auth, load_pool, make_key
 
 BIND = "/api/v1/deposits/bind"
 BODY = {"depositReference": "u1", "protocol": "evm"}

@@ -6,7 +6,7 @@ from sqlalchemy import insert, select
 from pool.kit.clock import utc_now
 from pool.kit.db import Database
 from pool.kit.tables import address, binding, deposit
-from tests.helpers import auth, load_pool
+from tests.fixtures.helpers import auth, load_pool
 
 ISO_MS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 

@@ -5,7 +5,7 @@ from sqlalchemy import func, select
 
 from pool.kit.db import Database
 from pool.kit.tables import binding, event
-from tests.helpers import auth, load_pool
+from tests.fixtures.helpers import auth, load_pool
 
 BIND = "/api/v1/deposits/bind"
 

@@ -13,7 +13,7 @@ import pytest
 
 from scripts.bench.fuzz import curl_lines, fuzz, prepare
 from tests.conftest import run_sync
-from tests.server import running_server
+from tests.fixtures.server import running_server
 
 CASES = 3000
 SEED = 20261206

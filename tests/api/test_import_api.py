@@ -4,7 +4,7 @@ import pytest
 from sqlalchemy import func, select
 
 from pool.kit.tables import address, audit_log
-from tests.helpers import auth, random_addresses
+from tests.fixtures.helpers import auth, random_addresses
 
 EVM = random_addresses("evm", 1)[0]
 

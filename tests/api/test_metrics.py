@@ -17,7 +17,7 @@ from pool.kit.clock import utc_now
 from pool.kit.config import Settings
 from pool.kit.db import Database
 from pool.kit.tables import address, delivery, deposit, event, webhook_endpoint
-from tests.helpers import auth, load_pool, make_key
+from tests.fixtures.helpers import auth, load_pool, make_key
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 

@@ -7,8 +7,8 @@ import pytest
 
 from chains.rpc import RpcClient, RpcResponseError, RpcTransportError, redact_url
 from tests.api.test_metrics import scrape, value
-from tests.devnet import Devnet
-from tests.server import free_port
+from tests.fixtures.devnet import Devnet
+from tests.fixtures.server import free_port
 
 
 async def test_rpc_requests_and_latency_move_when_a_client_calls_anvil(

@@ -1,7 +1,7 @@
 from datetime import datetime, timedelta
 
 from pool.kit.clock import utc_now
-from tests.helpers import auth, load_pool
+from tests.fixtures.helpers import auth, load_pool
 
 
 async def test_summary_availability_and_listing(client, db, admin_key) -> None:

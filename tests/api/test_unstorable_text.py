@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from pool.kit.db import Database
 from pool.kit.tables import binding, event, webhook_endpoint
-from tests.helpers import auth, load_pool
+from tests.fixtures.helpers import auth, load_pool
 
 BIND = "/api/v1/deposits/bind"
 ENDPOINTS = "/api/v1/webhooks/endpoints"

@@ -11,7 +11,7 @@ from api.app import create_app
 from pool.kit.config import Settings
 from pool.kit.db import Database
 from pool.kit.tables import delivery, event, webhook_endpoint
-from tests.helpers import auth, load_pool, make_key
+from tests.fixtures.helpers import auth, load_pool, make_key
 
 ENDPOINTS = "/api/v1/webhooks/endpoints"
 

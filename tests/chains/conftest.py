@@ -8,8 +8,8 @@ import pytest
 
 from pool.kit.db import Database
 from tests.chains.harness import Harness, chain_config
-from tests.devnet import Devnet
-from tests.helpers import load_pool
+from tests.fixtures.devnet import Devnet
+from tests.fixtures.helpers import load_pool
 
 
 @pytest.fixture

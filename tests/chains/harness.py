@@ -21,7 +21,7 @@ from pool.kit.db import Database
 from pool.kit.tables import alert, deposit, event
 from pool.vocabulary import Protocol
 from scripts.devnet import anvil
-from tests.devnet import Devnet
+from tests.fixtures.devnet import Devnet
 
 CONFIRMATIONS = 3
 USDT = 1_000_000  # one token, 6 decimals

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from chains.rpc import RpcClient, RpcResponseError, RpcTransportError, redact_url
-from tests.devnet import Devnet
+from tests.fixtures.devnet import Devnet
 
 
 class Scripted:

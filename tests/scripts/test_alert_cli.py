@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from scripts.cli.main import main
-from tests.helpers import random_addresses
+from tests.fixtures.helpers import random_addresses
+from tests.fixtures.server import cli_in
 from tests.scripts.test_worker_cli import worker_env
-from tests.server import cli_in
 
 pytestmark = pytest.mark.server
 

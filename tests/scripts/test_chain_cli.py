@@ -18,9 +18,9 @@ from pool.kit.clock import utc_now
 from pool.kit.db import Database
 from tests.chains.harness import USDT, Harness, chain_config
 from tests.conftest import run_sync
-from tests.devnet import Devnet
-from tests.helpers import load_pool, random_evm_address
-from tests.server import cli_in, free_port
+from tests.fixtures.devnet import Devnet
+from tests.fixtures.helpers import load_pool, random_evm_address
+from tests.fixtures.server import cli_in, free_port
 
 
 @dataclass(frozen=True)

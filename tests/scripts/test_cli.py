@@ -8,9 +8,9 @@ import subprocess
 import pytest
 
 from pool.kit.db import Database
-from tests.cli import run_cli
-from tests.helpers import make_key, random_addresses
-from tests.server import cli, cli_in
+from tests.fixtures.cli import run_cli
+from tests.fixtures.helpers import make_key, random_addresses
+from tests.fixtures.server import cli, cli_in
 
 
 def _json(*args: str, database_url: str, check: bool = True) -> dict:
@@ -339,7 +339,7 @@ def test_import_reports_the_first_100_bad_lines_and_counts_the_rest(database_url
 
 def test_the_installed_command_starts_and_shows_its_help() -> None:
     """The one real `addrpool` process among the command tests: the entry point installed
-    beside this interpreter (the others call `main(argv)` in this process: tests/cli.py)."""
+    beside this interpreter (the others call `main(argv)` in this process: tests/fixtures/cli.py)."""
     import sys
     from pathlib import Path
 

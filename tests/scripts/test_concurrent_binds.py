@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 
 from pool.kit.db import Database
 from pool.kit.tables import address, binding, event
-from tests.helpers import auth, load_pool, make_key
-from tests.server import running_server
+from tests.fixtures.helpers import auth, load_pool, make_key
+from tests.fixtures.server import running_server
 
 pytestmark = pytest.mark.server
 

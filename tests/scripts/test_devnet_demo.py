@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.server import Server, _wait_until_healthy, free_port
+from tests.fixtures.server import Server, _wait_until_healthy, free_port
 
 pytestmark = pytest.mark.server
 DEADLINE = 60.0

@@ -13,8 +13,8 @@ import pytest
 
 from scripts.run.server import shared_metrics_directory
 from tests.api.test_metrics import Samples, parse, pool_gauges, value
-from tests.helpers import auth, load_pool, make_key
-from tests.server import running_server
+from tests.fixtures.helpers import auth, load_pool, make_key
+from tests.fixtures.server import running_server
 
 pytestmark = pytest.mark.server
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from scripts.devnet import anvil
-from tests.devnet import Devnet
+from tests.fixtures.devnet import Devnet
+from tests.fixtures.server import cli_in
 from tests.scripts.test_worker_cli import run_worker_until, worker_env
-from tests.server import cli_in
 
 pytestmark = pytest.mark.server
 

@@ -7,8 +7,8 @@ from typing import Any  # noqa: UP035 - PayIn's code, kept as written
 import pytest
 import requests
 
-from tests.helpers import load_pool, make_key
-from tests.server import running_server
+from tests.fixtures.helpers import load_pool, make_key
+from tests.fixtures.server import running_server
 
 pytestmark = pytest.mark.server
 

@@ -6,9 +6,9 @@ import socket
 import httpx
 import pytest
 
-from tests.helpers import load_pool, make_key
-from tests.polling import wait_until
-from tests.server import running_server
+from tests.fixtures.helpers import load_pool, make_key
+from tests.fixtures.polling import wait_until
+from tests.fixtures.server import running_server
 
 pytestmark = pytest.mark.server
 
@@ -47,7 +47,7 @@ async def test_a_server_of_the_other_network_refuses_the_database(database_url, 
     once with one line, and a pk_live_ key put in by hand gets 401 from the testnet server."""
     import os
 
-    from tests.server import cli_in, free_port
+    from tests.fixtures.server import cli_in, free_port
 
     await load_pool(db, "evm", 1)
     test_key = await make_key(db, scopes=None, prefix="pk_test_")

@@ -17,10 +17,10 @@ import httpx
 import pytest
 
 from scripts.devnet import anvil
-from tests.devnet import Devnet
-from tests.helpers import random_addresses
-from tests.polling import wait_until
-from tests.server import Server, cli_in, free_port, running_server
+from tests.fixtures.devnet import Devnet
+from tests.fixtures.helpers import random_addresses
+from tests.fixtures.polling import wait_until
+from tests.fixtures.server import Server, cli_in, free_port, running_server
 
 pytestmark = pytest.mark.server
 USDT = 1_000_000

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from tests.server import cli
+from tests.fixtures.server import cli
 
 pytestmark = pytest.mark.server
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from scripts.devnet import anvil
-from tests.cli import run_cli
-from tests.devnet import Devnet
+from tests.fixtures.cli import run_cli
+from tests.fixtures.devnet import Devnet
 
 pytestmark = pytest.mark.server
 

@@ -4,8 +4,8 @@ import json
 
 from chains.hd import derive_addresses, parse_extended_public_key
 from tests.chains.test_hd import V1_M_0H
-from tests.helpers import random_addresses
-from tests.server import cli
+from tests.fixtures.helpers import random_addresses
+from tests.fixtures.server import cli
 
 
 def _json(*args: str, database_url: str, check: bool = True) -> dict:

@@ -16,7 +16,7 @@ from pool.kit.tables import alert, chain_cursor, delivery, deposit
 from pool.webhooks.delivery import DeliveryWorker
 from scripts.devnet import anvil
 from tests.chains.harness import CONFIRMATIONS, USDT, Harness, chain_settings
-from tests.devnet import Devnet
+from tests.fixtures.devnet import Devnet
 from tests.pool.webhooks.test_delivery import deliver_all, endpoint
 
 DEPOSIT_EVENTS = ["deposit.pending", "deposit.confirmed", "deposit.reverted"]

@@ -15,9 +15,9 @@ from pool.upstream.inbox import Verdict, store
 from scripts.devnet import anvil
 from scripts.devnet.anvil import Anvil
 from tests.chains.harness import USDT, chain_settings
-from tests.devnet import Devnet
-from tests.helpers import random_evm_address
-from tests.server import free_port
+from tests.fixtures.devnet import Devnet
+from tests.fixtures.helpers import random_evm_address
+from tests.fixtures.server import free_port
 
 
 async def _announce(db: Database, tx_hash: str) -> None:

@@ -6,7 +6,7 @@ from chains.watch.address_book import AddressBook
 from pool.kit.clock import utc_now
 from pool.kit.db import Database
 from pool.kit.tables import address
-from tests.helpers import load_pool, random_evm_address
+from tests.fixtures.helpers import load_pool, random_evm_address
 
 
 async def _insert_with_id(db: Database, address_id: int) -> str:

@@ -30,8 +30,8 @@ from pool.kit.migrate import upgrade
 from pool.kit.tables import deposit, event
 from scripts.devnet import anvil
 from tests.chains.harness import CONFIRMATIONS, USDT, Harness, chain_config
-from tests.devnet import Devnet
-from tests.helpers import random_evm_address
+from tests.fixtures.devnet import Devnet
+from tests.fixtures.helpers import random_evm_address
 
 pytestmark = pytest.mark.server
 STEPS = 6

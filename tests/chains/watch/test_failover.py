@@ -20,9 +20,9 @@ from scripts.devnet import anvil
 from scripts.devnet.anvil import Anvil
 from tests.chains.harness import USDT, Harness, chain_config
 from tests.chains.rpc_proxy import RpcProxy
-from tests.devnet import Devnet
-from tests.helpers import load_pool
-from tests.server import free_port
+from tests.fixtures.devnet import Devnet
+from tests.fixtures.helpers import load_pool
+from tests.fixtures.server import free_port
 
 
 class Clock:

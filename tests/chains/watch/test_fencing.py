@@ -33,8 +33,8 @@ from pool.kit.db import Database
 from pool.kit.tables import deposit, event
 from scripts.devnet import anvil
 from tests.chains.harness import CONFIRMATIONS, USDT, Harness, chain_config, terminate_lock_backend
-from tests.devnet import Devnet
-from tests.helpers import load_pool
+from tests.fixtures.devnet import Devnet
+from tests.fixtures.helpers import load_pool
 
 pytestmark = [
     pytest.mark.server,

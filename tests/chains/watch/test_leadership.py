@@ -19,8 +19,8 @@ from pool.kit.clock import utc_now
 from pool.kit.db import Database
 from pool.kit.errors import LeadershipLost
 from tests.chains.harness import USDT, Harness, chain_config, terminate_lock_backend
-from tests.devnet import Devnet
-from tests.helpers import load_pool
+from tests.fixtures.devnet import Devnet
+from tests.fixtures.helpers import load_pool
 
 DEADLINE = 20.0
 BLOCK = StoredBlock(7, "0x" + "07" * 32, "0x" + "06" * 32)

@@ -15,8 +15,8 @@ from pool.kit.errors import ValidationFailed
 from scripts.devnet import anvil
 from tests.chains.harness import USDT, Harness, chain_config
 from tests.chains.rpc_proxy import RpcProxy
-from tests.devnet import Devnet
-from tests.helpers import load_pool, random_evm_address
+from tests.fixtures.devnet import Devnet
+from tests.fixtures.helpers import load_pool, random_evm_address
 
 
 class RescanHarness(Harness):

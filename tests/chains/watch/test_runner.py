@@ -17,9 +17,9 @@ from pool.kit.clock import utc_now
 from pool.kit.config import Settings
 from pool.kit.db import Database
 from scripts.devnet import anvil
-from tests.devnet import Devnet
-from tests.polling import wait_until_async
-from tests.server import free_port
+from tests.fixtures.devnet import Devnet
+from tests.fixtures.polling import wait_until_async
+from tests.fixtures.server import free_port
 
 DEADLINE = 20.0
 

@@ -18,8 +18,8 @@ from pool.kit.db import Database
 from pool.kit.tables import event
 from scripts.devnet import anvil
 from tests.chains.harness import CONFIRMATIONS, USDT, Harness, chain_config
-from tests.devnet import Devnet
-from tests.helpers import load_pool
+from tests.fixtures.devnet import Devnet
+from tests.fixtures.helpers import load_pool
 
 
 async def test_usdt_and_usdc_deposits_go_pending_then_confirmed(harness: Harness) -> None:

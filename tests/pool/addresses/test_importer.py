@@ -8,7 +8,7 @@ from pool.kit.clock import utc_now
 from pool.kit.db import Database
 from pool.kit.errors import ValidationFailed
 from pool.kit.tables import address, import_batch
-from tests.helpers import random_addresses
+from tests.fixtures.helpers import random_addresses
 
 
 async def _import(db: Database, lines, protocol="evm", **flags):

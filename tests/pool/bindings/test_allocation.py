@@ -8,7 +8,7 @@ from pool.kit.clock import isoformat_z, utc_now
 from pool.kit.db import Database
 from pool.kit.errors import InsufficientAddresses, NotFound
 from pool.kit.tables import address, binding, event
-from tests.helpers import load_pool
+from tests.fixtures.helpers import load_pool
 
 COOLDOWN = timedelta(days=7)
 

@@ -21,7 +21,7 @@ from pool.kit.secret_box import secret_box
 from pool.kit.tables import delivery, event
 from pool.vocabulary import ADDRESS_BOUND
 from pool.webhooks import endpoints as webhooks
-from tests.helpers import load_pool
+from tests.fixtures.helpers import load_pool
 
 METADATA = {"tier": "gold", "n": 3, "ratio": 2.5, "ok": True, "none": None, "list": [1, "a"]}
 

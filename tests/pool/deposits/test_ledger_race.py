@@ -15,7 +15,7 @@ from pool.deposits import ledger
 from pool.kit.clock import utc_now
 from pool.kit.db import Database
 from pool.kit.tables import alert_transition, deposit, event
-from tests.helpers import load_pool, usdt_transfer
+from tests.fixtures.helpers import load_pool, usdt_transfer
 
 
 async def record(db: Database, transfers: list[ledger.ObservedTransfer]) -> ledger.LedgerChanges:

@@ -14,7 +14,7 @@ from pool.kit.db import Database
 from pool.kit.errors import ConfigurationError, DatabaseNetworkMismatch
 from pool.kit.migrate import current_revision, downgrade, head_revision, upgrade
 from pool.kit.tables import audit_log, instance
-from tests.helpers import make_key
+from tests.fixtures.helpers import make_key
 
 WHERE = "the test database"
 

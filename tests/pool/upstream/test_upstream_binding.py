@@ -15,7 +15,7 @@ from pool.kit.clock import utc_now
 from pool.kit.db import Database
 from pool.kit.tables import address, binding, event
 from pool.upstream.binding import _record_binding
-from tests.helpers import load_pool
+from tests.fixtures.helpers import load_pool
 
 
 async def record(db: Database, reference: str, text: str) -> BindResult:

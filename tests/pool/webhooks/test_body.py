@@ -2,7 +2,7 @@
 
 Every expected string here was printed by node 20 from the same value, and a test keeps re-checking
 them under node; the property test signs random events and has PayIn's guide's receiver
-(tests/receivers/seed_receiver.js) verify them.
+(tests/fixtures/receivers/seed_receiver.js) verify them.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from pool.kit.clock import isoformat_z
 from pool.webhooks.body import body_bytes
 from pool.webhooks.signatures import sign_body
-from tests.receivers.node import Receiver, js_round_trip, seed_receiver
+from tests.fixtures.receivers.node import Receiver, js_round_trip, seed_receiver
 
 SECRET = "whsec_seed_receiver_test"
 

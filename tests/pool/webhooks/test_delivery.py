@@ -271,7 +271,7 @@ async def test_a_name_now_resolving_to_a_private_address_is_final(
 
 
 async def test_a_name_that_does_not_resolve_is_retried(db: Database, settings: Settings) -> None:
-    from tests.pool.test_webhook_urls import CountingResolver
+    from tests.pool.webhooks.test_urls import CountingResolver
 
     await endpoint(db, settings, "https://gone.example/hook", ["deposit.pending"])
     await emit(db)
@@ -296,7 +296,7 @@ async def confirmed_deposit(db: Database) -> str:
     """A deposit recorded and confirmed by the ledger, as the watcher would do it."""
     from pool.bindings import service as allocation
     from pool.deposits import ledger
-    from tests.helpers import load_pool, usdt_transfer
+    from tests.fixtures.helpers import load_pool, usdt_transfer
 
     [address] = await load_pool(db, "evm", 1)
     async with db.write() as conn:
@@ -317,7 +317,7 @@ async def confirmed_deposit(db: Database) -> str:
 async def test_the_seeds_receiver_under_node_accepts_what_the_worker_sends(
     db: Database, settings: Settings
 ) -> None:
-    from tests.receivers.node import seed_receiver
+    from tests.fixtures.receivers.node import seed_receiver
 
     endpoint_id, secret = await endpoint(
         db, settings, "http://127.0.0.1:9/later", ["deposit.pending"]

@@ -16,9 +16,9 @@ from pool.kit.db import Database
 from pool.webhooks.delivery import DeliveryWorker
 from pool.webhooks.sender import BODY_KEPT, WebhookSender
 from pool.webhooks.urls import parse_webhook_url
-from tests.pool.test_webhook_urls import CountingResolver
-from tests.pool.tls_receiver import TlsReceiver, self_signed
 from tests.pool.webhooks.test_delivery import deliver_all, deliveries, emit, endpoint
+from tests.pool.webhooks.test_urls import CountingResolver
+from tests.pool.webhooks.tls_receiver import TlsReceiver, self_signed
 
 NAME = "pinned.test"  # resolvable only through the test's resolver: the address is pinned
 
