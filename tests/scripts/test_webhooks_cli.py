@@ -33,6 +33,12 @@ def test_webhooks_commands(database_url: str, monkeypatch) -> None:
     run(database_url, "webhooks", "test", created["id"])
     pending = run(database_url, "webhooks", "deliveries", "--status", "pending")
     assert [d["eventType"] for d in pending["deliveries"]] == ["test.event"]
+    # Only a failed delivery is retried, and the CLI says so in the API's words.
+    [queued] = pending["deliveries"]
+    refused = cli(
+        "webhooks", "retry", queued["id"], "--json", database_url=database_url, check=False
+    )
+    assert refused.returncode != 0 and "DELIVERY_NOT_FAILED" in refused.stdout + refused.stderr
     assert run(database_url, "webhooks", "delete", created["id"])["cancelledDeliveries"] == 1
     assert run(database_url, "webhooks", "retry")["requeued"] == 0
     refused = cli(
