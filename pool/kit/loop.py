@@ -33,7 +33,7 @@ async def run_every(
     """Run `step` until `stop` is set, pausing between steps.
 
     pause: seconds to wait after each step, or a function of the step's result (None when
-      the step failed) — 0 or less goes straight on to the next step.
+      the step failed) — 0 or less goes on to the next step after yielding to the event loop.
     failure: the message logged (with the traceback and `context`) when a step raises; the
       loop goes on after the pause. None: a step's exception ends the loop and reaches the
       caller, which decides (e.g. to give up a chain's leadership).
@@ -50,6 +50,8 @@ async def run_every(
         seconds = _seconds(pause, result)
         if seconds > 0:
             await _stopped_within(stop, seconds, wake)
+        else:
+            await asyncio.sleep(0)  # no pause still lets the rest of the process run
 
 
 async def _attempt(

@@ -14,10 +14,11 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy.engine import Connection
 
 from pool.kit.db import Database
-from pool.kit.errors import ValidationFailed
+from pool.kit.errors import ConfigurationError, ValidationFailed
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -67,9 +68,16 @@ def new_revision(message: str, *, script_location: Path | None = None) -> Path:
     template `script.py.mako`, with empty upgrade and downgrade to fill in; its path."""
     if not message.strip():
         raise ValidationFailed("a revision needs a message: what it changes")
-    config = _alembic_config(script_location=script_location or MIGRATIONS)
+    location = script_location or MIGRATIONS
+    if not (location.parents[2] / "pyproject.toml").is_file():
+        # An installed copy: a revision written there would be lost with the next install.
+        raise ConfigurationError(f"{location} is not in a source checkout: run it from one")
+    config = _alembic_config(script_location=location)
     config.cmd_opts = Namespace(quiet=True)  # the caller says what was written (or --json)
-    head = ScriptDirectory.from_config(config).get_current_head()  # raises on two heads
+    try:
+        head = ScriptDirectory.from_config(config).get_current_head()
+    except CommandError as error:  # several heads: someone must merge them first
+        raise ConfigurationError(f"cannot write the next revision: {error}") from error
     number = _revision_number(head) + 1
     script = command.revision(config, message=message.strip(), rev_id=f"{number:04d}")
     if script is None or isinstance(script, list):  # pragma: no cover - one plain revision

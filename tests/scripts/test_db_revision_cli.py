@@ -1,20 +1,19 @@
 """`addrpool db revision -m …` writes the next migration file (in-process)."""
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
 from pool.kit import migrate
 from scripts.cli.main import main
+from tests.pool.kit.test_migrate import checkout_copy
 
 
 def test_db_revision_writes_the_next_numbered_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    copy = tmp_path / "migrations"
-    shutil.copytree(migrate.MIGRATIONS, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    copy = checkout_copy(tmp_path)
     monkeypatch.setattr(migrate, "MIGRATIONS", copy)
     number = f"{int(migrate.head_revision()) + 1:04d}"
 

@@ -5,8 +5,8 @@ Revises: ${down_revision | comma,n}
 Create Date: ${create_date.date()}
 """
 
-import sqlalchemy as sa
-from alembic import op
+import sqlalchemy as sa  # noqa: F401 - most revisions use both
+from alembic import op  # noqa: F401
 ${imports if imports else ""}
 revision = ${repr(up_revision).replace("'", '"')}
 down_revision = ${repr(down_revision).replace("'", '"')}

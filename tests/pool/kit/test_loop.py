@@ -86,3 +86,23 @@ def test_backoff_doubles_after_each_failure_up_to_its_ceiling() -> None:
     assert backoff(None) == 2.0
     pauses = [backoff(False) for _ in range(5000)]  # a long outage never overflows
     assert pauses[:4] == [4.0, 8.0, 16.0, 30.0] and set(pauses[3:]) == {30.0}
+
+
+async def test_a_zero_pause_still_lets_other_tasks_run() -> None:
+    stop = asyncio.Event()
+    other_ran = asyncio.Event()
+    steps = 0
+
+    async def step() -> None:
+        nonlocal steps
+        steps += 1
+        if other_ran.is_set() or steps == 100:  # without a yield, `other` never gets a turn
+            stop.set()
+
+    async def other() -> None:
+        other_ran.set()
+
+    task = asyncio.create_task(other())
+    await run_every(stop, step, pause=0, log=log, failure="step failed")
+    await task
+    assert steps == 2  # the first step, one yield in which `other` ran, the step that saw it
