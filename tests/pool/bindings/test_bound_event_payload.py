@@ -51,11 +51,10 @@ async def _bound_events(db: Database) -> list[tuple[dict[str, Any], int]]:
         return [(row[0], row[1]) for row in await conn.execute(statement)]
 
 
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)  # SQLite has one path
 async def test_sql_and_python_binds_store_the_same_payload(
     db: Database, settings: Settings
 ) -> None:
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("the one-statement bind runs on PostgreSQL only")
     await load_pool(db, "evm", 2)
     await _subscribe(db, settings)
     now = utc_now()
