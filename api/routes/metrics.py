@@ -14,7 +14,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from api.context import AppContext, context
 from pool.kit.clock import utc_now
 from pool.kit.errors import Unauthorized
-from pool.kit.metrics import CONTENT_TYPE, exposition, read_snapshot
+from pool.kit.metrics import CONTENT_TYPE, exposition
+from pool.monitoring.gauges import SnapshotCollector, read_snapshot
 
 router = APIRouter(tags=["metrics"])
 
@@ -25,7 +26,7 @@ async def metrics(request: Request, ctx: Annotated[AppContext, Depends(context)]
     # Read per scrape: the gauges must agree with the database, whichever worker answers.
     async with ctx.db.read() as conn:
         snapshot = await read_snapshot(conn, now=utc_now(), alerts=ctx.settings.alerts)
-    return Response(exposition(snapshot), media_type=CONTENT_TYPE)
+    return Response(exposition(SnapshotCollector(snapshot)), media_type=CONTENT_TYPE)
 
 
 def _check_token(ctx: AppContext, authorization: str | None) -> None:

@@ -1,0 +1,1 @@
+"""What addrpool reports about itself: the gauges of a metrics scrape."""
