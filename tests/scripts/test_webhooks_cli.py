@@ -52,3 +52,19 @@ def test_webhooks_commands(database_url: str, monkeypatch) -> None:
         check=False,
     )
     assert refused.returncode == 2 and "https" in refused.stderr + refused.stdout
+
+
+def test_a_bad_url_is_refused_before_any_database_is_created(tmp_path) -> None:
+    missing = tmp_path / "never.db"
+    refused = cli(
+        "webhooks",
+        "create",
+        "--url",
+        "ftp://x",
+        "--events",
+        "deposit.confirmed",
+        database_url=f"sqlite:///{missing}",
+        check=False,
+    )
+    assert refused.returncode == 2 and "https" in refused.stderr + refused.stdout
+    assert not missing.exists()
