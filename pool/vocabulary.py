@@ -54,6 +54,10 @@ ON_CHAIN: tuple[DepositStatus, ...] = (PENDING, CONFIRMED, COMPLETED, DUST)
 # cancelled with its endpoint.
 DeliveryStatus = Literal["pending", "succeeded", "failed", "cancelled"]
 DELIVERY_STATUSES: tuple[DeliveryStatus, ...] = get_args(DeliveryStatus)
+DELIVERY_PENDING: Final = "pending"
+DELIVERY_SUCCEEDED: Final = "succeeded"
+DELIVERY_FAILED: Final = "failed"
+DELIVERY_CANCELLED: Final = "cancelled"
 
 # How a webhook body is signed: over the body alone, or over a timestamp and the body.
 SignatureScheme = Literal["body", "timestamped"]

@@ -13,7 +13,7 @@ from api.schemas import Page, WebhookEndpointBody, WebhookEndpointPatch, page_pa
 from pool.keys.repository import ApiKey
 from pool.kit.clock import utc_now
 from pool.kit.secret_box import secret_box
-from pool.vocabulary import TEST_EVENT
+from pool.vocabulary import DELIVERY_STATUSES, TEST_EVENT
 from pool.webhooks import endpoints as webhooks
 from pool.webhooks import endpoints_repository as repo
 from pool.webhooks import retries
@@ -21,6 +21,7 @@ from pool.webhooks.views import delivery_view, endpoint_view
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
 Ctx = Annotated[AppContext, Depends(context)]
+DELIVERY_STATUS_PATTERN = f"^({'|'.join(DELIVERY_STATUSES)})$"
 Reader = Annotated[ApiKey, Depends(require("webhooks:read"))]
 Writer = Annotated[ApiKey, Depends(require("webhooks:write"))]
 EndpointId = Annotated[str, Path(max_length=32)]
@@ -101,7 +102,7 @@ async def list_deliveries(
     _key: Reader,
     page: Annotated[Page, Depends(page_params)],
     endpoint_id: Annotated[str | None, Query(alias="endpointId", max_length=32)] = None,
-    status: Annotated[str | None, Query(pattern="^(pending|succeeded|failed|cancelled)$")] = None,
+    status: Annotated[str | None, Query(pattern=DELIVERY_STATUS_PATTERN)] = None,
     event_type: Annotated[str | None, Query(alias="eventType", max_length=64)] = None,
 ) -> Response:
     async with ctx.db.read() as conn:

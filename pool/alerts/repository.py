@@ -268,7 +268,7 @@ async def count_firing_by_kind(conn: AsyncConnection) -> dict[str, int]:
     Every kind seen, firing or not: a resolved kind reads 0 instead of vanishing, so
     `sum(addrpool_alerts_firing)` stays defined. Alert rows are episodes, so few.
     """
-    firing = func.count().filter(alert.c.state == "firing")
+    firing = func.count().filter(alert.c.state == FIRING)
     statement = select(alert.c.kind, firing).group_by(alert.c.kind)
     return {kind: int(n) for kind, n in (await conn.execute(statement))}
 

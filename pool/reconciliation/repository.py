@@ -23,6 +23,10 @@ from pool.kit.tables import (
 from pool.vocabulary import (
     COMPLETED,
     CREDITED,
+    DELIVERY_CANCELLED,
+    DELIVERY_FAILED,
+    DELIVERY_PENDING,
+    DELIVERY_SUCCEEDED,
     DEPOSIT_CONFIRMED,
     DUST,
     ON_CHAIN,
@@ -187,9 +191,9 @@ async def confirmed_announcements(
                 deposit_id,
                 event.c.type,
                 func.count(delivery.c.id),
-                count("succeeded"),
-                count("failed"),
-                count("cancelled"),
+                count(DELIVERY_SUCCEEDED),
+                count(DELIVERY_FAILED),
+                count(DELIVERY_CANCELLED),
             )
             .select_from(event.outerjoin(delivery, delivery.c.event_seq == event.c.seq))
             .where(
@@ -233,7 +237,7 @@ async def requeue_failed(
                     select(delivery.c.id)
                     .where(
                         delivery.c.event_seq.in_(chunk),
-                        delivery.c.status == "failed",
+                        delivery.c.status == DELIVERY_FAILED,
                         delivery.c.requeues < max_requeues,
                     )
                     .order_by(delivery.c.id)
@@ -247,9 +251,9 @@ async def requeue_failed(
             continue
         await conn.execute(
             update(delivery)
-            .where(delivery.c.id.in_(ids), delivery.c.status == "failed")
+            .where(delivery.c.id.in_(ids), delivery.c.status == DELIVERY_FAILED)
             .values(
-                status="pending",
+                status=DELIVERY_PENDING,
                 next_attempt_at=now,
                 retry_from=now,
                 completed_at=None,

@@ -27,7 +27,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.kit.tables import delivery, delivery_attempt, deposit, event, webhook_endpoint
 from pool.kit.types import UTCDateTime
-from pool.vocabulary import COMPLETED, CONFIRMED
+from pool.vocabulary import (
+    COMPLETED,
+    CONFIRMED,
+    DELIVERY_CANCELLED,
+    DELIVERY_PENDING,
+    DELIVERY_SUCCEEDED,
+)
 
 # A claim leases the row: its next attempt moves past the lease, so no other worker takes it
 # while this one tries (the lease outlasts any request). A worker that dies mid-attempt leaves
@@ -154,7 +160,7 @@ async def renew_lease(
         update(delivery)
         .where(
             delivery.c.id == delivery_id,
-            delivery.c.status == "pending",
+            delivery.c.status == DELIVERY_PENDING,
             delivery.c.next_attempt_at == held_until,
         )
         .values(next_attempt_at=new_until)
@@ -165,7 +171,7 @@ async def renew_lease(
 async def endpoints_due(conn: AsyncConnection, *, now: datetime) -> list[str]:
     rows = await conn.execute(
         select(delivery.c.endpoint_id)
-        .where(delivery.c.status == "pending", delivery.c.next_attempt_at <= now)
+        .where(delivery.c.status == DELIVERY_PENDING, delivery.c.next_attempt_at <= now)
         .distinct()
     )
     return [str(row[0]) for row in rows.all()]
@@ -240,7 +246,9 @@ class Finished:
 # Built once, executed with bind parameters: a batch costs three statements, whatever its size.
 _STILL_PENDING = (
     select(delivery.c.id)
-    .where(delivery.c.id.in_(bindparam("ids", expanding=True)), delivery.c.status == "pending")
+    .where(
+        delivery.c.id.in_(bindparam("ids", expanding=True)), delivery.c.status == DELIVERY_PENDING
+    )
     .with_for_update()  # PostgreSQL: nobody cancels them between this and the update
 )
 _RECORD = (
@@ -339,7 +347,7 @@ async def _record_all_postgresql(
 
 def _delivery_values(finished: Finished) -> dict[str, Any]:
     attempt = finished.attempt
-    final = finished.status != "pending"
+    final = finished.status != DELIVERY_PENDING
     return {
         "b_id": finished.claimed.delivery_id,
         "b_status": finished.status,
@@ -375,7 +383,8 @@ async def unfinished_deliveries(conn: AsyncConnection, *, event_seq: int) -> int
         select(func.count())
         .select_from(delivery)
         .where(
-            delivery.c.event_seq == event_seq, delivery.c.status.notin_(("succeeded", "cancelled"))
+            delivery.c.event_seq == event_seq,
+            delivery.c.status.notin_((DELIVERY_SUCCEEDED, DELIVERY_CANCELLED)),
         )
     )
     return int(count or 0)

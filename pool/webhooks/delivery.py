@@ -32,7 +32,14 @@ from pool.kit.db import Database
 from pool.kit.errors import AddrpoolError, TargetRefused
 from pool.kit.loop import run_every
 from pool.kit.secret_box import OpenedSecrets, secret_box
-from pool.vocabulary import DEPOSIT_CONFIRMED, TIMESTAMPED, WEBHOOK_DELIVERY_FAILED
+from pool.vocabulary import (
+    DELIVERY_FAILED,
+    DELIVERY_PENDING,
+    DELIVERY_SUCCEEDED,
+    DEPOSIT_CONFIRMED,
+    TIMESTAMPED,
+    WEBHOOK_DELIVERY_FAILED,
+)
 from pool.webhooks import deliveries_repository as repo
 from pool.webhooks.body import body_bytes
 from pool.webhooks.delivery_records import AttemptRecorder
@@ -313,18 +320,20 @@ def _ms_since(started: float) -> int:
 def _has_consequences(finished: repo.Finished) -> bool:
     """Whether recording it also writes something else (a completed deposit, an alert), which
     must commit together with it."""
-    if finished.status == "failed":
+    if finished.status == DELIVERY_FAILED:
         return True
-    return finished.status == "succeeded" and finished.claimed.event_type == DEPOSIT_CONFIRMED
+    return (
+        finished.status == DELIVERY_SUCCEEDED and finished.claimed.event_type == DEPOSIT_CONFIRMED
+    )
 
 
 async def _after_written(conn: AsyncConnection, written: list[repo.Finished]) -> None:
     """In the transaction that recorded them: complete deposits, raise alerts. Events in
     ascending order, so two workers locking the same events cannot deadlock."""
     for finished in sorted(written, key=lambda f: f.claimed.event_seq):
-        if finished.status == "succeeded":
+        if finished.status == DELIVERY_SUCCEEDED:
             await _maybe_complete_deposit(conn, finished)
-        elif finished.status == "failed":
+        elif finished.status == DELIVERY_FAILED:
             await _alert_failed(conn, finished.claimed, finished.attempt)
 
 
@@ -344,16 +353,16 @@ def _outcome(claimed: repo.Claimed, tried: Tried) -> tuple[str, datetime | None]
     attempt = tried.attempt
     code = attempt.status_code
     if tried.refused:
-        return "failed", None  # the target itself is refused: retrying cannot help
+        return DELIVERY_FAILED, None  # the target itself is refused: retrying cannot help
     if code is not None and 200 <= code < 300:
-        return "succeeded", None
+        return DELIVERY_SUCCEEDED, None
     if code is not None and code < 500 and code not in RETRYABLE:
-        return "failed", None  # the receiver refused it: retrying cannot help
+        return DELIVERY_FAILED, None  # the receiver refused it: retrying cannot help
     wait = max(_backoff(claimed.attempts + 1), _retry_after_seconds(tried.retry_after))
     next_at = attempt.attempted_at + timedelta(seconds=wait)
     if next_at - claimed.retry_from > RETRY_BUDGET:
-        return "failed", None
-    return "pending", next_at
+        return DELIVERY_FAILED, None
+    return DELIVERY_PENDING, next_at
 
 
 def _backoff(attempt: int) -> float:

@@ -11,6 +11,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.kit.tables import delivery, event, webhook_endpoint, webhook_subscription
+from pool.vocabulary import DELIVERY_CANCELLED, DELIVERY_FAILED, DELIVERY_PENDING
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +108,8 @@ async def update_endpoint(
 async def cancel_pending(conn: AsyncConnection, *, endpoint_id: str, now: datetime) -> int:
     result = await conn.execute(
         update(delivery)
-        .where(delivery.c.endpoint_id == endpoint_id, delivery.c.status == "pending")
-        .values(status="cancelled", completed_at=now, next_attempt_at=None)
+        .where(delivery.c.endpoint_id == endpoint_id, delivery.c.status == DELIVERY_PENDING)
+        .values(status=DELIVERY_CANCELLED, completed_at=now, next_attempt_at=None)
     )
     return int(result.rowcount)
 
@@ -121,7 +122,7 @@ async def insert_delivery(
             id=delivery_id,
             event_seq=event_seq,
             endpoint_id=endpoint_id,
-            status="pending",
+            status=DELIVERY_PENDING,
             attempts=0,
             next_attempt_at=now,
             retry_from=now,
@@ -178,10 +179,12 @@ async def get_delivery(conn: AsyncConnection, delivery_id: str) -> DeliveryRow |
 
 async def requeue(conn: AsyncConnection, *, now: datetime, delivery_id: str | None = None) -> int:
     """Failed deliveries (one, or all) back to pending, due now, with a fresh retry budget."""
-    statement = update(delivery).where(delivery.c.status == "failed")
+    statement = update(delivery).where(delivery.c.status == DELIVERY_FAILED)
     if delivery_id is not None:
         statement = statement.where(delivery.c.id == delivery_id)
     result = await conn.execute(
-        statement.values(status="pending", next_attempt_at=now, retry_from=now, completed_at=None)
+        statement.values(
+            status=DELIVERY_PENDING, next_attempt_at=now, retry_from=now, completed_at=None
+        )
     )
     return int(result.rowcount)

@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.kit.errors import Conflict, NotFound
+from pool.vocabulary import DELIVERY_FAILED
 from pool.webhooks import endpoints_repository as repo
 from pool.webhooks.endpoints_repository import DeliveryRow
 
@@ -25,7 +26,7 @@ async def retry_delivery(conn: AsyncConnection, delivery_id: str, *, now: dateti
     found = await repo.get_delivery(conn, delivery_id)
     if found is None:
         raise NotFound(f"No delivery {delivery_id}", code="DELIVERY_NOT_FOUND")
-    if found.status != "failed":
+    if found.status != DELIVERY_FAILED:
         raise Conflict(
             f"Delivery {delivery_id} is {found.status}; only failed deliveries are retried",
             code="DELIVERY_NOT_FAILED",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from pool.kit.clock import isoformat_z, isoformat_z_or_none
+from pool.vocabulary import DELIVERY_PENDING
 from pool.webhooks.endpoints import Endpoint
 from pool.webhooks.endpoints_repository import DeliveryRow
 
@@ -33,7 +34,7 @@ def delivery_view(row: DeliveryRow) -> dict[str, Any]:
         "status": row.status,
         "attempts": row.attempts,
         "nextAttemptAt": (
-            isoformat_z_or_none(row.next_attempt_at) if row.status == "pending" else None
+            isoformat_z_or_none(row.next_attempt_at) if row.status == DELIVERY_PENDING else None
         ),
         "lastAttemptAt": isoformat_z_or_none(row.last_attempt_at),
         "lastStatusCode": row.last_status_code,
