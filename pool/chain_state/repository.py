@@ -165,15 +165,6 @@ async def stored_blocks(conn: AsyncConnection, chain_id: str) -> list[StoredBloc
     return [StoredBlock(*row) for row in rows.all()]
 
 
-async def stored_hash(conn: AsyncConnection, *, chain_id: str, number: int) -> str | None:
-    value = await conn.scalar(
-        select(chain_block.c.hash).where(
-            chain_block.c.chain_id == chain_id, chain_block.c.number == number
-        )
-    )
-    return str(value) if value is not None else None
-
-
 async def record_endpoints(
     conn: AsyncConnection, *, chain_id: str, endpoints: list[dict[str, Any]]
 ) -> None:

@@ -26,7 +26,6 @@ from pool.webhooks.events_repository import insert_event
 from pool.webhooks.outbox import new_event_id
 from pool.webhooks.urls import parse_webhook_url, resolve_target
 
-Scheme = SignatureScheme
 # What an endpoint may subscribe to: every type in the API's event table. `test.event` is sent
 # on demand to one endpoint whatever its subscriptions; listing it is accepted and changes nothing.
 SUBSCRIBABLE = (*EVENT_TYPES, TEST_EVENT)
@@ -89,7 +88,7 @@ async def add_endpoint(
     *,
     url: str,
     events: Sequence[str],
-    scheme: Scheme,
+    scheme: SignatureScheme,
     description: str | None,
 ) -> tuple[Endpoint, str]:
     """A new endpoint and its secret, in plain text this once."""
@@ -114,7 +113,7 @@ async def change_endpoint(
     endpoint_id: str,
     url: str | None,
     events: Sequence[str] | None,
-    scheme: Scheme | None,
+    scheme: SignatureScheme | None,
     description: str | None,
     enabled: bool | None,
 ) -> Endpoint:
@@ -139,7 +138,7 @@ async def create_endpoint(
     *,
     url: str,
     events: Sequence[str],
-    scheme: Scheme,
+    scheme: SignatureScheme,
     description: str | None,
     now: datetime,
 ) -> tuple[Endpoint, str]:
@@ -181,7 +180,7 @@ async def update_endpoint(
     endpoint_id: str,
     url: str | None,
     events: Sequence[str] | None,
-    scheme: Scheme | None,
+    scheme: SignatureScheme | None,
     description: str | None,
     enabled: bool | None,
     now: datetime,
