@@ -12,6 +12,7 @@ from pool.kit.config import Settings
 from pool.kit.db import Database
 from pool.kit.tables import delivery, event, webhook_endpoint
 from tests.fixtures.helpers import auth, load_pool, make_key
+from tests.fixtures.webhook_targets import NOT_PUBLIC_LITERALS
 
 ENDPOINTS = "/api/v1/webhooks/endpoints"
 
@@ -162,16 +163,7 @@ async def strict(settings: Settings, db: Database):
     await app.state.ctx.pool_alerts.close()
 
 
-AUDITED = [  # accepted with 201 before: Python 3.11's is_global lets them through
-    "https://[::127.0.0.1]/",
-    "https://[::7f00:1]/",
-    "https://[64:ff9b::7f00:1]/",
-    "https://[64:ff9b::a9fe:a9fe]/",
-    "https://[2002:7f00:1::1]/",
-    "https://[fec0::1]/",
-    "https://224.0.0.1/",
-    "https://[ff02::1]/",
-]
+AUDITED = NOT_PUBLIC_LITERALS  # accepted with 201 before: Python 3.11's is_global lets them through
 MALFORMED = [  # 500 before (the first three), or stored as given
     "https://[8.8.8.8]/",
     "https://[::1/x",
