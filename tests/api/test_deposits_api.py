@@ -6,7 +6,7 @@ from sqlalchemy import insert, select
 from pool.kit.clock import utc_now
 from pool.kit.db import Database
 from pool.kit.tables import address, binding, deposit
-from tests.fixtures.helpers import auth, load_pool
+from tests.fixtures.helpers import assert_error_response, auth, load_pool
 
 ISO_MS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
@@ -37,13 +37,13 @@ async def test_exhausted_pool_is_503_insufficient_addresses(client, service_key)
         json={"depositReference": "x", "protocol": "tron"},
         headers=auth(service_key),
     )
-    assert response.status_code == 503
-    assert response.json() == {
-        "success": False,
-        "error": "InsufficientAddresses",
-        "code": "INSUFFICIENT_ADDRESSES",
-        "message": "No available addresses in pool for protocol: tron",
-    }
+    assert_error_response(
+        response,
+        503,
+        error="InsufficientAddresses",
+        code="INSUFFICIENT_ADDRESSES",
+        message="No available addresses in pool for protocol: tron",
+    )
 
 
 async def test_unbind_forms_over_http(client, db: Database, service_key) -> None:

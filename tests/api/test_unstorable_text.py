@@ -10,7 +10,12 @@ from sqlalchemy import func, select
 
 from pool.kit.db import Database
 from pool.kit.tables import binding, event, webhook_endpoint
-from tests.fixtures.helpers import auth, chunked_over_the_limit, load_pool
+from tests.fixtures.helpers import (
+    assert_error_response,
+    auth,
+    chunked_over_the_limit,
+    load_pool,
+)
 
 BIND = "/api/v1/deposits/bind"
 ENDPOINTS = "/api/v1/webhooks/endpoints"
@@ -89,14 +94,14 @@ async def _rows(db: Database) -> tuple[int, int, int]:
 
 
 def _assert_refused(response, field: str, reason: str) -> None:
-    assert response.status_code == 400, response.text
-    assert response.json() == {
-        "success": False,
-        "error": "ValidationError",
-        "code": "VALIDATION_FAILED",
-        "message": f"{field}: {reason}",
-        "details": [{"field": field, "message": reason}],
-    }
+    assert_error_response(
+        response,
+        400,
+        error="ValidationError",
+        code="VALIDATION_FAILED",
+        message=f"{field}: {reason}",
+        details=[{"field": field, "message": reason}],
+    )
 
 
 @pytest.mark.parametrize(
