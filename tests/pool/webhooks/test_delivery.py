@@ -20,7 +20,7 @@ from pool.webhooks.body import body_bytes
 from pool.webhooks.delivery import DeliveryWorker
 from pool.webhooks.outbox import record_event
 from pool.webhooks.signatures import sign_body, verify_timestamped
-from tests.fixtures.receivers.http import PostReceiver
+from tests.fixtures.receivers.http import PostReceiver, Reply
 
 
 class Receiver(PostReceiver):
@@ -32,10 +32,11 @@ class Receiver(PostReceiver):
         super().__init__(self._answer)
         self.url = f"http://127.0.0.1:{self.port}/hook"
 
-    def _answer(self, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], float]:
+    def _answer(self, headers: dict[str, str], body: bytes) -> Reply:
         index = min(len(self.requests), len(self.script) - 1)
         self.requests.append((time.monotonic(), headers, body))
-        return self.script[index]
+        status, reply_headers, delay = self.script[index]
+        return Reply(status, reply_headers, delay=delay)
 
 
 async def endpoint(

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.fixtures.receivers.http import PostReceiver
+from tests.fixtures.receivers.http import PostReceiver, Reply
 
 
 def self_signed(name: str, directory: Path) -> tuple[Path, Path]:
@@ -78,6 +78,6 @@ class TlsReceiver(PostReceiver):
         context.sni_callback = lambda _sock, name, _ctx: self.server_names.append(name)
         super().__init__(self._answer, context)
 
-    def _answer(self, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], float]:
+    def _answer(self, headers: dict[str, str], body: bytes) -> Reply:
         self.requests.append((headers, body))
-        return self.status, self.headers, 0.0
+        return Reply(self.status, self.headers)
