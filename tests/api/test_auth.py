@@ -3,20 +3,16 @@ import pytest
 from pool.keys.service import revoke_key
 from pool.kit.clock import utc_now
 from pool.kit.errors import Unauthorized
-from tests.fixtures.helpers import auth, load_pool, make_key
+from tests.fixtures.helpers import assert_error_response, auth, load_pool, make_key
 
 BIND = "/api/v1/deposits/bind"
 BODY = {"depositReference": "u1", "protocol": "evm"}
 
 
 def _unauthorized(response) -> None:
-    assert response.status_code == 401
-    assert response.json() == {
-        "success": False,
-        "error": "Unauthorized",
-        "code": "UNAUTHORIZED",
-        "message": "Invalid API key",
-    }
+    assert_error_response(
+        response, 401, error="Unauthorized", code="UNAUTHORIZED", message="Invalid API key"
+    )
 
 
 @pytest.mark.parametrize(
@@ -79,14 +75,14 @@ async def mainnet_client(settings, db):
 
 
 def _other_network(response, prefix: str, belongs_to: str, running: str) -> None:
-    assert response.status_code == 401
-    assert response.json() == {
-        "success": False,
-        "error": "Unauthorized",
-        "code": "UNAUTHORIZED",
-        "message": f"Invalid API key: {prefix} keys belong to {belongs_to}; this server runs on "
+    assert_error_response(
+        response,
+        401,
+        error="Unauthorized",
+        code="UNAUTHORIZED",
+        message=f"Invalid API key: {prefix} keys belong to {belongs_to}; this server runs on "
         f"{running} ({'pk_test_' if running == 'testnet' else 'pk_live_'} keys)",
-    }
+    )
 
 
 async def test_a_key_of_the_other_network_is_401_whether_or_not_it_exists(

@@ -6,9 +6,16 @@ from sqlalchemy import insert, select
 from pool.kit.clock import utc_now
 from pool.kit.db import Database
 from pool.kit.tables import address, binding, deposit
-from tests.fixtures.helpers import auth, load_pool
+from tests.fixtures.helpers import assert_error_response, auth, load_pool
 
 ISO_MS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+
+async def _bind(
+    client: httpx.AsyncClient, headers: dict[str, str], reference: str, protocol: str
+) -> httpx.Response:
+    body = {"depositReference": reference, "protocol": protocol}
+    return await client.post("/api/v1/deposits/bind", json=body, headers=headers)
 
 
 async def test_bind_then_bind_again(client: httpx.AsyncClient, db: Database, service_key) -> None:
@@ -37,27 +44,21 @@ async def test_exhausted_pool_is_503_insufficient_addresses(client, service_key)
         json={"depositReference": "x", "protocol": "tron"},
         headers=auth(service_key),
     )
-    assert response.status_code == 503
-    assert response.json() == {
-        "success": False,
-        "error": "InsufficientAddresses",
-        "code": "INSUFFICIENT_ADDRESSES",
-        "message": "No available addresses in pool for protocol: tron",
-    }
+    assert_error_response(
+        response,
+        503,
+        error="InsufficientAddresses",
+        code="INSUFFICIENT_ADDRESSES",
+        message="No available addresses in pool for protocol: tron",
+    )
 
 
 async def test_unbind_forms_over_http(client, db: Database, service_key) -> None:
     await load_pool(db, "evm", 3)
     await load_pool(db, "tron", 3)
     h = auth(service_key)
-    evm = (
-        await client.post(
-            "/api/v1/deposits/bind", json={"depositReference": "u", "protocol": "evm"}, headers=h
-        )
-    ).json()["data"]
-    await client.post(
-        "/api/v1/deposits/bind", json={"depositReference": "u", "protocol": "tron"}, headers=h
-    )
+    evm = (await _bind(client, h, "u", "evm")).json()["data"]
+    await _bind(client, h, "u", "tron")
     by_protocol = await client.post(
         "/api/v1/deposits/unbind", json={"depositReference": "u", "protocol": "tron"}, headers=h
     )
@@ -115,11 +116,7 @@ async def test_reference_lookup_sums_credited_deposits_exactly(
 ) -> None:
     await load_pool(db, "evm", 1)
     h = auth(service_key)
-    bound = (
-        await client.post(
-            "/api/v1/deposits/bind", json={"depositReference": "r1", "protocol": "evm"}, headers=h
-        )
-    ).json()["data"]
+    bound = (await _bind(client, h, "r1", "evm")).json()["data"]
     await _add_deposit(db, "r1", 49_990_000, 6, "confirmed", 1)
     await _add_deposit(db, "r1", 10**18 // 2, 18, "completed", 2)
     await _add_deposit(db, "r1", 7_000_000, 6, "pending", 3)
@@ -145,9 +142,7 @@ async def test_reference_listing_paginates_and_searches(client, db: Database, se
     await load_pool(db, "evm", 5)
     h = auth(service_key)
     for ref in ("shop_a", "shop_b", "user_1"):
-        await client.post(
-            "/api/v1/deposits/bind", json={"depositReference": ref, "protocol": "evm"}, headers=h
-        )
+        await _bind(client, h, ref, "evm")
     page = (await client.get("/api/v1/deposits/references?limit=2&page=2", headers=h)).json()[
         "data"
     ]

@@ -5,7 +5,7 @@ from sqlalchemy import func, select
 
 from pool.kit.db import Database
 from pool.kit.tables import binding, event
-from tests.fixtures.helpers import auth, load_pool
+from tests.fixtures.helpers import auth, chunked_over_the_limit, load_pool
 
 BIND = "/api/v1/deposits/bind"
 
@@ -95,13 +95,8 @@ async def test_huge_body_is_413(client, db, service_key) -> None:
 
 
 async def test_huge_chunked_body_is_413(client, service_key) -> None:
-    async def chunks():
-        yield b'{"depositReference": "a", "pad": "'
-        for _ in range(40):
-            yield b"x" * 65536
-        yield b'"}'
-
-    response = await client.post(BIND, content=chunks(), headers=auth(service_key))
+    chunks = chunked_over_the_limit(b'{"depositReference": "a", "pad": "', b'"}')
+    response = await client.post(BIND, content=chunks, headers=auth(service_key))
     _assert_envelope(response, 413, "PayloadTooLarge")
 
 

@@ -10,7 +10,12 @@ from sqlalchemy import func, select
 
 from pool.kit.db import Database
 from pool.kit.tables import binding, event, webhook_endpoint
-from tests.fixtures.helpers import auth, load_pool
+from tests.fixtures.helpers import (
+    assert_error_response,
+    auth,
+    chunked_over_the_limit,
+    load_pool,
+)
 
 BIND = "/api/v1/deposits/bind"
 ENDPOINTS = "/api/v1/webhooks/endpoints"
@@ -89,14 +94,14 @@ async def _rows(db: Database) -> tuple[int, int, int]:
 
 
 def _assert_refused(response, field: str, reason: str) -> None:
-    assert response.status_code == 400, response.text
-    assert response.json() == {
-        "success": False,
-        "error": "ValidationError",
-        "code": "VALIDATION_FAILED",
-        "message": f"{field}: {reason}",
-        "details": [{"field": field, "message": reason}],
-    }
+    assert_error_response(
+        response,
+        400,
+        error="ValidationError",
+        code="VALIDATION_FAILED",
+        message=f"{field}: {reason}",
+        details=[{"field": field, "message": reason}],
+    )
 
 
 @pytest.mark.parametrize(
@@ -173,13 +178,8 @@ async def test_text_that_only_looks_unstorable_is_stored_as_sent(client, db, adm
 
 async def test_the_size_limit_still_comes_first(client, admin_key) -> None:
     """A chunked body (no Content-Length) over the limit: 413 while the guard buffers it."""
-
-    async def chunks():
-        yield b'{"depositReference": "a", "metadata": {"k": "\\u0000'
-        for _ in range(40):
-            yield b"x" * 65536
-        yield b'"}}'
-
-    response = await client.post(BIND, content=chunks(), headers=auth(admin_key))
+    head = b'{"depositReference": "a", "metadata": {"k": "\\u0000'
+    chunks = chunked_over_the_limit(head, b'"}}')
+    response = await client.post(BIND, content=chunks, headers=auth(admin_key))
     assert response.status_code == 413, response.text
     assert response.json()["code"] == "PAYLOAD_TOO_LARGE"

@@ -12,6 +12,7 @@ from pool.kit.config import Settings
 from pool.kit.db import Database
 from pool.kit.tables import delivery, event, webhook_endpoint
 from tests.fixtures.helpers import auth, load_pool, make_key
+from tests.fixtures.webhook_targets import NOT_PUBLIC_LITERALS
 
 ENDPOINTS = "/api/v1/webhooks/endpoints"
 
@@ -162,16 +163,7 @@ async def strict(settings: Settings, db: Database):
     await app.state.ctx.pool_alerts.close()
 
 
-AUDITED = [  # accepted with 201 before: Python 3.11's is_global lets them through
-    "https://[::127.0.0.1]/",
-    "https://[::7f00:1]/",
-    "https://[64:ff9b::7f00:1]/",
-    "https://[64:ff9b::a9fe:a9fe]/",
-    "https://[2002:7f00:1::1]/",
-    "https://[fec0::1]/",
-    "https://224.0.0.1/",
-    "https://[ff02::1]/",
-]
+AUDITED = NOT_PUBLIC_LITERALS  # accepted with 201 before: Python 3.11's is_global lets them through
 MALFORMED = [  # 500 before (the first three), or stored as given
     "https://[8.8.8.8]/",
     "https://[::1/x",
@@ -186,7 +178,15 @@ MALFORMED = [  # 500 before (the first three), or stored as given
 ]
 
 
-async def _no_endpoint_stored(db: Database) -> None:
+async def _creating_is_refused(
+    client: httpx.AsyncClient, headers: dict[str, str], url: str, code: str, db: Database
+) -> None:
+    """An endpoint for `url` is refused with a 400 carrying `code`, and nothing is stored."""
+    response = await client.post(
+        ENDPOINTS, json={"url": url, "events": ["deposit.pending"]}, headers=headers
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == code
     async with db.read() as conn:
         assert (await conn.execute(select(webhook_endpoint))).first() is None
 
@@ -196,24 +196,14 @@ async def test_addresses_that_are_not_public_unicast_are_refused(
     strict, url: str, db: Database
 ) -> None:
     headers = auth(await make_key(db, scopes=["webhooks:write"]))
-    response = await strict.post(
-        ENDPOINTS, json={"url": url, "events": ["deposit.pending"]}, headers=headers
-    )
-    assert response.status_code == 400, response.text
-    assert response.json()["code"] == "PRIVATE_ADDRESS_REFUSED"
-    await _no_endpoint_stored(db)
+    await _creating_is_refused(strict, headers, url, "PRIVATE_ADDRESS_REFUSED", db)
 
 
 @pytest.mark.parametrize("url", MALFORMED)
 async def test_malformed_urls_are_a_400_on_create_and_update(
     client, admin, url: str, db: Database
 ) -> None:
-    response = await client.post(
-        ENDPOINTS, json={"url": url, "events": ["deposit.pending"]}, headers=admin
-    )
-    assert response.status_code == 400, response.text
-    assert response.json()["code"] == "INVALID_URL"
-    await _no_endpoint_stored(db)
+    await _creating_is_refused(client, admin, url, "INVALID_URL", db)
     created = await create(client, admin)
     patched = await client.patch(f"{ENDPOINTS}/{created['id']}", json={"url": url}, headers=admin)
     assert (patched.status_code, patched.json()["code"]) == (400, "INVALID_URL")

@@ -4,17 +4,17 @@ kept its logs) but a healthy local node never produces."""
 
 from __future__ import annotations
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import orjson
 
+from tests.fixtures.receivers.http import PostReceiver, Reply
+
 TOO_MANY = {"code": -32005, "message": "query returned more than 10000 results"}
 
 
-class RpcProxy:
+class RpcProxy(PostReceiver):
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream
         self.max_log_range: int | None = None
@@ -24,24 +24,12 @@ class RpcProxy:
         self.failed_receipts: set[str] = set()
         self.log_ranges: list[int] = []
         self._http = httpx.Client(trust_env=False, timeout=10)
-        proxy = self
+        super().__init__(self._reply)
+        self.url = f"http://127.0.0.1:{self.port}"
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                status, answer = proxy.answer(body)
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *_: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+    def _reply(self, _headers: dict[str, str], body: bytes) -> Reply:
+        status, answer = self.answer(body)
+        return Reply(status, {"Content-Type": "application/json"}, answer)
 
     def answer(self, body: bytes) -> tuple[int, bytes]:
         if self.status is not None:
@@ -70,6 +58,5 @@ class RpcProxy:
         return answer
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().close()
         self._http.close()

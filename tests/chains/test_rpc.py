@@ -2,49 +2,29 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import orjson
 import pytest
 
 from chains.rpc import RpcClient, RpcResponseError, RpcTransportError, redact_url
 from tests.fixtures.devnet import Devnet
+from tests.fixtures.receivers.http import PostReceiver, Reply
 
 
-class Scripted:
+class Scripted(PostReceiver):
     """An HTTP server answering each POST with the next scripted (status, body, delay)."""
 
     def __init__(self, script: list[tuple[int, bytes, float]]) -> None:
         self.script = script
         self.requests: list[bytes] = []
-        outer = self
+        super().__init__(self._answer)
+        self.url = f"http://127.0.0.1:{self.port}"
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                outer.requests.append(body)
-                status, answer, delay = outer.script[
-                    min(len(outer.requests), len(outer.script)) - 1
-                ]
-                time.sleep(delay)
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *_: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def _answer(self, _headers: dict[str, str], body: bytes) -> Reply:
+        self.requests.append(body)
+        status, answer, delay = self.script[min(len(self.requests), len(self.script)) - 1]
+        return Reply(status, body=answer, delay=delay)
 
 
 @pytest.fixture

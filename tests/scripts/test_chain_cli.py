@@ -11,15 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from chains.codec import address_parser
-from pool.addresses.import_formats import RawRow
-from pool.addresses.importer import ImportSource, import_addresses
-from pool.kit.clock import utc_now
 from pool.kit.db import Database
 from tests.chains.harness import USDT, Harness, chain_config
 from tests.conftest import run_sync
 from tests.fixtures.devnet import Devnet
-from tests.fixtures.helpers import load_pool, random_evm_address
+from tests.fixtures.helpers import import_into_pool, load_pool, random_evm_address
 from tests.fixtures.server import cli_in, free_port
 
 
@@ -38,15 +34,7 @@ async def _watch_then_import_late(database_url: str, devnet: Devnet) -> Missed:
         late = random_evm_address()
         harness.send(late, 3 * USDT)
         await harness.poll()
-        async with db.write() as conn:
-            await import_addresses(
-                conn,
-                protocol="evm",
-                rows=[RawRow(1, late)],
-                parser=address_parser("evm"),
-                source=ImportSource("test", "late"),
-                now=utc_now(),
-            )
+        await import_into_pool(db, "evm", [late], actor="late")
         assert harness.chain.start_block is not None
         return Missed(harness.chain.start_block, late)
     finally:

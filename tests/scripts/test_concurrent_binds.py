@@ -1,16 +1,14 @@
 """Invariant 1 (docs/design.md) under load, through the real HTTP server, on SQLite and on PostgreSQL."""
 
-import asyncio
 from collections import Counter
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 
 from pool.kit.db import Database
 from pool.kit.tables import address, binding, event
-from tests.fixtures.helpers import auth, load_pool, make_key
-from tests.fixtures.server import running_server
+from tests.fixtures.helpers import load_pool, make_key
+from tests.fixtures.server import bind_all_at_once, running_server
 
 pytestmark = pytest.mark.server
 
@@ -22,21 +20,6 @@ def _server_shape(backend: str) -> dict:
         if backend == "sqlite"
         else {"command": "api", "workers": 2}
     )
-
-
-async def _fire(base_url: str, key: str, references: list[str]) -> list[httpx.Response]:
-    limits = httpx.Limits(max_connections=len(references))
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as http:
-        return await asyncio.gather(
-            *(
-                http.post(
-                    "/api/v1/deposits/bind",
-                    json={"depositReference": r, "protocol": "evm"},
-                    headers=auth(key),
-                )
-                for r in references
-            )
-        )
 
 
 async def _table_counts(db: Database) -> dict[str, int]:
@@ -66,7 +49,7 @@ async def test_racing_binds_never_share_an_address(backend, database_url, db) ->
     hot = ["hot_reference"] * 60
     mixed = [r for pair in zip(distinct[:60], hot, strict=True) for r in pair] + distinct[60:]
     with running_server(database_url, **_server_shape(backend)) as server:
-        responses = await _fire(server.base_url, key, mixed)
+        responses = await bind_all_at_once(server.base_url, key, mixed)
         assert server.terminate() == 0
     statuses = Counter(r.status_code for r in responses)
     assert statuses == {201: 201, 200: 59}, statuses
@@ -86,7 +69,7 @@ async def test_exhausted_pool_under_load_is_503_and_writes_nothing_extra(
     key = await make_key(db, scopes=None)
     references = [f"late_{i}" for i in range(220)]
     with running_server(database_url, **_server_shape(backend)) as server:
-        responses = await _fire(server.base_url, key, references)
+        responses = await bind_all_at_once(server.base_url, key, references)
         assert server.terminate() == 0
     statuses = Counter(r.status_code for r in responses)
     assert statuses == {201: 50, 503: 170}, statuses

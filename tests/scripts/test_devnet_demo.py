@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.fixtures.server import Server, _wait_until_healthy, free_port
+from tests.fixtures.server import Server, free_port, started_server
 
 pytestmark = pytest.mark.server
 DEADLINE = 60.0
@@ -26,15 +25,10 @@ def demo(tmp_path: Path) -> Iterator[tuple[Server, Path]]:
     argv = [sys.executable, "-m", "scripts.cli.main", "devnet", "up", "--dir", str(state)]
     argv += ["--port", str(port), "--addresses", "50", "--block-time", "1"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("ADDRPOOL_")}
-    with tempfile.TemporaryFile(mode="w+") as log:
-        process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
-        server = Server(process, port, log)
-        try:
-            _wait_until_healthy(server)
-            yield server, state
-        finally:
-            if process.poll() is None:
-                assert server.terminate() == 0, server.output()
+    with started_server(argv, env, port) as server:
+        yield server, state
+        if server.process.poll() is None:
+            assert server.terminate() == 0, server.output()
 
 
 def wait_for(check: Callable[[], list[dict]], what: str) -> list[dict]:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import glob
 import os
 import time
@@ -14,7 +13,7 @@ import pytest
 from scripts.run.server import shared_metrics_directory
 from tests.api.test_metrics import Samples, parse, pool_gauges, value
 from tests.fixtures.helpers import auth, load_pool, make_key
-from tests.fixtures.server import running_server
+from tests.fixtures.server import bind_all_at_once, running_server
 
 pytestmark = pytest.mark.server
 
@@ -27,18 +26,7 @@ def backend() -> str:
 
 async def _bind_many(base_url: str, key: str, references: list[str]) -> None:
     # One connection per request, so the kernel spreads them over both workers' accept queues.
-    limits = httpx.Limits(max_connections=len(references), max_keepalive_connections=0)
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as http:
-        responses = await asyncio.gather(
-            *(
-                http.post(
-                    "/api/v1/deposits/bind",
-                    json={"depositReference": r, "protocol": "evm"},
-                    headers=auth(key),
-                )
-                for r in references
-            )
-        )
+    responses = await bind_all_at_once(base_url, key, references, keep_alive=False)
     assert {r.status_code for r in responses} == {201}
 
 

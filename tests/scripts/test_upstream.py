@@ -125,6 +125,13 @@ def bind(pair: Any, reference: str) -> httpx.Response:
     )
 
 
+def unbind(pair: Any, reference: str) -> httpx.Response:
+    body = {"depositReference": reference}
+    return httpx.post(
+        pair.front_server.base_url + "/api/v1/deposits/unbind", json=body, headers=pair.headers
+    )
+
+
 def front_get(pair: Any, path: str) -> Any:
     answer = httpx.get(pair.front_server.base_url + path, headers=pair.headers)
     return answer.json()
@@ -158,11 +165,7 @@ def test_upstream_mode_end_to_end(pair: Any, devnet: Devnet) -> None:
 
     _forged_webhooks_are_rejected_or_reported(pair)
 
-    unbound = httpx.post(
-        pair.front_server.base_url + "/api/v1/deposits/unbind",
-        json={"depositReference": "user-2"},
-        headers=pair.headers,
-    )
+    unbound = unbind(pair, "user-2")
     assert unbound.status_code == 200, unbound.text
     assert front_get(pair, "/api/v1/address-pool/summary")["data"]["evm"]["bound"] == 2
 
@@ -183,11 +186,7 @@ def test_payins_documented_base_url_with_its_version_works(pair: Any) -> None:
     assert address == pair.addresses[0]
     shown = front_get(pair, "/api/v1/deposits/references/documented")
     assert shown["data"]["address"] == address  # PayIn's own answer, through the same base
-    unbound = httpx.post(
-        pair.front_server.base_url + "/api/v1/deposits/unbind",
-        json={"depositReference": "documented"},
-        headers=pair.headers,
-    )
+    unbound = unbind(pair, "documented")
     assert unbound.status_code == 200, unbound.text
 
 

@@ -11,6 +11,20 @@ def run(database_url: str, *args: str) -> dict:
     return json.loads(cli(*args, "--json", database_url=database_url).stdout)
 
 
+def assert_an_ftp_url_is_refused(database_url: str) -> None:
+    refused = cli(
+        "webhooks",
+        "create",
+        "--url",
+        "ftp://x",
+        "--events",
+        "deposit.confirmed",
+        database_url=database_url,
+        check=False,
+    )
+    assert refused.returncode == 2 and "https" in refused.stderr + refused.stdout
+
+
 def test_webhooks_commands(database_url: str, monkeypatch) -> None:
     monkeypatch.setenv("ADDRPOOL_WEBHOOK_ALLOW_PRIVATE", "true")
     monkeypatch.setenv("ADDRPOOL_SECRET_KEY", "cli-test-secret-key")
@@ -41,30 +55,10 @@ def test_webhooks_commands(database_url: str, monkeypatch) -> None:
     assert refused.returncode != 0 and "DELIVERY_NOT_FAILED" in refused.stdout + refused.stderr
     assert run(database_url, "webhooks", "delete", created["id"])["cancelledDeliveries"] == 1
     assert run(database_url, "webhooks", "retry")["requeued"] == 0
-    refused = cli(
-        "webhooks",
-        "create",
-        "--url",
-        "ftp://x",
-        "--events",
-        "deposit.confirmed",
-        database_url=database_url,
-        check=False,
-    )
-    assert refused.returncode == 2 and "https" in refused.stderr + refused.stdout
+    assert_an_ftp_url_is_refused(database_url)
 
 
 def test_a_bad_url_is_refused_before_any_database_is_created(tmp_path) -> None:
     missing = tmp_path / "never.db"
-    refused = cli(
-        "webhooks",
-        "create",
-        "--url",
-        "ftp://x",
-        "--events",
-        "deposit.confirmed",
-        database_url=f"sqlite:///{missing}",
-        check=False,
-    )
-    assert refused.returncode == 2 and "https" in refused.stderr + refused.stdout
+    assert_an_ftp_url_is_refused(f"sqlite:///{missing}")
     assert not missing.exists()

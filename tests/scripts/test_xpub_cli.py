@@ -1,8 +1,10 @@
 """`addrpool import --xpub` and `addrpool pool verify` against a real database."""
 
 import json
+from pathlib import Path
 
 from chains.hd import derive_addresses, parse_extended_public_key
+from pool.vocabulary import ParsedAddress, Protocol
 from tests.chains.test_hd import V1_M_0H
 from tests.fixtures.helpers import random_addresses
 from tests.fixtures.server import cli
@@ -11,6 +13,31 @@ from tests.fixtures.server import cli
 def _json(*args: str, database_url: str, check: bool = True) -> dict:
     result = cli(*args, "--json", database_url=database_url, check=check)
     return json.loads(result.stdout)
+
+
+def _two_row_csv(
+    tmp_path: Path,
+    protocol: Protocol,
+    *,
+    start: int,
+    second_index: int | None = None,
+    second_key: str | None = None,
+) -> tuple[Path, ParsedAddress]:
+    """A CSV of V1_M_0H's addresses at `start` and `start + 1`, each with its index and master key; the
+    second row may be given a wrong index or a wrong key instead. Returns the file and the second address."""
+    account = parse_extended_public_key(V1_M_0H)
+    (_, first), (_, second) = derive_addresses(
+        account, protocol=protocol, branch=0, start=start, count=2
+    )
+    key = account.serialize()
+    index = start + 1 if second_index is None else second_index
+    csv = tmp_path / f"{protocol}.csv"
+    csv.write_text(
+        "address,derivation_index,protocol,master_public_key\n"
+        f"{first.text},{start},{protocol},{key}\n"
+        f"{second.text},{index},{protocol},{second_key or key}\n"
+    )
+    return csv, second
 
 
 def test_import_from_xpub_is_idempotent_and_verifies(database_url, tmp_path) -> None:
@@ -38,14 +65,7 @@ def test_import_from_xpub_is_idempotent_and_verifies(database_url, tmp_path) -> 
 
 
 def test_csv_rows_with_a_wrong_index_are_mismatched(database_url, tmp_path) -> None:
-    account = parse_extended_public_key(V1_M_0H)
-    (_, at_3), (_, at_4) = derive_addresses(account, protocol="tron", branch=0, start=3, count=2)
-    key = account.serialize()
-    csv = tmp_path / "tron.csv"
-    csv.write_text(
-        "address,derivation_index,protocol,master_public_key\n"
-        f"{at_3.text},3,tron,{key}\n{at_4.text},9,tron,{key}\n"
-    )
+    csv, at_4 = _two_row_csv(tmp_path, "tron", start=3, second_index=9)
     cli("import", str(csv), "--protocol", "tron", database_url=database_url)
     result = cli("pool", "verify", "--xpub", V1_M_0H, "--protocol", "tron", "--json",
                  database_url=database_url, check=False)  # fmt: skip
@@ -74,14 +94,7 @@ def test_xprv_is_refused_and_not_echoed(database_url) -> None:
 
 
 def test_import_verify_checks_rows_against_their_key(database_url, tmp_path) -> None:
-    account = parse_extended_public_key(V1_M_0H)
-    (_, at_0), (_, at_1) = derive_addresses(account, protocol="evm", branch=0, start=0, count=2)
-    key = account.serialize()
-    csv = tmp_path / "evm.csv"
-    csv.write_text(
-        "address,derivation_index,protocol,master_public_key\n"
-        f"{at_0.text},0,evm,{key}\n{at_1.text},7,evm,{key}\n"
-    )
+    csv, _ = _two_row_csv(tmp_path, "evm", start=0, second_index=7)
     refused = cli(
         "import", str(csv), "--protocol", "evm", "--verify", database_url=database_url, check=False
     )
@@ -99,14 +112,8 @@ def test_import_verify_checks_rows_against_their_key(database_url, tmp_path) -> 
 
 
 def test_a_row_with_a_broken_master_key_is_a_row_problem(database_url, tmp_path) -> None:
-    account = parse_extended_public_key(V1_M_0H)
-    (_, at_0), (_, at_1) = derive_addresses(account, protocol="evm", branch=0, start=0, count=2)
     broken = V1_M_0H[:-4] + "abcd"  # right shape, wrong checksum
-    csv = tmp_path / "evm.csv"
-    csv.write_text(
-        "address,derivation_index,protocol,master_public_key\n"
-        f"{at_0.text},0,evm,{account.serialize()}\n{at_1.text},1,evm,{broken}\n"
-    )
+    csv, _ = _two_row_csv(tmp_path, "evm", start=0, second_key=broken)
     result = _json(
         "import", str(csv), "--protocol", "evm", "--skip-invalid", database_url=database_url
     )

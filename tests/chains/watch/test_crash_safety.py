@@ -31,30 +31,13 @@ from pool.kit.tables import deposit, event
 from scripts.devnet import anvil
 from tests.chains.harness import CONFIRMATIONS, USDT, Harness, chain_config
 from tests.fixtures.devnet import Devnet
-from tests.fixtures.helpers import random_evm_address
+from tests.fixtures.helpers import import_into_pool, random_evm_address
 
 pytestmark = pytest.mark.server
 STEPS = 6
 QUICK_KILLS_PER_STEP = 2
 CATCH_UP_DEADLINE = 30.0
 SEED = 20261122
-
-
-async def import_same_pool(db: Database, addresses: list[str]) -> None:
-    from chains.codec import address_parser
-    from pool.addresses.import_formats import RawRow
-    from pool.addresses.importer import ImportSource, import_addresses
-    from pool.kit.clock import utc_now
-
-    async with db.write() as conn:
-        await import_addresses(
-            conn,
-            protocol="evm",
-            rows=[RawRow(n, a) for n, a in enumerate(addresses, start=1)],
-            parser=address_parser("evm"),
-            source=ImportSource("test", "crash"),
-            now=utc_now(),
-        )
 
 
 async def caught_up(db: Database, url: str) -> bool:
@@ -184,7 +167,7 @@ async def test_kill_9_at_random_points_loses_and_duplicates_nothing(
     worker = CrashingWorker(tmp_path, database_url, devnet, chain.start_block or 0)
     try:
         for target in (reference_db, db):
-            await import_same_pool(target, addresses)
+            await import_into_pool(target, "evm", addresses, actor="crash")
         bound = [await reference.bind(f"r{n}") for n in range(5)]
         assert [await crashed.bind(f"r{n}") for n in range(5)] == bound
         added = 0

@@ -78,11 +78,9 @@ async def test_every_write_of_a_watcher_that_no_longer_leads_is_refused(db: Data
     new = await take_leadership(db, "devnet")
     assert new.epoch == old.epoch + 1
     with pytest.raises(LeadershipLost, match=f"epoch {new.epoch} leads"):
-        async with old.write(db) as conn:
-            await save_block(conn)
+        await save_block_as(old, db)
     assert await blocks(db) == []
-    async with new.write(db) as conn:
-        await save_block(conn)
+    await save_block_as(new, db)
     assert await blocks(db) == [BLOCK]
 
 
@@ -98,8 +96,7 @@ async def test_a_new_leader_waits_for_the_old_leaders_write_in_flight(db: Databa
     new = await asyncio.wait_for(taking, DEADLINE)
     assert new.epoch == old.epoch + 1 and await blocks(db) == [BLOCK]
     with pytest.raises(LeadershipLost):
-        async with old.write(db) as conn:
-            await save_block(conn)
+        await save_block_as(old, db)
 
 
 @postgresql_only
@@ -107,16 +104,11 @@ async def test_an_old_leader_waits_for_an_increment_in_flight_then_commits_nothi
     db: Database,
 ) -> None:
     old = await take_leadership(db, "devnet")
-
-    async def write_as_old() -> None:
-        async with old.write(db) as conn:
-            await save_block(conn)
-
     async with db.write() as conn:
         epoch = await chain_state.take_leadership(
             conn, chain_id="devnet", holder="successor", now=utc_now()
         )
-        writing = asyncio.create_task(write_as_old())
+        writing = asyncio.create_task(save_block_as(old, db))
         await waiting_for_a_lock(db)
         assert not writing.done()
     with pytest.raises(LeadershipLost, match=f"epoch {epoch} leads"):
@@ -171,8 +163,7 @@ async def test_a_leader_whose_lock_connection_dies_stops_at_once(
         assert leader.lost is not None and "lock" in leader.lost
         # Nobody took over yet, so the epoch would still pass: the leader refuses by itself.
         with pytest.raises(LeadershipLost):
-            async with leader.write(db) as conn:
-                await save_block(conn)
+            await save_block_as(leader, db)
     assert await blocks(db) == []
     async with db.read() as conn:
         assert await chain_state.leader(conn, "devnet") == (leader.epoch, leadership.holder_name())
@@ -184,8 +175,7 @@ async def test_a_leader_whose_lock_connection_dies_stops_at_once(
         assert again.lost is None
     # Released with the lock: nothing more is written under that epoch either.
     with pytest.raises(LeadershipLost, match="released"):
-        async with again.write(db) as conn:
-            await save_block(conn)
+        await save_block_as(again, db)
 
 
 @postgresql_only
@@ -219,6 +209,12 @@ async def test_sqlite_takes_the_epoch_too_and_ends_on_stop(db: Database) -> None
 
 async def save_block(conn: Any) -> None:
     await chain_state.save_blocks(conn, chain_id="devnet", blocks=[BLOCK], keep_from=0)
+
+
+async def save_block_as(leader: Leadership, db: Database) -> None:
+    """One chain write under `leader`'s epoch."""
+    async with leader.write(db) as conn:
+        await save_block(conn)
 
 
 async def blocks(db: Database) -> list[StoredBlock]:

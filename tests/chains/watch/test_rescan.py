@@ -2,21 +2,17 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from chains.codec import address_parser
 from chains.endpoints import EndpointPool
 from chains.rpc import RpcClient
 from chains.watch.rescan import rescan
-from pool.addresses.import_formats import RawRow
-from pool.addresses.importer import ImportSource, import_addresses
 from pool.chain_state.repository import load_cursor
-from pool.kit.clock import utc_now
 from pool.kit.db import Database
 from pool.kit.errors import ValidationFailed
 from scripts.devnet import anvil
 from tests.chains.harness import USDT, Harness, chain_config
 from tests.chains.rpc_proxy import RpcProxy
 from tests.fixtures.devnet import Devnet
-from tests.fixtures.helpers import load_pool, random_evm_address
+from tests.fixtures.helpers import import_into_pool, load_pool, random_evm_address
 
 
 class RescanHarness(Harness):
@@ -61,15 +57,8 @@ async def test_rescan_finds_deposits_to_addresses_imported_after_their_block(
     harness.send(customer_address, 3 * USDT)
     await harness.poll()
     assert await harness.deposits() == []
-    async with harness.db.write() as conn:  # the operator imports it afterwards
-        await import_addresses(
-            conn,
-            protocol="evm",
-            rows=[RawRow(1, customer_address)],
-            parser=address_parser("evm"),
-            source=ImportSource("test", "late"),
-            now=utc_now(),
-        )
+    # the operator imports it afterwards
+    await import_into_pool(harness.db, "evm", [customer_address], actor="late")
     report = await rescan(
         harness.chain,
         harness.db,
@@ -127,15 +116,7 @@ async def test_an_endpoint_dying_mid_rescan_hands_over_where_it_stopped(
     harness = Harness(db, devnet, await load_pool(db, "evm", 3), chain, client=watching)
     try:
         await harness.poll()  # the watcher passes them by: not pool addresses yet
-        async with db.write() as conn:
-            await import_addresses(
-                conn,
-                protocol="evm",
-                rows=[RawRow(n, a) for n, a in enumerate(late, start=1)],
-                parser=address_parser("evm"),
-                source=ImportSource("test", "late"),
-                now=utc_now(),
-            )
+        await import_into_pool(db, "evm", late, actor="late")
         async with EndpointPool.for_chain(chain) as endpoints:
             report = await rescan(chain, db, endpoints, from_block=start, to_block=end)
             states = [v["state"] for v in endpoints.view()]

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -22,41 +20,23 @@ from pool.webhooks.body import body_bytes
 from pool.webhooks.delivery import DeliveryWorker
 from pool.webhooks.outbox import record_event
 from pool.webhooks.signatures import sign_body, verify_timestamped
+from tests.fixtures.receivers.http import PostReceiver, Reply
 
 
-class Receiver:
+class Receiver(PostReceiver):
     """Answers each POST with the next (status, headers, delay); records what it got."""
 
     def __init__(self, script: list[tuple[int, dict[str, str], float]]) -> None:
         self.script = script
         self.requests: list[tuple[float, dict[str, str], bytes]] = []
-        outer = self
+        super().__init__(self._answer)
+        self.url = f"http://127.0.0.1:{self.port}/hook"
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                index = min(len(outer.requests), len(outer.script) - 1)
-                outer.requests.append((time.monotonic(), dict(self.headers), body))
-                status, headers, delay = outer.script[index]
-                time.sleep(delay)
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *_: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def _answer(self, headers: dict[str, str], body: bytes) -> Reply:
+        index = min(len(self.requests), len(self.script) - 1)
+        self.requests.append((time.monotonic(), headers, body))
+        status, reply_headers, delay = self.script[index]
+        return Reply(status, reply_headers, delay=delay)
 
 
 async def endpoint(

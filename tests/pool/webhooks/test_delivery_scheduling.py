@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
@@ -16,7 +18,7 @@ from pool.kit.tables import delivery
 from pool.webhooks import deliveries_repository as repo
 from pool.webhooks import delivery as delivery_module
 from pool.webhooks.delivery import HELD_PER_ENDPOINT, UNRENEWED, DeliveryWorker
-from tests.pool.webhooks.test_delivery import deliver_all, deliveries, emit, endpoint
+from tests.pool.webhooks.test_delivery import Receiver, deliver_all, deliveries, emit, endpoint
 
 
 async def claim_one(db: Database, endpoint_id: str, lease: timedelta) -> repo.Claimed:
@@ -26,6 +28,32 @@ async def claim_one(db: Database, endpoint_id: str, lease: timedelta) -> repo.Cl
             conn, endpoint_id=endpoint_id, now=now, lease_until=now + lease, limit=1
         )
     return claimed
+
+
+@dataclass
+class AgedClaim:
+    """A pending delivery to a live receiver, claimed with a lease that has passed UNRENEWED."""
+
+    receiver: Receiver
+    endpoint_id: str
+    claimed: repo.Claimed
+
+
+async def aged_claim(
+    db: Database, settings: Settings, receivers: Callable[..., Receiver]
+) -> AgedClaim:
+    receiver = receivers()
+    endpoint_id, _ = await endpoint(db, settings, receiver.url, ["deposit.pending"])
+    await emit(db)
+    claimed = await claim_one(db, endpoint_id, UNRENEWED - timedelta(seconds=5))
+    return AgedClaim(receiver, endpoint_id, claimed)
+
+
+async def deliver_as_its_holder(db: Database, settings: Settings, aged: AgedClaim) -> None:
+    """Sends the claim as the worker that took it would: holding one slot of its endpoint."""
+    worker = DeliveryWorker(db, settings)
+    worker._held[aged.endpoint_id] = 1
+    await worker._deliver_limited(aged.claimed)
 
 
 async def test_a_fresh_claim_is_sent_without_renewing_its_lease(
@@ -49,18 +77,13 @@ async def test_a_fresh_claim_is_sent_without_renewing_its_lease(
 async def test_an_aged_claim_taken_by_another_worker_is_not_sent(
     db: Database, settings: Settings, receivers
 ) -> None:
-    receiver = receivers()
-    endpoint_id, _ = await endpoint(db, settings, receiver.url, ["deposit.pending"])
-    await emit(db)
-    aged = await claim_one(db, endpoint_id, UNRENEWED - timedelta(seconds=5))
+    aged = await aged_claim(db, settings, receivers)
     async with db.write() as conn:  # its lease ran out and another worker claimed it
         await conn.execute(
             update(delivery).values(next_attempt_at=utc_now() + timedelta(seconds=60))
         )
-    worker = DeliveryWorker(db, settings)
-    worker._held[endpoint_id] = 1
-    await worker._deliver_limited(aged)
-    assert receiver.requests == []
+    await deliver_as_its_holder(db, settings, aged)
+    assert aged.receiver.requests == []
     [row] = await deliveries(db)
     assert (row["status"], row["attempts"]) == ("pending", 0)
 
@@ -68,14 +91,9 @@ async def test_an_aged_claim_taken_by_another_worker_is_not_sent(
 async def test_an_aged_claim_still_ours_is_renewed_and_sent(
     db: Database, settings: Settings, receivers
 ) -> None:
-    receiver = receivers()
-    endpoint_id, _ = await endpoint(db, settings, receiver.url, ["deposit.pending"])
-    await emit(db)
-    aged = await claim_one(db, endpoint_id, UNRENEWED - timedelta(seconds=5))
-    worker = DeliveryWorker(db, settings)
-    worker._held[endpoint_id] = 1
-    await worker._deliver_limited(aged)
-    assert len(receiver.requests) == 1
+    aged = await aged_claim(db, settings, receivers)
+    await deliver_as_its_holder(db, settings, aged)
+    assert len(aged.receiver.requests) == 1
     [row] = await deliveries(db)
     assert (row["status"], row["attempts"]) == ("succeeded", 1)
 

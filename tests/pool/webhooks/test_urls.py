@@ -6,6 +6,7 @@ import pytest
 
 from pool.kit.errors import TargetRefused, ValidationFailed
 from pool.webhooks.urls import Resolver, Target, parse_webhook_url, resolve_target
+from tests.fixtures.webhook_targets import NOT_PUBLIC_LITERALS
 
 
 class CountingResolver(Resolver):
@@ -131,18 +132,7 @@ def test_names_at_dns_limits_pass_and_international_ones_become_ascii() -> None:
 
 @pytest.mark.parametrize(
     "url",
-    [
-        "https://[::127.0.0.1]/",
-        "https://[::7f00:1]/",
-        "https://[64:ff9b::7f00:1]/",
-        "https://[64:ff9b::a9fe:a9fe]/",
-        "https://[2002:7f00:1::1]/",
-        "https://[fec0::1]/",
-        "https://224.0.0.1/",
-        "https://[ff02::1]/",
-        "https://[::ffff:169.254.169.254]/",
-        "https://100.64.0.1/",
-    ],
+    [*NOT_PUBLIC_LITERALS, "https://[::ffff:169.254.169.254]/", "https://100.64.0.1/"],
 )
 async def test_literal_addresses_that_are_not_public_are_refused(url: str) -> None:
     target = parse_webhook_url(url, allow_private=False)

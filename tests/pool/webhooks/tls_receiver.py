@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import datetime
 import ssl
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from tests.fixtures.receivers.http import PostReceiver, Reply
 
 
 def self_signed(name: str, directory: Path) -> tuple[Path, Path]:
@@ -63,7 +63,7 @@ def self_signed(name: str, directory: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-class TlsReceiver:
+class TlsReceiver(PostReceiver):
     """Answers every POST with `status` (and `headers`); records the SNI name it was asked
     for and each request's headers and body."""
 
@@ -72,31 +72,12 @@ class TlsReceiver:
     ) -> None:
         self.server_names: list[str | None] = []
         self.requests: list[tuple[dict[str, str], bytes]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                outer.requests.append((dict(self.headers), body))
-                self.send_response(status)
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *_: object) -> None:
-                pass
-
+        self.status, self.headers = status, headers or {}
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert, key)
         context.sni_callback = lambda _sock, name, _ctx: self.server_names.append(name)
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
-        self.port = self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        super().__init__(self._answer, context)
 
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def _answer(self, headers: dict[str, str], body: bytes) -> Reply:
+        self.requests.append((headers, body))
+        return Reply(self.status, self.headers)
