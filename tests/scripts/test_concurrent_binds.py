@@ -14,11 +14,13 @@ pytestmark = pytest.mark.server
 
 
 def _server_shape(backend: str) -> dict:
-    # SQLite allows one process; PostgreSQL is exercised with two uvicorn workers.
+    # SQLite allows one process; PostgreSQL is exercised with two uvicorn workers. Their pools
+    # are kept small (10 + 10 overflow each): the suite's other workers share the server's
+    # 100 connections, and a bind refused a connection would be a 500 this test did not cause.
     return (
         {"command": "serve", "workers": 1}
         if backend == "sqlite"
-        else {"command": "api", "workers": 2}
+        else {"command": "api", "workers": 2, "extra_env": {"ADDRPOOL_DB_POOL_SIZE": "10"}}
     )
 
 
