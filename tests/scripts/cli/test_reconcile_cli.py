@@ -11,7 +11,7 @@ import pytest
 from scripts.devnet import anvil
 from tests.fixtures.devnet import Devnet
 from tests.fixtures.server import cli_in
-from tests.scripts.test_worker_cli import run_worker_until, worker_env
+from tests.scripts.run.test_worker_cli import run_worker_until, worker_env
 
 pytestmark = pytest.mark.server
 

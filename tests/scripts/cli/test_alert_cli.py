@@ -13,7 +13,7 @@ import pytest
 from scripts.cli.main import main
 from tests.fixtures.helpers import random_addresses
 from tests.fixtures.server import cli_in
-from tests.scripts.test_worker_cli import worker_env
+from tests.scripts.run.test_worker_cli import worker_env
 
 pytestmark = pytest.mark.server
 
