@@ -376,7 +376,8 @@ async def test_a_healthy_pool_is_evaluated_at_most_once_a_second(
     await load_pool(db, "evm", 50)  # far above the threshold of 3
     pool_alerts = alerting.app.state.ctx.pool_alerts
     assert await bind(alerting, admin_key, "first") == 201
-    await wait_until_async(lambda: pool_alerts._healthy == {"evm": True}, timeout=0.2)
+    # The first evaluation runs at once; how soon is not what this test is about.
+    await wait_until_async(lambda: pool_alerts._healthy == {"evm": True}, timeout=10)
     assert pool_alerts._healthy == {"evm": True}
     pool_alerts.changed("evm")
     assert pool_alerts._coalesce() == 1.0

@@ -348,3 +348,20 @@ def test_the_installed_command_starts_and_shows_its_help() -> None:
         [str(installed), "--help"], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout.startswith("usage: addrpool") and "keys" in done.stdout
+
+
+def test_light_commands_run_as_real_processes_without_noise(tmp_path) -> None:
+    """In a fresh process each command imports only what it needs (scripts/cli/main.py imports
+    a command's module when it runs): a missing import shows here, not in-process."""
+    import sys
+    from pathlib import Path
+
+    installed = Path(sys.executable).parent / "addrpool"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ADDRPOOL_")}
+    env["ADDRPOOL_DATABASE_URL"] = f"sqlite:///{tmp_path / 'light.db'}"
+    for argv in (["db", "upgrade"], ["keys", "list"], ["pool", "summary"], ["alerts", "list"]):
+        done = subprocess.run(
+            [str(installed), *argv, "--json"], capture_output=True, text=True, env=env, timeout=60
+        )
+        assert (done.returncode, done.stderr) == (0, ""), (argv, done.stderr)
+        json.loads(done.stdout)
