@@ -44,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     parsers.webhooks(sub, _json)
     parsers.reconcile(sub, _json)
     parsers.alerts(sub, _json)
+    parsers.deposits(sub, _json)
+    parsers.references(sub, _json)
     _json(sub.add_parser("chains", help="configured chains: head, cursor, lag, endpoint health"))
     rescan = _json(sub.add_parser("rescan", help="read a block range again (safe while watching)"))
     rescan.add_argument("--chain", required=True)
@@ -157,6 +159,9 @@ HANDLERS: dict[tuple[str, str | None], str] = {
     ("totals", None): "scripts.cli.reconcile:totals",
     ("alerts", "list"): "scripts.cli.alerts:alerts_list",
     ("alerts", "test"): "scripts.cli.alerts:alerts_test",
+    ("deposits", "list"): "scripts.cli.deposits:deposits_list",
+    ("deposits", "show"): "scripts.cli.deposits:deposits_show",
+    ("references", "show"): "scripts.cli.deposits:references_show",
 }
 
 

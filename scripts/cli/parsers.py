@@ -6,7 +6,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from pool.vocabulary import ALERT_STATES, DELIVERY_STATUSES, SIGNATURE_SCHEMES
+from pool.vocabulary import (
+    ALERT_STATES,
+    DELIVERY_STATUSES,
+    DEPOSIT_STATUSES,
+    PROTOCOLS,
+    SIGNATURE_SCHEMES,
+)
 
 # A string: argparse's class cannot be subscripted at run time.
 SubParsers = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -64,3 +70,44 @@ def alerts(sub: SubParsers, add_json: JsonFlag) -> None:
     listing.add_argument("--state", choices=ALERT_STATES)
     listing.add_argument("--limit", type=int, default=50)
     add_json(actions.add_parser("test", help="send a test alert through every hook"))
+
+
+def deposits(sub: SubParsers, add_json: JsonFlag) -> None:
+    """GET /api/v1/deposits's filters and pages (docs/api.md), and one deposit by id."""
+    group = sub.add_parser("deposits", help="the deposit ledger, as GET /api/v1/deposits shows it")
+    actions = group.add_subparsers(dest="action", required=True)
+    listing = add_json(actions.add_parser("list", help="deposits, newest first, one page"))
+    listing.add_argument("--reference", help="only this deposit reference")
+    listing.add_argument("--status", choices=list(DEPOSIT_STATUSES), help="only this status")
+    listing.add_argument("--chain", help="only this chain id, e.g. ethereum-mainnet")
+    listing.add_argument("--currency", help="only this token, e.g. USDT")
+    listing.add_argument("--address", help="only deposits to this address")
+    listing.add_argument("--page", type=_within(1, 1_000_000), default=1, help="page number")
+    listing.add_argument("--limit", type=_within(1, 100), default=20, help="deposits a page")
+    show = add_json(actions.add_parser("show", help="one deposit by its id"))
+    show.add_argument("id", help="the depositId, e.g. dep_…")
+
+
+def references(sub: SubParsers, add_json: JsonFlag) -> None:
+    group = sub.add_parser("references", help="deposit references: binding history and totals")
+    actions = group.add_subparsers(dest="action", required=True)
+    show = add_json(
+        actions.add_parser("show", help="a reference's address, totals and binding history")
+    )
+    show.add_argument("reference", help="the deposit reference")
+    show.add_argument(
+        "--protocol", choices=PROTOCOLS, help="when the reference is bound on both protocols"
+    )
+
+
+def _within(low: int, high: int) -> Callable[[str], int]:
+    def whole_number(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"a whole number from {low} to {high:,}: {text!r}")
+        return value
+
+    return whole_number
