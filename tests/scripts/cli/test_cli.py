@@ -322,19 +322,42 @@ def test_import_from_stdin_refuses_a_mnemonic_one_word_per_line(database_url) ->
     assert "winner" not in result.stdout + result.stderr
 
 
-def test_import_reports_the_first_100_bad_lines_and_counts_the_rest(database_url, tmp_path) -> None:
+def test_import_reports_the_first_20_bad_lines_and_counts_the_rest(database_url, tmp_path) -> None:
     source = tmp_path / "bad.txt"
     source.write_text("".join(f"not-an-address-{n}\n" for n in range(300)))
     args = ("import", str(source), "--protocol", "tron")
     human = cli(*args, database_url=database_url, check=False)
-    assert human.returncode == 2 and human.stderr.count("\n  line ") == 100
-    assert "200 more not listed (300 in all; invalid_address: 300)" in human.stderr
+    assert human.returncode == 2 and human.stderr.count("\n  line ") == 20
+    assert "280 more not listed (300 in all; invalid_address: 300)" in human.stderr
+    assert "look like" not in human.stderr  # they are nobody's addresses
     error = json.loads(cli(*args, "--json", database_url=database_url, check=False).stdout)
-    assert (len(error["details"]), error["detailsCount"]) == (100, 300)
+    assert (len(error["details"]), error["detailsCount"]) == (20, 300)
     report = _json(*args, "--skip-invalid", "--dry-run", database_url=database_url)
-    assert (len(report["invalid"]), report["invalidCount"]) == (100, 300)
+    assert (len(report["invalid"]), report["invalidCount"]) == (20, 300)
     text = cli(*args, "--skip-invalid", "--dry-run", database_url=database_url).stdout
-    assert text.count("\n  line ") == 100 and "200 more not listed" in text
+    assert text.count("\n  line ") == 20 and "280 more not listed" in text
+
+
+@pytest.mark.parametrize(
+    ("written", "chosen", "label"), [("evm", "tron", "EVM"), ("tron", "evm", "Tron")]
+)
+def test_an_import_with_the_wrong_protocol_suggests_the_other(
+    database_url, tmp_path, written, chosen, label
+) -> None:
+    source = tmp_path / "addresses.txt"
+    good = random_addresses(written, 1_000)
+    source.write_text("\n".join(["not-an-address", *good]) + "\n")
+    args = ("import", str(source), "--protocol", chosen)
+    hint = f"these look like {label} addresses: --protocol {written}?"
+    human = cli(*args, database_url=database_url, check=False)
+    assert human.returncode == 2 and human.stderr.count("\n  line ") == 20
+    assert human.stderr.splitlines()[0].endswith(
+        f"nothing was imported; the first are listed; {hint}"
+    )
+    as_json = cli(*args, "--json", database_url=database_url, check=False).stdout
+    assert len(as_json) < 8_000  # 1,001 bad rows: 20 listed, the rest counted
+    assert json.loads(as_json)["detailsCount"] == 1_001
+    assert hint in cli(*args, "--skip-invalid", "--dry-run", database_url=database_url).stdout
 
 
 def test_the_installed_command_starts_and_shows_its_help() -> None:
