@@ -51,8 +51,8 @@ async def import_file(args: argparse.Namespace, out: Output) -> int:
         return await import_xpub(args, out)
     if args.file is None:
         raise ConfigurationError("name a file to import ('-' for stdin), or use --xpub")
-    rows, source = _rows_of(args.file, args.format)
     bar = ProgressBar.for_terminal(enabled=not out.as_json)
+    rows, source = _rows_of(args.file, args.format, bar)
     verify = None
     if args.verify:
         verify = partial(verify_import_rows, protocol=args.protocol, branch=args.branch)
@@ -122,13 +122,16 @@ def _parses(parse: Callable[[str], ParsedAddress], value: str) -> bool:
     return True
 
 
-def _rows_of(name: str, chosen: str) -> tuple[Iterator[RawRow], ImportSource]:
-    """The file's rows, holding its text only until they are read."""
+def _rows_of(name: str, chosen: str, bar: ProgressBar) -> tuple[Iterator[RawRow], ImportSource]:
+    """The file's rows, holding its text only until they are read; the bar expects a row a
+    line (a header or blank lines make it a slight over-estimate)."""
     data, where = _read_input(name)
     digest = hashlib.sha256(data).hexdigest()
     text = decode_import(data)
     if chosen == "auto":
         chosen = detect_format(text)
+    if chosen != "json":
+        bar.expect("validated", len(text.splitlines()))
     return read_rows(text, format=chosen), ImportSource(where, actor(), chosen, digest)
 
 

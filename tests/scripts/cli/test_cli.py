@@ -153,7 +153,52 @@ def test_progress_bar_writes_to_stderr_only_when_enabled(capsys) -> None:
     bar.update("written", 50_000, 100_000)
     bar.finish()
     captured = capsys.readouterr()
-    assert captured.out == "" and "written 50,000 of 100,000 rows (50%)" in captured.err
+    assert captured.out == "" and "written 50,000 of 100,000 rows [" in captured.err
+
+
+def test_progress_bar_shows_rows_rate_and_time_left() -> None:
+    import io
+
+    from scripts.cli.output import ProgressBar
+
+    now = [100.0]
+    screen = io.StringIO()
+    bar = ProgressBar(enabled=True, stream=screen, clock=lambda: now[0])
+    bar.expect("validated", 40_000)
+    for done in (10_000, 20_000, 30_000, 40_000):
+        now[0] += 1.0
+        bar.update("validated", done, 0)  # total unknown: the estimate stands in
+        bar.update("validated", done, 0)  # again at once: not redrawn
+    now[0] += 2.0
+    bar.update("written", 20_000, 40_000)  # the phase began when validation last reported
+    now[0] += 0.01
+    bar.update("written", 21_000, 40_000)  # too soon to redraw
+    bar.update("written", 40_000, 40_000)  # the end of a phase is always drawn
+    bar.finish()
+    lines = [line.split("\r")[-1].rstrip() for line in screen.getvalue().split("\n")]
+    assert screen.getvalue().count("\r") == 6
+    assert lines[0] == (
+        "validated 40,000 of 40,000 rows [########################] 100%  10,000 rows/s  ETA 0:00"
+    )
+    assert lines[1].startswith("written 40,000 of 40,000 rows [") and "19,900 rows/s" in lines[1]
+    assert "validated 10,000 of 40,000 rows [######------------------]  25%" in screen.getvalue()
+    assert "10,000 rows/s  ETA 0:03" in screen.getvalue()
+    assert (
+        "written 20,000 of 40,000 rows [############------------]  50%  10,000 rows/s  ETA 0:02"
+        in screen.getvalue()
+    )
+    derived = io.StringIO()
+    unknown = ProgressBar(enabled=True, stream=derived, clock=lambda: now[0])
+    now[0] += 4.0
+    unknown.update("scanned", 8_000, 0)
+    assert derived.getvalue() == "\rscanned 8,000 rows  2,000 rows/s"
+
+
+def test_no_progress_bar_off_a_terminal(database_url, tmp_path) -> None:
+    source = tmp_path / "addresses.txt"
+    source.write_text("\n".join(random_addresses("evm", 25_000)) + "\n")
+    done = cli("import", str(source), "--protocol", "evm", database_url=database_url)
+    assert done.stderr == "" and "imported 25000 evm" in done.stdout
 
 
 def test_a_setting_that_cannot_work_is_one_line_not_a_traceback(tmp_path) -> None:
