@@ -9,8 +9,10 @@ import orjson
 from fastapi import Response
 
 from pool.kit.errors import AddrpoolError
+from pool.kit.paging import pagination
 
 JSON = "application/json"
+__all__ = ["JSON", "error_body", "failure", "ok", "pagination"]
 
 
 def ok(data: Any, *, status: int = 200, message: str | None = None) -> Response:
@@ -36,7 +38,3 @@ def error_body(
 def failure(exc: AddrpoolError, headers: dict[str, str] | None = None) -> Response:
     content = orjson.dumps(exc.envelope())
     return Response(content, status_code=exc.status, media_type=JSON, headers=headers)
-
-
-def pagination(*, page: int, limit: int, total: int) -> dict[str, int]:
-    return {"page": page, "limit": limit, "total": total, "totalPages": -(-total // limit)}

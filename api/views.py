@@ -1,4 +1,9 @@
-"""Domain values → the camelCase JSON objects of docs/api.md."""
+"""Domain values → the camelCase JSON objects of docs/api.md.
+
+The objects the CLI prints as well live in pool/ (pool/deposits/payloads.py,
+pool/bindings/payloads.py), so `addrpool … --json` shows exactly what the API does without
+importing FastAPI.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from typing import Any
 
 from pool.addresses.importer import ImportReport
 from pool.addresses.repository import AddressRow
+from pool.bindings.payloads import history_payload, reference_payload, reference_summary_payload
 from pool.bindings.records import Binding, Unbound
 from pool.bindings.references import ReferenceTotals, ReferenceView
 from pool.deposits.payloads import deposit_payload
@@ -35,33 +41,17 @@ def unbound_view(unbound: Unbound) -> dict[str, Any]:
 
 
 def history_view(binding: Binding) -> dict[str, Any]:
-    return {
-        "address": binding.address,
-        "protocol": binding.protocol,
-        "boundAt": isoformat_z(binding.bound_at),
-        "unboundAt": isoformat_z_or_none(binding.unbound_at),
-        "cooldownUntil": isoformat_z_or_none(binding.cooldown_until),
-    }
+    return history_payload(binding)
 
 
 def reference_summary_view(binding: Binding, totals: ReferenceTotals) -> dict[str, Any]:
-    return {
-        "depositReference": binding.deposit_reference,
-        "protocol": binding.protocol,
-        "address": binding.address,
-        "boundAt": isoformat_z(binding.bound_at),
-        "totalDeposits": totals.count,
-        "totalAmount": totals.total_amount,
-    }
+    return reference_summary_payload(binding, totals)
 
 
-def reference_view(view: ReferenceView) -> dict[str, Any]:
-    return {
-        **reference_summary_view(view.binding, view.totals),
-        "totals": view.totals.by_currency,
-        "metadata": view.binding.metadata,
-        "bindings": [history_view(b) for b in view.history],
-    }
+def reference_view(
+    view: ReferenceView, monitored_chains: list[str] | None = None
+) -> dict[str, Any]:
+    return reference_payload(view, monitored_chains or [])
 
 
 def deposit_view(row: DepositRow) -> dict[str, Any]:

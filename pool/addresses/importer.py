@@ -27,6 +27,7 @@ from pool.vocabulary import AVAILABLE, AddressParser, Protocol
 from pool.webhooks.events_repository import insert_audit
 
 CHUNK = 50_000
+PROGRESS_EVERY = 10_000  # validated rows between progress reports (a terminal's bar)
 ANALYZE_AFTER = 1_000  # imported rows: a smaller import does not change how to plan
 MAX_DERIVATION_INDEX = 2**31 - 1  # non-hardened BIP32 indices
 PUBLIC_KEY_PREFIXES = ("xpub", "tpub", "ypub", "zpub", "upub", "vpub", "Ypub", "Zpub")
@@ -104,7 +105,7 @@ def validate_rows(
     result = Validation()
     seen: set[str] = set()
     for count, row in enumerate(rows, start=1):
-        if progress is not None and count % CHUNK == 0:
+        if progress is not None and count % PROGRESS_EVERY == 0:
             progress("validated", count, 0)
         try:
             valid = _validate_row(row, protocol=protocol, parser=parser)

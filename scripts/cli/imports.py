@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import hashlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from chains.codec import address_parser
 from chains.hd import ExtendedPublicKey, derive_addresses, parse_extended_public_key
@@ -18,11 +19,15 @@ from pool.addresses.importer import ImportReport, ImportSource
 from pool.addresses.imports import AccountKey
 from pool.kit.config import load_settings
 from pool.kit.errors import ConfigurationError, ValidationFailed
-from pool.vocabulary import ParsedAddress, Protocol
+from pool.vocabulary import PROTOCOLS, ParsedAddress, Protocol
 from scripts.cli.database import actor, opened_database
 from scripts.cli.output import Output, ProgressBar, more_problems
 
 DERIVE_CHUNK = 10_000
+# A terminal's worth of problem rows, and a small --json: the API lists up to
+# pool.addresses.import_problems.MAX_LISTED (100) for programs; both count every problem.
+CLI_LISTED = 20
+_PROTOCOL_NAMES = {"evm": "EVM", "tron": "Tron"}
 
 
 def _read_input(name: str) -> tuple[bytes, str]:
@@ -46,8 +51,8 @@ async def import_file(args: argparse.Namespace, out: Output) -> int:
         return await import_xpub(args, out)
     if args.file is None:
         raise ConfigurationError("name a file to import ('-' for stdin), or use --xpub")
-    rows, source = _rows_of(args.file, args.format)
     bar = ProgressBar.for_terminal(enabled=not out.as_json)
+    rows, source = _rows_of(args.file, args.format, bar)
     verify = None
     if args.verify:
         verify = partial(verify_import_rows, protocol=args.protocol, branch=args.branch)
@@ -71,24 +76,69 @@ async def import_file(args: argparse.Namespace, out: Output) -> int:
                 dry_run=args.dry_run,
                 progress=bar.update,
             )
+        except ValidationFailed as exc:
+            raise shortened(exc, args.protocol) from None
         finally:
             bar.finish()
     out.result(import_summary(report), import_text(report))
     return 0
 
 
-def _rows_of(name: str, chosen: str) -> tuple[Iterator[RawRow], ImportSource]:
-    """The file's rows, holding its text only until they are read."""
+def shortened(exc: ValidationFailed, protocol: Protocol) -> ValidationFailed:
+    """An import's refusal with CLI_LISTED problem rows, and a hint when the rows look like
+    addresses of the other protocol."""
+    if exc.details_count is None:  # not a list of problem rows
+        return exc
+    details = exc.details or []
+    hint = protocol_hint(details, protocol)
+    return type(exc)(
+        exc.message if hint is None else f"{exc.message}; {hint}",
+        code=exc.code,
+        details=details[:CLI_LISTED],
+        details_count=exc.details_count,
+        details_by_kind=exc.details_by_kind,
+    )
+
+
+def protocol_hint(details: Sequence[Mapping[str, Any]], protocol: Protocol) -> str | None:
+    """ "these look like EVM addresses: --protocol evm?" when most of the listed invalid
+    addresses (the first MAX_LISTED of the file) parse as the other protocol's."""
+    values = [d["value"] for d in details if d.get("kind") == "invalid_address"]
+    for other in PROTOCOLS:
+        if other == protocol or not values:
+            continue
+        parse = address_parser(other)
+        fits = sum(1 for value in values if _parses(parse, value))
+        if fits * 2 > len(values):
+            return f"these look like {_PROTOCOL_NAMES[other]} addresses: --protocol {other}?"
+    return None
+
+
+def _parses(parse: Callable[[str], ParsedAddress], value: str) -> bool:
+    try:
+        parse(value)
+    except ValidationFailed:
+        return False
+    return True
+
+
+def _rows_of(name: str, chosen: str, bar: ProgressBar) -> tuple[Iterator[RawRow], ImportSource]:
+    """The file's rows, holding its text only until they are read; the bar expects a row a
+    line (a header or blank lines make it a slight over-estimate)."""
     data, where = _read_input(name)
     digest = hashlib.sha256(data).hexdigest()
     text = decode_import(data)
     if chosen == "auto":
         chosen = detect_format(text)
+    if chosen != "json":
+        bar.expect("validated", len(text.splitlines()))
     return read_rows(text, format=chosen), ImportSource(where, actor(), chosen, digest)
 
 
 def import_summary(report: ImportReport) -> dict[str, object]:
-    return report.summary()
+    summary = report.summary()
+    summary["invalid"] = summary["invalid"][:CLI_LISTED]
+    return summary
 
 
 def import_text(report: ImportReport) -> str:
@@ -99,10 +149,14 @@ def import_text(report: ImportReport) -> str:
         f"({report.duplicates_in_input} repeated in the file, {report.already_in_pool} already "
         f"in the pool); {invalid.count} invalid"
     )
-    for problem in invalid.listed:
+    listed = invalid.listed[:CLI_LISTED]
+    for problem in listed:
         text += f"\n  line {problem.line}: {problem.value!r} {problem.message}"
-    more = more_problems(invalid.count, invalid.by_kind, len(invalid.listed))
-    return text if more is None else f"{text}\n  {more}"
+    more = more_problems(invalid.count, invalid.by_kind, len(listed))
+    if more is not None:
+        text += f"\n  {more}"
+    hint = protocol_hint(invalid.details(), report.protocol)
+    return text if hint is None else f"{text}\n  {hint}"
 
 
 def derive_with_progress(

@@ -25,9 +25,10 @@ Handler = Callable[[argparse.Namespace, Output], Awaitable[int]]
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = parsers.Parser(
         prog="addrpool",
         description="Self-hosted deposit address pool manager (PayIn-compatible API).",
+        epilog=parsers.CONFIGURATION_HELP,
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -38,16 +39,24 @@ def _parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text)
         p.add_argument("--host", help="listen address (default 127.0.0.1)")
         p.add_argument("--port", type=int, help="listen port (default 8000)")
-        p.add_argument("--workers", type=int, help="uvicorn worker processes (PostgreSQL only)")
+        p.add_argument(
+            "--workers",
+            type=int,
+            help="uvicorn worker processes, PostgreSQL only (default: the workers setting, 1)",
+        )
 
     sub.add_parser("worker", help="the chain watchers and webhook delivery, without the API")
     parsers.webhooks(sub, _json)
     parsers.reconcile(sub, _json)
     parsers.alerts(sub, _json)
+    parsers.deposits(sub, _json)
+    parsers.references(sub, _json)
     _json(sub.add_parser("chains", help="configured chains: head, cursor, lag, endpoint health"))
     rescan = _json(sub.add_parser("rescan", help="read a block range again (safe while watching)"))
-    rescan.add_argument("--chain", required=True)
-    rescan.add_argument("--from-block", type=int, required=True)
+    rescan.add_argument(
+        "--chain", required=True, help="the chain id (`addrpool chains` lists them)"
+    )
+    rescan.add_argument("--from-block", type=int, required=True, help="the first block to read")
     rescan.add_argument("--to-block", type=int, help="default: the watcher's cursor")
     _devnet_parser(sub)
 
@@ -61,9 +70,11 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_parser("import", help="import addresses from a file ('-' for stdin) or an xpub")
     )
     imp.add_argument("file", nargs="?", help="the address file; leave out with --xpub")
-    imp.add_argument("--xpub", help="derive from this account xpub/tpub instead of a file")
+    imp.add_argument("--xpub", help="derive from this account xpub/tpub (default: none; read FILE)")
     imp.add_argument("--start", type=int, default=0, help="first index to derive (--xpub)")
-    imp.add_argument("--count", type=int, help="how many addresses to derive (--xpub)")
+    imp.add_argument(
+        "--count", type=int, help="how many addresses to derive (no default: required with --xpub)"
+    )
     imp.add_argument("--branch", type=int, default=0, help="branch below the account key")
     imp.add_argument(
         "--verify",
@@ -74,19 +85,23 @@ def _parser() -> argparse.ArgumentParser:
         "--format",
         default="auto",
         choices=FORMATS,
-        help="lines, csv (with or without header) or json; auto detects it (default)",
+        help="lines, csv (with or without header) or json; auto detects which",
     )
-    imp.add_argument("--protocol", required=True, choices=PROTOCOLS)
+    imp.add_argument(
+        "--protocol", required=True, choices=PROTOCOLS, help="the pool the addresses join"
+    )
     imp.add_argument("--skip-invalid", action="store_true", help="import the good lines anyway")
     imp.add_argument("--dry-run", action="store_true", help="validate only; write nothing")
 
     keys = sub.add_parser("keys", help="API keys").add_subparsers(dest="action", required=True)
     create = _json(keys.add_parser("create", help="create a key (shown once)"))
-    create.add_argument("--name", required=True)
+    create.add_argument(
+        "--name", required=True, help="what the key is for, e.g. the service using it"
+    )
     create.add_argument("--scopes", help="comma-separated (default deposits:read,deposits:write)")
     _json(keys.add_parser("list", help="list keys (never the keys themselves)"))
     revoke = _json(keys.add_parser("revoke", help="revoke a key by id, prefix or name"))
-    revoke.add_argument("key")
+    revoke.add_argument("key", help="the key's id, prefix or name")
 
     pool = sub.add_parser("pool", help="the address pool").add_subparsers(
         dest="action", required=True
@@ -98,16 +113,20 @@ def _parser() -> argparse.ArgumentParser:
         )
     )
     verify = _json(pool.add_parser("verify", help="check that pool addresses derive from an xpub"))
-    verify.add_argument("--xpub", required=True)
-    verify.add_argument("--protocol", required=True, choices=PROTOCOLS)
-    verify.add_argument("--branch", type=int, default=0)
+    verify.add_argument(
+        "--xpub", required=True, help="the account xpub/tpub they should derive from"
+    )
+    verify.add_argument("--protocol", required=True, choices=PROTOCOLS, help="the pool to check")
+    verify.add_argument("--branch", type=int, default=0, help="branch below the account key")
     verify.add_argument(
         "--bound", type=int, default=10_000, help="indices searched for addresses without one"
     )
     for action in ("archive", "unarchive"):
         p = _json(pool.add_parser(action, help=f"{action} an address"))
-        p.add_argument("address")
-        p.add_argument("--protocol", choices=PROTOCOLS)
+        p.add_argument("address", help="the pool address")
+        p.add_argument(
+            "--protocol", choices=PROTOCOLS, help="default: told by the address's form (0x…: evm)"
+        )
     return parser
 
 
@@ -116,14 +135,16 @@ def _devnet_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     actions = devnet.add_subparsers(dest="action", required=True)
     start = actions.add_parser("up", help="start anvil, deploy tokens, import addresses, serve")
     start.add_argument("--dir", type=Path, default=Path(".devnet"), help="state directory")
-    start.add_argument("--port", type=int, default=8000)
+    start.add_argument("--port", type=int, default=8000, help="addrpool's listen port")
     start.add_argument("--addresses", type=int, default=300, help="pool addresses to import")
     start.add_argument("--block-time", type=float, default=2.0, help="seconds between blocks")
     transfer = actions.add_parser("send", help="send test tokens to an address")
     transfer.add_argument("--dir", type=Path, default=Path(".devnet"), help="state directory")
     transfer.add_argument("--to", required=True, help="recipient address")
     transfer.add_argument("--amount", required=True, help="token units, e.g. 25 or 0.5")
-    transfer.add_argument("--token", default="USDT", choices=["USDT", "USDC"])
+    transfer.add_argument(
+        "--token", default="USDT", choices=["USDT", "USDC"], help="the test token"
+    )
 
 
 def _json(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -157,6 +178,9 @@ HANDLERS: dict[tuple[str, str | None], str] = {
     ("totals", None): "scripts.cli.reconcile:totals",
     ("alerts", "list"): "scripts.cli.alerts:alerts_list",
     ("alerts", "test"): "scripts.cli.alerts:alerts_test",
+    ("deposits", "list"): "scripts.cli.deposits:deposits_list",
+    ("deposits", "show"): "scripts.cli.deposits:deposits_show",
+    ("references", "show"): "scripts.cli.deposits:references_show",
 }
 
 

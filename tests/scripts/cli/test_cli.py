@@ -153,7 +153,52 @@ def test_progress_bar_writes_to_stderr_only_when_enabled(capsys) -> None:
     bar.update("written", 50_000, 100_000)
     bar.finish()
     captured = capsys.readouterr()
-    assert captured.out == "" and "written 50,000 of 100,000 rows (50%)" in captured.err
+    assert captured.out == "" and "written 50,000 of 100,000 rows [" in captured.err
+
+
+def test_progress_bar_shows_rows_rate_and_time_left() -> None:
+    import io
+
+    from scripts.cli.output import ProgressBar
+
+    now = [100.0]
+    screen = io.StringIO()
+    bar = ProgressBar(enabled=True, stream=screen, clock=lambda: now[0])
+    bar.expect("validated", 40_000)
+    for done in (10_000, 20_000, 30_000, 40_000):
+        now[0] += 1.0
+        bar.update("validated", done, 0)  # total unknown: the estimate stands in
+        bar.update("validated", done, 0)  # again at once: not redrawn
+    now[0] += 2.0
+    bar.update("written", 20_000, 40_000)  # the phase began when validation last reported
+    now[0] += 0.01
+    bar.update("written", 21_000, 40_000)  # too soon to redraw
+    bar.update("written", 40_000, 40_000)  # the end of a phase is always drawn
+    bar.finish()
+    lines = [line.split("\r")[-1].rstrip() for line in screen.getvalue().split("\n")]
+    assert screen.getvalue().count("\r") == 6
+    assert lines[0] == (
+        "validated 40,000 of 40,000 rows [########################] 100%  10,000 rows/s  ETA 0:00"
+    )
+    assert lines[1].startswith("written 40,000 of 40,000 rows [") and "19,900 rows/s" in lines[1]
+    assert "validated 10,000 of 40,000 rows [######------------------]  25%" in screen.getvalue()
+    assert "10,000 rows/s  ETA 0:03" in screen.getvalue()
+    assert (
+        "written 20,000 of 40,000 rows [############------------]  50%  10,000 rows/s  ETA 0:02"
+        in screen.getvalue()
+    )
+    derived = io.StringIO()
+    unknown = ProgressBar(enabled=True, stream=derived, clock=lambda: now[0])
+    now[0] += 4.0
+    unknown.update("scanned", 8_000, 0)
+    assert derived.getvalue() == "\rscanned 8,000 rows  2,000 rows/s"
+
+
+def test_no_progress_bar_off_a_terminal(database_url, tmp_path) -> None:
+    source = tmp_path / "addresses.txt"
+    source.write_text("\n".join(random_addresses("evm", 25_000)) + "\n")
+    done = cli("import", str(source), "--protocol", "evm", database_url=database_url)
+    assert done.stderr == "" and "imported 25000 evm" in done.stdout
 
 
 def test_a_setting_that_cannot_work_is_one_line_not_a_traceback(tmp_path) -> None:
@@ -322,19 +367,42 @@ def test_import_from_stdin_refuses_a_mnemonic_one_word_per_line(database_url) ->
     assert "winner" not in result.stdout + result.stderr
 
 
-def test_import_reports_the_first_100_bad_lines_and_counts_the_rest(database_url, tmp_path) -> None:
+def test_import_reports_the_first_20_bad_lines_and_counts_the_rest(database_url, tmp_path) -> None:
     source = tmp_path / "bad.txt"
     source.write_text("".join(f"not-an-address-{n}\n" for n in range(300)))
     args = ("import", str(source), "--protocol", "tron")
     human = cli(*args, database_url=database_url, check=False)
-    assert human.returncode == 2 and human.stderr.count("\n  line ") == 100
-    assert "200 more not listed (300 in all; invalid_address: 300)" in human.stderr
+    assert human.returncode == 2 and human.stderr.count("\n  line ") == 20
+    assert "280 more not listed (300 in all; invalid_address: 300)" in human.stderr
+    assert "look like" not in human.stderr  # they are nobody's addresses
     error = json.loads(cli(*args, "--json", database_url=database_url, check=False).stdout)
-    assert (len(error["details"]), error["detailsCount"]) == (100, 300)
+    assert (len(error["details"]), error["detailsCount"]) == (20, 300)
     report = _json(*args, "--skip-invalid", "--dry-run", database_url=database_url)
-    assert (len(report["invalid"]), report["invalidCount"]) == (100, 300)
+    assert (len(report["invalid"]), report["invalidCount"]) == (20, 300)
     text = cli(*args, "--skip-invalid", "--dry-run", database_url=database_url).stdout
-    assert text.count("\n  line ") == 100 and "200 more not listed" in text
+    assert text.count("\n  line ") == 20 and "280 more not listed" in text
+
+
+@pytest.mark.parametrize(
+    ("written", "chosen", "label"), [("evm", "tron", "EVM"), ("tron", "evm", "Tron")]
+)
+def test_an_import_with_the_wrong_protocol_suggests_the_other(
+    database_url, tmp_path, written, chosen, label
+) -> None:
+    source = tmp_path / "addresses.txt"
+    good = random_addresses(written, 1_000)
+    source.write_text("\n".join(["not-an-address", *good]) + "\n")
+    args = ("import", str(source), "--protocol", chosen)
+    hint = f"these look like {label} addresses: --protocol {written}?"
+    human = cli(*args, database_url=database_url, check=False)
+    assert human.returncode == 2 and human.stderr.count("\n  line ") == 20
+    assert human.stderr.splitlines()[0].endswith(
+        f"nothing was imported; the first are listed; {hint}"
+    )
+    as_json = cli(*args, "--json", database_url=database_url, check=False).stdout
+    assert len(as_json) < 8_000  # 1,001 bad rows: 20 listed, the rest counted
+    assert json.loads(as_json)["detailsCount"] == 1_001
+    assert hint in cli(*args, "--skip-invalid", "--dry-run", database_url=database_url).stdout
 
 
 def test_the_installed_command_starts_and_shows_its_help() -> None:

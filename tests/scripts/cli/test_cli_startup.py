@@ -20,6 +20,7 @@ LIGHT_COMMANDS = (
     "scripts.cli.webhooks",
     "scripts.cli.reconcile",
     "scripts.cli.chains",
+    "scripts.cli.deposits",
 )
 
 
