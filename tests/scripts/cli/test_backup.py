@@ -9,17 +9,26 @@ import os
 import shutil
 import sqlite3
 import stat
+import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
+from sqlalchemy.engine import make_url
 
+from pool.bindings.references import get_reference
 from pool.deposits import ledger
+from pool.deposits.repository import DepositFilters, list_deposits
 from pool.kit.clock import utc_now
+from pool.kit.config import Settings
 from pool.kit.db import Database
+from pool.kit.errors import ConfigurationError
+from pool.kit.secret_box import OpenedSecrets, secret_box
+from pool.webhooks.endpoints_repository import live_endpoints
 from pool.webhooks.signatures import verify_body
+from tests.conftest import _recreate_database as recreate_database
 from tests.fixtures.helpers import auth, load_pool, make_key, usdt_transfer
-from tests.fixtures.polling import wait_until
 from tests.fixtures.server import cli, running_server
 
 pytestmark = pytest.mark.server
@@ -210,3 +219,50 @@ def test_postgresql_is_pointed_to_pg_dump(tmp_path: Path) -> None:
     [line] = refused.stderr.splitlines()
     assert "pg_dump" in line and "ADDRPOOL_SECRET_KEY" in line
     assert not (tmp_path / "b.db").exists()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_a_pg_dump_restores_with_the_same_secret_key(
+    database_url: str, db: Database, settings: Settings, tmp_path: Path
+) -> None:
+    """docs/operations.md's PostgreSQL recipe, once: pg_dump, pg_restore into a new database,
+    `addrpool db upgrade`; with the same ADDRPOOL_SECRET_KEY the webhook secret opens."""
+    from tests.pool.webhooks.test_delivery import confirmed_deposit, endpoint
+
+    for tool in ("pg_dump", "pg_restore"):
+        assert shutil.which(tool), f"{tool} is not installed (PostgreSQL's client tools)"
+    deposit_id = await confirmed_deposit(db)  # binds "payer" and records its deposit
+    endpoint_id, secret = await endpoint(db, settings, "https://example.com/hook", ["test.event"])
+    dump = tmp_path / "addrpool.dump"
+    plain = make_url(database_url).set(drivername="postgresql")
+    source = plain.render_as_string(hide_password=False)
+    subprocess.run(["pg_dump", "--format=custom", f"--file={dump}", source], check=True)
+
+    scratch = f"{plain.database}_restored"
+    await recreate_database(source, scratch, drop_only=False)
+    try:
+        restored_url = plain.set(database=scratch).render_as_string(hide_password=False)
+        subprocess.run(
+            ["pg_restore", "--no-owner", f"--dbname={restored_url}", str(dump)], check=True
+        )
+        upgraded = cli("db", "upgrade", database_url=restored_url)
+        assert "schema at revision" in upgraded.stdout
+        restored = Database(restored_url, pool_size=1)
+        try:
+            async with restored.read() as conn:
+                reference = await get_reference(conn, reference="payer", protocol="evm")
+                deposits, _ = await list_deposits(
+                    conn, filters=DepositFilters(deposit_id=deposit_id), offset=0, limit=1
+                )
+                [row] = await live_endpoints(conn)
+            assert reference.totals.count == 1 and len(deposits) == 1
+        finally:
+            await restored.dispose()
+        assert row.id == endpoint_id
+        # The code path that signs deliveries (pool/webhooks/delivery.py) opens the secret.
+        assert OpenedSecrets(secret_box(settings)).open(row.secret_encrypted) == secret.encode()
+        other_key = settings.model_copy(update={"secret_key": SecretStr("another key")})
+        with pytest.raises(ConfigurationError, match="cannot be decrypted"):
+            OpenedSecrets(secret_box(other_key)).open(row.secret_encrypted)
+    finally:
+        await recreate_database(source, scratch, drop_only=True)
