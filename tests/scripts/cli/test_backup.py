@@ -115,7 +115,6 @@ async def test_a_backup_taken_while_binding_and_recording_restores_everything(
         made = await asyncio.to_thread(
             cli, "db", "backup", str(backup), database_url=database_url, check=False
         )
-        bound_during = len(traffic.bound) - len(acknowledged)
         await wait_for(lambda: len(traffic.bound) >= len(acknowledged) + 20)  # still writing
         traffic.stop.set()
         await asyncio.gather(*writers)
@@ -125,9 +124,8 @@ async def test_a_backup_taken_while_binding_and_recording_restores_everything(
     key_copy = Path(str(backup) + ".secret")
     assert f"backed up {sqlite_path(database_url)} to {backup}" in made.stdout
     assert f"key file {key_copy}" in made.stdout
-    assert stat.S_IMODE(key_copy.stat().st_mode) == 0o600
+    assert {stat.S_IMODE(p.stat().st_mode) for p in (backup, key_copy)} == {0o600}
     assert sorted(p.name for p in backup.parent.iterdir()) == [backup.name, key_copy.name]
-    assert bound_during >= 0
     in_backup = read_bindings(backup)
     assert acknowledged.items() <= in_backup.items()
     assert len(in_backup) < len(traffic.bound)  # a snapshot: later binds are not in it
@@ -183,17 +181,16 @@ def test_backup_refuses_an_existing_destination_and_a_missing_database(
     taken = tmp_path / "taken.db"
     taken.write_bytes(b"keep me")
     refused = cli("db", "backup", str(taken), database_url=database_url, check=False)
-    assert (refused.returncode, refused.stderr) == (
-        2,
-        f"error: {taken} already exists: choose a new backup name\n",
-    )
+    assert refused.returncode != 0
+    [line] = refused.stderr.splitlines()
+    assert line.endswith(f"{taken} already exists: choose a new backup name")
     assert taken.read_bytes() == b"keep me"
 
     missing = tmp_path / "nowhere.db"
     refused = cli(
         "db", "backup", str(tmp_path / "b.db"), database_url=f"sqlite:///{missing}", check=False
     )
-    assert refused.returncode == 2 and f"no SQLite database at {missing}" in refused.stderr
+    assert refused.returncode != 0 and f"no SQLite database at {missing}" in refused.stderr
     assert not missing.exists() and not (tmp_path / "b.db").exists()
 
 
@@ -215,7 +212,7 @@ def test_postgresql_is_pointed_to_pg_dump(tmp_path: Path) -> None:
         database_url="postgresql://addrpool@127.0.0.1:1/addrpool",
         check=False,
     )
-    assert refused.returncode == 2
+    assert refused.returncode != 0
     [line] = refused.stderr.splitlines()
     assert "pg_dump" in line and "ADDRPOOL_SECRET_KEY" in line
     assert not (tmp_path / "b.db").exists()
