@@ -62,7 +62,7 @@ class OpenedSecrets:
 def secret_box(settings: Settings) -> SecretBox:
     if settings.secret_key is not None:
         return SecretBox(settings.secret_key.get_secret_value())
-    database_file = _sqlite_file(settings.database_url)
+    database_file = sqlite_file(settings.database_url)
     if database_file is None:
         raise ConfigurationError(
             "ADDRPOOL_SECRET_KEY is required with PostgreSQL: webhook secrets are encrypted "
@@ -71,15 +71,21 @@ def secret_box(settings: Settings) -> SecretBox:
     return SecretBox(_key_beside(database_file))
 
 
-def _sqlite_file(database_url: str) -> Path | None:
+def sqlite_file(database_url: str) -> Path | None:
+    """The SQLite database file a URL names (None for PostgreSQL)."""
     if not database_url.startswith("sqlite"):
         return None
     path = database_url.split(":///", 1)[-1]
     return Path(path) if path and path != ":memory:" else Path("addrpool.db")
 
 
+def key_file_beside(database_file: Path) -> Path:
+    """Where the generated key of an SQLite database lives: its file name plus `.secret`."""
+    return database_file.with_name(database_file.name + ".secret")
+
+
 def _key_beside(database_file: Path) -> str:
-    key_file = database_file.with_name(database_file.name + ".secret")
+    key_file = key_file_beside(database_file)
     if not key_file.exists():
         try:
             descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -65,6 +65,10 @@ def _parser() -> argparse.ArgumentParser:
     _json(db.add_parser("current", help="show the schema revision"))
     revision = _json(db.add_parser("revision", help="write the next migration file (developers)"))
     revision.add_argument("-m", "--message", required=True, help="what the migration changes")
+    backup = _json(
+        db.add_parser("backup", help="online copy of the SQLite database and its key file")
+    )
+    backup.add_argument("destination", help="the new backup file (its key goes to DEST.secret)")
 
     imp = _json(
         sub.add_parser("import", help="import addresses from a file ('-' for stdin) or an xpub")
@@ -157,6 +161,7 @@ HANDLERS: dict[tuple[str, str | None], str] = {
     ("db", "upgrade"): "scripts.cli.schema:db_upgrade",
     ("db", "current"): "scripts.cli.schema:db_current",
     ("db", "revision"): "scripts.cli.schema:db_revision",
+    ("db", "backup"): "scripts.cli.backup:db_backup",
     ("import", None): "scripts.cli.imports:import_file",
     ("keys", "create"): "scripts.cli.keys:keys_create",
     ("keys", "list"): "scripts.cli.keys:keys_list",
