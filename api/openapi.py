@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from api.schemas import ErrorEnvelope
@@ -42,6 +43,10 @@ DESCRIPTIONS = {
 EVERY_OPERATION = ("400",)
 KEYED = ("401", "403", "429")
 WITH_BODY = ("413",)
+
+
+def operation_id(route: APIRoute) -> str:
+    return route.name
 
 
 def install_openapi(app: FastAPI) -> None:

@@ -11,16 +11,16 @@ from api.context import AppContext, context
 from api.responses import ok, pagination
 from api.schemas import (
     REFERENCE_PATTERN,
-    BindRequest,
     Binding,
+    BindRequest,
     Deposit,
     DepositList,
     Page,
     ProtocolName,
     Reference,
     ReferenceList,
-    UnbindRequest,
     Unbinding,
+    UnbindRequest,
     answers,
     page_params,
 )

@@ -155,9 +155,7 @@ async def retry_failed(ctx: Ctx, _key: Writer) -> Response:
     return ok({"requeued": count})
 
 
-@router.post(
-    "/deliveries/{delivery_id}/retry", responses=answers(Delivery, "RetryAnswer", 409)
-)
+@router.post("/deliveries/{delivery_id}/retry", responses=answers(Delivery, "RetryAnswer", 409))
 async def retry_delivery(ctx: Ctx, _key: Writer, delivery_id: DeliveryId) -> Response:
     async with ctx.db.write() as conn:
         row = await retries.retry_delivery(conn, delivery_id, now=utc_now())

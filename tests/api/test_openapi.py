@@ -113,7 +113,9 @@ def _bind_look_up_and_unbind(base_url: str, key: str) -> None:
     models = importlib.import_module("addrpool_client.models")
     client = client_module.AuthenticatedClient(base_url=base_url, token=key)
 
-    request = models.BindRequest(deposit_reference="order-1", protocol=models.BindRequestProtocol.EVM)
+    request = models.BindRequest(
+        deposit_reference="order-1", protocol=models.BindRequestProtocol.EVM
+    )
     created = bind.sync_detailed(client=client, body=request)
     again = bind.sync_detailed(client=client, body=request)
     assert (created.status_code, again.status_code) == (201, 200)
