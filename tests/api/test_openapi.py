@@ -12,12 +12,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonschema_rs  # schemathesis' own validator
 import pytest
+from sqlalchemy import insert, select
 
 from api.app import create_app
+from pool.kit.clock import utc_now
 from pool.kit.config import Settings
+from pool.kit.db import Database
+from pool.kit.tables import binding, deposit
 from scripts.bench.fuzz import prepare
 from tests.conftest import run_sync
+from tests.fixtures.helpers import auth, load_pool
 from tests.fixtures.server import running_server
 
 ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}
@@ -135,3 +141,60 @@ def _bind_look_up_and_unbind(base_url: str, key: str) -> None:
     anonymous = client_module.Client(base_url=base_url)
     refused = bind.sync(client=anonymous, body=request)
     assert isinstance(refused, models.ErrorEnvelope) and refused.error == "Unauthorized"
+
+
+async def test_answers_with_deposits_match_their_documented_schemas(
+    client: httpx.AsyncClient, db: Database, service_key: str
+) -> None:
+    """The fuzz run's pool has no deposits: check those answers against the document here."""
+    doc = (await client.get("/openapi.json")).json()
+    await load_pool(db, "evm", 1)
+    bound = await client.post(
+        "/api/v1/deposits/bind", json={"depositReference": "r1", "protocol": "evm"},
+        headers=auth(service_key),
+    )  # fmt: skip
+    await _add_deposit(db, "r1")
+    for path, template in (
+        ("/api/v1/deposits", "/api/v1/deposits"),
+        ("/api/v1/deposits/dep_1", "/api/v1/deposits/{deposit_id}"),
+        ("/api/v1/deposits/references", "/api/v1/deposits/references"),
+        ("/api/v1/deposits/references/r1", "/api/v1/deposits/references/{deposit_reference}"),
+    ):
+        response = await client.get(path, headers=auth(service_key))
+        assert response.status_code == 200, response.text
+        _assert_conforms(doc, template, "get", response)
+    _assert_conforms(doc, "/api/v1/deposits/bind", "post", bound)
+    assert (
+        (await client.get("/api/v1/deposits", headers=auth(service_key)))
+        .json()["data"]["deposits"][0]["txHash"]
+        .startswith("0x")
+    )
+
+
+def _assert_conforms(doc: dict[str, Any], path: str, method: str, response: httpx.Response) -> None:
+    documented = doc["paths"][path][method]["responses"][str(response.status_code)]
+    schema = documented["content"]["application/json"]["schema"]
+    # A schema error names the field that does not match.
+    jsonschema_rs.Draft202012Validator({**schema, "components": doc["components"]}).validate(
+        response.json()
+    )
+
+
+async def _add_deposit(db: Database, reference: str) -> None:
+    async with db.write() as conn:
+        row = (
+            await conn.execute(
+                select(binding.c.id, binding.c.address_id).where(
+                    binding.c.deposit_reference == reference
+                )
+            )
+        ).one()
+        await conn.execute(
+            insert(deposit).values(
+                id="dep_1", chain_id="ethereum-sepolia", tx_hash="0x" + "ab" * 32, log_index=0,
+                block_number=100, block_hash="0x" + "cd" * 32, from_address="0x" + "2" * 40,
+                address_id=row.address_id, binding_id=row.id, token_contract="0x" + "3" * 40,
+                currency="USDT", amount=49_990_000, decimals=6, status="confirmed",
+                detected_at=utc_now(),
+            )
+        )  # fmt: skip
