@@ -13,6 +13,7 @@ from api.auth import KeyCache
 from api.context import AppContext
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
+from api.openapi import install_openapi, operation_id
 from api.routes import alerts, deposits, health, metrics, reconciliation, upstream, webhooks
 from api.routes import pool as pool_routes
 from api.text_guard import TextGuard
@@ -62,6 +63,11 @@ def create_app(
         lifespan=lifespan,
         # No redirect for a trailing slash: an unknown path answers the 404 envelope.
         redirect_slashes=False,
+        # Served by api/openapi.py from local assets: the default pages load them from a CDN.
+        docs_url=None,
+        redoc_url=None,
+        # operationId = the route function's name: what a generated client calls it.
+        generate_unique_id_function=operation_id,
     )
     app.state.ctx = AppContext(
         settings, database, monitored_chains or {}, unwatched_chains(settings)
@@ -70,6 +76,7 @@ def create_app(
         database, network=settings.network, ttl_seconds=settings.auth_cache_seconds
     )
     install_error_handlers(app)
+    install_openapi(app)
     # The last middleware added runs first: the size limit, then the text guard's buffering.
     app.add_middleware(TextGuard)
     app.add_middleware(

@@ -136,3 +136,201 @@ class WebhookEndpointPatch(Request):
     signature_scheme: SignatureScheme | None = Field(default=None, alias="signatureScheme")
     description: Annotated[str, StringConstraints(max_length=255)] | None = None
     enabled: bool | None = None
+
+
+# --- Responses, for the OpenAPI document only ------------------------------------------------
+# The routes build their bodies themselves (api/views.py, api/responses.py); these models only
+# describe them, so a client can be generated. Extra fields are allowed: a client must accept
+# a field added later.
+
+
+class Answer(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorEnvelope(Answer):
+    """Every 4xx and 5xx (docs/api.md, Errors)."""
+
+    success: Literal[False]
+    error: str
+    code: str
+    message: str
+    details: list[dict[str, Any]] | None = None
+
+
+class Pagination(Answer):
+    page: int
+    limit: int
+    total: int
+    totalPages: int  # noqa: N815 - the wire name
+
+
+class Binding(Answer):
+    depositReference: str  # noqa: N815
+    address: str
+    protocol: ProtocolName
+    monitoredChains: list[str]  # noqa: N815
+    createdAt: str  # noqa: N815
+    metadata: dict[str, Any] | None = None
+
+
+class UnboundAddress(Answer):
+    protocol: ProtocolName
+    address: str
+    cooldownUntil: str | None = None  # noqa: N815
+
+
+class Unbinding(Answer):
+    depositReference: str | None = None  # noqa: N815
+    unbound: list[UnboundAddress]
+
+
+class ReferenceSummary(Answer):
+    depositReference: str  # noqa: N815
+    protocol: ProtocolName
+    address: str
+    boundAt: str | None = None  # noqa: N815
+
+
+class ReferenceList(Answer):
+    references: list[ReferenceSummary]
+    pagination: Pagination
+
+
+class Deposit(Answer):
+    depositId: str  # noqa: N815
+    depositReference: str | None = None  # noqa: N815
+    address: str
+    protocol: ProtocolName
+    chainId: str  # noqa: N815
+    currency: str
+    amount: str
+    txHash: str  # noqa: N815
+    status: str
+    confirmations: int | None = None
+    requiredConfirmations: int | None = None  # noqa: N815
+
+
+class DepositList(Answer):
+    deposits: list[Deposit]
+    pagination: Pagination
+
+
+class PoolAddress(Answer):
+    address: str
+    protocol: ProtocolName
+    status: str
+
+
+class AddressList(Answer):
+    addresses: list[PoolAddress]
+    pagination: Pagination
+
+
+class WebhookEndpoint(Answer):
+    id: str
+    url: str
+    events: list[str]
+    signatureScheme: SignatureScheme  # noqa: N815
+    enabled: bool
+
+
+class WebhookEndpointWithSecret(WebhookEndpoint):
+    secret: str
+
+
+class WebhookEndpointList(Answer):
+    endpoints: list[WebhookEndpoint]
+
+
+class Delivery(Answer):
+    id: str
+    eventId: str  # noqa: N815
+    eventType: str  # noqa: N815
+    status: str
+
+
+class DeliveryList(Answer):
+    deliveries: list[Delivery]
+    pagination: Pagination
+
+
+class AlertList(Answer):
+    alerts: list[dict[str, Any]]
+    pagination: Pagination
+
+
+class ImportReportAnswer(Answer):
+    protocol: ProtocolName
+    imported: int
+
+
+def envelope(data: type[BaseModel] | Any, name: str) -> type[BaseModel]:
+    """`{"success": true, "data": …, "message"?}` around `data`, as a named model."""
+    from pydantic import create_model
+
+    model: type[BaseModel] = create_model(
+        name,
+        __base__=Answer,
+        success=(Literal[True], ...),
+        data=(data, ...),
+        message=(str | None, None),
+    )
+    return model
+
+
+class Reference(ReferenceSummary):
+    totals: Any = None
+    metadata: dict[str, Any] | None = None
+    bindings: list[dict[str, Any]]
+
+
+SUCCESS = {200: "OK", 201: "Created", 202: "Accepted"}
+
+
+def answers(
+    data: Any, name: str, *errors: int, success: tuple[int, ...] = (200,)
+) -> dict[int | str, dict[str, Any]]:
+    """A route's `responses=`: the success envelope around `data` (a model named `name`) for
+    each `success` status, and the error statuses it sends besides those every route can
+    (api/openapi.py adds 400, and 401/403/429 on keyed routes; each gets the error envelope)."""
+    model = envelope(data, name)
+    documented: dict[int | str, dict[str, Any]] = {
+        status: {"model": model, "description": SUCCESS[status]} for status in success
+    }
+    for status in errors:
+        documented[status] = {}
+    return documented
+
+
+class Health(Answer):
+    """`GET /health`: not an envelope (PayIn's shape); 503 with the same body when the
+    database cannot be reached."""
+
+    status: str
+    timestamp: str
+    version: str
+    network: str
+    checks: dict[str, Any]
+    monitoredChains: dict[str, list[str]]  # noqa: N815
+
+
+HEALTH_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {"model": Health, "description": "Healthy"},
+    503: {"model": Health, "description": "The database cannot be reached"},
+}
+METRICS_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Prometheus text exposition",
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    },
+    401: {"description": "A metrics token is configured and was not presented"},
+}
+
+
+class Received(Answer):
+    received: bool
+    duplicate: bool
+
+
+UPSTREAM_ANSWERS = {**answers(Received, "UpstreamWebhookAnswer"), 401: {}}

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Response
 from api.auth import require
 from api.context import AppContext, context
 from api.responses import ok, pagination
-from api.schemas import Page, page_params
+from api.schemas import AlertList, Page, answers, page_params
 from pool.alerts.repository import list_alerts
 from pool.deposits.payloads import alert_payload
 from pool.keys.repository import ApiKey
@@ -20,7 +20,7 @@ Ctx = Annotated[AppContext, Depends(context)]
 Reader = Annotated[ApiKey, Depends(require("pool:read"))]
 
 
-@router.get("")
+@router.get("", responses=answers(AlertList, "AlertListAnswer"))
 async def alerts(
     ctx: Ctx,
     _key: Reader,

@@ -11,10 +11,17 @@ from api.context import AppContext, context
 from api.responses import ok, pagination
 from api.schemas import (
     REFERENCE_PATTERN,
+    Binding,
     BindRequest,
+    Deposit,
+    DepositList,
     Page,
     ProtocolName,
+    Reference,
+    ReferenceList,
+    Unbinding,
     UnbindRequest,
+    answers,
     page_params,
 )
 from api.views import (
@@ -43,7 +50,11 @@ Writer = Annotated[ApiKey, Depends(require("deposits:write"))]
 DEPOSIT_STATUS_PATTERN = "|".join(DEPOSIT_STATUSES)
 
 
-@router.post("/bind", status_code=201)
+@router.post(
+    "/bind",
+    status_code=201,
+    responses=answers(Binding, "BindAnswer", 409, 502, 503, success=(201, 200)),
+)
 async def bind(body: BindRequest, ctx: Ctx, key: Writer) -> Response:
     try:
         result = await _bind(body, ctx, key)
@@ -82,7 +93,7 @@ async def _bind(body: BindRequest, ctx: AppContext, key: ApiKey) -> BindResult:
     )
 
 
-@router.post("/unbind")
+@router.post("/unbind", responses=answers(Unbinding, "UnbindAnswer", 404, 409, 502, 503))
 async def unbind(body: UnbindRequest, ctx: Ctx, key: Writer) -> Response:
     if body.deposit_reference is None and body.address is None:
         raise ValidationFailed("Required fields: depositReference, or address with protocol")
@@ -136,7 +147,7 @@ async def _unbind_upstream(
     return ok(data, message="Address unbound")
 
 
-@router.get("/references")
+@router.get("/references", responses=answers(ReferenceList, "ReferenceListAnswer"))
 async def list_references(
     ctx: Ctx,
     _key: Reader,
@@ -155,7 +166,10 @@ async def list_references(
     return ok(data)
 
 
-@router.get("/references/{deposit_reference}")
+@router.get(
+    "/references/{deposit_reference}",
+    responses=answers(Reference, "ReferenceAnswer", 404, 502, 503),
+)
 async def get_reference(
     ctx: Ctx,
     _key: Reader,
@@ -171,7 +185,7 @@ async def get_reference(
     return ok(data)
 
 
-@router.get("")
+@router.get("", responses=answers(DepositList, "DepositListAnswer"))
 async def get_deposits(
     ctx: Ctx,
     _key: Reader,
@@ -196,7 +210,7 @@ async def get_deposits(
     return ok(data)
 
 
-@router.get("/{deposit_id}")
+@router.get("/{deposit_id}", responses=answers(Deposit, "DepositAnswer", 404))
 async def get_deposit(
     ctx: Ctx, _key: Reader, deposit_id: Annotated[str, Path(max_length=64)]
 ) -> Response:

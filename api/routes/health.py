@@ -11,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from api.context import AppContext, context
 from api.responses import JSON
+from api.schemas import HEALTH_ANSWERS
 from pool import __version__
 from pool.chain_state.repository import load_cursors
 from pool.instance import repository as instance_repo
@@ -20,7 +21,7 @@ router = APIRouter(tags=["health"])
 log = logging.getLogger("addrpool.health")
 
 
-@router.get("/health")
+@router.get("/health", responses=HEALTH_ANSWERS)
 async def health(ctx: Annotated[AppContext, Depends(context)]) -> Response:
     database_ok = await _database_reachable(ctx)
     body: dict[str, Any] = {

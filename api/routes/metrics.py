@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from api.context import AppContext, context
+from api.schemas import METRICS_ANSWERS
 from pool.kit.clock import utc_now
 from pool.kit.errors import Unauthorized
 from pool.kit.metrics import CONTENT_TYPE, exposition
@@ -20,7 +21,7 @@ from pool.monitoring.gauges import SnapshotCollector, read_snapshot
 router = APIRouter(tags=["metrics"])
 
 
-@router.get("/metrics", response_class=Response)
+@router.get("/metrics", response_class=Response, responses=METRICS_ANSWERS)
 async def metrics(request: Request, ctx: Annotated[AppContext, Depends(context)]) -> Response:
     _check_token(ctx, request.headers.get("authorization"))
     # Read per scrape: the gauges must agree with the database, whichever worker answers.

@@ -14,7 +14,17 @@ from api.auth import require
 from api.context import AppContext, context
 from api.errors import validation_error
 from api.responses import ok, pagination
-from api.schemas import ImportBody, Page, ProtocolName, XpubImportBody, page_params
+from api.schemas import (
+    AddressList,
+    ImportBody,
+    ImportReportAnswer,
+    Page,
+    PoolAddress,
+    ProtocolName,
+    XpubImportBody,
+    answers,
+    page_params,
+)
 from api.views import address_view, import_view
 from chains.codec import address_parser
 from chains.hd import derive_addresses, parse_extended_public_key
@@ -38,14 +48,14 @@ Reader = Annotated[ApiKey, Depends(require("pool:read"))]
 Writer = Annotated[ApiKey, Depends(require("pool:write"))]
 
 
-@router.get("/summary")
+@router.get("/summary", responses=answers(dict[str, dict[str, Any]], "PoolSummaryAnswer"))
 async def summary(ctx: Ctx, _key: Reader) -> Response:
     async with ctx.db.read() as conn:
         summaries = await summarize(conn, now=utc_now(), alerts=ctx.settings.alerts)
     return ok({s.protocol: pool_summary_payload(s) for s in summaries})
 
 
-@router.get("/availability")
+@router.get("/availability", responses=answers(dict[str, Any], "AvailabilityAnswer"))
 async def availability(ctx: Ctx, _key: Reader, protocol: ProtocolName) -> Response:
     async with ctx.db.read() as conn:
         summaries = await summarize(conn, now=utc_now(), alerts=ctx.settings.alerts)
@@ -53,7 +63,7 @@ async def availability(ctx: Ctx, _key: Reader, protocol: ProtocolName) -> Respon
     return ok({"protocol": protocol, **pool_summary_payload(chosen)})
 
 
-@router.get("/addresses")
+@router.get("/addresses", responses=answers(AddressList, "AddressListAnswer"))
 async def addresses(
     ctx: Ctx,
     _key: Reader,
@@ -76,14 +86,18 @@ async def addresses(
 AddressText = Annotated[str, Path(min_length=1, max_length=128)]
 
 
-@router.patch("/addresses/{address}/archive")
+@router.patch(
+    "/addresses/{address}/archive", responses=answers(PoolAddress, "ArchiveAnswer", 404, 409)
+)
 async def archive(
     ctx: Ctx, key: Writer, address: AddressText, protocol: ProtocolName | None = None
 ) -> Response:
     return await _set_archived(ctx, key, address, protocol, archived=True)
 
 
-@router.patch("/addresses/{address}/unarchive")
+@router.patch(
+    "/addresses/{address}/unarchive", responses=answers(PoolAddress, "UnarchiveAnswer", 404, 409)
+)
 async def unarchive(
     ctx: Ctx, key: Writer, address: AddressText, protocol: ProtocolName | None = None
 ) -> Response:
@@ -106,6 +120,7 @@ IMPORT_PATH = "/api/v1/address-pool/addresses"
 @router.post(
     "/addresses",
     status_code=201,
+    responses=answers(ImportReportAnswer, "ImportAnswer", 409, success=(201, 200)),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -167,7 +182,11 @@ def _parse_import(raw: bytes) -> tuple[ImportBody, list[RawRow]]:
     return body, rows
 
 
-@router.post("/xpub", status_code=201)
+@router.post(
+    "/xpub",
+    status_code=201,
+    responses=answers(ImportReportAnswer, "XpubImportAnswer", 409, success=(201, 200)),
+)
 async def import_from_xpub(body: XpubImportBody, ctx: Ctx, key: Writer) -> Response:
     """Derivation (tens of thousands of keys a second) runs in a thread, off the event loop."""
     account = parse_extended_public_key(body.xpub)

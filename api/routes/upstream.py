@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from api.context import AppContext
 from api.responses import JSON, error_body
+from api.schemas import UPSTREAM_ANSWERS
 from pool.kit.clock import utc_now
 from pool.upstream.inbox import Verdict, store, verify
 
@@ -21,7 +22,9 @@ log = logging.getLogger("addrpool.upstream")
 
 def router_for(path: str) -> APIRouter:
     router = APIRouter(tags=["upstream"])
-    router.add_api_route(path, inbound, methods=["POST"], include_in_schema=True)
+    router.add_api_route(
+        path, inbound, methods=["POST"], include_in_schema=True, responses=UPSTREAM_ANSWERS
+    )
     return router
 
 

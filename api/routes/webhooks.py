@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
 from api.auth import require
 from api.context import AppContext, context
 from api.responses import ok, pagination
-from api.schemas import Page, WebhookEndpointBody, WebhookEndpointPatch, page_params
+from api.schemas import (
+    Delivery,
+    DeliveryList,
+    Page,
+    WebhookEndpoint,
+    WebhookEndpointBody,
+    WebhookEndpointList,
+    WebhookEndpointPatch,
+    WebhookEndpointWithSecret,
+    answers,
+    page_params,
+)
 from pool.keys.repository import ApiKey
 from pool.kit.clock import utc_now
 from pool.kit.secret_box import secret_box
@@ -28,7 +39,11 @@ EndpointId = Annotated[str, Path(max_length=32)]
 DeliveryId = Annotated[str, Path(max_length=32)]
 
 
-@router.post("/endpoints", status_code=201)
+@router.post(
+    "/endpoints",
+    status_code=201,
+    responses=answers(WebhookEndpointWithSecret, "EndpointCreatedAnswer", success=(201,)),
+)
 async def create_endpoint(body: WebhookEndpointBody, ctx: Ctx, _key: Writer) -> Response:
     endpoint, secret = await webhooks.add_endpoint(
         ctx.db,
@@ -42,20 +57,22 @@ async def create_endpoint(body: WebhookEndpointBody, ctx: Ctx, _key: Writer) -> 
     return ok(data, status=201, message="Store the secret now: it is shown once")
 
 
-@router.get("/endpoints")
+@router.get("/endpoints", responses=answers(WebhookEndpointList, "EndpointListAnswer"))
 async def list_endpoints(ctx: Ctx, _key: Reader) -> Response:
     async with ctx.db.read() as conn:
         endpoints = await webhooks.list_endpoints(conn)
     return ok({"endpoints": [endpoint_view(e) for e in endpoints]})
 
 
-@router.get("/endpoints/{endpoint_id}")
+@router.get("/endpoints/{endpoint_id}", responses=answers(WebhookEndpoint, "EndpointAnswer"))
 async def get_endpoint(ctx: Ctx, _key: Reader, endpoint_id: EndpointId) -> Response:
     async with ctx.db.read() as conn:
         return ok(endpoint_view(await webhooks.get_endpoint(conn, endpoint_id)))
 
 
-@router.patch("/endpoints/{endpoint_id}")
+@router.patch(
+    "/endpoints/{endpoint_id}", responses=answers(WebhookEndpoint, "EndpointChangedAnswer", 409)
+)
 async def update_endpoint(
     body: WebhookEndpointPatch, ctx: Ctx, _key: Writer, endpoint_id: EndpointId
 ) -> Response:
@@ -72,14 +89,19 @@ async def update_endpoint(
     return ok(endpoint_view(endpoint))
 
 
-@router.delete("/endpoints/{endpoint_id}")
+@router.delete(
+    "/endpoints/{endpoint_id}", responses=answers(dict[str, Any], "EndpointDeletedAnswer")
+)
 async def delete_endpoint(ctx: Ctx, _key: Writer, endpoint_id: EndpointId) -> Response:
     async with ctx.db.write() as conn:
         cancelled = await webhooks.delete_endpoint(conn, endpoint_id=endpoint_id, now=utc_now())
     return ok({"id": endpoint_id, "deleted": True, "cancelledDeliveries": cancelled})
 
 
-@router.post("/endpoints/{endpoint_id}/rotate-secret")
+@router.post(
+    "/endpoints/{endpoint_id}/rotate-secret",
+    responses=answers(WebhookEndpointWithSecret, "SecretRotatedAnswer"),
+)
 async def rotate_secret(ctx: Ctx, _key: Writer, endpoint_id: EndpointId) -> Response:
     box = secret_box(ctx.settings)
     async with ctx.db.write() as conn:
@@ -89,14 +111,18 @@ async def rotate_secret(ctx: Ctx, _key: Writer, endpoint_id: EndpointId) -> Resp
     return ok({**endpoint_view(endpoint), "secret": secret}, message="Store the new secret now")
 
 
-@router.post("/endpoints/{endpoint_id}/test")
+@router.post(
+    "/endpoints/{endpoint_id}/test",
+    status_code=202,
+    responses=answers(dict[str, Any], "TestEventAnswer", 409, success=(202,)),
+)
 async def test_endpoint(ctx: Ctx, _key: Writer, endpoint_id: EndpointId) -> Response:
     async with ctx.db.write() as conn:
         event_id = await webhooks.send_test_event(conn, endpoint_id=endpoint_id, now=utc_now())
     return ok({"eventId": event_id, "type": TEST_EVENT}, status=202)
 
 
-@router.get("/deliveries")
+@router.get("/deliveries", responses=answers(DeliveryList, "DeliveryListAnswer"))
 async def list_deliveries(
     ctx: Ctx,
     _key: Reader,
@@ -122,14 +148,14 @@ async def list_deliveries(
     )
 
 
-@router.post("/deliveries/retry-failed")
+@router.post("/deliveries/retry-failed", responses=answers(dict[str, int], "RetryFailedAnswer"))
 async def retry_failed(ctx: Ctx, _key: Writer) -> Response:
     async with ctx.db.write() as conn:
         count = await retries.retry_all_failed(conn, now=utc_now())
     return ok({"requeued": count})
 
 
-@router.post("/deliveries/{delivery_id}/retry")
+@router.post("/deliveries/{delivery_id}/retry", responses=answers(Delivery, "RetryAnswer", 409))
 async def retry_delivery(ctx: Ctx, _key: Writer, delivery_id: DeliveryId) -> Response:
     async with ctx.db.write() as conn:
         row = await retries.retry_delivery(conn, delivery_id, now=utc_now())

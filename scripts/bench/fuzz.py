@@ -4,8 +4,10 @@ Shared by `scripts/bench/fuzz_api.py` (long runs) and `tests/api/test_fuzz_api.p
 seeded run of the test suite). Cases come from the server's own OpenAPI document, half
 schema-valid and half schema-violating (schemathesis' positive and negative modes), each
 operation and mode a Hypothesis run with a fixed seed and no example database, so the same
-seed sends the same requests. Every response is checked: never a 5xx, and every error is the
-envelope of docs/api.md (`{"success": false, "error", "code", "message", "details"?}`).
+seed sends the same requests. Every response is checked: never a 5xx, every error is the
+envelope of docs/api.md (`{"success": false, "error", "code", "message", "details"?}`), and
+(schemathesis' conformance checks) its status, content type and body are the ones the OpenAPI
+document gives for the operation, so a generated client can read every answer.
 """
 
 from __future__ import annotations
@@ -25,6 +27,12 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import APIOperation, Case, GenerationMode
+from schemathesis.core.failures import Failure, FailureGroup
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from chains.codec import address_parser
 from chains.evm.address import to_checksum_address
@@ -37,6 +45,7 @@ from pool.kit.db import Database
 
 MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
 REQUEST_TIMEOUT = 60.0
+CONFORMANCE = [status_code_conformance, content_type_conformance, response_schema_conformance]
 # An import's error adds how many problems it found, and of which kinds (the first 100 listed).
 ENVELOPE_KEYS = {"success", "error", "code", "message", "details", "detailsCount", "detailsByKind"}
 
@@ -164,7 +173,9 @@ class _Runner:
         self.report.cases += 1
         self.report.statuses[response.status_code] += 1
         self.report.cases_by_operation[operation.label] += 1
-        problem = _problem(response.status_code, response.content)
+        problem = _problem(response.status_code, response.content) or _nonconformance(
+            case, response, self.headers
+        )
         if problem is None:
             return
         curl = case.as_curl_command(headers=self.headers, base_url=self.base_url)
@@ -182,6 +193,17 @@ def _problem(status: int, content: bytes) -> str | None:
         return f"error without the JSON envelope: {content[:300]!r}"
     if not _is_envelope(body):
         return f"error body is not the envelope: {content[:300]!r}"
+    return None
+
+
+def _nonconformance(case: Case, response: requests.Response, headers: dict[str, str]) -> str | None:
+    """What the OpenAPI document gets wrong about this answer, or None."""
+    try:
+        case.validate_response(response, checks=CONFORMANCE, headers=headers)
+    except (Failure, FailureGroup) as failure:
+        found = failure.exceptions if isinstance(failure, FailureGroup) else [failure]
+        titles = "; ".join(f"{f.title}: {f.message}" for f in found)
+        return f"does not conform to the OpenAPI document: {titles[:600]}"
     return None
 
 
