@@ -33,7 +33,10 @@ async def reconcile(args: argparse.Namespace, out: Output) -> int:
             async with db.read() as conn:
                 stored = await load_report(conn)
             if stored is None:
-                raise ValidationFailed("no reconciliation has run yet")
+                raise ValidationFailed(
+                    "there is no reconciliation report yet: none has run on this database; "
+                    "run one now with `addrpool reconcile`"
+                )
             report = report_view(stored)
         else:
             # web3 is a second to import: only the commands that talk to a chain pay for it.
