@@ -99,11 +99,11 @@ def describe_database(db: Database) -> str:
 def reaching(db: Database) -> Iterator[None]:
     """Around a command's first use of the database: a server that is not there, or a file
     that cannot be opened, is one line naming it (DatabaseUnreachable), not a traceback."""
-    if db.is_sqlite and db.url.database and db.url.database != ":memory:":
-        # Checked first: SQLite's error names no file, and the checkpoint thread would print
-        # its own traceback on the way.
-        if not Path(db.url.database).parent.is_dir():
-            raise DatabaseUnreachable(_no_sqlite_file(db.url.database))
+    path = db.url.database if db.is_sqlite and db.url.database != ":memory:" else None
+    # Checked first: SQLite's own error names no file, and the checkpoint thread would print
+    # a traceback of its own on the way.
+    if path and not Path(path).parent.is_dir():
+        raise DatabaseUnreachable(_no_sqlite_file(path))
     try:
         yield
     except (OSError, DBAPIError) as exc:
