@@ -425,7 +425,7 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        raise ConfigurationError(f"invalid configuration{_from_file()}: {_describe(exc)}") from exc
+        raise ConfigurationError(f"invalid configuration: {_describe(exc)}{_from_file()}") from exc
     except tomllib.TOMLDecodeError as exc:
         # tomllib says where ("(at line 3, column 7)") but not in which file.
         raise ConfigurationError(
@@ -451,8 +451,10 @@ def check_environment(environ: Mapping[str, str]) -> None:
         name = upper.removeprefix(ENV_PREFIX).split("__", 1)[0]
         if name in known:
             continue
-        candidates = [f"{ENV_PREFIX}{field}" for field in sorted(known)] + sorted(NOT_SETTINGS)
-        problems.append(f"{variable} is not a setting{_closest(upper, candidates)}")
+        # Compared without the prefix, which every candidate shares.
+        candidates = sorted(known) + [name.removeprefix(ENV_PREFIX) for name in NOT_SETTINGS]
+        guess = _closest(upper.removeprefix(ENV_PREFIX), candidates, prefix=ENV_PREFIX)
+        problems.append(f"{variable} is not a setting{guess}")
     if problems:
         raise ConfigurationError(
             f"unknown environment variable: {'; '.join(problems)} "
@@ -460,9 +462,9 @@ def check_environment(environ: Mapping[str, str]) -> None:
         )
 
 
-def _closest(name: str, candidates: list[str]) -> str:
+def _closest(name: str, candidates: list[str], *, prefix: str = "") -> str:
     close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]}?)" if close else ""
+    return f" (did you mean {prefix}{close[0]}?)" if close else ""
 
 
 def _from_file() -> str:
@@ -470,7 +472,7 @@ def _from_file() -> str:
         config_file = _config_file()
     except ConfigurationError:
         return ""
-    return f" (file {config_file}, environment ADDRPOOL_*)" if config_file else ""
+    return f" (read from {config_file} and ADDRPOOL_* variables)" if config_file else ""
 
 
 def _describe(exc: ValidationError) -> str:
@@ -484,20 +486,20 @@ def _describe(exc: ValidationError) -> str:
             continue
         if error["type"].startswith("time_delta"):
             problems.append(
-                f"{where}{_variable(error['loc'])}: {error['input']!r} is not a duration: "
+                f"{where}: {error['input']!r}{_variable(error['loc'])} is not a duration: "
                 "use ISO 8601 (P7D, PT10M) or a number of seconds"
             )
             continue
-        message = error["msg"].removeprefix("Value error, ")
-        problems.append(f"{where}{_variable(error['loc'])}: {message}")
+        problems.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
     return "; ".join(problems)
 
 
 def _variable(loc: tuple[int | str, ...]) -> str:
-    """` (ADDRPOOL_RECONCILE__INTERVAL)`: the variable that sets a plain setting or a section's."""
+    """` (from ADDRPOOL_COOLDOWN?)`: the variable that may have set a plain setting or a
+    section's, as a hint where the value came from."""
     if len(loc) > 2 or loc[0] == "chains" or not all(isinstance(part, str) for part in loc):
         return ""
-    return f" ({ENV_PREFIX}{'__'.join(str(part) for part in loc).upper()})"
+    return f" (from {ENV_PREFIX}{'__'.join(str(part) for part in loc).upper()}?)"
 
 
 def _keys_at(loc: tuple[int | str, ...]) -> set[str]:
