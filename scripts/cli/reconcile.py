@@ -34,7 +34,7 @@ async def reconcile(args: argparse.Namespace, out: Output) -> int:
                 stored = await load_report(conn)
             if stored is None:
                 raise ValidationFailed(
-                    "there is no reconciliation report yet: none has run on this database; "
+                    "no reconciliation has run yet on this database, so there is no report; "
                     "run one now with `addrpool reconcile`"
                 )
             report = report_view(stored)

@@ -170,7 +170,7 @@ def test_rescan_of_an_unknown_chain_lists_the_configured_ones(env, tmp_path) -> 
 
 def test_the_latest_reconciliation_before_any_run_says_there_is_none(env) -> None:
     line = _one_line(run_cli(["reconcile", "--latest"], env=env))
-    assert "there is no reconciliation report yet" in line and "addrpool reconcile" in line
+    assert "no reconciliation has run yet" in line and "addrpool reconcile" in line
 
 
 def test_debug_shows_the_traceback_behind_the_line(env) -> None:
