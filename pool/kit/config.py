@@ -437,6 +437,22 @@ def load_settings(**overrides: Any) -> Settings:
         ) from exc
 
 
+def database_url_origin() -> str:
+    """Where `database_url` came from, for a message that must say how it was found."""
+    if any(name.upper() == f"{ENV_PREFIX}DATABASE_URL" for name in os.environ):
+        return f"{ENV_PREFIX}DATABASE_URL"
+    config_file = _config_file()
+    if config_file is None:
+        return (
+            "the default: no ADDRPOOL_DATABASE_URL, and no configuration file (--config, "
+            "ADDRPOOL_CONFIG, or ./addrpool.toml)"
+        )
+    with config_file.open("rb") as toml:
+        if "database_url" in tomllib.load(toml):
+            return str(config_file)
+    return f"the default: neither ADDRPOOL_DATABASE_URL nor {config_file} sets it"
+
+
 def check_environment(environ: Mapping[str, str]) -> None:
     """Refuse an `ADDRPOOL_` variable that names no setting: pydantic-settings would ignore it.
 

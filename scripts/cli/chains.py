@@ -17,7 +17,7 @@ from scripts.cli.output import Output, table
 async def chains_list(args: argparse.Namespace, out: Output) -> int:
     settings = load_settings()
     chains = configured_chains(settings)
-    async with opened_database(settings) as db, db.read() as conn:
+    async with opened_database(settings, existing=True) as db, db.read() as conn:
         cursors = {c.chain_id: c for c in await load_cursors(conn)}
     data = {c.chain_id: _chain_view(c.watched, cursors.get(c.chain_id)) for c in chains}
     rows = [

@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError
 
 from pool.instance.service import check_network, claim_network, require_network
 from pool.kit.clock import utc_now
-from pool.kit.config import Settings
+from pool.kit.config import Settings, database_url_origin
 from pool.kit.db import Database
 from pool.kit.errors import ConfigurationError, DatabaseUnreachable
 from pool.kit.schema_revision import at_newest_revision
@@ -29,7 +29,9 @@ def actor() -> str:
     return f"cli:{getpass.getuser()}"
 
 
-async def open_database(settings: Settings, *, claim: bool | None = False) -> Database:
+async def open_database(
+    settings: Settings, *, claim: bool | None = False, existing: bool = False
+) -> Database:
     """SQLite is migrated on the spot (the embedded default); PostgreSQL must already be.
 
     Either must belong to this process's network. With `claim` — the processes that serve
@@ -40,6 +42,8 @@ async def open_database(settings: Settings, *, claim: bool | None = False) -> Da
     """
     db = Database(settings.database_url, pool_size=2)
     try:
+        if existing:
+            must_exist(db)
         with reaching(db):
             await _migrated(db)
         await of_this_network(db, settings.network, claim=claim)
@@ -81,14 +85,26 @@ async def of_this_network(db: Database, network: Network, *, claim: bool | None)
 
 @contextlib.asynccontextmanager
 async def opened_database(
-    settings: Settings, *, claim: bool | None = False
+    settings: Settings, *, claim: bool | None = False, existing: bool = False
 ) -> AsyncIterator[Database]:
-    """`open_database` for the length of a command, disposed however it ends."""
-    db = await open_database(settings, claim=claim)
+    """`open_database` for the length of a command, disposed however it ends. `existing`: a
+    read-only command, which must not create a SQLite database (see `must_exist`)."""
+    db = await open_database(settings, claim=claim, existing=existing)
     try:
         yield db
     finally:
         await db.dispose()
+
+
+def must_exist(db: Database) -> None:
+    """A read-only command pointed at a SQLite file that is not there says where it looked and
+    why: creating it would show an empty pool, as if the real database had lost everything."""
+    path = db.url.database if db.is_sqlite and db.url.database != ":memory:" else None
+    if path and not Path(path).exists():
+        raise DatabaseUnreachable(
+            f"no database at {Path(path).resolve()} (database_url from {database_url_origin()}); "
+            "point database_url at yours, or create this one with `addrpool db upgrade`"
+        )
 
 
 def describe_database(db: Database) -> str:

@@ -7,7 +7,7 @@ import argparse
 from pool.kit.config import load_settings
 from pool.kit.db import Database
 from pool.kit.migrate import current_revision, head_revision, new_revision, upgrade
-from scripts.cli.database import of_this_network, reaching
+from scripts.cli.database import must_exist, of_this_network, reaching
 from scripts.cli.output import Output
 
 
@@ -28,6 +28,7 @@ async def db_upgrade(args: argparse.Namespace, out: Output) -> int:
 async def db_current(args: argparse.Namespace, out: Output) -> int:
     db = Database(load_settings().database_url, pool_size=1)
     try:
+        must_exist(db)
         with reaching(db):
             revision = await current_revision(db)
     finally:

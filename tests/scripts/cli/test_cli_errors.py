@@ -24,6 +24,13 @@ def env(tmp_path: Path) -> dict[str, str]:
     return clean | {"ADDRPOOL_DATABASE_URL": f"sqlite:///{tmp_path / 'a.db'}"}
 
 
+@pytest.fixture
+def migrated(env: dict[str, str]) -> dict[str, str]:
+    """`env` with its database made (read-only commands never make one)."""
+    assert run_cli(["db", "upgrade"], env=env).returncode == 0
+    return env
+
+
 def _one_line(done: subprocess.CompletedProcess[str], status: int = EXIT_REFUSED) -> str:
     """The command failed with `status` and said why in one line on stderr, nothing else."""
     assert done.returncode == status, done.stdout + done.stderr
@@ -57,10 +64,10 @@ def test_a_missing_configuration_file_is_named(env, tmp_path) -> None:
         )
 
 
-def test_config_option_reads_that_file_before_or_after_the_command(env, tmp_path) -> None:
+def test_config_option_reads_that_file_before_or_after_the_command(migrated, tmp_path) -> None:
     path = _config(tmp_path, "[alerts.thresholds]\nevm = 7\n")
     for argv in (["--config", path, "pool", "stats", "--json"], ["pool", "stats", "--json", "--config", path]):  # fmt: skip
-        done = run_cli(argv, env=env)
+        done = run_cli(argv, env=migrated)
         assert json.loads(done.stdout)["evm"]["threshold"] == 7, done.stderr
 
 
@@ -107,9 +114,9 @@ def test_a_bad_environment_variable_is_one_line(env, variable, value, said) -> N
     assert said in line, line
 
 
-def test_the_projects_own_variables_are_not_refused(env, tmp_path) -> None:
+def test_the_projects_own_variables_are_not_refused(migrated) -> None:
     own = {"ADDRPOOL_TEST_POSTGRES_URL": NOTHING_LISTENS, "ADDRPOOL_ANVIL": "/bin/true"}
-    done = run_cli(["pool", "summary", "--json"], env=env | own)
+    done = run_cli(["pool", "summary", "--json"], env=migrated | own)
     assert done.returncode == 0, done.stderr
 
 
@@ -146,6 +153,39 @@ def test_a_sqlite_file_in_a_missing_directory_is_named(env, tmp_path) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["pool", "summary"],
+        ["pool", "stats"],
+        ["keys", "list"],
+        ["alerts", "list"],
+        ["chains"],
+        ["webhooks", "list"],
+        ["webhooks", "deliveries"],
+        ["reconcile", "--latest"],
+        ["totals"],
+        ["db", "current"],
+    ],
+)
+def test_read_only_commands_never_create_a_database(env, tmp_path, argv) -> None:
+    done = run_cli(argv, env=env)
+    line = _one_line(done, EXIT_DATABASE_UNREACHABLE)
+    assert f"no database at {tmp_path / 'a.db'} (database_url from ADDRPOOL_DATABASE_URL)" in line
+    assert not (tmp_path / "a.db").exists()
+
+
+def test_a_missing_database_says_how_the_configuration_was_found(
+    env, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the default database is ./addrpool.db
+    del env["ADDRPOOL_DATABASE_URL"]
+    path = _config(tmp_path, 'network = "testnet"\n')
+    line = _one_line(run_cli(["--config", path, "keys", "list"], env=env), 3)
+    assert f"(database_url from the default: neither ADDRPOOL_DATABASE_URL nor {path}" in line
+    assert not (tmp_path / "addrpool.db").exists()
+
+
 def test_json_output_carries_the_same_error(env) -> None:
     done = run_cli(
         ["pool", "summary", "--json"], env=env | {"ADDRPOOL_DATABASE_URL": NOTHING_LISTENS}
@@ -168,8 +208,8 @@ def test_rescan_of_an_unknown_chain_lists_the_configured_ones(env, tmp_path) -> 
     assert "no chain 'nope' is configured; configured chains: my-devnet" in _one_line(done)
 
 
-def test_the_latest_reconciliation_before_any_run_says_there_is_none(env) -> None:
-    line = _one_line(run_cli(["reconcile", "--latest"], env=env))
+def test_the_latest_reconciliation_before_any_run_says_there_is_none(migrated) -> None:
+    line = _one_line(run_cli(["reconcile", "--latest"], env=migrated))
     assert "no reconciliation has run yet" in line and "addrpool reconcile" in line
 
 
