@@ -71,19 +71,35 @@ def presented_key(request: Request) -> str | None:
     return api_key.strip() if api_key else None
 
 
+def missing_key(request: Request) -> Unauthorized:
+    """No key presented: say so, and how to send one ("Invalid API key" sends people looking
+    for a typo in a key they never sent)."""
+    if request.headers.get("authorization"):
+        return Unauthorized("Missing API key: the Authorization header must be 'Bearer <key>'")
+    return Unauthorized("Missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'")
+
+
+def lacks_scope(scope: str) -> Forbidden:
+    """Which scope, and how an operator makes a key that has it."""
+    return Forbidden(
+        f"This API key lacks the {scope} scope; an operator can create a key with it: "
+        f"addrpool keys create --name NAME --scopes {scope}"
+    )
+
+
 def require(scope: str) -> Callable[[Request], Awaitable[ApiKey]]:
     """A dependency: the caller's key, which must carry `scope` (or `admin`)."""
 
     async def dependency(request: Request) -> ApiKey:
         presented = presented_key(request)
         if not presented:
-            raise Unauthorized("Invalid API key")
+            raise missing_key(request)
         cache: KeyCache = request.app.state.key_cache
         key = await cache.verify(presented)
         if key is None:
             raise Unauthorized("Invalid API key")
         if not key.allows(scope):
-            raise Forbidden(f"This API key lacks the {scope} scope")
+            raise lacks_scope(scope)
         return key
 
     return dependency

@@ -1,14 +1,30 @@
-"""Settings: environment (`ADDRPOOL_` prefix) over an optional TOML file over defaults."""
+"""Settings: environment (`ADDRPOOL_` prefix) over an optional TOML file over defaults.
+
+Strict on purpose: a misspelt key (`databse_url`) silently ignored would leave the default in
+force, which for `database_url` means a fresh, empty `./addrpool.db` in production. Unknown keys
+and unknown `ADDRPOOL_` variables are refused with the closest valid name.
+"""
 
 from __future__ import annotations
 
+import difflib
 import os
+import tomllib
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    NonNegativeInt,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -20,6 +36,10 @@ from pool.kit.errors import ConfigurationError
 from pool.vocabulary import KEY_PREFIXES, Network, Protocol
 
 DEFAULT_CONFIG_FILE = Path("addrpool.toml")
+ENV_PREFIX = "ADDRPOOL_"
+# `ADDRPOOL_` variables that are not settings, read by the project itself (docs/configuration.md):
+# never refused as unknown.
+NOT_SETTINGS = frozenset({"ADDRPOOL_CONFIG", "ADDRPOOL_ANVIL", "ADDRPOOL_TEST_POSTGRES_URL"})
 # Free addresses below which `pool_low` fires: as PayIn's guide sets them, for EVM and Tron.
 DEFAULT_THRESHOLDS: dict[Protocol, int] = {"evm": 200, "tron": 100}
 
@@ -58,6 +78,27 @@ class ChainSettings(BaseModel):
     # An empty log answer over this many blocks marks the endpoint suspect (busy tokens only).
     suspect_empty_after: int | None = Field(default=None, ge=1)
     tokens: dict[str, TokenSettings] = Field(default_factory=dict)
+
+    @field_validator("rpc_urls")
+    @classmethod
+    def _http_urls(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            _require_http_url(url)
+        return urls
+
+
+def _require_http_url(url: str) -> None:
+    """Refused when the configuration loads, not at the first request made with it."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        shown = urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
+        raise ValueError(f"{shown or url[:40]!r} is not an http(s) URL, e.g. https://host:8545")
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be a positive duration (ISO 8601 such as PT10M, or seconds)")
+    return value
 
 
 def _not_a_fraction(value: float, allowed: str) -> str:
@@ -100,6 +141,11 @@ class ReconcileSettings(BaseModel):
     def _durations(cls, value: Any) -> Any:
         return _seconds_or_iso(value)
 
+    @field_validator("interval", "window", "grace", "stuck_after")
+    @classmethod
+    def _positive_durations(cls, value: timedelta) -> timedelta:
+        return _positive(value)
+
     @field_validator("duty_cycle")
     @classmethod
     def _a_share_of_the_time(cls, value: float) -> float:
@@ -123,6 +169,13 @@ class HookSettings(BaseModel):
     command: list[str] | None = None
     timeout: float = Field(default=10.0, gt=0, le=300)
 
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            _require_http_url(value)
+        return value
+
     @model_validator(mode="after")
     def _target_matches_type(self) -> HookSettings:
         if self.type == "http" and not self.url:
@@ -140,7 +193,9 @@ class AlertSettings(BaseModel):
     # Off: no rule is evaluated and no hook is called (records raised elsewhere are kept).
     enabled: bool = True
     # Free addresses below this fire `pool_low:<protocol>` (PayIn's defaults).
-    thresholds: dict[Protocol, int] = Field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
+    thresholds: dict[Protocol, NonNegativeInt] = Field(
+        default_factory=lambda: dict(DEFAULT_THRESHOLDS)
+    )
     # Free addresses below this percentage of the protocol's pool fire it too; 0 = off.
     percent_thresholds: dict[Protocol, float] = Field(default_factory=dict)
     # Hysteresis: resolves only once free addresses are back above threshold x (1 + margin).
@@ -177,6 +232,17 @@ class AlertSettings(BaseModel):
     def _durations(cls, value: Any) -> Any:
         return _seconds_or_iso(value)
 
+    @field_validator(
+        "exhaustion_horizon",
+        "bind_rate_window",
+        "watcher_stall_after",
+        "webhook_failures_window",
+        "evaluate_every",
+    )
+    @classmethod
+    def _positive_durations(cls, value: timedelta) -> timedelta:
+        return _positive(value)
+
     @field_validator("margin")
     @classmethod
     def _margin_is_a_fraction(cls, value: float) -> float:
@@ -208,7 +274,7 @@ class AlertSettings(BaseModel):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="ADDRPOOL_", env_nested_delimiter="__", extra="ignore"
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid"
     )
 
     database_url: str = "sqlite:///addrpool.db"
@@ -270,6 +336,21 @@ class Settings(BaseSettings):
     def _seconds_are_a_duration_too(cls, value: Any) -> Any:
         return _seconds_or_iso(value)
 
+    @field_validator("cooldown", "upstream_grace")
+    @classmethod
+    def _not_negative(cls, value: timedelta) -> timedelta:
+        if value < timedelta(0):
+            raise ValueError("must not be negative (ISO 8601 such as P7D, or seconds)")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _a_log_level(cls, value: str) -> str:
+        levels = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+        if value.upper() not in levels:
+            raise ValueError(f"{value!r} is not a log level: one of {', '.join(levels)}")
+        return value.upper()
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -291,12 +372,20 @@ class Settings(BaseSettings):
 
 
 def _config_file() -> Path | None:
-    """`ADDRPOOL_CONFIG` names the TOML file; otherwise `./addrpool.toml` if it exists."""
+    """`ADDRPOOL_CONFIG` (or `--config`, which sets it) names the TOML file; otherwise
+    `./addrpool.toml` if it exists."""
     named = os.environ.get("ADDRPOOL_CONFIG")
     if named:
         path = Path(named)
+        if path.is_dir():
+            raise ConfigurationError(
+                f"the configuration file {path} (--config or ADDRPOOL_CONFIG) is a directory: "
+                "name a TOML file"
+            )
         if not path.is_file():
-            raise FileNotFoundError(f"ADDRPOOL_CONFIG names {path}, which does not exist")
+            raise ConfigurationError(
+                f"the configuration file {path} (--config or ADDRPOOL_CONFIG) does not exist"
+            )
         return path
     return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
 
@@ -332,15 +421,127 @@ def upstream_api_root(url: str) -> str:
 def load_settings(**overrides: Any) -> Settings:
     """The settings, or a ConfigurationError naming each bad key in one line (the command
     prints it instead of a traceback)."""
+    check_environment(os.environ)
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        raise ConfigurationError(f"invalid configuration: {_describe(exc)}") from exc
+        raise ConfigurationError(f"invalid configuration: {_describe(exc)}{_from_file()}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib says where ("(at line 3, column 7)") but not in which file.
+        raise ConfigurationError(
+            f"{_config_file()} is not valid TOML: {exc}; fix that line"
+        ) from exc
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot read the configuration file {_config_file()}: {exc.strerror or exc}"
+        ) from exc
+
+
+def database_url_origin() -> str:
+    """Where `database_url` came from, for a message that must say how it was found."""
+    if any(name.upper() == f"{ENV_PREFIX}DATABASE_URL" for name in os.environ):
+        return f"{ENV_PREFIX}DATABASE_URL"
+    config_file = _config_file()
+    if config_file is None:
+        return (
+            "the default: no ADDRPOOL_DATABASE_URL, and no configuration file (--config, "
+            "ADDRPOOL_CONFIG, or ./addrpool.toml)"
+        )
+    with config_file.open("rb") as toml:
+        if "database_url" in tomllib.load(toml):
+            return str(config_file)
+    return f"the default: neither ADDRPOOL_DATABASE_URL nor {config_file} sets it"
+
+
+def check_environment(environ: Mapping[str, str]) -> None:
+    """Refuse an `ADDRPOOL_` variable that names no setting: pydantic-settings would ignore it.
+
+    A nested one (`ADDRPOOL_RECONCILE__INTERVL`) is checked by its section's own model.
+    """
+    known = {name.upper() for name in Settings.model_fields}
+    problems = []
+    for variable in sorted(environ):
+        upper = variable.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in NOT_SETTINGS:
+            continue
+        name = upper.removeprefix(ENV_PREFIX).split("__", 1)[0]
+        if name in known:
+            continue
+        # Compared without the prefix, which every candidate shares.
+        candidates = sorted(known) + [name.removeprefix(ENV_PREFIX) for name in NOT_SETTINGS]
+        guess = _closest(upper.removeprefix(ENV_PREFIX), candidates, prefix=ENV_PREFIX)
+        problems.append(f"{variable} is not a setting{guess}")
+    if problems:
+        raise ConfigurationError(
+            f"unknown environment variable: {'; '.join(problems)} "
+            "(docs/configuration.md lists them)"
+        )
+
+
+def _closest(name: str, candidates: list[str], *, prefix: str = "") -> str:
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    return f" (did you mean {prefix}{close[0]}?)" if close else ""
+
+
+def _from_file() -> str:
+    try:
+        config_file = _config_file()
+    except ConfigurationError:
+        return ""
+    return f" (read from {config_file} and ADDRPOOL_* variables)" if config_file else ""
 
 
 def _describe(exc: ValidationError) -> str:
     problems = []
     for error in exc.errors():
         where = ".".join(str(part) for part in error["loc"])
+        if error["type"] == "extra_forbidden":
+            valid = _keys_at(error["loc"][:-1])
+            key = str(error["loc"][-1])
+            problems.append(f"{where}: unknown key{_closest(key, sorted(valid))}")
+            continue
+        if error["type"].startswith("time_delta"):
+            problems.append(
+                f"{where}: {error['input']!r}{_variable(error['loc'])} is not a duration: "
+                "use ISO 8601 (P7D, PT10M) or a number of seconds"
+            )
+            continue
         problems.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
     return "; ".join(problems)
+
+
+def _variable(loc: tuple[int | str, ...]) -> str:
+    """` (from ADDRPOOL_COOLDOWN?)`: the variable that may have set a plain setting or a
+    section's, as a hint where the value came from."""
+    if len(loc) > 2 or loc[0] == "chains" or not all(isinstance(part, str) for part in loc):
+        return ""
+    return f" (from {ENV_PREFIX}{'__'.join(str(part) for part in loc).upper()}?)"
+
+
+def _keys_at(loc: tuple[int | str, ...]) -> set[str]:
+    """The valid keys of the section at `loc` (`("chains", "ethereum", "tokens", "USDT")`)."""
+    model: type[BaseModel] = Settings
+    parts = list(loc)
+    while parts:
+        part = parts.pop(0)
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return set()
+        nested = _model_inside(field.annotation)
+        if nested is None:
+            return set()
+        if field.annotation is not nested and parts:
+            parts.pop(0)  # a chain id, a token symbol or a hook's index
+        model = nested
+    return set(model.model_fields)
+
+
+def _model_inside(annotation: Any) -> type[BaseModel] | None:
+    """The model a field holds: itself, or the values of its dict or list."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in getattr(annotation, "__args__", ()):
+        found = _model_inside(argument)
+        if found is not None:
+            return found
+    return None

@@ -6,11 +6,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+# The `addrpool` command's exit statuses (docs/operations.md, Exit statuses).
+EXIT_REFUSED = 2  # usage, configuration or input refused; argparse exits 2 as well
+EXIT_DATABASE_UNREACHABLE = 3
+EXIT_BUG = 70  # sysexits' EX_SOFTWARE: an unexpected error, shown with its traceback
+
 
 class AddrpoolError(Exception):
     status: ClassVar[int] = 500
     error: ClassVar[str] = "InternalError"
     default_code: ClassVar[str] = "INTERNAL_ERROR"
+    # What the `addrpool` command exits with when this stops it.
+    exit_status: ClassVar[int] = EXIT_REFUSED
 
     def __init__(
         self,
@@ -102,6 +109,13 @@ class ConfigurationError(AddrpoolError):
     """Bad settings: reported at start-up, never over the API."""
 
     default_code = "CONFIGURATION_ERROR"
+
+
+class DatabaseUnreachable(ConfigurationError):
+    """The database could not be reached or opened: a command stops before doing anything."""
+
+    default_code = "DATABASE_UNREACHABLE"
+    exit_status = EXIT_DATABASE_UNREACHABLE
 
 
 class DatabaseNetworkMismatch(ConfigurationError):

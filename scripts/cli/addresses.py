@@ -19,7 +19,7 @@ async def pool_stats(args: argparse.Namespace, out: Output) -> int:
     """`pool stats` exits 1 when a protocol in use is below its threshold (for cron); `summary`
     0. A protocol without any address imported is not in use: an EVM-only pool is not low."""
     settings = load_settings()
-    async with opened_database(settings) as db, db.read() as conn:
+    async with opened_database(settings, existing=True) as db, db.read() as conn:
         summaries = await summarize(conn, now=utc_now(), alerts=settings.alerts)
     data = {s.protocol: pool_summary_payload(s) for s in summaries}
     header = ["protocol", "total", "available", "bound", "cooling", "archived", "threshold"]
@@ -49,7 +49,7 @@ async def pool_verify(args: argparse.Namespace, out: Output) -> int:
     from chains.verify import verify_pool
 
     account = parse_extended_public_key(args.xpub)
-    async with opened_database(load_settings()) as db, db.read() as conn:
+    async with opened_database(load_settings(), existing=True) as db, db.read() as conn:
         report = await verify_pool(
             conn, account=account, protocol=args.protocol, branch=args.branch, bound=args.bound
         )

@@ -15,7 +15,7 @@ from scripts.cli.output import Output, table
 
 
 async def alerts_list(args: argparse.Namespace, out: Output) -> int:
-    async with opened_database(load_settings()) as db, db.read() as conn:
+    async with opened_database(load_settings(), existing=True) as db, db.read() as conn:
         records, _total = await list_alerts(conn, state=args.state, limit=args.limit)
     found = [alert_payload(r) for r in records]
     rows = [

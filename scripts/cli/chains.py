@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from chains.presets import configured_chains, resolve_chain
+from chains.presets import PRESETS, configured_chains, resolve_chain
 from pool.chain_state.repository import Cursor, load_cursors
 from pool.kit.clock import isoformat_z, utc_now
 from pool.kit.config import load_settings
@@ -17,7 +17,7 @@ from scripts.cli.output import Output, table
 async def chains_list(args: argparse.Namespace, out: Output) -> int:
     settings = load_settings()
     chains = configured_chains(settings)
-    async with opened_database(settings) as db, db.read() as conn:
+    async with opened_database(settings, existing=True) as db, db.read() as conn:
         cursors = {c.chain_id: c for c in await load_cursors(conn)}
     data = {c.chain_id: _chain_view(c.watched, cursors.get(c.chain_id)) for c in chains}
     rows = [
@@ -64,6 +64,11 @@ async def rescan(args: argparse.Namespace, out: Output) -> int:
     from chains.watch.rescan import rescan as rescan_range
 
     settings = load_settings()
+    if args.chain not in settings.chains and args.chain not in PRESETS:
+        raise ValidationFailed(
+            f"no chain {args.chain!r} is configured; configured chains: "
+            f"{', '.join(sorted(settings.chains)) or 'none'} (`addrpool chains` lists them)"
+        )
     chain = resolve_chain(args.chain, settings)
     if not chain.watched:
         raise ValidationFailed(f"{args.chain} is not watched (no RPC URL or no token)")

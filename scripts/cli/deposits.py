@@ -25,7 +25,7 @@ _LISTED = ("depositId", "depositReference", "chainId", "currency", "amount", "st
 
 async def deposits_list(args: argparse.Namespace, out: Output) -> int:
     filters = DepositFilters(args.reference, args.status, args.chain, args.currency, args.address)
-    async with opened_database(load_settings()) as db, db.read() as conn:
+    async with opened_database(load_settings(), existing=True) as db, db.read() as conn:
         rows, total = await list_deposits(
             conn, filters=filters, offset=(args.page - 1) * args.limit, limit=args.limit
         )
@@ -55,7 +55,7 @@ def _deposits_text(data: dict[str, Any]) -> str:
 
 
 async def deposits_show(args: argparse.Namespace, out: Output) -> int:
-    async with opened_database(load_settings()) as db, db.read() as conn:
+    async with opened_database(load_settings(), existing=True) as db, db.read() as conn:
         rows, _ = await list_deposits(
             conn, filters=DepositFilters(deposit_id=args.id), offset=0, limit=1
         )
@@ -68,7 +68,7 @@ async def deposits_show(args: argparse.Namespace, out: Output) -> int:
 
 async def references_show(args: argparse.Namespace, out: Output) -> int:
     settings = load_settings()
-    async with opened_database(settings) as db, db.read() as conn:
+    async with opened_database(settings, existing=True) as db, db.read() as conn:
         view = await get_reference(conn, reference=args.reference, protocol=args.protocol)
     watched = monitored_chains(settings).get(view.binding.protocol, [])
     data = reference_payload(view, watched)

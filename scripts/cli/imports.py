@@ -34,6 +34,8 @@ def _read_input(name: str) -> tuple[bytes, str]:
     if name == "-":
         return sys.stdin.buffer.read(), "stdin"
     path = Path(name)
+    if path.is_dir():
+        raise ConfigurationError(f"{name} is a directory: name an address file ('-' for stdin)")
     if not path.is_file():
         raise ConfigurationError(f"no such file: {name}")
     return path.read_bytes(), str(path)

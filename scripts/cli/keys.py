@@ -34,7 +34,7 @@ async def keys_create(args: argparse.Namespace, out: Output) -> int:
 
 
 async def keys_list(args: argparse.Namespace, out: Output) -> int:
-    async with opened_database(load_settings(), claim=None) as db, db.read() as conn:
+    async with opened_database(load_settings(), claim=None, existing=True) as db, db.read() as conn:
         found = await keys.list_keys(conn)
     items = [
         {

@@ -10,12 +10,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import os
 import sys
+import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
+from pool import __version__
 from pool.addresses.import_formats import FORMATS
-from pool.kit.errors import AddrpoolError
+from pool.kit.errors import EXIT_BUG, EXIT_REFUSED, AddrpoolError
 from pool.kit.logs import configure_logging
 from pool.vocabulary import PROTOCOLS
 from scripts.cli import parsers
@@ -30,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Self-hosted deposit address pool manager (PayIn-compatible API).",
         epilog=parsers.CONFIGURATION_HELP,
     )
+    parser.add_argument("--version", action="version", version=f"addrpool {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     for name, help_text in (
@@ -131,7 +135,30 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--protocol", choices=PROTOCOLS, help="default: told by the address's form (0x…: evm)"
         )
+    _add_global_options(parser, default=None)
     return parser
+
+
+def _add_global_options(parser: argparse.ArgumentParser, *, default: object) -> None:
+    """`--config` and `--debug`, before or after the command's name: on the top parser and on
+    every subcommand's (there with defaults that do not overwrite what the top one parsed)."""
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=default,
+        metavar="FILE",
+        help="the TOML configuration file (default: $ADDRPOOL_CONFIG, else ./addrpool.toml)",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=default if default is argparse.SUPPRESS else False,
+        help="show the Python traceback behind an error",
+    )
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _add_global_options(child, default=argparse.SUPPRESS)
 
 
 def _devnet_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -196,34 +223,52 @@ def handler_for(command: str, action: str | None) -> Handler:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Every error a person can act on is one line and an exit status (docs/operations.md);
+    anything else is a bug, shown with its traceback."""
     args = _parser().parse_args(argv)
+    if args.config is not None:
+        os.environ["ADDRPOOL_CONFIG"] = str(args.config)  # read wherever settings are loaded
+    Output.show_tracebacks = args.debug
+    output = Output(as_json=getattr(args, "json", False))
+    try:
+        return _dispatch(args, output)
+    except AddrpoolError as exc:
+        output.error(exc)
+        return exc.exit_status
+    except OSError as exc:
+        if exc.filename is None:
+            return _bug(exc)
+        output.error(AddrpoolError(f"{exc.filename}: {exc.strerror or exc}"))
+        return EXIT_REFUSED
+    except Exception as exc:  # noqa: BLE001 - the last resort: a bug, reported as one
+        return _bug(exc)
+
+
+def _dispatch(args: argparse.Namespace, output: Output) -> int:
     if args.command in ("serve", "api", "worker"):
         from scripts.cli import processes  # the server's and the watchers' imports
 
         return processes.serve(args) if args.command != "worker" else processes.worker(args)
     if args.command == "devnet":
-        return _devnet(args)
-    output = Output(as_json=getattr(args, "json", False))
+        from scripts.devnet import demo as devnet_demo  # anvil's tooling only where it is used
+
+        return devnet_demo.up(args) if args.action == "up" else devnet_demo.send(args)
     # A command's output says what it did and what went wrong, in one place; the warnings the
     # services log on the way (an RPC retry, an endpoint set aside) are for the long-running
     # processes' logs, and would only bury that line.
     configure_logging("ERROR")
     handler = handler_for(args.command, getattr(args, "action", None))
-    try:
-        return asyncio.run(handler(args, output))
-    except AddrpoolError as exc:
-        output.error(exc)
-        return 2
+    return asyncio.run(handler(args, output))
 
 
-def _devnet(args: argparse.Namespace) -> int:
-    from scripts.devnet import demo as devnet_demo  # anvil's tooling only where it is used
-
-    try:
-        return devnet_demo.up(args) if args.action == "up" else devnet_demo.send(args)
-    except AddrpoolError as exc:
-        Output(as_json=False).error(exc)
-        return 2
+def _bug(exc: Exception) -> int:
+    traceback.print_exception(exc, file=sys.stderr)
+    print(
+        f"addrpool {__version__}: unexpected {type(exc).__name__}; this is a bug, please report "
+        "it with the traceback above",
+        file=sys.stderr,
+    )
+    return EXIT_BUG
 
 
 if __name__ == "__main__":

@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import sys
 import time
+import traceback
 from collections.abc import Callable, Mapping
-from typing import Any, TextIO
+from typing import Any, ClassVar, TextIO
 
 from pool.kit.errors import AddrpoolError
 
 
 class Output:
+    # `--debug`: an error's traceback goes to stderr before its line.
+    show_tracebacks: ClassVar[bool] = False
+
     def __init__(self, *, as_json: bool) -> None:
         self.as_json = as_json
 
@@ -19,6 +23,8 @@ class Output:
         print(json.dumps(data, indent=2, ensure_ascii=False, default=str) if self.as_json else text)
 
     def error(self, exc: AddrpoolError) -> None:
+        if self.show_tracebacks:
+            traceback.print_exception(exc, file=sys.stderr)
         if self.as_json:
             print(json.dumps(exc.envelope(), indent=2, ensure_ascii=False))
             return

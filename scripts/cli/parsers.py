@@ -19,9 +19,10 @@ CONFIGURATION_HELP = """\
 configuration (docs/configuration.md), first found wins:
   environment variables ADDRPOOL_<SETTING>, e.g. ADDRPOOL_DATABASE_URL=postgresql://…;
     a key inside a section joins with "__": ADDRPOOL_RECONCILE__INTERVAL=PT5M
-  the TOML file $ADDRPOOL_CONFIG names, else ./addrpool.toml if it exists
+  the TOML file --config or $ADDRPOOL_CONFIG names, else ./addrpool.toml if it exists
   the defaults (SQLite ./addrpool.db, testnet)
-`addrpool COMMAND --help` shows a command's options and their defaults."""
+`addrpool COMMAND --help` shows a command's options and their defaults.
+Exit statuses: docs/operations.md."""
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):

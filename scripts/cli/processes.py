@@ -30,7 +30,7 @@ def serve(args: argparse.Namespace) -> int:
         db_text = _prepare_to_serve(settings, workers)
     except AddrpoolError as exc:
         Output(as_json=False).error(exc)
-        return 2
+        return exc.exit_status
     base = f"http://{settings.host}:{settings.port}"
     print(f"addrpool {__version__} ({settings.network}) - database {db_text}", flush=True)
     print(f"listening on {base}  (API docs: {base}/docs, health: {base}/health)", flush=True)
@@ -48,7 +48,7 @@ def worker(args: argparse.Namespace) -> int:
         asyncio.run(_check_database(settings))
     except AddrpoolError as exc:
         Output(as_json=False).error(exc)
-        return 2
+        return exc.exit_status
     configure_logging(settings.log_level)
     watching = ", ".join(c.chain_id for c in chains) or "no chain (none has an RPC URL)"
     asyncio.run(_run_worker(settings, f"addrpool worker: watching {watching}; delivering webhooks"))

@@ -28,12 +28,15 @@ def parse_moment(value: str, *, now: datetime) -> datetime:
 async def reconcile(args: argparse.Namespace, out: Output) -> int:
     """Exit code 1 when the report holds discrepancies (for cron), 0 when clean."""
     settings = load_settings()
-    async with opened_database(settings) as db:
+    async with opened_database(settings, existing=args.latest) as db:
         if args.latest:
             async with db.read() as conn:
                 stored = await load_report(conn)
             if stored is None:
-                raise ValidationFailed("no reconciliation has run yet")
+                raise ValidationFailed(
+                    "no reconciliation has run yet on this database, so there is no report; "
+                    "run one now with `addrpool reconcile`"
+                )
             report = report_view(stored)
         else:
             # web3 is a second to import: only the commands that talk to a chain pay for it.
@@ -96,7 +99,7 @@ async def totals(args: argparse.Namespace, out: Output) -> int:
     until = parse_moment(args.until, now=now) if args.until else now
     if until <= since:
         raise ValidationFailed("--until must be after --since")
-    async with opened_database(load_settings()) as db, db.read() as conn:
+    async with opened_database(load_settings(), existing=True) as db, db.read() as conn:
         rows = await credited_between(conn, since=since, until=until, chain_ids=args.chain)
     found = daily_totals(rows)
     if args.csv:

@@ -7,7 +7,7 @@ import argparse
 from pool.kit.config import load_settings
 from pool.kit.db import Database
 from pool.kit.migrate import current_revision, head_revision, new_revision, upgrade
-from scripts.cli.database import of_this_network
+from scripts.cli.database import must_exist, of_this_network, reaching
 from scripts.cli.output import Output
 
 
@@ -15,7 +15,8 @@ async def db_upgrade(args: argparse.Namespace, out: Output) -> int:
     settings = load_settings()
     db = Database(settings.database_url, pool_size=1)
     try:
-        await upgrade(db)
+        with reaching(db):
+            await upgrade(db)
         await of_this_network(db, settings.network, claim=False)
         revision = await current_revision(db)
     finally:
@@ -27,7 +28,9 @@ async def db_upgrade(args: argparse.Namespace, out: Output) -> int:
 async def db_current(args: argparse.Namespace, out: Output) -> int:
     db = Database(load_settings().database_url, pool_size=1)
     try:
-        revision = await current_revision(db)
+        must_exist(db)
+        with reaching(db):
+            revision = await current_revision(db)
     finally:
         await db.dispose()
     head = head_revision()

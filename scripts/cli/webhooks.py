@@ -15,7 +15,7 @@ from scripts.cli.output import Output, table
 
 
 async def endpoints_list(args: argparse.Namespace, out: Output) -> int:
-    async with opened_database(load_settings()) as db, db.read() as conn:
+    async with opened_database(load_settings(), existing=True) as db, db.read() as conn:
         found = await webhooks.list_endpoints(conn)
     data = [endpoint_view(e) for e in found]
     rows = [
@@ -65,7 +65,7 @@ async def endpoint_test(args: argparse.Namespace, out: Output) -> int:
 
 
 async def deliveries_list(args: argparse.Namespace, out: Output) -> int:
-    async with opened_database(load_settings()) as db, db.read() as conn:
+    async with opened_database(load_settings(), existing=True) as db, db.read() as conn:
         rows, total = await repo.list_deliveries(
             conn,
             endpoint_id=args.endpoint,

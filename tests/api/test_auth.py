@@ -16,17 +16,32 @@ def _unauthorized(response) -> None:
 
 
 @pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ({}, "Missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"),
+        ({"X-API-Key": " "}, "Missing API key: send 'Authorization: Bearer <key>' or"),
+        ({"Authorization": "Bearer"}, "Missing API key: the Authorization header must be"),
+        ({"Authorization": "Basic dXNlcjpwYXNz"}, "Missing API key: the Authorization header"),
+    ],
+)
+async def test_a_request_without_a_key_is_told_the_key_is_missing(
+    client, db, headers, message
+) -> None:
+    await load_pool(db, "evm", 1)
+    response = await client.post(BIND, json=BODY, headers=headers)
+    assert response.status_code == 401 and response.json()["code"] == "UNAUTHORIZED"
+    assert response.json()["message"].startswith(message)
+
+
+@pytest.mark.parametrize(
     "headers",
     [
-        {},
-        {"Authorization": "Bearer"},
-        {"Authorization": "Basic dXNlcjpwYXNz"},
         {"Authorization": "Bearer pk_test_garbage"},
         {"Authorization": "Bearer pk_test_" + "0" * 32},
         {"X-API-Key": "sk_live_whatever"},
     ],
 )
-async def test_missing_or_unknown_keys_are_401(client, db, headers) -> None:
+async def test_unknown_keys_are_401(client, db, headers) -> None:
     await load_pool(db, "evm", 1)
     _unauthorized(await client.post(BIND, json=BODY, headers=headers))
 
@@ -43,6 +58,10 @@ async def test_scopes_are_enforced(client, db) -> None:
     pool_reader = await make_key(db, scopes=["pool:read"])
     forbidden = await client.post(BIND, json=BODY, headers=auth(reader))
     assert forbidden.status_code == 403 and forbidden.json()["error"] == "Forbidden"
+    assert forbidden.json()["message"] == (
+        "This API key lacks the deposits:write scope; an operator can create a key with it: "
+        "addrpool keys create --name NAME --scopes deposits:write"
+    )
     assert (await client.get("/api/v1/deposits", headers=auth(reader))).status_code == 200
     assert (await client.get("/api/v1/deposits", headers=auth(pool_reader))).status_code == 403
     summary = await client.get("/api/v1/address-pool/summary", headers=auth(pool_reader))

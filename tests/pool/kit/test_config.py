@@ -1,3 +1,4 @@
+import re
 from datetime import timedelta
 
 import pytest
@@ -67,7 +68,7 @@ def test_key_prefix_follows_the_network() -> None:
 
 def test_missing_named_config_file_is_a_clear_error(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("ADDRPOOL_CONFIG", str(tmp_path / "absent.toml"))
-    with pytest.raises(FileNotFoundError, match="absent.toml"):
+    with pytest.raises(ConfigurationError, match="absent.toml .* does not exist"):
         load_settings()
 
 
@@ -156,7 +157,9 @@ def test_a_fraction_or_percentage_out_of_range_is_refused_in_its_unit(
     monkeypatch.setenv("ADDRPOOL_CONFIG", str(path))
     with pytest.raises(ConfigurationError) as caught:
         load_settings()
-    assert caught.value.message == f"invalid configuration: {setting}: {refusal}"
+    assert caught.value.message == (
+        f"invalid configuration: {setting}: {refusal} (read from {path} and ADDRPOOL_* variables)"
+    )
 
 
 def test_fractions_and_percentages_in_range_are_taken(monkeypatch) -> None:
@@ -165,3 +168,68 @@ def test_fractions_and_percentages_in_range_are_taken(monkeypatch) -> None:
         monkeypatch.setenv("ADDRPOOL_ALERTS__MARGIN", margin)
         assert load_settings().alerts.margin == float(margin)
     assert load_settings().alerts.percent_thresholds == {"evm": 100, "tron": 0}
+
+
+@pytest.mark.parametrize(
+    ("environment", "said"),
+    [
+        ({"ADDRPOOL_NETWRK": "mainnet"}, "ADDRPOOL_NETWRK is not a setting (did you mean ADDRPOOL_NETWORK?)"),
+        ({"ADDRPOOL_X": "1"}, "ADDRPOOL_X is not a setting (docs/"),
+        ({"addrpool_databse_url": "x"}, "addrpool_databse_url is not a setting (did you mean ADDRPOOL_DATABASE_URL?)"),
+    ],
+)  # fmt: skip
+def test_unknown_environment_variables_are_refused(environment, said) -> None:
+    from pool.kit.config import check_environment
+
+    with pytest.raises(ConfigurationError, match=re.escape(said)):
+        check_environment(environment)
+
+
+def test_variables_of_settings_and_of_the_project_are_known() -> None:
+    from pool.kit.config import check_environment
+
+    check_environment(
+        {
+            "ADDRPOOL_CONFIG": "x.toml",
+            "ADDRPOOL_TEST_POSTGRES_URL": "postgresql://x",
+            "ADDRPOOL_ANVIL": "/bin/anvil",
+            "ADDRPOOL_DATABASE_URL": "sqlite:///x.db",
+            "ADDRPOOL_RECONCILE__INTERVAL": "60",
+            "PATH": "/bin",
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("section", "said"),
+    [
+        ({"rpc_urls": ["wss://rpc.example"]}, "is not an http(s) URL"),
+        ({"rpc_urls": ["https://"]}, "is not an http(s) URL"),
+        ({"rpc_urls": ["https://user:pw@"]}, "is not an http(s) URL"),
+    ],
+)
+def test_rpc_urls_are_http_urls_when_the_configuration_loads(section, said) -> None:
+    with pytest.raises(ConfigurationError, match=re.escape(said)) as refused:
+        load_settings(chains={"ethereum-sepolia": section})
+    assert "pw" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "said"),
+    [
+        ({"cooldown": "-PT1S"}, "cooldown: must not be negative"),
+        ({"reconcile": {"window": 0}}, "reconcile.window: must be a positive duration"),
+        ({"alerts": {"evaluate_every": "PT0S"}}, "alerts.evaluate_every: must be a positive"),
+        ({"alerts": {"thresholds": {"evm": -1}}}, "alerts.thresholds.evm: Input should be greater than or equal to 0"),
+        ({"alerts": {"hooks": [{"name": "h", "type": "http", "url": "hooks.example/x"}]}}, "is not an http(s) URL"),
+        ({"log_level": "LOUD"}, "'LOUD' is not a log level"),
+    ],
+)  # fmt: skip
+def test_values_are_checked_when_the_configuration_loads(overrides, said) -> None:
+    with pytest.raises(ConfigurationError, match=re.escape(said)):
+        load_settings(**overrides)
+
+
+def test_zero_cooldown_and_a_lower_case_log_level_are_fine() -> None:
+    settings = load_settings(cooldown=0, log_level="debug")
+    assert (settings.cooldown, settings.log_level) == (timedelta(0), "DEBUG")

@@ -80,7 +80,7 @@ def test_a_bad_setting_is_one_line_for_a_person_and_touches_nothing(
     shown = capsys.readouterr()
     assert shown.err == (
         "error: invalid configuration: alerts.margin: must be a fraction from 0 to 1"
-        " (0.1 = 10 %); 10 would be 1000 %\n"
+        f" (0.1 = 10 %); 10 would be 1000 % (read from {config} and ADDRPOOL_* variables)\n"
     )
     assert shown.out == ""
     assert not database.exists()

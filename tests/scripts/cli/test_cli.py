@@ -103,6 +103,7 @@ def test_mainnet_keys_are_live_keys(database_url, monkeypatch) -> None:
 def test_serve_refuses_an_unmigrated_postgres_schema(backend, database_url, tmp_path) -> None:
     if backend == "sqlite":
         # The embedded default migrates a SQLite file by itself, whatever the command.
+        (tmp_path / "fresh.db").touch()  # read-only commands never create one
         fresh = f"sqlite:///{tmp_path / 'fresh.db'}"
         assert _json("db", "current", database_url=fresh, check=False)["upToDate"] is False
         _json("pool", "summary", database_url=fresh)

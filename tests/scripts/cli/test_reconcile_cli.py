@@ -36,6 +36,7 @@ def test_reconcile_and_totals_commands(tmp_path: Path, devnet: Devnet) -> None:
     def run(*args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
         return cli_in(env, *args, expect=expect)
 
+    run("db", "upgrade")  # read-only commands never create a database
     missing = run("reconcile", "--latest", expect=2)
     assert "no reconciliation has run yet" in missing.stderr
     report = json.loads(run("reconcile", "--since", "1d", "--json").stdout)

@@ -75,6 +75,7 @@ def test_chains_and_rescan_commands(tmp_path: Path, devnet: Devnet) -> None:
     def run(*args: str) -> dict:
         return json.loads(run_cli([*args, "--json"], env=env, check=True).stdout)
 
+    run("db", "upgrade")  # `chains` reads only: it never creates a database
     listed = run("chains")
     assert listed["devnet"]["watched"] is True and listed["devnet"]["cursor"] is None
     assert "polygon-amoy" not in listed  # only configured chains
