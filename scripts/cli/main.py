@@ -33,7 +33,12 @@ def _parser() -> argparse.ArgumentParser:
         description="Self-hosted deposit address pool manager (PayIn-compatible API).",
         epilog=parsers.CONFIGURATION_HELP,
     )
-    parser.add_argument("--version", action="version", version=f"addrpool {__version__}")
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"addrpool {__version__}",
+        help="show the version and exit",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     for name, help_text in (

@@ -28,6 +28,8 @@ def test_every_option_has_help_that_shows_its_default() -> None:
         assert action.help, f"{where} has no help"
         if not action.option_strings or action.required or action.default is False:
             continue  # a positional, a required option, a flag: no default to show
+        if action.default == argparse.SUPPRESS:
+            continue  # --version, and the global options repeated on each command
         shown = " ".join(parser.format_help().split())
         if action.default is None:  # nothing to print: the help says what leaving it out does
             assert "default" in action.help, f"{where}: say what leaving it out does"
