@@ -227,7 +227,7 @@ class RateLimitSettings(BaseModel):
 
     enabled: bool = True
     per_second: int = Field(default=2000, ge=1)
-    per_minute: int = Field(default=60_000, ge=1)
+    per_minute: int = Field(default=90_000, ge=1)
     scopes: dict[ApiScope, WindowLimits] = Field(default_factory=dict)
 
     @field_validator("scopes")

@@ -170,10 +170,10 @@ def test_memory_stays_bounded_by_dropping_expired_counters() -> None:
 
 def test_defaults_are_backstops_and_scopes_inherit_what_they_leave_unset() -> None:
     defaults = Settings().rate_limits
-    assert defaults.enabled and defaults.for_scope("deposits:write") == (2000, 60_000)
+    assert defaults.enabled and defaults.for_scope("deposits:write") == (2000, 90_000)
     tuned = RateLimitSettings(scopes={"pool:write": {"per_second": 5}})
-    assert tuned.for_scope("pool:write") == (5, 60_000)
-    assert tuned.for_scope("pool:read") == (2000, 60_000)
+    assert tuned.for_scope("pool:write") == (5, 90_000)
+    assert tuned.for_scope("pool:read") == (2000, 90_000)
 
 
 def test_rate_limits_come_from_the_environment(monkeypatch) -> None:
