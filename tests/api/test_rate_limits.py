@@ -196,3 +196,15 @@ def test_bad_scope_limits_are_refused_when_the_configuration_loads(scopes, fragm
     with pytest.raises(ConfigurationError, match="rate_limits.scopes") as refused:
         load_settings(rate_limits={"scopes": scopes})
     assert fragment in str(refused.value)
+
+
+def test_rate_limits_come_from_the_toml_file(tmp_path, monkeypatch) -> None:
+    path = tmp_path / "addrpool.toml"
+    path.write_text(
+        "[rate_limits]\nper_second = 200\n\n"
+        '[rate_limits.scopes."deposits:write"]\nper_second = 1000\nper_minute = 30000\n'
+    )
+    monkeypatch.setenv("ADDRPOOL_CONFIG", str(path))
+    limits = Settings().rate_limits
+    assert limits.for_scope("deposits:write") == (1000, 30_000)
+    assert limits.for_scope("deposits:read") == (200, 90_000)
