@@ -14,6 +14,7 @@ from api.context import AppContext
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.openapi import install_openapi, operation_id
+from api.rate_limits import RateLimiter, RateLimitHeaders
 from api.routes import alerts, deposits, health, metrics, reconciliation, upstream, webhooks
 from api.routes import pool as pool_routes
 from api.text_guard import TextGuard
@@ -75,9 +76,14 @@ def create_app(
     app.state.key_cache = KeyCache(
         database, network=settings.network, ttl_seconds=settings.auth_cache_seconds
     )
+    app.state.rate_limiter = RateLimiter(settings.rate_limits)
     install_error_handlers(app)
     install_openapi(app)
-    # The last middleware added runs first: the size limit, then the text guard's buffering.
+    # The last middleware added runs first: the size limit, then the text guard's buffering;
+    # the rate-limit headers go on whatever answer comes back, the size limit's 413 aside
+    # (it answers before any key is read).
+    if settings.rate_limits.enabled:
+        app.add_middleware(RateLimitHeaders)
     app.add_middleware(TextGuard)
     app.add_middleware(
         BodySizeLimit,

@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from fastapi import Request
 
+from api.rate_limits import DECISION, RateLimiter
 from pool.keys import service as keys
 from pool.keys.repository import ApiKey
 from pool.kit.clock import utc_now
@@ -98,6 +99,12 @@ def require(scope: str) -> Callable[[Request], Awaitable[ApiKey]]:
         key = await cache.verify(presented)
         if key is None:
             raise Unauthorized("Invalid API key")
+        limiter: RateLimiter = request.app.state.rate_limiter
+        if limiter.enabled:
+            decision = limiter.spend(key.id, scope)
+            request.scope[DECISION] = decision  # RateLimitHeaders writes it on the answer
+            if not decision.allowed:
+                raise decision.refusal()
         if not key.allows(scope):
             raise lacks_scope(scope)
         return key

@@ -23,6 +23,17 @@ TESTNET: Final = "testnet"
 MAINNET: Final = "mainnet"
 # An API key names its network in its first characters.
 KEY_PREFIXES: dict[Network, str] = {"testnet": "pk_test_", "mainnet": "pk_live_"}
+# What an API key may do; each route requires one (`admin` passes every check).
+ApiScope = Literal[
+    "deposits:read",
+    "deposits:write",
+    "pool:read",
+    "pool:write",
+    "webhooks:read",
+    "webhooks:write",
+    "admin",
+]
+API_SCOPES: tuple[ApiScope, ...] = get_args(ApiScope)
 
 # An address's stored status.
 AddressStatus = Literal["available", "bound", "archived"]

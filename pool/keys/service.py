@@ -14,18 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from pool.keys import repository as repo
 from pool.keys.repository import ApiKey
 from pool.kit.errors import Unauthorized, ValidationFailed
-from pool.vocabulary import KEY_PREFIXES, Network
+from pool.vocabulary import API_SCOPES, KEY_PREFIXES, Network
 from pool.webhooks.events_repository import insert_audit
 
-SCOPES = (
-    "deposits:read",
-    "deposits:write",
-    "pool:read",
-    "pool:write",
-    "webhooks:read",
-    "webhooks:write",
-    "admin",
-)
+SCOPES = API_SCOPES
 DEFAULT_SCOPES = ("deposits:read", "deposits:write")
 KEY_SHAPE = re.compile(r"pk_(test|live)_[0-9a-f]{32}")
 DISPLAY_PREFIX_LENGTH = 12  # "pk_test_" + 4 hex: enough to tell keys apart in a listing

@@ -33,7 +33,7 @@ from pydantic_settings import (
 )
 
 from pool.kit.errors import ConfigurationError
-from pool.vocabulary import KEY_PREFIXES, Network, Protocol
+from pool.vocabulary import KEY_PREFIXES, ApiScope, Network, Protocol
 
 DEFAULT_CONFIG_FILE = Path("addrpool.toml")
 ENV_PREFIX = "ADDRPOOL_"
@@ -272,6 +272,48 @@ class AlertSettings(BaseModel):
         return self.thresholds.get(protocol, DEFAULT_THRESHOLDS[protocol])
 
 
+class WindowLimits(BaseModel):
+    """Requests one API key may make in each window; unset fields take `[rate_limits]`'s."""
+
+    model_config = {"extra": "forbid"}
+
+    per_second: int | None = Field(default=None, ge=1)
+    per_minute: int | None = Field(default=None, ge=1)
+
+
+class RateLimitSettings(BaseModel):
+    """Per API key and per scope, enforced by each API process on its own
+    (`[rate_limits]` in TOML, `ADDRPOOL_RATE_LIMITS__*`; docs/configuration.md).
+
+    The defaults are backstops above what one process serves (docs/performance.md): a runaway
+    client meets them, a checkout never does. `scopes` sets one scope's own limits.
+    """
+
+    model_config = {"extra": "forbid"}
+
+    enabled: bool = True
+    per_second: int = Field(default=2000, ge=1)
+    per_minute: int = Field(default=90_000, ge=1)
+    scopes: dict[ApiScope, WindowLimits] = Field(default_factory=dict)
+
+    @field_validator("scopes")
+    @classmethod
+    def _route_scopes_only(
+        cls, scopes: dict[ApiScope, WindowLimits]
+    ) -> dict[ApiScope, WindowLimits]:
+        if "admin" in scopes:
+            # No route requires `admin`: an admin key counts against the scope of each route.
+            raise ValueError("admin is no route's scope; limit the scopes its routes require")
+        return scopes
+
+    def for_scope(self, scope: str) -> tuple[int, int]:
+        """(per second, per minute) for a route that requires `scope`."""
+        own = next((limits for name, limits in self.scopes.items() if name == scope), None)
+        if own is None:
+            return self.per_second, self.per_minute
+        return own.per_second or self.per_second, own.per_minute or self.per_minute
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid"
@@ -298,6 +340,7 @@ class Settings(BaseSettings):
     chains: dict[str, ChainSettings] = Field(default_factory=dict)
     reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     # Who allocates addresses: addrpool from its own pool, or a hosted PayIn (upstream mode).
     binding_backend: Literal["local", "payin"] = "local"
     # PayIn's base URL as it documents it (https://testnet.payin.com/api/v1) or its host root;

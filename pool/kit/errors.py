@@ -96,6 +96,14 @@ class PayloadTooLarge(AddrpoolError):
     default_code = "PAYLOAD_TOO_LARGE"
 
 
+class RateLimited(AddrpoolError):
+    """An API key over one of its windows (api.rate_limits); `Retry-After` says when to retry."""
+
+    status = 429
+    error = "TooManyRequests"
+    default_code = "RATE_LIMITED"
+
+
 class InsufficientAddresses(AddrpoolError):
     status = 503
     error = "InsufficientAddresses"
