@@ -82,6 +82,8 @@ def require(scope: str) -> Callable[[Request], Awaitable[ApiKey]]:
         key = await cache.verify(presented)
         if key is None:
             raise Unauthorized("Invalid API key")
+        # For the access log line: the key's stored id, never the key (api.access_log).
+        request.state.key_id = key.id
         if not key.allows(scope):
             raise Forbidden(f"This API key lacks the {scope} scope")
         return key

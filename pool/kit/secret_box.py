@@ -18,6 +18,7 @@ from cryptography.fernet import Fernet, InvalidToken
 
 from pool.kit.config import Settings
 from pool.kit.errors import ConfigurationError
+from pool.kit.writer_lock import sqlite_file
 
 
 class SecretBox:
@@ -62,20 +63,13 @@ class OpenedSecrets:
 def secret_box(settings: Settings) -> SecretBox:
     if settings.secret_key is not None:
         return SecretBox(settings.secret_key.get_secret_value())
-    database_file = _sqlite_file(settings.database_url)
+    database_file = sqlite_file(settings.database_url)
     if database_file is None:
         raise ConfigurationError(
             "ADDRPOOL_SECRET_KEY is required with PostgreSQL: webhook secrets are encrypted "
             "with it, and every process must share it"
         )
     return SecretBox(_key_beside(database_file))
-
-
-def _sqlite_file(database_url: str) -> Path | None:
-    if not database_url.startswith("sqlite"):
-        return None
-    path = database_url.split(":///", 1)[-1]
-    return Path(path) if path and path != ":memory:" else Path("addrpool.db")
 
 
 def _key_beside(database_file: Path) -> str:
