@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from pool.kit.errors import ConfigurationError
@@ -29,15 +30,25 @@ def lock_file(database_file: Path) -> Path:
     return database_file.with_name(database_file.name + ".lock")
 
 
-def hold_writer_lock(database_url: str) -> int | None:
-    """Take the database's lock for the rest of this process; the open descriptor holds it.
+@contextlib.contextmanager
+def writer_lock(database_url: str) -> Iterator[None]:
+    """Hold the database's lock for the block (a process that serves: its whole life).
 
-    None for PostgreSQL, which has no such limit. Refuses with one line naming the process that
-    holds it.
+    Nothing to hold for PostgreSQL, which has no such limit. Refuses with one line naming the
+    process that holds it.
     """
     database_file = sqlite_file(database_url)
     if database_file is None or database_url.endswith(":memory:"):
-        return None
+        yield
+        return
+    descriptor = _locked(database_file)
+    try:
+        yield
+    finally:
+        os.close(descriptor)  # closing the descriptor releases the lock
+
+
+def _locked(database_file: Path) -> int:
     path = lock_file(database_file)
     descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:

@@ -13,7 +13,7 @@ from pool.alerts.hooks import check_hook_urls
 from pool.kit.config import Settings, load_settings
 from pool.kit.errors import AddrpoolError, ConfigurationError
 from pool.kit.logs import configure_logging
-from pool.kit.writer_lock import hold_writer_lock
+from pool.kit.writer_lock import writer_lock
 from pool.vocabulary import MAINNET
 from scripts.cli.database import describe_database, opened_database
 from scripts.cli.output import Output
@@ -28,16 +28,16 @@ def serve(args: argparse.Namespace) -> int:
         settings = load_settings()
         check_hook_urls(settings.alerts)
         workers = args.workers or settings.workers
-        # Held until this process ends: a second server on the same SQLite file stops here.
-        hold_writer_lock(settings.database_url)
-        db_text = _prepare_to_serve(settings, workers)
-        print(f"addrpool {__version__} ({settings.network}) - database {db_text}", flush=True)
-        server.run(
-            settings,
-            workers=workers,
-            with_watchers=args.command == "serve",
-            announce=lambda port: _listening(settings.host, port),
-        )
+        # Held until the server stops: a second server on the same SQLite file stops here.
+        with writer_lock(settings.database_url):
+            db_text = _prepare_to_serve(settings, workers)
+            print(f"addrpool {__version__} ({settings.network}) - database {db_text}", flush=True)
+            server.run(
+                settings,
+                workers=workers,
+                with_watchers=args.command == "serve",
+                announce=lambda port: _listening(settings.host, port),
+            )
     except AddrpoolError as exc:
         Output(as_json=False).error(exc)
         return 2
@@ -57,14 +57,15 @@ def worker(args: argparse.Namespace) -> int:
         settings = load_settings()
         check_hook_urls(settings.alerts)
         chains = watched_chains(settings)
-        hold_writer_lock(settings.database_url)
-        asyncio.run(_check_database(settings))
+        with writer_lock(settings.database_url):
+            asyncio.run(_check_database(settings))
+            configure_logging(settings.log_level, settings.log_format)
+            watching = ", ".join(c.chain_id for c in chains) or "no chain (none has an RPC URL)"
+            banner = f"addrpool worker: watching {watching}; delivering webhooks"
+            asyncio.run(_run_worker(settings, banner))
     except AddrpoolError as exc:
         Output(as_json=False).error(exc)
         return 2
-    configure_logging(settings.log_level, settings.log_format)
-    watching = ", ".join(c.chain_id for c in chains) or "no chain (none has an RPC URL)"
-    asyncio.run(_run_worker(settings, f"addrpool worker: watching {watching}; delivering webhooks"))
     return 0
 
 

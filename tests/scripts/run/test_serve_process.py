@@ -142,3 +142,38 @@ async def test_every_log_line_is_json_with_an_access_line_per_request(
     assert access["GET", "/api/v1/deposits/references/{deposit_reference}", 401]["key_id"] is None
     assert access["GET", None, 404]["duration_ms"] >= 0
     assert all("order_1" not in line for line in lines if '"addrpool.access"' in line)
+
+
+async def test_binds_keep_answering_while_a_file_import_runs(tmp_path, database_url, db) -> None:
+    """The import (another process) holds SQLite's writer for seconds: the server's binds wait
+    for it, which is normal, so nothing is logged as an error and every bind succeeds."""
+    sqlite_only(database_url)
+    await load_pool(db, "evm", 400)
+    key = await make_key(db, scopes=None)
+    rows = tmp_path / "addresses.txt"
+    rows.write_text("".join(f"0x{os.urandom(20).hex()}\n" for _ in range(100_000)))
+    port = free_port()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("ADDRPOOL_")}
+    environment["ADDRPOOL_DATABASE_URL"] = database_url
+    with serving(tmp_path, database_url, port=port) as (process, out, err):
+        wait_for_line(process, out, "listening on")
+        importer = subprocess.Popen(
+            [sys.executable, "-m", "scripts.cli.main", "import", str(rows), "--protocol", "evm"],
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        statuses = []
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+            while importer.poll() is None or len(statuses) < 20:
+                body = {"depositReference": f"during_{len(statuses)}", "protocol": "evm"}
+                answer = await http.post("/api/v1/deposits/bind", json=body, headers=auth(key))
+                statuses.append(answer.status_code)
+        assert importer.wait(timeout=DEADLINE) == 0, (
+            importer.stderr.read() if importer.stderr else ""
+        )
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=DEADLINE) == 0
+    assert set(statuses) == {201}
+    logged = [json.loads(line) for line in err.read_text().splitlines()]
+    assert not [e for e in logged if e["level"] in ("error", "critical") or "exc" in e]
