@@ -88,8 +88,8 @@ def bound_socket(host: str, port: int, *, backlog: int) -> socket.socket:
         sock = socket.create_server((host, port), family=family, backlog=backlog)
     except OSError as exc:
         raise ConfigurationError(
-            f"cannot listen on {host}:{port}: {exc.strerror or exc}; is another process using "
-            "it? choose another with --port or ADDRPOOL_PORT"
+            f"cannot listen on {host}:{port}: {os.strerror(exc.errno) if exc.errno else exc}; "
+            "is another process using it? choose another with --port or ADDRPOOL_PORT"
         ) from None
     sock.set_inheritable(True)  # uvicorn's worker processes accept on it
     return sock
