@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api.access_log import AccessLog
 from api.auth import KeyCache
 from api.context import AppContext
 from api.errors import install_error_handlers
@@ -90,6 +91,9 @@ def create_app(
         max_bytes=settings.max_body_bytes,
         per_path={pool_routes.IMPORT_PATH: settings.max_import_bytes},
     )
+    if settings.access_log:
+        # Outermost: it times and reports every answer, the limits' refusals included.
+        app.add_middleware(AccessLog)
     for module in (deposits, pool_routes, webhooks, reconciliation, alerts, health):
         app.include_router(module.router)
     if settings.metrics_enabled:

@@ -99,6 +99,8 @@ def require(scope: str) -> Callable[[Request], Awaitable[ApiKey]]:
         key = await cache.verify(presented)
         if key is None:
             raise Unauthorized("Invalid API key")
+        # For the access log line: the key's stored id, never the key (api.access_log).
+        request.state.key_id = key.id
         limiter: RateLimiter = request.app.state.rate_limiter
         if limiter.enabled:
             decision = limiter.spend(key.id, scope)

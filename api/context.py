@@ -21,6 +21,8 @@ class AppContext:
     monitored_chains: dict[Protocol, list[str]] = field(default_factory=dict)
     # chain id → why it is not watched (no RPC URL, no token): `/health` says so.
     unwatched_chains: dict[str, str] = field(default_factory=dict)
+    # Protocols a bind has already warned about having no watched chain (once each).
+    warned_unmonitored: set[Protocol] = field(default_factory=set)
     # Re-evaluates the pool-low alert moments after a bind, import or archive.
     pool_alerts: PoolAlerts = field(init=False)
     # Upstream mode's PayIn client; None when addrpool allocates from its own pool.

@@ -9,10 +9,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from api.responses import failure
+from pool.kit.db import is_database_busy
 from pool.kit.errors import (
     AddrpoolError,
     InsufficientAddresses,
@@ -28,6 +30,15 @@ class MethodNotAllowed(AddrpoolError):
     status = 405
     error = "MethodNotAllowed"
     default_code = "METHOD_NOT_ALLOWED"
+
+
+class DatabaseBusy(AddrpoolError):
+    status = 503
+    error = "ServiceUnavailable"
+    default_code = "DATABASE_BUSY"
+
+
+BUSY_RETRY_AFTER_SECONDS = 1
 
 
 def _field(loc: Sequence[Any]) -> str:
@@ -120,6 +131,21 @@ def _allowed_methods(request: Request) -> list[str]:
     ]
 
 
+async def _on_operational_error(request: Request, exc: Exception) -> Response:
+    """SQLite busy past its timeout (another process holds the writer: a large import) is a
+    moment to retry, not a fault: 503 with Retry-After and one warning line. Anything else
+    is a fault (the catch-all's traceback)."""
+    if not is_database_busy(exc):
+        return await _on_unexpected(request, exc)
+    log.warning(
+        "%s %s answered 503: the database is busy (another process is writing)",
+        request.method,
+        request.url.path,
+    )
+    busy = DatabaseBusy("The database is busy with another writer; retry shortly")
+    return failure(busy, headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)})
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return failure(AddrpoolError("Internal server error"))
@@ -129,4 +155,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AddrpoolError, _on_addrpool_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(HTTPException, _on_http_exception)
+    # Registered for its own type, so Starlette's error middleware does not also log it again.
+    app.add_exception_handler(OperationalError, _on_operational_error)
     app.add_exception_handler(Exception, _on_unexpected)

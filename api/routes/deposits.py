@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
@@ -41,9 +42,10 @@ from pool.keys.repository import ApiKey
 from pool.kit import metrics
 from pool.kit.errors import InsufficientAddresses, NotFound, ValidationFailed
 from pool.upstream.binding import bind_through_upstream, unbind_through_upstream
-from pool.vocabulary import DEPOSIT_STATUSES, PROTOCOLS, ParsedAddress
+from pool.vocabulary import DEPOSIT_STATUSES, PROTOCOLS, ParsedAddress, Protocol
 
 router = APIRouter(prefix="/api/v1/deposits", tags=["deposits"])
+log = logging.getLogger("addrpool.bind")
 Ctx = Annotated[AppContext, Depends(context)]
 Reader = Annotated[ApiKey, Depends(require("deposits:read"))]
 Writer = Annotated[ApiKey, Depends(require("deposits:write"))]
@@ -65,10 +67,28 @@ async def bind(body: BindRequest, ctx: Ctx, key: Writer) -> Response:
     metrics.count_bind(body.protocol, "created" if result.created else "existing")
     if result.created:
         ctx.pool_alerts.changed(body.protocol)  # evaluated moments later, off this request
-    data = binding_view(result.binding, ctx.monitored_chains.get(body.protocol, []))
+    monitored = ctx.monitored_chains.get(body.protocol, [])
+    if not monitored and ctx.upstream is None:  # upstream mode: PayIn watches for us
+        _warn_unmonitored(ctx, body.protocol)
+    data = binding_view(result.binding, monitored)
     if result.created:
         return ok(data, status=201, message="Address bound")
     return ok(data, status=200, message="Reference already bound; existing binding returned")
+
+
+def _warn_unmonitored(ctx: AppContext, protocol: Protocol) -> None:
+    """Once per protocol and process: an address handed out where no chain is watched will
+    never see its deposit, and the client's only hint is `monitoredChains: []`."""
+    if protocol in ctx.warned_unmonitored:
+        return
+    ctx.warned_unmonitored.add(protocol)
+    log.warning(
+        "bound a %s address while no %s chain is watched: deposits to it will not be seen "
+        "(configure a chain's rpc_urls, and run `addrpool serve` or `addrpool worker`)",
+        protocol,
+        protocol,
+        extra={"protocol": protocol},
+    )
 
 
 async def _bind(body: BindRequest, ctx: AppContext, key: ApiKey) -> BindResult:

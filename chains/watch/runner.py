@@ -24,7 +24,7 @@ from pool.alerts.repository import fire_alert, resolve_alert
 from pool.chain_state.repository import record_endpoints
 from pool.kit.clock import utc_now
 from pool.kit.config import Settings
-from pool.kit.db import Database
+from pool.kit.db import Database, log_failure
 from pool.kit.errors import LeadershipLost
 from pool.kit.loop import Backoff, run_every
 from pool.vocabulary import RPC_ALL_DOWN, Protocol
@@ -136,8 +136,8 @@ async def poll_with_failover(
         except RpcError as exc:
             endpoints.set_aside(client, str(exc))
             continue
-        except Exception:
-            log.exception("poll failed; will retry", extra=watcher.log_context())
+        except Exception as exc:
+            log_failure(log, "poll failed; will retry", exc, watcher.log_context())
             return False
         endpoints.succeeded(client)
         return True

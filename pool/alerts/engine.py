@@ -36,7 +36,7 @@ from pool.alerts.repository import (
 from pool.chain_state.repository import load_cursors
 from pool.kit.clock import isoformat_z, utc_now
 from pool.kit.config import AlertSettings
-from pool.kit.db import Database
+from pool.kit.db import Database, log_failure
 from pool.kit.loop import run_every
 from pool.vocabulary import (
     POOL_EXHAUSTION,
@@ -338,8 +338,8 @@ class PoolAlerts:
             self._healthy[protocol] = False  # unknown until evaluated again
             try:
                 change = await evaluate_pool(self.db, self.settings, protocol)
-            except Exception:
-                log.exception("pool alert evaluation failed", extra={"protocol": protocol})
+            except Exception as exc:
+                log_failure(log, "pool alert evaluation failed", exc, {"protocol": protocol})
                 continue
             self._healthy[protocol] = change.healthy
             if change.recheck_in > 0:

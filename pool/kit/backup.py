@@ -22,7 +22,8 @@ from pathlib import Path
 
 from pool.kit.config import Settings
 from pool.kit.errors import ConfigurationError
-from pool.kit.secret_box import key_file_beside, sqlite_file
+from pool.kit.secret_box import key_file_beside
+from pool.kit.writer_lock import sqlite_file
 
 POSTGRES_ADVICE = (
     "addrpool db backup copies SQLite databases only: back PostgreSQL up with pg_dump "

@@ -331,6 +331,10 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=20, ge=1, le=200)
     auth_cache_seconds: float = Field(default=5.0, ge=0)
     log_level: str = "INFO"
+    # "json": one JSON object per line (for log shippers); "text": plain lines for a terminal.
+    log_format: Literal["json", "text"] = "json"
+    # One line per request: method, route template, status, duration, key id (never the key).
+    access_log: bool = True
     secret_key: SecretStr | None = None
     # http:// and private/loopback webhook targets: for tests and the devnet only.
     webhook_allow_private: bool = False

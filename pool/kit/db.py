@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, TypeVar
@@ -21,7 +22,7 @@ from typing import Any, TypeVar
 import orjson
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from pool.kit.errors import ConfigurationError, RaceLost
@@ -231,3 +232,28 @@ def _configure_sqlite(engine: AsyncEngine, *, cache_kib: int | None = None) -> N
     def _on_begin(conn: Connection) -> None:
         read_only = conn.get_execution_options().get(READ_ONLY, False)
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def is_database_busy(exc: BaseException) -> bool:
+    """SQLite's "database is locked": another process held the one writer's lock past the busy
+    timeout (a large `addrpool import` beside `serve`). Waiting is normal; the caller retries
+    or answers 503, and it is no bug to log with a traceback."""
+    if not isinstance(exc, OperationalError):
+        return False
+    text_ = str(exc.orig).lower()
+    return "database is locked" in text_ or "database is busy" in text_
+
+
+def log_failure(
+    log: logging.Logger, message: str, exc: BaseException, extra: Mapping[str, object]
+) -> None:
+    """A background step that failed and will be retried: a traceback for a fault, one warning
+    line for a database that was only busy."""
+    if is_database_busy(exc):
+        log.warning(
+            "%s (the database is busy: another process is writing)",
+            message,
+            extra=dict(extra),
+        )
+        return
+    log.error(message, exc_info=exc, extra=dict(extra))

@@ -15,6 +15,8 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
+from pool.kit.db import log_failure
+
 T = TypeVar("T")
 MAX_DOUBLINGS = 32
 
@@ -65,8 +67,8 @@ async def _attempt(
         return await step()
     try:
         return await step()
-    except Exception:
-        log.exception(failure, extra=dict(context or {}))
+    except Exception as exc:
+        log_failure(log, failure, exc, context or {})
         return None
 
 

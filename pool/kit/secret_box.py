@@ -18,6 +18,7 @@ from cryptography.fernet import Fernet, InvalidToken
 
 from pool.kit.config import Settings
 from pool.kit.errors import ConfigurationError
+from pool.kit.writer_lock import sqlite_file
 
 
 class SecretBox:
@@ -69,14 +70,6 @@ def secret_box(settings: Settings) -> SecretBox:
             "with it, and every process must share it"
         )
     return SecretBox(_key_beside(database_file))
-
-
-def sqlite_file(database_url: str) -> Path | None:
-    """The SQLite database file a URL names (None for PostgreSQL)."""
-    if not database_url.startswith("sqlite"):
-        return None
-    path = database_url.split(":///", 1)[-1]
-    return Path(path) if path and path != ":memory:" else Path("addrpool.db")
 
 
 def key_file_beside(database_file: Path) -> Path:

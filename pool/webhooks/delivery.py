@@ -28,7 +28,7 @@ from pool import __version__
 from pool.alerts.repository import fire_alert
 from pool.kit.clock import isoformat_z, utc_now
 from pool.kit.config import Settings
-from pool.kit.db import Database
+from pool.kit.db import Database, log_failure
 from pool.kit.errors import AddrpoolError, TargetRefused
 from pool.kit.loop import run_every
 from pool.kit.secret_box import OpenedSecrets, secret_box
@@ -191,8 +191,9 @@ class DeliveryWorker:
             return
         try:
             await self._record(claimed, tried)
-        except Exception:
-            log.exception("delivery attempt not recorded", extra={"delivery": claimed.delivery_id})
+        except Exception as exc:
+            extra = {"delivery": claimed.delivery_id}
+            log_failure(log, "delivery attempt not recorded", exc, extra)
 
     async def _send_limited(self, claimed: repo.Claimed) -> Tried | None:
         """The attempt, within the endpoint's limit on concurrent requests; None if the claim

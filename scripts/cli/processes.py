@@ -13,6 +13,7 @@ from pool.alerts.hooks import check_hook_urls
 from pool.kit.config import Settings, load_settings
 from pool.kit.errors import AddrpoolError, ConfigurationError
 from pool.kit.logs import configure_logging
+from pool.kit.writer_lock import writer_lock
 from pool.vocabulary import MAINNET
 from scripts.cli.database import describe_database, opened_database
 from scripts.cli.output import Output
@@ -27,16 +28,27 @@ def serve(args: argparse.Namespace) -> int:
         settings = load_settings()
         check_hook_urls(settings.alerts)
         workers = args.workers or settings.workers
-        db_text = _prepare_to_serve(settings, workers)
+        # Held until the server stops: a second server on the same SQLite file stops here.
+        with writer_lock(settings.database_url):
+            db_text = _prepare_to_serve(settings, workers)
+            print(f"addrpool {__version__} ({settings.network}) - database {db_text}", flush=True)
+            server.run(
+                settings,
+                workers=workers,
+                with_watchers=args.command == "serve",
+                announce=lambda port: _listening(settings.host, port),
+            )
     except AddrpoolError as exc:
         Output(as_json=False).error(exc)
         return exc.exit_status
-    base = f"http://{settings.host}:{settings.port}"
-    print(f"addrpool {__version__} ({settings.network}) - database {db_text}", flush=True)
+    return 0
+
+
+def _listening(host: str, port: int) -> None:
+    """Printed only once the socket is bound: a script waiting for this line can connect."""
+    base = f"http://{host}:{port}"
     print(f"listening on {base}  (API docs: {base}/docs, health: {base}/health)", flush=True)
     print("create an API key:  addrpool keys create --name my-service", flush=True)
-    server.run(settings, workers=workers, with_watchers=args.command == "serve")
-    return 0
 
 
 def worker(args: argparse.Namespace) -> int:
@@ -45,13 +57,15 @@ def worker(args: argparse.Namespace) -> int:
         settings = load_settings()
         check_hook_urls(settings.alerts)
         chains = watched_chains(settings)
-        asyncio.run(_check_database(settings))
+        with writer_lock(settings.database_url):
+            asyncio.run(_check_database(settings))
+            configure_logging(settings.log_level, settings.log_format)
+            watching = ", ".join(c.chain_id for c in chains) or "no chain (none has an RPC URL)"
+            banner = f"addrpool worker: watching {watching}; delivering webhooks"
+            asyncio.run(_run_worker(settings, banner))
     except AddrpoolError as exc:
         Output(as_json=False).error(exc)
         return exc.exit_status
-    configure_logging(settings.log_level)
-    watching = ", ".join(c.chain_id for c in chains) or "no chain (none has an RPC URL)"
-    asyncio.run(_run_worker(settings, f"addrpool worker: watching {watching}; delivering webhooks"))
     return 0
 
 
