@@ -141,10 +141,17 @@ class ReconcileSettings(BaseModel):
     def _durations(cls, value: Any) -> Any:
         return _seconds_or_iso(value)
 
-    @field_validator("interval", "window", "grace", "stuck_after")
+    @field_validator("interval", "window", "stuck_after")
     @classmethod
     def _positive_durations(cls, value: timedelta) -> timedelta:
         return _positive(value)
+
+    @field_validator("grace")
+    @classmethod
+    def _no_negative_grace(cls, value: timedelta) -> timedelta:
+        if value < timedelta(0):  # 0: an unacknowledged confirmed deposit is reported at once
+            raise ValueError("must not be negative (ISO 8601 such as PT10M, or seconds)")
+        return value
 
     @field_validator("duty_cycle")
     @classmethod
@@ -169,12 +176,8 @@ class HookSettings(BaseModel):
     command: list[str] | None = None
     timeout: float = Field(default=10.0, gt=0, le=300)
 
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        if value is not None:
-            _require_http_url(value)
-        return value
+    # The url is judged where hooks are checked at start-up (`check_hook_urls`): https to a
+    # public address, with a message naming the hook and the setting that allows otherwise.
 
     @model_validator(mode="after")
     def _target_matches_type(self) -> HookSettings:

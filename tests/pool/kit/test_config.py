@@ -221,7 +221,7 @@ def test_rpc_urls_are_http_urls_when_the_configuration_loads(section, said) -> N
         ({"reconcile": {"window": 0}}, "reconcile.window: must be a positive duration"),
         ({"alerts": {"evaluate_every": "PT0S"}}, "alerts.evaluate_every: must be a positive"),
         ({"alerts": {"thresholds": {"evm": -1}}}, "alerts.thresholds.evm: Input should be greater than or equal to 0"),
-        ({"alerts": {"hooks": [{"name": "h", "type": "http", "url": "hooks.example/x"}]}}, "is not an http(s) URL"),
+        ({"reconcile": {"grace": "-PT1S"}}, "reconcile.grace: must not be negative"),
         ({"log_level": "LOUD"}, "'LOUD' is not a log level"),
     ],
 )  # fmt: skip
