@@ -53,11 +53,6 @@ def wait_for_line(process: subprocess.Popen[bytes], path: Path, text: str) -> No
         time.sleep(0.02)
 
 
-def sqlite_only(database_url: str) -> None:
-    if not database_url.startswith("sqlite"):
-        pytest.skip("the one-process rule is SQLite's")
-
-
 def test_listening_is_printed_once_a_connection_succeeds(tmp_path, database_url) -> None:
     port = free_port()
     with serving(tmp_path, database_url, port=port) as (process, out, _err):
@@ -81,8 +76,8 @@ def test_a_taken_port_is_one_line_and_no_listening(tmp_path, database_url) -> No
     assert f"cannot listen on 127.0.0.1:{port}" in line and "--port" in line
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # SQLite's rule
 def test_a_second_server_on_the_same_sqlite_file_refuses(tmp_path, database_url) -> None:
-    sqlite_only(database_url)
     with serving(tmp_path, database_url, port=free_port()) as (first, out, _):
         wait_for_line(first, out, "listening on")
         with serving(tmp_path, database_url, port=free_port()) as (second, out2, err2):
@@ -144,10 +139,10 @@ async def test_every_log_line_is_json_with_an_access_line_per_request(
     assert all("order_1" not in line for line in lines if '"addrpool.access"' in line)
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # SQLite's rule
 async def test_binds_keep_answering_while_a_file_import_runs(tmp_path, database_url, db) -> None:
     """The import (another process) holds SQLite's writer for seconds: the server's binds wait
     for it, which is normal, so nothing is logged as an error and every bind succeeds."""
-    sqlite_only(database_url)
     await load_pool(db, "evm", 400)
     key = await make_key(db, scopes=None)
     rows = tmp_path / "addresses.txt"
