@@ -140,7 +140,7 @@ async def _on_operational_error(request: Request, exc: Exception) -> Response:
     log.warning(
         "%s %s answered 503: the database is busy (another process is writing)",
         request.method,
-        request.url.path,
+        _route_template(request),
     )
     busy = DatabaseBusy("The database is busy with another writer; retry shortly")
     return failure(busy, headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)})
@@ -158,3 +158,9 @@ def install_error_handlers(app: FastAPI) -> None:
     # Registered for its own type, so Starlette's error middleware does not also log it again.
     app.add_exception_handler(OperationalError, _on_operational_error)
     app.add_exception_handler(Exception, _on_unexpected)
+
+
+def _route_template(request: Request) -> str:
+    """`/api/v1/deposits/reference/{deposit_reference}`, not the reference itself."""
+    route = request.scope.get("route")
+    return str(getattr(route, "path", "(no route)"))

@@ -29,6 +29,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -47,7 +48,7 @@ DEFAULT_THRESHOLDS: dict[Protocol, int] = {"evm": 200, "tron": 100}
 class TokenSettings(BaseModel):
     """A token watched on a chain; overrides a preset token field by field."""
 
-    model_config = {"extra": "forbid"}
+    model_config = {"extra": "forbid", "hide_input_in_errors": True}
 
     contract: str | None = None
     decimals: int | None = Field(default=None, ge=0, le=77)
@@ -61,7 +62,7 @@ class TokenSettings(BaseModel):
 class ChainSettings(BaseModel):
     """What an operator adds to a chain preset (or declares for a custom chain)."""
 
-    model_config = {"extra": "forbid"}
+    model_config = {"extra": "forbid", "hide_input_in_errors": True}
 
     rpc_urls: list[str] = Field(default_factory=list)
     protocol: Protocol | None = None
@@ -91,8 +92,21 @@ def _require_http_url(url: str) -> None:
     """Refused when the configuration loads, not at the first request made with it."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        shown = urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
-        raise ValueError(f"{shown or url[:40]!r} is not an http(s) URL, e.g. https://host:8545")
+        raise ValueError(f"{_url_head(url)!r} is not an http(s) URL, e.g. https://host:8545")
+
+
+def _url_head(url: str) -> str:
+    """What an error may show of a URL: its scheme and host, never the path, query or
+    credentials (providers put API keys there)."""
+    parts = urlsplit(url)
+    if parts.hostname:
+        return (
+            f"{parts.scheme}://{parts.hostname}/…"
+            if parts.path
+            else f"{parts.scheme}://{parts.hostname}"
+        )
+    head, slash, _ = url.partition("/")
+    return head[:40] + ("/…" if slash else "")
 
 
 def _positive(value: timedelta) -> timedelta:
@@ -117,7 +131,7 @@ def _seconds_or_iso(value: Any) -> Any:
 class ReconcileSettings(BaseModel):
     """The reconciliation worker (`[reconcile]` in TOML, `ADDRPOOL_RECONCILE__*`)."""
 
-    model_config = {"extra": "forbid"}
+    model_config = {"extra": "forbid", "hide_input_in_errors": True}
 
     enabled: bool = True
     interval: timedelta = timedelta(minutes=10)
@@ -164,7 +178,7 @@ class ReconcileSettings(BaseModel):
 class HookSettings(BaseModel):
     """Where alert firings and resolutions go, besides the log and the webhook event."""
 
-    model_config = {"extra": "forbid"}
+    model_config = {"extra": "forbid", "hide_input_in_errors": True}
 
     name: str = Field(min_length=1, max_length=48, pattern=r"^[A-Za-z0-9_.-]+$")
     type: Literal["http", "command"]
@@ -191,7 +205,7 @@ class HookSettings(BaseModel):
 class AlertSettings(BaseModel):
     """Alert rules and hooks (`[alerts]` in TOML, `ADDRPOOL_ALERTS__*`)."""
 
-    model_config = {"extra": "forbid"}
+    model_config = {"extra": "forbid", "hide_input_in_errors": True}
 
     # Off: no rule is evaluated and no hook is called (records raised elsewhere are kept).
     enabled: bool = True
@@ -278,7 +292,7 @@ class AlertSettings(BaseModel):
 class WindowLimits(BaseModel):
     """Requests one API key may make in each window; unset fields take `[rate_limits]`'s."""
 
-    model_config = {"extra": "forbid"}
+    model_config = {"extra": "forbid", "hide_input_in_errors": True}
 
     per_second: int | None = Field(default=None, ge=1)
     per_minute: int | None = Field(default=None, ge=1)
@@ -292,7 +306,7 @@ class RateLimitSettings(BaseModel):
     client meets them, a checkout never does. `scopes` sets one scope's own limits.
     """
 
-    model_config = {"extra": "forbid"}
+    model_config = {"extra": "forbid", "hide_input_in_errors": True}
 
     enabled: bool = True
     per_second: int = Field(default=2000, ge=1)
@@ -318,8 +332,12 @@ class RateLimitSettings(BaseModel):
 
 
 class Settings(BaseSettings):
+    # Errors never repeat input values: a configuration holds keys, passwords and RPC URLs.
     model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid"
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        hide_input_in_errors=True,
     )
 
     database_url: str = "sqlite:///addrpool.db"
@@ -476,6 +494,12 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         raise ConfigurationError(f"invalid configuration: {_describe(exc)}{_from_file()}") from exc
+    except SettingsError as exc:
+        # pydantic-settings names the field and the source, not the value.
+        raise ConfigurationError(
+            f"{exc}: a section set from one {ENV_PREFIX}* variable takes JSON, e.g. "
+            f'{ENV_PREFIX}RATE_LIMITS__SCOPES=\'{{"pool:write": {{"per_second": 50}}}}\''
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         # tomllib says where ("(at line 3, column 7)") but not in which file.
         raise ConfigurationError(
@@ -556,7 +580,8 @@ def _describe(exc: ValidationError) -> str:
                 "use ISO 8601 (P7D, PT10M) or a number of seconds"
             )
             continue
-        problems.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
+        message = error["msg"].removeprefix("Value error, ")
+        problems.append(f"{where}: {message}" if where else message)
     return "; ".join(problems)
 
 

@@ -47,6 +47,10 @@ def async_url(database_url: str) -> URL:
         url = make_url(database_url)
     except ArgumentError as exc:
         raise ConfigurationError(f"ADDRPOOL_DATABASE_URL is not a database URL: {exc}") from exc
+    except ValueError:  # e.g. a port that is not a number; the URL may hold a password
+        raise ConfigurationError(
+            "ADDRPOOL_DATABASE_URL is not a database URL (is the port a number?)"
+        ) from None
     backend = url.get_backend_name()
     backend = _ALIASES.get(backend, backend)
     if backend not in _DRIVERS:

@@ -15,14 +15,20 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from pool.kit.errors import ConfigurationError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from pool.kit.errors import ConfigurationError, DatabaseUnreachable
 
 
 def sqlite_file(database_url: str) -> Path | None:
     """The SQLite database's file, or None for PostgreSQL (and an in-memory database)."""
     if not database_url.startswith("sqlite"):
         return None
-    path = database_url.split(":///", 1)[-1]
+    try:
+        path = make_url(database_url).database  # a query (?timeout=…) is not part of it
+    except (ArgumentError, ValueError):
+        return None  # not a URL at all: opening the database says so in its own words
     return Path(path) if path and path != ":memory:" else Path("addrpool.db")
 
 
@@ -50,7 +56,17 @@ def writer_lock(database_url: str) -> Iterator[None]:
 
 def _locked(database_file: Path) -> int:
     path = lock_file(database_file)
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    if not database_file.parent.is_dir():
+        raise DatabaseUnreachable(
+            f"cannot open the SQLite database {database_file.resolve()}: its folder does not exist"
+        )
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise DatabaseUnreachable(
+            f"cannot create the lock file {path.resolve()} beside the SQLite database: "
+            f"{exc.strerror or exc}"
+        ) from None
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -236,3 +236,40 @@ def test_version() -> None:
 
     done = run_cli(["--version"])
     assert (done.returncode, done.stdout.strip()) == (0, f"addrpool {__version__}")
+
+
+def test_serve_on_a_sqlite_file_in_a_missing_directory_is_named(env, tmp_path) -> None:
+    missing = tmp_path / "no" / "such" / "a.db"
+    done = run_cli(["serve"], env=env | {"ADDRPOOL_DATABASE_URL": f"sqlite:///{missing}"})
+    assert "cannot open the SQLite database" in _one_line(done, EXIT_DATABASE_UNREACHABLE)
+
+
+def test_debug_never_shows_a_secret_from_the_configuration(env, tmp_path) -> None:
+    path = _config(
+        tmp_path,
+        'binding_backend = "payin"\nupstream_api_key = "UPKEY444SECRET"\n'
+        '[[alerts.hooks]]\nname = "ops"\ntype = "http"\nsecret = "HOOKSECRET777"\n',
+    )
+    done = run_cli(["--debug", "pool", "summary"], env=env | {"ADDRPOOL_CONFIG": path})
+    assert done.returncode == EXIT_REFUSED and "Traceback" in done.stderr
+    assert "UPKEY444SECRET" not in done.stderr + done.stdout
+    assert "HOOKSECRET777" not in done.stderr + done.stdout
+
+
+def test_a_bad_rpc_url_is_named_without_its_path(env, tmp_path) -> None:
+    path = _config(
+        tmp_path, '[chains.ethereum-sepolia]\nrpc_urls = ["wss://rpc.example/v3/PROVIDERKEY123"]\n'
+    )
+    line = _one_line(run_cli(["pool", "summary"], env=env | {"ADDRPOOL_CONFIG": path}))
+    assert "'wss://rpc.example/…' is not an http(s) URL" in line and "PROVIDERKEY123" not in line
+
+
+def test_a_variable_that_is_not_json_is_one_line(env) -> None:
+    done = run_cli(["pool", "summary"], env=env | {"ADDRPOOL_RATE_LIMITS__SCOPES": "{bad"})
+    assert "rate_limits" in _one_line(done) and "takes JSON" in done.stderr
+
+
+def test_a_database_url_whose_port_is_not_a_number_is_one_line(env) -> None:
+    url = "postgresql://user:PASSWORD99@db.example:notaport/x"
+    line = _one_line(run_cli(["pool", "summary"], env=env | {"ADDRPOOL_DATABASE_URL": url}))
+    assert "is not a database URL" in line and "PASSWORD99" not in line

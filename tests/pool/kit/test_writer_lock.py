@@ -1,0 +1,15 @@
+"""Which file a SQLite URL names: the lock, the secret key file and the backup all look there."""
+
+from pathlib import Path
+
+from pool.kit.writer_lock import lock_file, sqlite_file
+
+
+def test_a_query_is_not_part_of_the_sqlite_file() -> None:
+    assert sqlite_file("sqlite:///data/a.db?timeout=30") == Path("data/a.db")
+    assert sqlite_file("sqlite:////srv/addrpool/a.db") == Path("/srv/addrpool/a.db")
+    assert lock_file(Path("data/a.db")) == Path("data/a.db.lock")
+
+
+def test_postgresql_has_no_file_to_lock() -> None:
+    assert sqlite_file("postgresql://u@h/db") is None
