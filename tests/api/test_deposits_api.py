@@ -1,12 +1,11 @@
 import re
 
 import httpx
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
-from pool.kit.clock import utc_now
 from pool.kit.db import Database
-from pool.kit.tables import address, binding, deposit
-from tests.fixtures.helpers import assert_error_response, auth, load_pool
+from pool.kit.tables import address, binding
+from tests.fixtures.helpers import add_deposit, assert_error_response, auth, load_pool
 
 ISO_MS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
@@ -79,47 +78,15 @@ async def test_unbind_forms_over_http(client, db: Database, service_key) -> None
     assert nothing.status_code == 404 and nothing.json()["error"] == "NotFound"
 
 
-async def _add_deposit(
-    db: Database, reference: str, amount: int, decimals: int, status: str, n: int
-):
-    async with db.write() as conn:
-        row = (
-            await conn.execute(
-                select(binding.c.id, binding.c.address_id).where(
-                    binding.c.deposit_reference == reference
-                )
-            )
-        ).first()
-        await conn.execute(
-            insert(deposit).values(
-                id=f"dep_{n}",
-                chain_id="ethereum-sepolia",
-                tx_hash="0x" + f"{n:064x}",
-                log_index=n,
-                block_number=100 + n,
-                block_hash="0x" + "cd" * 32,
-                from_address="0x" + "2" * 40,
-                address_id=row.address_id,
-                binding_id=row.id,
-                token_contract="0x" + "3" * 40,
-                currency="USDT" if decimals == 6 else "USDC",
-                amount=amount,
-                decimals=decimals,
-                status=status,
-                detected_at=utc_now(),
-            )
-        )
-
-
 async def test_reference_lookup_sums_credited_deposits_exactly(
     client, db: Database, service_key
 ) -> None:
     await load_pool(db, "evm", 1)
     h = auth(service_key)
     bound = (await _bind(client, h, "r1", "evm")).json()["data"]
-    await _add_deposit(db, "r1", 49_990_000, 6, "confirmed", 1)
-    await _add_deposit(db, "r1", 10**18 // 2, 18, "completed", 2)
-    await _add_deposit(db, "r1", 7_000_000, 6, "pending", 3)
+    await add_deposit(db, "r1", n=1, amount=49_990_000, decimals=6, status="confirmed")
+    await add_deposit(db, "r1", n=2, amount=10**18 // 2, decimals=18, status="completed")
+    await add_deposit(db, "r1", n=3, amount=7_000_000, decimals=6, status="pending")
     response = await client.get("/api/v1/deposits/references/r1", headers=h)
     data = response.json()["data"]
     assert response.status_code == 200

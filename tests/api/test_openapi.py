@@ -14,16 +14,13 @@ from typing import Any
 import httpx
 import jsonschema_rs  # schemathesis' own validator
 import pytest
-from sqlalchemy import insert, select
 
 from api.app import create_app
-from pool.kit.clock import utc_now
 from pool.kit.config import Settings
 from pool.kit.db import Database
-from pool.kit.tables import binding, deposit
 from scripts.bench.fuzz import prepare
 from tests.conftest import run_sync
-from tests.fixtures.helpers import auth, load_pool
+from tests.fixtures.helpers import add_deposit, auth, load_pool
 from tests.fixtures.server import running_server
 
 ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}
@@ -153,7 +150,7 @@ async def test_answers_with_deposits_match_their_documented_schemas(
         "/api/v1/deposits/bind", json={"depositReference": "r1", "protocol": "evm"},
         headers=auth(service_key),
     )  # fmt: skip
-    await _add_deposit(db, "r1")
+    await add_deposit(db, "r1", amount=49_990_000)
     for path, template in (
         ("/api/v1/deposits", "/api/v1/deposits"),
         ("/api/v1/deposits/dep_1", "/api/v1/deposits/{deposit_id}"),
@@ -173,23 +170,3 @@ def _assert_conforms(doc: dict[str, Any], path: str, method: str, response: http
     jsonschema_rs.Draft202012Validator({**schema, "components": doc["components"]}).validate(
         response.json()
     )
-
-
-async def _add_deposit(db: Database, reference: str) -> None:
-    async with db.write() as conn:
-        row = (
-            await conn.execute(
-                select(binding.c.id, binding.c.address_id).where(
-                    binding.c.deposit_reference == reference
-                )
-            )
-        ).one()
-        await conn.execute(
-            insert(deposit).values(
-                id="dep_1", chain_id="ethereum-sepolia", tx_hash="0x" + "ab" * 32, log_index=0,
-                block_number=100, block_hash="0x" + "cd" * 32, from_address="0x" + "2" * 40,
-                address_id=row.address_id, binding_id=row.id, token_contract="0x" + "3" * 40,
-                currency="USDT", amount=49_990_000, decimals=6, status="confirmed",
-                detected_at=utc_now(),
-            )
-        )  # fmt: skip

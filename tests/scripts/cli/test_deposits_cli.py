@@ -5,43 +5,10 @@ from __future__ import annotations
 import json
 
 import httpx
-from sqlalchemy import insert, select
 
-from pool.kit.clock import utc_now
 from pool.kit.db import Database
-from pool.kit.tables import binding, deposit
-from tests.fixtures.helpers import auth, load_pool
+from tests.fixtures.helpers import add_deposit, auth, load_pool
 from tests.fixtures.server import cli
-
-
-async def _add_deposit(db: Database, reference: str, n: int, status: str) -> None:
-    async with db.write() as conn:
-        bound = (
-            await conn.execute(
-                select(binding.c.id, binding.c.address_id).where(
-                    binding.c.deposit_reference == reference
-                )
-            )
-        ).one()
-        await conn.execute(
-            insert(deposit).values(
-                id=f"dep_{n}",
-                chain_id="ethereum-sepolia",
-                tx_hash="0x" + f"{n:064x}",
-                log_index=n,
-                block_number=100 + n,
-                block_hash="0x" + "cd" * 32,
-                from_address="0x" + "2" * 40,
-                address_id=bound.address_id,
-                binding_id=bound.id,
-                token_contract="0x" + "3" * 40,
-                currency="USDT",
-                amount=1_500_000 * n,
-                decimals=6,
-                status=status,
-                detected_at=utc_now(),
-            )
-        )
 
 
 async def _api(client: httpx.AsyncClient, key: str, path: str) -> object:
@@ -65,7 +32,7 @@ async def test_deposits_and_references_print_the_apis_view(
     for n, (reference, status) in enumerate(
         [("alice", "confirmed"), ("alice", "pending"), ("bob", "confirmed")], start=1
     ):
-        await _add_deposit(db, reference, n, status)
+        await add_deposit(db, reference, n=n, amount=1_500_000 * n, status=status)
 
     everything = _cli_json(database_url, "deposits", "list")
     assert everything == await _api(client, service_key, "")
