@@ -19,7 +19,6 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import (
     BaseModel,
     Field,
-    NonNegativeInt,
     SecretStr,
     ValidationError,
     field_validator,
@@ -33,302 +32,38 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from pool.kit.config_sections import (
+    AlertSettings as AlertSettings,
+)
+from pool.kit.config_sections import (
+    ChainSettings as ChainSettings,
+)
+from pool.kit.config_sections import (
+    HookSettings as HookSettings,
+)
+from pool.kit.config_sections import (
+    RateLimitSettings as RateLimitSettings,
+)
+from pool.kit.config_sections import (
+    ReconcileSettings as ReconcileSettings,
+)
+from pool.kit.config_sections import (
+    TokenSettings as TokenSettings,
+)
+from pool.kit.config_sections import (
+    WindowLimits as WindowLimits,
+)
+from pool.kit.config_sections import (
+    _seconds_or_iso,
+)
 from pool.kit.errors import ConfigurationError
-from pool.vocabulary import KEY_PREFIXES, ApiScope, Network, Protocol
+from pool.vocabulary import KEY_PREFIXES, Network
 
 DEFAULT_CONFIG_FILE = Path("addrpool.toml")
 ENV_PREFIX = "ADDRPOOL_"
 # `ADDRPOOL_` variables that are not settings, read by the project itself (docs/configuration.md):
 # never refused as unknown.
 NOT_SETTINGS = frozenset({"ADDRPOOL_CONFIG", "ADDRPOOL_ANVIL", "ADDRPOOL_TEST_POSTGRES_URL"})
-# Free addresses below which `pool_low` fires: as PayIn's guide sets them, for EVM and Tron.
-DEFAULT_THRESHOLDS: dict[Protocol, int] = {"evm": 200, "tron": 100}
-
-
-class TokenSettings(BaseModel):
-    """A token watched on a chain; overrides a preset token field by field."""
-
-    model_config = {"extra": "forbid", "hide_input_in_errors": True}
-
-    contract: str | None = None
-    decimals: int | None = Field(default=None, ge=0, le=77)
-    # Token units as a decimal string ("0.01"); a transfer below it is dust (invariant 11,
-    # docs/design.md).
-    min_amount: str | None = None
-    # `enabled = false` drops a preset token (TOML has no null).
-    enabled: bool = True
-
-
-class ChainSettings(BaseModel):
-    """What an operator adds to a chain preset (or declares for a custom chain)."""
-
-    model_config = {"extra": "forbid", "hide_input_in_errors": True}
-
-    rpc_urls: list[str] = Field(default_factory=list)
-    protocol: Protocol | None = None
-    network: Network | None = None
-    confirmations: int | None = Field(default=None, ge=1, le=10_000)
-    block_time: float | None = Field(default=None, gt=0)
-    poll_interval: float | None = Field(default=None, gt=0)
-    # Where a chain seen for the first time starts; default: its head at that moment.
-    start_block: int | None = Field(default=None, ge=0)
-    max_block_range: int | None = Field(default=None, ge=1)
-    rpc_timeout: float | None = Field(default=None, gt=0)
-    # An endpoint more than this many blocks behind the best one is set aside.
-    max_lag: int | None = Field(default=None, ge=1)
-    # An empty log answer over this many blocks marks the endpoint suspect (busy tokens only).
-    suspect_empty_after: int | None = Field(default=None, ge=1)
-    tokens: dict[str, TokenSettings] = Field(default_factory=dict)
-
-    @field_validator("rpc_urls")
-    @classmethod
-    def _http_urls(cls, urls: list[str]) -> list[str]:
-        for url in urls:
-            _require_http_url(url)
-        return urls
-
-
-def _require_http_url(url: str) -> None:
-    """Refused when the configuration loads, not at the first request made with it."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{_url_head(url)!r} is not an http(s) URL, e.g. https://host:8545")
-
-
-def _url_head(url: str) -> str:
-    """What an error may show of a URL: its scheme and host, never the path, query or
-    credentials (providers put API keys there)."""
-    parts = urlsplit(url)
-    if parts.hostname:
-        return (
-            f"{parts.scheme}://{parts.hostname}/…"
-            if parts.path
-            else f"{parts.scheme}://{parts.hostname}"
-        )
-    head, slash, _ = url.partition("/")
-    return head[:40] + ("/…" if slash else "")
-
-
-def _positive(value: timedelta) -> timedelta:
-    if value <= timedelta(0):
-        raise ValueError("must be a positive duration (ISO 8601 such as PT10M, or seconds)")
-    return value
-
-
-def _not_a_fraction(value: float, allowed: str) -> str:
-    """Why a fraction setting was refused, in its unit: `margin = 10` reads as 10 % to a person
-    and is 1000 % to the rule."""
-    return f"must be a fraction {allowed} (0.1 = 10 %); {value:g} would be {value * 100:g} %"
-
-
-def _seconds_or_iso(value: Any) -> Any:
-    """`3600` means seconds; ISO 8601 (`P7D`, `PT10M`) works as well."""
-    if isinstance(value, str) and value.strip().isdigit():
-        return timedelta(seconds=int(value))
-    return value
-
-
-class ReconcileSettings(BaseModel):
-    """The reconciliation worker (`[reconcile]` in TOML, `ADDRPOOL_RECONCILE__*`)."""
-
-    model_config = {"extra": "forbid", "hide_input_in_errors": True}
-
-    enabled: bool = True
-    interval: timedelta = timedelta(minutes=10)
-    # Deposits detected this recently are compared; older ones were settled long ago.
-    window: timedelta = timedelta(days=7)
-    # How long a confirmed deposit may wait for every receiver's acknowledgement.
-    grace: timedelta = timedelta(minutes=15)
-    # The most recent deposits whose receipts are re-read from the chain on each run.
-    chain_reads: int = Field(default=1000, ge=0, le=100_000)
-    # Failed deliveries sent back to pending per run, and per delivery over its life.
-    requeue_limit: int = Field(default=500, ge=0)
-    max_requeues: int = Field(default=3, ge=0)
-    # Pending longer than max(this, 3 x confirmations x block time) means a stuck watcher.
-    stuck_after: timedelta = timedelta(minutes=10)
-    # The share of the time a run keeps busy; it rests the rest between its steps, so binds on
-    # the same box barely notice it (pool.kit.pacing). 1 runs flat out.
-    duty_cycle: float = 0.1
-
-    @field_validator("interval", "window", "grace", "stuck_after", mode="before")
-    @classmethod
-    def _durations(cls, value: Any) -> Any:
-        return _seconds_or_iso(value)
-
-    @field_validator("interval", "window", "stuck_after")
-    @classmethod
-    def _positive_durations(cls, value: timedelta) -> timedelta:
-        return _positive(value)
-
-    @field_validator("grace")
-    @classmethod
-    def _no_negative_grace(cls, value: timedelta) -> timedelta:
-        if value < timedelta(0):  # 0: an unacknowledged confirmed deposit is reported at once
-            raise ValueError("must not be negative (ISO 8601 such as PT10M, or seconds)")
-        return value
-
-    @field_validator("duty_cycle")
-    @classmethod
-    def _a_share_of_the_time(cls, value: float) -> float:
-        if not 0 < value <= 1:
-            raise ValueError(_not_a_fraction(value, "above 0 and at most 1"))
-        return value
-
-
-class HookSettings(BaseModel):
-    """Where alert firings and resolutions go, besides the log and the webhook event."""
-
-    model_config = {"extra": "forbid", "hide_input_in_errors": True}
-
-    name: str = Field(min_length=1, max_length=48, pattern=r"^[A-Za-z0-9_.-]+$")
-    type: Literal["http", "command"]
-    # http: a Slack-style incoming webhook or any receiver of JSON
-    url: str | None = None
-    # http: when set, X-Addrpool-Signature = hex HMAC-SHA256 of the body with this secret
-    secret: SecretStr | None = None
-    # command: argv of a program that reads the alert as JSON on stdin
-    command: list[str] | None = None
-    timeout: float = Field(default=10.0, gt=0, le=300)
-
-    # The url is judged where hooks are checked at start-up (`check_hook_urls`): https to a
-    # public address, with a message naming the hook and the setting that allows otherwise.
-
-    @model_validator(mode="after")
-    def _target_matches_type(self) -> HookSettings:
-        if self.type == "http" and not self.url:
-            raise ValueError(f"hook {self.name}: an http hook needs a url")
-        if self.type == "command" and not self.command:
-            raise ValueError(f"hook {self.name}: a command hook needs a command")
-        return self
-
-
-class AlertSettings(BaseModel):
-    """Alert rules and hooks (`[alerts]` in TOML, `ADDRPOOL_ALERTS__*`)."""
-
-    model_config = {"extra": "forbid", "hide_input_in_errors": True}
-
-    # Off: no rule is evaluated and no hook is called (records raised elsewhere are kept).
-    enabled: bool = True
-    # Free addresses below this fire `pool_low:<protocol>` (PayIn's defaults).
-    thresholds: dict[Protocol, NonNegativeInt] = Field(
-        default_factory=lambda: dict(DEFAULT_THRESHOLDS)
-    )
-    # Free addresses below this percentage of the protocol's pool fire it too; 0 = off.
-    percent_thresholds: dict[Protocol, float] = Field(default_factory=dict)
-    # Hysteresis: resolves only once free addresses are back above threshold x (1 + margin).
-    margin: float = 0.1
-    # Projected exhaustion from the bind rate of the last `bind_rate_window`.
-    exhaustion_horizon: timedelta = timedelta(hours=72)
-    bind_rate_window: timedelta = timedelta(hours=24)
-    # A watcher this many blocks behind its head, or silent this long, fires.
-    watcher_lag_blocks: int = Field(default=100, ge=1)
-    watcher_stall_after: timedelta = timedelta(minutes=5)
-    # More failed delivery attempts than this to one endpoint within the window fires.
-    webhook_failures: int = Field(default=10, ge=1)
-    webhook_failures_window: timedelta = timedelta(minutes=15)
-    # An endpoint whose oldest undelivered event has been failing this long fires, however few
-    # the attempts (backoff keeps a dead receiver at low traffic under `webhook_failures`).
-    webhook_failing_after: timedelta = Field(default=timedelta(minutes=10), gt=timedelta(0))
-    # The timer for rules that time alone can trigger (cooldowns ending, a stalled watcher).
-    evaluate_every: timedelta = timedelta(seconds=30)
-    hooks: list[HookSettings] = Field(default_factory=list)
-    # HTTP hooks to http:// or private addresses (an internal pager gateway, the devnet); off,
-    # they are held to webhooks' rule: https to public addresses only (pool.alerts.hooks).
-    hooks_allow_private: bool = False
-
-    @field_validator(
-        "exhaustion_horizon",
-        "bind_rate_window",
-        "watcher_stall_after",
-        "webhook_failures_window",
-        "webhook_failing_after",
-        "evaluate_every",
-        mode="before",
-    )
-    @classmethod
-    def _durations(cls, value: Any) -> Any:
-        return _seconds_or_iso(value)
-
-    @field_validator(
-        "exhaustion_horizon",
-        "bind_rate_window",
-        "watcher_stall_after",
-        "webhook_failures_window",
-        "evaluate_every",
-    )
-    @classmethod
-    def _positive_durations(cls, value: timedelta) -> timedelta:
-        return _positive(value)
-
-    @field_validator("margin")
-    @classmethod
-    def _margin_is_a_fraction(cls, value: float) -> float:
-        if not 0 <= value <= 1:
-            raise ValueError(_not_a_fraction(value, "from 0 to 1"))
-        return value
-
-    @field_validator("percent_thresholds")
-    @classmethod
-    def _percentages(cls, values: dict[Protocol, float]) -> dict[Protocol, float]:
-        for protocol, value in values.items():
-            if not 0 <= value <= 100:
-                raise ValueError(
-                    f"{protocol} = {value:g} is not a percentage from 0 to 100 (5 = 5 %)"
-                )
-        return values
-
-    @field_validator("hooks")
-    @classmethod
-    def _unique_names(cls, hooks: list[HookSettings]) -> list[HookSettings]:
-        names = [hook.name for hook in hooks]
-        if len(names) != len(set(names)):
-            raise ValueError("alert hook names must be unique")
-        return hooks
-
-    def threshold(self, protocol: Protocol) -> int:
-        return self.thresholds.get(protocol, DEFAULT_THRESHOLDS[protocol])
-
-
-class WindowLimits(BaseModel):
-    """Requests one API key may make in each window; unset fields take `[rate_limits]`'s."""
-
-    model_config = {"extra": "forbid", "hide_input_in_errors": True}
-
-    per_second: int | None = Field(default=None, ge=1)
-    per_minute: int | None = Field(default=None, ge=1)
-
-
-class RateLimitSettings(BaseModel):
-    """Per API key and per scope, enforced by each API process on its own
-    (`[rate_limits]` in TOML, `ADDRPOOL_RATE_LIMITS__*`; docs/configuration.md).
-
-    The defaults are backstops above what one process serves (docs/performance.md): a runaway
-    client meets them, a checkout never does. `scopes` sets one scope's own limits.
-    """
-
-    model_config = {"extra": "forbid", "hide_input_in_errors": True}
-
-    enabled: bool = True
-    per_second: int = Field(default=2000, ge=1)
-    per_minute: int = Field(default=90_000, ge=1)
-    scopes: dict[ApiScope, WindowLimits] = Field(default_factory=dict)
-
-    @field_validator("scopes")
-    @classmethod
-    def _route_scopes_only(
-        cls, scopes: dict[ApiScope, WindowLimits]
-    ) -> dict[ApiScope, WindowLimits]:
-        if "admin" in scopes:
-            # No route requires `admin`: an admin key counts against the scope of each route.
-            raise ValueError("admin is no route's scope; limit the scopes its routes require")
-        return scopes
-
-    def for_scope(self, scope: str) -> tuple[int, int]:
-        """(per second, per minute) for a route that requires `scope`."""
-        own = next((limits for name, limits in self.scopes.items() if name == scope), None)
-        if own is None:
-            return self.per_second, self.per_minute
-        return own.per_second or self.per_second, own.per_minute or self.per_minute
 
 
 class Settings(BaseSettings):
