@@ -31,19 +31,22 @@ ApiScope = Literal[
     "pool:write",
     "webhooks:read",
     "webhooks:write",
+    "orders:read",
+    "orders:write",
     "admin",
 ]
 API_SCOPES: tuple[ApiScope, ...] = get_args(ApiScope)
 
-# An address's stored status.
-AddressStatus = Literal["available", "bound", "archived"]
+# An address's stored status: `allocated` is held by one pending order.
+AddressStatus = Literal["available", "bound", "allocated", "archived"]
 ADDRESS_STATUSES: tuple[AddressStatus, ...] = get_args(AddressStatus)
 AVAILABLE: Final = "available"
 BOUND: Final = "bound"
+ALLOCATED: Final = "allocated"
 ARCHIVED: Final = "archived"
 # An address as the API, the CLI and the metrics show it: "cooling_down" is an available one
 # whose cooldown is still ahead.
-AddressState = Literal["available", "bound", "cooling_down", "archived"]
+AddressState = Literal["available", "bound", "allocated", "cooling_down", "archived"]
 ADDRESS_STATES: tuple[AddressState, ...] = get_args(AddressState)
 COOLING_DOWN: Final = "cooling_down"
 
@@ -60,6 +63,22 @@ DUST: Final = "dust"
 CREDITED: tuple[DepositStatus, ...] = (CONFIRMED, COMPLETED)
 # On the canonical chain as far as the watcher knows.
 ON_CHAIN: tuple[DepositStatus, ...] = (PENDING, CONFIRMED, COMPLETED, DUST)
+
+# An order's status: `pending` until exactly one terminal status (invariant 14, docs/design.md).
+OrderStatus = Literal["pending", "completed", "expired", "cancelled"]
+ORDER_STATUSES: tuple[OrderStatus, ...] = get_args(OrderStatus)
+# `pending` and `completed` are the deposit statuses' PENDING and COMPLETED (the same words).
+EXPIRED: Final = "expired"
+CANCELLED: Final = "cancelled"
+ORDER_TERMINAL: tuple[OrderStatus, ...] = ("completed", "expired", "cancelled")
+# What a deposit to an order's address is to that order: `payment` counts towards the amount
+# (its token, its chain, mined within the order's time); `late` arrived while the address cooled
+# down after the order; `mismatch` is another token or chain during the order's life.
+OrderPaymentRole = Literal["payment", "late", "mismatch"]
+ORDER_PAYMENT_ROLES: tuple[OrderPaymentRole, ...] = get_args(OrderPaymentRole)
+PAYMENT: Final = "payment"
+LATE_PAYMENT: Final = "late"
+MISMATCHED_PAYMENT: Final = "mismatch"
 
 # A webhook delivery's status: `pending` until it succeeds, or fails for good, or is
 # cancelled with its endpoint.
@@ -83,6 +102,13 @@ EventType = Literal[
     "deposit.address_bound",
     "deposit.address_unbound",
     "alert.address_pool_low",
+    "order.created",
+    "order.completed",
+    "order.expired",
+    "order.cancelled",
+    "order.paid_late",
+    "order.payment_mismatch",
+    "order.reverted",
 ]
 EVENT_TYPES: tuple[EventType, ...] = get_args(EventType)
 DEPOSIT_PENDING: Final = "deposit.pending"
@@ -91,6 +117,13 @@ DEPOSIT_REVERTED: Final = "deposit.reverted"
 ADDRESS_BOUND: Final = "deposit.address_bound"
 ADDRESS_UNBOUND: Final = "deposit.address_unbound"
 POOL_LOW_EVENT: Final = "alert.address_pool_low"
+ORDER_CREATED: Final = "order.created"
+ORDER_COMPLETED: Final = "order.completed"
+ORDER_EXPIRED: Final = "order.expired"
+ORDER_CANCELLED: Final = "order.cancelled"
+ORDER_PAID_LATE: Final = "order.paid_late"
+ORDER_PAYMENT_MISMATCH: Final = "order.payment_mismatch"
+ORDER_REVERTED: Final = "order.reverted"
 # Sent on demand to one endpoint whatever its subscriptions; not one of EVENT_TYPES.
 TEST_EVENT: Final = "test.event"
 

@@ -1,4 +1,4 @@
-"""The pool at a glance, per protocol: free, bound, cooling down, archived."""
+"""The pool at a glance, per protocol: free, bound, allocated to orders, cooling down, archived."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ class PoolSummary:
     total: int
     available: int
     bound: int
+    allocated: int  # to pending orders: taken, as bound ones are
     cooling_down: int
     archived: int
     threshold: int
@@ -55,6 +56,7 @@ async def summarize(
                 total=sum(of.values()),
                 available=of["available"],
                 bound=of["bound"],
+                allocated=of["allocated"],
                 cooling_down=of["cooling_down"],
                 archived=of["archived"],
                 threshold=pool_low_bounds(rules, protocol, usable).fire_below,

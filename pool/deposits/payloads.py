@@ -75,6 +75,7 @@ def pool_summary_payload(summary: PoolSummary) -> dict[str, Any]:
         "total": summary.total,
         "available": summary.available,
         "bound": summary.bound,
+        "allocated": summary.allocated,
         "coolingDown": summary.cooling_down,
         "archived": summary.archived,
         "threshold": summary.threshold,

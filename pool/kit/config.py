@@ -42,6 +42,9 @@ from pool.kit.config_sections import (
     HookSettings as HookSettings,
 )
 from pool.kit.config_sections import (
+    OrderSettings as OrderSettings,
+)
+from pool.kit.config_sections import (
     RateLimitSettings as RateLimitSettings,
 )
 from pool.kit.config_sections import (
@@ -101,6 +104,23 @@ class Settings(BaseSettings):
     reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    orders: OrderSettings = Field(default_factory=OrderSettings)
+    # The base URL payers reach (https://pay.example.com): orders' `paymentUrl` starts with it.
+    # Unset: the scheme and host of the request that created the order.
+    public_url: str | None = None
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_is_a_base(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("it is not an http(s) URL, e.g. https://pay.example.com")
+        if parts.query or parts.fragment:
+            raise ValueError("a base URL takes no query or fragment")
+        return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+
     # Who allocates addresses: addrpool from its own pool, or a hosted PayIn (upstream mode).
     binding_backend: Literal["local", "payin"] = "local"
     # PayIn's base URL as it documents it (https://testnet.payin.com/api/v1) or its host root;

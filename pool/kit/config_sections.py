@@ -152,6 +152,44 @@ class ReconcileSettings(BaseModel):
         return value
 
 
+class OrderSettings(BaseModel):
+    """Orders (`[orders]` in TOML, `ADDRPOOL_ORDERS__*`): their time limits and the address's
+    cooldown after one ends (docs/configuration.md)."""
+
+    model_config = {"extra": "forbid", "hide_input_in_errors": True}
+
+    # A request without `paymentWindowMinutes` / `gracePeriodMinutes` gets these (PayIn's).
+    default_window_minutes: int = Field(default=10, ge=1)
+    default_grace_minutes: int = Field(default=5, ge=0)
+    # Window + grace may not exceed this (PayIn: an hour).
+    max_total_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+    # After an order ends its address cools down, still watched: what arrives is a late payment.
+    cooldown: timedelta = timedelta(minutes=30)
+    # How often the expiry worker looks for orders whose grace has ended (expiry is at most
+    # this late, plus one database round trip).
+    expire_every: float = Field(default=1.0, gt=0, le=60)
+
+    @field_validator("cooldown", mode="before")
+    @classmethod
+    def _durations(cls, value: Any) -> Any:
+        return _seconds_or_iso(value)
+
+    @field_validator("cooldown")
+    @classmethod
+    def _no_negative_cooldown(cls, value: timedelta) -> timedelta:
+        if value < timedelta(0):
+            raise ValueError("must not be negative (ISO 8601 such as PT30M, or seconds)")
+        return value
+
+    @model_validator(mode="after")
+    def _defaults_fit_the_maximum(self) -> OrderSettings:
+        if self.default_window_minutes + self.default_grace_minutes > self.max_total_minutes:
+            raise ValueError(
+                "default_window_minutes + default_grace_minutes exceed max_total_minutes"
+            )
+        return self
+
+
 class HookSettings(BaseModel):
     """Where alert firings and resolutions go, besides the log and the webhook event."""
 

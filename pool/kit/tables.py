@@ -72,7 +72,7 @@ address = Table(
     Column("address", String(64), nullable=False),
     # Lower-case 40-hex of the 20 account bytes: what Transfer logs carry on EVM and Tron.
     Column("hex20", String(40), nullable=False),
-    Column("status", String(16), nullable=False),  # available | bound | archived
+    Column("status", String(16), nullable=False),  # available | bound | allocated | archived
     Column("import_batch_id", Id, ForeignKey("import_batch.id"), nullable=True),
     Column("master_key_id", Id, ForeignKey("master_key.id"), nullable=True),
     Column("derivation_index", BigInteger, nullable=True),
@@ -137,6 +137,46 @@ binding = Table(
     Index("ix_binding_protocol_bound_at", "protocol", "bound_at"),
 )
 
+# One payment of a known amount to an address allocated from the pool (docs/design.md, Orders).
+# `order` is an SQL keyword, hence the name.
+payment_order = Table(
+    "payment_order",
+    metadata,
+    Column("id", String(40), primary_key=True),  # ord_ + 128 random bits: the payment page's key
+    # Invariant 13: one orderReference names one order, whatever its status.
+    Column("order_reference", String(255), nullable=False, unique=True),
+    Column("protocol", String(8), nullable=False),
+    Column("chain_id", String(64), nullable=False),
+    Column("currency", String(16), nullable=False),
+    Column("token_contract", String(64), nullable=False),
+    Column("decimals", Integer, nullable=False),
+    Column("amount", BaseUnits, nullable=False),
+    Column("address_id", Id, ForeignKey("address.id"), nullable=False),
+    Column("status", String(16), nullable=False),  # pending | completed | expired | cancelled
+    Column("required_confirmations", Integer, nullable=False),
+    Column("metadata", JSON, nullable=True),
+    Column("success_url", Text, nullable=True),
+    Column("cancel_url", Text, nullable=True),
+    # Absolute, fixed when the order is created: events carry it and have no request to ask.
+    Column("payment_url", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("window_ends_at", UTCDateTime, nullable=False),
+    Column("grace_ends_at", UTCDateTime, nullable=False),  # = expiresAt
+    Column("completed_at", UTCDateTime, nullable=True),
+    Column("expired_at", UTCDateTime, nullable=True),
+    Column("cancelled_at", UTCDateTime, nullable=True),
+    # The counted transfer that reached the amount (its txHash is the order's).
+    Column("completed_by", String(32), nullable=True),
+    # Set when the order ends: until then a transfer to the address is the order's late payment.
+    Column("cooldown_until", UTCDateTime, nullable=True),
+    Column("created_by", String(64), nullable=False),
+    # The expiry worker reads the pending orders whose grace has ended, oldest first.
+    Index("ix_payment_order_status_grace", "status", "grace_ends_at"),
+    # Which order a transfer to an address belongs to: its latest.
+    Index("ix_payment_order_address", "address_id", "created_at"),
+    Index("ix_payment_order_created_at", "created_at"),
+)
+
 deposit = Table(
     "deposit",
     metadata,
@@ -159,7 +199,14 @@ deposit = Table(
     Column("confirmed_at", UTCDateTime, nullable=True),
     Column("completed_at", UTCDateTime, nullable=True),
     Column("reverted_at", UTCDateTime, nullable=True),
+    # A transfer to an order's address: which order, and what it is to it (OrderPaymentRole).
+    Column("order_id", String(40), ForeignKey("payment_order.id"), nullable=True),
+    Column("order_role", String(16), nullable=True),  # payment | late | mismatch
+    # The block's timestamp: whether a transfer was in an order's time is decided by it, not by
+    # when it was detected (the same after a rescan). NULL on rows recorded before orders.
+    Column("block_time", UTCDateTime, nullable=True),
     UniqueConstraint("chain_id", "tx_hash", "log_index"),
+    Index("ix_deposit_order", "order_id"),
     Index("ix_deposit_binding", "binding_id", "detected_at"),
     Index("ix_deposit_address", "address_id", "detected_at"),
     Index("ix_deposit_status", "status", "detected_at"),

@@ -53,7 +53,7 @@ def pool_gauges(samples: Samples) -> dict[tuple[str, str], int]:
 async def database_pool_counts(db: Database) -> dict[tuple[str, str], int]:
     """Counted here independently of pool.addresses.stats, as the operator's SQL would."""
     now = utc_now()
-    states = ("available", "bound", "cooling_down", "archived")
+    states = ("available", "bound", "allocated", "cooling_down", "archived")
     counts = {(p, s): 0 for p in ("evm", "tron") for s in states}
     async with db.read() as conn:
         rows = await conn.execute(
@@ -267,7 +267,7 @@ async def test_deposit_delivery_alert_and_watcher_gauges_equal_the_rows(
 
 async def test_an_empty_database_still_exposes_every_pool_and_delivery_series(client) -> None:
     samples = await scrape(client)
-    assert len(pool_gauges(samples)) == 8 and not any(pool_gauges(samples).values())
+    assert len(pool_gauges(samples)) == 10 and not any(pool_gauges(samples).values())
     assert value(samples, "addrpool_webhook_deliveries", status="failed") == 0
     assert ("addrpool_webhook_deliveries", (("status", "failed"),)) in samples
 

@@ -23,6 +23,7 @@ async def test_summary_availability_and_listing(client, db, admin_key) -> None:
         "total": 3,
         "available": 1,
         "bound": 1,
+        "allocated": 0,
         "coolingDown": 1,
         "archived": 0,
         "threshold": 200,
