@@ -12,6 +12,9 @@ source scripts/bootstrap.sh
 ensure_venv
 ensure_packages dev
 echo "== anvil (npm, into .tools/)"; python -c "from scripts.devnet.anvil import ensure_anvil; print(ensure_anvil())"
+# Installed once here, not by the first test worker that needs it while the others race it.
+echo "== TypeScript compiler (npm, into .tools/)"
+python -c "from tests.fixtures.clients.typescript import ensure_typescript; print(ensure_typescript())"
 
 pg_url=""
 if postgres_ready; then

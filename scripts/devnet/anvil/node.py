@@ -35,11 +35,12 @@ def ensure_anvil() -> Path:
         return path
     binary = TOOLS / "node_modules" / ".bin" / "anvil"
     if not os.access(binary, os.X_OK):
-        _npm_install(ANVIL_PACKAGE)
+        npm_install(ANVIL_PACKAGE)
     return binary
 
 
-def _npm_install(package: str) -> None:
+def npm_install(package: str) -> None:
+    """Install an npm package into `.tools/` (anvil, and the TypeScript compiler the tests use)."""
     npm = shutil.which("npm")
     if npm is None:
         raise DevnetError(f"no npm to install {package}: install Node.js or set ADDRPOOL_ANVIL")
