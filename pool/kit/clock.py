@@ -11,7 +11,12 @@ def utc_now() -> datetime:
 def isoformat_z(moment: datetime) -> str:
     """`2026-11-21T10:30:00.123Z`: the wire format of docs/api.md (UTC, milliseconds, `Z`)."""
     moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # Not strftime: glibc's %Y does not pad years before 1000 to four digits.
+    return (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T"
+        f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}."
+        f"{moment.microsecond // 1000:03d}Z"
+    )
 
 
 def isoformat_z_or_none(moment: datetime | None) -> str | None:
