@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 
-from api.answers import AlertList, answers
+from api.answers import answers
+from api.answers.operations import AlertList
 from api.auth import require
 from api.context import AppContext, context
 from api.responses import ok, pagination

@@ -7,7 +7,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
-from api.answers import Binding, Deposit, DepositList, Reference, ReferenceList, Unbinding, answers
+from api.answers import answers
+from api.answers.deposits import (
+    Binding,
+    Deposit,
+    DepositList,
+    Reference,
+    ReferenceList,
+    Unbinding,
+)
 from api.auth import require
 from api.context import AppContext, context
 from api.errors import UPSTREAM_STATUSES

@@ -10,7 +10,7 @@ import orjson
 from fastapi import APIRouter, Depends, Response
 from sqlalchemy.exc import SQLAlchemyError
 
-from api.answers import HEALTH_ANSWERS
+from api.answers.operations import HEALTH_ANSWERS
 from api.context import AppContext, context
 from api.responses import JSON
 from pool import __version__

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from api.answers import METRICS_ANSWERS
+from api.answers.operations import METRICS_ANSWERS
 from api.context import AppContext, context
 from pool.kit.clock import utc_now
 from pool.kit.errors import Unauthorized

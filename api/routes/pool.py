@@ -10,13 +10,13 @@ import orjson
 from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import ValidationError as PydanticValidationError
 
-from api.answers import (
+from api.answers import answers
+from api.answers.address_pool import (
     AddressList,
     Availability,
     ImportSummary,
     PoolAddress,
     PoolSummaries,
-    answers,
 )
 from api.auth import require
 from api.context import AppContext, context

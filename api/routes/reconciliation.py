@@ -10,7 +10,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from api.answers import Report, Totals, answers
+from api.answers import answers
+from api.answers.operations import Report, Totals
 from api.auth import require
 from api.context import AppContext, context
 from api.responses import ok

@@ -11,7 +11,7 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.exc import IntegrityError
 
-from api.answers import UPSTREAM_ANSWERS
+from api.answers.operations import UPSTREAM_ANSWERS
 from api.context import AppContext
 from api.responses import JSON, error_body
 from pool.kit.clock import utc_now

@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
-from api.answers import (
+from api.answers import answers
+from api.answers.webhooks import (
     Delivery,
     DeliveryList,
     EndpointDeleted,
@@ -15,7 +16,6 @@ from api.answers import (
     WebhookEndpoint,
     WebhookEndpointList,
     WebhookEndpointWithSecret,
-    answers,
 )
 from api.auth import require
 from api.context import AppContext, context
