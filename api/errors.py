@@ -20,6 +20,8 @@ from pool.kit.errors import (
     InsufficientAddresses,
     NotFound,
     PayloadTooLarge,
+    UpstreamRefused,
+    UpstreamUnavailable,
     ValidationFailed,
 )
 
@@ -39,6 +41,42 @@ class DatabaseBusy(AddrpoolError):
 
 
 BUSY_RETRY_AFTER_SECONDS = 1
+
+
+class RefusedByUpstream(AddrpoolError):
+    """Upstream mode: PayIn refused addrpool itself (its key), or answered a status that says
+    nothing about the caller's request."""
+
+    status = 502
+    error = "UpstreamRefused"
+    default_code = "UPSTREAM_REFUSED"
+
+
+# Upstream mode: PayIn's 4xx that are about the caller's request are passed on as they came
+# (its `error`, `code` and `message`); an unbind's 404 arrives as NotFound already.
+UPSTREAM_PASSED_ON = (400, 404, 409, 413)
+# What a route that asks PayIn can answer because of it (the OpenAPI document declares them).
+UPSTREAM_STATUSES = (*UPSTREAM_PASSED_ON, 502, 503)
+
+
+def upstream_refusal(exc: UpstreamRefused) -> AddrpoolError:
+    """PayIn's answer as our caller gets it. Its 401 and 403 are about addrpool's upstream key,
+    not the caller's (which was accepted here), and its 429 limits addrpool as a whole: passing
+    them on would tell the caller something false about its own key."""
+    if exc.status in UPSTREAM_PASSED_ON:
+        return exc
+    said = f"HTTP {exc.status} {exc.code}: {exc.message}"
+    if exc.status == 429:
+        return UpstreamUnavailable(
+            f"PayIn is limiting addrpool's requests ({said}); retry later",
+            code="UPSTREAM_RATE_LIMITED",
+        )
+    if exc.status in (401, 403):
+        return RefusedByUpstream(
+            f"PayIn refused addrpool's upstream API key ({said}); an operator must check "
+            "ADDRPOOL_UPSTREAM_API_KEY"
+        )
+    return RefusedByUpstream(f"PayIn answered with a status addrpool does not pass on ({said})")
 
 
 def _field(loc: Sequence[Any]) -> str:
@@ -76,6 +114,12 @@ async def _on_addrpool_error(_request: Request, exc: Exception) -> Response:
     elif exc.status >= 500:
         log.warning("request failed with %s: %s", exc.code, exc.message)
     return failure(exc)
+
+
+async def _on_upstream_refused(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, UpstreamRefused):  # pragma: no cover - registered for this type
+        raise exc
+    return await _on_addrpool_error(request, upstream_refusal(exc))
 
 
 async def _on_validation_error(_request: Request, exc: Exception) -> Response:
@@ -153,6 +197,7 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AddrpoolError, _on_addrpool_error)
+    app.add_exception_handler(UpstreamRefused, _on_upstream_refused)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(HTTPException, _on_http_exception)
     # Registered for its own type, so Starlette's error middleware does not also log it again.

@@ -6,10 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 
+from api.answers import answers
+from api.answers.operations import AlertList
 from api.auth import require
 from api.context import AppContext, context
 from api.responses import ok, pagination
-from api.schemas import AlertList, Page, answers, page_params
+from api.schemas import Page, page_params
 from pool.alerts.repository import list_alerts
 from pool.deposits.payloads import alert_payload
 from pool.keys.repository import ApiKey

@@ -7,22 +7,25 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
-from api.auth import require
-from api.context import AppContext, context
-from api.responses import ok, pagination
-from api.schemas import (
-    REFERENCE_PATTERN,
+from api.answers import answers
+from api.answers.deposits import (
     Binding,
-    BindRequest,
     Deposit,
     DepositList,
-    Page,
-    ProtocolName,
     Reference,
     ReferenceList,
     Unbinding,
+)
+from api.auth import require
+from api.context import AppContext, context
+from api.errors import UPSTREAM_STATUSES
+from api.responses import ok, pagination
+from api.schemas import (
+    REFERENCE_PATTERN,
+    BindRequest,
+    Page,
+    ProtocolName,
     UnbindRequest,
-    answers,
     page_params,
 )
 from api.views import (
@@ -55,7 +58,7 @@ DEPOSIT_STATUS_PATTERN = "|".join(DEPOSIT_STATUSES)
 @router.post(
     "/bind",
     status_code=201,
-    responses=answers(Binding, "BindAnswer", 409, 502, 503, success=(201, 200)),
+    responses=answers(Binding, "BindAnswer", 409, *UPSTREAM_STATUSES, success=(201, 200)),
 )
 async def bind(body: BindRequest, ctx: Ctx, key: Writer) -> Response:
     try:
@@ -113,7 +116,7 @@ async def _bind(body: BindRequest, ctx: AppContext, key: ApiKey) -> BindResult:
     )
 
 
-@router.post("/unbind", responses=answers(Unbinding, "UnbindAnswer", 404, 409, 502, 503))
+@router.post("/unbind", responses=answers(Unbinding, "UnbindAnswer", 404, *UPSTREAM_STATUSES))
 async def unbind(body: UnbindRequest, ctx: Ctx, key: Writer) -> Response:
     if body.deposit_reference is None and body.address is None:
         raise ValidationFailed("Required fields: depositReference, or address with protocol")
@@ -188,7 +191,7 @@ async def list_references(
 
 @router.get(
     "/references/{deposit_reference}",
-    responses=answers(Reference, "ReferenceAnswer", 404, 502, 503),
+    responses=answers(Reference, "ReferenceAnswer", 404, *UPSTREAM_STATUSES),
 )
 async def get_reference(
     ctx: Ctx,

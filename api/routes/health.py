@@ -10,9 +10,9 @@ import orjson
 from fastapi import APIRouter, Depends, Response
 from sqlalchemy.exc import SQLAlchemyError
 
+from api.answers.operations import HEALTH_ANSWERS
 from api.context import AppContext, context
 from api.responses import JSON
-from api.schemas import HEALTH_ANSWERS
 from pool import __version__
 from pool.chain_state.repository import load_cursors
 from pool.instance import repository as instance_repo

@@ -11,8 +11,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from api.answers.operations import METRICS_ANSWERS
 from api.context import AppContext, context
-from api.schemas import METRICS_ANSWERS
 from pool.kit.clock import utc_now
 from pool.kit.errors import Unauthorized
 from pool.kit.metrics import CONTENT_TYPE, exposition

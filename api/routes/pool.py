@@ -10,21 +10,19 @@ import orjson
 from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import ValidationError as PydanticValidationError
 
+from api.answers import answers
+from api.answers.address_pool import (
+    AddressList,
+    Availability,
+    ImportSummary,
+    PoolAddress,
+    PoolSummaries,
+)
 from api.auth import require
 from api.context import AppContext, context
 from api.errors import validation_error
 from api.responses import ok, pagination
-from api.schemas import (
-    AddressList,
-    ImportBody,
-    ImportReportAnswer,
-    Page,
-    PoolAddress,
-    ProtocolName,
-    XpubImportBody,
-    answers,
-    page_params,
-)
+from api.schemas import ImportBody, Page, ProtocolName, XpubImportBody, page_params
 from api.views import address_view, import_view
 from chains.codec import address_parser
 from chains.hd import derive_addresses, parse_extended_public_key
@@ -48,14 +46,14 @@ Reader = Annotated[ApiKey, Depends(require("pool:read"))]
 Writer = Annotated[ApiKey, Depends(require("pool:write"))]
 
 
-@router.get("/summary", responses=answers(dict[str, dict[str, Any]], "PoolSummaryAnswer"))
+@router.get("/summary", responses=answers(PoolSummaries, "PoolSummaryAnswer"))
 async def summary(ctx: Ctx, _key: Reader) -> Response:
     async with ctx.db.read() as conn:
         summaries = await summarize(conn, now=utc_now(), alerts=ctx.settings.alerts)
     return ok({s.protocol: pool_summary_payload(s) for s in summaries})
 
 
-@router.get("/availability", responses=answers(dict[str, Any], "AvailabilityAnswer"))
+@router.get("/availability", responses=answers(Availability, "AvailabilityAnswer"))
 async def availability(ctx: Ctx, _key: Reader, protocol: ProtocolName) -> Response:
     async with ctx.db.read() as conn:
         summaries = await summarize(conn, now=utc_now(), alerts=ctx.settings.alerts)
@@ -120,7 +118,7 @@ IMPORT_PATH = "/api/v1/address-pool/addresses"
 @router.post(
     "/addresses",
     status_code=201,
-    responses=answers(ImportReportAnswer, "ImportAnswer", 409, success=(201, 200)),
+    responses=answers(ImportSummary, "ImportAnswer", 409, success=(201, 200)),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -185,7 +183,7 @@ def _parse_import(raw: bytes) -> tuple[ImportBody, list[RawRow]]:
 @router.post(
     "/xpub",
     status_code=201,
-    responses=answers(ImportReportAnswer, "XpubImportAnswer", 409, success=(201, 200)),
+    responses=answers(ImportSummary, "XpubImportAnswer", 409, success=(201, 200)),
 )
 async def import_from_xpub(body: XpubImportBody, ctx: Ctx, key: Writer) -> Response:
     """Derivation (tens of thousands of keys a second) runs in a thread, off the event loop."""

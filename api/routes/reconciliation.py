@@ -6,14 +6,15 @@ inside a request.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 
+from api.answers import answers
+from api.answers.operations import Report, Totals
 from api.auth import require
 from api.context import AppContext, context
 from api.responses import ok
-from api.schemas import answers
 from pool.deposits.totals import daily_totals, totals_csv
 from pool.keys.repository import ApiKey
 from pool.kit.clock import isoformat_z, parse_moment, utc_now
@@ -26,11 +27,11 @@ Ctx = Annotated[AppContext, Depends(context)]
 Reader = Annotated[ApiKey, Depends(require("pool:read"))]
 DEFAULT_TOTALS_PERIOD = "30d"
 # `format=csv` answers the same totals as CSV text (pool/deposits/totals.py).
-TOTALS_ANSWERS = answers(dict[str, Any], "TotalsAnswer")
+TOTALS_ANSWERS = answers(Totals, "TotalsAnswer")
 TOTALS_ANSWERS[200]["content"] = {"text/csv": {"schema": {"type": "string"}}}
 
 
-@router.get("/report", responses=answers(dict[str, Any], "ReportAnswer", 404))
+@router.get("/report", responses=answers(Report, "ReportAnswer", 404))
 async def latest(ctx: Ctx, _key: Reader) -> Response:
     async with ctx.db.read() as conn:
         stored = await load_report(conn)

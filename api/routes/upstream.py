@@ -11,9 +11,9 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.exc import IntegrityError
 
+from api.answers.operations import UPSTREAM_ANSWERS
 from api.context import AppContext
 from api.responses import JSON, error_body
-from api.schemas import UPSTREAM_ANSWERS
 from pool.kit.clock import utc_now
 from pool.upstream.inbox import Verdict, store, verify
 

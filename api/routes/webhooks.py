@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
+from api.answers import answers
+from api.answers.webhooks import (
+    Delivery,
+    DeliveryList,
+    EndpointDeleted,
+    Requeued,
+    TestEvent,
+    WebhookEndpoint,
+    WebhookEndpointList,
+    WebhookEndpointWithSecret,
+)
 from api.auth import require
 from api.context import AppContext, context
 from api.responses import ok, pagination
-from api.schemas import (
-    Delivery,
-    DeliveryList,
-    Page,
-    WebhookEndpoint,
-    WebhookEndpointBody,
-    WebhookEndpointList,
-    WebhookEndpointPatch,
-    WebhookEndpointWithSecret,
-    answers,
-    page_params,
-)
+from api.schemas import Page, WebhookEndpointBody, WebhookEndpointPatch, page_params
 from pool.keys.repository import ApiKey
 from pool.kit.clock import utc_now
 from pool.kit.secret_box import secret_box
@@ -36,13 +36,17 @@ DELIVERY_STATUS_PATTERN = f"^({'|'.join(DELIVERY_STATUSES)})$"
 Reader = Annotated[ApiKey, Depends(require("webhooks:read"))]
 Writer = Annotated[ApiKey, Depends(require("webhooks:write"))]
 EndpointId = Annotated[str, Path(max_length=32)]
+# Sealing a new secret on PostgreSQL without ADDRPOOL_SECRET_KEY: 500 CONFIGURATION_ERROR.
+NEEDS_SECRET_KEY = (500,)
 DeliveryId = Annotated[str, Path(max_length=32)]
 
 
 @router.post(
     "/endpoints",
     status_code=201,
-    responses=answers(WebhookEndpointWithSecret, "EndpointCreatedAnswer", success=(201,)),
+    responses=answers(
+        WebhookEndpointWithSecret, "EndpointCreatedAnswer", *NEEDS_SECRET_KEY, success=(201,)
+    ),
 )
 async def create_endpoint(body: WebhookEndpointBody, ctx: Ctx, _key: Writer) -> Response:
     endpoint, secret = await webhooks.add_endpoint(
@@ -90,7 +94,7 @@ async def update_endpoint(
 
 
 @router.delete(
-    "/endpoints/{endpoint_id}", responses=answers(dict[str, Any], "EndpointDeletedAnswer")
+    "/endpoints/{endpoint_id}", responses=answers(EndpointDeleted, "EndpointDeletedAnswer")
 )
 async def delete_endpoint(ctx: Ctx, _key: Writer, endpoint_id: EndpointId) -> Response:
     async with ctx.db.write() as conn:
@@ -100,7 +104,7 @@ async def delete_endpoint(ctx: Ctx, _key: Writer, endpoint_id: EndpointId) -> Re
 
 @router.post(
     "/endpoints/{endpoint_id}/rotate-secret",
-    responses=answers(WebhookEndpointWithSecret, "SecretRotatedAnswer"),
+    responses=answers(WebhookEndpointWithSecret, "SecretRotatedAnswer", *NEEDS_SECRET_KEY),
 )
 async def rotate_secret(ctx: Ctx, _key: Writer, endpoint_id: EndpointId) -> Response:
     box = secret_box(ctx.settings)
@@ -114,7 +118,7 @@ async def rotate_secret(ctx: Ctx, _key: Writer, endpoint_id: EndpointId) -> Resp
 @router.post(
     "/endpoints/{endpoint_id}/test",
     status_code=202,
-    responses=answers(dict[str, Any], "TestEventAnswer", 409, success=(202,)),
+    responses=answers(TestEvent, "TestEventAnswer", 409, success=(202,)),
 )
 async def test_endpoint(ctx: Ctx, _key: Writer, endpoint_id: EndpointId) -> Response:
     async with ctx.db.write() as conn:
@@ -148,7 +152,7 @@ async def list_deliveries(
     )
 
 
-@router.post("/deliveries/retry-failed", responses=answers(dict[str, int], "RetryFailedAnswer"))
+@router.post("/deliveries/retry-failed", responses=answers(Requeued, "RetryFailedAnswer"))
 async def retry_failed(ctx: Ctx, _key: Writer) -> Response:
     async with ctx.db.write() as conn:
         count = await retries.retry_all_failed(conn, now=utc_now())

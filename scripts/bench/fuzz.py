@@ -6,8 +6,8 @@ schema-valid and half schema-violating (schemathesis' positive and negative mode
 operation and mode a Hypothesis run with a fixed seed and no example database, so the same
 seed sends the same requests. Every response is checked: never a 5xx, every error is the
 envelope of docs/api.md (`{"success": false, "error", "code", "message", "details"?}`), and
-(schemathesis' conformance checks) its status, content type and body are the ones the OpenAPI
-document gives for the operation, so a generated client can read every answer.
+(schemathesis' conformance checks) its status, content type, body and headers are the ones the
+OpenAPI document gives for the operation, so a generated client can read every answer.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from schemathesis import APIOperation, Case, GenerationMode
 from schemathesis.core.failures import Failure, FailureGroup
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
@@ -45,7 +46,12 @@ from pool.kit.db import Database
 
 MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
 REQUEST_TIMEOUT = 60.0
-CONFORMANCE = [status_code_conformance, content_type_conformance, response_schema_conformance]
+CONFORMANCE = [
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,  # the rate-limit headers and Retry-After
+]
 # An import's error adds how many problems it found, and of which kinds (the first 100 listed).
 ENVELOPE_KEYS = {"success", "error", "code", "message", "details", "detailsCount", "detailsByKind"}
 

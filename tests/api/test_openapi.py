@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import jsonschema_rs  # schemathesis' own validator
 import pytest
 
 from api.app import create_app
 from pool.kit.config import Settings
 from pool.kit.db import Database
 from scripts.bench.fuzz import prepare
+from tests.api.conformance import assert_conforms
 from tests.conftest import run_sync
 from tests.fixtures.helpers import add_deposit, auth, load_pool
 from tests.fixtures.server import running_server
@@ -74,6 +74,68 @@ def test_creates_document_both_statuses_and_csv_is_text() -> None:
     totals = paths["/api/v1/reconciliation/totals"]["get"]["responses"]["200"]["content"]
     assert set(totals) == {"application/json", "text/csv"}
     assert "text/plain" in paths["/metrics"]["get"]["responses"]["200"]["content"]
+
+
+RATE_LIMIT_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+# Answers sent only once the key was counted (api/openapi.py, COUNTED).
+CERTAIN = {"200", "201", "202", "403", "409", "429", "502"}
+
+
+def test_keyed_answers_declare_the_rate_limit_headers() -> None:
+    doc = document()
+    headers = doc["components"]["headers"]
+    for method, path, op in operations(doc):
+        for status, response in op["responses"].items():
+            declared = response.get("headers", {})
+            if not path.startswith("/api/v1/") or status == "401":
+                assert not set(RATE_LIMIT_HEADERS) & set(declared), (method, path, status)
+                continue
+            for name in RATE_LIMIT_HEADERS:
+                header = headers[declared[name]["$ref"].rsplit("/", 1)[1]]
+                assert header["required"] is (status in CERTAIN), (method, path, status, name)
+                assert header["schema"]["type"] == "integer"
+            if status == "429":
+                retry = headers[declared["Retry-After"]["$ref"].rsplit("/", 1)[1]]
+                assert retry["required"] is True and retry["schema"]["minimum"] == 1
+
+
+def test_success_data_is_typed_all_the_way_down() -> None:
+    """No object without declared properties below a success envelope's `data`, except the
+    user's own JSON (`metadata`) and per-kind details; maps are typed (`additionalProperties`
+    is a schema)."""
+    doc = document()
+    schemas = doc["components"]["schemas"]
+    free_form = {"metadata", "details"}
+    loose: list[str] = []
+
+    def walk(schema: dict[str, Any], where: str) -> None:
+        if "$ref" in schema:
+            name = schema["$ref"].rsplit("/", 1)[1]
+            if name not in seen:
+                seen.add(name)
+                walk(schemas[name], name)
+            return
+        for option in schema.get("anyOf", []):
+            walk(option, where)
+        if schema.get("type") == "object":
+            properties = schema.get("properties", {})
+            mapped = schema.get("additionalProperties")
+            untyped = not properties and not isinstance(mapped, dict)
+            if untyped and where.rsplit(".", 1)[-1] not in free_form:
+                loose.append(where)
+            for name, value in properties.items():
+                walk(value, f"{where}.{name}")
+            if isinstance(mapped, dict):
+                walk(mapped, f"{where}.*")
+        if schema.get("type") == "array":
+            walk(schema["items"], f"{where}[]")
+
+    seen: set[str] = set()
+    answers = [n for n in schemas if n.endswith("Answer")]
+    assert len(answers) >= 25
+    for name in answers:
+        walk(schemas[name]["properties"]["data"], f"{name}.data")
+    assert loose == []
 
 
 async def test_docs_pages_load_only_local_assets(client: httpx.AsyncClient) -> None:
@@ -159,14 +221,5 @@ async def test_answers_with_deposits_match_their_documented_schemas(
     ):
         response = await client.get(path, headers=auth(service_key))
         assert response.status_code == 200, response.text
-        _assert_conforms(doc, template, "get", response)
-    _assert_conforms(doc, "/api/v1/deposits/bind", "post", bound)
-
-
-def _assert_conforms(doc: dict[str, Any], path: str, method: str, response: httpx.Response) -> None:
-    documented = doc["paths"][path][method]["responses"][str(response.status_code)]
-    schema = documented["content"]["application/json"]["schema"]
-    # A schema error names the field that does not match.
-    jsonschema_rs.Draft202012Validator({**schema, "components": doc["components"]}).validate(
-        response.json()
-    )
+        assert_conforms(doc, "get", template, response)
+    assert_conforms(doc, "post", "/api/v1/deposits/bind", bound)
