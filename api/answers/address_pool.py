@@ -6,13 +6,14 @@ from pydantic import Field
 from pydantic.json_schema import SkipJsonSchema
 
 from api.answers import Answer, Pagination
-from pool.vocabulary import Protocol
+from pool.vocabulary import AddressState, Protocol
 
 
 class PoolSummary(Answer):
     total: int
     available: int
     bound: int
+    allocated: int = Field(description="held by pending orders: taken, as bound ones are")
     coolingDown: int  # noqa: N815
     archived: int
     threshold: int
@@ -35,7 +36,7 @@ class PoolAddress(Answer):
 
     address: str
     protocol: Protocol
-    status: str = Field(description="available, bound, cooling_down or archived")
+    status: AddressState
     derivationIndex: int | None = None  # noqa: N815
     depositReference: str | None = None  # noqa: N815
     boundAt: str | None = None  # noqa: N815
