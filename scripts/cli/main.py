@@ -111,7 +111,10 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--name", required=True, help="what the key is for, e.g. the service using it"
     )
-    create.add_argument("--scopes", help="comma-separated (default deposits:read,deposits:write)")
+    create.add_argument(
+        "--scopes",
+        help="comma-separated (default deposits:read,deposits:write,orders:read,orders:write)",
+    )
     _json(keys.add_parser("list", help="list keys (never the keys themselves)"))
     revoke = _json(keys.add_parser("revoke", help="revoke a key by id, prefix or name"))
     revoke.add_argument("key", help="the key's id, prefix or name")
