@@ -17,7 +17,7 @@ from api.order_schemas import Order, OrderList, OrderRequest, OrderStats
 from api.responses import ok, pagination
 from api.schemas import REFERENCE_PATTERN, Page, answers, page_params
 from pool.keys.repository import ApiKey
-from pool.kit.errors import InsufficientAddresses, ValidationFailed
+from pool.kit.errors import AddrpoolError, InsufficientAddresses, ValidationFailed
 from pool.orders import service as orders
 from pool.orders.listing_repository import OrderFilters, list_orders
 from pool.orders.payloads import order_payloads
@@ -33,6 +33,12 @@ ORDER_ID_PATTERN = r"^ord_[A-Za-z0-9]{1,60}$"
 OrderId = Annotated[str, Path(alias="orderId", pattern=ORDER_ID_PATTERN, max_length=64)]
 
 
+class OrdersUpstream(AddrpoolError):
+    status = 503
+    error = "ServiceUnavailable"
+    default_code = "ORDERS_UPSTREAM"
+
+
 def base_url(ctx: AppContext, request: Request) -> str:
     """Where payers reach this server: ADDRPOOL_PUBLIC_URL, else this request's own scheme and
     host (behind a proxy, uvicorn takes the scheme from X-Forwarded-Proto when the proxy
@@ -46,6 +52,13 @@ def base_url(ctx: AppContext, request: Request) -> str:
     responses=answers(Order, "OrderAnswer", 409, 503, success=(201, 200)),
 )
 async def create_order(body: OrderRequest, request: Request, ctx: Ctx, key: Writer) -> Response:
+    if ctx.upstream is not None:
+        # PayIn allocates from the same addresses in upstream mode: an order allocated here
+        # could be bound there at the same time (invariant 13). Orders go to PayIn itself.
+        raise OrdersUpstream(
+            "Upstream mode: orders are not created by addrpool in front of PayIn; create them "
+            "at PayIn"
+        )
     ask = OrderAsk(
         reference=body.order_reference,
         amount=body.amount,
