@@ -173,7 +173,8 @@ async def _create_in_one_statement(
         return None
     if allocated.never_used:
         hint[new.protocol] = allocated.address_id + 1
-    return order_payload(_row(new, allocated.address_id, allocated.address), [])
+    # The object the event holds, with the address the statement put in it.
+    return {**event_payload, "address": allocated.address, "paymentAddress": allocated.address}
 
 
 async def _create_step_by_step(

@@ -27,8 +27,6 @@ import time
 from pathlib import Path
 
 from scripts.bench.bind import (
-    PORT_API,
-    PORT_BASELINE,
     VENV_BIN,
     addrpool,
     median_run,
@@ -40,6 +38,8 @@ from scripts.bench.bind import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
+# Not the bind benchmark's ports: both may run on one machine.
+PORT_BASELINE, PORT_API = 18866, 18865
 LUA = {
     "orders": ROOT / "scripts" / "bench" / "orders.lua",
     "bind": ROOT / "scripts" / "bench" / "bind.lua",
@@ -56,6 +56,8 @@ def wrk(url: str, path: str, key: str, prefix: str, duration: int, script: Path)
     output = subprocess.run(
         [*argv, "--", path, key, prefix], check=True, capture_output=True, text=True
     ).stdout
+    if "Requests/sec" not in output or "99%" not in output:
+        raise RuntimeError(f"wrk measured nothing on {url}{path}:\n{output}")
     return parse_wrk(output)
 
 
