@@ -65,7 +65,7 @@ def chain_name(chain_id: str) -> str:
 def time_left(ends_at: datetime, now: datetime) -> str:
     seconds = int((ends_at - now).total_seconds())
     if seconds <= 0:
-        return "none"
+        return "none: the payment window has closed"
     minutes, seconds = divmod(seconds, 60)
     return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
 

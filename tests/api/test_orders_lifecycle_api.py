@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from datetime import timedelta
 
 import pytest
@@ -266,3 +267,27 @@ async def test_the_qr_code_encodes_the_plain_address(orders_client, db, service_
     buffer = io.BytesIO()
     expected.save(buffer, kind="svg", scale=4, border=2, xmldecl=False)
     assert svg == buffer.getvalue().decode()
+
+
+async def test_order_created_and_cancelled_reach_a_receiver_signed(
+    orders_client, orders_settings, db: Database, service_key, receivers
+) -> None:
+    from pool.webhooks.delivery import DeliveryWorker
+    from pool.webhooks.signatures import sign_body
+    from tests.pool.webhooks.test_delivery import deliver_all, endpoint
+
+    receiver = receivers()
+    _, secret = await endpoint(
+        db, orders_settings, receiver.url, ["order.created", "order.cancelled"]
+    )
+    await load_pool(db, "evm", 1)
+    order = await _create(orders_client, service_key, metadata={"cart": "é"})
+    await orders_client.post(f"{ORDERS}/{order['orderId']}/cancel", headers=auth(service_key))
+    await deliver_all(DeliveryWorker(db, orders_settings))
+    received = [json.loads(body) for _, _, body in receiver.requests]
+    assert [r["type"] for r in received] == ["order.created", "order.cancelled"]
+    assert received[0]["data"] == order
+    assert received[1]["data"]["status"] == "cancelled"
+    assert received[1]["data"]["orderId"] == order["orderId"]
+    for _, headers, body in receiver.requests:
+        assert headers["X-PayIn-Signature"] == sign_body(secret.encode(), body)
