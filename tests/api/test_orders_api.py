@@ -380,3 +380,20 @@ async def test_upstream_mode_creates_no_order(db: Database, database_url, servic
     await app.state.ctx.upstream.close()
     assert response.status_code == 503 and response.json()["code"] == "ORDERS_UPSTREAM"
     assert await row_counts(db) == before
+
+
+async def test_an_allocated_address_is_neither_archived_nor_unarchived(
+    orders_client, db: Database, service_key, admin_key
+) -> None:
+    """Unarchiving it would make it available while an order holds it (invariant 13)."""
+    await load_pool(db, "evm", 1)
+    order = (await _create(orders_client, service_key)).json()["data"]
+    for action in ("archive", "unarchive"):
+        response = await orders_client.patch(
+            f"/api/v1/address-pool/addresses/{order['address']}/{action}",
+            headers=auth(admin_key),
+        )
+        assert response.status_code == 409, response.text
+        assert response.json()["code"] == "ADDRESS_ALLOCATED"
+    async with db.read() as conn:
+        assert await conn.scalar(select(address.c.status)) == "allocated"
