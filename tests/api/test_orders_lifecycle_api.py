@@ -108,8 +108,9 @@ async def test_cancel_a_pending_order_releases_its_address_into_cooldown(
     )
     assert again.status_code == 200 and again.json()["data"] == data
     async with db.read() as conn:
-        count = len((await conn.execute(select(event.c.type))).all())
-    assert count == len(types)  # the repeated cancel wrote nothing
+        after = (await conn.execute(select(event.c.type))).scalars().all()
+    # The repeated cancel wrote nothing (the pool-low alert may add its own event any time).
+    assert [t for t in after if t.startswith("order.")] == ["order.created", "order.cancelled"]
 
 
 @pytest.mark.parametrize("status", ["pending", "confirmed", "completed"])
@@ -284,10 +285,12 @@ async def test_order_created_and_cancelled_reach_a_receiver_signed(
     order = await _create(orders_client, service_key, metadata={"cart": "é"})
     await orders_client.post(f"{ORDERS}/{order['orderId']}/cancel", headers=auth(service_key))
     await deliver_all(DeliveryWorker(db, orders_settings))
-    received = [json.loads(body) for _, _, body in receiver.requests]
-    assert [r["type"] for r in received] == ["order.created", "order.cancelled"]
-    assert received[0]["data"] == order
-    assert received[1]["data"]["status"] == "cancelled"
-    assert received[1]["data"]["orderId"] == order["orderId"]
+    # Deliveries run concurrently: their order of arrival is not the events' order.
+    received = {r["type"]: r for r in (json.loads(body) for _, _, body in receiver.requests)}
+    assert len(receiver.requests) == 2
+    assert set(received) == {"order.created", "order.cancelled"}
+    assert received["order.created"]["data"] == order
+    assert received["order.cancelled"]["data"]["status"] == "cancelled"
+    assert received["order.cancelled"]["data"]["orderId"] == order["orderId"]
     for _, headers, body in receiver.requests:
         assert headers["X-PayIn-Signature"] == sign_body(secret.encode(), body)

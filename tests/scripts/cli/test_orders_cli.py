@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 
 import httpx
+import pytest
 
+from api.app import create_app
 from pool.kit.db import Database
 from tests.fixtures.helpers import auth, load_pool
-from tests.fixtures.orders import order_body
+from tests.fixtures.orders import order_body, order_settings
 from tests.fixtures.server import cli
 
 ORDERS = "/api/v1/orders"
@@ -24,9 +27,20 @@ def _cli_json(database_url: str, *args: str, check: bool = True) -> object:
     return json.loads(cli(*args, "--json", database_url=database_url, check=check).stdout)
 
 
+@pytest.fixture
+async def quiet_client(db: Database, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The orders app without its pool-low alert task: the CLI runs in this thread and blocks
+    the event loop, so on SQLite a task paused inside a write would hold the writer it needs."""
+    app = create_app(order_settings(database_url, alerts={"enabled": False}), db=db)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://shop.test") as http:
+        yield http
+
+
 async def test_orders_list_show_and_cancel_print_the_apis_view(
-    orders_client: httpx.AsyncClient, db: Database, service_key: str, database_url: str
+    quiet_client: httpx.AsyncClient, db: Database, service_key: str, database_url: str
 ) -> None:
+    orders_client = quiet_client
     await load_pool(db, "evm", 4)
     made = []
     for n in range(3):
