@@ -16,10 +16,20 @@ from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.openapi import install_openapi, operation_id
 from api.rate_limits import RateLimiter, RateLimitHeaders
-from api.routes import alerts, deposits, health, metrics, reconciliation, upstream, webhooks
+from api.routes import (
+    alerts,
+    deposits,
+    health,
+    metrics,
+    orders,
+    pages,
+    reconciliation,
+    upstream,
+    webhooks,
+)
 from api.routes import pool as pool_routes
 from api.text_guard import TextGuard
-from chains.presets import unwatched_chains
+from chains.presets import order_chains, unwatched_chains
 from pool import __version__
 from pool.kit.config import Settings
 from pool.kit.db import Database
@@ -72,7 +82,11 @@ def create_app(
         generate_unique_id_function=operation_id,
     )
     app.state.ctx = AppContext(
-        settings, database, monitored_chains or {}, unwatched_chains(settings)
+        settings,
+        database,
+        monitored_chains or {},
+        unwatched_chains(settings),
+        order_chains=order_chains(settings),
     )
     app.state.key_cache = KeyCache(
         database, network=settings.network, ttl_seconds=settings.auth_cache_seconds
@@ -94,7 +108,7 @@ def create_app(
     if settings.access_log:
         # Outermost: it times and reports every answer, the limits' refusals included.
         app.add_middleware(AccessLog)
-    for module in (deposits, pool_routes, webhooks, reconciliation, alerts, health):
+    for module in (deposits, orders, pool_routes, webhooks, reconciliation, alerts, health, pages):
         app.include_router(module.router)
     if settings.metrics_enabled:
         app.include_router(metrics.router)

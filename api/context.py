@@ -9,6 +9,7 @@ from fastapi import Request
 from pool.alerts.engine import PoolAlerts
 from pool.kit.config import Settings
 from pool.kit.db import Database
+from pool.orders.records import OrderChain
 from pool.upstream.client import UpstreamClient
 from pool.vocabulary import Protocol
 
@@ -21,6 +22,8 @@ class AppContext:
     monitored_chains: dict[Protocol, list[str]] = field(default_factory=dict)
     # chain id → why it is not watched (no RPC URL, no token): `/health` says so.
     unwatched_chains: dict[str, str] = field(default_factory=dict)
+    # The chains an order may name (configured and watched), by chain id.
+    order_chains: dict[str, OrderChain] = field(default_factory=dict)
     # Protocols a bind has already warned about having no watched chain (once each).
     warned_unmonitored: set[Protocol] = field(default_factory=set)
     # Re-evaluates the pool-low alert moments after a bind, import or archive.

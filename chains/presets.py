@@ -14,6 +14,7 @@ from chains.codec import address_parser
 from pool.kit.amounts import parse_units
 from pool.kit.config import ChainSettings, Settings, TokenSettings
 from pool.kit.errors import AddrpoolError, ConfigurationError
+from pool.orders.records import OrderChain, OrderToken
 from pool.vocabulary import PROTOCOLS, TRON, Network, Protocol
 
 # Address-poisoning spam sends zero or near-zero amounts; one cent is the default floor.
@@ -326,3 +327,17 @@ def unwatched_chains(settings: Settings) -> dict[str, str]:
         elif not chain.tokens:
             reasons[chain_id] = "no token configured"
     return reasons
+
+
+def order_chains(settings: Settings) -> dict[str, OrderChain]:
+    """The chains an order may name: configured and watched (RPC URLs and a token), so that its
+    payment will be seen; each with its tokens' contracts and decimals and its confirmations."""
+    return {
+        chain.chain_id: OrderChain(
+            chain.chain_id,
+            chain.protocol,
+            chain.confirmations,
+            {t.symbol: OrderToken(t.symbol, t.contract, t.decimals) for t in chain.tokens},
+        )
+        for chain in watched_chains(settings)
+    }

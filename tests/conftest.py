@@ -210,3 +210,6 @@ def receivers() -> Iterator[Callable[..., Any]]:
     yield start
     for receiver in started:
         receiver.close()
+
+
+from tests.fixtures.orders import orders_client, orders_settings  # noqa: E402, F401

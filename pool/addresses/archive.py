@@ -10,7 +10,7 @@ from pool.addresses.repository import find_address_id, set_archived
 from pool.kit.clock import utc_now
 from pool.kit.db import Database
 from pool.kit.errors import Conflict, NotFound
-from pool.vocabulary import BOUND, EVM, TRON, ParsedAddress, Protocol
+from pool.vocabulary import ALLOCATED, BOUND, EVM, TRON, ParsedAddress, Protocol
 from pool.webhooks.events_repository import insert_audit
 
 
@@ -40,6 +40,12 @@ async def change_archived(
     if previous == BOUND:
         raise Conflict(
             f"Address {parsed.text} is bound; unbind it before archiving", code="ADDRESS_BOUND"
+        )
+    if previous == ALLOCATED:
+        raise Conflict(
+            f"Address {parsed.text} is allocated to a pending order; it can be archived once "
+            "the order ends",
+            code="ADDRESS_ALLOCATED",
         )
     action = "address.archive" if archived else "address.unarchive"
     await insert_audit(conn, actor=actor, action=action, subject=parsed.text, details=None, now=now)

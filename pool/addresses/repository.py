@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Select
 
 from pool.kit.tables import address, binding, master_key
-from pool.vocabulary import ARCHIVED, AVAILABLE, BOUND, COOLING_DOWN, Protocol
+from pool.vocabulary import ALLOCATED, ARCHIVED, AVAILABLE, BOUND, COOLING_DOWN, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,11 +237,14 @@ async def find_address_id(conn: AsyncConnection, *, protocol: Protocol, text: st
 
 
 async def set_archived(conn: AsyncConnection, *, address_id: int, archived: bool) -> str | None:
-    """Archive an unbound address or unarchive an archived one; returns the status it had."""
+    """Archive an unbound address or unarchive an archived one; returns the status it had.
+
+    A bound address, or one allocated to a pending order, is left as it is: unarchiving it
+    would hand it out a second time (invariants 1 and 13, docs/design.md)."""
     current: str | None = await conn.scalar(
         select(address.c.status).where(address.c.id == address_id).with_for_update()
     )
-    if current is None or current == BOUND:
+    if current is None or current in (BOUND, ALLOCATED):
         return current
     await conn.execute(
         update(address)

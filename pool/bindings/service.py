@@ -196,3 +196,9 @@ async def unbind(
         )
         unbound.append(result)
     return unbound
+
+
+def never_used_hint() -> dict[str, int]:
+    """The per-protocol hint above, shared with orders' claim (pool.orders.allocation_repository):
+    both claim from the front of the same index, so one hint serves both."""
+    return _never_used_from

@@ -18,7 +18,7 @@ from pool.vocabulary import API_SCOPES, KEY_PREFIXES, Network
 from pool.webhooks.events_repository import insert_audit
 
 SCOPES = API_SCOPES
-DEFAULT_SCOPES = ("deposits:read", "deposits:write")
+DEFAULT_SCOPES = ("deposits:read", "deposits:write", "orders:read", "orders:write")
 KEY_SHAPE = re.compile(r"pk_(test|live)_[0-9a-f]{32}")
 DISPLAY_PREFIX_LENGTH = 12  # "pk_test_" + 4 hex: enough to tell keys apart in a listing
 

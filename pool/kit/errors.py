@@ -90,6 +90,23 @@ class Conflict(AddrpoolError):
     default_code = "CONFLICT"
 
 
+class DuplicateOrderReference(Conflict):
+    """An orderReference that already names an order asked for with other fields; the error
+    envelope carries the existing order's id (docs/api.md, Orders)."""
+
+    default_code = "DUPLICATE_ORDER_REFERENCE"
+
+    def __init__(self, reference: str, existing_order_id: str) -> None:
+        super().__init__(
+            f"orderReference {reference!r} already names order {existing_order_id}, created "
+            "with other fields; the same fields again return it"
+        )
+        self.existing_order_id = existing_order_id
+
+    def envelope(self) -> dict[str, Any]:
+        return {**super().envelope(), "existingOrderId": self.existing_order_id}
+
+
 class PayloadTooLarge(AddrpoolError):
     status = 413
     error = "PayloadTooLarge"

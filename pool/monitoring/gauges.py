@@ -16,7 +16,8 @@ from pool.alerts.repository import count_firing_by_kind
 from pool.chain_state.repository import Cursor, load_cursors
 from pool.deposits.repository import count_deposits_by_chain_and_status
 from pool.kit.config import AlertSettings
-from pool.vocabulary import ADDRESS_STATES, DELIVERY_STATUSES, DEPOSIT_STATUSES
+from pool.orders.listing_repository import count_orders_by_status
+from pool.vocabulary import ADDRESS_STATES, DELIVERY_STATUSES, DEPOSIT_STATUSES, ORDER_STATUSES
 from pool.webhooks.deliveries_repository import count_deliveries_by_status
 
 
@@ -29,18 +30,20 @@ class DatabaseSnapshot:
     cursors: Sequence[Cursor]
     deliveries: dict[str, int]  # status → count
     alerts_firing: dict[str, int]  # kind → firing count (0 for kinds that fired before)
+    orders: dict[str, int]  # order status → count
 
 
 async def read_snapshot(
     conn: AsyncConnection, *, now: datetime, alerts: AlertSettings | None = None
 ) -> DatabaseSnapshot:
-    """Five aggregate queries; none returns more rows than there are labels."""
+    """Six aggregate queries; none returns more rows than there are labels."""
     return DatabaseSnapshot(
         pool=await summarize(conn, now=now, alerts=alerts),
         deposits=await count_deposits_by_chain_and_status(conn),
         cursors=await load_cursors(conn),
         deliveries=await count_deliveries_by_status(conn),
         alerts_firing=await count_firing_by_kind(conn),
+        orders=await count_orders_by_status(conn),
     )
 
 
@@ -56,6 +59,7 @@ class SnapshotCollector:
         yield from self._watchers()
         yield self._deliveries()
         yield self._alerts()
+        yield self._orders()
 
     def _pool(self) -> Iterator[Metric]:
         addresses = GaugeMetricFamily(
@@ -128,4 +132,15 @@ class SnapshotCollector:
         )
         for kind, count in sorted(self._snapshot.alerts_firing.items()):
             family.add_metric([kind], count)
+        return family
+
+    def _orders(self) -> Metric:
+        family = GaugeMetricFamily(
+            "addrpool_orders",
+            "Payment orders by status (pending, completed, expired, cancelled)",
+            labels=["status"],
+        )
+        counts = self._snapshot.orders
+        for status in sorted(set(ORDER_STATUSES) | set(counts)):
+            family.add_metric([status], counts.get(status, 0))
         return family

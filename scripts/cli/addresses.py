@@ -22,9 +22,10 @@ async def pool_stats(args: argparse.Namespace, out: Output) -> int:
     async with opened_database(settings, existing=True) as db, db.read() as conn:
         summaries = await summarize(conn, now=utc_now(), alerts=settings.alerts)
     data = {s.protocol: pool_summary_payload(s) for s in summaries}
-    header = ["protocol", "total", "available", "bound", "cooling", "archived", "threshold"]
+    header = ["protocol", "total", "available", "bound", "allocated", "cooling", "archived"]
+    header.append("threshold")
     rows = [
-        [s.protocol, *(str(v) for v in list(pool_summary_payload(s).values())[:6])]
+        [s.protocol, *(str(v) for v in list(pool_summary_payload(s).values())[:7])]
         for s in summaries
     ]
     if args.action == "stats":

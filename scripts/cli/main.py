@@ -60,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     parsers.alerts(sub, _json)
     parsers.deposits(sub, _json)
     parsers.references(sub, _json)
+    parsers.orders(sub, _json)
     _json(sub.add_parser("chains", help="configured chains: head, cursor, lag, endpoint health"))
     rescan = _json(sub.add_parser("rescan", help="read a block range again (safe while watching)"))
     rescan.add_argument(
@@ -111,7 +112,10 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--name", required=True, help="what the key is for, e.g. the service using it"
     )
-    create.add_argument("--scopes", help="comma-separated (default deposits:read,deposits:write)")
+    create.add_argument(
+        "--scopes",
+        help="comma-separated (default deposits:read,deposits:write,orders:read,orders:write)",
+    )
     _json(keys.add_parser("list", help="list keys (never the keys themselves)"))
     revoke = _json(keys.add_parser("revoke", help="revoke a key by id, prefix or name"))
     revoke.add_argument("key", help="the key's id, prefix or name")
@@ -218,6 +222,9 @@ HANDLERS: dict[tuple[str, str | None], str] = {
     ("deposits", "list"): "scripts.cli.deposits:deposits_list",
     ("deposits", "show"): "scripts.cli.deposits:deposits_show",
     ("references", "show"): "scripts.cli.deposits:references_show",
+    ("orders", "list"): "scripts.cli.orders:orders_list",
+    ("orders", "show"): "scripts.cli.orders:orders_show",
+    ("orders", "cancel"): "scripts.cli.orders:orders_cancel",
 }
 
 

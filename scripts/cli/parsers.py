@@ -11,6 +11,7 @@ from pool.vocabulary import (
     ALERT_STATES,
     DELIVERY_STATUSES,
     DEPOSIT_STATUSES,
+    ORDER_STATUSES,
     PROTOCOLS,
     SIGNATURE_SCHEMES,
 )
@@ -140,6 +141,48 @@ def deposits(sub: SubParsers, add_json: JsonFlag) -> None:
     listing.add_argument("--limit", type=_within(1, 100), default=20, help="deposits a page")
     show = add_json(actions.add_parser("show", help="one deposit by its id"))
     show.add_argument("id", help="the depositId, e.g. dep_…")
+
+
+def orders(sub: SubParsers, add_json: JsonFlag) -> None:
+    """GET /api/v1/orders's filters and pages (docs/api.md, Orders), one order, a cancel."""
+    group = sub.add_parser("orders", help="payment orders, as GET /api/v1/orders shows them")
+    actions = group.add_subparsers(dest="action", required=True)
+    listing = add_json(actions.add_parser("list", help="orders, newest first, one page"))
+    listing.add_argument(
+        "--status",
+        type=_statuses,
+        help=f"only these statuses, comma-separated: {','.join(ORDER_STATUSES)} (default: any)",
+    )
+    listing.add_argument("--chain", help="only this chain id, e.g. tron-mainnet (default: any)")
+    listing.add_argument("--currency", help="only this token, e.g. USDT (default: any)")
+    listing.add_argument("--reference", help="only this orderReference (default: any)")
+    listing.add_argument(
+        "--created-after", help="created at or after: 24h, 7d or an ISO date/time (default: any)"
+    )
+    listing.add_argument(
+        "--created-before", help="created before: 24h, 7d or an ISO date/time (default: any)"
+    )
+    listing.add_argument("--page", type=_within(1, 1_000_000), default=1, help="page number")
+    listing.add_argument("--limit", type=_within(1, 100), default=20, help="orders a page")
+    show = add_json(actions.add_parser("show", help="one order: by its id, or --reference"))
+    show.add_argument("order_id", nargs="?", help="the orderId, e.g. ord_…")
+    show.add_argument(
+        "--reference", help="the orderReference instead of the id (default: by orderId)"
+    )
+    cancel = add_json(
+        actions.add_parser("cancel", help="cancel a pending order that has received nothing")
+    )
+    cancel.add_argument("order_id", help="the orderId, e.g. ord_…")
+
+
+def _statuses(text: str) -> list[str]:
+    chosen = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = sorted(set(chosen) - set(ORDER_STATUSES))
+    if not chosen or unknown:
+        raise argparse.ArgumentTypeError(
+            f"comma-separated statuses of: {', '.join(ORDER_STATUSES)}: {text!r}"
+        )
+    return chosen
 
 
 def references(sub: SubParsers, add_json: JsonFlag) -> None:

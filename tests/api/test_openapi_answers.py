@@ -21,6 +21,7 @@ from pool.kit.tables import deposit
 from tests.api.conformance import assert_conforms, operations
 from tests.api.test_import_api import V1_M_0H
 from tests.fixtures.helpers import add_deposit, auth, load_pool, make_key, random_addresses
+from tests.fixtures.orders import order_body
 from tests.fixtures.server import free_port
 
 BIND = "/api/v1/deposits/bind"
@@ -81,6 +82,7 @@ async def test_every_operation_answers_as_its_document_says(
     await _deposits(call, db)
     await _pool(call)
     await _webhooks(call)
+    await _orders(call)
     await _operations(call, db, watched)
     await _refusals(call, db)
     assert operations(call.doc) - UPSTREAM_ONLY == call.seen
@@ -140,6 +142,25 @@ async def _webhooks(call: Checked) -> None:
     await call("post", retry, path=f"{HOOKS}/deliveries/{delivery_id}/retry", status=409)
     await call("post", f"{HOOKS}/deliveries/retry-failed", status=200)
     await call("delete", one, path=path, status=200)
+
+
+async def _orders(call: Checked) -> None:
+    orders = "/api/v1/orders"
+    # The preset gives ethereum-sepolia USDC only.
+    body = order_body(currency="USDC", metadata={"cart": 1}, successUrl="https://shop.example/ok")
+    created = await call("post", orders, status=201, json=body)
+    await call("post", orders, status=200, json=body)
+    await call("post", orders, status=409, json={**body, "amount": "11"})
+    order_id = created.json()["data"]["orderId"]
+    one = f"{orders}/{{orderId}}"
+    await call("get", one, path=f"{orders}/{order_id}", status=200)
+    await call("get", one, path=f"{orders}/ord_nope", status=404)
+    by_reference = f"{orders}/by-reference/{{orderReference}}"
+    await call("get", by_reference, path=f"{orders}/by-reference/order_1", status=200)
+    await call("get", orders, path=f"{orders}?status=pending,completed", status=200)
+    await call("get", f"{orders}/stats", status=200)
+    cancel = f"{one}/cancel"
+    await call("post", cancel, path=f"{orders}/{order_id}/cancel", status=200)
 
 
 async def _operations(call: Checked, db: Database, watched: Settings) -> None:

@@ -14,7 +14,7 @@ async def test_key_is_shown_once_and_stored_only_as_a_hash(db: Database) -> None
             conn, name="svc", scopes=None, key_prefix="pk_live_", actor="t", now=utc_now()
         )
     assert keys.KEY_SHAPE.fullmatch(plaintext) and plaintext.startswith("pk_live_")
-    assert key.scopes == {"deposits:read", "deposits:write"}
+    assert key.scopes == {"deposits:read", "deposits:write", "orders:read", "orders:write"}
     async with db.read() as conn:
         row = (await conn.execute(select(api_key))).one()._mapping
         assert plaintext not in {str(v) for v in row.values()}
