@@ -8,13 +8,14 @@ order completes in the same transaction as the confirmation that reached its amo
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pool.alerts.repository import fire_alert
+from pool.alerts.repository import fire_alert, resolve_alert
 from pool.orders import repository as repo
 from pool.orders.ending import end_order
 from pool.orders.linking import OrderLink, owner_of
@@ -67,6 +68,10 @@ async def after_confirmation(
     for order_id in order_ids:
         order = orders[order_id]
         completing = completing_transfer(order, transfers[order_id])
+        if order.status == COMPLETED and completing is not None:
+            # A reverted payment re-included and confirmed again: the order is whole again.
+            subject = f"{ORDER_PAYMENT_REVERTED}:{order_id}"
+            await resolve_alert(conn, subject=subject, now=now)
         if order.status != PENDING or completing is None:
             continue
         # Overpayment completes too: what exceeds the amount shows as overpaidAmount.
@@ -168,15 +173,18 @@ async def _alert_reverted(
 
 async def relink(conn: AsyncConnection, *, deposit_ids: Collection[str]) -> None:
     """Reverted deposits seen again in another block (a reorg re-included them): their role
-    follows their new block time, as if recorded now."""
+    follows their new block time against the order's time (creation second to grace end)."""
     for deposit_id, (order_id, chain_id, token, block_time) in (
         await repo.relink_candidates(conn, sorted(deposit_ids))
     ).items():
         use = await repo.order_use(conn, order_id)
         if use is None or block_time is None:
             continue
+        # Judged against the order's time alone: a payment that completed the order and comes
+        # back in a later block is not "after the order ended" (it is why the order ended).
+        during = dataclasses.replace(use, ended_at=None)
         owner = owner_of(
-            use, bound_at=None, chain_id=chain_id, token_contract=token, block_time=block_time
+            during, bound_at=None, chain_id=chain_id, token_contract=token, block_time=block_time
         )
         if isinstance(owner, OrderLink):
             await repo.set_role(conn, deposit_id=deposit_id, role=owner.role)

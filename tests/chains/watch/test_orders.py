@@ -310,3 +310,20 @@ async def test_the_latest_use_of_an_address_wins_over_an_earlier_binding(
     assert (row["binding_id"], row["order_id"], row["late"]) == (None, order_id, False)
     assert await harness.events() == []  # nothing for the earlier reference
     assert (await order_shown(harness.db, order_id))["status"] == "completed"
+
+
+async def test_a_reverted_payment_included_again_makes_the_order_whole(harness: Harness) -> None:
+    start = await started(harness)
+    order_id, to = await add_order(harness.db, harness.chain, amount=5 * USDT, created_at=start)
+    tx = harness.send(to, 5 * USDT)
+    await confirm(harness)
+    # The payment's block and the two above are replaced; the payment comes back in the first.
+    anvil.reorg(harness.devnet.url, CONFIRMATIONS, [(tx, 0)])
+    await harness.poll()
+    [row] = await harness.deposits()
+    assert (row["status"], row["order_role"]) == ("confirmed", "payment")
+    shown = await order_shown(harness.db, order_id)
+    assert (shown["status"], shown["confirmedReceived"], shown["txHash"]) == ("completed", "5", tx)
+    assert kinds(await order_events(harness.db)) == ["order.completed", "order.reverted"]
+    alerts = {a["kind"]: a for a in await harness.alerts()}
+    assert alerts["order_payment_reverted"]["state"] == "resolved"
