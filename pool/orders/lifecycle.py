@@ -61,11 +61,11 @@ async def after_confirmation(
     links = await repo.order_links(conn, sorted(deposit_ids))
     if not links:
         return 0
-    order_ids = sorted({order_id for order_id, _ in links.values()})
-    orders = await repo.orders_by_ids(conn, order_ids)
-    transfers = await repo.transfers_of(conn, order_ids)
+    paid = sorted({order_id for order_id, role in links.values() if role == PAYMENT})
+    orders = await repo.orders_by_ids(conn, paid)
+    transfers = await repo.transfers_of(conn, paid)
     events = 0
-    for order_id in order_ids:
+    for order_id in paid:
         order = orders[order_id]
         completing = completing_transfer(order, transfers[order_id])
         if order.status == COMPLETED and completing is not None:

@@ -1,7 +1,7 @@
 """Orders benchmark: completion latency, expiry lateness, and the watcher's catch-up with
 100,000 pending orders in the table (docs/performance.md, Orders).
 
-    .venv/bin/python -m scripts.bench.orders [--orders 100000] [--samples 20]
+    .venv/bin/python -m scripts.bench.order_lifecycle [--orders 100000] [--samples 20]
         [--transfers 20000] [--blocks 500] [--repeat 3] [--parts catchup,expiry,latency]
     smoke run: --orders 2000 --samples 3 --transfers 1000 --blocks 50 --repeat 1
 
