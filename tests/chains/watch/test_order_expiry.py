@@ -17,7 +17,14 @@ from pool.orders.ending import end_order
 from pool.orders.expiry import expire_due, run_expiry
 from pool.vocabulary import EXPIRED
 from tests.chains.harness import USDT, Harness
-from tests.fixtures.orders import add_order, chain_now, mine_past, order_events, order_shown
+from tests.fixtures.orders import (
+    add_order,
+    chain_now,
+    mine_past,
+    order_events,
+    order_shown,
+    stamp_next_block,
+)
 
 ORDERS = OrderSettings(expire_every=0.2)
 
@@ -116,6 +123,7 @@ async def test_the_watcher_completing_and_the_worker_expiring_end_the_order_once
             order_id, to = await add_order(
                 harness.db, harness.chain, amount=5 * USDT, created_at=start
             )
+            stamp_next_block(harness.devnet.url, start + timedelta(seconds=1))
             harness.send(to, 5 * USDT)
             await harness.poll()
             rows = await harness.deposits()

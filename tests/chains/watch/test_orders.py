@@ -44,9 +44,12 @@ async def confirm(harness: Harness, blocks: int = CONFIRMATIONS - 1) -> None:
 
 
 async def started(harness: Harness) -> datetime:
-    """The watcher has its cursor; the chain's clock now."""
+    """The watcher has its cursor; the chain's clock now, which the next blocks follow (the
+    shared node's own clock may have been set back by another test's reorg)."""
     await harness.poll()
-    return chain_now(harness.devnet.url)
+    start = chain_now(harness.devnet.url)
+    stamp_next_block(harness.devnet.url, start + timedelta(seconds=1))
+    return start
 
 
 def kinds(events: list[tuple[str, dict]]) -> list[str]:
@@ -242,7 +245,9 @@ async def test_the_right_token_on_another_chain_is_a_mismatch(
     await chain_b.poll()
     start = await started(harness)
     order_id, to = await add_order(harness.db, harness.chain, amount=5 * USDT, created_at=start)
-    stamp_next_block(chain_b.devnet.url, max(start, chain_now(chain_b.devnet.url)))
+    stamp_next_block(
+        chain_b.devnet.url, max(start, chain_now(chain_b.devnet.url)) + timedelta(seconds=1)
+    )
     other = chain_b.send(to, 5 * USDT)
     await confirm(chain_b)
     shown = await order_shown(harness.db, order_id)
@@ -317,9 +322,15 @@ async def test_a_reverted_payment_included_again_makes_the_order_whole(harness: 
     order_id, to = await add_order(harness.db, harness.chain, amount=5 * USDT, created_at=start)
     tx = harness.send(to, 5 * USDT)
     await confirm(harness)
-    # The payment's block and the two above are replaced; the payment comes back in the first.
-    anvil.reorg(harness.devnet.url, CONFIRMATIONS, [(tx, 0)])
+    # The payment's block and the two above are replaced; the payment comes back one block later
+    # (at its own height, anvil could rebuild the very same block: no reorg at all).
+    anvil.reorg(harness.devnet.url, CONFIRMATIONS, [(tx, 1)])
     await harness.poll()
+    [row] = await harness.deposits()
+    assert (row["status"], row["order_role"]) == ("pending", "payment")
+    assert kinds(await order_events(harness.db)) == ["order.completed", "order.reverted"]
+    assert (await order_shown(harness.db, order_id))["confirmedReceived"] == "0"
+    await confirm(harness, 1)
     [row] = await harness.deposits()
     assert (row["status"], row["order_role"]) == ("confirmed", "payment")
     shown = await order_shown(harness.db, order_id)
