@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from chains.codec import address_from_hex20, transaction_id
@@ -19,6 +20,10 @@ from chains.rpc import RpcClient, RpcError, RpcResponseError
 from pool.deposits.ledger import ObservedTransfer
 
 HEADER_BATCH = 500
+
+
+def block_moment(header: BlockHeader) -> datetime:
+    return datetime.fromtimestamp(header.timestamp, UTC)
 
 
 class ChainMoved(RpcError):
@@ -139,7 +144,11 @@ class ChainReader:
                 succeeded.add(tx_hash)
         return [t for t in found if t.tx_hash in succeeded]
 
-    def observed(self, transfer: TransferLog) -> ObservedTransfer:
+    def observed(
+        self, transfer: TransferLog, headers: Mapping[int, BlockHeader]
+    ) -> ObservedTransfer:
+        """The ledger's view of a transfer; `headers` hold its block's (its timestamp decides
+        whether it counts for an order: docs/design.md, Orders)."""
         token = self._tokens[transfer.token_hex20]
         return ObservedTransfer(
             tx_hash=transaction_id(self.chain.protocol, transfer.tx_hash),
@@ -153,6 +162,7 @@ class ChainReader:
             decimals=token.decimals,
             amount=transfer.amount,
             min_amount=token.min_amount,
+            block_time=block_moment(headers[transfer.block_number]),
         )
 
     async def canonical_hashes(self, numbers: list[int]) -> dict[int, str]:

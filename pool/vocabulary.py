@@ -149,6 +149,7 @@ AlertKind = Literal[
     "confirmed_deposit_reverted",
     "unattributed_deposit",
     "reconciliation_discrepancy",
+    "order_payment_reverted",
 ]
 ALERT_KINDS: tuple[AlertKind, ...] = get_args(AlertKind)
 POOL_LOW: Final = "pool_low"
@@ -165,6 +166,7 @@ WEBHOOK_DELIVERY_FAILED: Final = "webhook_delivery_failed"
 CONFIRMED_DEPOSIT_REVERTED: Final = "confirmed_deposit_reverted"
 UNATTRIBUTED_DEPOSIT: Final = "unattributed_deposit"
 RECONCILIATION_DISCREPANCY: Final = "reconciliation_discrepancy"
+ORDER_PAYMENT_REVERTED: Final = "order_payment_reverted"
 
 
 @dataclass(frozen=True, slots=True)

@@ -114,7 +114,7 @@ async def _rescan_range(
             conn,
             chain_id=reader.chain.chain_id,
             protocol=reader.chain.protocol,
-            transfers=[reader.observed(t) for t in found],
+            transfers=[reader.observed(t, headers) for t in found],
             now=utc_now(),
         )
     report.logs += logs

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+from datetime import timedelta
 
 from chains.endpoints import AllEndpointsDown, EndpointPool, HealthNotes
 from chains.presets import ChainConfig, watched_chains
@@ -22,6 +23,7 @@ from chains.watch.address_book import AddressBook
 from chains.watch.watcher import ChainWatcher
 from pool.alerts.repository import fire_alert, resolve_alert
 from pool.chain_state.repository import record_endpoints
+from pool.deposits.ledger import DEFAULT_ORDER_COOLDOWN
 from pool.kit.clock import utc_now
 from pool.kit.config import Settings
 from pool.kit.db import Database, log_failure
@@ -42,7 +44,10 @@ async def run_watchers(settings: Settings, db: Database, stop: asyncio.Event) ->
     books: dict[Protocol, AddressBook] = {}
     for chain in chains:
         books.setdefault(chain.protocol, AddressBook(chain.protocol))
-    await asyncio.gather(*(watch_forever(c, db, books[c.protocol], stop) for c in chains))
+    cooldown = settings.orders.cooldown
+    await asyncio.gather(
+        *(watch_forever(c, db, books[c.protocol], stop, order_cooldown=cooldown) for c in chains)
+    )
 
 
 def settle_heap() -> None:
@@ -59,7 +64,12 @@ def settle_heap() -> None:
 
 
 async def watch_forever(
-    chain: ChainConfig, db: Database, book: AddressBook, stop: asyncio.Event
+    chain: ChainConfig,
+    db: Database,
+    book: AddressBook,
+    stop: asyncio.Event,
+    *,
+    order_cooldown: timedelta = DEFAULT_ORDER_COOLDOWN,
 ) -> None:
     endpoints = EndpointPool(
         [RpcClient(url, timeout=chain.rpc_timeout) for url in chain.rpc_urls],
@@ -69,7 +79,7 @@ async def watch_forever(
         # Leadership lost (or the lock failed): back in the standbys' line, after them.
         await run_every(
             stop,
-            lambda: _watch_while_leading(chain, db, book, endpoints, stop),
+            lambda: _watch_while_leading(chain, db, book, endpoints, stop, order_cooldown),
             pause=leadership.STANDBY_RETRY_SECONDS,
             log=log,
             failure="the chain's lock or leadership failed; standing by again",
@@ -85,6 +95,7 @@ async def _watch_while_leading(
     book: AddressBook,
     endpoints: EndpointPool,
     stop: asyncio.Event,
+    order_cooldown: timedelta,
 ) -> None:
     """Stand by until elected, then watch the chain until stopped or no longer its leader
     (any other failure reaches `watch_forever`, which logs it and stands by again)."""
@@ -92,7 +103,8 @@ async def _watch_while_leading(
         async with leadership.leading(db, chain.chain_id, stop) as leader:
             if leader is None:
                 return
-            watcher = ChainWatcher(chain, db, book, endpoints.endpoints[0].client, leader)
+            client = endpoints.endpoints[0].client
+            watcher = ChainWatcher(chain, db, book, client, leader, order_cooldown=order_cooldown)
             await _poll_until_stopped(watcher, endpoints, leader.ended)
     except LeadershipLost as exc:
         log.warning("standing by again", extra={"chain": chain.chain_id, "error": str(exc)})

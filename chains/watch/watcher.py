@@ -16,12 +16,12 @@ import asyncio
 import logging
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chains.presets import ChainConfig
-from chains.reader import ChainMoved, ChainReader, RangeTooLarge
+from chains.reader import ChainMoved, ChainReader, RangeTooLarge, block_moment
 from chains.rpc import RpcClient, RpcError
 from chains.watch.address_book import AddressBook
 from chains.watch.leadership import Leadership
@@ -62,8 +62,11 @@ class ChainWatcher:
         book: AddressBook,
         client: RpcClient,
         leadership: Leadership,
+        *,
+        order_cooldown: timedelta = ledger.DEFAULT_ORDER_COOLDOWN,
     ) -> None:
         self.chain = chain
+        self.order_cooldown = order_cooldown  # [orders] cooldown: orders complete in our writes
         self.db = db
         self.leadership = leadership
         self.book = book
@@ -230,9 +233,10 @@ class ChainWatcher:
                 conn,
                 chain_id=self.chain.chain_id,
                 protocol=self.chain.protocol,
-                transfers=[self.reader.observed(t) for t in fetched.found],
+                transfers=[self.reader.observed(t, headers) for t in fetched.found],
                 now=utc_now(),
                 confirmed_through=self._deepest(span.head),
+                order_cooldown=self.order_cooldown,
             )
             await chain_state.save_blocks(
                 conn,
@@ -246,6 +250,7 @@ class ChainWatcher:
                 block_number=span.end,
                 block_hash=end_hash,
                 now=utc_now(),
+                block_time=block_moment(headers[span.end]),
             )
         report.blocks += span.end - span.start + 1
         report.deposits += changes.recorded + changes.reopened
@@ -301,7 +306,9 @@ class ChainWatcher:
         # missed a rollback (a rescan raced it, say). Revert it now rather than leave it pending.
         orphaned = [d for d in ready if d.id not in verified]
         async with self.write() as conn:
-            changes = await ledger.confirm_deposits(conn, verified=verified, now=utc_now())
+            changes = await ledger.confirm_deposits(
+                conn, verified=verified, now=utc_now(), order_cooldown=self.order_cooldown
+            )
             if orphaned:
                 changes += await ledger.revert_deposits(conn, orphaned=orphaned, now=utc_now())
         report.reverted += changes.reverted

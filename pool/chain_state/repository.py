@@ -27,6 +27,7 @@ class Cursor:
     head_at: datetime | None
     updated_at: datetime
     endpoints: list[dict[str, Any]] | None = None
+    block_time: datetime | None = None  # of the cursor's block; None: not known yet
 
     def endpoints_at(self, now: datetime) -> list[dict[str, Any]]:
         """Endpoint health as the watcher last wrote it, each wait counted down to `now`: the
@@ -97,11 +98,16 @@ async def move_cursor(
     block_number: int,
     block_hash: str,
     now: datetime,
+    block_time: datetime | None = None,
 ) -> None:
+    """`block_time`: the timestamp of that block; None when not at hand (a rollback), which
+    holds order expiry on this chain until the next range moves the cursor again."""
     await conn.execute(
         update(chain_cursor)
         .where(chain_cursor.c.chain_id == chain_id)
-        .values(block_number=block_number, block_hash=block_hash, updated_at=now)
+        .values(
+            block_number=block_number, block_hash=block_hash, updated_at=now, block_time=block_time
+        )
     )
 
 

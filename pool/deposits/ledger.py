@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -20,6 +20,9 @@ from pool.chain_state import repository as chain_state
 from pool.deposits import ledger_repository as repo
 from pool.deposits.payloads import ShownChain, as_pending, deposit_payload, new_deposit_payload
 from pool.deposits.repository import deposits_by_ids
+from pool.kit.config_sections import OrderSettings
+from pool.orders import lifecycle
+from pool.orders.linking import BINDING, OrderLink, owner_of
 from pool.vocabulary import (
     CONFIRMED,
     CONFIRMED_DEPOSIT_REVERTED,
@@ -35,6 +38,9 @@ from pool.vocabulary import (
 )
 from pool.webhooks.events_repository import insert_events
 from pool.webhooks.outbox import new_event_id
+
+# What an order's address cools down for when the caller does not say ([orders] cooldown).
+DEFAULT_ORDER_COOLDOWN = OrderSettings().cooldown
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +58,9 @@ class ObservedTransfer:
     decimals: int
     amount: int
     min_amount: int
+    # The block's timestamp: it decides whether a transfer counts for an order. None only
+    # where no order can be involved (tests of the ledger alone); detection time stands in.
+    block_time: datetime | None = None
 
     @property
     def is_dust(self) -> bool:
@@ -89,6 +98,7 @@ async def record_transfers(
     transfers: Sequence[ObservedTransfer],
     now: datetime,
     confirmed_through: int | None = None,
+    order_cooldown: timedelta = DEFAULT_ORDER_COOLDOWN,
 ) -> LedgerChanges:
     """Record new deposits once (Invariant 5) and re-open reverted ones seen again (Invariant 7).
 
@@ -96,6 +106,9 @@ async def record_transfers(
     at the required depth (a catch-up scan checks their headers). New deposits there are
     recorded confirmed at once, announced pending then confirmed in this same transaction,
     rather than left for the next confirmation pass to read back and update.
+
+    A transfer to an order's address is the order's (pool/orders/linking.py): no binding, no
+    `deposit.*` event, no unattributed alert; born confirmed, it may complete its order here.
     """
     changes = LedgerChanges()
     if not transfers:
@@ -115,6 +128,15 @@ async def record_transfers(
     announcements = [(DEPOSIT_PENDING, p) for p in pending]
     announcements += [(DEPOSIT_CONFIRMED, p) for p in new.confirmed]
     changes.events = await _insert_announcements(conn, announcements, now)
+    ordered = [
+        i.row["id"]
+        for i in new.inserted
+        if i.row["order_id"] is not None and i.row["status"] == CONFIRMED
+    ]
+    if ordered:
+        changes.events += await lifecycle.after_confirmation(
+            conn, deposit_ids=ordered, now=now, cooldown=order_cooldown
+        )
     return changes
 
 
@@ -187,6 +209,7 @@ async def _reopen_reverted(
 ) -> list[str]:
     """Re-open reverted deposits seen again; the ids of those receivers must hear about."""
     announce: list[str] = []
+    relinked: list[str] = []
     for transfer in transfers:
         previous = known.get((transfer.tx_hash, transfer.log_index))
         if previous is None or previous.status != REVERTED:
@@ -197,9 +220,14 @@ async def _reopen_reverted(
             status=DUST if transfer.is_dust else PENDING,
             block_number=transfer.block_number,
             block_hash=transfer.block_hash,
+            block_time=transfer.block_time,
         )
         if reopened and previous.binding_id is not None and not transfer.is_dust:
             announce.append(previous.id)
+        if reopened and previous.binding_id is None:
+            relinked.append(previous.id)
+    if relinked:  # an order's transfer in another block: its role follows the new block time
+        await lifecycle.relink(conn, deposit_ids=relinked)
     return announce
 
 
@@ -210,8 +238,18 @@ def _deposit_row(
     now: datetime,
     deepest: int,
 ) -> dict[str, Any]:
+    block_time = transfer.block_time or now
+    owner = owner_of(
+        recipient.order,
+        bound_at=recipient.bound_at,
+        chain_id=chain_id,
+        token_contract=transfer.token_contract,
+        block_time=block_time,
+    )
+    order = owner if isinstance(owner, OrderLink) else None
     # Invariant 4: an archived address is still watched, but nobody is credited through it.
-    binding_id = None if recipient.archived else recipient.binding_id
+    # The latest use wins: an order's transfer (or one after its cooldown) is no binding's.
+    binding_id = None if recipient.archived or owner != BINDING else recipient.binding_id
     status = CONFIRMED if transfer.block_number <= deepest else PENDING
     return {
         "id": deposit_id(chain_id, transfer.tx_hash, transfer.log_index),
@@ -232,6 +270,9 @@ def _deposit_row(
         "late": binding_id is not None and not recipient.binding_active,
         "detected_at": now,
         "confirmed_at": now if status == CONFIRMED and not transfer.is_dust else None,
+        "order_id": None if order is None else order.order_id,
+        "order_role": None if order is None else order.role,
+        "block_time": transfer.block_time,
     }
 
 
@@ -253,7 +294,7 @@ def _unattributed_firings(chain_id: str, candidates: Sequence[_NewRow]) -> dict[
             },
         )
         for row in (c.row for c in candidates)
-        if row["binding_id"] is None and row["status"] != DUST
+        if row["binding_id"] is None and row["order_id"] is None and row["status"] != DUST
     }
 
 
@@ -282,7 +323,11 @@ def _fresh_payloads(
 
 
 async def confirm_deposits(
-    conn: AsyncConnection, *, verified: Mapping[str, str], now: datetime
+    conn: AsyncConnection,
+    *,
+    verified: Mapping[str, str],
+    now: datetime,
+    order_cooldown: timedelta = DEFAULT_ORDER_COOLDOWN,
 ) -> LedgerChanges:
     """Confirm pending deposits whose block hash was just re-verified canonical.
 
@@ -293,6 +338,10 @@ async def confirm_deposits(
     # chain's watcher changes a pending row's block, so one UPDATE per chunk is enough.
     announce = await repo.mark_all_confirmed(conn, deposit_ids=list(verified), now=now)
     events = await _announce(conn, DEPOSIT_CONFIRMED, announce, now, attributed_only=True)
+    # Orders' transfers among them: completion, late and mismatch notices (same transaction).
+    events += await lifecycle.after_confirmation(
+        conn, deposit_ids=announce, now=now, cooldown=order_cooldown
+    )
     return LedgerChanges(confirmed=len(announce), events=events)
 
 
@@ -314,6 +363,9 @@ async def revert_deposits(
             await _alert_confirmed_reverted(conn, lost, now)
     announced = [d.id for d in orphaned if d.announced]
     events = await _announce(conn, DEPOSIT_REVERTED, announced, now)
+    credited = [d.id for d in orphaned if d.status in CREDITED and d.binding_id is None]
+    if credited:  # a completed order's payment among them: `order.reverted` and an alert
+        events += await lifecycle.after_revert(conn, credited_ids=credited, now=now)
     return LedgerChanges(reverted=len(orphaned), events=events)
 
 

@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.kit.bulk import in_values, insert_json, insert_rows, list_parameter
 from pool.kit.db import computed_while_waiting
-from pool.kit.tables import address, binding, deposit
+from pool.kit.tables import address, binding, deposit, payment_order
+from pool.orders.repository import OrderUse, order_use_columns
 from pool.vocabulary import (
     ARCHIVED,
     CONFIRMED,
@@ -40,6 +41,8 @@ class Recipient:
     binding_id: int | None
     binding_active: bool
     deposit_reference: str | None  # of that binding
+    bound_at: datetime | None = None  # of that binding
+    order: OrderUse | None = None  # the address's latest order (pool/orders/linking.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,12 +77,22 @@ _KNOWN = (
 
 def _recipients_statement(dialect: str) -> Any:
     """Built once per database (the watcher looks recipients up every range): the protocol
-    and the hex20s are bind parameters."""
+    and the hex20s are bind parameters. The address's latest order comes in the same query
+    (an index probe on payment_order (address_id, created_at)), not in a second one."""
     history = binding.alias("history")
     latest = (
         select(history.c.id)
         .where(history.c.address_id == address.c.id)
         .order_by(history.c.bound_at.desc(), history.c.id.desc())
+        .limit(1)
+        .correlate(address)
+        .scalar_subquery()
+    )
+    orders = payment_order.alias("orders")
+    latest_order = (
+        select(orders.c.id)
+        .where(orders.c.address_id == address.c.id)
+        .order_by(orders.c.created_at.desc(), orders.c.id.desc())
         .limit(1)
         .correlate(address)
         .scalar_subquery()
@@ -93,8 +106,14 @@ def _recipients_statement(dialect: str) -> Any:
             binding.c.id,
             binding.c.unbound_at,
             binding.c.deposit_reference,
+            binding.c.bound_at,
+            *order_use_columns(),
         )
-        .select_from(address.outerjoin(binding, binding.c.id == latest))
+        .select_from(
+            address.outerjoin(binding, binding.c.id == latest).outerjoin(
+                payment_order, payment_order.c.id == latest_order
+            )
+        )
         .where(
             address.c.protocol == bindparam("protocol"),
             in_values(dialect, address.c.hex20, list_parameter(dialect, "hex20s", address.c.hex20)),
@@ -108,12 +127,15 @@ _RECIPIENTS = {dialect: _recipients_statement(dialect) for dialect in ("sqlite",
 async def recipients(
     conn: AsyncConnection, *, protocol: Protocol, hex20s: Collection[str]
 ) -> dict[str, Recipient]:
-    """hex20 → the pool address and its latest binding (active, or the last one unbound)."""
+    """hex20 → the pool address, its latest binding (active, or the last one unbound) and
+    its latest order."""
     found: dict[str, Recipient] = {}
     for chunk in chunks(sorted(hex20s)):
         statement = _RECIPIENTS[conn.dialect.name]
         rows = await conn.execute(statement, {"protocol": protocol, "hex20s": chunk})
-        for address_id, hex20, text, status, binding_id, unbound_at, reference in rows.all():
+        for row in rows.all():
+            address_id, hex20, text, status, binding_id, unbound_at, reference, bound_at = row[:8]
+            order = None if row[8] is None else OrderUse(*row[8:])
             found[hex20] = Recipient(
                 address_id,
                 hex20,
@@ -122,6 +144,8 @@ async def recipients(
                 binding_id,
                 binding_id is not None and unbound_at is None,
                 reference,
+                bound_at,
+                order,
             )
     return found
 
@@ -196,6 +220,7 @@ async def reopen_deposit(
     status: DepositStatus,
     block_number: int,
     block_hash: str,
+    block_time: datetime | None = None,
 ) -> bool:
     """A reverted transaction re-included on the canonical chain: same row, new block."""
     result = await conn.execute(
@@ -205,6 +230,7 @@ async def reopen_deposit(
             status=status,
             block_number=block_number,
             block_hash=block_hash,
+            block_time=block_time,
             reverted_at=None,
             confirmed_at=None,
         )

@@ -229,6 +229,9 @@ chain_cursor = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     # [{endpoint, state, reason, head, failures, retryInSeconds}] as the watcher last saw them.
     Column("endpoints", JSON, nullable=True),
+    # The timestamp of the cursor's block (NULL after a rollback until the next range): the
+    # expiry worker waits until it passes an order's grace end (docs/design.md, Orders).
+    Column("block_time", UTCDateTime, nullable=True),
 )
 # Which watcher writes a chain (Invariant 15): `epoch` goes up by one each time a watcher takes
 # the chain's leadership, and every transaction that writes the chain's state locks this row and

@@ -10,7 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.kit.amounts import format_units
 from pool.kit.clock import isoformat_z, isoformat_z_or_none
-from pool.orders.repository import OrderRow, OrderTransfer, orders_by_ids, transfers_of
+from pool.orders.repository import (
+    OrderRow,
+    OrderTransfer,
+    OrderUse,
+    orders_by_ids,
+    transfers_of,
+)
 from pool.vocabulary import (
     CREDITED,
     LATE_PAYMENT,
@@ -88,7 +94,7 @@ async def order_payloads(conn: AsyncConnection, ids: Sequence[str]) -> dict[str,
     }
 
 
-def payment_moment_fits(order: OrderRow, block_time: datetime) -> bool:
+def payment_moment_fits(order: OrderRow | OrderUse, block_time: datetime) -> bool:
     """Invariant 14's clock: a transfer counts when its block's timestamp is no earlier than the
     order's creation second and no later than the grace end (block time, not detection time)."""
     created_second = order.created_at.replace(microsecond=0)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Select
 
@@ -74,6 +74,37 @@ class OrderTransfer:
     status: str
     detected_at: datetime
     chain_head: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderUse:
+    """An address's latest order, as the watcher reads it beside the address's latest binding:
+    enough to tell whether a transfer is that order's, and what it is to it."""
+
+    order_id: str
+    chain_id: str
+    token_contract: str
+    status: OrderStatus
+    created_at: datetime
+    grace_ends_at: datetime
+    ended_at: datetime | None  # completed, expired or cancelled at
+    cooldown_until: datetime | None
+
+
+def order_use_columns() -> tuple[Any, ...]:
+    """The columns of `OrderUse`, in its order (a query joins `payment_order` for them)."""
+    return (
+        payment_order.c.id,
+        payment_order.c.chain_id,
+        payment_order.c.token_contract,
+        payment_order.c.status,
+        payment_order.c.created_at,
+        payment_order.c.grace_ends_at,
+        func.coalesce(
+            payment_order.c.completed_at, payment_order.c.expired_at, payment_order.c.cancelled_at
+        ),
+        payment_order.c.cooldown_until,
+    )
 
 
 def orders_query() -> Select[Any]:
@@ -198,3 +229,47 @@ async def release_address(
             status=AVAILABLE, cooldown_until=cooldown_until, recycled_at=now, last_reference=None
         )
     )
+
+
+async def order_links(
+    conn: AsyncConnection, deposit_ids: Sequence[str]
+) -> dict[str, tuple[str, OrderPaymentRole]]:
+    """deposit id → (its order, its role), for those of these deposits that are an order's."""
+    links: dict[str, tuple[str, OrderPaymentRole]] = {}
+    for start in range(0, len(deposit_ids), IN_LIST):
+        chunk = list(deposit_ids[start : start + IN_LIST])
+        statement = select(deposit.c.id, deposit.c.order_id, deposit.c.order_role).where(
+            deposit.c.id.in_(chunk), deposit.c.order_id.is_not(None)
+        )
+        for deposit_id, order_id, role in (await conn.execute(statement)).all():
+            links[deposit_id] = (order_id, role)
+    return links
+
+
+async def relink_candidates(
+    conn: AsyncConnection, deposit_ids: Sequence[str]
+) -> dict[str, tuple[str, str, str, datetime | None]]:
+    """deposit id → (order, chain, token contract, block time) of these deposits' order ones."""
+    found: dict[str, tuple[str, str, str, datetime | None]] = {}
+    for start in range(0, len(deposit_ids), IN_LIST):
+        chunk = list(deposit_ids[start : start + IN_LIST])
+        statement = select(
+            deposit.c.id,
+            deposit.c.order_id,
+            deposit.c.chain_id,
+            deposit.c.token_contract,
+            deposit.c.block_time,
+        ).where(deposit.c.id.in_(chunk), deposit.c.order_id.is_not(None))
+        for row in (await conn.execute(statement)).all():
+            found[row[0]] = (row[1], row[2], row[3], row[4])
+    return found
+
+
+async def order_use(conn: AsyncConnection, order_id: str) -> OrderUse | None:
+    statement = select(*order_use_columns()).where(payment_order.c.id == order_id)
+    row = (await conn.execute(statement)).first()
+    return None if row is None else OrderUse(*row)
+
+
+async def set_role(conn: AsyncConnection, *, deposit_id: str, role: OrderPaymentRole) -> None:
+    await conn.execute(update(deposit).where(deposit.c.id == deposit_id).values(order_role=role))

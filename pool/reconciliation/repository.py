@@ -57,6 +57,7 @@ class LedgerDeposit:
     attributed: bool
     detected_at: datetime
     confirmed_at: datetime | None
+    order_id: str | None = None  # an order's transfer (announced by order events)
 
 
 @dataclass(slots=True)
@@ -101,6 +102,7 @@ _LEDGER_COLUMNS = (
     deposit.c.binding_id.is_not(None),
     deposit.c.detected_at,
     deposit.c.confirmed_at,
+    deposit.c.order_id,
 )
 
 

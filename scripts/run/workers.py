@@ -1,5 +1,5 @@
 """Every background worker of a process: chain watchers, webhook delivery, reconciliation,
-alert rules and the hooks that carry alerts.
+alert rules and the hooks that carry alerts, order expiry.
 
 `serve` runs them beside the API; `addrpool worker` runs them alone.
 """
@@ -14,6 +14,7 @@ from pool.alerts.engine import run_rules
 from pool.alerts.notifier import AlertNotifier
 from pool.kit.config import Settings
 from pool.kit.db import Database
+from pool.orders.expiry import run_expiry
 from pool.webhooks.delivery import DeliveryWorker
 
 
@@ -30,6 +31,7 @@ async def run_workers(settings: Settings, db: Database, stop: asyncio.Event) -> 
         run_reconciler(settings, db, stop),
         run_rules(db, settings.alerts, watched, stop),
         AlertNotifier(db, settings.alerts).run(stop),
+        run_expiry(db, settings.orders, stop),
     ]
     if settings.binding_backend == "payin":
         from chains.checks.upstream_check import UpstreamChecker

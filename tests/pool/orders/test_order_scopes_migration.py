@@ -1,4 +1,4 @@
-"""Migration 0016: keys and webhook endpoints made before orders keep working with orders."""
+"""Migration 0017: keys and webhook endpoints made before orders keep working with orders."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ async def _old_endpoint(conn, endpoint_id: str, events) -> None:
 
 
 async def test_keys_and_endpoints_from_before_orders_gain_orders(db: Database) -> None:
-    await downgrade(db, "0015")
+    await downgrade(db, "0016")
     async with db.write() as conn:
         await _old_key(conn, 1, "deposits:read deposits:write")
         await _old_key(conn, 2, "deposits:read pool:read")

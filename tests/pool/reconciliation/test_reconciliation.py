@@ -185,3 +185,10 @@ def test_moments_with_an_offset_come_back_in_utc() -> None:
         2026, 11, 1, 8, tzinfo=UTC
     )
     assert parse_moment("2026-11-01T10:00:00+02:00", now=NOW).utcoffset() == timedelta(0)
+
+
+def test_an_orders_transfer_is_neither_unattributed_nor_unannounced() -> None:
+    """No binding and no deposit event, by design: its order accounts for it."""
+    paid = replace(CONFIRMED, attributed=False, order_id="ord_1")
+    assert categories([paid], Announced()) == []
+    assert categories([replace(paid, order_id=None)], Announced()) == ["unattributed"]

@@ -11,16 +11,16 @@ endpoint it already has. So:
 Data only; the schema is 0015's. The downgrade leaves the rows as they are: 0015 knows these
 scopes and event types too.
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-06
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0016"
-down_revision = "0015"
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
