@@ -1,0 +1,120 @@
+"""PayIn's own clients, unchanged but for their base URL and key, against a real `addrpool serve`
+watching anvil: the Python client's create_order/get_order, the TypeScript client (compiled with
+tsc --strict) for createOrder/getOrder/bindAddress, and the guide's webhook receiver verifying the
+`order.completed` a payment brings."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from pool.kit.db import Database
+from scripts.devnet import anvil
+from tests.fixtures.clients.typescript import compile_client, drive_client
+from tests.fixtures.devnet import Devnet
+from tests.fixtures.helpers import auth, load_pool, make_key
+from tests.fixtures.order_rows import chain_now, stamp_next_block
+from tests.fixtures.polling import wait_until
+from tests.fixtures.receivers.node import seed_receiver
+from tests.fixtures.server import running_server
+from tests.scripts.run.test_seed_client import PayInClient
+
+pytestmark = pytest.mark.server
+
+USDT = 10**6  # the devnet token has 6 decimals
+
+
+def _serve_env(tmp_path: Path, devnet: Devnet) -> dict[str, str]:
+    config = tmp_path / "addrpool.toml"
+    config.write_text(
+        f'[chains.devnet]\nprotocol = "evm"\nrpc_urls = ["{devnet.url}"]\n'
+        f"poll_interval = 0.2\nconfirmations = 1\nstart_block = {anvil.block_number(devnet.url)}\n"
+        f'[chains.devnet.tokens.USDT]\ncontract = "{devnet.usdt}"\ndecimals = 6\n'
+    )
+    return {
+        "ADDRPOOL_CONFIG": str(config),
+        "ADDRPOOL_WEBHOOK_ALLOW_PRIVATE": "true",
+        "ADDRPOOL_SECRET_KEY": secrets.token_hex(16),
+    }
+
+
+async def test_the_guides_python_client_orders_and_its_receiver_verifies_the_completion(
+    database_url: str, db: Database, devnet: Devnet, tmp_path: Path, no_proxy_env: None
+) -> None:
+    await load_pool(db, "evm", 3)
+    key = await make_key(db, scopes=None)  # the default scopes: a PayIn client's key
+    operator = await make_key(db, scopes=["admin"])
+    with running_server(database_url, extra_env=_serve_env(tmp_path, devnet)) as server:
+        api = f"{server.base_url}/api/v1"
+        hooks = httpx.Client(base_url=api, headers=auth(operator))
+        endpoint = hooks.post(
+            "/webhooks/endpoints",
+            json={"url": "http://127.0.0.1:9/later", "events": ["order.completed"]},
+        ).json()["data"]
+        with seed_receiver(endpoint["secret"]) as receiver:
+            hooks.patch(f"/webhooks/endpoints/{endpoint['id']}", json={"url": receiver.url})
+            payin = PayInClient(api_key=key, base_url=api)
+            order = payin.create_order("order_py_1", "25.5", "USDT", "devnet")
+            assert order["status"] == "pending" and order["paymentUrl"].endswith(order["orderId"])
+            assert payin.get_order(order["orderId"])["address"] == order["address"]
+
+            # The shared devnet's clock may lag ours after other tests' snapshots: a payment
+            # counts from the order's creation second by block time.
+            created = datetime.fromisoformat(order["createdAt"])
+            if chain_now(devnet.url) <= created:
+                stamp_next_block(devnet.url, created + timedelta(seconds=1))
+            tx_hash = anvil.transfer(devnet.url, devnet.usdt, order["address"], 25_500_000)
+            wait_until(
+                lambda: payin.get_order(order["orderId"])["status"] == "completed",
+                timeout=30,
+                what="the order completed",
+            )
+            completed = payin.get_order(order["orderId"])
+            assert completed["txHash"] == tx_hash and completed["confirmedReceived"] == "25.5"
+
+            def delivered() -> list[dict[str, object]]:
+                query = {"eventType": "order.completed", "status": "succeeded"}
+                return list(
+                    hooks.get("/webhooks/deliveries", params=query).json()["data"]["deliveries"]
+                )
+
+            wait_until(lambda: delivered(), timeout=30, what="order.completed delivered")
+            # The guide's receiver answers 200 only to a body whose signature it verified.
+            assert [d["lastStatusCode"] for d in delivered()] == [200]
+        assert server.terminate() == 0
+
+
+async def test_the_guides_typescript_client_creates_gets_and_binds(
+    database_url: str, db: Database, devnet: Devnet, tmp_path: Path, no_proxy_env: None
+) -> None:
+    script = compile_client(tmp_path / "ts")
+    await load_pool(db, "evm", 3)
+    key = await make_key(db, scopes=None)
+    with running_server(database_url, extra_env=_serve_env(tmp_path, devnet)) as server:
+        calls = drive_client(
+            script,
+            base_url=f"{server.base_url}/api/v1",
+            api_key=key,
+            reference="order_ts_1",
+            chain="devnet",
+            currency="USDT",
+        )
+        assert server.terminate() == 0
+    created, fetched, bound, unknown = calls
+    order = created["result"]
+    assert created["paymentUrl"] == order["paymentUrl"]
+    assert (order["orderReference"], order["amount"], order["status"]) == (
+        "order_ts_1",
+        "100",
+        "pending",
+    )
+    assert fetched["result"]["orderId"] == order["orderId"]
+    assert fetched["result"]["address"] == order["address"]
+    assert bound["result"]["depositReference"] == "user_order_ts_1"
+    assert bound["result"]["address"] != order["address"]  # an allocated address is never bound
+    # The client throws `data.message` on an error answer.
+    assert "not found" in unknown["error"].lower()
