@@ -175,15 +175,7 @@ def run_postgres_round(database: str, key: str, label: str, args: argparse.Names
     url = f"postgresql://postgres@127.0.0.1:5432/{database}"
     env = {**os.environ, "ADDRPOOL_DATABASE_URL": url, "ADDRPOOL_LOG_LEVEL": "WARNING"}
     workers = str(args.workers)
-    uvicorn = [
-        str(VENV_BIN / "python"),
-        "-m",
-        "uvicorn",
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
-    baseline_argv = [*uvicorn, "--factory", "scripts.bench.baseline_app:create"]
+    baseline_argv = [*_uvicorn(), "--factory", "scripts.bench.baseline_app:create"]
     baseline_argv += ["--port", str(PORT_BASELINE), "--workers", workers]
     api_argv = [str(VENV_BIN / "addrpool"), "api", "--port", str(PORT_API), "--workers", workers]
     targets = {
@@ -218,26 +210,48 @@ def median_run(samples: list[dict[str, float]]) -> dict[str, float]:
 
 
 def run_sqlite(args: argparse.Namespace, pool: int = 100_000) -> dict:
-    """One `addrpool serve` process on a SQLite file: the embedded default."""
+    """One `addrpool serve` process on a SQLite file (the embedded default), beside the bare
+    claim's ceiling on a copy of the same file, both up at once, their loads alternating."""
     workdir = Path(tempfile.mkdtemp(prefix="addrpool-bench-"))
-    env = {
-        **os.environ,
-        "ADDRPOOL_DATABASE_URL": f"sqlite:///{workdir / 'bench.db'}",
-        "ADDRPOOL_LOG_LEVEL": "WARNING",
-    }
+    try:
+        return _run_sqlite_in(workdir, args, pool)
+    finally:
+        shutil.rmtree(workdir)
+
+
+def _run_sqlite_in(workdir: Path, args: argparse.Namespace, pool: int) -> dict:
+    bind_file, ceiling_file = workdir / "bench.db", workdir / "ceiling.db"
+    env = {**os.environ, "ADDRPOOL_DATABASE_URL": f"sqlite:///{bind_file}"}
+    env["ADDRPOOL_LOG_LEVEL"] = "WARNING"
     addresses = workdir / "addresses.txt"
     addresses.write_text("\n".join(f"0x{i + 1:040x}" for i in range(pool)) + "\n")
     addrpool("import", str(addresses), "--protocol", "evm", env=env)
     key = json.loads(addrpool("keys", "create", "--name", "bench", "--json", env=env))["key"]
-    argv = [str(VENV_BIN / "addrpool"), "serve", "--port", str(PORT_API)]
-    url = f"http://127.0.0.1:{PORT_API}"
-    with serving(argv, env, PORT_API):
-        runs = [
-            wrk(url, "/api/v1/deposits/bind", key, f"s{n}", args.duration)
-            for n in range(args.repeat)
-        ]
-    shutil.rmtree(workdir)
-    return median_run(runs)
+    shutil.copy(bind_file, ceiling_file)  # every process has closed it: no WAL left beside it
+    ceiling_env = {**env, "ADDRPOOL_DATABASE_URL": f"sqlite:///{ceiling_file}"}
+    ceiling_argv = [*_uvicorn(), "--factory", "scripts.bench.baseline_app:create"]
+    ceiling_argv += ["--port", str(PORT_BASELINE)]
+    bind_argv = [str(VENV_BIN / "addrpool"), "serve", "--port", str(PORT_API)]
+    targets = {
+        "ceiling": (PORT_BASELINE, "/claim"),
+        "bind": (PORT_API, "/api/v1/deposits/bind"),
+    }
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
+    with serving(ceiling_argv, ceiling_env, PORT_BASELINE), serving(bind_argv, env, PORT_API):
+        names = list(targets)
+        for repetition in range(args.repeat):
+            shift = repetition % len(names)
+            for name in names[shift:] + names[:shift]:
+                port, path = targets[name]
+                prefix = f"s{repetition}{name[0]}"
+                runs[name].append(wrk(f"http://127.0.0.1:{port}", path, key, prefix, args.duration))
+    result = {name: median_run(samples) for name, samples in runs.items()}
+    result["ratio"] = result["bind"]["rps"] / result["ceiling"]["rps"]
+    return result
+
+
+def _uvicorn() -> list[str]:
+    return [str(VENV_BIN / "python"), "-m", "uvicorn", "--no-access-log", "--log-level", "warning"]
 
 
 def main() -> int:
