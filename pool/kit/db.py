@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from pool.kit.errors import ConfigurationError, RaceLost
 from pool.kit.group_commit import GroupCommit
 from pool.kit.sqlite_checkpoint import SAFETY_NET_PAGES, Checkpointer
-from pool.kit.sqlite_trip import Trip
+from pool.kit.sqlite_trip import Compiler, Trip
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -72,7 +72,7 @@ class Database:
         self._sqlite_writer: asyncio.Lock | None = None
         self._trip_driver: Any = None  # see _writer_driver
         self._group_commit = (
-            GroupCommit(self._writer_lock, self._writer_driver, self._writer.dialect)
+            GroupCommit(self._writer_lock, self._writer_driver, Compiler(self._writer.dialect))
             if self.is_sqlite
             else None
         )

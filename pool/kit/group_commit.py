@@ -19,9 +19,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from sqlalchemy.engine import Dialect
-
-from pool.kit.sqlite_trip import Outcome, Trip, run_batch
+from pool.kit.sqlite_trip import Compiler, Outcome, Trip, run_batch
 
 T = TypeVar("T")
 # Works per trip at most. More would only lengthen the wait of the writers queued behind it;
@@ -37,13 +35,13 @@ class GroupCommit:
         self,
         lock: Callable[[], asyncio.Lock],
         driver: Callable[[], Awaitable[Any]],
-        dialect: Dialect,
+        compiler: Compiler,
         *,
         max_batch: int = MAX_BATCH,
     ) -> None:
         self._lock = lock
         self._driver = driver  # the writer's aiosqlite connection
-        self._dialect = dialect
+        self._compiler = compiler
         self._max_batch = max_batch
         self._waiting: list[Waiting] = []
         self._drainer: asyncio.Future[None] | None = None
@@ -91,7 +89,7 @@ class GroupCommit:
         driver = await self._driver()
         # aiosqlite's own methods queue their calls so; it has no public one for ours.
         outcomes: list[Outcome] = await driver._execute(
-            run_batch, driver._conn, self._dialect, works
+            run_batch, driver._conn, self._compiler, works
         )
         return outcomes
 

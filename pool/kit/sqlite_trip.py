@@ -10,9 +10,9 @@ behind it (docs/performance.md, Bind).
 
 Here a whole transaction — BEGIN IMMEDIATE, the statements of one or more works, COMMIT — is one
 function run in that thread (`run_batch`): one trip, whatever the number of statements. The
-statements are SQLAlchemy's, compiled once for SQLite (`TripStatement`), their parameters put
-through the same bind processors (datetimes, JSON), so that what they write is exactly what the
-SQLAlchemy path writes. A work runs outside the event loop: plain Python and SQL, quick, no
+statements are SQLAlchemy's (`TripStatement`), compiled once per writer (`Compiler`), their
+parameters put through the same bind processors (datetimes, JSON), so that what they write is
+exactly what the SQLAlchemy path writes. A work runs outside the event loop: plain Python and SQL, quick, no
 `await`. `pool.kit.group_commit` decides which works share a trip.
 """
 
@@ -33,22 +33,45 @@ Row = tuple[Any, ...]
 
 
 class TripStatement:
-    """A statement built once with bind parameters, compiled once for the writer's dialect.
+    """A statement built once with bind parameters, to be compiled for the writer's dialect.
 
     `column_keys`: for an INSERT without values, the columns its parameters will fill.
     """
 
     def __init__(self, statement: ClauseElement, *, column_keys: Sequence[str] = ()) -> None:
-        self._statement = statement
-        self._column_keys = list(column_keys)
-        self._compiled: dict[Dialect, _Compiled] = {}
+        self.statement = statement
+        self.column_keys = list(column_keys)
 
-    def compiled(self, dialect: Dialect) -> _Compiled:
-        compiled = self._compiled.get(dialect)
-        if compiled is None:
-            compiled = _Compiled(self._statement, dialect, self._column_keys)
-            self._compiled[dialect] = compiled
-        return compiled
+
+class Compiler:
+    """One writer's compiled statements and bind processors, made on first use and kept as long
+    as the writer (its dialect's processors may hold the dialect: a cache shared by every
+    engine a process ever made would keep them all)."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+        self._statements: dict[int, tuple[TripStatement, _Compiled]] = {}
+        self._processors: dict[tuple[type, str], Any] = {}
+
+    def compiled(self, statement: TripStatement) -> _Compiled:
+        found = self._statements.get(id(statement))
+        if found is None or found[0] is not statement:
+            found = (statement, _Compiled(statement, self))
+            self._statements[id(statement)] = found
+        return found[1]
+
+    def processor(self, bind: BindParameter[Any]) -> Any:
+        """One processor per type: statements whose parameters share a type share it, and with
+        it a work's memo of processed values. Types are told apart by class and repr (which
+        shows their arguments: Numeric(78, 0) is not Numeric(10, 2))."""
+        kind = (type(bind.type), repr(bind.type))
+        if kind not in self._processors:
+            # The dialect's own implementation of the type (SQLite's DATETIME writes the text
+            # SQLAlchemy reads back); the generic type's processor would hand sqlite3 the
+            # datetime itself.
+            impl = bind.type.dialect_impl(self.dialect)
+            self._processors[kind] = impl.bind_processor(self.dialect)
+        return self._processors[kind]
 
 
 class _Compiled:
@@ -56,37 +79,47 @@ class _Compiled:
     statement's own constant (a literal such as `status = 'available'` is a bound parameter
     too), already processed."""
 
-    def __init__(self, statement: ClauseElement, dialect: Dialect, column_keys: list[str]) -> None:
+    def __init__(self, statement: TripStatement, compiler: Compiler) -> None:
         compiled = cast(
-            SQLCompiler, statement.compile(dialect=dialect, column_keys=column_keys or None)
+            SQLCompiler,
+            statement.statement.compile(
+                dialect=compiler.dialect, column_keys=statement.column_keys or None
+            ),
         )
         if compiled.positiontup is None:  # pragma: no cover - SQLite's paramstyle is positional
             raise TypeError("a SQLite trip needs a positional paramstyle")
         self.sql = compiled.string
-        self._slots = [_slot(compiled.binds[name], dialect) for name in compiled.positiontup]
+        self._slots = [_slot(compiled.binds[name], compiler) for name in compiled.positiontup]
 
-    def parameters(self, given: Mapping[str, Any]) -> tuple[Any, ...]:
+    def parameters(self, given: Mapping[str, Any], memo: Memo) -> tuple[Any, ...]:
         """The positional values; a parameter the statement needs and `given` lacks raises
-        KeyError. Processing (a datetime's text, say) is what costs: a value given for several
-        placeholders (a transaction's `now`) is processed once."""
-        done: dict[str, Any] = {}
+        KeyError. Processing is the costly part (SQLite's text of a datetime takes ~7 µs): a
+        value processed once in `memo` (a work's, shared by its statements) is not again."""
         values = []
         for name, process, constant in self._slots:
             if name is None:
                 values.append(constant)
-            elif name in done:
-                values.append(done[name])
-            else:
-                value = given[name]
-                done[name] = value = value if process is None or value is None else process(value)
-                values.append(value)
+                continue
+            value = given[name]
+            if process is not None and value is not None:
+                key = (id(process), id(value))
+                seen = memo.get(key)
+                if seen is not None and seen[0] is value:
+                    value = seen[1]
+                else:
+                    memo[key] = (value, processed := process(value))
+                    value = processed
+            values.append(value)
         return tuple(values)
 
 
-def _slot(bind: BindParameter[Any], dialect: Dialect) -> tuple[str | None, Any, Any]:
-    # The dialect's own implementation of the type (SQLite's DATETIME writes the text SQLAlchemy
-    # reads back); the generic type's processor would hand sqlite3 the datetime itself.
-    process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+# (processor, value) identities → (value, processed value); the value is kept, so its identity
+# cannot be reused by another object while the entry lives.
+Memo = dict[tuple[int, int], tuple[Any, Any]]
+
+
+def _slot(bind: BindParameter[Any], compiler: Compiler) -> tuple[str | None, Any, Any]:
+    process = compiler.processor(bind)
     if bind.required:
         return bind.key, process, None
     constant = bind.effective_value
@@ -96,15 +129,16 @@ def _slot(bind: BindParameter[Any], dialect: Dialect) -> tuple[str | None, Any, 
 class Trip:
     """What a work function gets: the writer's connection, inside its transaction."""
 
-    def __init__(self, connection: sqlite3.Connection, dialect: Dialect) -> None:
+    def __init__(self, connection: sqlite3.Connection, compiler: Compiler) -> None:
         self._connection = connection
-        self._dialect = dialect
+        self._compiler = compiler
+        self._memo: Memo = {}
 
     def rows(self, statement: TripStatement, parameters: Mapping[str, Any]) -> list[Row]:
         """Run `statement`; its rows (a RETURNING's, or none). A database error is raised as
         SQLAlchemy raises it (IntegrityError, OperationalError…), so callers catch one kind."""
-        compiled = statement.compiled(self._dialect)
-        values = compiled.parameters(parameters)
+        compiled = self._compiler.compiled(statement)
+        values = compiled.parameters(parameters, self._memo)
         try:
             return self._connection.execute(compiled.sql, values).fetchall()
         except sqlite3.Error as exc:
@@ -121,7 +155,7 @@ class Outcome:
 
 
 def run_batch(
-    connection: sqlite3.Connection, dialect: Dialect, works: Sequence[Callable[[Trip], Any]]
+    connection: sqlite3.Connection, compiler: Compiler, works: Sequence[Callable[[Trip], Any]]
 ) -> list[Outcome]:
     """In the connection's own thread: BEGIN IMMEDIATE, each work in a savepoint of its own,
     COMMIT. A work that raises has its own writes undone and its exception kept for its caller;
@@ -129,7 +163,7 @@ def run_batch(
     transaction SQLite rolled back on its own) raises, and no work's writes are kept."""
     _execute(connection, "BEGIN IMMEDIATE")
     try:
-        outcomes = [_in_savepoint(connection, dialect, work) for work in works]
+        outcomes = [_in_savepoint(connection, compiler, work) for work in works]
         _execute(connection, "COMMIT")
     except BaseException:
         if connection.in_transaction:
@@ -139,11 +173,11 @@ def run_batch(
 
 
 def _in_savepoint(
-    connection: sqlite3.Connection, dialect: Dialect, work: Callable[[Trip], Any]
+    connection: sqlite3.Connection, compiler: Compiler, work: Callable[[Trip], Any]
 ) -> Outcome:
     _execute(connection, "SAVEPOINT one_work")
     try:
-        value = work(Trip(connection, dialect))
+        value = work(Trip(connection, compiler))
     except Exception as exc:
         _execute(connection, "ROLLBACK TO one_work")
         _execute(connection, "RELEASE one_work")

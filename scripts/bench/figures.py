@@ -19,6 +19,7 @@ from typing import Any
 Result = dict[str, Any]
 Figure = Callable[[Result], float]
 MILLION = 1_000_000
+DEFAULT_RANGE = 500  # chains.presets.DEFAULT_MAX_BLOCK_RANGE, the watcher's headline
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,13 @@ def _pending_latency(backend: str) -> Figure:
     return lambda r: _median(
         [s["pending_at"] - s["mined_at"] for s in r["latency"][backend]["samples"]]
     )
+
+
+def _catch_up_ratio(backend: str) -> Figure:
+    """Watcher ÷ bare scan at the default range, as scripts/bench/watcher_report.py gives it."""
+    from scripts.bench.watcher_report import catchup_figures
+
+    return lambda r: catchup_figures(r, backend, DEFAULT_RANGE)["ratio"]
 
 
 def _alert_latency(backend: str) -> Figure:
@@ -130,6 +138,61 @@ BENCHMARKS: dict[str, Benchmark] = {
             json_flag=False,
         ),
         Benchmark(
+            "watcher",
+            quick=(
+                "--addresses",
+                "100000",
+                "--transfers",
+                "20000",
+                "--blocks",
+                "800",
+                "--ranges",
+                str(DEFAULT_RANGE),
+                "--repeat",
+                "1",
+                "--samples",
+                "4",
+                "--watched",
+                "1000",
+                "--skip-web3",
+            ),  # fmt: skip
+            full=("--repeat", "5"),
+            figures={
+                "SQLite watcher ÷ bare scan": _catch_up_ratio("sqlite"),
+                "PostgreSQL watcher ÷ bare scan": _catch_up_ratio("postgresql"),
+                "SQLite head latency, median s": lambda r: _median(
+                    r["backends"]["sqlite"]["latency"]
+                ),
+                "PostgreSQL head latency, median s": lambda r: _median(
+                    r["backends"]["postgresql"]["latency"]
+                ),
+            },
+        ),
+        Benchmark(
+            "reconcile",
+            quick=(
+                "--deposits",
+                "20000",
+                "--pool",
+                "100000",
+                "--runs",
+                "3",
+                "--cycles",
+                "0",
+                "--backends",
+                "postgresql,sqlite",
+            ),  # fmt: skip
+            full=("--cycles", "4", "--backends", "postgresql,sqlite"),
+            figures={
+                "PostgreSQL reconcile, flat out, median s": lambda r: r["backends"]["postgresql"][
+                    "reconcile"
+                ]["wall_s_median"],
+                "SQLite reconcile, flat out, median s": lambda r: r["backends"]["sqlite"][
+                    "reconcile"
+                ]["wall_s_median"],
+            },
+        ),
+        Benchmark(
             "webhooks",
             quick=("--events", "1000", "--samples", "4", "--scenarios", "one,four"),
             full=("--events", "4000", "--samples", "12"),
@@ -165,6 +228,13 @@ BENCHMARKS: dict[str, Benchmark] = {
             quick=("--binds", "150", "--addresses", "500"),
             full=("--binds", "300", "--addresses", "1000"),
             figures={"front's overhead, median ms": lambda r: r["overhead"]["median_ms"]},
+        ),
+        Benchmark(
+            "fuzz_api",
+            quick=("--cases", "1000", "--backend", "sqlite"),
+            full=("--cases", "20000", "--backend", "sqlite"),
+            figures={"SQLite 5xx answers": lambda r: r["serverErrors"]},
+            json_flag=False,
         ),
         Benchmark(
             "cli_startup",

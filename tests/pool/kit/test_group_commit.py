@@ -90,9 +90,9 @@ async def test_works_that_queue_together_share_one_transaction(
     batches: list[int] = []
     run_batch = group_commit.run_batch
 
-    def counted(connection, dialect, works):  # noqa: ANN001, ANN202 - a spy on the real one
+    def counted(connection, compiler, works):  # noqa: ANN001, ANN202 - a spy on the real one
         batches.append(len(works))
-        return run_batch(connection, dialect, works)
+        return run_batch(connection, compiler, works)
 
     monkeypatch.setattr(group_commit, "run_batch", counted)
     async with sqlite_db.write():  # the writer is busy: the works queue meanwhile
