@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         record = read_record(args.document.read_text())
-        problems = unsupported(record, args.document.read_text()) + _unknown(record)
+        problems = unsupported(record, args.document.read_text()) + unknown_figures(record)
     except RecordError as exc:
         print(f"the record in {args.document} is broken: {exc}", file=sys.stderr)
         return 2
@@ -95,7 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _unknown(record: list[Recorded]) -> list[str]:
+def unknown_figures(record: list[Recorded]) -> list[str]:
     """Recorded figures no benchmark here knows how to measure."""
     return [
         f"{row.benchmark} / {row.figure}: no such figure in scripts.bench.figures"

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from scripts.bench.compare import last_json_document, unknown_figures
 from scripts.bench.record import (
     RECORD_MARK,
     Recorded,
@@ -147,7 +148,14 @@ def test_the_report_rows() -> None:
 
 
 def test_the_performance_document_holds_a_sound_record() -> None:
+    """Every recorded figure shows in its section, and the compare command can measure it."""
     document = (Path(__file__).resolve().parents[3] / "docs" / "performance.md").read_text()
     rows = read_record(document)
     assert rows
     assert unsupported(rows, document) == []
+    assert unknown_figures(rows) == []
+
+
+def test_a_result_printed_last_is_found_in_the_output() -> None:
+    output = 'progress: {"partial": 1}\n{\n  "a": {\n    "b": 2\n  }\n}\n'
+    assert last_json_document('noise\n{\n  "x": 0\n}\n' + output) == {"a": {"b": 2}}
