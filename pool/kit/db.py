@@ -5,7 +5,9 @@ Callers own the transaction (committed at the edge, never inside a service):
 `BEGIN IMMEDIATE` for writes (a deferred BEGIN that later writes fails at once with SQLITE_BUSY)
 and, in this process, one writer at a time, so writers queue on a lock instead of spinning in
 SQLite's busy handler; they share one connection of their own, whose page cache stays warm from
-one write to the next.
+one write to the next. A hot SQLite write (the bind) runs with `write_in_one_trip` instead: the
+whole transaction in that connection's thread, committed with the others queued beside it
+(pool.kit.sqlite_trip, pool.kit.group_commit).
 """
 
 from __future__ import annotations
@@ -108,7 +110,7 @@ class Database:
         the pool has closed it (after an error), the next trip checks out the new one.
         """
         driver = self._trip_driver
-        if driver is None or driver._connection is None:
+        if driver is None or not driver._running or driver._connection is None:
             async with self._writer.connect() as conn:
                 driver = (await conn.get_raw_connection()).driver_connection
             self._trip_driver = driver

@@ -213,3 +213,17 @@ async def test_other_writers_get_their_turn_between_batches(sqlite_db: Database)
         await asyncio.gather(*callers)
     assert done > 100
     assert max(waits) < 1.0, waits  # one batch of ≤ 64 short works, even on a busy machine
+
+
+async def test_trips_follow_the_writer_connection_when_the_pool_replaces_it(
+    sqlite_db: Database,
+) -> None:
+    assert await sqlite_db.write_in_one_trip(_insert("before")) == 1
+    with pytest.raises(RuntimeError):
+        async with sqlite_db.write() as conn:
+            await conn.invalidate()  # as after a fault: the pool closes it, opens another next
+            raise RuntimeError("the transaction ends with it")
+    await asyncio.sleep(0.05)
+    assert await sqlite_db.write_in_one_trip(_insert("after")) == 2
+    async with sqlite_db.write() as conn:  # the SQLAlchemy writers and the trips still share it
+        assert await conn.scalar(sql("SELECT count(*) FROM row")) == 2
