@@ -163,7 +163,7 @@ def _ms(value: str) -> float:
 
 
 def parse_wrk(output: str) -> dict[str, float]:
-    percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.M))
+    percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", output, re.M))  # "1.43s " is padded
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     socket_errors = re.search(r"Socket errors: (.*)$", output, re.M)
     return {
