@@ -43,6 +43,15 @@ VENV_BIN = ROOT / ".venv" / "bin"
 LUA = ROOT / "scripts" / "bench" / "bind.lua"
 PSQL = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-qAt"]
 PORT_BASELINE, PORT_API = 18766, 18765
+SQLITE_POOL = 100_000
+SERVER_SETTINGS = {
+    "ADDRPOOL_LOG_LEVEL": "WARNING",
+    # The limiter stays in the path (its cost is scripts/bench/rate_limits.py's to measure),
+    # with room above any rate measured here: its default, 2,000 a second per key and
+    # process, is within reach of one SQLite process, and a 429 is not a bind.
+    "ADDRPOOL_RATE_LIMITS__PER_SECOND": "1000000",
+    "ADDRPOOL_RATE_LIMITS__PER_MINUTE": "60000000",
+}
 
 
 def psql(database: str, sql: str) -> str:
@@ -178,7 +187,7 @@ def parse_wrk(output: str) -> dict[str, float]:
 def run_postgres_round(database: str, key: str, label: str, args: argparse.Namespace) -> dict:
     """Both servers up at once; the loads alternate so drift hits both; medians reported."""
     url = f"postgresql://postgres@127.0.0.1:5432/{database}"
-    env = {**os.environ, "ADDRPOOL_DATABASE_URL": url, "ADDRPOOL_LOG_LEVEL": "WARNING"}
+    env = {**os.environ, "ADDRPOOL_DATABASE_URL": url, **SERVER_SETTINGS}
     workers = str(args.workers)
     baseline_argv = [*_uvicorn(), "--factory", "scripts.bench.baseline_app:create"]
     baseline_argv += ["--port", str(PORT_BASELINE), "--workers", workers]
@@ -215,9 +224,12 @@ def median_run(samples: list[dict[str, float]]) -> dict[str, float]:
     return summary
 
 
-def run_sqlite(args: argparse.Namespace, pool: int = 100_000) -> dict:
+def run_sqlite(args: argparse.Namespace) -> dict:
     """One `addrpool serve` process on a SQLite file (the embedded default), beside the bare
     claim's ceiling on a copy of the same file, both up at once, their loads alternating."""
+    # Enough for the ceiling's runs, the faster of the two: a pool that runs dry answers 503s
+    # at once, and a rate of those is no claim rate.
+    pool = args.sqlite_pool or max(SQLITE_POOL, args.repeat * args.duration * 6_000)
     workdir = Path(tempfile.mkdtemp(prefix="addrpool-bench-"))
     try:
         return _run_sqlite_in(workdir, args, pool)
@@ -227,8 +239,7 @@ def run_sqlite(args: argparse.Namespace, pool: int = 100_000) -> dict:
 
 def _run_sqlite_in(workdir: Path, args: argparse.Namespace, pool: int) -> dict:
     bind_file, ceiling_file = workdir / "bench.db", workdir / "ceiling.db"
-    env = {**os.environ, "ADDRPOOL_DATABASE_URL": f"sqlite:///{bind_file}"}
-    env["ADDRPOOL_LOG_LEVEL"] = "WARNING"
+    env = {**os.environ, "ADDRPOOL_DATABASE_URL": f"sqlite:///{bind_file}", **SERVER_SETTINGS}
     addresses = workdir / "addresses.txt"
     addresses.write_text("\n".join(f"0x{i + 1:040x}" for i in range(pool)) + "\n")
     addrpool("import", str(addresses), "--protocol", "evm", env=env)
@@ -254,7 +265,15 @@ def _run_sqlite_in(workdir: Path, args: argparse.Namespace, pool: int) -> dict:
                 runs[name].append(wrk(f"http://127.0.0.1:{port}", path, key, prefix, args.duration))
     result: dict = {name: median_run(samples) for name, samples in runs.items()}
     result["ratio"] = result["bind"]["rps"] / result["ceiling"]["rps"]
+    result["pair_ratios"] = [
+        round(bind["rps"] / ceiling["rps"], 2)
+        for bind, ceiling in zip(runs["bind"], runs["ceiling"], strict=True)
+    ]
+    result["pool"] = pool
     result["load_average"] = {"before": load_before, "after": os.getloadavg()}
+    for name, summary in result.items():
+        if isinstance(summary, dict) and summary.get("non_2xx"):
+            print(f"warning: {name} had {summary['non_2xx']:.0f} answers not 2xx", file=sys.stderr)
     return result
 
 
@@ -271,6 +290,11 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="PostgreSQL: uvicorn workers")
     parser.add_argument("--skip-sqlite", action="store_true", help="PostgreSQL only")
     parser.add_argument("--sqlite-only", action="store_true", help="SQLite only")
+    parser.add_argument(
+        "--sqlite-pool",
+        type=int,
+        help=f"addresses in the SQLite pool (default: {SQLITE_POOL:,}, more for long runs)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     if shutil.which("wrk") is None:

@@ -152,7 +152,7 @@ def table(verdicts: Iterable[Verdict]) -> list[list[str]]:
     for v in verdicts:
         today = "-" if v.today is None else _format(v.today)
         ratio = "-" if v.ratio is None else f"{v.ratio:.2f}"
-        worse = "" if v.worse_by is None or v.today is None else f" ({_signed(v.worse_by)})"
+        worse = "" if not v.worse_by or v.today is None else f" ({_signed(v.worse_by)})"
         better = "↑" if v.recorded.better == "higher" else "↓"
         name = f"{v.recorded.figure} {better}"
         rows.append([v.recorded.benchmark, name, v.recorded.text, today, ratio, v.label + worse])
@@ -160,9 +160,12 @@ def table(verdicts: Iterable[Verdict]) -> list[list[str]]:
 
 
 def _format(value: float) -> str:
-    if value >= 100:
+    """Three significant digits, as the record writes them (0.100, 4.15, 86.2; 1,158)."""
+    if abs(value) >= 100:
         return f"{value:,.0f}"
-    return f"{value:.3g}"
+    if value == 0:
+        return "0"
+    return f"{value:#.3g}".rstrip(".")
 
 
 def _signed(worse_by: float) -> str:

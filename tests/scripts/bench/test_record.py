@@ -137,12 +137,18 @@ def test_a_figure_the_run_did_not_give_is_flagged() -> None:
     assert table([verdict]) == [["b", "f ↑", "5", "-", "-", "MISSING"]]
 
 
+def test_figures_keep_three_significant_digits() -> None:
+    today = {("b", "f"): 0.1}
+    [row] = table(judge_all([_row("0.10", "lower")], today))
+    assert row[3:] == ["0.100", "1.00", "ok"]
+
+
 def test_the_report_rows() -> None:
     rows = read_record(DOCUMENT)
     today = {("bind", "binds/s"): 1500.0, ("bind", "p99 ms"): 60.0, ("watcher", "ratio"): 0.61}
     assert table(judge_all(rows, today)) == [
         ["bind", "binds/s ↑", "2,214", "1,500", "0.68", "WORSE (32% worse)"],
-        ["bind", "p99 ms ↓", "66", "60", "0.91", "ok (9% better)"],
+        ["bind", "p99 ms ↓", "66", "60.0", "0.91", "ok (9% better)"],
         ["watcher", "ratio ↑", "0.59", "0.61", "1.03", "ok (3% better)"],
     ]
 
