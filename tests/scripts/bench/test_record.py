@@ -149,7 +149,7 @@ def test_the_report_rows() -> None:
     assert table(judge_all(rows, today)) == [
         ["bind", "binds/s ↑", "2,214", "1,500", "0.68", "WORSE (32% worse)"],
         ["bind", "p99 ms ↓", "66", "60.0", "0.91", "ok (9% better)"],
-        ["watcher", "ratio ↑", "0.59", "0.61", "1.03", "ok (3% better)"],
+        ["watcher", "ratio ↑", "0.59", "0.610", "1.03", "ok (3% better)"],
     ]
 
 
