@@ -12,8 +12,8 @@ Here a whole transaction — BEGIN IMMEDIATE, the statements of one or more work
 function run in that thread (`run_batch`): one trip, whatever the number of statements. The
 statements are SQLAlchemy's (`TripStatement`), compiled once per writer (`Compiler`), their
 parameters put through the same bind processors (datetimes, JSON), so that what they write is
-exactly what the SQLAlchemy path writes. A work runs outside the event loop: plain Python and SQL, quick, no
-`await`. `pool.kit.group_commit` decides which works share a trip.
+exactly what the SQLAlchemy path writes. A work runs outside the event loop: plain Python and
+SQL, quick, no `await`. `pool.kit.group_commit` decides which works share a trip.
 """
 
 from __future__ import annotations
