@@ -105,9 +105,11 @@ class Database:
         """The writer's aiosqlite connection, kept between trips (call with the writer's lock).
 
         Checking it out of the writer's pool for each trip, and back in (a ROLLBACK: one more trip
-        to its thread), cost four times the CPU of the trip itself. Every user of that pool holds
-        the writer's lock, as a trip does, so nobody else touches the connection meanwhile; if
-        the pool has closed it (after an error), the next trip checks out the new one.
+        to its thread), cost several times the CPU of the trip itself (docs/performance.md).
+        Every user of that pool holds the writer's lock, as a trip does, so nobody else touches
+        the connection meanwhile; if the pool has closed it (after an error), the next trip
+        checks out the new one. (aiosqlite's `_execute`, `_conn`, `_connection` and `_running`
+        are its own internals, which its public methods use; the trip tests fail if they go.)
         """
         driver = self._trip_driver
         if driver is None or not driver._running or driver._connection is None:

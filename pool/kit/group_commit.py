@@ -1,7 +1,7 @@
 """Group commit: SQLite writes that arrive while the writer is busy share its next trip.
 
-With `synchronous=FULL` every commit waits for the disk — from 0.35 ms on a quiet machine to
-3–5 ms while other work keeps it busy — so a transaction per bind can never go faster than one
+With `synchronous=FULL` every commit waits for the disk, several milliseconds while other work
+keeps it busy (docs/performance.md), so a transaction per bind can never go faster than one
 commit at a time. Here the works that queued during one trip go together in the next: one
 transaction, one COMMIT, one fsync for all of them, each in a savepoint of its own
 (`pool.kit.sqlite_trip.run_batch`), so batches grow as the disk slows. Each caller gets its answer

@@ -93,8 +93,9 @@ class _Compiled:
 
     def parameters(self, given: Mapping[str, Any], memo: Memo) -> tuple[Any, ...]:
         """The positional values; a parameter the statement needs and `given` lacks raises
-        KeyError. Processing is the costly part (SQLite's text of a datetime takes ~7 µs): a
-        value processed once in `memo` (a work's, shared by its statements) is not again."""
+        KeyError. Processing is the costly part (SQLite's text of a datetime, say:
+        docs/performance.md): a value processed once in `memo` (a work's, shared by its
+        statements) is not again."""
         values = []
         for name, process, constant in self._slots:
             if name is None:
