@@ -50,7 +50,7 @@ _LATEST_BINDING = (
     .limit(1)
 )
 # Built once: a bind runs these on every call (see pool.addresses.repository).
-_INSERT_BINDING = insert(binding).returning(binding.c.id)
+INSERT_BINDING = insert(binding).returning(binding.c.id)
 
 
 async def latest_binding(
@@ -108,7 +108,7 @@ async def insert_binding(
         "bound_by": actor,
     }
     try:
-        return int((await conn.execute(_INSERT_BINDING, values)).scalar_one())
+        return int((await conn.execute(INSERT_BINDING, values)).scalar_one())
     except IntegrityError as exc:
         # Another transaction bound this reference (or address) first: retry from the top.
         raise RaceLost("a concurrent bind won; retrying") from exc

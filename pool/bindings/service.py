@@ -15,12 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.addresses import repository as addresses
 from pool.bindings import claim_repository as claims
+from pool.bindings import one_trip_repository as one_trip
 from pool.bindings import repository as bindings
 from pool.bindings.events import bound_event_data, unbound_event_data
 from pool.bindings.records import Binding, BindIntent, BindResult, Unbound
 from pool.kit.clock import isoformat_z, utc_now
 from pool.kit.db import Database
-from pool.kit.errors import InsufficientAddresses, NotFound
+from pool.kit.errors import InsufficientAddresses, NotFound, RaceLost
 from pool.vocabulary import ADDRESS_BOUND, ADDRESS_UNBOUND, ParsedAddress, Protocol
 from pool.webhooks.outbox import new_event_id, record_event
 
@@ -32,8 +33,16 @@ async def bind_address(
     protocol: Protocol,
     metadata: dict[str, Any] | None,
     actor: str,
+    now: datetime | None = None,
 ) -> BindResult:
     """An address of the pool for `reference`: a new binding, or the one it already has."""
+    if db.is_sqlite:
+        intent = BindIntent(reference, protocol, metadata, actor, now or utc_now())
+        created = await _bind_in_one_trip(db, intent)
+        if created is not None:
+            return BindResult(binding=created, created=True)
+        # Nothing claimed: the reference holds a binding already, or the pool is dry. The
+        # ordinary path below claims again and, finding nothing, reads which it is.
 
     async def work(conn: AsyncConnection) -> BindResult:
         return await bind(
@@ -42,11 +51,23 @@ async def bind_address(
             protocol=protocol,
             metadata=metadata,
             actor=actor,
-            now=utc_now(),
+            now=now or utc_now(),
         )
 
     # On PostgreSQL a bind is one statement (bindings.claim_repository); on SQLite a transaction.
     return await db.run_write(work, single_statement=True)
+
+
+async def _bind_in_one_trip(db: Database, intent: BindIntent) -> Binding | None:
+    """SQLite: claim, binding, event and deliveries in one trip to the writer's thread
+    (pool.kit.sqlite_trip); None when nothing was claimed, or a concurrent writer won."""
+    event_id = new_event_id()
+    try:
+        return await db.write_in_one_trip(
+            lambda trip: one_trip.claim_and_bind(trip, intent, event_id=event_id)
+        )
+    except RaceLost:
+        return None
 
 
 async def unbind_address(

@@ -5,7 +5,9 @@ Callers own the transaction (committed at the edge, never inside a service):
 `BEGIN IMMEDIATE` for writes (a deferred BEGIN that later writes fails at once with SQLITE_BUSY)
 and, in this process, one writer at a time, so writers queue on a lock instead of spinning in
 SQLite's busy handler; they share one connection of their own, whose page cache stays warm from
-one write to the next.
+one write to the next. A hot SQLite write (the bind) runs with `write_in_one_trip` instead: the
+whole transaction in that connection's thread, committed with the others queued beside it
+(pool.kit.sqlite_trip, pool.kit.group_commit).
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from pool.kit.errors import ConfigurationError, RaceLost
+from pool.kit.group_commit import GroupCommit
 from pool.kit.sqlite_checkpoint import SAFETY_NET_PAGES, Checkpointer
+from pool.kit.sqlite_trip import Compiler, Trip
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -68,6 +72,12 @@ class Database:
         self._reader = self.engine.execution_options(**{READ_ONLY: True})
         self._writer = _sqlite_writer_engine(self.url) if self.is_sqlite else self.engine
         self._sqlite_writer: asyncio.Lock | None = None
+        self._trip_driver: Any = None  # see _writer_driver
+        self._group_commit = (
+            GroupCommit(self._writer_lock, self._writer_driver, Compiler(self._writer.dialect))
+            if self.is_sqlite
+            else None
+        )
         self._checkpointer = _checkpointer(self.url)
 
     @property
@@ -80,12 +90,40 @@ class Database:
             async with self.engine.begin() as conn:
                 yield conn
             return
+        async with self._writer_lock(), self._writer.begin() as conn:
+            yield conn
+
+    async def write_in_one_trip(self, work: Callable[[Trip], T]) -> T:
+        """SQLite: `work`'s writes committed, `work` run in the writer connection's thread with
+        others that queued meanwhile — one trip there, one commit (pool.kit.group_commit) — and
+        its value, or its exception (its own writes then undone, the others' kept)."""
+        if self._group_commit is None:
+            raise TypeError("write_in_one_trip is for SQLite")
+        return await self._group_commit.run(work)
+
+    async def _writer_driver(self) -> Any:
+        """The writer's aiosqlite connection, kept between trips (call with the writer's lock).
+
+        Checking it out of the writer's pool for each trip, and back in (a ROLLBACK: one more trip
+        to its thread), cost several times the CPU of the trip itself (docs/performance.md).
+        Every user of that pool holds the writer's lock, as a trip does, so nobody else touches
+        the connection meanwhile; if the pool has closed it (after an error), the next trip
+        checks out the new one. (aiosqlite's `_execute`, `_conn`, `_connection` and `_running`
+        are its own internals, which its public methods use; the trip tests fail if they go.)
+        """
+        driver = self._trip_driver
+        if driver is None or not driver._running or driver._connection is None:
+            async with self._writer.connect() as conn:
+                driver = (await conn.get_raw_connection()).driver_connection
+            self._trip_driver = driver
+        return driver
+
+    def _writer_lock(self) -> asyncio.Lock:
         if self._sqlite_writer is None:
             self._sqlite_writer = asyncio.Lock()
             if self._checkpointer is not None:
                 self._checkpointer.start()  # a process that never writes needs none
-        async with self._sqlite_writer, self._writer.begin() as conn:
-            yield conn
+        return self._sqlite_writer
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -122,6 +160,9 @@ class Database:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def dispose(self) -> None:
+        if self._group_commit is not None:
+            await self._group_commit.idle()  # the trips in hand end first
+        self._trip_driver = None
         if self._checkpointer is not None:
             await asyncio.to_thread(self._checkpointer.stop)
         if self._writer is not self.engine:

@@ -13,7 +13,7 @@ from pool.kit.db import dumps_json
 from pool.kit.tables import audit_log, event
 from pool.kit.types import UTCDateTime
 
-_INSERT_EVENT = insert(event).returning(event.c.seq)  # built once: every bind writes one
+INSERT_EVENT = insert(event).returning(event.c.seq)  # built once: every bind writes one
 
 _NEW_DELIVERY_ID = {
     "postgresql": "'dlv_' || substr(md5(random()::text || clock_timestamp()::text "
@@ -60,7 +60,7 @@ async def insert_event(
     """Write the event and its deliveries to the endpoints subscribed to its type (none with
     `to_subscribers=False`: the caller writes its own); returns the event's sequence number."""
     values = {"id": event_id, "type": type, "data": data, "created_at": now}
-    seq = int((await conn.execute(_INSERT_EVENT, values)).scalar_one())
+    seq = int((await conn.execute(INSERT_EVENT, values)).scalar_one())
     if to_subscribers:
         params = {"seq": seq, "now": now}
         await conn.execute(INSERT_DELIVERIES[conn.dialect.name], params)

@@ -1,6 +1,6 @@
-"""Bind benchmark: throughput and latency over HTTP beside a one-statement ceiling.
+"""Bind benchmark: throughput and latency over HTTP, each beside a ceiling from the same run.
 
-    .venv/bin/python scripts/bench/bind.py [--duration 15] [--bound 500000] [--skip-sqlite]
+    .venv/bin/python -m scripts.bench.bind [--duration 10] [--repeat 3] [--sqlite-only] [--json F]
 
 What it does, all on this machine, all on loopback:
 1. PostgreSQL: a fresh database `addrpool_bench_*`, migrated; a pool of addresses.
@@ -11,8 +11,13 @@ What it does, all on this machine, all on loopback:
    Load: wrk, 32 connections, 2 threads (`apt-get install wrk`).
 4. Again after `--bound` addresses are bound (filled in bulk by SQL, then ANALYZE), with the
    claim's EXPLAIN under a generic plan (what asyncpg's cached statements use).
-5. SQLite: one `addrpool serve` process, same load.
-The pool's addresses are synthetic (lower-case hex from md5): the claim does not look at them.
+5. SQLite: one `addrpool serve` process (the embedded default: the watchers, webhook delivery
+   and alerts run beside the API), and beside it the bare claim's ceiling — the same
+   `baseline_app.py` on a copy of the same file, same pragmas, one process, claiming as the
+   bind does (BEGIN IMMEDIATE, the claim, COMMIT, in one trip to the writer's thread, trips
+   that queue together committed together); both up at once, the same wrk load alternating.
+The pool's addresses are synthetic (lower-case hex from md5, or counted): the claim does not
+look at them.
 """
 
 from __future__ import annotations
@@ -38,6 +43,15 @@ VENV_BIN = ROOT / ".venv" / "bin"
 LUA = ROOT / "scripts" / "bench" / "bind.lua"
 PSQL = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-qAt"]
 PORT_BASELINE, PORT_API = 18766, 18765
+SQLITE_POOL = 100_000
+SERVER_SETTINGS = {
+    "ADDRPOOL_LOG_LEVEL": "WARNING",
+    # The limiter stays in the path (its cost is scripts/bench/rate_limits.py's to measure),
+    # with room above any rate measured here: its default, 2,000 a second per key and
+    # process, is within reach of one SQLite process, and a 429 is not a bind.
+    "ADDRPOOL_RATE_LIMITS__PER_SECOND": "1000000",
+    "ADDRPOOL_RATE_LIMITS__PER_MINUTE": "60000000",
+}
 
 
 def psql(database: str, sql: str) -> str:
@@ -158,7 +172,7 @@ def _ms(value: str) -> float:
 
 
 def parse_wrk(output: str) -> dict[str, float]:
-    percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.M))
+    percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", output, re.M))  # "1.43s " is padded
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     socket_errors = re.search(r"Socket errors: (.*)$", output, re.M)
     return {
@@ -173,17 +187,9 @@ def parse_wrk(output: str) -> dict[str, float]:
 def run_postgres_round(database: str, key: str, label: str, args: argparse.Namespace) -> dict:
     """Both servers up at once; the loads alternate so drift hits both; medians reported."""
     url = f"postgresql://postgres@127.0.0.1:5432/{database}"
-    env = {**os.environ, "ADDRPOOL_DATABASE_URL": url, "ADDRPOOL_LOG_LEVEL": "WARNING"}
+    env = {**os.environ, "ADDRPOOL_DATABASE_URL": url, **SERVER_SETTINGS}
     workers = str(args.workers)
-    uvicorn = [
-        str(VENV_BIN / "python"),
-        "-m",
-        "uvicorn",
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
-    baseline_argv = [*uvicorn, "--factory", "scripts.bench.baseline_app:create"]
+    baseline_argv = [*_uvicorn(), "--factory", "scripts.bench.baseline_app:create"]
     baseline_argv += ["--port", str(PORT_BASELINE), "--workers", workers]
     api_argv = [str(VENV_BIN / "addrpool"), "api", "--port", str(PORT_API), "--workers", workers]
     targets = {
@@ -214,30 +220,65 @@ def median_run(samples: list[dict[str, float]]) -> dict[str, float]:
     summary = {k: statistics.median(s[k] for s in samples) for k in ("rps", "p50_ms", "p99_ms")}
     summary["non_2xx"] = sum(s["non_2xx"] for s in samples)
     summary["rps_runs"] = [round(s["rps"]) for s in samples]  # type: ignore[assignment]
+    summary["p99_ms_runs"] = [round(s["p99_ms"], 1) for s in samples]  # type: ignore[assignment]
     return summary
 
 
-def run_sqlite(args: argparse.Namespace, pool: int = 100_000) -> dict:
-    """One `addrpool serve` process on a SQLite file: the embedded default."""
+def run_sqlite(args: argparse.Namespace) -> dict:
+    """One `addrpool serve` process on a SQLite file (the embedded default), beside the bare
+    claim's ceiling on a copy of the same file, both up at once, their loads alternating."""
+    # Enough for the ceiling's runs, the faster of the two: a pool that runs dry answers 503s
+    # at once, and a rate of those is no claim rate.
+    pool = args.sqlite_pool or max(SQLITE_POOL, args.repeat * args.duration * 6_000)
     workdir = Path(tempfile.mkdtemp(prefix="addrpool-bench-"))
-    env = {
-        **os.environ,
-        "ADDRPOOL_DATABASE_URL": f"sqlite:///{workdir / 'bench.db'}",
-        "ADDRPOOL_LOG_LEVEL": "WARNING",
-    }
+    try:
+        return _run_sqlite_in(workdir, args, pool)
+    finally:
+        shutil.rmtree(workdir)
+
+
+def _run_sqlite_in(workdir: Path, args: argparse.Namespace, pool: int) -> dict:
+    bind_file, ceiling_file = workdir / "bench.db", workdir / "ceiling.db"
+    env = {**os.environ, "ADDRPOOL_DATABASE_URL": f"sqlite:///{bind_file}", **SERVER_SETTINGS}
     addresses = workdir / "addresses.txt"
     addresses.write_text("\n".join(f"0x{i + 1:040x}" for i in range(pool)) + "\n")
     addrpool("import", str(addresses), "--protocol", "evm", env=env)
     key = json.loads(addrpool("keys", "create", "--name", "bench", "--json", env=env))["key"]
-    argv = [str(VENV_BIN / "addrpool"), "serve", "--port", str(PORT_API)]
-    url = f"http://127.0.0.1:{PORT_API}"
-    with serving(argv, env, PORT_API):
-        runs = [
-            wrk(url, "/api/v1/deposits/bind", key, f"s{n}", args.duration)
-            for n in range(args.repeat)
-        ]
-    shutil.rmtree(workdir)
-    return median_run(runs)
+    shutil.copy(bind_file, ceiling_file)  # every process has closed it: no WAL left beside it
+    ceiling_env = {**env, "ADDRPOOL_DATABASE_URL": f"sqlite:///{ceiling_file}"}
+    ceiling_argv = [*_uvicorn(), "--factory", "scripts.bench.baseline_app:create"]
+    ceiling_argv += ["--port", str(PORT_BASELINE)]
+    bind_argv = [str(VENV_BIN / "addrpool"), "serve", "--port", str(PORT_API)]
+    targets = {
+        "ceiling": (PORT_BASELINE, "/claim"),
+        "bind": (PORT_API, "/api/v1/deposits/bind"),
+    }
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
+    load_before = os.getloadavg()
+    with serving(ceiling_argv, ceiling_env, PORT_BASELINE), serving(bind_argv, env, PORT_API):
+        names = list(targets)
+        for repetition in range(args.repeat):
+            shift = repetition % len(names)
+            for name in names[shift:] + names[:shift]:
+                port, path = targets[name]
+                prefix = f"s{repetition}{name[0]}"
+                runs[name].append(wrk(f"http://127.0.0.1:{port}", path, key, prefix, args.duration))
+    result: dict = {name: median_run(samples) for name, samples in runs.items()}
+    result["ratio"] = result["bind"]["rps"] / result["ceiling"]["rps"]
+    result["pair_ratios"] = [
+        round(bind["rps"] / ceiling["rps"], 2)
+        for bind, ceiling in zip(runs["bind"], runs["ceiling"], strict=True)
+    ]
+    result["pool"] = pool
+    result["load_average"] = {"before": load_before, "after": os.getloadavg()}
+    for name, summary in result.items():
+        if isinstance(summary, dict) and summary.get("non_2xx"):
+            print(f"warning: {name} had {summary['non_2xx']:.0f} answers not 2xx", file=sys.stderr)
+    return result
+
+
+def _uvicorn() -> list[str]:
+    return [str(VENV_BIN / "python"), "-m", "uvicorn", "--no-access-log", "--log-level", "warning"]
 
 
 def main() -> int:
@@ -246,16 +287,24 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="alternating runs per target")
     parser.add_argument("--pool", type=int, default=1_000_000, help="addresses in the pool")
     parser.add_argument("--bound", type=int, default=500_000, help="bound before the second round")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--skip-sqlite", action="store_true")
-    parser.add_argument("--sqlite-only", action="store_true")
+    parser.add_argument("--workers", type=int, default=2, help="PostgreSQL: uvicorn workers")
+    parser.add_argument("--skip-sqlite", action="store_true", help="PostgreSQL only")
+    parser.add_argument("--sqlite-only", action="store_true", help="SQLite only")
+    parser.add_argument(
+        "--sqlite-pool",
+        type=int,
+        help=f"addresses in the SQLite pool (default: {SQLITE_POOL:,}, more for long runs)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is needed: apt-get install -y wrk", file=sys.stderr)
         return 2
     if args.sqlite_only:
-        print(json.dumps({"sqlite": run_sqlite(args)}, indent=2))
+        results = {"duration_s": args.duration, "connections": 32, "sqlite": run_sqlite(args)}
+        print(json.dumps(results, indent=2))
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2))
         return 0
     database = f"addrpool_bench_{int(time.time())}"
     psql("postgres", f"CREATE DATABASE {database}")

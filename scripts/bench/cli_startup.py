@@ -13,6 +13,7 @@ shared machine disturbs less than the wall time. It then prints the ten slowest 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shlex
@@ -37,16 +38,24 @@ def _timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
     return wall, cpu
 
 
-def _row(name: str, argv: list[str], env: dict[str, str], runs: int) -> list[str]:
+def _measured(argv: list[str], env: dict[str, str], runs: int) -> dict[str, float]:
     _timed(argv, env)  # warm the file cache; not counted
     samples = sorted(_timed(argv, env) for _ in range(runs))
     walls = [wall for wall, _ in samples]
-    median_cpu = samples[len(samples) // 2][1]
+    return {
+        "median_s": statistics.median(walls),
+        "fastest_s": walls[0],
+        "slowest_s": walls[-1],
+        "median_run_cpu_s": samples[len(samples) // 2][1],
+    }
+
+
+def _row(name: str, measured: dict[str, float]) -> list[str]:
     return [
         name,
-        f"{statistics.median(walls):.3f}",
-        f"{walls[0]:.3f}-{walls[-1]:.3f}",
-        f"{median_cpu:.3f}",
+        f"{measured['median_s']:.3f}",
+        f"{measured['fastest_s']:.3f}-{measured['slowest_s']:.3f}",
+        f"{measured['median_run_cpu_s']:.3f}",
     ]
 
 
@@ -72,16 +81,20 @@ def main() -> int:
         default=str(Path(sys.executable).with_name("addrpool")),
         help="the command, split like a shell (default: the one installed beside this Python)",
     )
+    parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     addrpool = shlex.split(args.addrpool)
     with tempfile.TemporaryDirectory() as folder:
         env = {**os.environ, "ADDRPOOL_DATABASE_URL": f"sqlite:///{folder}/bench.db"}
         subprocess.run([*addrpool, "db", "upgrade"], env=env, check=True, capture_output=True)
-        rows = [
-            _row("addrpool --help", [*addrpool, "--help"], env, args.runs),
-            _row("addrpool keys list", [*addrpool, "keys", "list"], env, args.runs),
-        ]
+        measured = {
+            "addrpool --help": _measured([*addrpool, "--help"], env, args.runs),
+            "addrpool keys list": _measured([*addrpool, "keys", "list"], env, args.runs),
+        }
+        rows = [_row(name, figures) for name, figures in measured.items()]
         print(markdown(["command", "median s", "spread s", "CPU s (median run)"], rows))
+        if args.json:
+            args.json.write_text(json.dumps(measured, indent=2) + "\n")
         print(f"\n{args.runs} runs each; load average {os.getloadavg()[0]:.2f}")
         for code in ("import scripts.cli.main", "import scripts.cli.keys"):
             print(f"\nslowest imports of `{code}` (cumulative):")

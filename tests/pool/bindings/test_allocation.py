@@ -1,3 +1,4 @@
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -13,7 +14,25 @@ from tests.fixtures.helpers import load_pool
 COOLDOWN = timedelta(days=7)
 
 
+# Every test runs each way a bind is made: inside a caller's transaction (`bind`, step by step
+# on SQLite, one statement on PostgreSQL), and as the API makes it (`bind_address`: on SQLite
+# one trip to the writer's thread, committed with the binds that queued beside it).
+_WAYS = {"way": "in_a_transaction"}
+
+
+@pytest.fixture(autouse=True, params=["in_a_transaction", "use_case"])
+def bind_way(request: pytest.FixtureRequest) -> Iterator[str]:
+    _WAYS["way"] = request.param
+    yield request.param
+    _WAYS["way"] = "in_a_transaction"
+
+
 async def _bind(db: Database, reference: str, protocol="evm", *, now=None, metadata=None):
+    if _WAYS["way"] == "use_case":
+        return await allocation.bind_address(
+            db, reference=reference, protocol=protocol, metadata=metadata, actor="test", now=now
+        )
+
     async def work(conn):
         return await allocation.bind(
             conn,
