@@ -1,0 +1,187 @@
+"""Read-only SQL for reconciliation's look at orders (pool/reconciliation/orders.py): the
+window's ended orders with the transfers that paid them, and the `order.*` events whose
+deliveries are still unacknowledged."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pool.kit.tables import delivery, deposit, event, payment_order
+from pool.orders.repository import IN_LIST
+from pool.vocabulary import (
+    COMPLETED,
+    DELIVERY_CANCELLED,
+    DELIVERY_FAILED,
+    DELIVERY_SUCCEEDED,
+    EXPIRED,
+    LATE_PAYMENT,
+    PAYMENT,
+    OrderPaymentRole,
+    OrderStatus,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EndedOrder:
+    """A completed or expired order, with what reconciliation compares."""
+
+    id: str
+    chain_id: str
+    status: OrderStatus
+    amount: int
+    decimals: int
+    currency: str
+    created_at: datetime
+    grace_ends_at: datetime
+    completed_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PaidTransfer:
+    """A transfer of the order's own token to its address (role payment or late)."""
+
+    order_id: str
+    deposit_id: str
+    role: OrderPaymentRole
+    status: str
+    amount: int
+    block_time: datetime | None
+    tx_hash: str
+    block_number: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderAnnouncement:
+    """One `order.*` event with its deliveries counted by outcome."""
+
+    seq: int
+    event_id: str
+    type: str
+    order_id: str | None
+    chain_id: str | None
+    deliveries: int
+    succeeded: int
+    failed: int
+    cancelled: int
+
+    @property
+    def unacknowledged(self) -> int:
+        return self.deliveries - self.succeeded - self.cancelled
+
+
+async def ended_orders(
+    conn: AsyncConnection, *, since: datetime, chain_ids: Sequence[str] | None
+) -> list[EndedOrder]:
+    """Completed and expired orders created within the window (`ix_payment_order_created_at`
+    bounds the scan; cancelled ones received nothing, by the cancel rule)."""
+    statement = select(
+        payment_order.c.id,
+        payment_order.c.chain_id,
+        payment_order.c.status,
+        payment_order.c.amount,
+        payment_order.c.decimals,
+        payment_order.c.currency,
+        payment_order.c.created_at,
+        payment_order.c.grace_ends_at,
+        payment_order.c.completed_by,
+    ).where(
+        payment_order.c.created_at >= since,
+        payment_order.c.status.in_((COMPLETED, EXPIRED)),
+    )
+    if chain_ids is not None:
+        statement = statement.where(payment_order.c.chain_id.in_(list(chain_ids)))
+    rows = await conn.execute(statement.order_by(payment_order.c.created_at))
+    return [EndedOrder(*row) for row in rows.all()]
+
+
+async def paid_transfers(
+    conn: AsyncConnection, order_ids: Sequence[str]
+) -> dict[str, list[PaidTransfer]]:
+    """order id → its transfers of its own token (payments and late ones), in chain order.
+
+    Summed by the caller: SQLite's SUM over TEXT amounts goes through a lossy REAL."""
+    found: dict[str, list[PaidTransfer]] = {order_id: [] for order_id in order_ids}
+    for start in range(0, len(order_ids), IN_LIST):
+        chunk = list(order_ids[start : start + IN_LIST])
+        statement = (
+            select(
+                deposit.c.order_id,
+                deposit.c.id,
+                deposit.c.order_role,
+                deposit.c.status,
+                deposit.c.amount,
+                deposit.c.block_time,
+                deposit.c.tx_hash,
+                deposit.c.block_number,
+            )
+            .where(
+                deposit.c.order_id.in_(chunk),
+                deposit.c.order_role.in_((PAYMENT, LATE_PAYMENT)),
+            )
+            .order_by(deposit.c.block_number, deposit.c.log_index)
+        )
+        for row in (await conn.execute(statement)).all():
+            found[row[0]].append(PaidTransfer(*row))
+    return found
+
+
+async def unacknowledged_order_events(
+    conn: AsyncConnection, *, since: datetime, created_before: datetime
+) -> list[OrderAnnouncement]:
+    """`order.*` events written within [since, created_before) some delivery of which has
+    neither succeeded nor been cancelled (`ix_event_created_at` bounds the scan)."""
+    outcome = delivery.c.status
+
+    def count(status: str) -> Any:
+        return func.sum(case((outcome == status, 1), else_=0))
+
+    total = func.count(delivery.c.id)
+    succeeded, failed, cancelled = (
+        count(DELIVERY_SUCCEEDED),
+        count(DELIVERY_FAILED),
+        count(DELIVERY_CANCELLED),
+    )
+    statement = (
+        select(
+            event.c.seq,
+            event.c.id,
+            event.c.type,
+            event.c.data["orderId"].as_string(),
+            event.c.data["chainId"].as_string(),
+            total,
+            succeeded,
+            failed,
+            cancelled,
+        )
+        .select_from(event.join(delivery, delivery.c.event_seq == event.c.seq))
+        .where(
+            event.c.created_at >= since,
+            event.c.created_at < created_before,
+            event.c.type.like("order.%"),
+        )
+        .group_by(event.c.seq, event.c.id, event.c.type)
+        .having(total - succeeded - cancelled > 0)
+        .order_by(event.c.seq)
+    )
+    return [
+        OrderAnnouncement(
+            int(seq),
+            str(event_id),
+            str(kind),
+            order_id,
+            chain_id,
+            int(deliveries),
+            int(ok or 0),
+            int(bad or 0),
+            int(gone or 0),
+        )
+        for seq, event_id, kind, order_id, chain_id, deliveries, ok, bad, gone in (
+            await conn.execute(statement)
+        ).all()
+    ]
