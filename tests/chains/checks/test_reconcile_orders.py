@@ -17,6 +17,7 @@ from pool.kit.db import Database
 from pool.kit.tables import alert, delivery, deposit, payment_order
 from pool.orders.expiry import expire_batch
 from pool.webhooks.delivery import DeliveryWorker
+from scripts.cli.reconcile import report_text
 from tests.chains.harness import CONFIRMATIONS, USDT, Harness, chain_settings
 from tests.fixtures.devnet import Devnet
 from tests.fixtures.order_rows import add_order, chain_now, mine_past, stamp_next_block
@@ -135,6 +136,8 @@ async def test_a_completed_order_short_of_its_amount_is_underpaid(
     assert (item["orderId"], item["chainId"], item["severity"]) == (order_id, "devnet", "critical")
     assert item["detail"] == "completed with 5 of 6 USDT confirmed on chain"
     assert report["counts"]["order_underpaid"] == 1
+    shown = report_text(report)  # `addrpool reconcile`'s table names the order
+    assert "orders: 1" in shown and order_id in shown
     assert await firing_subjects(db) == [f"reconciliation:order_underpaid:{order_id}"]
 
     await set_order(db, order_id, amount=5 * USDT)  # put right: the alert resolves
