@@ -102,14 +102,16 @@ async def _order_findings(db: Database, run: Run, grace: timedelta) -> list[int]
     """The window's ended orders and unacknowledged order events; returns the events whose
     failed deliveries may be sent again."""
     scope = [c.chain_id for c in run.chains]
+    disputed = order_checks.disputed_deposits(run.findings)
     async with db.read() as conn:
-        orders = await orders_repo.ended_orders(conn, since=run.since, chain_ids=scope)
+        run.orders_checked = await orders_repo.count_ended(conn, since=run.since, chain_ids=scope)
+        orders = await orders_repo.ended_orders(
+            conn, since=run.since, chain_ids=scope, disputed=sorted(disputed)
+        )
         transfers = await orders_repo.paid_transfers(conn, [o.id for o in orders])
         announcements = await orders_repo.unacknowledged_order_events(
             conn, since=run.since, created_before=run.started_at - grace
         )
-    run.orders_checked = len(orders)
-    disputed = order_checks.disputed_deposits(run.findings)
     run.findings.extend(order_checks.check_orders(orders, transfers, disputed=disputed))
     events = order_checks.check_order_events(announcements, chain_ids=set(scope))
     run.findings.extend(events.findings)

@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import and_, case, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.kit.tables import delivery, deposit, event, payment_order
 from pool.orders.repository import IN_LIST
 from pool.vocabulary import (
     COMPLETED,
+    CREDITED,
     DELIVERY_CANCELLED,
     DELIVERY_FAILED,
     DELIVERY_SUCCEEDED,
@@ -75,11 +76,50 @@ class OrderAnnouncement:
         return self.deliveries - self.succeeded - self.cancelled
 
 
-async def ended_orders(
-    conn: AsyncConnection, *, since: datetime, chain_ids: Sequence[str] | None
-) -> list[EndedOrder]:
+_ENDED = (COMPLETED, EXPIRED)
+
+
+def _ended_since(since: datetime, chain_ids: Sequence[str] | None) -> Any:
     """Completed and expired orders created within the window (`ix_payment_order_created_at`
-    bounds the scan; cancelled ones received nothing, by the cancel rule)."""
+    bounds the scan; a cancelled order received nothing, by the cancel rule)."""
+    window = and_(payment_order.c.created_at >= since, payment_order.c.status.in_(_ENDED))
+    if chain_ids is None:
+        return window
+    return and_(window, payment_order.c.chain_id.in_(list(chain_ids)))
+
+
+async def count_ended(
+    conn: AsyncConnection, *, since: datetime, chain_ids: Sequence[str] | None
+) -> int:
+    statement = select(func.count()).select_from(payment_order)
+    return int(await conn.scalar(statement.where(_ended_since(since, chain_ids))) or 0)
+
+
+async def ended_orders(
+    conn: AsyncConnection,
+    *,
+    since: datetime,
+    chain_ids: Sequence[str] | None,
+    disputed: Sequence[str] = (),
+) -> list[EndedOrder]:
+    """The window's ended orders whose records can disagree: a completed one without a
+    confirmed payment of exactly its amount (the settled majority is left in the database), an
+    expired one with a confirmed transfer of its token, and any a `disputed` transfer paid.
+
+    Exact amounts compare equal on both databases (one canonical text on SQLite); their sums
+    are the caller's (SQLite's SUM over TEXT goes through a lossy REAL)."""
+    credited = and_(deposit.c.order_id == payment_order.c.id, deposit.c.status.in_(CREDITED))
+    paid_exactly = exists().where(
+        credited, deposit.c.order_role == PAYMENT, deposit.c.amount == payment_order.c.amount
+    )
+    received = exists().where(credited, deposit.c.order_role.in_((PAYMENT, LATE_PAYMENT)))
+    can_disagree = or_(
+        and_(payment_order.c.status == COMPLETED, ~paid_exactly),
+        and_(payment_order.c.status == EXPIRED, received),
+    )
+    if disputed:
+        paid_by = select(deposit.c.order_id).where(deposit.c.id.in_(list(disputed)))
+        can_disagree = or_(can_disagree, payment_order.c.id.in_(paid_by))
     statement = select(
         payment_order.c.id,
         payment_order.c.chain_id,
@@ -90,12 +130,7 @@ async def ended_orders(
         payment_order.c.created_at,
         payment_order.c.grace_ends_at,
         payment_order.c.completed_by,
-    ).where(
-        payment_order.c.created_at >= since,
-        payment_order.c.status.in_((COMPLETED, EXPIRED)),
-    )
-    if chain_ids is not None:
-        statement = statement.where(payment_order.c.chain_id.in_(list(chain_ids)))
+    ).where(_ended_since(since, chain_ids), can_disagree)
     rows = await conn.execute(statement.order_by(payment_order.c.created_at))
     return [EndedOrder(*row) for row in rows.all()]
 

@@ -96,7 +96,8 @@ async def test_a_clean_order_history_reports_no_discrepancy(
     receiver = receivers()
     await endpoint(db, audit_settings, receiver.url, ORDER_EVENTS)
     start = await started(harness)
-    completed = await paid_order(harness, start)
+    # Every order made first: `add_order` takes the first available address, and an ended
+    # order's address is available again (cooling down).
     # An order paid short, left to expire after its grace (30 s in).
     short, to = await add_order(
         db,
@@ -106,8 +107,14 @@ async def test_a_clean_order_history_reports_no_discrepancy(
         window=timedelta(seconds=30),
         grace=timedelta(0),
     )
+    # Overpaid: no payment of exactly its amount, so its sum is compared in full.
+    overpaid, overpaid_to = await add_order(db, harness.chain, amount=5 * USDT, created_at=start)
+    completed = await paid_order(harness, start)
+    harness.send(overpaid_to, 6 * USDT)
     harness.send(to, 2 * USDT)
     harness.mine(CONFIRMATIONS - 1)
+    await harness.poll()
+    assert await order_status(db, overpaid) == "completed"
     mine_past(harness.devnet.url, start + timedelta(seconds=31))
     await harness.poll()
     async with db.write() as conn:
@@ -116,12 +123,12 @@ async def test_a_clean_order_history_reports_no_discrepancy(
     await deliver_all(DeliveryWorker(db, audit_settings))
 
     report = await run(audit_settings, db, start)
-    assert report["ordersChecked"] == 2
+    assert report["ordersChecked"] == 3
     assert report["items"] == [], report["items"]
     assert report["discrepancies"] == 0
-    assert report["chains"]["devnet"]["verifiedOnChain"] == 2  # the orders' transfers re-read
+    assert report["chains"]["devnet"]["verifiedOnChain"] == 3  # the orders' transfers re-read
     assert await firing_subjects(db) == []
-    assert completed != short
+    assert len({completed, overpaid, short}) == 3
 
 
 async def test_a_completed_order_short_of_its_amount_is_underpaid(
