@@ -53,6 +53,8 @@ class ReportItem(Answer):
     category: str
     severity: str
     depositId: str | None  # noqa: N815
+    # Reports stored before orders were reconciled lack it.
+    orderId: str | None = None  # noqa: N815
     chainId: str  # noqa: N815
     txHash: str | None  # noqa: N815
     blockNumber: int | None  # noqa: N815
@@ -69,6 +71,7 @@ class Report(Answer):
     since: str
     chains: dict[str, ChainAudit] | SkipJsonSchema[None] = None
     depositsChecked: int | SkipJsonSchema[None] = None  # noqa: N815
+    ordersChecked: int | SkipJsonSchema[None] = None  # noqa: N815
     counts: dict[str, int] | SkipJsonSchema[None] = Field(
         default=None, description="findings per category (docs/operations.md, Reconciliation)"
     )

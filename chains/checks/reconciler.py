@@ -28,6 +28,8 @@ from pool.kit.db import Database
 from pool.kit.errors import ChainUnavailable, ValidationFailed
 from pool.kit.loop import run_every
 from pool.kit.pacing import Pacer
+from pool.orders import reconcile_repository as orders_repo
+from pool.reconciliation import orders as order_checks
 from pool.reconciliation import repository as repo
 from pool.reconciliation import service as core
 from pool.upstream import repository as upstream_repo
@@ -43,6 +45,7 @@ class Run:
     chains: list[ChainConfig]
     deposits: list[repo.LedgerDeposit] = field(default_factory=list)  # those still open
     window_size: int = 0  # every deposit of the window, settled ones included
+    orders_checked: int = 0  # completed and expired orders created within the window
     findings: list[core.Finding] = field(default_factory=list)
     audits: dict[str, dict[str, Any]] = field(default_factory=dict)
     repairs: dict[str, int] = field(default_factory=dict)
@@ -89,7 +92,30 @@ async def reconcile(
         run.findings.extend(audit.findings)
         run.audits[chain.chain_id] = audit.view()
     await pacer.rest()
+    # After the chain re-read: its reverts are in the ledger, its disputes known.
+    ledger_check.unacknowledged_events.extend(await _order_findings(db, run, grace))
+    await pacer.rest()
     return await _repair_and_store(db, run, ledger_check, settings.reconcile, pacer)
+
+
+async def _order_findings(db: Database, run: Run, grace: timedelta) -> list[int]:
+    """The window's ended orders and unacknowledged order events; returns the events whose
+    failed deliveries may be sent again."""
+    scope = [c.chain_id for c in run.chains]
+    disputed = order_checks.disputed_deposits(run.findings)
+    async with db.read() as conn:
+        run.orders_checked = await orders_repo.count_ended(conn, since=run.since, chain_ids=scope)
+        orders = await orders_repo.ended_orders(
+            conn, since=run.since, chain_ids=scope, disputed=sorted(disputed)
+        )
+        transfers = await orders_repo.paid_transfers(conn, [o.id for o in orders])
+        announcements = await orders_repo.unacknowledged_order_events(
+            conn, since=run.since, created_before=run.started_at - grace
+        )
+    run.findings.extend(order_checks.check_orders(orders, transfers, disputed=disputed))
+    events = order_checks.check_order_events(announcements, chain_ids=set(scope))
+    run.findings.extend(events.findings)
+    return events.failed_events
 
 
 def _earliest_confirmation(due: Sequence[repo.LedgerDeposit], fallback: datetime) -> datetime:
@@ -169,6 +195,7 @@ async def _repair_and_store(
         summary = {
             "chains": run.audits,
             "depositsChecked": run.window_size,
+            "ordersChecked": run.orders_checked,
             "counts": tally,
             "discrepancies": core.discrepancies(tally),
             "repairs": {

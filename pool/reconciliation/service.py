@@ -72,6 +72,15 @@ CATEGORIES: dict[str, Category] = {
     "upstream_unannounced": Category(
         "warning", "we recorded a confirmed deposit PayIn has not announced within its grace"
     ),
+    "order_underpaid": Category(
+        "critical", "a completed order whose confirmed on-chain payments fall short of its amount"
+    ),
+    "order_paid_but_expired": Category(
+        "critical", "an expired order whose payments mined in time, confirmed, reach its amount"
+    ),
+    "order_not_acknowledged": Category(
+        "warning", "an order event not every receiver acknowledged within the grace period"
+    ),
     "unattributed": Category("info", "sent to a pool address nobody held (no credit)"),
     "late": Category("info", "sent to a cooling-down address: credited to its last reference"),
     "no_receiver": Category("info", "confirmed while no webhook endpoint was subscribed"),
@@ -86,8 +95,10 @@ class Finding:
     deposit_id: str | None = None
     tx_hash: str | None = None
     block_number: int | None = None
-    # What to key the alert on: the deposit, or a chain range for coverage gaps.
+    # What to key the alert on: the deposit, a chain range for coverage gaps, an order or an
+    # order event.
     key: str = ""
+    order_id: str | None = None
 
     @property
     def subject(self) -> str:
@@ -102,6 +113,7 @@ class Finding:
             "category": self.category,
             "severity": self.severity,
             "depositId": self.deposit_id,
+            "orderId": self.order_id,
             "chainId": self.chain_id,
             "txHash": self.tx_hash,
             "blockNumber": self.block_number,

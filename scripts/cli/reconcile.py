@@ -55,7 +55,7 @@ def report_text(report: dict[str, Any]) -> str:
     lines = [
         f"reconciliation #{report['id']} at {report['finishedAt']} "
         f"(deposits since {report['since']}: {report['depositsChecked']}, "
-        f"{report['durationMs']} ms)",
+        f"orders: {report.get('ordersChecked', 0)}, {report['durationMs']} ms)",
         "",
         table(
             [[name, CATEGORIES[name].severity, str(n)] for name, n in report["counts"].items()],
@@ -81,13 +81,13 @@ def report_text(report: dict[str, Any]) -> str:
                     [
                         i["category"],
                         i["chainId"],
-                        i["depositId"] or "-",
+                        i["depositId"] or i.get("orderId") or "-",
                         i["txHash"] or "-",
                         i["detail"],
                     ]
                     for i in items
                 ],
-                ["category", "chain", "deposit", "tx", "what disagrees"],
+                ["category", "chain", "deposit/order", "tx", "what disagrees"],
             ),
         ]
     return "\n".join(lines)
