@@ -1,5 +1,5 @@
 """Every background worker of a process: chain watchers, webhook delivery, reconciliation,
-alert rules and the hooks that carry alerts.
+alert rules and the hooks that carry alerts, and (SQLite) the recovery of interrupted imports.
 
 `serve` runs them beside the API; `addrpool worker` runs them alone.
 """
@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+from pool.addresses.import_recovery import run_import_recovery
 from pool.alerts.engine import run_rules
 from pool.alerts.notifier import AlertNotifier
 from pool.kit.config import Settings
@@ -30,6 +31,7 @@ async def run_workers(settings: Settings, db: Database, stop: asyncio.Event) -> 
         run_reconciler(settings, db, stop),
         run_rules(db, settings.alerts, watched, stop),
         AlertNotifier(db, settings.alerts).run(stop),
+        run_import_recovery(db, stop),
     ]
     if settings.binding_backend == "payin":
         from chains.checks.upstream_check import UpstreamChecker
