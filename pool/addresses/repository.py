@@ -198,6 +198,21 @@ async def refresh_statistics(conn: AsyncConnection) -> None:
     await conn.execute(text("ANALYZE address"))
 
 
+async def address_indexes(conn: AsyncConnection) -> list[str]:
+    """SQLite: the address table's indexes by name, those behind its unique constraints
+    included, for `analyze_index`."""
+    rows = await conn.execute(text("PRAGMA index_list(address)"))
+    return sorted(str(row[1]) for row in rows.all())
+
+
+async def analyze_index(conn: AsyncConnection, *, name: str) -> None:
+    """SQLite: `refresh_statistics` for one of the address table's indexes (what ANALYZE of the
+    table does for each in turn): a staged import analyses them one write at a time, so that
+    no write holds the database for the whole table (about 1.4 s a million on a loaded box)."""
+    quoted = name.replace('"', '""')
+    await conn.execute(text(f'ANALYZE "{quoted}"'))
+
+
 async def _copy_new_addresses(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     """COPY into a temporary table, then one INSERT … ON CONFLICT DO NOTHING.
 

@@ -8,12 +8,13 @@ DATABASE_BUSY (docs/performance.md, "Binds during an import"). So a SQLite impor
    crashed one is known to be dead) and finishes or cleans up what an interrupted import left
    (pool.addresses.import_recovery);
 2. opens its batch as `importing` (one small write, with the rows' master keys);
-3. writes its rows as `importing` in chunks of about CHUNK_SECONDS each, resting between them so
-   that the server's writers get their turn: nothing claims, counts, lists or watches such a row;
+3. writes its rows as `importing` in chunks of about CHUNK_SECONDS each, the server's writes
+   taking their turn between them (pool.kit.sqlite_turns): nothing claims, counts, lists or
+   watches such a row;
 4. commits: one small write marks the batch `committed`, with its counts and its audit row.
    From here the rows ARE the pool's, whatever happens next;
 5. hands the rows over (`importing` → `available`) in chunks, marks the batch `done`, and
-   refreshes the planner's statistics in a write of its own.
+   refreshes the planner's statistics, an index per write.
 
 A failure before 4 deletes the batch's rows (in chunks), the master keys it recorded and the
 batch itself, then raises: nothing was visible and nothing is left. A crash leaves them to the
@@ -29,7 +30,8 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from functools import partial
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -45,22 +47,20 @@ from pool.addresses.importer import (
     record_audit,
     records,
 )
-from pool.addresses.repository import insert_new_addresses, refresh_statistics
+from pool.addresses.repository import address_indexes, analyze_index, insert_new_addresses
 from pool.kit.clock import utc_now
 from pool.kit.db import Database, is_database_busy
-from pool.kit.pacing import Pacer
+from pool.kit.sqlite_turns import Turns
 from pool.vocabulary import BATCH_COMMITTED, BATCH_DONE, BATCH_IMPORTING, IMPORTING, Protocol
 
 log = logging.getLogger("addrpool.import")
 T = TypeVar("T")
 
 # How long one chunk should hold the writer: a bind that arrives meanwhile waits for it
-# (docs/performance.md, "Binds during an import"). Chunks are sized by the time the last took.
+# (docs/performance.md, "Binds during an import"). Chunks are sized by the time the last took;
+# between them the others take their turn (pool.kit.sqlite_turns), at most as long again.
 CHUNK_SECONDS = 0.1
-# Rest as long as the chunk wrote: another process's writer waiting in SQLite's busy handler
-# (which sleeps up to 100 ms between tries) gets its turn before the next chunk.
-DUTY_CYCLE = 0.7
-MAX_REST = 0.2
+SHARE = 0.5
 BUSY_RETRIES = 30  # each after SQLite's busy timeout (10 s): five minutes of a busy writer
 
 
@@ -89,28 +89,30 @@ class ChunkSizer:
 
 @dataclass(slots=True)
 class Chunks:
-    """Short writes with a rest after each, sized by a ChunkSizer."""
+    """Short writes sized by a ChunkSizer, the others' turn after each."""
 
     db: Database
     sizer: ChunkSizer
-    pacer: Pacer
+    turns: Turns
 
-    async def write(self, work: Callable[[AsyncConnection, int], Awaitable[int]]) -> int:
-        """One chunk: `work(conn, size)` returns how many rows it wrote."""
+    @property
+    def size(self) -> int:
+        """Rows for the next chunk."""
+        return self.sizer.size
+
+    async def write(self, work: Callable[[AsyncConnection], Awaitable[int]]) -> int:
+        """One chunk (of `size` rows or fewer): `work` returns how many rows it wrote."""
         started: list[float] = []
 
         async def timed(conn: AsyncConnection) -> int:
             started.append(time.monotonic())  # in the transaction: the writer is ours
-            return await work(conn, self.sizer.size)
+            return await work(conn)
 
         done = await write_patiently(self.db, timed)
-        self.sizer.took(done, time.monotonic() - started[-1])
-        await self.pacer.rest()
+        worked = time.monotonic() - started[-1]
+        self.sizer.took(done, worked)
+        await self.turns.rest(worked)
         return done
-
-
-def chunks(db: Database, first: int) -> Chunks:
-    return Chunks(db, ChunkSizer(first), Pacer(DUTY_CYCLE, max_rest=MAX_REST))
 
 
 async def write_patiently(db: Database, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
@@ -183,21 +185,27 @@ async def _write_rows(
     progress: Progress | None,
 ) -> None:
     rows = validation.rows
-    writer = chunks(db, first=FIRST_WRITE)
-    written = 0
+    with Turns(db, share=SHARE) as turns:
+        writer = Chunks(db, ChunkSizer(FIRST_WRITE), turns)
+        written = 0
+        while written < len(rows):
+            # Built before the transaction: the writer is held for the database's work only.
+            chunk = records(
+                report.protocol,
+                rows[written : written + writer.size],
+                report.batch_id or 0,
+                master_keys,
+                now,
+                status=IMPORTING,
+            )
+            written += await writer.write(partial(_insert, chunk))
+            if progress is not None:
+                progress("written", written, len(rows))
 
-    async def insert(conn: AsyncConnection, size: int) -> int:
-        chunk = rows[written : written + size]
-        batch = report.batch_id or 0
-        await insert_new_addresses(
-            conn, records(report.protocol, chunk, batch, master_keys, now, status=IMPORTING)
-        )
-        return len(chunk)
 
-    while written < len(rows):
-        written += await writer.write(insert)
-        if progress is not None:
-            progress("written", written, len(rows))
+async def _insert(chunk: list[dict[str, Any]], conn: AsyncConnection) -> int:
+    await insert_new_addresses(conn, chunk)
+    return len(chunk)
 
 
 async def _commit(
@@ -230,51 +238,60 @@ async def hand_over(
     db: Database, *, batch_id: int, total: int = 0, progress: Progress | None = None
 ) -> int:
     """Make a committed batch's rows available, a chunk at a time; how many were."""
-    writer = chunks(db, first=FIRST_HAND_OVER)
     done = 0
+    with Turns(db, share=SHARE) as turns:
+        writer = Chunks(db, ChunkSizer(FIRST_HAND_OVER), turns)
 
-    async def step(conn: AsyncConnection, size: int) -> int:
-        return await repo.hand_over_rows(conn, batch_id=batch_id, limit=size)
+        async def step(conn: AsyncConnection) -> int:
+            return await repo.hand_over_rows(conn, batch_id=batch_id, limit=writer.size)
 
-    while changed := await writer.write(step):
-        done += changed
-        if progress is not None:
-            progress("made available", done, max(total, done))
+        while changed := await writer.write(step):
+            done += changed
+            if progress is not None:
+                progress("made available", done, max(total, done))
     return done
 
 
 async def finish(db: Database, *, batch_id: int, imported: int) -> None:
-    """The batch `done`; then, for a large one, the planner's statistics (a write of its own:
-    the rows it counts are the pool's now)."""
+    """The batch `done`; then, for a large one, the planner's statistics
+    (repository.refresh_statistics), an index per write: the rows they count are the pool's."""
 
     async def done(conn: AsyncConnection) -> None:
         await repo.set_batch_status(conn, batch_id=batch_id, status=BATCH_DONE)
 
     await write_patiently(db, done)
-    if imported >= ANALYZE_AFTER:
-        await write_patiently(db, refresh_statistics)
+    if imported < ANALYZE_AFTER:
+        return
+    async with db.read() as conn:
+        indexes = await address_indexes(conn)
+    with Turns(db, share=SHARE) as turns:
+        for name in indexes:
+            started = time.monotonic()
+            await write_patiently(db, partial(analyze_index, name=name))
+            await turns.rest(time.monotonic() - started)
 
 
 async def discard(db: Database, *, batch_id: int, protocol: Protocol, created_at: datetime) -> int:
     """Remove an uncommitted batch: its rows (a chunk at a time), the master keys it recorded
     that no address uses, then the batch itself; how many rows went."""
-    writer = chunks(db, first=FIRST_REMOVAL)
     removed = 0
+    with Turns(db, share=SHARE) as turns:
+        writer = Chunks(db, ChunkSizer(FIRST_REMOVAL), turns)
 
-    async def step(conn: AsyncConnection, size: int) -> int:
-        return await repo.remove_rows(conn, batch_id=batch_id, limit=size)
+        async def step(conn: AsyncConnection) -> int:
+            return await repo.remove_rows(conn, batch_id=batch_id, limit=writer.size)
 
-    while changed := await writer.write(step):
-        removed += changed
+        while changed := await writer.write(step):
+            removed += changed
     async with db.read() as conn:
         recorded = await repo.keys_first_recorded_at(conn, protocol=protocol, created_at=created_at)
         unused = sorted(set(recorded) - await repo.keys_in_use(conn, key_ids=recorded))
 
-    async def forget(conn: AsyncConnection) -> None:
-        await repo.delete_master_keys(conn, key_ids=unused)
-        await repo.delete_batch(conn, batch_id=batch_id)
-
-    await write_patiently(db, forget)
+    # One write each: SQLite checks that no address refers to a row it deletes, and with no
+    # index on those columns that is a pass over the addresses (the batch: once, at the end).
+    for key_id in unused:
+        await write_patiently(db, partial(repo.delete_master_keys, key_ids=[key_id]))
+    await write_patiently(db, partial(repo.delete_batch, batch_id=batch_id))
     return removed
 
 

@@ -14,7 +14,8 @@ What it does, all on this machine, on loopback:
    until the import has ended and `--after` seconds more.
 Reported: latency (nearest-rank p50, p99, max) and answers other than 201 for binds due
 before, during and after the import; the import's wall time; and what the server logged at
-ERROR or with a traceback (nothing is the goal). `--repeat N` runs it all N times.
+ERROR or with a traceback (nothing is the goal). `--repeat N` runs it all N times; `--alone`
+times the import by itself (no server, no load).
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ import asyncio
 import json
 import os
 import secrets
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
@@ -37,7 +39,9 @@ from chains.evm.address import to_checksum_address
 from scripts.bench.report import percentile
 
 ROOT = Path(__file__).resolve().parents[2]
-ADDRPOOL = str(ROOT / ".venv" / "bin" / "addrpool")
+# The command from this checkout's code (run from its root): a copy of another revision's
+# tree with this file in it measures that revision the same way.
+ADDRPOOL = [sys.executable, "-m", "scripts.cli.main"]
 PORT = 18775
 
 
@@ -55,7 +59,7 @@ def write_import_file(path: Path, rows: int) -> None:
 
 def addrpool(*args: str, env: dict[str, str]) -> str:
     return subprocess.run(
-        [ADDRPOOL, *args], env=env, check=True, capture_output=True, text=True
+        [*ADDRPOOL, *args], env=env, cwd=ROOT, check=True, capture_output=True, text=True
     ).stdout
 
 
@@ -155,17 +159,76 @@ def problems_logged(stderr: Path) -> dict[str, int]:
     return {"error_lines": errors, "traceback_lines": tracebacks}
 
 
+@dataclass(slots=True)
+class Import:
+    started: float
+    ended: float = 0.0
+    imported: int = 0
+    # When the new batch was first seen in each status (a staged SQLite import shows
+    # `importing`, then `committed`, then `done`; one written in one transaction only `done`).
+    seen: dict[str, float] = field(default_factory=dict)
+
+    def phases(self) -> dict[str, float]:
+        """Seconds from the start to each status first seen, and to the end."""
+        marks = {status: round(at - self.started, 1) for status, at in self.seen.items()}
+        return {**marks, "ended": round(self.ended - self.started, 1)}
+
+
+async def watch_batches(database: Path, seen: dict[str, float], stop: asyncio.Event) -> None:
+    """Polls the newest import batch's status (read only, as another process would)."""
+    while not stop.is_set():
+        try:
+            with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1) as peek:
+                row = peek.execute("SELECT * FROM import_batch ORDER BY id DESC LIMIT 1")
+                names = [d[0] for d in row.description]
+                found = row.fetchone()
+        except sqlite3.Error:
+            found = None
+        if found is not None and int(found[names.index("id")]) > 1:  # not the seed's batch
+            status = found[names.index("status")] if "status" in names else "done"
+            seen.setdefault(status, time.monotonic())
+        await asyncio.sleep(0.1)
+
+
+async def timed_import(rows: Path, env: dict[str, str], database: Path) -> Import:
+    """`addrpool import` as its own process, timed, its batch's statuses watched."""
+    run = Import(time.monotonic())
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(watch_batches(database, run.seen, stop))
+    importer = await asyncio.create_subprocess_exec(
+        *ADDRPOOL, "import", str(rows), "--protocol", "evm", "--json", env=env, cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await importer.communicate()
+    run.ended = time.monotonic()
+    stop.set()
+    await watcher
+    if importer.returncode != 0:
+        raise RuntimeError(f"the import failed: {err.decode()[-2000:]}")
+    run.imported = int(json.loads(out)["imported"])
+    return run
+
+
 async def one_run(args: argparse.Namespace, run: int) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="addrpool-import-binds-") as tmp:
         work = Path(tmp)
         env, key = prepare(work, args.pool)
         rows = work / "import.txt"
         write_import_file(rows, args.rows)
+        database = work / "bench.db"
+        if args.alone:
+            run = await timed_import(rows, env, database)
+            return {
+                "import_alone_s": round(run.ended - run.started, 2),
+                "phases_s": run.phases(),
+                "imported": run.imported,
+                "load_average": [round(x, 2) for x in os.getloadavg()],
+            }
         err = work / "serve.err"
         url = f"http://127.0.0.1:{PORT}"
         with err.open("wb") as stderr:
             server = await asyncio.create_subprocess_exec(
-                ADDRPOOL, "serve", "--port", str(PORT), env=env,
+                *ADDRPOOL, "serve", "--port", str(PORT), env=env, cwd=ROOT,
                 stdout=asyncio.subprocess.DEVNULL, stderr=stderr,
             )  # fmt: skip
         try:
@@ -177,23 +240,20 @@ async def one_run(args: argparse.Namespace, run: int) -> dict[str, object]:
                 )
             )
             await asyncio.sleep(args.warmup)
-            started = time.monotonic()
-            importer = await asyncio.create_subprocess_exec(
-                ADDRPOOL, "import", str(rows), "--protocol", "evm", "--json", env=env,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            )  # fmt: skip
-            out, import_err = await importer.communicate()
-            ended = time.monotonic()
-            if importer.returncode != 0:
-                raise RuntimeError(f"the import failed: {import_err.decode()[-2000:]}")
+            run = await timed_import(rows, env, database)
+            started, ended = run.started, run.ended
             until.at = ended + args.after
             samples = await load
         finally:
             server.terminate()
             await asyncio.wait_for(server.wait(), timeout=60)
+        if args.samples is not None:  # seconds since the import began, latency, status
+            lines = [f"{s.due - started:.3f},{s.seconds:.4f},{s.status}" for s in samples]
+            args.samples.write_text("due_s,latency_s,status\n" + "\n".join(lines) + "\n")
         return {
             "import_s": round(ended - started, 2),
-            "imported": json.loads(out)["imported"],
+            "phases_s": run.phases(),
+            "imported": run.imported,
             "before": summary([s for s in samples if s.due < started]),
             "during": summary([s for s in samples if started <= s.due < ended]),
             "after": summary([s for s in samples if s.due >= ended]),
@@ -206,11 +266,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="addresses in the import")
     parser.add_argument("--pool", type=int, default=50_000, help="addresses already pooled")
-    parser.add_argument("--clients", type=int, default=32, help="concurrent bind clients")
-    parser.add_argument("--rate", type=float, default=100.0, help="binds a second, together")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent bind clients")
+    parser.add_argument("--rate", type=float, default=25.0, help="binds a second, together")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds of load first")
     parser.add_argument("--after", type=float, default=3.0, help="seconds of load after")
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--samples", type=Path, help="write every bind's timing here (CSV)")
+    parser.add_argument(
+        "--alone", action="store_true", help="time the import only: no server, no binds"
+    )
     args = parser.parse_args()
     results = []
     for run in range(args.repeat):
