@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, delete, func, insert, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import ColumnElement
 
 from pool.kit.tables import address, import_batch, master_key
 from pool.vocabulary import (
@@ -109,7 +110,12 @@ async def unfinished_batches(conn: AsyncConnection) -> list[UnfinishedBatch]:
 
 
 async def delete_batch(conn: AsyncConnection, *, batch_id: int) -> None:
-    await conn.execute(delete(import_batch).where(import_batch.c.id == batch_id))
+    """An uncommitted batch (its rows removed first); a committed one stays."""
+    await conn.execute(
+        delete(import_batch).where(
+            import_batch.c.id == batch_id, import_batch.c.status == BATCH_IMPORTING
+        )
+    )
 
 
 # The rows of an unfinished import: a literal status, so that both planners take the partial
@@ -122,9 +128,25 @@ _NEXT_IMPORTING = (
     .limit(bindparam("p_limit"))
     .scalar_subquery()
 )
+
+
+def _batch_is(status: ImportBatchStatus) -> ColumnElement[bool]:
+    """Checked in the statement itself: a committed batch's rows are never removed, whatever
+    its importer believed (a cancellation can land between a commit and its caller)."""
+    return (
+        select(import_batch.c.id)
+        .where(import_batch.c.id == bindparam("p_batch"), import_batch.c.status == status)
+        .exists()
+    )
+
+
 # Each chunk takes the first rows left in the index: those of the chunk before have left it.
-_HAND_OVER = update(address).where(address.c.id.in_(_NEXT_IMPORTING)).values(status=AVAILABLE)
-_REMOVE = delete(address).where(address.c.id.in_(_NEXT_IMPORTING))
+_HAND_OVER = (
+    update(address)
+    .where(address.c.id.in_(_NEXT_IMPORTING), _batch_is(BATCH_COMMITTED))
+    .values(status=AVAILABLE)
+)
+_REMOVE = delete(address).where(address.c.id.in_(_NEXT_IMPORTING), _batch_is(BATCH_IMPORTING))
 
 
 async def count_importing(conn: AsyncConnection, *, batch_id: int) -> int:

@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import OperationalError
@@ -51,15 +52,20 @@ from pool.addresses.repository import address_indexes, analyze_index, insert_new
 from pool.kit.clock import utc_now
 from pool.kit.db import Database, is_database_busy
 from pool.kit.sqlite_turns import Turns
+from pool.kit.writer_lock import serving
 from pool.vocabulary import BATCH_COMMITTED, BATCH_DONE, BATCH_IMPORTING, IMPORTING, Protocol
 
 log = logging.getLogger("addrpool.import")
 T = TypeVar("T")
 
-# How long one chunk should hold the writer: a bind that arrives meanwhile waits for it
-# (docs/performance.md, "Binds during an import"). Chunks are sized by the time the last took;
-# between them the others take their turn (pool.kit.sqlite_turns), at most as long again.
+# How long one chunk should hold the writer while a server runs: a bind that arrives meanwhile
+# waits for it (docs/performance.md, "Binds during an import"). Chunks are sized by the time the
+# last took; between them the others take their turn (pool.kit.sqlite_turns), at most as long
+# again. With no server on the database (an import before the first start) nobody waits, and
+# larger chunks rewrite fewer index pages per row: each short transaction writes every index
+# page it touched, about two a row in a pool of a million (docs/performance.md).
 CHUNK_SECONDS = 0.1
+ALONE_CHUNK_SECONDS = 2.0
 SHARE = 0.5
 BUSY_RETRIES = 30  # each after SQLite's busy timeout (10 s): five minutes of a busy writer
 
@@ -79,12 +85,20 @@ class ChunkSizer:
         self.size = min(first, self.largest)
         self.seconds = seconds
 
+    def aim(self, seconds: float) -> None:
+        """A new target: a shorter one (a server started) applies from the next chunk."""
+        if seconds < self.seconds:
+            self.size = max(self.smallest, int(self.size * seconds / self.seconds))
+        self.seconds = seconds
+
     def took(self, rows: int, elapsed: float) -> None:
         if rows < self.size or elapsed <= 0:
             return  # a short last chunk says little about the next
         wanted = self.size * self.seconds / elapsed
-        # Halfway there at a time: one slow chunk (a checkpoint, a busy machine) is noise.
-        self.size = int(min(self.largest, max(self.smallest, (self.size + wanted) / 2)))
+        if wanted >= self.size / 2:
+            # Halfway there at a time: one slow chunk (a checkpoint, a busy machine) is noise.
+            wanted = (self.size + wanted) / 2
+        self.size = int(min(self.largest, max(self.smallest, wanted)))
 
 
 @dataclass(slots=True)
@@ -100,8 +114,15 @@ class Chunks:
         """Rows for the next chunk."""
         return self.sizer.size
 
+    def aim(self) -> None:
+        """Sizes the next chunk for whoever may be waiting: call before reading `size`."""
+        database = self.db.url.database
+        alone = bool(database) and database != ":memory:" and not serving(Path(str(database)))
+        self.sizer.aim(ALONE_CHUNK_SECONDS if alone else CHUNK_SECONDS)
+
     async def write(self, work: Callable[[AsyncConnection], Awaitable[int]]) -> int:
-        """One chunk (of `size` rows or fewer): `work` returns how many rows it wrote."""
+        """One chunk (of `size` rows or fewer, `aim` first): `work` returns how many rows it
+        wrote."""
         started: list[float] = []
 
         async def timed(conn: AsyncConnection) -> int:
@@ -189,6 +210,7 @@ async def _write_rows(
         writer = Chunks(db, ChunkSizer(FIRST_WRITE), turns)
         written = 0
         while written < len(rows):
+            writer.aim()
             # Built before the transaction: the writer is held for the database's work only.
             chunk = records(
                 report.protocol,
@@ -245,7 +267,11 @@ async def hand_over(
         async def step(conn: AsyncConnection) -> int:
             return await repo.hand_over_rows(conn, batch_id=batch_id, limit=writer.size)
 
-        while changed := await writer.write(step):
+        while True:
+            writer.aim()
+            changed = await writer.write(step)
+            if not changed:
+                break
             done += changed
             if progress is not None:
                 progress("made available", done, max(total, done))
@@ -281,7 +307,11 @@ async def discard(db: Database, *, batch_id: int, protocol: Protocol, created_at
         async def step(conn: AsyncConnection) -> int:
             return await repo.remove_rows(conn, batch_id=batch_id, limit=writer.size)
 
-        while changed := await writer.write(step):
+        while True:
+            writer.aim()
+            changed = await writer.write(step)
+            if not changed:
+                break
             removed += changed
     async with db.read() as conn:
         recorded = await repo.keys_first_recorded_at(conn, protocol=protocol, created_at=created_at)

@@ -244,6 +244,13 @@ async def test_an_interrupted_hand_over_is_watched_at_once_and_finished_by_the_n
     async with db.read() as conn:
         assert await conn.scalar(select(import_batch.c.status)) == "committed"
 
+    async with db.read() as conn:
+        batch = (await conn.execute(select(import_batch))).one()
+    # Whatever its importer believes (a cancellation landing just after the commit), a
+    # committed batch's rows are never removed.
+    await staged_import.discard(db, batch_id=batch.id, protocol="evm", created_at=batch.created_at)
+    assert await _count(db, address) == 200 and await _count(db, import_batch) == 1
+
     assert await recover_if_no_import_runs(db) == 1  # what `serve` runs at start
     assert await _count(db, address, address.c.status == "available") == 200
     async with db.read() as conn:
@@ -372,3 +379,16 @@ async def test_a_downgrade_keeps_committed_rows_and_drops_the_rest(db: Database)
             assert await conn.scalar(select(func.count()).select_from(import_batch)) == 1
     finally:
         await upgrade(db)
+
+
+def test_chunks_follow_their_time_and_shrink_at_once_when_a_server_starts() -> None:
+    sizer = staged_import.ChunkSizer(1_000, seconds=2.0)
+    sizer.took(1_000, 0.5)  # four times too fast: halfway to four times the size
+    assert sizer.size == 2_500
+    sizer.aim(0.1)  # a server started: the next chunk is sized for it at once
+    assert sizer.size == 200  # 125, but never below the smallest chunk
+    sizer.aim(0.1)
+    assert sizer.size == 200
+    sizer = staged_import.ChunkSizer(10_000, seconds=0.1)
+    sizer.took(10_000, 1.0)  # ten times too slow (a loaded machine): straight down
+    assert sizer.size == 1_000
