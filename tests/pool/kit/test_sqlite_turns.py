@@ -48,6 +48,17 @@ async def test_with_nobody_else_writing_the_rest_is_one_gap(
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_every_few_gaps_one_outlasts_the_busy_handlers_longest_sleep(db: Database) -> None:
+    """Short transactions and short gaps in step with a waiter's 100 ms tries would starve it."""
+    with Turns(db) as turns:
+        gaps = [turns.next_gap(0.05) for _ in range(2 * sqlite_turns.LONG_EVERY)]
+    long = [n for n, gap in enumerate(gaps, start=1) if gap >= sqlite_turns.LONG_GAP]
+    assert long == [sqlite_turns.LONG_EVERY, 2 * sqlite_turns.LONG_EVERY]
+    assert set(gaps) == {sqlite_turns.SHORTEST_GAP, sqlite_turns.LONG_GAP}
+    assert sqlite_turns.LONG_GAP > 0.1  # SQLite's busy handler sleeps up to 100 ms a try
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 async def test_while_the_others_commit_the_rest_lasts_up_to_the_share(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:

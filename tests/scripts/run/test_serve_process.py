@@ -3,6 +3,7 @@ per SQLite file, and every log line (uvicorn's included) is one JSON object."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -147,7 +148,9 @@ async def test_binds_keep_answering_while_a_file_import_runs(tmp_path, database_
     them (pool.addresses.staged_import): the server's binds get the writer in between, so
     they are answered while the rows are being written, every one succeeds, and nothing is
     logged as an error (waiting for the writer is normal)."""
-    await load_pool(db, "evm", 400)
+    # Binds paced at about 20 a second: the pool must outlast the import, whose rows are not
+    # the pool's until it commits.
+    await load_pool(db, "evm", 3_000)
     key = await make_key(db, scopes=None)
     rows = tmp_path / "addresses.txt"
     rows.write_text("".join(f"0x{os.urandom(20).hex()}\n" for _ in range(100_000)))
@@ -172,6 +175,7 @@ async def test_binds_keep_answering_while_a_file_import_runs(tmp_path, database_
                 statuses.append(answer.status_code)
                 # The batch is `importing` from its first row to its commit.
                 while_writing += peek.execute(latest_batch).fetchone() == ("importing",)
+                await asyncio.sleep(0.05)
         assert importer.wait(timeout=DEADLINE) == 0, (
             importer.stderr.read() if importer.stderr else ""
         )
