@@ -3,9 +3,9 @@
 A SQLite import writes its rows in many short transactions before it commits
 (pool.addresses.staged_import), so its unfinished rows sit in the database while it runs. The
 lock says whether anyone is still writing them: an exclusive `flock` on `<database>.import.lock`,
-held from before an import's batch is opened until it is committed or cleaned away. The kernel
-drops it when the process ends however it ends (SIGKILL included), so whoever takes the lock
-next knows that every unfinished batch it finds belongs to nobody: it cleans them up, or
+held from before an import's batch is opened until its rows are all the pool's or all gone. The
+kernel drops it when the process ends however it ends (SIGKILL included), so whoever takes the
+lock next knows that every unfinished batch it finds belongs to nobody: it cleans them up, or
 finishes handing a committed one over (pool.addresses.import_recovery). Imports of one database
 wait for each other, which also means that two imports of overlapping files never race for the
 same address.
