@@ -38,12 +38,27 @@ ApiScope = Literal[
 API_SCOPES: tuple[ApiScope, ...] = get_args(ApiScope)
 
 # An address's stored status: `allocated` is held by one pending order.
-AddressStatus = Literal["available", "bound", "allocated", "archived"]
+AddressStatus = Literal["available", "bound", "allocated", "archived", "importing"]
 ADDRESS_STATUSES: tuple[AddressStatus, ...] = get_args(AddressStatus)
 AVAILABLE: Final = "available"
 BOUND: Final = "bound"
 ALLOCATED: Final = "allocated"
 ARCHIVED: Final = "archived"
+# Written by a SQLite import that has not finished: not (yet) the pool's. Nothing claims,
+# counts, lists or finds such a row; the watcher watches it only once its batch is committed
+# (docs/importing.md, "While an import runs").
+IMPORTING: Final = "importing"
+
+# An import batch's status. `importing`: its rows are being written and are not the pool's; a
+# batch that fails is deleted with its rows. `committed`: the import succeeded and its rows ARE
+# the pool's, though some may still be `importing` until they are made available (the batch
+# row is the truth: an interrupted hand-over is finished by the next start or import).
+# `done`: every row handed over (PostgreSQL writes an import in one transaction: `done` at once).
+ImportBatchStatus = Literal["importing", "committed", "done"]
+IMPORT_BATCH_STATUSES: tuple[ImportBatchStatus, ...] = get_args(ImportBatchStatus)
+BATCH_IMPORTING: Final = "importing"
+BATCH_COMMITTED: Final = "committed"
+BATCH_DONE: Final = "done"
 # An address as the API, the CLI and the metrics show it: "cooling_down" is an available one
 # whose cooldown is still ahead.
 AddressState = Literal["available", "bound", "allocated", "cooling_down", "archived"]

@@ -7,6 +7,13 @@ is never tracked. It grows by id as
 addresses are imported; it is never reloaded whole per cycle. Ids are handed out before commit,
 so on PostgreSQL a concurrent import can commit an id below one we have already passed: a
 periodic count check catches that and triggers one full reload, so no address is missed.
+
+A SQLite import writes its rows as `importing` before it commits (pool.addresses.staged_import).
+Those of an import in flight are not the pool's and are not watched: it may yet fail and take
+them away, and a deposit sent to one before the import commits is like one sent before the
+import (a rescan finds it). Once the import has committed its rows are the pool's, and watched
+from the next refresh, though they only become `available` a chunk at a time: a deposit to one
+of them meanwhile is recorded (unattributed, as to any never-bound address), never lost.
 """
 
 from __future__ import annotations
@@ -14,6 +21,11 @@ from __future__ import annotations
 import logging
 import time
 
+from pool.addresses.import_repository import (
+    committed_batches,
+    count_uncommitted,
+    importing_rows_after,
+)
 from pool.addresses.repository import count_protocol, watch_list_after
 from pool.kit.db import Database
 from pool.vocabulary import Protocol
@@ -28,6 +40,7 @@ class AddressBook:
         # Values unused (None): a dict of strings only is invisible to the GC (see above).
         self.hex20s: dict[str, None] = {}
         self._last_id = 0
+        self._committed_batches: set[int] = set()  # loaded while their rows were handed over
         self._count_check_seconds = count_check_seconds
         self._checked_at = 0.0
 
@@ -40,6 +53,7 @@ class AddressBook:
     async def refresh(self, db: Database) -> int:
         """Load addresses imported since the last refresh; returns how many were added."""
         added = await self._load_after(db, self._last_id)
+        added += await self._load_committed(db)
         if time.monotonic() - self._checked_at >= self._count_check_seconds:
             added += await self._check_count(db)
         return added
@@ -59,10 +73,33 @@ class AddressBook:
         self._last_id = max(self._last_id, after_id)
         return len(self.hex20s) - before
 
+    async def _load_committed(self, db: Database) -> int:
+        """The rows of committed imports not handed over yet (`watch_list_after` leaves them
+        out until they are available), each batch once."""
+        before = len(self.hex20s)
+        async with db.read() as conn:
+            for batch_id in await committed_batches(conn, protocol=self.protocol):
+                if batch_id in self._committed_batches:
+                    continue
+                after_id = 0
+                while True:
+                    page = await importing_rows_after(
+                        conn, batch_id=batch_id, after_id=after_id, limit=PAGE
+                    )
+                    for address_id, hex20 in page:
+                        self.hex20s[hex20] = None
+                        after_id = address_id
+                    if len(page) < PAGE:
+                        break
+                self._committed_batches.add(batch_id)
+        return len(self.hex20s) - before
+
     async def _check_count(self, db: Database) -> int:
         self._checked_at = time.monotonic()
         async with db.read() as conn:
+            # What the book should hold: every row but those of imports not committed yet.
             total = await count_protocol(conn, protocol=self.protocol)
+            total -= await count_uncommitted(conn, protocol=self.protocol)
         if total == len(self.hex20s):
             return 0
         log.warning(

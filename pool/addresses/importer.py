@@ -23,7 +23,7 @@ from pool.addresses.import_problems import ImportProblem, Problems, excerpt
 from pool.addresses.import_repository import ImportSource as ImportSource  # callers' import
 from pool.addresses.repository import count_existing, insert_new_addresses, refresh_statistics
 from pool.kit.errors import ValidationFailed
-from pool.vocabulary import AVAILABLE, AddressParser, Protocol
+from pool.vocabulary import AVAILABLE, AddressParser, AddressStatus, Protocol
 from pool.webhooks.events_repository import insert_audit
 
 CHUNK = 50_000
@@ -219,19 +219,14 @@ async def write_validated(
     progress: Progress | None = None,
     fingerprints: Mapping[str, str] | None = None,
 ) -> ImportReport:
-    """`fingerprints`: BIP32 fingerprints of the rows' master keys, computed by the caller."""
+    """The whole import in the caller's transaction (PostgreSQL's way, and any caller's that
+    owns a transaction); a SQLite import of a running pool goes through
+    pool.addresses.staged_import instead. `fingerprints`: BIP32 fingerprints of the rows'
+    master keys, computed by the caller."""
     refuse_if_unusable(validation, skip_invalid=skip_invalid)
-    report = ImportReport(
-        protocol,
-        duplicates_in_input=validation.duplicates,
-        invalid=validation.problems,
-        dry_run=dry_run,
-    )
-    hex20s = [row.hex20 for row in validation.rows]
+    report = new_report(protocol, validation, dry_run=dry_run)
     if dry_run:
-        report.already_in_pool = await count_existing(conn, protocol=protocol, hex20s=hex20s)
-        report.imported = len(hex20s) - report.already_in_pool
-        return report
+        return await count_dry_run(conn, report, validation)
     batch_id = await repo.open_batch(conn, protocol=protocol, source=source, now=now)
     master_keys = await repo.master_key_ids(
         conn,
@@ -242,7 +237,7 @@ async def write_validated(
     )
     for start in range(0, len(validation.rows), CHUNK):
         chunk = validation.rows[start : start + CHUNK]
-        await insert_new_addresses(conn, _records(protocol, chunk, batch_id, master_keys, now))
+        await insert_new_addresses(conn, records(protocol, chunk, batch_id, master_keys, now))
         if progress is not None:
             progress("written", start + len(chunk), len(validation.rows))
     report.imported = await repo.count_batch(conn, batch_id=batch_id)
@@ -250,23 +245,46 @@ async def write_validated(
     report.batch_id = batch_id
     if report.imported >= ANALYZE_AFTER:
         await refresh_statistics(conn)
-    await _close_batch(conn, report, batch_id=batch_id, source=source, now=now)
+    await repo.close_batch(
+        conn, batch_id=batch_id, imported=report.imported, skipped=report.skipped
+    )
+    await record_audit(conn, report, source=source, now=now)
     return report
 
 
-def _records(
+def new_report(protocol: Protocol, validation: Validation, *, dry_run: bool) -> ImportReport:
+    return ImportReport(
+        protocol,
+        duplicates_in_input=validation.duplicates,
+        invalid=validation.problems,
+        dry_run=dry_run,
+    )
+
+
+async def count_dry_run(
+    conn: AsyncConnection, report: ImportReport, validation: Validation
+) -> ImportReport:
+    """What the import would add: its rows less those already in the pool (read only)."""
+    hex20s = [row.hex20 for row in validation.rows]
+    report.already_in_pool = await count_existing(conn, protocol=report.protocol, hex20s=hex20s)
+    report.imported = len(hex20s) - report.already_in_pool
+    return report
+
+
+def records(
     protocol: Protocol,
     chunk: Sequence[ValidRow],
     batch_id: int,
     master_keys: dict[str, int],
     now: datetime,
+    status: AddressStatus = AVAILABLE,
 ) -> list[dict[str, Any]]:
     return [
         {
             "protocol": protocol,
             "address": row.text,
             "hex20": row.hex20,
-            "status": AVAILABLE,
+            "status": status,
             "import_batch_id": batch_id,
             "master_key_id": master_keys.get(row.master_public_key or ""),
             "derivation_index": row.derivation_index,
@@ -276,22 +294,15 @@ def _records(
     ]
 
 
-async def _close_batch(
-    conn: AsyncConnection,
-    report: ImportReport,
-    *,
-    batch_id: int,
-    source: ImportSource,
-    now: datetime,
+async def record_audit(
+    conn: AsyncConnection, report: ImportReport, *, source: ImportSource, now: datetime
 ) -> None:
-    await repo.close_batch(
-        conn, batch_id=batch_id, imported=report.imported, skipped=report.skipped
-    )
+    """The import in the audit log, in the transaction that makes it the pool's."""
     await insert_audit(
         conn,
         actor=source.actor,
         action="address.import",
-        subject=f"import_batch:{batch_id}",
+        subject=f"import_batch:{report.batch_id}",
         details={
             "protocol": report.protocol,
             "source": source.name,

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.alerts.repository import IS_FIRING
 from pool.kit.tables import address, alert, binding, delivery, delivery_attempt, webhook_endpoint
-from pool.vocabulary import ARCHIVED, AVAILABLE, Protocol
+from pool.vocabulary import ARCHIVED, AVAILABLE, IMPORTING, Protocol
 
 
 async def free_addresses(
@@ -34,17 +34,25 @@ async def free_addresses(
 
 
 async def usable_addresses(conn: AsyncConnection, *, protocol: Protocol) -> int:
-    """Every address of the protocol that is not archived: the pool a percentage refers to."""
+    """Every address of the protocol that is not archived: the pool a percentage refers to
+    (an unfinished import's rows are not the pool's yet)."""
     count = await conn.scalar(
-        select(func.count()).where(address.c.protocol == protocol, address.c.status != ARCHIVED)
+        select(func.count()).where(
+            address.c.protocol == protocol, address.c.status.not_in((ARCHIVED, IMPORTING))
+        )
     )
     return int(count or 0)
 
 
 async def any_address(conn: AsyncConnection, *, protocol: Protocol) -> bool:
-    """Whether any address of the protocol was ever imported, archived ones included."""
+    """Whether any address of the protocol was ever imported, archived ones included (an
+    unfinished import's rows not: it may yet leave nothing)."""
     found = await conn.scalar(
-        select(select(address.c.id).where(address.c.protocol == protocol).exists())
+        select(
+            select(address.c.id)
+            .where(address.c.protocol == protocol, address.c.status != IMPORTING)
+            .exists()
+        )
     )
     return bool(found)
 

@@ -51,6 +51,8 @@ import_batch = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("format", String(16), nullable=True),
     Column("file_sha256", String(64), nullable=True),
+    # importing | committed | done (pool.vocabulary): whether its rows are the pool's yet.
+    Column("status", String(16), nullable=False, server_default="done"),
 )
 
 master_key = Table(
@@ -72,7 +74,8 @@ address = Table(
     Column("address", String(64), nullable=False),
     # Lower-case 40-hex of the 20 account bytes: what Transfer logs carry on EVM and Tron.
     Column("hex20", String(40), nullable=False),
-    Column("status", String(16), nullable=False),  # available | bound | allocated | archived
+    # available | bound | allocated | archived, or importing (an unfinished SQLite import).
+    Column("status", String(16), nullable=False),
     Column("import_batch_id", Id, ForeignKey("import_batch.id"), nullable=True),
     Column("master_key_id", Id, ForeignKey("master_key.id"), nullable=True),
     Column("derivation_index", BigInteger, nullable=True),
@@ -101,6 +104,17 @@ Index(
     address.c.recycled_at,
     address.c.id,
 ).ddl_if(dialect="sqlite")
+
+# The rows of unfinished imports, by batch: what an import hands over to the pool or removes
+# a chunk at a time, and what the watcher and the counts leave out. Empty but for an import in
+# flight (PostgreSQL never writes `importing`), so it costs the other writes nothing.
+IMPORTING = text("status = 'importing'")
+Index(
+    "ix_address_importing",
+    address.c.import_batch_id,
+    postgresql_where=IMPORTING,
+    sqlite_where=IMPORTING,
+)
 
 binding = Table(
     "binding",

@@ -54,6 +54,24 @@ def writer_lock(database_url: str) -> Iterator[None]:
         os.close(descriptor)  # closing the descriptor releases the lock
 
 
+def serving(database_file: Path) -> bool:
+    """Whether a process (`serve`, `api`, `worker`) holds the database's lock right now: a
+    shared lock is refused while it does, and taken and dropped again at once when it does not
+    (so that it never keeps a server from starting)."""
+    path = lock_file(database_file)
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False  # no server ever ran here
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(descriptor)  # and with it the shared lock, if it was taken
+    return False
+
+
 def _locked(database_file: Path) -> int:
     path = lock_file(database_file)
     if not database_file.parent.is_dir():

@@ -28,6 +28,7 @@ DERIVE_CHUNK = 10_000
 # pool.addresses.import_problems.MAX_LISTED (100) for programs; both count every problem.
 CLI_LISTED = 20
 _PROTOCOL_NAMES = {"evm": "EVM", "tron": "Tron"}
+WAITING = "waiting for another import into this database to finish"
 
 
 def _read_input(name: str) -> tuple[bytes, str]:
@@ -77,6 +78,7 @@ async def import_file(args: argparse.Namespace, out: Output) -> int:
                 skip_invalid=args.skip_invalid,
                 dry_run=args.dry_run,
                 progress=bar.update,
+                on_wait=partial(bar.note, WAITING),
             )
         except ValidationFailed as exc:
             raise shortened(exc, args.protocol) from None
@@ -199,6 +201,7 @@ async def import_xpub(args: argparse.Namespace, out: Output) -> int:
                 actor=actor(),
                 dry_run=args.dry_run,
                 progress=bar.update,
+                on_wait=partial(bar.note, WAITING),
             )
         finally:
             bar.finish()

@@ -117,6 +117,14 @@ class ProgressBar:
         print(f"\r{line.ljust(self._width)}", end="", file=self._out(), flush=True)
         self._width = len(line)
 
+    def note(self, text: str) -> None:
+        """A line of its own on stderr (shown even when the bar is not): the bar's line, if
+        one is drawn, is ended first and the next report starts a new one."""
+        if self._phase is not None and self.enabled:
+            self._end_line()
+            self._drawn_at = None
+        print(text, file=self._out(), flush=True)
+
     def finish(self) -> None:
         if self._phase is not None and self.enabled:
             self._end_line()

@@ -1,5 +1,6 @@
 """Every background worker of a process: chain watchers, webhook delivery, reconciliation,
-alert rules and the hooks that carry alerts, order expiry.
+alert rules and the hooks that carry alerts, order expiry, and (SQLite) the recovery of
+interrupted imports.
 
 `serve` runs them beside the API; `addrpool worker` runs them alone.
 """
@@ -10,6 +11,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+from pool.addresses.import_recovery import run_import_recovery
 from pool.alerts.engine import run_rules
 from pool.alerts.notifier import AlertNotifier
 from pool.kit.config import Settings
@@ -32,6 +34,7 @@ async def run_workers(settings: Settings, db: Database, stop: asyncio.Event) -> 
         run_rules(db, settings.alerts, watched, stop),
         AlertNotifier(db, settings.alerts).run(stop),
         run_expiry(db, settings.orders, stop),
+        run_import_recovery(db, stop),
     ]
     if settings.binding_backend == "payin":
         from chains.checks.upstream_check import UpstreamChecker

@@ -1,12 +1,12 @@
 import gc
 
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 
 from chains.watch.address_book import AddressBook
 from pool.kit.clock import utc_now
 from pool.kit.db import Database
 from pool.kit.tables import address
-from tests.fixtures.helpers import load_pool, random_evm_address
+from tests.fixtures.helpers import load_pool, random_evm_address, stage_import
 
 
 async def _insert_with_id(db: Database, address_id: int) -> str:
@@ -48,3 +48,32 @@ async def test_an_import_committed_out_of_id_order_is_still_found(db: Database) 
     assert await book.refresh(db) == 1
     assert straggler in book
     assert len(book) == 2
+
+
+async def test_an_import_in_flight_is_not_watched_until_it_commits(db: Database, caplog) -> None:
+    """Its rows are not the pool's (it may yet fail and take them away), and the count check
+    knows it: no reload."""
+    pooled = await load_pool(db, "evm", 3)
+    in_flight = [a[2:].lower() for a in await stage_import(db, 4, "importing")]
+    book = AddressBook("evm", count_check_seconds=0)
+    assert await book.refresh(db) == 3
+    assert await book.refresh(db) == 0
+    assert not set(in_flight) & set(book.hex20s)
+    assert "out of step" not in caplog.text
+    assert {a[2:].lower() for a in pooled} == set(book.hex20s)
+
+
+async def test_a_committed_import_is_watched_before_its_rows_are_handed_over(
+    db: Database, caplog
+) -> None:
+    """Committed is the pool's: a deposit to a row still `importing` must not be missed."""
+    await load_pool(db, "evm", 2)
+    book = AddressBook("evm", count_check_seconds=0)
+    assert await book.refresh(db) == 2
+    committed = [a[2:].lower() for a in await stage_import(db, 5, "committed")]
+    assert await book.refresh(db) == 5
+    assert set(committed) <= set(book.hex20s)
+    async with db.write() as conn:  # handed over: found again by id, nothing new
+        await conn.execute(update(address).values(status="available"))
+    assert await book.refresh(db) == 0
+    assert "out of step" not in caplog.text and len(book) == 7

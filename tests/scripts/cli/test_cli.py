@@ -195,6 +195,26 @@ def test_progress_bar_shows_rows_rate_and_time_left() -> None:
     assert derived.getvalue() == "\rscanned 8,000 rows  2,000 rows/s"
 
 
+def test_a_note_gets_a_line_of_its_own_bar_or_not() -> None:
+    """`waiting for another import …`: the bar's line ends first, and the next report starts a
+    new one; without a bar (a pipe, `--json`) the note is still said."""
+    import io
+
+    from scripts.cli.output import ProgressBar
+
+    screen = io.StringIO()
+    bar = ProgressBar(enabled=True, stream=screen, clock=lambda: 100.0)
+    bar.update("validated", 10, 20)
+    bar.note("waiting for another import into this database to finish")
+    bar.update("validated", 20, 20)
+    lines = screen.getvalue().split("\n")
+    assert lines[1] == "waiting for another import into this database to finish"
+    assert lines[0].startswith("\rvalidated 10 of 20") and lines[2].startswith("\rvalidated 20")
+    quiet = io.StringIO()
+    ProgressBar(enabled=False, stream=quiet).note("waiting")
+    assert quiet.getvalue() == "waiting\n"
+
+
 def test_no_progress_bar_off_a_terminal(database_url, tmp_path) -> None:
     source = tmp_path / "addresses.txt"
     source.write_text("\n".join(random_addresses("evm", 25_000)) + "\n")
