@@ -184,7 +184,7 @@ async def watch_batches(database: Path, seen: dict[str, float], stop: asyncio.Ev
                 found = row.fetchone()
         except sqlite3.Error:
             found = None
-        if found is not None and int(found[names.index("id")]) > 1:  # not the seed's batch
+        if found is not None and int(found[names.index("id")]) > 1:  # not the pool-filling one
             status = found[names.index("status")] if "status" in names else "done"
             seen.setdefault(status, time.monotonic())
         await asyncio.sleep(0.1)
