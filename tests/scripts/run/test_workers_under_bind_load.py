@@ -91,7 +91,7 @@ async def test_the_watcher_and_deliveries_keep_going_under_bind_load(
     assert kinds.count("deposit.pending") == 1 and kinds.count("deposit.confirmed") == 1
     assert received[0][1]["data"]["depositReference"] == "payer"
     # The binds went on the whole time: the webhook came while they were being made.
-    assert binds_by_then > 100
+    assert binds_by_then >= BINDERS
     assert any(moment > confirmed for moment in bound)
 
 
