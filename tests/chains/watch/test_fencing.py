@@ -287,7 +287,7 @@ async def test_a_frozen_leader_writes_nothing_once_thawed(
     try:
         a, b, deposits = await scene.start()
         await scene.until(lambda: len(a.written()) >= RANGES_PER_STEP, "A to write ranges")
-        await freeze_outside_a_transaction(scene, a)
+        committed_by_a = await freeze_outside_a_transaction(scene, a)
         await terminate_lock_backend(db, "devnet")
         await scene.until(lambda: scene.led_by(b), "B to take over")
         await scene.until(lambda: len(b.written()) >= RANGES_PER_STEP, "B to write ranges")
@@ -295,7 +295,7 @@ async def test_a_frozen_leader_writes_nothing_once_thawed(
         a.signal(signal.SIGCONT)
         progress = len(b.written())
         await scene.until(lambda: len(b.written()) >= progress + RANGES_PER_STEP, "B to go on")
-        assert a.written(after=thawed_at) == []
+        assert written_after_the_freeze(a, thawed_at, committed_by_a) == []
         scene.check_one_writer_so_far()
         await scene.until(lambda: a.said(LOST, after=thawed_at), "A to find it lost")
         await scene.until(lambda: a.said(STANDBY, after=thawed_at), "A to stand by again")
@@ -303,12 +303,22 @@ async def test_a_frozen_leader_writes_nothing_once_thawed(
         await scene.check_one_writer_at_a_time(deposits.sent)
     finally:
         scene.close()
-    assert a.written(after=thawed_at) == []
+    assert written_after_the_freeze(a, thawed_at, committed_by_a) == []
 
 
-async def freeze_outside_a_transaction(scene: Scene, worker: Worker) -> None:
+def written_after_the_freeze(worker: Worker, thawed_at: int, committed: int) -> list[Written]:
+    """Ranges `worker` logged once thawed beyond the cursor it had committed when frozen.
+
+    A range is logged just after its commit: a worker frozen between the two logs, once thawed,
+    the range it had committed before the freeze — that one is not a write after it.
+    """
+    return [w for w in worker.written(after=thawed_at) if w.end > committed]
+
+
+async def freeze_outside_a_transaction(scene: Scene, worker: Worker) -> int:
     """SIGSTOP `worker` at a moment no session of the database is inside a transaction but
-    ours. (A leader frozen inside one holds its rows, the leadership row included: the next
+    ours, and return the chain's cursor then: the last block the frozen leader committed.
+    (A leader frozen inside a transaction holds its rows, the leadership row included: the next
     leader would wait until PostgreSQL ends that session, see test_leadership.)"""
     busy = text(
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
@@ -326,3 +336,7 @@ async def freeze_outside_a_transaction(scene: Scene, worker: Worker) -> None:
         return False
 
     await scene.until(frozen_outside_a_transaction, "a moment outside any transaction")
+    async with scene.db.read() as conn:
+        cursor = await chain_state.load_cursor(conn, "devnet")
+    assert cursor is not None
+    return cursor.block_number
