@@ -5,7 +5,6 @@ tsc --strict) for createOrder/getOrder/bindAddress, and the guide's webhook rece
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from tests.fixtures.clients.typescript import compile_client, drive_client
 from tests.fixtures.devnet import Devnet
 from tests.fixtures.helpers import auth, load_pool, make_key
 from tests.fixtures.order_rows import chain_now, stamp_next_block
+from tests.fixtures.orders import devnet_serve_env
 from tests.fixtures.polling import wait_until
 from tests.fixtures.receivers.node import seed_receiver
 from tests.fixtures.server import running_server
@@ -28,27 +28,13 @@ pytestmark = pytest.mark.server
 USDT = 10**6  # the devnet token has 6 decimals
 
 
-def _serve_env(tmp_path: Path, devnet: Devnet) -> dict[str, str]:
-    config = tmp_path / "addrpool.toml"
-    config.write_text(
-        f'[chains.devnet]\nprotocol = "evm"\nrpc_urls = ["{devnet.url}"]\n'
-        f"poll_interval = 0.2\nconfirmations = 1\nstart_block = {anvil.block_number(devnet.url)}\n"
-        f'[chains.devnet.tokens.USDT]\ncontract = "{devnet.usdt}"\ndecimals = 6\n'
-    )
-    return {
-        "ADDRPOOL_CONFIG": str(config),
-        "ADDRPOOL_WEBHOOK_ALLOW_PRIVATE": "true",
-        "ADDRPOOL_SECRET_KEY": secrets.token_hex(16),
-    }
-
-
 async def test_the_guides_python_client_orders_and_its_receiver_verifies_the_completion(
     database_url: str, db: Database, devnet: Devnet, tmp_path: Path, no_proxy_env: None
 ) -> None:
     await load_pool(db, "evm", 3)
     key = await make_key(db, scopes=None)  # the default scopes: a PayIn client's key
     operator = await make_key(db, scopes=["admin"])
-    with running_server(database_url, extra_env=_serve_env(tmp_path, devnet)) as server:
+    with running_server(database_url, extra_env=devnet_serve_env(tmp_path, devnet)) as server:
         api = f"{server.base_url}/api/v1"
         hooks = httpx.Client(base_url=api, headers=auth(operator))
         endpoint = hooks.post(
@@ -94,7 +80,7 @@ async def test_the_guides_typescript_client_creates_gets_and_binds(
     script = compile_client(tmp_path / "ts")
     await load_pool(db, "evm", 3)
     key = await make_key(db, scopes=None)
-    with running_server(database_url, extra_env=_serve_env(tmp_path, devnet)) as server:
+    with running_server(database_url, extra_env=devnet_serve_env(tmp_path, devnet)) as server:
         calls = drive_client(
             script,
             base_url=f"{server.base_url}/api/v1",
