@@ -20,7 +20,9 @@ from chains.evm.erc20 import TRANSFER_TOPIC, decode_header
 from chains.presets import ChainConfig
 from chains.reader import ChainReader
 from chains.rpc import RpcClient
+from chains.watch.leadership import FROZEN_LEADER_TIMEOUT_MS
 from chains.watch.rescan import plan_rescan, scan
+from pool.chain_state import repository as chain_state
 from pool.deposits import ledger
 from pool.deposits import ledger_repository as ledger_repo
 from pool.kit.clock import utc_now
@@ -254,9 +256,21 @@ async def _fill_window(
         [("eth_getBlockByNumber", [hex(n), False]) for n in range(first, last + 1)]
     )
     headers = [decode_header(block) for block in answers if block is not None]
+    await store_refilled_window(
+        db, chain.chain_id, [(h.number, h.hash, h.parent_hash) for h in headers]
+    )
+
+
+async def store_refilled_window(
+    db: Database, chain_id: str, blocks: Sequence[tuple[int, str, str]]
+) -> int:
+    """Put re-read headers into the heights the watcher's window still lacks; how many.
+
+    The window is the chain leader's state: this waits for the leadership row as the leader's
+    own writes do, so it never interleaves with one of them (invariant 15).
+    """
     async with db.write() as conn:
-        await repo.fill_window(
-            conn,
-            chain_id=chain.chain_id,
-            blocks=[(h.number, h.hash, h.parent_hash) for h in headers],
+        await chain_state.lock_leadership(
+            conn, chain_id=chain_id, idle_timeout_ms=FROZEN_LEADER_TIMEOUT_MS
         )
+        return await repo.fill_window(conn, chain_id=chain_id, blocks=blocks)

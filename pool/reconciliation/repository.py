@@ -289,18 +289,32 @@ async def cursor_position(conn: AsyncConnection, chain_id: str) -> tuple[int, in
 
 async def fill_window(
     conn: AsyncConnection, *, chain_id: str, blocks: Iterable[tuple[int, str, str]]
-) -> None:
-    """Store re-read canonical headers for heights the window lacks (a repaired gap)."""
+) -> int:
+    """Store re-read canonical headers for heights the window still lacks (a repaired gap);
+    how many were stored.
+
+    Insert only: a height the watcher stored since the headers were read is the watcher's, and
+    newer (invariant 15 — the window is the leader's; the caller holds the leadership row).
+    """
     rows = [{"chain_id": chain_id, "number": n, "hash": h, "parent_hash": p} for n, h, p in blocks]
     if not rows:
-        return
-    numbers = [row["number"] for row in rows]
-    await conn.execute(
-        delete(chain_block).where(
-            chain_block.c.chain_id == chain_id, chain_block.c.number.in_(numbers)
+        return 0
+    stored = set(
+        (
+            await conn.execute(
+                select(chain_block.c.number).where(
+                    chain_block.c.chain_id == chain_id,
+                    chain_block.c.number.in_([row["number"] for row in rows]),
+                )
+            )
         )
+        .scalars()
+        .all()
     )
-    await conn.execute(insert(chain_block), rows)
+    missing = [row for row in rows if row["number"] not in stored]
+    if missing:
+        await conn.execute(insert(chain_block), missing)
+    return len(missing)
 
 
 async def save_report(
