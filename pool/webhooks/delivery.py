@@ -43,6 +43,7 @@ from pool.vocabulary import (
 from pool.webhooks import deliveries_repository as repo
 from pool.webhooks.body import body_bytes
 from pool.webhooks.delivery_records import AttemptRecorder
+from pool.webhooks.recovery import Recovery
 from pool.webhooks.sender import SEND_ERRORS, Answer, WebhookSender
 from pool.webhooks.signatures import sign_body, sign_timestamped
 from pool.webhooks.urls import Resolver, parse_webhook_url
@@ -93,6 +94,7 @@ class DeliveryWorker:
         self._unrenewed = timedelta(seconds=request_timeout) + RENEW_MARGIN
         self._resolver = resolver or Resolver()
         self._recorder = AttemptRecorder(db, _after_written, has_consequences=_has_consequences)
+        self._recovery = Recovery(db, lease=LEASE)
         self._limits: dict[str, asyncio.Semaphore] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._held: dict[str, int] = {}
@@ -249,6 +251,7 @@ class DeliveryWorker:
         status, next_at = _outcome(claimed, tried)
         attempt = tried.attempt
         await self._recorder.record(repo.Finished(claimed, attempt, status, next_at))
+        await self._recovery.after_attempt(claimed.endpoint_id, status)
         log.info(
             "webhook attempt",
             extra={
