@@ -26,6 +26,23 @@ ensure_packages() {
   fi
 }
 
+# Debian packages the tests need, installed when missing (the tests run as root in CI). The
+# payer's pages are tested in a real browser: Chromium and its matching chromedriver.
+ensure_debian_packages() {
+  local missing=() package
+  for package in "$@"; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+  done
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  echo "installing Debian packages: ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "FATAL: not root: run \`sudo apt-get install -y ${missing[*]}\` first" >&2
+    return 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
 psql_admin() {
   psql -h "${PGHOST:-127.0.0.1}" -p "${PGPORT:-5432}" -U "${PGUSER:-postgres}" -d "${PGDATABASE:-postgres}" "$@"
 }

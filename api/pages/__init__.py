@@ -1,10 +1,10 @@
-"""The payer's placeholder page of an order (`GET /pay/order/{orderId}`): server-rendered HTML,
-no script, no cookie, a strict Content-Security-Policy. Templates live in `templates/` (shipped
-as package data, pyproject.toml)."""
+"""The payer's pages (`/pay/order/{orderId}`): server-rendered HTML that works without
+JavaScript, our one small script making it live, no cookie, no asset from another host, a strict
+Content-Security-Policy. Templates in `templates/`, the stylesheet and the script in `static/`
+(package data, pyproject.toml); the sentences in `i18n.py`."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 from datetime import datetime
@@ -13,21 +13,19 @@ from typing import Any
 
 import segno
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+
+from api.pages.i18n import TEXT, Language
+from pool.kit.clock import isoformat_z
+from pool.orders.payer_view import PayerView
 
 TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
 _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True))
 
-# The page's only style, inline: allowed by its hash, so the policy needs no 'unsafe-inline'.
-STYLE = (
-    "body{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem;"
-    "color:#222}h1{font-size:1.4rem}dl{display:grid;grid-template-columns:auto 1fr;gap:.4rem 1rem}"
-    "dt{color:#666}dd{margin:0;word-break:break-all}code{font-size:1rem}"
-    "img{display:block;margin:1rem 0;width:12rem;height:12rem}"
-)
-_STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
 CONTENT_SECURITY_POLICY = (
-    f"default-src 'none'; img-src 'self'; style-src 'sha256-{_STYLE_HASH}'; "
-    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 PAGE_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
@@ -35,59 +33,105 @@ PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
 }
-# Chain ids as a payer would recognise them; other ids are shown as they are.
+# A payer's browser polls the status this often; without JavaScript the page reloads itself.
+POLL_SECONDS = 3
+REFRESH_SECONDS = 10
+REDIRECT_AFTER_SECONDS = 3  # the final sentence is read before the merchant's page loads
+
+# Chain ids as a payer would recognise them (the testnets marked); others are shown as they are.
 CHAIN_NAMES = {
-    "ethereum-mainnet": "Ethereum",
-    "ethereum-sepolia": "Ethereum Sepolia (testnet)",
-    "polygon-mainnet": "Polygon",
-    "polygon-amoy": "Polygon Amoy (testnet)",
-    "arbitrum-mainnet": "Arbitrum One",
-    "arbitrum-sepolia": "Arbitrum Sepolia (testnet)",
-    "base-mainnet": "Base",
-    "base-sepolia": "Base Sepolia (testnet)",
-    "bsc-mainnet": "BNB Smart Chain",
-    "bsc-testnet": "BNB Smart Chain (testnet)",
-    "tron-mainnet": "Tron",
-    "tron-nile": "Tron Nile (testnet)",
-}
-STATUS_TEXT = {
-    "pending": "Waiting for payment",
-    "completed": "Paid",
-    "expired": "Expired",
-    "cancelled": "Cancelled",
+    "ethereum-mainnet": ("Ethereum", False),
+    "ethereum-sepolia": ("Ethereum Sepolia", True),
+    "polygon-mainnet": ("Polygon", False),
+    "polygon-amoy": ("Polygon Amoy", True),
+    "arbitrum-mainnet": ("Arbitrum One", False),
+    "arbitrum-sepolia": ("Arbitrum Sepolia", True),
+    "base-mainnet": ("Base", False),
+    "base-sepolia": ("Base Sepolia", True),
+    "bsc-mainnet": ("BNB Smart Chain", False),
+    "bsc-testnet": ("BNB Smart Chain", True),
+    "tron-mainnet": ("Tron", False),
+    "tron-nile": ("Tron Nile", True),
 }
 
 
-def chain_name(chain_id: str) -> str:
-    return CHAIN_NAMES.get(chain_id, chain_id)
+def chain_name(chain_id: str, language: Language) -> str:
+    name, testnet = CHAIN_NAMES.get(chain_id, (chain_id, False))
+    return f"{name} ({TEXT[language]['testnet']})" if testnet else name
 
 
-def time_left(ends_at: datetime, now: datetime) -> str:
-    seconds = int((ends_at - now).total_seconds())
-    if seconds <= 0:
-        return "none: the payment window has closed"
-    minutes, seconds = divmod(seconds, 60)
-    return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
+def _static_files() -> dict[str, tuple[bytes, str]]:
+    """name → (bytes, version): read once; the version (a hash of the bytes) is in each URL,
+    so a browser may keep a file for good and still gets a changed one at once."""
+    return {
+        path.name: (data, hashlib.sha256(data).hexdigest()[:12])
+        for path in sorted(STATIC.iterdir())
+        if path.suffix in (".css", ".js")
+        for data in [path.read_bytes()]
+    }
 
 
-def order_page(order: dict[str, Any], *, window_ends_at: datetime, now: datetime) -> str:
-    pending = order["status"] == "pending"
+STATIC_FILES = _static_files()
+
+
+def static_url(name: str, *, base: str = "../static/") -> str:
+    """By default relative to `/pay/order/{orderId}`, so the page works under any path prefix."""
+    return f"{base}{name}?v={STATIC_FILES[name][1]}"
+
+
+def _sentences(language: Language) -> Any:
+    text = TEXT[language]
+
+    def say(key: str, **values: Any) -> Markup:
+        # Our own sentences are the markup; every value put into them is escaped by format
+        # (a `field` span excepted, itself built the same way).
+        return Markup(text[key]).format(**values)  # noqa: S704
+
+    return say
+
+
+def field(name: str, value: object) -> Markup:
+    """A value the page's script keeps up to date (`data-field`, the status poll's name)."""
+    return Markup('<span data-field="{}">{}</span>').format(name, value)
+
+
+def order_page(view: PayerView, *, language: Language, now: datetime) -> str:
     return _env.get_template("order.html").render(
-        style=STYLE,
-        order=order,
-        chain=chain_name(order["chainId"]),
-        status=STATUS_TEXT.get(order["status"], order["status"]),
-        pending=pending,
-        time_left=time_left(window_ends_at, now) if pending else None,
+        lang=language,
+        say=_sentences(language),
+        field=field,
+        view=view,
+        chain=chain_name(view.chain_id, language),
+        other_payments=[(p, chain_name(p.chain_id, language)) for p in view.other_payments],
+        final=view.progress in ("paid", "expired", "cancelled"),
+        seconds_left=max(0, int((view.window_ends_at - now).total_seconds())),
+        window_ends_at=isoformat_z(view.window_ends_at),
+        server_time=isoformat_z(now),
+        poll_ms=POLL_SECONDS * 1000,
+        refresh_seconds=REFRESH_SECONDS,
+        redirect_after=REDIRECT_AFTER_SECONDS,
+        css=static_url("pay.css"),
+        js=static_url("pay.js"),
     )
 
 
-def not_found_page() -> str:
-    return _env.get_template("not_found.html").render(style=STYLE)
+def not_found_page(language: Language) -> str:
+    return _env.get_template("not_found.html").render(
+        lang=language, say=_sentences(language), css=static_url("pay.css", base="/pay/static/")
+    )
+
+
+def countdown(seconds: int) -> str:
+    minutes, seconds = divmod(max(0, seconds), 60)
+    return f"{minutes}:{seconds:02d}"
+
+
+_env.globals["countdown"] = countdown
 
 
 def qr_svg(text: str) -> bytes:
-    """A QR code (never a Micro QR, which wallets do not read) of `text`, as SVG."""
+    """A QR code (never a Micro QR, which wallets do not read) of `text`, as SVG, with the
+    standard's quiet zone of four modules: scanners find the code by that margin."""
     buffer = io.BytesIO()
-    segno.make_qr(text, error="m").save(buffer, kind="svg", scale=4, border=2, xmldecl=False)
+    segno.make_qr(text, error="m").save(buffer, kind="svg", scale=4, border=4, xmldecl=False)
     return buffer.getvalue()
