@@ -49,9 +49,10 @@ def answered_times(
     PayIn's guide gives `expiresAt` only: the end of the grace period, after which its
     `order.expired` is sent (addrpool's own answers say the same, with `gracePeriodEndsAt` and
     `paymentWindowEndsAt` beside it). What PayIn leaves out follows from the request: our
-    creation moment, and the requested grace before the end.
+    moment of recording, and the requested grace before the end.
     """
-    created = _moment(data.get("createdAt")) or now
+    # PayIn created it before it answered: a later createdAt is its clock ahead of ours.
+    created = min(_moment(data.get("createdAt")) or now, now)
     grace_end = _moment(data.get("gracePeriodEndsAt")) or _moment(data.get("expiresAt"))
     if grace_end is None:
         grace_end = created + resolved.window + resolved.grace

@@ -4,22 +4,21 @@ scripted one, answering with an address of its choosing), checked and recorded h
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
 
-from pool.kit.clock import isoformat_z, utc_now
+from pool.bindings import service as binding_service
+from pool.kit.clock import utc_now
 from pool.kit.db import Database
 from pool.kit.tables import address, alert, event, payment_order
 from tests.api.test_orders_lifecycle_api import link_payment
 from tests.api.test_upstream_answers import Front, assert_code, front
 from tests.fixtures.helpers import load_pool, random_evm_address
 from tests.fixtures.orders import ORDER_CHAINS, order_body
-from tests.fixtures.payin import ScriptedPayIn, refusal, scripted_payin
+from tests.fixtures.payin import ScriptedPayIn, payins_order, refusal, scripted_payin
 
 
 @pytest.fixture
@@ -33,24 +32,6 @@ async def caller(db: Database, database_url: str, payin: ScriptedPayIn) -> Async
     settings = {"chains": ORDER_CHAINS, "cooldown": "P7D", "webhook_allow_private": True}
     async with front(db, database_url, payin.url, "pk_test_upstream", **settings) as it:
         yield it
-
-
-def payins_order(reference: str, at: str, **fields: Any) -> dict[str, Any]:
-    """PayIn's answer to `order_body(reference)` as its guide shows it."""
-    now = utc_now()
-    return {
-        "orderId": "ord_" + secrets.token_hex(8),
-        "orderReference": reference,
-        "status": "pending",
-        "amount": "10.50",
-        "currency": "USDT",
-        "chainId": "ethereum-sepolia",
-        "address": at,
-        "paymentUrl": "https://payin.example/pay/x",
-        "expiresAt": isoformat_z(now + timedelta(minutes=15)),
-        "createdAt": isoformat_z(now),
-        **fields,
-    }
 
 
 async def state(db: Database) -> dict[str, Any]:
@@ -222,3 +203,23 @@ async def test_a_payment_we_saw_refuses_the_cancel_before_payin_is_asked(
     asked = len(payin.requests)
     assert_code(await caller.cancel_order(order["orderId"]), 409, "ORDER_NOT_CANCELLABLE")
     assert len(payin.requests) == asked
+
+
+async def test_a_binding_we_still_record_on_payins_order_address_ends_here(
+    db: Database, caller: Front, payin: ScriptedPayIn
+) -> None:
+    """PayIn is the authority: it gave the address to an order, so its binding ended there."""
+    [held] = await load_pool(db, "evm", 1)
+
+    async def bind(conn: Any) -> Any:
+        return await binding_service.bind(
+            conn, reference="user-1", protocol="evm", metadata=None, actor="t", now=utc_now()
+        )
+
+    await db.run_write(bind)
+    payin.answer(201, payins_order("o1", held))
+    assert (await caller.create_order(order_body("o1"))).status_code == 201
+    assert (await address_status(db, held))[0] == "allocated"
+    async with db.read() as conn:
+        kinds = list((await conn.execute(select(event.c.type).order_by(event.c.seq))).scalars())
+    assert kinds == ["deposit.address_bound", "deposit.address_unbound", "order.created"]
