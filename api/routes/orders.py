@@ -15,16 +15,20 @@ from api.answers import answers
 from api.answers.orders import Order, OrderList, OrderStats
 from api.auth import require
 from api.context import AppContext, context
+from api.errors import UPSTREAM_STATUSES
 from api.order_schemas import OrderRequest
 from api.responses import ok, pagination
 from api.schemas import REFERENCE_PATTERN, Page, page_params
+from chains.codec import address_parser
 from pool.keys.repository import ApiKey
-from pool.kit.errors import AddrpoolError, InsufficientAddresses, ValidationFailed
+from pool.kit.errors import InsufficientAddresses, ValidationFailed
 from pool.orders import service as orders
+from pool.orders.intake import resolve
 from pool.orders.listing_repository import OrderFilters, list_orders
 from pool.orders.payloads import order_payloads
-from pool.orders.records import OrderAsk
+from pool.orders.records import CreatedOrder, OrderAsk
 from pool.orders.stats import order_stats
+from pool.upstream.orders import cancel_order_through_upstream, create_order_through_upstream
 from pool.vocabulary import ORDER_STATUSES
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
@@ -33,12 +37,6 @@ Reader = Annotated[ApiKey, Depends(require("orders:read"))]
 Writer = Annotated[ApiKey, Depends(require("orders:write"))]
 ORDER_ID_PATTERN = r"^ord_[A-Za-z0-9]{1,60}$"
 OrderId = Annotated[str, Path(alias="orderId", pattern=ORDER_ID_PATTERN, max_length=64)]
-
-
-class OrdersUpstream(AddrpoolError):
-    status = 503
-    error = "ServiceUnavailable"
-    default_code = "ORDERS_UPSTREAM"
 
 
 def base_url(ctx: AppContext, request: Request) -> str:
@@ -51,16 +49,9 @@ def base_url(ctx: AppContext, request: Request) -> str:
 @router.post(
     "",
     status_code=201,
-    responses=answers(Order, "OrderAnswer", 409, 503, success=(201, 200)),
+    responses=answers(Order, "OrderAnswer", 409, *UPSTREAM_STATUSES, success=(201, 200)),
 )
 async def create_order(body: OrderRequest, request: Request, ctx: Ctx, key: Writer) -> Response:
-    if ctx.upstream is not None:
-        # PayIn allocates from the same addresses in upstream mode: an order allocated here
-        # could be bound there at the same time (invariant 13). Orders go to PayIn itself.
-        raise OrdersUpstream(
-            "Upstream mode: orders are not created by addrpool in front of PayIn; create them "
-            "at PayIn"
-        )
     ask = OrderAsk(
         reference=body.order_reference,
         amount=body.amount,
@@ -74,15 +65,7 @@ async def create_order(body: OrderRequest, request: Request, ctx: Ctx, key: Writ
     )
     chain = ctx.order_chains.get(body.chain_id)
     try:
-        result = await orders.create_order(
-            ctx.db,
-            ask=ask,
-            chains=ctx.order_chains,
-            settings=ctx.settings.orders,
-            allow_http_urls=ctx.settings.webhook_allow_private,
-            base_url=base_url(ctx, request),
-            actor=key.actor,
-        )
+        result = await _create(body, ask, ctx, base_url(ctx, request), key.actor)
     except InsufficientAddresses:
         if chain is not None:
             ctx.pool_alerts.changed(chain.protocol)
@@ -91,6 +74,37 @@ async def create_order(body: OrderRequest, request: Request, ctx: Ctx, key: Writ
         ctx.pool_alerts.changed(result.order["protocol"])  # evaluated off this request
         return ok(result.order, status=201, message="Order created")
     return ok(result.order, status=200, message="Order already exists; existing order returned")
+
+
+async def _create(
+    body: OrderRequest, ask: OrderAsk, ctx: AppContext, base: str, actor: str
+) -> CreatedOrder:
+    if ctx.upstream is None:
+        return await orders.create_order(
+            ctx.db,
+            ask=ask,
+            chains=ctx.order_chains,
+            settings=ctx.settings.orders,
+            allow_http_urls=ctx.settings.webhook_allow_private,
+            base_url=base,
+            actor=actor,
+        )
+    # Upstream mode: checked here, created at PayIn, its answer checked and recorded here.
+    resolved = resolve(
+        ask,
+        chains=ctx.order_chains,
+        settings=ctx.settings.orders,
+        allow_http=ctx.settings.webhook_allow_private,
+    )
+    return await create_order_through_upstream(
+        ctx.db,
+        ctx.upstream,
+        address_parser(resolved.chain.protocol),
+        body=body.model_dump(by_alias=True, exclude_none=True),
+        resolved=resolved,
+        base_url=base,
+        actor=actor,
+    )
 
 
 @router.get("/stats", responses=answers(OrderStats, "OrderStatsAnswer"))
@@ -178,12 +192,19 @@ async def get_order(ctx: Ctx, _key: Reader, order_id: OrderId) -> Response:
         return ok(await orders.get_order(conn, order_id))
 
 
-@router.post("/{orderId}/cancel", responses=answers(Order, "CancelOrderAnswer", 404, 409))
+@router.post(
+    "/{orderId}/cancel",
+    responses=answers(Order, "CancelOrderAnswer", 404, 409, *UPSTREAM_STATUSES),
+)
 async def cancel_order(ctx: Ctx, _key: Writer, order_id: OrderId) -> Response:
-    order, cancelled = await orders.cancel_order(
-        ctx.db, order_id=order_id, cooldown=ctx.settings.orders.cooldown
-    )
-    if cancelled:
+    cooldown = ctx.settings.orders.cooldown
+    if ctx.upstream is not None:  # upstream mode: PayIn's cancel first, then ours
+        order, cancelled = await cancel_order_through_upstream(
+            ctx.db, ctx.upstream, order_id=order_id, cooldown=cooldown
+        )
+    else:
+        order, cancelled = await orders.cancel_order(ctx.db, order_id=order_id, cooldown=cooldown)
+    if cancelled and order.get("protocol") is not None:
         ctx.pool_alerts.changed(order["protocol"])  # free again at once when no cooldown
         return ok(order, message="Order cancelled")
     return ok(order, message="Order was already cancelled")

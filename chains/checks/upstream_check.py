@@ -8,7 +8,10 @@ missed       still not_seen once `upstream_grace` has passed: a warning — our 
              it, or the chain is not watched here (rescan, or add the chain);
 not_on_chain no receipt, or a failed one, at a direct look-up (critical alert: PayIn announced
              money that does not exist);
-ignored      not a deposit event.
+ignored      neither a deposit nor an order event.
+
+PayIn's `order.*` events are checked against our record of the order and of its payments
+(pool/upstream/order_check.py: `order_unknown`, `order_unpaid`, `order_paid`, critical).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from pool.kit.db import Database
 from pool.kit.errors import ChainUnavailable
 from pool.kit.loop import run_every
 from pool.upstream import repository as repo
+from pool.upstream.order_check import ORDER_DISCREPANCIES, ORDER_EVENTS, check_order_event
 from pool.vocabulary import DEPOSIT_CONFIRMED, DEPOSIT_PENDING, UPSTREAM_DISCREPANCY
 
 log = logging.getLogger("addrpool.upstream")
@@ -84,9 +88,20 @@ class UpstreamChecker:
         return len(due)
 
     async def _check(self, row: dict[str, Any]) -> Outcome:
-        if row["type"] not in DEPOSIT_EVENTS:
-            return Outcome("ignored", "not a deposit event")
         data = (row["payload"] or {}).get("data") or {}
+        if row["type"] in ORDER_EVENTS:
+            async with self.db.read() as conn:
+                verdict = await check_order_event(
+                    conn,
+                    row["type"],
+                    data if isinstance(data, dict) else {},
+                    received_at=row["received_at"],
+                    now=utc_now(),
+                    grace=self.settings.upstream_grace,
+                )
+            return Outcome(verdict.status, verdict.reason)
+        if row["type"] not in DEPOSIT_EVENTS:
+            return Outcome("ignored", "neither a deposit nor an order event")
         chain = self.chains.get(str(data.get("chainId")))
         if chain is None:
             return Outcome("not_seen", f"chain {data.get('chainId')!r} is not watched here")
@@ -130,7 +145,7 @@ class UpstreamChecker:
                 deposit_id=outcome.deposit_id,
                 now=now,
             )
-            if outcome.status in ("mismatched", "not_on_chain", "missed"):
+            if outcome.status in ("mismatched", "not_on_chain", "missed", *ORDER_DISCREPANCIES):
                 await _alert(conn, row, outcome, now)
 
     def _missed(self, row: dict[str, Any], outcome: Outcome, now: datetime) -> bool:
@@ -139,7 +154,7 @@ class UpstreamChecker:
 
 
 async def _alert(conn: Any, row: dict[str, Any], outcome: Outcome, now: datetime) -> None:
-    critical = outcome.status in ("mismatched", "not_on_chain")
+    critical = outcome.status in ("mismatched", "not_on_chain", *ORDER_DISCREPANCIES)
     await fire_alert(
         conn,
         kind=UPSTREAM_DISCREPANCY,

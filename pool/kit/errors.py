@@ -192,6 +192,15 @@ class UpstreamAddressUnknown(AddrpoolError):
     default_code = "UPSTREAM_ADDRESS_UNKNOWN"
 
 
+class UpstreamAnswerInvalid(AddrpoolError):
+    """Upstream mode: PayIn answered a success that does not describe what was asked (an order
+    for another reference, chain, token or amount): nothing is recorded."""
+
+    status = 502
+    error = "UpstreamRefused"
+    default_code = "UPSTREAM_ANSWER_INVALID"
+
+
 class UpstreamRefused(AddrpoolError):
     """Upstream mode: PayIn's own 4xx, passed on with its type, code and message."""
 

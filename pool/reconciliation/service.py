@@ -72,6 +72,15 @@ CATEGORIES: dict[str, Category] = {
     "upstream_unannounced": Category(
         "warning", "we recorded a confirmed deposit PayIn has not announced within its grace"
     ),
+    "upstream_order_unknown": Category(
+        "critical", "PayIn announced an order's end for an order not recorded here"
+    ),
+    "upstream_order_unpaid": Category(
+        "critical", "PayIn completed an order we have not seen paid in its time"
+    ),
+    "upstream_order_paid": Category(
+        "critical", "PayIn expired or cancelled an order we saw paid in its time"
+    ),
     "order_underpaid": Category(
         "critical", "a completed order whose confirmed on-chain payments fall short of its amount"
     ),
@@ -215,6 +224,9 @@ _UPSTREAM_CATEGORY = {
     "not_on_chain": "upstream_not_on_chain",
     "not_seen": "upstream_not_seen",
     "missed": "upstream_not_seen",
+    "order_unknown": "upstream_order_unknown",
+    "order_unpaid": "upstream_order_unpaid",
+    "order_paid": "upstream_order_paid",
 }
 
 
@@ -233,6 +245,7 @@ def check_upstream(
                 deposit_id=event.get("deposit_id"),
                 tx_hash=data.get("txHash"),
                 key=str(event["event_id"]),
+                order_id=data.get("orderId"),
             )
         )
     for row in unannounced:

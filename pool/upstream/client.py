@@ -3,7 +3,9 @@ bounded retries on what a retry can cure (timeouts, connection errors, 5xx) — 
 which would fail the same way again.
 
 Bind and unbind are idempotent at PayIn (a bound reference gets its binding back, an unbound
-one a 404), so a retry after an answer lost on the way back is safe.
+one a 404), and so are an order's creation (the same orderReference and fields get the existing
+order back) and its cancel (a cancelled order is answered as it is): a retry after an answer
+lost on the way back is safe.
 """
 
 from __future__ import annotations
@@ -54,6 +56,14 @@ class UpstreamClient:
         path = f"/api/v1/deposits/references/{quote(reference, safe='')}"
         query = f"?protocol={protocol}" if protocol else ""
         return (await self._request("GET", path + query, None))[1]
+
+    async def create_order(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """(PayIn's status, 201 new or 200 existing; its `data`: the order)."""
+        return await self._request("POST", "/api/v1/orders", body)
+
+    async def cancel_order(self, order_id: str) -> dict[str, Any]:
+        path = f"/api/v1/orders/{quote(order_id, safe='')}/cancel"
+        return (await self._request("POST", path, None))[1]
 
     async def close(self) -> None:
         await self._http.aclose()

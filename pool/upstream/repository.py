@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import and_, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.deposits.repository import DepositFilters, DepositRow, deposits_query
-from pool.kit.tables import deposit, upstream_event
+from pool.kit.tables import address, deposit, payment_order, upstream_event
 from pool.reconciliation.repository import LedgerDeposit, ledger_deposits
-from pool.vocabulary import CREDITED
+from pool.vocabulary import ALLOCATED, CREDITED, IMPORTING, PENDING, Protocol
 
 # An upstream event's status as it comes in; the check (chains/checks/upstream_check.py) moves
 # a received one on.
@@ -20,6 +21,17 @@ REJECTED = "rejected"
 RECEIVED = "received"
 CHECK_BATCH = 100
 ITEMS_LIMIT = 10_000  # a report lists at most this many unannounced deposits
+# A checked event's statuses that are PayIn's claims not borne out (chains/checks/upstream_check.py
+# for deposits, pool/upstream/order_check.py for orders).
+UNRESOLVED = (
+    "mismatched",
+    "not_on_chain",
+    "not_seen",
+    "missed",
+    "order_unknown",
+    "order_unpaid",
+    "order_paid",
+)
 
 
 async def accepted_event_exists(conn: AsyncConnection, event_id: str | None) -> bool:
@@ -96,7 +108,7 @@ async def unresolved_events(conn: AsyncConnection, *, since: datetime) -> list[d
     rows = await conn.execute(
         select(upstream_event)
         .where(
-            upstream_event.c.status.in_(("mismatched", "not_on_chain", "not_seen", "missed")),
+            upstream_event.c.status.in_(UNRESOLVED),
             upstream_event.c.received_at >= since,
         )
         .order_by(upstream_event.c.id)
@@ -128,3 +140,60 @@ async def credited_unannounced(
         .limit(ITEMS_LIMIT)
     )
     return [LedgerDeposit(*tuple(row)) for row in (await conn.execute(statement)).all()]
+
+
+@dataclass(frozen=True, slots=True)
+class Holding:
+    """A pool address, its status, and the pending order that holds it (if any)."""
+
+    address_id: int
+    status: str
+    order_id: str | None
+
+
+def _holding(where: Any) -> Any:
+    holder = (
+        select(payment_order.c.id)
+        .where(payment_order.c.address_id == address.c.id, payment_order.c.status == PENDING)
+        .limit(1)
+        .scalar_subquery()
+    )
+    return select(address.c.id, address.c.status, holder).where(
+        where, address.c.status != IMPORTING
+    )
+
+
+async def address_holding(
+    conn: AsyncConnection, *, protocol: Protocol, text: str
+) -> Holding | None:
+    """Upstream mode: what our pool says of an address PayIn handed out (None: not ours)."""
+    statement = _holding(and_(address.c.protocol == protocol, address.c.address == text))
+    row = (await conn.execute(statement)).first()
+    return None if row is None else Holding(*row)
+
+
+async def lock_address(conn: AsyncConnection, *, address_id: int) -> Holding | None:
+    """The same, the address row locked (PostgreSQL) until the transaction ends."""
+    locked = await conn.scalar(
+        select(address.c.id).where(address.c.id == address_id).with_for_update()
+    )
+    if locked is None:
+        return None
+    row = (await conn.execute(_holding(address.c.id == address_id))).first()
+    return None if row is None else Holding(*row)
+
+
+async def mark_allocated(conn: AsyncConnection, *, address_id: int) -> None:
+    """Upstream mode: PayIn gave this address to an order; held as a local order holds it (no
+    reference to reclaim it, no cooldown: invariant 13)."""
+    await conn.execute(
+        update(address)
+        .where(address.c.id == address_id)
+        .values(status=ALLOCATED, last_reference=None, cooldown_until=None)
+    )
+
+
+async def order_id_of_reference(conn: AsyncConnection, reference: str) -> str | None:
+    return await conn.scalar(
+        select(payment_order.c.id).where(payment_order.c.order_reference == reference)
+    )

@@ -12,12 +12,15 @@ from datetime import datetime
 from typing import Any
 
 from pool.kit.clock import parse_moment, utc_now
-from pool.kit.config import load_settings
+from pool.kit.config import Settings, load_settings
+from pool.kit.db import Database
 from pool.kit.errors import ValidationFailed
 from pool.kit.paging import pagination
 from pool.orders import service as orders
 from pool.orders.listing_repository import OrderFilters, list_orders
 from pool.orders.payloads import order_payloads
+from pool.upstream.client import UpstreamClient
+from pool.upstream.orders import cancel_order_through_upstream
 from scripts.cli.database import opened_database
 from scripts.cli.output import Output, table
 
@@ -87,12 +90,35 @@ async def orders_show(args: argparse.Namespace, out: Output) -> int:
 async def orders_cancel(args: argparse.Namespace, out: Output) -> int:
     settings = load_settings()
     async with opened_database(settings, existing=True) as db:
-        data, cancelled = await orders.cancel_order(
-            db, order_id=args.order_id, cooldown=settings.orders.cooldown
-        )
+        if settings.binding_backend == "payin" and settings.upstream_url:
+            data, cancelled = await _cancel_through_upstream(settings, db, args.order_id)
+        else:
+            data, cancelled = await orders.cancel_order(
+                db, order_id=args.order_id, cooldown=settings.orders.cooldown
+            )
     said = "cancelled" if cancelled else "was already cancelled"
     out.result(data, f"order {data['orderId']} {said}; its address cools down until reuse")
     return 0
+
+
+async def _cancel_through_upstream(
+    settings: Settings, db: Database, order_id: str
+) -> tuple[dict[str, Any], bool]:
+    """Upstream mode: PayIn's cancel first, then ours, as the API does (a local cancel alone
+    would leave the order open at PayIn)."""
+    key = settings.upstream_api_key.get_secret_value() if settings.upstream_api_key else ""
+    client = UpstreamClient(
+        str(settings.upstream_url),
+        key,
+        timeout=settings.upstream_timeout,
+        retries=settings.upstream_retries,
+    )
+    try:
+        return await cancel_order_through_upstream(
+            db, client, order_id=order_id, cooldown=settings.orders.cooldown
+        )
+    finally:
+        await client.close()
 
 
 def _order_text(data: dict[str, Any]) -> str:

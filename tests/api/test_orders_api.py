@@ -358,30 +358,6 @@ async def test_each_route_needs_its_scope(orders_client, db: Database, method, p
     assert (await orders_client.request(method, path, json=order_body())).status_code == 401
 
 
-async def test_upstream_mode_creates_no_order(db: Database, database_url, service_key) -> None:
-    """PayIn allocates from the same addresses there: a local order could be bound at PayIn."""
-    from api.app import create_app
-    from tests.fixtures.orders import order_settings
-
-    await load_pool(db, "evm", 1)
-    settings = order_settings(
-        database_url,
-        binding_backend="payin",
-        upstream_url="https://payin.example/api/v1",
-        upstream_api_key="pk_test_upstream",
-    )
-    app = create_app(settings, db=db)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://x"
-    ) as http:
-        before = await row_counts(db)
-        response = await _create(http, service_key)
-    await app.state.ctx.pool_alerts.close()
-    await app.state.ctx.upstream.close()
-    assert response.status_code == 503 and response.json()["code"] == "ORDERS_UPSTREAM"
-    assert await row_counts(db) == before
-
-
 async def test_an_allocated_address_is_neither_archived_nor_unarchived(
     orders_client, db: Database, service_key, admin_key
 ) -> None:

@@ -1,5 +1,6 @@
 """Upstream mode's answers against the OpenAPI document: what PayIn says reaches the caller
-with a status the document declares for the route (api/errors.py, upstream_refusal).
+with a status the document declares for the route (api/errors.py, upstream_refusal) — binds,
+unbinds, a reference's look-up, an order's creation and its cancel.
 
 A real PayIn-protocol peer (a second addrpool, `addrpool api`) refuses a bad key (401), a key
 without the scope (403), a key over its rate limit (429) and an unbind of nothing (404). What no
@@ -10,11 +11,10 @@ guide, an error with a 2xx or 3xx status — comes from a scripted server.
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -27,11 +27,15 @@ from pool.kit.migrate import upgrade
 from pool.webhooks.signatures import sign_body
 from tests.api.conformance import assert_conforms
 from tests.fixtures.helpers import auth, import_into_pool, make_key, random_addresses
+from tests.fixtures.orders import ORDER_CHAINS, order_body
+from tests.fixtures.payin import refusal, scripted_payin
 from tests.fixtures.server import running_server
 
 BIND = "/api/v1/deposits/bind"
 UNBIND = "/api/v1/deposits/unbind"
 REFERENCE = "/api/v1/deposits/references/{deposit_reference}"
+ORDERS = "/api/v1/orders"
+CANCEL = "/api/v1/orders/{orderId}/cancel"
 PEER_PER_MINUTE = 3
 WEBHOOK_SECRET = "upstream-webhook-secret"
 
@@ -62,10 +66,20 @@ class Front:
         assert_conforms(self.doc, "get", REFERENCE, answer)
         return answer
 
+    async def create_order(self, body: dict[str, Any]) -> httpx.Response:
+        answer = await self.http.post(ORDERS, json=body, headers=self.headers)
+        assert_conforms(self.doc, "post", ORDERS, answer)
+        return answer
+
+    async def cancel_order(self, order_id: str) -> httpx.Response:
+        answer = await self.http.post(f"{ORDERS}/{order_id}/cancel", headers=self.headers)
+        assert_conforms(self.doc, "post", CANCEL, answer)
+        return answer
+
 
 @asynccontextmanager
 async def front(
-    db: Database, database_url: str, upstream_url: str, upstream_key: str
+    db: Database, database_url: str, upstream_url: str, upstream_key: str, **overrides: Any
 ) -> AsyncIterator[Front]:
     """Settings built whole, so that `upstream_url` goes through its validation."""
     settings = Settings(
@@ -76,6 +90,7 @@ async def front(
         upstream_api_key=SecretStr(upstream_key),
         upstream_retries=0,
         upstream_webhook_secret=SecretStr(WEBHOOK_SECRET),
+        **overrides,
     )
     app = create_app(settings, db=db)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
@@ -127,53 +142,6 @@ async def test_a_real_peers_refusals_reach_the_caller_as_documented(
                 "UPSTREAM_RATE_LIMITED")  # fmt: skip
 
 
-class ScriptedPayIn:
-    """Answers every GET and POST with one status and JSON body, as a hosted PayIn might."""
-
-    def __init__(self) -> None:
-        self.status = 200
-        self.body: dict = {}
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _answer(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                content = json.dumps(outer.body).encode()
-                self.send_response(outer.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(content)))
-                if 300 <= outer.status < 400:
-                    self.send_header("Location", "/elsewhere")
-                self.end_headers()
-                self.wfile.write(content)
-
-            do_GET = do_POST = _answer
-
-            def log_message(self, *_: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-@contextmanager
-def scripted_payin() -> Iterator[ScriptedPayIn]:
-    server = ScriptedPayIn()
-    try:
-        yield server
-    finally:
-        server.close()
-
-
-def refusal(error: str, code: str) -> dict:
-    return {"success": False, "error": error, "code": code, "message": f"PayIn says {code}"}
-
-
 # PayIn's (status, envelope) → what the caller gets (status, code), on bind, unbind, reference.
 SCRIPT = [
     (400, refusal("ValidationError", "VALIDATION_FAILED"), 400, "VALIDATION_FAILED"),
@@ -201,13 +169,17 @@ async def test_every_answer_payin_may_give_becomes_a_documented_one(
     db: Database, database_url: str
 ) -> None:
     with scripted_payin() as payin:
-        async with front(db, database_url, payin.url, "pk_test_upstream") as caller:
+        async with front(
+            db, database_url, payin.url, "pk_test_upstream", chains=ORDER_CHAINS
+        ) as caller:
             for status, body, expected, code in SCRIPT:
                 payin.status, payin.body = status, body
                 for answer in (
                     await caller.bind("r1"),
                     await caller.unbind("r1"),
                     await caller.reference("r1"),
+                    await caller.create_order(order_body("o1")),
+                    await caller.cancel_order("ord_unknownhere"),
                 ):
                     assert_code(answer, expected, code)
                     if expected < 500 or status == 503:  # PayIn's words, as it said them

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncIterator
 
 import httpx
@@ -10,9 +11,11 @@ import pytest
 
 from api.app import create_app
 from pool.kit.db import Database
+from tests.api.test_upstream_answers import front
 from tests.fixtures.helpers import auth, load_pool
-from tests.fixtures.orders import order_body, order_settings
-from tests.fixtures.server import cli
+from tests.fixtures.orders import ORDER_CHAINS, order_body, order_settings
+from tests.fixtures.payin import payins_order, refusal, scripted_payin
+from tests.fixtures.server import cli, cli_in
 
 ORDERS = "/api/v1/orders"
 
@@ -90,3 +93,30 @@ async def test_orders_errors_are_one_line(db: Database, database_url: str) -> No
     assert neither.returncode != 0 and len(neither.stderr.strip().splitlines()) == 1
     bad_status = cli("orders", "list", "--status", "paid", database_url=database_url, check=False)
     assert bad_status.returncode == 2 and "pending" in bad_status.stderr
+
+
+async def test_in_upstream_mode_cancel_goes_to_payin_first(db: Database, database_url: str) -> None:
+    """A local cancel alone would leave the order open at PayIn."""
+    pool = await load_pool(db, "evm", 1)
+    with scripted_payin() as payin:
+        overrides = {"chains": ORDER_CHAINS, "alerts": {"enabled": False}}
+        async with front(db, database_url, payin.url, "pk_test_upstream", **overrides) as caller:
+            answered = payins_order("o1", pool[0])
+            payin.answer(201, answered)
+            assert (await caller.create_order(order_body("o1"))).status_code == 201
+        env = {
+            **os.environ,
+            "ADDRPOOL_DATABASE_URL": database_url,
+            "ADDRPOOL_BINDING_BACKEND": "payin",
+            "ADDRPOOL_UPSTREAM_URL": payin.url,
+            "ADDRPOOL_UPSTREAM_API_KEY": "pk_test_upstream",
+            "ADDRPOOL_UPSTREAM_RETRIES": "0",
+        }
+        order_id = answered["orderId"]
+        payin.status, payin.body = 409, refusal("Conflict", "ORDER_NOT_CANCELLABLE")
+        refused = json.loads(cli_in(env, "orders", "cancel", order_id, "--json", expect=2).stdout)
+        assert refused["code"] == "ORDER_NOT_CANCELLABLE"
+        payin.answer(200, {**answered, "status": "cancelled"})
+        done = json.loads(cli_in(env, "orders", "cancel", order_id, "--json").stdout)
+    assert done["status"] == "cancelled"
+    assert payin.requests[-1] == ("POST", f"/api/v1/orders/{order_id}/cancel", None)

@@ -1,5 +1,5 @@
 """Upstream mode against a real PayIn-protocol peer: a second addrpool, in local mode, serving
-PayIn's API and sending PayIn webhooks — both watching the same anvil."""
+PayIn's API (binds and orders) and sending PayIn webhooks — both watching the same anvil."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import hashlib
 import hmac
 import json
 import os
+import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ import pytest
 from scripts.devnet import anvil
 from tests.fixtures.devnet import Devnet
 from tests.fixtures.helpers import random_addresses
+from tests.fixtures.order_rows import mine_past
 from tests.fixtures.polling import wait_until
 from tests.fixtures.server import Server, cli_in, free_port, running_server
 
@@ -86,7 +89,7 @@ def pair(tmp_path: Path, devnet: Devnet, request: pytest.FixtureRequest) -> Iter
         "--url",
         f"http://127.0.0.1:{front_port}/webhooks/payin",
         "--events",
-        "deposit.pending,deposit.confirmed",
+        "deposit.pending,deposit.confirmed,order.completed,order.expired,order.cancelled",
     )
     with running_server(upstream.database_url, extra_env=upstream.env) as payin:
         front = instance(
@@ -107,6 +110,7 @@ def pair(tmp_path: Path, devnet: Devnet, request: pytest.FixtureRequest) -> Iter
             @dataclass
             class Pair:
                 payin_server: Server
+                payin_node: Instance
                 front_server: Server
                 front_node: Instance
                 headers: dict[str, str]
@@ -114,7 +118,13 @@ def pair(tmp_path: Path, devnet: Devnet, request: pytest.FixtureRequest) -> Iter
                 addresses: list[str]
 
             yield Pair(
-                payin, served, front, {"Authorization": f"Bearer {key}"}, hook["secret"], shared
+                payin,
+                upstream,
+                served,
+                front,
+                {"Authorization": f"Bearer {key}"},
+                hook["secret"],
+                shared,
             )
 
 
@@ -225,12 +235,75 @@ def _forged_webhooks_are_rejected_or_reported(pair: Any) -> None:
     assert report["counts"]["upstream_unannounced"] == 0
 
 
-def _upstream_events(node: Instance, status: str) -> int:
-    import sqlite3
+def _upstream_events(node: Instance, status: str, kind: str = "%") -> int:
+    (count,) = _query(
+        node, "SELECT count(*) FROM upstream_event WHERE status = ? AND type LIKE ?", status, kind
+    )[0]
+    return int(count)
 
+
+def _query(node: Instance, sql: str, *parameters: Any) -> list[tuple[Any, ...]]:
     path = node.database_url.removeprefix("sqlite:///")
     with sqlite3.connect(path) as db:
-        (count,) = db.execute(
-            "SELECT count(*) FROM upstream_event WHERE status = ?", (status,)
-        ).fetchone()
-    return int(count)
+        return list(db.execute(sql, parameters).fetchall())
+
+
+def create_order(pair: Any, reference: str) -> httpx.Response:
+    body = {
+        "orderReference": reference,
+        "amount": "3",
+        "currency": "USDT",
+        "chainId": "devnet",
+        "paymentWindowMinutes": 55,
+    }
+    return httpx.post(
+        pair.front_server.base_url + "/api/v1/orders", json=body, headers=pair.headers
+    )
+
+
+def _order_status(node: Instance, order_id: str) -> str | None:
+    rows = _query(node, "SELECT status FROM payment_order WHERE id = ?", order_id)
+    return rows[0][0] if rows else None
+
+
+def test_orders_through_upstream_end_to_end(pair: Any, devnet: Devnet) -> None:
+    """Created at PayIn at an address of ours, paid on chain, completed on both sides, PayIn's
+    `order.completed` matched with ours; a cancel forwarded; PayIn's next address, which the
+    front does not hold, refused with a critical alert and nothing recorded."""
+    created = create_order(pair, "order-1")
+    assert created.status_code == 201, created.text
+    order = created.json()["data"]
+    assert order["address"] == pair.addresses[0]
+    assert _order_status(pair.payin_node, order["orderId"]) == "pending"  # PayIn's own order
+    summary = front_get(pair, "/api/v1/address-pool/summary")["data"]["evm"]
+    assert (summary["allocated"], summary["available"]) == (1, 2)
+    again = create_order(pair, "order-1")
+    assert (again.status_code, again.json()["data"]["orderId"]) == (200, order["orderId"])
+
+    mine_past(devnet.url, datetime.fromisoformat(order["createdAt"].replace("Z", "+00:00")))
+    anvil.transfer(devnet.url, devnet.usdt, order["address"], 3 * USDT)
+    anvil.mine(devnet.url, CONFIRMATIONS)
+    wait_until(lambda: _order_status(pair.front_node, order["orderId"]) == "completed")
+    wait_until(lambda: _upstream_events(pair.front_node, "matched", "order.completed") == 1)
+    kinds = _query(pair.front_node, "SELECT type FROM event WHERE type LIKE 'order.%' ORDER BY seq")
+    assert [k for (k,) in kinds] == ["order.created", "order.completed"]  # the front's own
+
+    second = create_order(pair, "order-2").json()["data"]
+    assert second["address"] == pair.addresses[1]
+    cancelled = httpx.post(
+        f"{pair.front_server.base_url}/api/v1/orders/{second['orderId']}/cancel",
+        headers=pair.headers,
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["data"]["status"] == "cancelled"
+    assert _order_status(pair.payin_node, second["orderId"]) == "cancelled"
+    wait_until(lambda: _upstream_events(pair.front_node, "matched", "order.cancelled") == 1)
+
+    assert create_order(pair, "order-3").status_code == 201
+    refused = create_order(pair, "order-4")  # PayIn's fourth address: not the front's
+    assert (refused.status_code, refused.json()["code"]) == (502, "UPSTREAM_ADDRESS_UNKNOWN")
+    assert len(_query(pair.front_node, "SELECT id FROM payment_order")) == 3
+    alerts = front_get(pair, "/api/v1/alerts?state=firing")["data"]["alerts"]
+    assert ("upstream_address_unknown", "critical") in {(a["kind"], a["severity"]) for a in alerts}
+    assert _upstream_events(pair.front_node, "order_unpaid") == 0
+    assert _upstream_events(pair.front_node, "order_unknown") == 0
