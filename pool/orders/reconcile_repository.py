@@ -82,6 +82,20 @@ def _ended_since(since: datetime, chain_ids: Sequence[str] | None) -> Any:
     return and_(window, payment_order.c.chain_id.in_(list(chain_ids)))
 
 
+async def created_since(
+    conn: AsyncConnection, *, order_ids: Sequence[str], since: datetime
+) -> set[str]:
+    """Those of `order_ids` created within the window: the orders a run looks at again."""
+    if not order_ids:
+        return set()
+    rows = await conn.execute(
+        select(payment_order.c.id).where(
+            payment_order.c.id.in_(list(order_ids)), payment_order.c.created_at >= since
+        )
+    )
+    return set(rows.scalars().all())
+
+
 async def count_ended(
     conn: AsyncConnection, *, since: datetime, chain_ids: Sequence[str] | None
 ) -> int:

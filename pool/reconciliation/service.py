@@ -19,6 +19,7 @@ from pool.alerts.repository import fire_alert, firing_details, resolve_alert
 from pool.deposits.payloads import deposit_payload
 from pool.deposits.repository import deposits_by_ids
 from pool.kit.clock import isoformat_z
+from pool.orders import reconcile_repository as orders_repo
 from pool.reconciliation import repository as repo
 from pool.vocabulary import (
     CONFIRMED,
@@ -334,12 +335,23 @@ async def sync_alerts(
     episodes = await firing_details(conn, ALERT_KIND)
     ids = [str(d["depositId"]) for _, d in episodes if d.get("depositId")]
     recent = await repo.in_window(conn, deposit_ids=ids, since=since)
+    order_ids = [str(d["orderId"]) for _, d in episodes if _about_an_order(d)]
+    recent_orders = await orders_repo.created_since(conn, order_ids=order_ids, since=since)
     for subject, details in episodes:
         deposit_id = details.get("depositId")
-        seen = deposit_id in recent if deposit_id else details.get("chainId") in chains
+        if _about_an_order(details):
+            # Only an order of the window was checked again: an older one's episode stays.
+            seen = details["orderId"] in recent_orders and details.get("chainId") in chains
+        else:
+            seen = deposit_id in recent if deposit_id else details.get("chainId") in chains
         if subject not in current and seen:
             changes.resolved += await resolve_alert(conn, subject=subject, now=now)
     return changes
+
+
+def _about_an_order(details: Mapping[str, Any]) -> bool:
+    """An episode of reconciliation's look at orders (pool/reconciliation/orders.py)."""
+    return bool(details.get("orderId")) and str(details.get("category", "")).startswith("order_")
 
 
 # -- the report -----------------------------------------------------------------------------

@@ -147,6 +147,12 @@ async def test_a_completed_order_short_of_its_amount_is_underpaid(
     assert "orders: 1" in shown and order_id in shown
     assert await firing_subjects(db) == [f"reconciliation:order_underpaid:{order_id}"]
 
+    # A later run whose window no longer holds the order has not looked at it again: its
+    # episode stays open (it resolves only when a check finds the order right).
+    later = await reconcile(audit_settings, db, since=utc_now() + timedelta(minutes=1))
+    assert later["alerts"]["resolved"] == 0
+    assert await firing_subjects(db) == [f"reconciliation:order_underpaid:{order_id}"]
+
     await set_order(db, order_id, amount=5 * USDT)  # put right: the alert resolves
     clean = await run(audit_settings, db, start)
     assert clean["discrepancies"] == 0
