@@ -35,7 +35,9 @@ def _not_found(accept_language: str | None) -> Response:
 async def _view(ctx: AppContext, order_id: str) -> PayerView | None:
     if len(order_id) > MAX_ID:
         return None
-    async with ctx.db.read() as conn:
+    # Every payer's browser polls this: on PostgreSQL one statement, no BEGIN/COMMIT around it.
+    db = ctx.db
+    async with db.read() if db.is_sqlite else db.autocommit() as conn:
         return await payer_view_of(conn, order_id)
 
 

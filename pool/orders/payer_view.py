@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from pool.kit.amounts import format_units
 from pool.kit.clock import isoformat_z
 from pool.orders.payloads import confirmed_received
-from pool.orders.repository import OrderRow, OrderTransfer, orders_by_ids, transfers_of
+from pool.orders.repository import OrderRow, OrderTransfer, order_with_transfers
 from pool.vocabulary import (
     CANCELLED,
     COMPLETED,
@@ -129,10 +129,8 @@ def payer_view(order: OrderRow, transfers: Sequence[OrderTransfer]) -> PayerView
 
 
 async def payer_view_of(conn: AsyncConnection, order_id: str) -> PayerView | None:
-    orders = await orders_by_ids(conn, [order_id])
-    if order_id not in orders:
-        return None
-    return payer_view(orders[order_id], (await transfers_of(conn, [order_id]))[order_id])
+    found = await order_with_transfers(conn, order_id)
+    return None if found is None else payer_view(*found)
 
 
 def _progress(order: OrderRow, confirmed: int, confirming: Sequence[OrderTransfer]) -> Progress:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Select
 
@@ -152,6 +152,24 @@ async def order_by_reference(conn: AsyncConnection, reference: str) -> OrderRow 
     return None if row is None else OrderRow(*row)
 
 
+_TRANSFER_COLUMNS = (
+    deposit.c.order_id,
+    deposit.c.order_role,
+    deposit.c.id,
+    deposit.c.chain_id,
+    deposit.c.currency,
+    deposit.c.tx_hash,
+    deposit.c.log_index,
+    deposit.c.block_number,
+    deposit.c.block_time,
+    deposit.c.amount,
+    deposit.c.decimals,
+    deposit.c.status,
+    deposit.c.detected_at,
+    chain_cursor.c.head,
+)
+
+
 async def transfers_of(
     conn: AsyncConnection, order_ids: Sequence[str]
 ) -> dict[str, list[OrderTransfer]]:
@@ -159,22 +177,7 @@ async def transfers_of(
     transfers: dict[str, list[OrderTransfer]] = {order_id: [] for order_id in order_ids}
     for start in range(0, len(order_ids), IN_LIST):
         statement: Select[Any] = (
-            select(
-                deposit.c.order_id,
-                deposit.c.order_role,
-                deposit.c.id,
-                deposit.c.chain_id,
-                deposit.c.currency,
-                deposit.c.tx_hash,
-                deposit.c.log_index,
-                deposit.c.block_number,
-                deposit.c.block_time,
-                deposit.c.amount,
-                deposit.c.decimals,
-                deposit.c.status,
-                deposit.c.detected_at,
-                chain_cursor.c.head,
-            )
+            select(*_TRANSFER_COLUMNS)
             .select_from(
                 deposit.outerjoin(chain_cursor, chain_cursor.c.chain_id == deposit.c.chain_id)
             )
@@ -184,6 +187,30 @@ async def transfers_of(
         for row in (await conn.execute(statement)).all():
             transfers[row[0]].append(OrderTransfer(*row))
     return transfers
+
+
+_ORDER_COLUMNS = len(orders_query().selected_columns)
+# The payer's page polls this: the order and its transfers in one statement, built once.
+_ORDER_WITH_TRANSFERS = (
+    orders_query()
+    .add_columns(*_TRANSFER_COLUMNS)
+    .outerjoin(deposit, deposit.c.order_id == payment_order.c.id)
+    .outerjoin(chain_cursor, chain_cursor.c.chain_id == deposit.c.chain_id)
+    .where(payment_order.c.id == bindparam("p_order_id"))
+    .order_by(deposit.c.chain_id, deposit.c.block_number, deposit.c.log_index)
+)
+
+
+async def order_with_transfers(
+    conn: AsyncConnection, order_id: str
+) -> tuple[OrderRow, list[OrderTransfer]] | None:
+    """One order and its transfers (as `transfers_of` lists them), in one round trip."""
+    rows = (await conn.execute(_ORDER_WITH_TRANSFERS, {"p_order_id": order_id})).all()
+    if not rows:
+        return None
+    order = OrderRow(*rows[0][:_ORDER_COLUMNS])
+    transfers = [OrderTransfer(*row[_ORDER_COLUMNS:]) for row in rows if row[_ORDER_COLUMNS + 2]]
+    return order, transfers
 
 
 async def mark_ended(
