@@ -20,7 +20,6 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from chains.checks.audit import rpc_hash
@@ -30,7 +29,7 @@ from chains.presets import ChainConfig, watched_chains
 from chains.rpc import RpcClient
 from pool.alerts.repository import fire_alert
 from pool.deposits.repository import DepositRow
-from pool.kit.amounts import format_units
+from pool.kit.amounts import format_units, same_amount
 from pool.kit.clock import utc_now
 from pool.kit.config import Settings
 from pool.kit.db import Database
@@ -190,16 +189,9 @@ def _differences(claimed: dict[str, Any], row: DepositRow) -> list[str]:
     if str(claimed.get("currency")) != row.currency:
         found.append(f"token: PayIn {claimed.get('currency')}, ours {row.currency}")
     ours = format_units(row.amount, row.decimals)
-    if not _same_amount(claimed.get("amount"), ours):
+    if not same_amount(claimed.get("amount"), ours):
         found.append(f"amount: PayIn {claimed.get('amount')}, ours {ours}")
     reference = claimed.get("depositReference")
     if reference is not None and reference != row.deposit_reference:
         found.append(f"reference: PayIn {reference}, ours {row.deposit_reference}")
     return found
-
-
-def _same_amount(claimed: Any, ours: str) -> bool:
-    try:
-        return Decimal(str(claimed)) == Decimal(ours)
-    except InvalidOperation:
-        return False

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from decimal import Context, Decimal
+from decimal import Context, Decimal, InvalidOperation
+from typing import Any
 
 # uint256 has 78 digits; Decimal's default 28-digit context would round large amounts.
 EXACT = Context(prec=200)
@@ -42,3 +43,12 @@ def parse_units(text: str, decimals: int) -> int:
     if units != units.to_integral_value():
         raise ValueError(f"{text!r} has more than {decimals} decimals")
     return int(units)
+
+
+def same_amount(claimed: Any, ours: str) -> bool:
+    """Whether a peer's decimal amount (PayIn's "10.50", 10.5) is ours ("10.5"); not a number
+    is not the same."""
+    try:
+        return EXACT.create_decimal(str(claimed)) == EXACT.create_decimal(ours)
+    except InvalidOperation:
+        return False

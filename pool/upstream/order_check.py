@@ -21,12 +21,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pool.kit.amounts import format_units
+from pool.kit.amounts import format_units, same_amount
 from pool.orders.payloads import payment_moment_fits
 from pool.orders.reconcile_repository import PaidTransfer, paid_transfers
 from pool.orders.repository import OrderRow, orders_by_ids
@@ -103,13 +102,6 @@ def _differences(data: dict[str, Any], order: OrderRow) -> list[str]:
         if data.get(field) is not None and data.get(field) != ours:
             found.append(f"{field}: PayIn {data.get(field)}, ours {ours}")
     ours_amount = format_units(order.amount, order.decimals)
-    if data.get("amount") is not None and not _same_amount(data.get("amount"), ours_amount):
+    if data.get("amount") is not None and not same_amount(data.get("amount"), ours_amount):
         found.append(f"amount: PayIn {data.get('amount')}, ours {ours_amount}")
     return found
-
-
-def _same_amount(claimed: Any, ours: str) -> bool:
-    try:
-        return Decimal(str(claimed)) == Decimal(ours)
-    except InvalidOperation:
-        return False
