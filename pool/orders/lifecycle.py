@@ -135,10 +135,11 @@ async def after_revert(
         if order.status != COMPLETED or not before >= order.amount > now_received:
             continue
         shown = order_payload(order, its)
-        events.append(
-            (new_event_id(), ORDER_REVERTED, {**shown, "transfer": transfer_payload(gone[0])})
-        )
-        await _alert_reverted(conn, order, gone[0], now_received, now)
+        # `transfer` as the other transfer events have it; a reorg can take several at once.
+        reverted = [transfer_payload(t) for t in gone]
+        data = {**shown, "transfer": reverted[0], "revertedTransfers": reverted}
+        events.append((new_event_id(), ORDER_REVERTED, data))
+        await _alert_reverted(conn, order, gone, now_received, now)
     await insert_events(conn, events=events, now=now)
     return len(events)
 
@@ -146,10 +147,11 @@ async def after_revert(
 async def _alert_reverted(
     conn: AsyncConnection,
     order: OrderRow,
-    transfer: OrderTransfer,
+    gone: Sequence[OrderTransfer],
     received: int,
     now: datetime,
 ) -> None:
+    transfer = gone[0]
     details: dict[str, Any] = {
         "orderId": order.id,
         "orderReference": order.order_reference,
@@ -157,6 +159,7 @@ async def _alert_reverted(
         "depositId": transfer.deposit_id,
         "txHash": transfer.tx_hash,
         "blockNumber": transfer.block_number,
+        "revertedDepositIds": [t.deposit_id for t in gone],
         "amount": str(order.amount),
         "confirmedReceived": str(received),
     }

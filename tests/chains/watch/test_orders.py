@@ -299,6 +299,25 @@ async def test_a_reorg_after_completion_is_announced_and_alerted(harness: Harnes
     assert kinds(await order_events(harness.db)) == ["order.completed", "order.reverted"]
 
 
+async def test_two_payments_reverted_by_one_reorg_are_both_named(harness: Harness) -> None:
+    start = await started(harness)
+    order_id, to = await add_order(harness.db, harness.chain, amount=5 * USDT, created_at=start)
+    first = harness.send(to, 2 * USDT)
+    second = harness.send(to, 3 * USDT)  # the block after the first's
+    await confirm(harness)
+    assert (await order_shown(harness.db, order_id))["status"] == "completed"
+    anvil.reorg(harness.devnet.url, CONFIRMATIONS + 1)  # both payments' blocks, and above
+    await harness.poll()
+    events = await order_events(harness.db)
+    assert kinds(events) == ["order.completed", "order.reverted"]
+    reverted = events[1][1]["revertedTransfers"]
+    assert sorted(t["txHash"] for t in reverted) == sorted([first, second])
+    assert {t["status"] for t in reverted} == {"reverted"}
+    assert events[1][1]["transfer"] == reverted[0]
+    alerts = {a["kind"]: a for a in await harness.alerts()}
+    assert len(alerts["order_payment_reverted"]["details"]["revertedDepositIds"]) == 2
+
+
 async def test_the_latest_use_of_an_address_wins_over_an_earlier_binding(
     harness: Harness,
 ) -> None:
