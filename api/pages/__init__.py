@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -79,7 +80,7 @@ def static_url(name: str, *, base: str = "../static/") -> str:
     return f"{base}{name}?v={STATIC_FILES[name][1]}"
 
 
-def _sentences(language: Language) -> Any:
+def _sentences(language: Language) -> Callable[..., Markup]:
     text = TEXT[language]
 
     def say(key: str, **values: Any) -> Markup:
@@ -103,7 +104,7 @@ def order_page(view: PayerView, *, language: Language, now: datetime) -> str:
         view=view,
         chain=chain_name(view.chain_id, language),
         other_payments=[(p, chain_name(p.chain_id, language)) for p in view.other_payments],
-        final=view.progress in ("paid", "expired", "cancelled"),
+        final=view.ended,
         seconds_left=max(0, int((view.window_ends_at - now).total_seconds())),
         window_ends_at=isoformat_z(view.window_ends_at),
         server_time=isoformat_z(now),

@@ -70,6 +70,10 @@ class PayerView:
     paid_late: bool
     redirect_url: str | None
 
+    @property
+    def ended(self) -> bool:
+        return self.progress in _ENDED.values()
+
     def status_payload(self, now: datetime) -> dict[str, Any]:
         """`GET /pay/order/{orderId}/status` (docs/api.md, Public pages)."""
         return {
