@@ -192,5 +192,7 @@ async def test_kill_9_at_random_points_loses_and_duplicates_nothing(
     assert crashed_ledger[0] == deposits
     assert crashed_ledger[1] == events
     assert worker.kills >= STEPS
-    # Most quick kills cut into work (the rest found it done already).
-    assert worker.kills_mid_work >= STEPS, (worker.kills, worker.kills_mid_work)
+    # The quick kills did cut into work: the test exercised what it claims. Not all of them
+    # can — a step that added a block or two is caught up by the first range a worker logs —
+    # and how many do depends on the machine's speed at that moment (5 to 12 of 12 seen).
+    assert worker.kills_mid_work >= STEPS // 2, (worker.kills, worker.kills_mid_work)
