@@ -194,5 +194,5 @@ async def test_kill_9_at_random_points_loses_and_duplicates_nothing(
     assert worker.kills >= STEPS
     # The quick kills did cut into work: the test exercised what it claims. Not all of them
     # can — a step that added a block or two is caught up by the first range a worker logs —
-    # and how many do depends on the machine's speed at that moment (5 to 12 of 12 seen).
+    # and how many do depends on the machine's speed at that moment (5 of 12 on one loaded run).
     assert worker.kills_mid_work >= STEPS // 2, (worker.kills, worker.kills_mid_work)
