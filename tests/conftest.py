@@ -28,11 +28,16 @@ from pool.kit.db import Database
 from pool.kit.migrate import upgrade
 from pool.kit.tables import metadata
 from tests.fixtures.helpers import BACKENDS, make_key
+from tests.fixtures.scheduling import longest_first, xdist_workers
 
 T = TypeVar("T")
 POSTGRES_URL = os.environ.get("ADDRPOOL_TEST_POSTGRES_URL")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")  # gw0, gw1, … under `pytest -n`
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items[:] = longest_first(items, xdist_workers())  # tests/fixtures/scheduling.py
 
 
 def _require_postgres() -> str:

@@ -5,6 +5,7 @@ tsc --strict) for createOrder/getOrder/bindAddress, and the guide's webhook rece
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 
 from pool.kit.db import Database
 from scripts.devnet import anvil
-from tests.fixtures.clients.typescript import compile_client, drive_client
+from tests.fixtures.clients.typescript import compile_client_once, drive_client
 from tests.fixtures.devnet import Devnet
 from tests.fixtures.helpers import auth, load_pool, make_key
 from tests.fixtures.order_rows import chain_now, stamp_next_block
@@ -74,10 +75,23 @@ async def test_the_guides_python_client_orders_and_its_receiver_verifies_the_com
         assert server.terminate() == 0
 
 
+@pytest.fixture(scope="session")
+def typescript_client(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The client and its driver compiled with tsc --strict, once for the run: the run's
+    temporary directory is shared by its xdist workers (each has a folder in it)."""
+    base = tmp_path_factory.getbasetemp()
+    return compile_client_once(base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base)
+
+
 async def test_the_guides_typescript_client_creates_gets_and_binds(
-    database_url: str, db: Database, devnet: Devnet, tmp_path: Path, no_proxy_env: None
+    database_url: str,
+    db: Database,
+    devnet: Devnet,
+    tmp_path: Path,
+    no_proxy_env: None,
+    typescript_client: Path,
 ) -> None:
-    script = compile_client(tmp_path / "ts")
+    script = typescript_client
     await load_pool(db, "evm", 3)
     key = await make_key(db, scopes=None)
     with running_server(database_url, extra_env=devnet_serve_env(tmp_path, devnet)) as server:
