@@ -12,6 +12,7 @@ from fastapi.telemetry import TelemetryConfig
 
 from api.access_log import AccessLog
 from api.auth import KeyCache
+from api.bind_shortcut import install_bind_shortcut
 from api.context import AppContext
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
@@ -116,6 +117,7 @@ def create_app(
         app.add_middleware(AccessLog)
     for module in (deposits, orders, pool_routes, webhooks, reconciliation, alerts, health, pages):
         app.include_router(module.router)
+    install_bind_shortcut(app)
     if settings.metrics_enabled:
         app.include_router(metrics.router)
     if settings.binding_backend == "payin":

@@ -52,7 +52,8 @@ log = logging.getLogger("addrpool.bind")
 Ctx = Annotated[AppContext, Depends(context)]
 Reader = Annotated[ApiKey, Depends(require("deposits:read"))]
 Writer = Annotated[ApiKey, Depends(require("deposits:write"))]
-BindCaller = Annotated[Caller, Depends(require_caller("deposits:write"))]
+bind_caller = require_caller("deposits:write")
+BindCaller = Annotated[Caller, Depends(bind_caller)]
 DEPOSIT_STATUS_PATTERN = "|".join(DEPOSIT_STATUSES)
 
 
