@@ -31,7 +31,12 @@ from api.routes import deposits
 from api.schemas import BindRequest
 
 BIND_PATH = "/api/v1/deposits/bind"
-_JSON = b"application/json"
+# Content-Type values FastAPI reads as JSON (`email.message` parses them to application/json; a
+# charset changes nothing: the body is decoded as JSON text is). Any other value, however
+# FastAPI would read it, goes to the FastAPI route.
+_JSON_TYPES = frozenset(
+    (b"application/json", b"application/json; charset=utf-8", b"application/json;charset=utf-8")
+)
 
 
 class BindShortcut(BaseRoute):
@@ -74,18 +79,20 @@ def install_bind_shortcut(app: FastAPI) -> None:
 
 
 def _route_path(scope: Scope) -> str:
-    """The path below `root_path`, as Starlette's routing matches it."""
+    """The path below `root_path`, as Starlette's routing matches it (its `get_route_path`)."""
     path: str = scope["path"]
     root = scope.get("root_path", "")
-    if root and path.startswith(root) and path[len(root) : len(root) + 1] == "/":
-        return path[len(root) :]
-    return path
+    if not root or not path.startswith(root):
+        return path
+    if path == root:
+        return ""
+    return path[len(root) :] if path[len(root)] == "/" else path
 
 
 def _plain_request(scope: Scope, body: bytes) -> BindRequest | None:
     """The body as the route's model, when FastAPI would read it as this very JSON document
     and accept it; None for anything else (FastAPI answers that)."""
-    if not body or _content_type(scope) != _JSON:
+    if not body or _content_type(scope) not in _JSON_TYPES:
         return None
     try:
         # What FastAPI does for this content type: the stdlib's json.loads (Starlette's

@@ -125,7 +125,11 @@ async def test_the_shortcut_answers_as_the_fastapi_route(
         (_raw(evm, "pk_test_" + "0" * 32), True),  # unknown key: 401
         (_raw(evm, reader), True),  # lacks the scope: 403
         (_raw(evm, ""), True),  # no key: 401
-        (_raw(evm, key, "application/json; charset=utf-8"), False),  # FastAPI parses it
+        (_raw(evm, key, "application/json; charset=utf-8"), True),
+        (_raw(evm, key, "application/json;charset=utf-8"), True),
+        (_raw(evm, key, "Application/JSON"), False),  # FastAPI reads it as JSON too
+        (_raw(evm, key, "application/vnd.api+json"), False),  # and this
+        (_raw(evm, key, "application/json; charset=latin-1"), False),
         (_raw(evm, key, "text/plain"), False),  # not read as JSON: 400
         (_raw("{not json", key), False),  # INVALID_JSON
         (_raw([evm], key), False),  # not an object
