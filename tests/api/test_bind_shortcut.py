@@ -162,3 +162,21 @@ async def test_the_shortcut_answers_as_the_fastapi_route(
         answers.append(first["status"])
     assert answers[0] == 201 and answers[-1] == 429
     assert ("retry-after", "30") in first["headers"]
+
+
+async def test_behind_a_root_path_the_shortcut_takes_the_bind_as_routing_does(
+    settings: Settings, db: Database, shortcut_taken: list[bool]
+) -> None:
+    """Served under a prefix (uvicorn --root-path), the path is matched below it."""
+    await load_pool(db, "evm", 2)
+    key = await make_key(db, scopes=None)
+    app = create_app(settings, db=db)
+    transport = httpx.ASGITransport(app=app, root_path="/pool", raise_app_exceptions=False)
+    body = {"depositReference": "rooted-1", "protocol": "evm"}
+    async with httpx.AsyncClient(transport=transport, base_url="http://addrpool.test") as http:
+        bound = await http.post("/pool" + BIND, json=body, headers=auth(key))
+        outside = await http.post("/other" + BIND, json=body, headers=auth(key))
+    await app.state.ctx.pool_alerts.close()
+    assert bound.status_code == 201 and bound.json()["data"]["depositReference"] == "rooted-1"
+    assert outside.status_code == 404
+    assert shortcut_taken == [True]
