@@ -1,14 +1,16 @@
 """The event loop's CPU time per bind, in process: the bind shortcut on vs off.
 
     .venv/bin/python -m scripts.bench.bind_event_loop [--binds 3200] [--rounds 6] [--clients 32]
+        [--database-url postgresql://…]
 
-Two apps on one SQLite file and one pool, alike but for `api/bind_shortcut.py` (off: the
-shortcut route removed, every bind through FastAPI's route). Binds go straight into the ASGI
-app as in `scripts/bench/rate_limits.py` (no socket, no HTTP parsing), `--clients` at a time,
-rate limits on and out of reach as in `scripts/bench/bind.py`. The figure is the CPU time of
-the event loop's thread per bind (the main thread's: SQLite's writer thread is not in it), which
-other work on the machine moves far less than the wall clock; the modes alternate ABBA after a
-discarded warm-up of each. Printed: µs per bind per run, each mode's median, and the ratio
+Two apps on one SQLite file (or the empty PostgreSQL database given) and one pool, alike but
+for `api/bind_shortcut.py` (off: the shortcut route removed, every bind through FastAPI's
+route). Binds go straight into the ASGI app as in `scripts/bench/rate_limits.py` (no socket, no
+HTTP parsing), `--clients` at a time, rate limits on and out of reach as in
+`scripts/bench/bind.py`. The figure is the CPU time of the event loop's thread per bind (the
+main thread's: SQLite's writer thread is not in it), which other work on the machine moves far
+less than the wall clock; the modes alternate ABBA after a discarded warm-up of each. Printed:
+µs per bind per run, each mode's median, and the ratio
 within each back-to-back pair.
 """
 
@@ -63,7 +65,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     logging.getLogger().setLevel(logging.WARNING)  # as the benchmark's server logs
     work = Path(tempfile.mkdtemp(prefix="addrpool-bench-eventloop-"))
     settings = Settings(
-        database_url=f"sqlite:///{work / 'bench.db'}",
+        database_url=args.database_url or f"sqlite:///{work / 'bench.db'}",
         rate_limits=OUT_OF_REACH,
     )
     db = Database(settings.database_url, pool_size=settings.db_pool_size)
@@ -100,6 +102,7 @@ def main() -> None:
     parser.add_argument("--binds", type=int, default=3200, help="binds per run (default 3200)")
     parser.add_argument("--rounds", type=int, default=6, help="ABBA pairs (default 6)")
     parser.add_argument("--clients", type=int, default=32, help="concurrent callers (32)")
+    parser.add_argument("--database-url", help="an empty PostgreSQL database instead of SQLite")
     result = asyncio.run(measure(parser.parse_args()))
     print(json.dumps(result, indent=2))
 
