@@ -8,9 +8,11 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 
 from api.access_log import AccessLog
 from api.auth import KeyCache
+from api.bind_shortcut import install_bind_shortcut
 from api.context import AppContext
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
@@ -35,6 +37,7 @@ from pool.kit.config import Settings
 from pool.kit.db import Database
 from pool.vocabulary import Protocol
 
+NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 # Given the app's database, an async context manager whose body is the app's lifetime.
 Background = Callable[[Database], contextlib.AbstractAsyncContextManager[None]]
 
@@ -80,6 +83,10 @@ def create_app(
         redoc_url=None,
         # operationId = the route function's name: what a generated client calls it.
         generate_unique_id_function=operation_id,
+        # addrpool reports through its logs and /metrics, never OpenTelemetry: without this,
+        # every request asks OpenTelemetry's global providers whether one has been set up
+        # (docs/performance.md, Bind).
+        telemetry=NO_TELEMETRY,
     )
     app.state.ctx = AppContext(
         settings,
@@ -110,6 +117,7 @@ def create_app(
         app.add_middleware(AccessLog)
     for module in (deposits, orders, pool_routes, webhooks, reconciliation, alerts, health, pages):
         app.include_router(module.router)
+    install_bind_shortcut(app)
     if settings.metrics_enabled:
         app.include_router(metrics.router)
     if settings.binding_backend == "payin":

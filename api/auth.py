@@ -8,12 +8,15 @@ the database are consulted.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from fastapi import Request
 
+from api.context import AppContext
 from api.rate_limits import DECISION, RateLimiter
 from pool.keys import service as keys
 from pool.keys.repository import ApiKey
@@ -32,6 +35,7 @@ class KeyCache:
         self._network = network
         self._ttl = ttl_seconds
         self._entries: dict[str, tuple[ApiKey, float]] = {}
+        self._lookups: dict[str, asyncio.Future[ApiKey | None]] = {}
 
     async def verify(self, presented: str) -> ApiKey | None:
         keys.refuse_other_network(presented, network=self._network)
@@ -39,6 +43,28 @@ class KeyCache:
         cached = self._entries.get(digest)
         if cached is not None and time.monotonic() - cached[1] < self._ttl:
             return cached[0]
+        # One look-up of a key at a time: the requests that arrive while it runs share it
+        # rather than each reading (and touching) the key; under load a whole client's worth
+        # of requests would otherwise miss together every time the entry expires.
+        lookup = self._lookups.get(digest)
+        if lookup is None:
+            lookup = asyncio.ensure_future(self._look_up(presented, digest))
+            self._lookups[digest] = lookup
+            lookup.add_done_callback(self._look_up_done(digest))
+        # Shielded: one waiter's cancellation (its client went away) does not end the look-up
+        # the others wait for.
+        return await asyncio.shield(lookup)
+
+    def _look_up_done(self, digest: str) -> Callable[[asyncio.Future[ApiKey | None]], None]:
+        def done(lookup: asyncio.Future[ApiKey | None]) -> None:
+            if self._lookups.get(digest) is lookup:
+                del self._lookups[digest]
+            if not lookup.cancelled():
+                lookup.exception()  # retrieved: its waiters raise it, or all of them left
+
+        return done
+
+    async def _look_up(self, presented: str, digest: str) -> ApiKey | None:
         async with self._db.read() as conn:
             key = await keys.authenticate(conn, presented=presented, network=self._network)
         if key is None:
@@ -110,5 +136,25 @@ def require(scope: str) -> Callable[[Request], Awaitable[ApiKey]]:
         if not key.allows(scope):
             raise lacks_scope(scope)
         return key
+
+    return dependency
+
+
+@dataclass(slots=True, frozen=True)
+class Caller:
+    """The app's context and the caller's key, from one dependency: each dependency FastAPI
+    solves costs a request several microseconds (docs/performance.md, Bind), so the bind takes
+    both from this one instead of `context` and `require`."""
+
+    ctx: AppContext
+    key: ApiKey
+
+
+def require_caller(scope: str) -> Callable[[Request], Awaitable[Caller]]:
+    """`require(scope)`, its checks and errors unchanged, with the app's context beside the key."""
+    key_with_scope = require(scope)
+
+    async def dependency(request: Request) -> Caller:
+        return Caller(request.app.state.ctx, await key_with_scope(request))
 
     return dependency

@@ -16,7 +16,7 @@ from api.answers.deposits import (
     ReferenceList,
     Unbinding,
 )
-from api.auth import require
+from api.auth import Caller, require, require_caller
 from api.context import AppContext, context
 from api.errors import UPSTREAM_STATUSES
 from api.responses import ok, pagination
@@ -52,6 +52,8 @@ log = logging.getLogger("addrpool.bind")
 Ctx = Annotated[AppContext, Depends(context)]
 Reader = Annotated[ApiKey, Depends(require("deposits:read"))]
 Writer = Annotated[ApiKey, Depends(require("deposits:write"))]
+bind_caller = require_caller("deposits:write")
+BindCaller = Annotated[Caller, Depends(bind_caller)]
 DEPOSIT_STATUS_PATTERN = "|".join(DEPOSIT_STATUSES)
 
 
@@ -60,7 +62,8 @@ DEPOSIT_STATUS_PATTERN = "|".join(DEPOSIT_STATUSES)
     status_code=201,
     responses=answers(Binding, "BindAnswer", 409, *UPSTREAM_STATUSES, success=(201, 200)),
 )
-async def bind(body: BindRequest, ctx: Ctx, key: Writer) -> Response:
+async def bind(body: BindRequest, caller: BindCaller) -> Response:
+    ctx, key = caller.ctx, caller.key
     try:
         result = await _bind(body, ctx, key)
     except InsufficientAddresses:

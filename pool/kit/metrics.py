@@ -54,8 +54,16 @@ RPC_LATENCY = Histogram(
 )
 
 
+# Each labelled child, once: `labels()` checks and joins its values on every call, a cost
+# every bind would pay (docs/performance.md, Bind).
+_BIND_COUNTERS: dict[tuple[str, str], Counter] = {}
+
+
 def count_bind(protocol: Protocol, outcome: str) -> None:
-    BINDS.labels(protocol, outcome).inc()
+    counter = _BIND_COUNTERS.get((protocol, outcome))
+    if counter is None:
+        counter = _BIND_COUNTERS[(protocol, outcome)] = BINDS.labels(protocol, outcome)
+    counter.inc()
 
 
 def count_unbinds(protocols: Iterable[Protocol]) -> None:

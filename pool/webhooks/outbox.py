@@ -25,6 +25,7 @@ class _EventIds:
     """
 
     _TAIL = 1 << 48
+    _START_BITS = 47  # a random start below _TAIL >> 1
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -36,7 +37,9 @@ class _EventIds:
         with self._lock:
             if millis > self._millis:
                 # Room to count up: the random start stays in the lower half of the tail.
-                self._millis, self._tail = millis, secrets.randbelow(self._TAIL >> 1)
+                # randbits(47) is randbelow(2**47) in one draw (randbelow draws 48 bits and
+                # redraws half the time).
+                self._millis, self._tail = millis, secrets.randbits(self._START_BITS)
             else:  # same millisecond, or the clock stepped back: keep ascending
                 self._tail += 1
                 if self._tail >= self._TAIL:

@@ -20,6 +20,7 @@ import os
 from fastapi import FastAPI, Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from api.app import NO_TELEMETRY
 from pool.addresses.repository import CLAIM_NEXT_FREE, claim_available_address
 from pool.kit.clock import utc_now
 from pool.kit.config import load_settings
@@ -32,7 +33,9 @@ _CLAIM_IN_ONE_TRIP = TripStatement(CLAIM_NEXT_FREE)
 def create() -> FastAPI:
     settings = load_settings()  # the same database and pool size as addrpool's own workers
     db = Database(settings.database_url, pool_size=settings.db_pool_size)
-    app = FastAPI()
+    # FastAPI's OpenTelemetry check off, as addrpool's app has it (api/app.py): the ceiling
+    # stays the cheapest request this FastAPI can serve.
+    app = FastAPI(telemetry=NO_TELEMETRY)
     counter = itertools.count()
 
     def answer(text: str | None) -> Response:
