@@ -30,6 +30,7 @@ from pool.kit.errors import (
 )
 from pool.orders import allocation_repository as allocation
 from pool.orders import listing_repository as listing
+from pool.orders import one_trip_repository as one_trip
 from pool.orders.ending import end_order
 from pool.orders.intake import ResolvedOrder, resolve, same_request
 from pool.orders.payloads import order_payload, order_payloads
@@ -65,6 +66,17 @@ async def create_order(
     """A new order with an address of the pool (created=True), or the existing order of this
     reference when asked for with the same fields; DuplicateOrderReference otherwise."""
     resolved = resolve(ask, chains=chains, settings=settings, allow_http=allow_http_urls)
+    if db.is_sqlite:
+        new = _new_order(resolved, base_url=base_url, actor=actor, now=utc_now())
+        created = await _create_in_one_trip(db, new)
+        if created is not None:
+            return CreatedOrder(created, created=True)
+        # Nothing written: the reference names an order already (a retry: answered from a
+        # read, the writer left alone), or the pool is dry (the ordinary path below claims
+        # again, and says so).
+        found = await _existing_by_reference(db, resolved)
+        if found is not None:
+            return found
 
     async def work(conn: AsyncConnection) -> CreatedOrder:
         return await _create(conn, resolved, base_url=base_url, actor=actor)
@@ -74,11 +86,16 @@ async def create_order(
         return await db.run_write(work, attempts=1, single_statement=True)
     except RaceLost:
         # Another creation of this reference committed first: its order is the answer.
-        async with db.read() as conn:
-            existing = await order_by_reference(conn, ask.reference)
-            if existing is None:  # pragma: no cover - the unique index said it exists
-                raise
-            return await _existing(conn, existing, resolved)
+        found = await _existing_by_reference(db, resolved)
+        if found is None:  # pragma: no cover - the unique index said it exists
+            raise
+        return found
+
+
+async def _existing_by_reference(db: Database, resolved: ResolvedOrder) -> CreatedOrder | None:
+    async with db.read() as conn:
+        existing = await order_by_reference(conn, resolved.ask.reference)
+        return None if existing is None else await _existing(conn, existing, resolved)
 
 
 async def _create(
@@ -180,7 +197,8 @@ async def _create_in_one_statement(
 async def _create_step_by_step(
     conn: AsyncConnection, new: allocation.NewOrder
 ) -> dict[str, Any] | None:
-    """SQLite: the surrounding BEGIN IMMEDIATE makes this the only writer, so a reference seen
+    """SQLite through SQLAlchemy (the one-trip path's fallback and its reference: both write the
+    same rows): the surrounding BEGIN IMMEDIATE makes this the only writer, so a reference seen
     free here stays free until the commit."""
     if await order_by_reference(conn, new.reference) is not None:
         return None
@@ -191,6 +209,25 @@ async def _create_step_by_step(
     payload = order_payload(_row(new, allocated.address_id, allocated.address), [])
     await insert_event(conn, event_id=new_event_id(), type=ORDER_CREATED, data=payload, now=new.now)
     return payload
+
+
+async def _create_in_one_trip(db: Database, new: allocation.NewOrder) -> dict[str, Any] | None:
+    """SQLite: the look-up of the reference, claim, order, event and deliveries in one trip to
+    the writer's thread, committed with the other writes queued beside it (pool.kit.group_commit);
+    the order object, or None when nothing was written."""
+    event_id = new_event_id()
+
+    def payload_for(address_id: int, address: str) -> dict[str, Any]:
+        return order_payload(_row(new, address_id, address), [])
+
+    try:
+        return await db.write_in_one_trip(
+            lambda trip: one_trip.claim_and_create(
+                trip, new, event_id=event_id, payload_for=payload_for
+            )
+        )
+    except RaceLost:  # pragma: no cover - see one_trip.claim_and_create
+        return None
 
 
 async def _existing(
