@@ -5,7 +5,6 @@ orders committed together still each get their own address, one order per refere
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections import Counter
 from datetime import datetime
@@ -25,7 +24,7 @@ from pool.orders import service
 from pool.orders.intake import resolve
 from pool.orders.records import CreatedOrder, OrderAsk, OrderChain, OrderToken
 from pool.webhooks import endpoints as webhooks
-from tests.fixtures.helpers import load_pool
+from tests.fixtures.helpers import in_one_trip, load_pool, rows_events_free
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 SEPOLIA = "ethereum-sepolia"
@@ -140,20 +139,7 @@ async def test_a_failure_after_the_claim_keeps_nothing_of_the_creation(
     monkeypatch.setattr(service, "new_event_id", lambda: taken)
     with pytest.raises(IntegrityError):  # the event's id is taken: its INSERT fails
         await _create(db, _ask("second"))
-    async with db.read() as conn:
-        orders = await conn.scalar(select(func.count()).select_from(payment_order))
-        events = await conn.scalar(select(func.count()).select_from(event))
-        free = await conn.scalar(
-            select(func.count()).select_from(address).where(address.c.status == "available")
-        )
-    assert (orders, events, free) == (1, 1, 1)
-
-
-async def _in_one_batch(db: Database, asks: list[OrderAsk]) -> list[Any]:
-    async with db.write():  # hold the writer: every creation queues, then they go in one trip
-        creations = [asyncio.create_task(_create(db, ask)) for ask in asks]
-        await asyncio.sleep(0.05)
-    return await asyncio.gather(*creations, return_exceptions=True)
+    assert await rows_events_free(db, payment_order) == (1, 1, 1)
 
 
 async def test_orders_committed_together_each_get_their_own_address(db: Database) -> None:
@@ -163,7 +149,7 @@ async def test_orders_committed_together_each_get_their_own_address(db: Database
     await load_pool(db, "evm", 50)
     references = [f"cart_{n}" for n in range(40)]
     asks = [_ask(r) for r in references * 3] + [_ask(r, "11") for r in references]
-    results = await _in_one_batch(db, asks)
+    results = await in_one_trip(db, [_create(db, ask) for ask in asks])
     by_reference: dict[str, set[tuple[str, str]]] = {}
     for ask, result in zip(asks[:120], results[:120], strict=True):
         by_reference.setdefault(ask.reference, set()).add(
@@ -183,7 +169,7 @@ async def test_orders_committed_together_each_get_their_own_address(db: Database
 
 async def test_a_batch_larger_than_the_pool_writes_nothing_for_the_refused(db: Database) -> None:
     await load_pool(db, "evm", 10)
-    results = await _in_one_batch(db, [_ask(f"o{n}") for n in range(15)])
+    results = await in_one_trip(db, [_create(db, _ask(f"o{n}")) for n in range(15)])
     assert Counter(type(result) for result in results) == {
         CreatedOrder: 10,
         InsufficientAddresses: 5,

@@ -5,8 +5,6 @@ and the file holds whole orders only — each order with its allocated address a
 
 from __future__ import annotations
 
-import asyncio
-import signal
 import sqlite3
 from pathlib import Path
 
@@ -16,10 +14,9 @@ import pytest
 from pool.kit.db import Database
 from tests.fixtures.helpers import auth, load_pool, make_key
 from tests.fixtures.orders import order_body, order_config_env
-from tests.fixtures.server import running_server
+from tests.fixtures.server import killed_mid_stream, running_server
 
 pytestmark = [pytest.mark.server, pytest.mark.parametrize("backend", ["sqlite"], indirect=True)]
-CLIENTS = 32
 
 
 async def test_a_killed_server_leaves_every_answered_order_and_no_half_of_one(
@@ -27,31 +24,15 @@ async def test_a_killed_server_leaves_every_answered_order_and_no_half_of_one(
 ) -> None:
     await load_pool(db, "evm", 3_000)
     key = await make_key(db, scopes=None)
-    answered: dict[str, tuple[str, str]] = {}  # reference → (order id, address), for every 201
-    env = order_config_env(tmp_path)
-    with running_server(database_url, extra_env=env) as server:
-        limits = httpx.Limits(max_connections=CLIENTS)
-        async with httpx.AsyncClient(base_url=server.base_url, limits=limits, timeout=30) as http:
+    with running_server(database_url, extra_env=order_config_env(tmp_path)) as server:
 
-            async def client(n: int) -> None:
-                for i in range(10_000):
-                    reference = f"crash_{n}_{i}"
-                    try:
-                        response = await http.post(
-                            "/api/v1/orders", json=order_body(reference), headers=auth(key)
-                        )
-                    except httpx.HTTPError:
-                        return  # the server is gone
-                    assert response.status_code == 201, response.text
-                    data = response.json()["data"]
-                    answered[reference] = (data["orderId"], data["address"])
+        async def create(http: httpx.AsyncClient, reference: str) -> httpx.Response:
+            return await http.post("/api/v1/orders", json=order_body(reference), headers=auth(key))
 
-            clients = [asyncio.create_task(client(n)) for n in range(CLIENTS)]
-            while len(answered) < 300:  # well into the stream, batches in flight
-                await asyncio.sleep(0.01)
-            server.process.send_signal(signal.SIGKILL)
-            server.process.wait(timeout=30)
-            await asyncio.gather(*clients)
+        answered = {
+            reference: (data["orderId"], data["address"])
+            for reference, data in (await killed_mid_stream(server, create)).items()
+        }
 
     with sqlite3.connect(db.url.database) as file:  # what the WAL holds after recovery
         orders = {
