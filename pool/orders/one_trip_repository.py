@@ -10,7 +10,6 @@ event's deliveries (invariant 8), all in the caller's savepoint of a shared tran
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import bindparam, select
@@ -26,6 +25,7 @@ from pool.orders.allocation_repository import (
     NewOrder,
     order_values,
 )
+from pool.orders.payloads import with_address
 from pool.vocabulary import ORDER_CREATED
 from pool.webhooks.events_repository import insert_event_in_trip
 
@@ -35,16 +35,14 @@ _EXISTING = TripStatement(
 _CLAIM = TripStatement(CLAIM_ONE)
 _ORDER = TripStatement(INSERT_ORDER, column_keys=ORDER_COLUMNS)
 
-# The order object its event carries, for the claimed address (id, text).
-PayloadFor = Callable[[int, str], dict[str, Any]]
-
 
 def claim_and_create(
-    trip: Trip, new: NewOrder, *, event_id: str, payload_for: PayloadFor
+    trip: Trip, new: NewOrder, *, event_id: str, payload: dict[str, Any]
 ) -> dict[str, Any] | None:
-    """The new order's object, or None: the reference names an order already, or nothing is
-    free (the caller then finds out which, the ordinary way). Orders of one trip run one after
-    the other on one connection, so the second of a reference sees the first's row here."""
+    """The new order's object (`payload`, built beforehand, with the claimed address put in),
+    or None: the reference names an order already, or nothing is free (the caller then finds
+    out which, the ordinary way). Orders of one trip run one after the other on one
+    connection, so the second of a reference sees the first's row here."""
     if trip.rows(_EXISTING, {"p_reference": new.reference}):
         return None
     claimed = trip.rows(_CLAIM, {"p_protocol": new.protocol, "p_now": new.now})
@@ -55,6 +53,6 @@ def claim_and_create(
         trip.rows(_ORDER, order_values(new, address_id))
     except IntegrityError as exc:  # pragma: no cover - the look-up above, in the same transaction
         raise RaceLost("an order with this reference exists") from exc
-    payload = payload_for(address_id, address_text)
-    insert_event_in_trip(trip, event_id=event_id, type=ORDER_CREATED, data=payload, now=new.now)
-    return payload
+    created = with_address(payload, address_text)
+    insert_event_in_trip(trip, event_id=event_id, type=ORDER_CREATED, data=created, now=new.now)
+    return created

@@ -33,7 +33,7 @@ from pool.orders import listing_repository as listing
 from pool.orders import one_trip_repository as one_trip
 from pool.orders.ending import end_order
 from pool.orders.intake import ResolvedOrder, resolve, same_request
-from pool.orders.payloads import order_payload, order_payloads
+from pool.orders.payloads import order_payload, order_payloads, with_address
 from pool.orders.records import CreatedOrder, OrderAsk, OrderChain
 from pool.orders.repository import OrderRow, order_by_reference
 from pool.vocabulary import CANCELLED, ORDER_CREATED, PENDING
@@ -191,7 +191,7 @@ async def _create_in_one_statement(
     if allocated.never_used:
         hint[new.protocol] = allocated.address_id + 1
     # The object the event holds, with the address the statement put in it.
-    return {**event_payload, "address": allocated.address, "paymentAddress": allocated.address}
+    return with_address(event_payload, allocated.address)
 
 
 async def _create_step_by_step(
@@ -216,15 +216,11 @@ async def _create_in_one_trip(db: Database, new: allocation.NewOrder) -> dict[st
     the writer's thread, committed with the other writes queued beside it (pool.kit.group_commit);
     the order object, or None when nothing was written."""
     event_id = new_event_id()
-
-    def payload_for(address_id: int, address: str) -> dict[str, Any]:
-        return order_payload(_row(new, address_id, address), [])
-
+    # Built here, not in the writer's thread, where every moment holds the other writers up.
+    payload = order_payload(_row(new, 0, ""), [])
     try:
         return await db.write_in_one_trip(
-            lambda trip: one_trip.claim_and_create(
-                trip, new, event_id=event_id, payload_for=payload_for
-            )
+            lambda trip: one_trip.claim_and_create(trip, new, event_id=event_id, payload=payload)
         )
     except RaceLost:  # pragma: no cover - see one_trip.claim_and_create
         return None
