@@ -5,7 +5,10 @@ invariants 13 and 14).
 Creation is idempotent per orderReference: the same fields again return the existing order
 (whatever its status), other fields are a 409 naming it. However many creations of one
 reference race, one order exists and one address is allocated: the database's unique index on
-the reference decides, and the losers' statements (their claims included) roll back.
+the reference decides, and the losers' statements (their claims included) roll back. (On SQLite
+the one writer looks the reference up first, in the same transaction: a loser writes nothing.)
+On SQLite a creation is one trip to the writer's thread, committed in groups, as a bind is
+(`pool.orders.one_trip_repository`).
 """
 
 from __future__ import annotations
