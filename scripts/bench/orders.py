@@ -132,9 +132,9 @@ def _postgres_round(database: str, env: dict[str, str], key: str, args: argparse
 
 def run_sqlite(args: argparse.Namespace, workdir: Path) -> dict:
     env = environment(f"sqlite:///{workdir / 'bench.db'}", workdir)
-    # Enough for both targets' runs: a pool that runs dry answers 503s at once, and a rate of
-    # those is no creation rate.
-    pool = args.sqlite_pool or max(SQLITE_POOL, args.repeat * args.duration * 5_000)
+    # Enough for both targets' runs, at up to 3,000 a second each: a pool that runs dry answers
+    # 503s at once, and a rate of those is no creation rate.
+    pool = args.sqlite_pool or max(SQLITE_POOL, args.repeat * args.duration * 2 * 3_000)
     addresses = workdir / "addresses.txt"
     addresses.write_text("\n".join(f"0x{i + 1:040x}" for i in range(pool)) + "\n")
     addrpool("import", str(addresses), "--protocol", "evm", env=env)
