@@ -17,15 +17,13 @@ from pool.bindings.repository import INSERT_BINDING
 from pool.kit.errors import RaceLost
 from pool.kit.sqlite_trip import Trip, TripStatement
 from pool.vocabulary import ADDRESS_BOUND
-from pool.webhooks.events_repository import INSERT_DELIVERIES, INSERT_EVENT
+from pool.webhooks.events_repository import insert_event_in_trip
 
 _CLAIM = TripStatement(CLAIM_FOR_REFERENCE)
 _BINDING = TripStatement(
     INSERT_BINDING,
     column_keys=("deposit_reference", "protocol", "address_id", "metadata", "bound_at", "bound_by"),
 )
-_EVENT = TripStatement(INSERT_EVENT, column_keys=("id", "type", "data", "created_at"))
-_DELIVERIES = TripStatement(INSERT_DELIVERIES["sqlite"])
 
 
 def claim_and_bind(trip: Trip, intent: BindIntent, *, event_id: str) -> Binding | None:
@@ -51,12 +49,7 @@ def claim_and_bind(trip: Trip, intent: BindIntent, *, event_id: str) -> Binding 
     new = Binding(
         binding_id, intent.reference, intent.protocol, address_text, intent.metadata, intent.now
     )
-    event_values = {
-        "id": event_id,
-        "type": ADDRESS_BOUND,
-        "data": bound_event_data(new),
-        "created_at": intent.now,
-    }
-    seq = trip.rows(_EVENT, event_values)[0][0]
-    trip.rows(_DELIVERIES, {"seq": seq, "now": intent.now})
+    insert_event_in_trip(
+        trip, event_id=event_id, type=ADDRESS_BOUND, data=bound_event_data(new), now=intent.now
+    )
     return new

@@ -6,7 +6,9 @@ and the `never_used_from` hint): claiming the address, inserting the order, its
 `order.created` event and the event's deliveries either all happen or none does. A second
 order with the same reference fails the statement on the unique index, which undoes the claim
 too (the caller reads the winner's order). On SQLite the same steps run one by one inside the
-caller's BEGIN IMMEDIATE transaction (the only writer), with the same claim.
+caller's BEGIN IMMEDIATE transaction (the only writer), with the same claim — through
+SQLAlchemy here, in one trip to the writer's thread in `pool.orders.one_trip_repository`, which
+runs these very statements.
 
 The claim takes only `available` addresses that are not cooling down, and leaves
 `last_reference` NULL: an address held by an order is no reference's to reclaim (invariant 2's
@@ -104,7 +106,7 @@ _NEXT_FREE = (
     .limit(1)
     .scalar_subquery()
 )
-_CLAIM_ONE = (
+CLAIM_ONE = (
     update(address)
     .where(address.c.id == _NEXT_FREE, address.c.status == AVAILABLE)
     .values(status=ALLOCATED, last_reference=None)
@@ -194,34 +196,64 @@ async def claim_address(
 ) -> Allocated | None:
     """SQLite (the surrounding BEGIN IMMEDIATE makes this the only writer): the next free
     address, never-used first, allocated."""
-    row = (await conn.execute(_CLAIM_ONE, {"p_protocol": protocol, "p_now": now})).first()
+    row = (await conn.execute(CLAIM_ONE, {"p_protocol": protocol, "p_now": now})).first()
     return None if row is None else Allocated(row[0], row[1], bool(row[2]))
+
+
+# Built once: every order on SQLite writes one, its values given per call.
+INSERT_ORDER = insert(payment_order)
+ORDER_COLUMNS = (
+    "id",
+    "order_reference",
+    "protocol",
+    "chain_id",
+    "currency",
+    "token_contract",
+    "decimals",
+    "amount",
+    "address_id",
+    "status",
+    "required_confirmations",
+    "metadata",
+    "success_url",
+    "cancel_url",
+    "payment_url",
+    "created_at",
+    "window_ends_at",
+    "grace_ends_at",
+    "created_by",
+)
+
+
+def order_values(new: NewOrder, address_id: int) -> dict[str, Any]:
+    """The order row's `ORDER_COLUMNS` (SQLite: SQLAlchemy's path and the one-trip one)."""
+    values = (
+        new.order_id,
+        new.reference,
+        new.protocol,
+        new.chain_id,
+        new.currency,
+        new.token_contract,
+        new.decimals,
+        new.amount,
+        address_id,
+        PENDING,
+        new.confirmations,
+        new.metadata,
+        new.success_url,
+        new.cancel_url,
+        new.payment_url,
+        new.now,
+        new.window_ends_at,
+        new.grace_ends_at,
+        new.actor,
+    )
+    return dict(zip(ORDER_COLUMNS, values, strict=True))
 
 
 async def insert_order(conn: AsyncConnection, *, new: NewOrder, address_id: int) -> None:
     """The order row (SQLite's path); RaceLost on a reference that already names an order."""
-    values = {
-        "id": new.order_id,
-        "order_reference": new.reference,
-        "protocol": new.protocol,
-        "chain_id": new.chain_id,
-        "currency": new.currency,
-        "token_contract": new.token_contract,
-        "decimals": new.decimals,
-        "amount": new.amount,
-        "address_id": address_id,
-        "status": PENDING,
-        "required_confirmations": new.confirmations,
-        "metadata": new.metadata,
-        "success_url": new.success_url,
-        "cancel_url": new.cancel_url,
-        "payment_url": new.payment_url,
-        "created_at": new.now,
-        "window_ends_at": new.window_ends_at,
-        "grace_ends_at": new.grace_ends_at,
-        "created_by": new.actor,
-    }
     try:
-        await conn.execute(insert(payment_order).values(values))
+        await conn.execute(INSERT_ORDER, order_values(new, address_id))
     except IntegrityError as exc:
         raise RaceLost("an order with this reference exists") from exc

@@ -85,6 +85,12 @@ def order_payload(order: OrderRow, transfers: Sequence[OrderTransfer]) -> dict[s
     }
 
 
+def with_address(payload: dict[str, Any], address: str) -> dict[str, Any]:
+    """A new order's object, built before its address was claimed, with the address in (the
+    same keys in the same order: the event's text is the same as if built after)."""
+    return {**payload, "address": address, "paymentAddress": address}
+
+
 async def order_payloads(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """order id → its object as it stands in this transaction (unknown ids are left out)."""
     orders = await orders_by_ids(conn, ids)

@@ -5,7 +5,10 @@ invariants 13 and 14).
 Creation is idempotent per orderReference: the same fields again return the existing order
 (whatever its status), other fields are a 409 naming it. However many creations of one
 reference race, one order exists and one address is allocated: the database's unique index on
-the reference decides, and the losers' statements (their claims included) roll back.
+the reference decides, and the losers' statements (their claims included) roll back. (On SQLite
+the one writer looks the reference up first, in the same transaction: a loser writes nothing.)
+On SQLite a creation is one trip to the writer's thread, committed in groups, as a bind is
+(`pool.orders.one_trip_repository`).
 """
 
 from __future__ import annotations
@@ -30,9 +33,10 @@ from pool.kit.errors import (
 )
 from pool.orders import allocation_repository as allocation
 from pool.orders import listing_repository as listing
+from pool.orders import one_trip_repository as one_trip
 from pool.orders.ending import end_order
 from pool.orders.intake import ResolvedOrder, resolve, same_request
-from pool.orders.payloads import order_payload, order_payloads
+from pool.orders.payloads import order_payload, order_payloads, with_address
 from pool.orders.records import CreatedOrder, OrderAsk, OrderChain
 from pool.orders.repository import OrderRow, order_by_reference
 from pool.vocabulary import CANCELLED, ORDER_CREATED, PENDING
@@ -65,6 +69,17 @@ async def create_order(
     """A new order with an address of the pool (created=True), or the existing order of this
     reference when asked for with the same fields; DuplicateOrderReference otherwise."""
     resolved = resolve(ask, chains=chains, settings=settings, allow_http=allow_http_urls)
+    if db.is_sqlite:
+        new = _new_order(resolved, base_url=base_url, actor=actor, now=utc_now())
+        created = await _create_in_one_trip(db, new)
+        if created is not None:
+            return CreatedOrder(created, created=True)
+        # Nothing written: the reference names an order already (a retry: answered from a
+        # read, the writer left alone), or the pool is dry (the ordinary path below claims
+        # again, and says so).
+        found = await _existing_by_reference(db, resolved)
+        if found is not None:
+            return found
 
     async def work(conn: AsyncConnection) -> CreatedOrder:
         return await _create(conn, resolved, base_url=base_url, actor=actor)
@@ -74,11 +89,16 @@ async def create_order(
         return await db.run_write(work, attempts=1, single_statement=True)
     except RaceLost:
         # Another creation of this reference committed first: its order is the answer.
-        async with db.read() as conn:
-            existing = await order_by_reference(conn, ask.reference)
-            if existing is None:  # pragma: no cover - the unique index said it exists
-                raise
-            return await _existing(conn, existing, resolved)
+        found = await _existing_by_reference(db, resolved)
+        if found is None:  # pragma: no cover - the unique index said it exists
+            raise
+        return found
+
+
+async def _existing_by_reference(db: Database, resolved: ResolvedOrder) -> CreatedOrder | None:
+    async with db.read() as conn:
+        existing = await order_by_reference(conn, resolved.ask.reference)
+        return None if existing is None else await _existing(conn, existing, resolved)
 
 
 async def _create(
@@ -174,13 +194,14 @@ async def _create_in_one_statement(
     if allocated.never_used:
         hint[new.protocol] = allocated.address_id + 1
     # The object the event holds, with the address the statement put in it.
-    return {**event_payload, "address": allocated.address, "paymentAddress": allocated.address}
+    return with_address(event_payload, allocated.address)
 
 
 async def _create_step_by_step(
     conn: AsyncConnection, new: allocation.NewOrder
 ) -> dict[str, Any] | None:
-    """SQLite: the surrounding BEGIN IMMEDIATE makes this the only writer, so a reference seen
+    """SQLite through SQLAlchemy (the one-trip path's fallback and its reference: both write the
+    same rows): the surrounding BEGIN IMMEDIATE makes this the only writer, so a reference seen
     free here stays free until the commit."""
     if await order_by_reference(conn, new.reference) is not None:
         return None
@@ -191,6 +212,21 @@ async def _create_step_by_step(
     payload = order_payload(_row(new, allocated.address_id, allocated.address), [])
     await insert_event(conn, event_id=new_event_id(), type=ORDER_CREATED, data=payload, now=new.now)
     return payload
+
+
+async def _create_in_one_trip(db: Database, new: allocation.NewOrder) -> dict[str, Any] | None:
+    """SQLite: the look-up of the reference, claim, order, event and deliveries in one trip to
+    the writer's thread, committed with the other writes queued beside it (pool.kit.group_commit);
+    the order object, or None when nothing was written."""
+    event_id = new_event_id()
+    # Built here, not in the writer's thread, where every moment holds the other writers up.
+    payload = order_payload(_row(new, 0, ""), [])
+    try:
+        return await db.write_in_one_trip(
+            lambda trip: one_trip.claim_and_create(trip, new, event_id=event_id, payload=payload)
+        )
+    except RaceLost:  # pragma: no cover - see one_trip.claim_and_create
+        return None
 
 
 async def _existing(

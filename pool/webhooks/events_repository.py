@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.kit.bulk import asyncpg_connection, insert_rows
 from pool.kit.db import dumps_json
+from pool.kit.sqlite_trip import Trip, TripStatement
 from pool.kit.tables import audit_log, event
 from pool.kit.types import UTCDateTime
 
@@ -64,6 +65,22 @@ async def insert_event(
     if to_subscribers:
         params = {"seq": seq, "now": now}
         await conn.execute(INSERT_DELIVERIES[conn.dialect.name], params)
+    return seq
+
+
+# The same two statements for SQLite's one-trip writes (pool.kit.sqlite_trip): binds, orders.
+_TRIP_EVENT = TripStatement(INSERT_EVENT, column_keys=("id", "type", "data", "created_at"))
+_TRIP_DELIVERIES = TripStatement(INSERT_DELIVERIES["sqlite"])
+
+
+def insert_event_in_trip(
+    trip: Trip, *, event_id: str, type: str, data: dict[str, Any], now: datetime
+) -> int:
+    """`insert_event` in a SQLite trip (run in the writer's thread: no `await`): the event and
+    its deliveries, the same rows; returns the event's sequence number."""
+    values = {"id": event_id, "type": type, "data": data, "created_at": now}
+    seq = int(trip.rows(_TRIP_EVENT, values)[0][0])
+    trip.rows(_TRIP_DELIVERIES, {"seq": seq, "now": now})
     return seq
 
 

@@ -271,10 +271,15 @@ def _run_sqlite_in(workdir: Path, args: argparse.Namespace, pool: int) -> dict:
     ]
     result["pool"] = pool
     result["load_average"] = {"before": load_before, "after": os.getloadavg()}
+    warn_of_failures(result)
+    return result
+
+
+def warn_of_failures(result: dict) -> None:
+    """On stderr: each target whose answers were not all 2xx (a 503, a 429 is no claim)."""
     for name, summary in result.items():
         if isinstance(summary, dict) and summary.get("non_2xx"):
             print(f"warning: {name} had {summary['non_2xx']:.0f} answers not 2xx", file=sys.stderr)
-    return result
 
 
 def _uvicorn() -> list[str]:

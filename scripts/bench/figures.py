@@ -105,6 +105,19 @@ BENCHMARKS: dict[str, Benchmark] = {
             },
         ),
         Benchmark(
+            "orders",
+            quick=("--pool", "200000", "--duration", "5", "--repeat", "1"),
+            full=("--duration", "10", "--repeat", "3"),
+            figures={
+                "PostgreSQL orders/s": lambda r: r["postgresql"]["orders"]["rps"],
+                "PostgreSQL orders p99 ms": lambda r: r["postgresql"]["orders"]["p99_ms"],
+                "PostgreSQL orders ÷ lone-statement ceiling": lambda r: r["postgresql"][
+                    "orders_vs_ceiling"
+                ],
+                "SQLite orders/s": lambda r: r["sqlite"]["orders"]["rps"],
+            },
+        ),
+        Benchmark(
             "imports",
             quick=("--rows", "250000", "--skip-tron"),
             full=(),

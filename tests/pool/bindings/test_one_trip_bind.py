@@ -4,7 +4,6 @@ committed together still each get their own address (invariants 1-3, docs/design
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections import Counter
 
@@ -17,10 +16,10 @@ from pool.kit.clock import utc_now
 from pool.kit.config import Settings
 from pool.kit.db import Database
 from pool.kit.secret_box import secret_box
-from pool.kit.tables import address, binding, delivery, event
+from pool.kit.tables import binding, delivery, event
 from pool.webhooks import endpoints as webhooks
 from pool.webhooks import outbox
-from tests.fixtures.helpers import load_pool
+from tests.fixtures.helpers import in_one_trip, load_pool, rows_events_free
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
@@ -93,13 +92,7 @@ async def test_a_failure_after_the_claim_keeps_nothing_of_the_bind(
         await allocation.bind_address(
             db, reference="second", protocol="evm", metadata=None, actor="t"
         )
-    async with db.read() as conn:
-        bindings = await conn.scalar(select(func.count()).select_from(binding))
-        events = await conn.scalar(select(func.count()).select_from(event))
-        free = await conn.scalar(
-            select(func.count()).select_from(address).where(address.c.status == "available")
-        )
-    assert (bindings, events, free) == (1, 1, 1)
+    assert await rows_events_free(db, binding) == (1, 1, 1)
 
 
 async def test_binds_committed_together_each_get_their_own_address(db: Database) -> None:
@@ -107,15 +100,13 @@ async def test_binds_committed_together_each_get_their_own_address(db: Database)
     distinct addresses, the repeats answered with the binding the first one made."""
     await load_pool(db, "evm", 50)
     references = [f"user_{n}" for n in range(40)] * 3
-    async with db.write():  # hold the writer: every bind queues, then they go in one trip
-        binds = [
-            asyncio.create_task(
-                allocation.bind_address(db, reference=r, protocol="evm", metadata=None, actor="t")
-            )
+    results = await in_one_trip(
+        db,
+        [
+            allocation.bind_address(db, reference=r, protocol="evm", metadata=None, actor="t")
             for r in references
-        ]
-        await asyncio.sleep(0.05)
-    results = await asyncio.gather(*binds)
+        ],
+    )
     by_reference: dict[str, set[str]] = {}
     for reference, result in zip(references, results, strict=True):
         by_reference.setdefault(reference, set()).add(result.binding.address)

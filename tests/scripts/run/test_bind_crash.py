@@ -5,8 +5,6 @@ whole binds only — each binding with its bound address and its event, no addre
 
 from __future__ import annotations
 
-import asyncio
-import signal
 import sqlite3
 
 import httpx
@@ -14,10 +12,9 @@ import pytest
 
 from pool.kit.db import Database
 from tests.fixtures.helpers import auth, load_pool, make_key
-from tests.fixtures.server import running_server
+from tests.fixtures.server import killed_mid_stream, running_server
 
 pytestmark = [pytest.mark.server, pytest.mark.parametrize("backend", ["sqlite"], indirect=True)]
-BINDERS = 32
 
 
 async def test_a_killed_server_leaves_every_answered_bind_and_no_half_of_one(
@@ -25,30 +22,16 @@ async def test_a_killed_server_leaves_every_answered_bind_and_no_half_of_one(
 ) -> None:
     await load_pool(db, "evm", 3_000)
     key = await make_key(db, scopes=None)
-    answered: dict[str, str] = {}  # reference → address, for every 201
     with running_server(database_url) as server:
-        limits = httpx.Limits(max_connections=BINDERS)
-        async with httpx.AsyncClient(base_url=server.base_url, limits=limits, timeout=30) as http:
 
-            async def binder(n: int) -> None:
-                for i in range(10_000):
-                    reference = f"crash_{n}_{i}"
-                    body = {"depositReference": reference, "protocol": "evm"}
-                    try:
-                        response = await http.post(
-                            "/api/v1/deposits/bind", json=body, headers=auth(key)
-                        )
-                    except httpx.HTTPError:
-                        return  # the server is gone
-                    assert response.status_code == 201, response.text
-                    answered[reference] = response.json()["data"]["address"]
+        async def bind(http: httpx.AsyncClient, reference: str) -> httpx.Response:
+            body = {"depositReference": reference, "protocol": "evm"}
+            return await http.post("/api/v1/deposits/bind", json=body, headers=auth(key))
 
-            binders = [asyncio.create_task(binder(n)) for n in range(BINDERS)]
-            while len(answered) < 300:  # well into the stream, batches in flight
-                await asyncio.sleep(0.01)
-            server.process.send_signal(signal.SIGKILL)
-            server.process.wait(timeout=30)
-            await asyncio.gather(*binders)
+        answered = {
+            reference: data["address"]
+            for reference, data in (await killed_mid_stream(server, bind)).items()
+        }
 
     with sqlite3.connect(db.url.database) as file:  # what the WAL holds after recovery
         bindings = dict(
