@@ -85,17 +85,19 @@ class Turns:
         rests)."""
         self.rests += 1
         now = time.monotonic()
-        if self.others_busy(now):
-            gap = min(LONGEST_GAP, max(SHORTEST_GAP, worked * GAP_SHARE))
-            if self.rests % LONG_EVERY == 0:
-                gap = max(gap, LONG_GAP)
-        elif now - self.long_gap_at >= QUIET_LONG_EVERY:
-            gap = LONG_GAP
-        else:
-            gap = LOOK_SECONDS
+        gap = self._busy_gap(worked) if self.others_busy(now) else self._quiet_gap(now)
         if gap >= LONG_GAP:
             self.long_gap_at = now
         return gap
+
+    def _busy_gap(self, worked: float) -> float:
+        """Long enough for the next try of a waiter of that transaction."""
+        gap = min(LONGEST_GAP, max(SHORTEST_GAP, worked * GAP_SHARE))
+        return max(gap, LONG_GAP) if self.rests % LONG_EVERY == 0 else gap
+
+    def _quiet_gap(self, now: float) -> float:
+        """One look, and now and then long enough for any waiter's next try."""
+        return LONG_GAP if now - self.long_gap_at >= QUIET_LONG_EVERY else LOOK_SECONDS
 
     async def rest(self, worked: float) -> None:
         """After a transaction that held the writer `worked` seconds."""

@@ -35,6 +35,14 @@ def slept(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 
 @pytest.fixture
+def patient(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No long gap falls due and no commit seen goes stale while a test runs, however slowly a
+    loaded machine runs it."""
+    monkeypatch.setattr(sqlite_turns, "QUIET_LONG_EVERY", 3600.0)
+    monkeypatch.setattr(sqlite_turns, "OTHERS_QUIET_AFTER", 3600.0)
+
+
+@pytest.fixture
 async def other_writer(db: Database) -> AsyncIterator[sqlite3.Connection]:
     """Another connection to the same file, a table of its own to write."""
     other = sqlite3.connect(db.url.database, isolation_level=None)
@@ -69,7 +77,7 @@ async def test_another_connections_commit_moves_the_version_and_a_read_does_not(
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 async def test_with_the_writer_idle_the_work_goes_on_after_one_look(
-    db: Database, slept: list[float]
+    db: Database, slept: list[float], patient: None
 ) -> None:
     """Nobody else writes (an idle server, or none): no gap per transaction to slow the work."""
     with Turns(db, share=0.5) as turns:
@@ -101,7 +109,7 @@ async def test_the_work_yields_while_another_connection_commits_back_to_back(
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 async def test_once_another_connection_committed_the_gaps_let_a_waiter_in(
-    db: Database, other_writer: sqlite3.Connection, slept: list[float]
+    db: Database, other_writer: sqlite3.Connection, slept: list[float], patient: None
 ) -> None:
     """A commit seen in a rest (a server's bind): its next writes may be asleep in the busy
     handler, so the following rests start with a gap long enough for their next try."""
@@ -135,6 +143,7 @@ async def test_while_the_others_are_quiet_a_long_gap_comes_now_and_then(db: Data
     """A writer that arrives while the work goes on after one look, and misses it, gets in at
     the latest at a gap longer than its busy handler's sleep."""
     with Turns(db) as turns:
+        turns.long_gap_at = time.monotonic()
         assert turns.next_gap(WORKED) == LOOK_SECONDS
         turns.long_gap_at -= sqlite_turns.QUIET_LONG_EVERY
         assert turns.next_gap(WORKED) == LONG_GAP
