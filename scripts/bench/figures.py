@@ -125,6 +125,21 @@ BENCHMARKS: dict[str, Benchmark] = {
             json_flag=False,
         ),
         Benchmark(
+            "import_binds",
+            # The binds' wait does not grow with the import's size: chunks of ~100 ms each.
+            quick=("--rows", "200000"),
+            full=("--repeat", "3"),
+            figures={
+                "bind p99 during the import, ms": lambda r: _median(
+                    [run["during"]["p99_ms"] for run in r["runs"]]
+                ),
+                "503 answers during the import": lambda r: sum(
+                    run["during"]["status_503"] for run in r["runs"]
+                ),
+            },
+            json_flag=False,
+        ),
+        Benchmark(
             "import_screen",
             quick=("--rows", "200000", "--repeat", "1"),
             full=(),

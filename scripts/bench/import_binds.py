@@ -15,7 +15,7 @@ What it does, all on this machine, on loopback:
 Reported: latency (nearest-rank p50, p99, max) and answers other than 201 for binds due
 before, during and after the import; the import's wall time; and what the server logged at
 ERROR or with a traceback (nothing is the goal). `--repeat N` runs it all N times; `--alone`
-times the import by itself (no server, no load).
+times the import by itself (no server, no load); `--idle` beside the server with no binds.
 """
 
 from __future__ import annotations
@@ -209,6 +209,16 @@ async def timed_import(rows: Path, env: dict[str, str], database: Path) -> Impor
     return run
 
 
+def import_only(name: str, run: Import) -> dict[str, object]:
+    """An import timed without binds: by itself, or beside an idle server."""
+    return {
+        name: round(run.ended - run.started, 2),
+        "phases_s": run.phases(),
+        "imported": run.imported,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
 async def one_run(args: argparse.Namespace, run: int) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="addrpool-import-binds-") as tmp:
         work = Path(tmp)
@@ -217,13 +227,7 @@ async def one_run(args: argparse.Namespace, run: int) -> dict[str, object]:
         write_import_file(rows, args.rows)
         database = work / "bench.db"
         if args.alone:
-            run = await timed_import(rows, env, database)
-            return {
-                "import_alone_s": round(run.ended - run.started, 2),
-                "phases_s": run.phases(),
-                "imported": run.imported,
-                "load_average": [round(x, 2) for x in os.getloadavg()],
-            }
+            return import_only("import_alone_s", await timed_import(rows, env, database))
         err = work / "serve.err"
         url = f"http://127.0.0.1:{PORT}"
         with err.open("wb") as stderr:
@@ -233,6 +237,9 @@ async def one_run(args: argparse.Namespace, run: int) -> dict[str, object]:
             )  # fmt: skip
         try:
             await wait_until_up(url, server)
+            if args.idle:
+                idle = import_only("import_idle_server_s", await timed_import(rows, env, database))
+                return {**idle, "server_log": problems_logged(err)}
             until = Deadline()
             load = asyncio.create_task(
                 bind_load(
@@ -274,6 +281,9 @@ def main() -> int:
     parser.add_argument("--samples", type=Path, help="write every bind's timing here (CSV)")
     parser.add_argument(
         "--alone", action="store_true", help="time the import only: no server, no binds"
+    )
+    parser.add_argument(
+        "--idle", action="store_true", help="time the import beside the server, no binds"
     )
     args = parser.parse_args()
     results = []
