@@ -120,8 +120,29 @@ async def _create(
 def _new_order(
     resolved: ResolvedOrder, *, base_url: str, actor: str, now: datetime
 ) -> allocation.NewOrder:
-    order_id = new_order_id()
     window_ends_at = now + resolved.window
+    return order_to_record(
+        resolved,
+        order_id=new_order_id(),
+        amount=resolved.amount,
+        times=(now, window_ends_at, window_ends_at + resolved.grace),
+        base_url=base_url,
+        actor=actor,
+    )
+
+
+def order_to_record(
+    resolved: ResolvedOrder,
+    *,
+    order_id: str,
+    amount: int,
+    times: tuple[datetime, datetime, datetime],
+    base_url: str,
+    actor: str,
+) -> allocation.NewOrder:
+    """The row an accepted request becomes: `times` are its creation, window end, grace end
+    (ours for a local order; PayIn's, checked, for an upstream one)."""
+    created_at, window_ends_at, grace_ends_at = times
     return allocation.NewOrder(
         order_id=order_id,
         reference=resolved.ask.reference,
@@ -130,15 +151,15 @@ def _new_order(
         currency=resolved.token.symbol,
         token_contract=resolved.token.contract,
         decimals=resolved.token.decimals,
-        amount=resolved.amount,
+        amount=amount,
         confirmations=resolved.chain.confirmations,
         metadata=resolved.ask.metadata,
         success_url=resolved.ask.success_url,
         cancel_url=resolved.ask.cancel_url,
         payment_url=payment_url(base_url, order_id),
-        now=now,
+        now=created_at,
         window_ends_at=window_ends_at,
-        grace_ends_at=window_ends_at + resolved.grace,
+        grace_ends_at=grace_ends_at,
         actor=actor,
     )
 

@@ -38,7 +38,7 @@ from pool.orders.intake import ResolvedOrder, parse_amount
 from pool.orders.payloads import order_payloads
 from pool.orders.records import CreatedOrder
 from pool.orders.repository import orders_by_ids
-from pool.orders.service import get_order, not_cancellable, payment_url
+from pool.orders.service import get_order, not_cancellable, order_to_record
 from pool.upstream import repository as repo
 from pool.upstream.client import UpstreamClient
 from pool.upstream.order_answer import answered_times, check_answer
@@ -81,25 +81,9 @@ async def create_order_through_upstream(
             f"which {refusal}: refused (funds sent there would reach keys we do not hold, or "
             "be claimed by two orders)"
         )
-    created_at, window_ends_at, grace_ends_at = answered_times(data, resolved, now=utc_now())
-    new = allocation.NewOrder(
-        order_id=order_id,
-        reference=resolved.ask.reference,
-        protocol=resolved.chain.protocol,
-        chain_id=resolved.chain.chain_id,
-        currency=resolved.token.symbol,
-        token_contract=resolved.token.contract,
-        decimals=resolved.token.decimals,
-        amount=amount,
-        confirmations=resolved.chain.confirmations,
-        metadata=resolved.ask.metadata,
-        success_url=resolved.ask.success_url,
-        cancel_url=resolved.ask.cancel_url,
-        payment_url=payment_url(base_url, order_id),
-        now=created_at,
-        window_ends_at=window_ends_at,
-        grace_ends_at=grace_ends_at,
-        actor=actor,
+    times = answered_times(data, resolved, now=utc_now())
+    new = order_to_record(
+        resolved, order_id=order_id, amount=amount, times=times, base_url=base_url, actor=actor
     )
 
     async def record(conn: AsyncConnection) -> dict[str, Any]:
