@@ -14,13 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import ssl
 import time
 from collections import Counter
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -34,7 +31,6 @@ from pool.kit.loop import run_every
 from pool.kit.secret_box import OpenedSecrets, secret_box
 from pool.vocabulary import (
     DELIVERY_FAILED,
-    DELIVERY_PENDING,
     DELIVERY_SUCCEEDED,
     DEPOSIT_CONFIRMED,
     TIMESTAMPED,
@@ -43,6 +39,7 @@ from pool.vocabulary import (
 from pool.webhooks import deliveries_repository as repo
 from pool.webhooks.body import body_bytes
 from pool.webhooks.delivery_records import AttemptRecorder
+from pool.webhooks.outcome import Tried, outcome
 from pool.webhooks.recovery import Recovery
 from pool.webhooks.sender import SEND_ERRORS, Answer, WebhookSender
 from pool.webhooks.signatures import sign_body, sign_timestamped
@@ -55,26 +52,12 @@ LEASE = timedelta(seconds=60)  # well beyond REQUEST_TIMEOUT: one attempt at a t
 # renewing it first: the request ends long before the lease does, so nobody else can take it.
 RENEW_MARGIN = timedelta(seconds=20)
 UNRENEWED = timedelta(seconds=REQUEST_TIMEOUT) + RENEW_MARGIN  # with the default timeout
-FIRST_RETRY = 1.0
-MAX_WAIT = 3600.0
-RETRY_BUDGET = timedelta(days=3)
 PER_ENDPOINT = 4
 # Claims per endpoint, sending or next in line. A queued claim waits at most
 # HELD_PER_ENDPOINT / PER_ENDPOINT request timeouts (40 s): within its lease.
 HELD_PER_ENDPOINT = 4 * PER_ENDPOINT
 REFILL_AT = HELD_PER_ENDPOINT // 2  # claim more once this few are left: in batches, no gaps
 IDLE_SECONDS = 0.5
-RETRYABLE = {408, 429}
-
-
-@dataclass(frozen=True, slots=True)
-class Tried:
-    """One attempt as it ended: what is recorded, the answer's Retry-After header if any, and
-    whether the pre-send check refused the target (then the delivery is final)."""
-
-    attempt: repo.Attempt
-    retry_after: str | None = None
-    refused: bool = False
 
 
 class DeliveryWorker:
@@ -248,7 +231,7 @@ class DeliveryWorker:
             )
 
     async def _record(self, claimed: repo.Claimed, tried: Tried) -> None:
-        status, next_at = _outcome(claimed, tried)
+        status, next_at = outcome(claimed, tried)
         attempt = tried.attempt
         await self._recorder.record(repo.Finished(claimed, attempt, status, next_at))
         await self._recovery.after_attempt(claimed.endpoint_id, status)
@@ -350,41 +333,6 @@ async def _maybe_complete_deposit(conn: AsyncConnection, finished: repo.Finished
     if await repo.unfinished_deliveries(conn, event_seq=claimed.event_seq) == 0:
         now = finished.attempt.attempted_at
         await repo.complete_deposit(conn, deposit_id=deposit_id, now=now)
-
-
-def _outcome(claimed: repo.Claimed, tried: Tried) -> tuple[str, datetime | None]:
-    """(new status, next attempt): succeeded, pending again, or failed for good."""
-    attempt = tried.attempt
-    code = attempt.status_code
-    if tried.refused:
-        return DELIVERY_FAILED, None  # the target itself is refused: retrying cannot help
-    if code is not None and 200 <= code < 300:
-        return DELIVERY_SUCCEEDED, None
-    if code is not None and code < 500 and code not in RETRYABLE:
-        return DELIVERY_FAILED, None  # the receiver refused it: retrying cannot help
-    wait = max(_backoff(claimed.attempts + 1), _retry_after_seconds(tried.retry_after))
-    next_at = attempt.attempted_at + timedelta(seconds=wait)
-    if next_at - claimed.retry_from > RETRY_BUDGET:
-        return DELIVERY_FAILED, None
-    return DELIVERY_PENDING, next_at
-
-
-def _backoff(attempt: int) -> float:
-    """1 s, 2 s, 4 s … capped at an hour, with ±10% jitter so retries do not march in step."""
-    base: float = min(MAX_WAIT, FIRST_RETRY * 2.0 ** (attempt - 1))
-    return base * random.uniform(0.9, 1.1)  # noqa: S311 - jitter, not security
-
-
-def _retry_after_seconds(header: str | None) -> float:
-    if not header:
-        return 0.0
-    if header.strip().isdigit():
-        return min(MAX_WAIT, float(header.strip()))
-    try:
-        moment = parsedate_to_datetime(header)
-    except (TypeError, ValueError):
-        return 0.0
-    return float(max(0.0, min(MAX_WAIT, (moment - utc_now()).total_seconds())))
 
 
 async def _alert_failed(
