@@ -20,11 +20,13 @@ from api.openapi import install_openapi, operation_id
 from api.rate_limits import RateLimiter, RateLimitHeaders
 from api.routes import (
     alerts,
+    checkout,
     deposits,
     health,
     metrics,
     orders,
     pages,
+    payment_links,
     reconciliation,
     upstream,
     webhooks,
@@ -115,7 +117,18 @@ def create_app(
     if settings.access_log:
         # Outermost: it times and reports every answer, the limits' refusals included.
         app.add_middleware(AccessLog)
-    for module in (deposits, orders, pool_routes, webhooks, reconciliation, alerts, health, pages):
+    for module in (
+        deposits,
+        orders,
+        payment_links,
+        pool_routes,
+        webhooks,
+        reconciliation,
+        alerts,
+        health,
+        pages,
+        checkout,
+    ):
         app.include_router(module.router)
     install_bind_shortcut(app)
     if settings.metrics_enabled:

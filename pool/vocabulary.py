@@ -95,6 +95,17 @@ PAYMENT: Final = "payment"
 LATE_PAYMENT: Final = "late"
 MISMATCHED_PAYMENT: Final = "mismatch"
 
+# A payment link's stored status: a `draft` is not public yet, a `published` link's checkout
+# takes orders, an `archived` one no more (for good). Shown besides: `expired` (a published link
+# past its expiresAt) and `sold_out` (its inventory all reserved or sold).
+LinkStatus = Literal["draft", "published", "archived"]
+LINK_STATUSES: tuple[LinkStatus, ...] = get_args(LinkStatus)
+DRAFT: Final = "draft"
+PUBLISHED: Final = "published"
+LinkState = Literal["draft", "published", "archived", "expired", "sold_out"]
+LINK_STATES: tuple[LinkState, ...] = get_args(LinkState)
+SOLD_OUT: Final = "sold_out"
+
 # A webhook delivery's status: `pending` until it succeeds, or fails for good, or is
 # cancelled with its endpoint.
 DeliveryStatus = Literal["pending", "succeeded", "failed", "cancelled"]

@@ -41,6 +41,7 @@ class Order(Answer):
     metadata: dict[str, Any] | None = None
     successUrl: str | None = None  # noqa: N815
     cancelUrl: str | None = None  # noqa: N815
+    paymentLinkId: str | None = None  # noqa: N815 - set when a payment link's checkout made it
     createdAt: str  # noqa: N815
     completedAt: str | None = None  # noqa: N815
     expiredAt: str | None = None  # noqa: N815

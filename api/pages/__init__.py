@@ -1,7 +1,8 @@
-"""The payer's pages (`/pay/order/{orderId}`): server-rendered HTML that works without
-JavaScript, our one small script making it live, no cookie, no asset from another host, a strict
-Content-Security-Policy. Templates in `templates/`, the stylesheet and the script in `static/`
-(package data, pyproject.toml); the sentences in `i18n.py`."""
+"""The payer's pages (`/pay/order/{orderId}`, a payment link's `/checkout/{slug}`):
+server-rendered HTML that works without JavaScript, our one small script making it live, no
+cookie, no asset from another host, a strict Content-Security-Policy. Templates in
+`templates/`, the stylesheet and the script in `static/` (package data, pyproject.toml); the
+sentences in `i18n.py`."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from markupsafe import Markup
 
 from api.pages.i18n import TEXT, Language
 from pool.kit.clock import isoformat_z
+from pool.links.records import LinkRow
 from pool.orders.payer_view import PayerView
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -120,6 +122,52 @@ def not_found_page(language: Language) -> str:
     return _env.get_template("not_found.html").render(
         lang=language, say=_sentences(language), css=static_url("pay.css", base="/pay/static/")
     )
+
+
+def checkout_page(
+    link: LinkRow,
+    *,
+    language: Language,
+    form_token: str,
+    error: str | None = None,
+    amount: str = "",
+    chosen: int = 0,
+) -> str:
+    """A published link's form: its title, description and amount (or a field for it), and a
+    choice of its currencies."""
+    choices = link.choices
+    return _env.get_template("checkout.html").render(
+        lang=language,
+        say=_sentences(language),
+        link=link,
+        choices=choices,
+        choices_named=[(c, chain_name(c.chain_id, language)) for c in choices],
+        left=link.available,
+        error=error,
+        amount=amount,
+        chosen=chosen,
+        form_token=form_token,
+        css=static_url("pay.css", base="../pay/static/"),
+    )
+
+
+def message_page(
+    language: Language, *, title_key: str, message: Markup, retry_url: str | None = None
+) -> str:
+    """A page that only says something: a link that takes no order, a busy moment."""
+    say = _sentences(language)
+    return _env.get_template("link_closed.html").render(
+        lang=language,
+        say=say,
+        title=say(title_key),
+        message=message,
+        retry_url=retry_url,
+        css=static_url("pay.css", base="/pay/static/"),
+    )
+
+
+def sentence(language: Language, key: str, **values: Any) -> Markup:
+    return _sentences(language)(key, **values)
 
 
 def countdown(seconds: int) -> str:

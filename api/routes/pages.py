@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from api.context import AppContext, context
 from api.pages import PAGE_HEADERS, STATIC_FILES, not_found_page, order_page, qr_svg
-from api.pages.i18n import negotiate
+from api.pages.i18n import Language, negotiate
 from pool.kit.clock import utc_now
 from pool.orders.payer_view import PayerView, payer_view_of
 from pool.orders.repository import orders_by_ids
@@ -28,7 +28,11 @@ PAGE_VARY = {**PAGE_HEADERS, "Vary": "Accept-Language"}
 
 
 def _not_found(accept_language: str | None) -> Response:
-    page = not_found_page(negotiate(accept_language))
+    return not_found(negotiate(accept_language))
+
+
+def not_found(language: Language) -> Response:
+    page = not_found_page(language)
     return Response(page, status_code=404, media_type=HTML, headers=PAGE_VARY)
 
 

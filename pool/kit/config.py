@@ -39,6 +39,9 @@ from pool.kit.config_sections import (
     ChainSettings as ChainSettings,
 )
 from pool.kit.config_sections import (
+    CheckoutSettings as CheckoutSettings,
+)
+from pool.kit.config_sections import (
     HookSettings as HookSettings,
 )
 from pool.kit.config_sections import (
@@ -105,6 +108,7 @@ class Settings(BaseSettings):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     orders: OrderSettings = Field(default_factory=OrderSettings)
+    checkout: CheckoutSettings = Field(default_factory=CheckoutSettings)
     # The base URL payers reach (https://pay.example.com): orders' `paymentUrl` starts with it.
     # Unset: the scheme and host of the request that created the order.
     public_url: str | None = None

@@ -152,6 +152,20 @@ class ReconcileSettings(BaseModel):
         return value
 
 
+class CheckoutSettings(BaseModel):
+    """Payment links' public checkout (`[checkout]` in TOML, `ADDRPOOL_CHECKOUT__*`): every
+    order it creates holds a pool address, so strangers' use of it is bounded
+    (docs/configuration.md)."""
+
+    model_config = {"extra": "forbid", "hide_input_in_errors": True}
+
+    # Pending orders one link may hold at once: the most of the pool a link can take.
+    pending_per_link: int = Field(default=50, ge=1, le=1_000_000)
+    # Orders one client address may create, per API process: a sustained rate and a burst.
+    orders_per_client_per_minute: int = Field(default=10, ge=1, le=100_000)
+    client_burst: int = Field(default=5, ge=1, le=100_000)
+
+
 class OrderSettings(BaseModel):
     """Orders (`[orders]` in TOML, `ADDRPOOL_ORDERS__*`): their time limits and the address's
     cooldown after one ends (docs/configuration.md)."""

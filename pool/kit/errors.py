@@ -128,6 +128,7 @@ class InsufficientAddresses(AddrpoolError):
 
     def __init__(self, protocol: str) -> None:
         super().__init__(f"No available addresses in pool for protocol: {protocol}")
+        self.protocol = protocol
 
 
 class ConfigurationError(AddrpoolError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import os
 import secrets
 from pathlib import Path
@@ -25,6 +26,12 @@ class SecretBox:
     def __init__(self, key: str) -> None:
         digest = hashlib.sha256(key.encode()).digest()
         self._fernet = Fernet(base64.urlsafe_b64encode(digest))
+        self._digest = digest
+
+    def derive(self, purpose: str) -> bytes:
+        """A key for another use (signing the checkout's forms), independent of the encryption
+        key: HMAC-SHA256 of `purpose` under the stretched secret."""
+        return hmac.new(self._digest, purpose.encode(), hashlib.sha256).digest()
 
     def seal(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode()).decode()

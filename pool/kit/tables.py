@@ -153,6 +153,35 @@ binding = Table(
 
 # One payment of a known amount to an address allocated from the pool (docs/design.md, Orders).
 # `order` is an SQL keyword, hence the name.
+payment_link = Table(
+    "payment_link",
+    metadata,
+    Column("id", String(40), primary_key=True),  # pl_ + 128 random bits
+    # The public checkout's key (`/checkout/{slug}`): random, so links cannot be enumerated.
+    Column("slug", String(32), nullable=False, unique=True),
+    Column("title", String(200), nullable=False),
+    Column("description", Text, nullable=True),
+    # A decimal string ("0": the payer enters the amount); in each currency's own units.
+    Column("amount", String(80), nullable=False),
+    Column("currencies", JSON, nullable=False),  # [{"currency", "chainId"}], in the link's order
+    Column("status", String(16), nullable=False),  # draft | published | archived
+    # Inventory: None is unlimited. `reserved` counts the link's pending orders (the per-link
+    # cap applies to it too); an order's end moves one to `sold` or back (pool.orders.ending).
+    Column("inventory_total", Integer, nullable=True),
+    Column("inventory_reserved", Integer, nullable=False, server_default="0"),
+    Column("inventory_sold", Integer, nullable=False, server_default="0"),
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("metadata", JSON, nullable=True),
+    Column("success_url", Text, nullable=True),
+    Column("cancel_url", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("published_at", UTCDateTime, nullable=True),
+    Column("archived_at", UTCDateTime, nullable=True),
+    Column("created_by", String(64), nullable=False),
+    Index("ix_payment_link_created_at", "created_at"),
+)
+
 payment_order = Table(
     "payment_order",
     metadata,
@@ -184,11 +213,14 @@ payment_order = Table(
     # Set when the order ends: until then a transfer to the address is the order's late payment.
     Column("cooldown_until", UTCDateTime, nullable=True),
     Column("created_by", String(64), nullable=False),
+    # Set when a payment link's checkout created the order (its inventory follows the order).
+    Column("payment_link_id", String(40), ForeignKey("payment_link.id"), nullable=True),
     # The expiry worker reads the pending orders whose grace has ended, oldest first.
     Index("ix_payment_order_status_grace", "status", "grace_ends_at"),
     # Which order a transfer to an address belongs to: its latest.
     Index("ix_payment_order_address", "address_id", "created_at"),
     Index("ix_payment_order_created_at", "created_at"),
+    Index("ix_payment_order_payment_link_id", "payment_link_id", "status"),
 )
 
 deposit = Table(

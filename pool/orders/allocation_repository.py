@@ -63,10 +63,11 @@ new_order AS (
     INSERT INTO payment_order (
         id, order_reference, protocol, chain_id, currency, token_contract, decimals, amount,
         address_id, status, required_confirmations, metadata, success_url, cancel_url,
-        payment_url, created_at, window_ends_at, grace_ends_at, created_by)
+        payment_url, created_at, window_ends_at, grace_ends_at, created_by, payment_link_id)
     SELECT :order_id, :reference, :protocol, :chain_id, :currency, :token_contract, :decimals,
            :amount, claimed.id, '{PENDING}', :confirmations, CAST(:metadata AS json),
-           :success_url, :cancel_url, :payment_url, :now, :window_ends_at, :grace_ends_at, :actor
+           :success_url, :cancel_url, :payment_url, :now, :window_ends_at, :grace_ends_at, :actor,
+           :payment_link_id
       FROM claimed
     RETURNING id
 ),
@@ -135,6 +136,7 @@ class NewOrder:
     window_ends_at: datetime
     grace_ends_at: datetime
     actor: str
+    payment_link_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +165,7 @@ def _columns(new: NewOrder) -> dict[str, Any]:
         "window_ends_at": new.window_ends_at,
         "grace_ends_at": new.grace_ends_at,
         "actor": new.actor,
+        "payment_link_id": new.payment_link_id,
     }
 
 
@@ -222,6 +225,7 @@ ORDER_COLUMNS = (
     "window_ends_at",
     "grace_ends_at",
     "created_by",
+    "payment_link_id",
 )
 
 
@@ -247,6 +251,7 @@ def order_values(new: NewOrder, address_id: int) -> dict[str, Any]:
         new.window_ends_at,
         new.grace_ends_at,
         new.actor,
+        new.payment_link_id,
     )
     return dict(zip(ORDER_COLUMNS, values, strict=True))
 

@@ -3,6 +3,8 @@ caller's transaction (invariant 14, docs/design.md).
 
 Completion (the watcher's transaction), expiry (the expiry worker's) and cancellation (the API's)
 all end an order here; whichever commits first wins, and the others find it no longer pending.
+A payment link's order moves its unit of the link's inventory in the same transaction: sold on
+completion, released otherwise.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from pool.orders import link_inventory_repository as link_inventory
 from pool.orders import repository as repo
 from pool.orders.payloads import order_payloads
 from pool.vocabulary import (
@@ -48,8 +51,10 @@ async def end_order(
         cooldown_until=cooldown_until,
         completed_by=completed_by,
     )
-    if not ended:
+    if ended is None:
         return False
+    if ended.payment_link_id is not None:
+        await link_inventory.settle(conn, link_id=ended.payment_link_id, status=status)
     await repo.release_address(conn, address_id=address_id, now=now, cooldown_until=cooldown_until)
     payload = (await order_payloads(conn, [order_id]))[order_id]
     await insert_event(

@@ -42,28 +42,37 @@ def resolve(
     settings: OrderSettings,
     allow_http: bool,
 ) -> ResolvedOrder:
-    chain = chains.get(ask.chain_id)
-    if chain is None:
-        known = ", ".join(sorted(chains)) or "none is configured with RPC URLs"
-        raise ValidationFailed(
-            f"chainId {ask.chain_id!r} is not a watched chain of this instance (watched: {known})",
-            code="INVALID_CHAIN",
-            details=[{"field": "chainId", "message": "not a watched chain"}],
-        )
-    token = chain.tokens.get(ask.currency)
-    if token is None:
-        known = ", ".join(sorted(chain.tokens))
-        raise ValidationFailed(
-            f"currency {ask.currency!r} is not a token of {chain.chain_id} (tokens: {known})",
-            code="INVALID_CURRENCY",
-            details=[{"field": "currency", "message": "not a token of this chain"}],
-        )
+    chain, token = chain_and_token(chains, chain_id=ask.chain_id, currency=ask.currency)
     amount = parse_amount(ask.amount, token)
     window, grace = _times(ask, settings)
     for field, url in (("successUrl", ask.success_url), ("cancelUrl", ask.cancel_url)):
         if url is not None:
-            _check_url(field, url, allow_http=allow_http)
+            check_url(field, url, allow_http=allow_http)
     return ResolvedOrder(ask, chain, token, amount, window, grace)
+
+
+def chain_and_token(
+    chains: Mapping[str, OrderChain], *, chain_id: str, currency: str, field: str = ""
+) -> tuple[OrderChain, OrderToken]:
+    """The watched chain and its token a payment may use; `field` prefixes the details' field
+    names (`currencies[1].` for a payment link's second choice)."""
+    chain = chains.get(chain_id)
+    if chain is None:
+        known = ", ".join(sorted(chains)) or "none is configured with RPC URLs"
+        raise ValidationFailed(
+            f"chainId {chain_id!r} is not a watched chain of this instance (watched: {known})",
+            code="INVALID_CHAIN",
+            details=[{"field": f"{field}chainId", "message": "not a watched chain"}],
+        )
+    token = chain.tokens.get(currency)
+    if token is None:
+        known = ", ".join(sorted(chain.tokens))
+        raise ValidationFailed(
+            f"currency {currency!r} is not a token of {chain.chain_id} (tokens: {known})",
+            code="INVALID_CURRENCY",
+            details=[{"field": f"{field}currency", "message": "not a token of this chain"}],
+        )
+    return chain, token
 
 
 def parse_amount(text: str, token: OrderToken) -> int:
@@ -101,7 +110,7 @@ def _times(ask: OrderAsk, settings: OrderSettings) -> tuple[timedelta, timedelta
     return timedelta(minutes=window), timedelta(minutes=grace)
 
 
-def _check_url(field: str, url: str, *, allow_http: bool) -> None:
+def check_url(field: str, url: str, *, allow_http: bool) -> None:
     """The payer's browser goes there, never this server: its shape is checked (absolute
     https, no credentials, no control characters), not where it resolves."""
     try:

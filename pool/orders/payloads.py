@@ -75,6 +75,7 @@ def order_payload(order: OrderRow, transfers: Sequence[OrderTransfer]) -> dict[s
         "metadata": order.metadata,
         "successUrl": order.success_url,
         "cancelUrl": order.cancel_url,
+        "paymentLinkId": order.payment_link_id,
         "createdAt": isoformat_z(order.created_at),
         "completedAt": isoformat_z_or_none(order.completed_at),
         "expiredAt": isoformat_z_or_none(order.expired_at),

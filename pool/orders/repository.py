@@ -54,6 +54,14 @@ class OrderRow:
     cancelled_at: datetime | None
     completed_by: str | None
     cooldown_until: datetime | None
+    payment_link_id: str | None = None  # the payment link whose checkout created it
+
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """An order this transaction ended."""
+
+    payment_link_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +141,7 @@ def orders_query() -> Select[Any]:
         payment_order.c.cancelled_at,
         payment_order.c.completed_by,
         payment_order.c.cooldown_until,
+        payment_order.c.payment_link_id,
     ).select_from(payment_order.join(address, address.c.id == payment_order.c.address_id))
 
 
@@ -221,8 +230,8 @@ async def mark_ended(
     now: datetime,
     cooldown_until: datetime,
     completed_by: str | None = None,
-) -> bool:
-    """Move a pending order to its terminal status; False when it was no longer pending (a
+) -> Ended | None:
+    """Move a pending order to its terminal status; None when it was no longer pending (a
     racing writer ended it first: the one conditional UPDATE decides, invariant 14)."""
     moment_column = {
         COMPLETED: payment_order.c.completed_at,
@@ -240,8 +249,10 @@ async def mark_ended(
                 payment_order.c.cooldown_until: cooldown_until,
             }
         )
+        .returning(payment_order.c.payment_link_id)
     )
-    return (await conn.execute(statement)).rowcount == 1
+    row = (await conn.execute(statement)).first()
+    return None if row is None else Ended(payment_link_id=row[0])
 
 
 async def release_address(

@@ -70,7 +70,7 @@ async def create_order(
     reference when asked for with the same fields; DuplicateOrderReference otherwise."""
     resolved = resolve(ask, chains=chains, settings=settings, allow_http=allow_http_urls)
     if db.is_sqlite:
-        new = _new_order(resolved, base_url=base_url, actor=actor, now=utc_now())
+        new = new_order(resolved, base_url=base_url, actor=actor, now=utc_now())
         created = await _create_in_one_trip(db, new)
         if created is not None:
             return CreatedOrder(created, created=True)
@@ -104,11 +104,8 @@ async def _existing_by_reference(db: Database, resolved: ResolvedOrder) -> Creat
 async def _create(
     conn: AsyncConnection, resolved: ResolvedOrder, *, base_url: str, actor: str
 ) -> CreatedOrder:
-    new = _new_order(resolved, base_url=base_url, actor=actor, now=utc_now())
-    if conn.dialect.name == "postgresql":
-        order = await _create_in_one_statement(conn, new)
-    else:
-        order = await _create_step_by_step(conn, new)
+    new = new_order(resolved, base_url=base_url, actor=actor, now=utc_now())
+    order = await insert_new_order(conn, new)
     if order is not None:
         return CreatedOrder(order, created=True)
     existing = await order_by_reference(conn, new.reference)
@@ -117,8 +114,13 @@ async def _create(
     raise InsufficientAddresses(new.protocol)
 
 
-def _new_order(
-    resolved: ResolvedOrder, *, base_url: str, actor: str, now: datetime
+def new_order(
+    resolved: ResolvedOrder,
+    *,
+    base_url: str,
+    actor: str,
+    now: datetime,
+    payment_link_id: str | None = None,
 ) -> allocation.NewOrder:
     window_ends_at = now + resolved.window
     return order_to_record(
@@ -128,7 +130,18 @@ def _new_order(
         times=(now, window_ends_at, window_ends_at + resolved.grace),
         base_url=base_url,
         actor=actor,
+        payment_link_id=payment_link_id,
     )
+
+
+async def insert_new_order(
+    conn: AsyncConnection, new: allocation.NewOrder
+) -> dict[str, Any] | None:
+    """The order, its address, event and deliveries, in the caller's transaction (one statement
+    on PostgreSQL); its object, or None when no address is free or the reference is taken."""
+    if conn.dialect.name == "postgresql":
+        return await _create_in_one_statement(conn, new)
+    return await _create_step_by_step(conn, new)
 
 
 def order_to_record(
@@ -139,6 +152,7 @@ def order_to_record(
     times: tuple[datetime, datetime, datetime],
     base_url: str,
     actor: str,
+    payment_link_id: str | None = None,
 ) -> allocation.NewOrder:
     """The row an accepted request becomes: `times` are its creation, window end, grace end
     (ours for a local order; PayIn's, checked, for an upstream one)."""
@@ -161,6 +175,7 @@ def order_to_record(
         window_ends_at=window_ends_at,
         grace_ends_at=grace_ends_at,
         actor=actor,
+        payment_link_id=payment_link_id,
     )
 
 
@@ -191,6 +206,7 @@ def _row(new: allocation.NewOrder, address_id: int, address: str) -> OrderRow:
         cancelled_at=None,
         completed_by=None,
         cooldown_until=None,
+        payment_link_id=new.payment_link_id,
     )
 
 
