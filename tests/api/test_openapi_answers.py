@@ -83,6 +83,7 @@ async def test_every_operation_answers_as_its_document_says(
     await _pool(call)
     await _webhooks(call)
     await _orders(call)
+    await _payment_links(call)
     await _operations(call, db, watched)
     await _refusals(call, db)
     assert operations(call.doc) - UPSTREAM_ONLY == call.seen
@@ -161,6 +162,28 @@ async def _orders(call: Checked) -> None:
     await call("get", f"{orders}/stats", status=200)
     cancel = f"{one}/cancel"
     await call("post", cancel, path=f"{orders}/{order_id}/cancel", status=200)
+
+
+async def _payment_links(call: Checked) -> None:
+    links = "/api/v1/payment-links"
+    body = {
+        "title": "Invoice #2025-001",
+        "amount": "2500",
+        "currencies": [{"currency": "USDC", "chainId": "ethereum-sepolia"}],
+        "inventoryTotal": 3,
+        "metadata": {"invoiceNumber": "INV-2025-001"},
+    }
+    link_id = (await call("post", links, status=201, json=body)).json()["data"]["id"]
+    one = f"{links}/{{id}}"
+    path = f"{links}/{link_id}"
+    await call("get", links, path=f"{links}?status=draft", status=200)
+    await call("get", one, path=path, status=200)
+    await call("get", one, path=f"{links}/pl_nope", status=404)
+    await call("patch", one, path=path, status=200, json={"inventoryTotal": 5})
+    publish = f"{one}/publish"
+    await call("post", publish, path=f"{path}/publish", status=200)
+    await call("post", f"{one}/archive", path=f"{path}/archive", status=200)
+    await call("post", publish, path=f"{path}/publish", status=409)
 
 
 async def _operations(call: Checked, db: Database, watched: Settings) -> None:
