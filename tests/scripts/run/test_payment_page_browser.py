@@ -65,12 +65,33 @@ class Shop:
         }
         response = self.api.post("/orders", json=body)
         assert response.status_code == 201, response.text
-        order = response.json()["data"]
+        return self.ready_to_pay(response.json()["data"])
+
+    def ready_to_pay(self, order: dict) -> dict:
         # The shared devnet's clock may lag ours: a payment counts from the order's second.
         created = utc_now().fromisoformat(order["createdAt"].replace("Z", "+00:00"))
         if chain_now(self.devnet.url) <= created:
             stamp_next_block(self.devnet.url, created + timedelta(seconds=1))
         return order
+
+    def link(self, **fields: object) -> dict:
+        body = {
+            "title": "Logo design - Invoice #2025-001",
+            "description": "Logo design + 5 landing pages",
+            "amount": "25",
+            "currencies": [
+                {"currency": "USDT", "chainId": "devnet"},
+                {"currency": "USDC", "chainId": "devnet"},
+            ],
+            "inventoryTotal": 10,
+            "successUrl": f"{self.site.url}/thanks",
+            **fields,
+        }
+        created = self.api.post("/payment-links", json=body)
+        assert created.status_code == 201, created.text
+        published = self.api.post(f"/payment-links/{created.json()['data']['id']}/publish")
+        assert published.status_code == 200, published.text
+        return published.json()["data"]
 
     def pay(self, order: dict, amount: int) -> str:
         return anvil.transfer(self.devnet.url, self.devnet.usdt, order["address"], amount)
@@ -84,7 +105,7 @@ class Shop:
 def shop(
     database_url: str, devnet: Devnet, tmp_path: Path, key: str, confirmations: int
 ) -> Iterator[Shop]:
-    env = devnet_serve_env(tmp_path, devnet, confirmations=confirmations)
+    env = devnet_serve_env(tmp_path, devnet, confirmations=confirmations, usdc=True)
     with merchant_site() as site, running_server(database_url, extra_env=env) as server:
         api = httpx.Client(base_url=f"{server.base_url}/api/v1", headers=auth(key))
         yield Shop(server, site, api, devnet)
@@ -181,3 +202,35 @@ async def test_an_order_left_to_expire_sends_the_payer_to_the_cancel_page(
     landed = urlsplit(it.site.visits[-1])
     assert landed.path == "/cancelled"
     assert parse_qs(landed.query)["status"] == ["expired"]
+
+
+async def test_a_payment_link_on_a_phone_takes_the_payer_from_the_choice_to_paid(
+    database_url: str, db: Database, devnet: Devnet, tmp_path: Path, key: str, no_proxy_env: None
+) -> None:
+    """A shared link: the payer picks USDC, lands on the order's page, pays, reaches the
+    merchant; the link has sold one."""
+    with shop(database_url, devnet, tmp_path, key, 1) as it, browser(size=PHONE) as page:
+        link = it.link()
+        page.get(link["checkoutUrl"])
+        wait_for_text(page, "Logo design - Invoice #2025-001")
+        shown = text(page)
+        assert "USDC on devnet" in shown and "10 left" in shown
+        assert page.execute_script("return document.documentElement.scrollWidth") <= PHONE[0]
+        screenshot(page, "link-1-checkout")
+        page.find_element(By.CSS_SELECTOR, 'label[for="choice-1"]').click()
+        page.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        wait_for_text(page, "Pay 25 USDC")
+        order_id = urlsplit(page.current_url).path.rsplit("/", 1)[-1]
+        order = it.ready_to_pay(it.status({"orderId": order_id}))
+        assert (order["currency"], order["paymentLinkId"]) == ("USDC", link["id"])
+        assert decoded_qr(page) == [order["address"]]
+        screenshot(page, "link-2-payment-page")
+        anvil.transfer(devnet.url, devnet.usdc, order["address"], 25 * USDT)
+        wait_until(landed_on(page, it.site.url), timeout=30, what="the merchant's page")
+        sold = it.api.get(f"/payment-links/{link['id']}").json()["data"]
+    assert parse_qs(urlsplit(it.site.visits[-1]).query)["orderId"] == [order_id]
+    assert (sold["inventorySold"], sold["inventoryReserved"], sold["inventoryAvailable"]) == (
+        1,
+        0,
+        9,
+    )
