@@ -83,7 +83,7 @@ def typescript_client(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return compile_client_once(base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base)
 
 
-async def test_the_guides_typescript_client_creates_gets_and_binds(
+async def test_the_guides_typescript_client_creates_gets_binds_and_makes_a_payment_link(
     database_url: str,
     db: Database,
     devnet: Devnet,
@@ -103,8 +103,17 @@ async def test_the_guides_typescript_client_creates_gets_and_binds(
             chain="devnet",
             currency="USDT",
         )
+        link = calls[-1]["result"]
+        assert link["success"] is True, link
+        # The guide then mails `{origin}/checkout/{slug}`: once published, that is the checkout.
+        checkout = f"{server.base_url}/checkout/{link['data']['slug']}"
+        assert link["data"]["checkoutUrl"] == checkout
+        publish = f"{server.base_url}/api/v1/payment-links/{link['data']['id']}/publish"
+        assert httpx.post(publish, headers=auth(key)).status_code == 200
+        page = httpx.get(checkout)
+        assert page.status_code == 200 and "Web Design Services" in page.text
         assert server.terminate() == 0
-    created, fetched, bound, unknown = calls
+    created, fetched, bound, unknown, _ = calls
     order = created["result"]
     assert created["paymentUrl"] == order["paymentUrl"]
     assert (order["orderReference"], order["amount"], order["status"]) == (
