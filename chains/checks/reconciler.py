@@ -28,6 +28,7 @@ from pool.kit.db import Database
 from pool.kit.errors import ChainUnavailable, ValidationFailed
 from pool.kit.loop import run_every
 from pool.kit.pacing import Pacer
+from pool.orders import link_inventory_repository as link_inventory
 from pool.orders import reconcile_repository as orders_repo
 from pool.reconciliation import orders as order_checks
 from pool.reconciliation import repository as repo
@@ -112,7 +113,9 @@ async def _order_findings(db: Database, run: Run, grace: timedelta) -> list[int]
         announcements = await orders_repo.unacknowledged_order_events(
             conn, since=run.since, created_before=run.started_at - grace
         )
+        links = await link_inventory.miscounted_links(conn)
     run.findings.extend(order_checks.check_orders(orders, transfers, disputed=disputed))
+    run.findings.extend(order_checks.check_link_inventory(links))
     events = order_checks.check_order_events(announcements, chain_ids=set(scope))
     run.findings.extend(events.findings)
     return events.failed_events

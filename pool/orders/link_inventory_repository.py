@@ -12,14 +12,16 @@ created after all (no free address), the transaction rolls the reservation back 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, or_, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.selectable import ScalarSelect
 
-from pool.kit.tables import payment_link
+from pool.kit.tables import payment_link, payment_order
 from pool.kit.types import UTCDateTime
-from pool.vocabulary import COMPLETED, PUBLISHED, OrderStatus
+from pool.vocabulary import COMPLETED, PENDING, PUBLISHED, OrderStatus
 
 _link = payment_link.c
 _RESERVE = (
@@ -56,3 +58,36 @@ async def settle(conn: AsyncConnection, *, link_id: str, status: OrderStatus) ->
             inventory_sold=_link.inventory_sold + sold,
         )
     )
+
+
+@dataclass(frozen=True, slots=True)
+class LinkCount:
+    """A link's counters beside what its orders say (reconciliation, invariant 16)."""
+
+    link_id: str
+    reserved: int
+    pending_orders: int
+    sold: int
+    completed_orders: int
+
+
+def _orders_of_link(status: str) -> ScalarSelect[int]:
+    return (
+        select(func.count())
+        .where(payment_order.c.payment_link_id == _link.id, payment_order.c.status == status)
+        .scalar_subquery()
+    )
+
+
+async def miscounted_links(conn: AsyncConnection) -> list[LinkCount]:
+    """Every link whose reserved or sold units differ from its pending or completed orders, in
+    one statement (one snapshot: a checkout committing meanwhile is in both or neither)."""
+    pending, completed = _orders_of_link(PENDING), _orders_of_link(COMPLETED)
+    counted = select(
+        _link.id, _link.inventory_reserved, pending, _link.inventory_sold, completed
+    ).subquery()
+    columns = counted.c
+    rows = await conn.execute(
+        select(counted).where((columns[1] != columns[2]) | (columns[3] != columns[4]))
+    )
+    return [LinkCount(*row) for row in rows.all()]

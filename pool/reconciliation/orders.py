@@ -6,6 +6,8 @@ the rows `pool/orders/reconcile_repository.py` reads.
 - An expired order must not hold confirmed transfers of its token mined in time (block time
   within [creation second, grace end]) reaching its amount: invariant 14 says such a payer is
   never expired. A late-labelled transfer whose block time fits counts too (mislabelled).
+- A payment link's reserved and sold units must be its pending and completed orders
+  (invariant 16): checked over every link, each run.
 - Every `order.*` event must be acknowledged by each receiver within the grace period, as a
   `deposit.confirmed` must (`not_acknowledged`); failed deliveries are sent again the same way.
 """
@@ -16,8 +18,9 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pool.kit.amounts import format_units
+from pool.orders.link_inventory_repository import LinkCount
 from pool.orders.reconcile_repository import EndedOrder, OrderAnnouncement, PaidTransfer
-from pool.reconciliation.service import Finding
+from pool.reconciliation.service import LINK_INVENTORY, Finding
 from pool.vocabulary import COMPLETED, CREDITED, EXPIRED, PAYMENT
 
 # What the chain re-read (chains/checks/audit.py) says against a recorded transfer.
@@ -123,3 +126,20 @@ def check_order_events(
         if event.failed:
             check.failed_events.append(event.seq)
     return check
+
+
+def check_link_inventory(counts: Iterable[LinkCount]) -> list[Finding]:
+    """A payment link whose inventory counters disagree with its orders (invariant 16)."""
+    return [
+        Finding(
+            category=LINK_INVENTORY,
+            chain_id="",
+            detail=(
+                f"payment link {count.link_id}: {count.reserved} reserved for "
+                f"{count.pending_orders} pending order(s), {count.sold} sold for "
+                f"{count.completed_orders} completed order(s)"
+            ),
+            key=count.link_id,
+        )
+        for count in counts
+    ]

@@ -33,6 +33,7 @@ from pool.webhooks.events_repository import insert_events
 from pool.webhooks.outbox import new_event_id
 
 ALERT_KIND: AlertKind = RECONCILIATION_DISCREPANCY
+LINK_INVENTORY = "link_inventory_mismatch"  # checked over every link on each run
 ITEMS_PER_CATEGORY = 1000
 
 
@@ -90,6 +91,9 @@ CATEGORIES: dict[str, Category] = {
     ),
     "order_not_acknowledged": Category(
         "warning", "an order event not every receiver acknowledged within the grace period"
+    ),
+    LINK_INVENTORY: Category(
+        "critical", "a payment link's reserved or sold units differ from its orders"
     ),
     "unattributed": Category("info", "sent to a pool address nobody held (no credit)"),
     "late": Category("info", "sent to a cooling-down address: credited to its last reference"),
@@ -342,6 +346,8 @@ async def sync_alerts(
         if _about_an_order(details):
             # Only an order of the window was checked again: an older one's episode stays.
             seen = details["orderId"] in recent_orders and details.get("chainId") in chains
+        elif details.get("category") == LINK_INVENTORY:
+            seen = True
         else:
             seen = deposit_id in recent if deposit_id else details.get("chainId") in chains
         if subject not in current and seen:

@@ -7,15 +7,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from chains.checks.reconciler import reconcile
 from pool.kit.clock import utc_now
 from pool.kit.config import ChainSettings, ReconcileSettings, Settings
 from pool.kit.config_sections import OrderSettings
 from pool.kit.db import Database
-from pool.kit.tables import alert, delivery, deposit, payment_order
+from pool.kit.tables import alert, delivery, deposit, payment_link, payment_order
 from pool.orders.expiry import expire_batch
+from pool.reconciliation.service import LINK_INVENTORY
 from pool.webhooks.delivery import DeliveryWorker
 from scripts.cli.reconcile import report_text
 from tests.chains.harness import CONFIRMATIONS, USDT, Harness, chain_settings
@@ -256,3 +257,52 @@ async def test_an_unacknowledged_order_event_is_reported_then_requeued_then_reso
 async def deliveries(db: Database) -> list[dict[str, Any]]:
     async with db.read() as conn:
         return [dict(r._mapping) for r in (await conn.execute(select(delivery))).all()]
+
+
+async def test_a_payment_links_inventory_that_disagrees_with_its_orders_is_reported(
+    harness: Harness, audit_settings: Settings, db: Database
+) -> None:
+    """Invariant 16, checked over every link on each run: a unit neither reserved by a pending
+    order nor sold to a completed one is named, and resolves once right again."""
+    start = await started(harness)
+    order_id = await paid_order(harness, start)
+    link_id = "pl_" + "ab" * 16
+    async with db.write() as conn:
+        await conn.execute(
+            insert(payment_link).values(
+                id=link_id,
+                slug="inventory-01",
+                title="Invoice",
+                amount="5",
+                currencies=[{"currency": "USDT", "chainId": "devnet"}],
+                status="published",
+                inventory_total=3,
+                inventory_sold=1,
+                created_at=start,
+                updated_at=start,
+                created_by="test",
+            )
+        )
+    await set_order(db, order_id, payment_link_id=link_id)
+    assert reported(await run(audit_settings, db, start), LINK_INVENTORY) == []
+
+    async with db.write() as conn:  # a unit sold twice
+        await conn.execute(
+            update(payment_link).where(payment_link.c.id == link_id).values(inventory_sold=2)
+        )
+    report = await run(audit_settings, db, start)
+    [item] = reported(report, LINK_INVENTORY)
+    assert item["severity"] == "critical"
+    assert item["detail"] == (
+        f"payment link {link_id}: 0 reserved for 0 pending order(s), 2 sold for 1 completed "
+        "order(s)"
+    )
+    assert await firing_subjects(db) == [f"reconciliation:{LINK_INVENTORY}:{link_id}"]
+
+    async with db.write() as conn:
+        await conn.execute(
+            update(payment_link).where(payment_link.c.id == link_id).values(inventory_sold=1)
+        )
+    clean = await run(audit_settings, db, start)
+    assert clean["discrepancies"] == 0 and clean["alerts"]["resolved"] == 1
+    assert await firing_subjects(db) == []
