@@ -48,7 +48,7 @@ from pool.addresses.importer import (
     record_audit,
     records,
 )
-from pool.addresses.repository import address_indexes, analyze_index, insert_new_addresses
+from pool.addresses.insert_repository import address_indexes, analyze_index, insert_new_addresses
 from pool.kit.clock import utc_now
 from pool.kit.db import Database, is_database_busy
 from pool.kit.sqlite_turns import Turns
@@ -280,7 +280,8 @@ async def hand_over(
 
 async def finish(db: Database, *, batch_id: int, imported: int) -> None:
     """The batch `done`; then, for a large one, the planner's statistics
-    (repository.refresh_statistics), an index per write: the rows they count are the pool's."""
+    (insert_repository.refresh_statistics), an index per write: the rows they count are the
+    pool's."""
 
     async def done(conn: AsyncConnection) -> None:
         await repo.set_batch_status(conn, batch_id=batch_id, status=BATCH_DONE)
