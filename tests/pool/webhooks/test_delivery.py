@@ -275,7 +275,7 @@ async def _assert_failure_alerted(db: Database, delivery_id: str, code: str) -> 
 async def confirmed_deposit(db: Database) -> str:
     """A deposit recorded and confirmed by the ledger, as the watcher would do it."""
     from pool.bindings import service as allocation
-    from pool.deposits import ledger
+    from pool.deposits import ledger, new_rows
     from tests.fixtures.helpers import load_pool, usdt_transfer
 
     [address] = await load_pool(db, "evm", 1)
@@ -287,7 +287,7 @@ async def confirmed_deposit(db: Database) -> str:
         await ledger.record_transfers(
             conn, chain_id="devnet", protocol="evm", transfers=[transfer], now=utc_now()
         )
-        deposit_id = ledger.deposit_id("devnet", transfer.tx_hash, 0)
+        deposit_id = new_rows.deposit_id("devnet", transfer.tx_hash, 0)
         await ledger.confirm_deposits(
             conn, verified={deposit_id: transfer.block_hash}, now=utc_now()
         )
