@@ -347,7 +347,7 @@ async def test_a_worker_that_dies_mid_attempt_is_replaced_after_its_lease(
 ) -> None:
     """A claim that never finishes (the process died) is claimed again once its lease ends;
     the receiver gets the same event id: at least once, deduplicated by the receiver."""
-    from pool.webhooks.deliveries_repository import claim_due
+    from pool.webhooks.claims_repository import claim_due
 
     receiver = receivers()
     endpoint_id, _ = await endpoint(db, settings, receiver.url, ["deposit.pending"])
