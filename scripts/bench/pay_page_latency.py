@@ -34,7 +34,8 @@ from pool.kit.db import Database
 from scripts.bench.bind import serving
 from scripts.bench.children import clean_env
 from scripts.bench.imports import ADDRPOOL, fresh_postgres
-from scripts.bench.order_lifecycle import UNIT, import_pool, quantiles, seed_orders
+from scripts.bench.order_seed import UNIT, import_pool, seed_orders
+from scripts.bench.report import finish, quantiles
 from scripts.bench.watcher_chain import deploy_usdt
 from scripts.bench.webhooks_latency import HeadWatch
 from scripts.devnet import anvil
@@ -128,8 +129,7 @@ def main() -> int:
     url = fresh_postgres(DATABASE)
     import_pool(url, args.samples + 10, work)
     results = {"when": utc_now().isoformat(timespec="seconds"), **measure(url, args.samples)}
-    print(json.dumps(results, indent=2))
-    return 0
+    return finish(results)
 
 
 if __name__ == "__main__":
