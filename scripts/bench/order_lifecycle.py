@@ -50,10 +50,7 @@ from pool.kit.clock import utc_now
 from pool.kit.config import Settings
 from pool.kit.config_sections import OrderSettings
 from pool.kit.db import Database
-from pool.kit.tables import (
-    chain_cursor,
-    payment_order,
-)
+from pool.kit.tables import chain_cursor, payment_order
 from pool.orders.expiry import expire_due, run_expiry
 from scripts.bench.imports import fresh_postgres
 from scripts.bench.order_latency import latency
