@@ -14,7 +14,6 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +115,6 @@ def latency(url: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
                     chain_id=chain_id,
                     token=token,
                     count=args.orders,
-                    grace_end=utc_now() + timedelta(hours=1),
                     amount=1000 * UNIT,  # never paid
                 )
                 return await seed_orders(
@@ -124,7 +122,6 @@ def latency(url: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
                     chain_id=chain_id,
                     token=token,
                     count=args.samples + 1,
-                    grace_end=utc_now() + timedelta(hours=1),
                     amount=5 * UNIT,
                 )
             finally:

@@ -139,7 +139,6 @@ async def catchup(url: str, args: argparse.Namespace, work: Path) -> dict[str, A
                             chain_id=chain_id,
                             token=token,
                             count=args.orders,
-                            grace_end=utc_now() + timedelta(hours=1),
                             amount=50 * UNIT,
                         )
                     else:
@@ -175,7 +174,6 @@ async def expiry(url: str, args: argparse.Namespace) -> dict[str, Any]:
             chain_id="bench-idle",
             token="0x" + "11" * 20,
             count=args.orders,
-            grace_end=utc_now() + timedelta(hours=1),
             amount=UNIT,
         )
         now = utc_now()

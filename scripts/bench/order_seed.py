@@ -50,13 +50,14 @@ async def seed_orders(
     chain_id: str,
     token: str,
     count: int,
-    grace_end: datetime,
+    grace_end: datetime | None = None,
     amount: int,
     spread: timedelta = timedelta(0),
 ) -> list[tuple[str, str]]:
-    """`count` pending orders on free addresses, the n-th's grace ending at `grace_end` +
-    n × `spread`; their (order id, address)."""
+    """`count` pending orders on free addresses, the n-th's grace ending at `grace_end` (by
+    default an hour away: none ends during a run) + n × `spread`; their (order id, address)."""
     created = utc_now() - timedelta(minutes=1)
+    first_end = utc_now() + timedelta(hours=1) if grace_end is None else grace_end
     async with db.write() as conn:
         free = (
             await conn.execute(
@@ -71,7 +72,7 @@ async def seed_orders(
         made = []
         rows = []
         for n, (address_id, text_) in enumerate(free):
-            ends = grace_end + n * spread
+            ends = first_end + n * spread
             order_id = "ord_" + secrets.token_hex(16)
             made.append((order_id, text_))
             rows.append(

@@ -22,7 +22,6 @@ import random
 import sys
 import tempfile
 import time
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -63,10 +62,7 @@ def orders_to_pay(url: str, chain_id: str, token: str, count: int) -> list[tuple
     async def seed() -> list[tuple[str, str]]:
         db = Database(url, pool_size=2)
         try:
-            grace_end = utc_now() + timedelta(hours=1)
-            return await seed_orders(
-                db, chain_id=chain_id, token=token, count=count, grace_end=grace_end, amount=UNIT
-            )
+            return await seed_orders(db, chain_id=chain_id, token=token, count=count, amount=UNIT)
         finally:
             await db.dispose()
 
