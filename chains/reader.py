@@ -17,7 +17,7 @@ from chains.codec import address_from_hex20, transaction_id
 from chains.evm.erc20 import TRANSFER_TOPIC, BlockHeader, TransferLog, decode_header, transfers_to
 from chains.presets import ChainConfig
 from chains.rpc import RpcClient, RpcError, RpcResponseError
-from pool.deposits.ledger import ObservedTransfer
+from pool.deposits.new_rows import ObservedTransfer
 
 HEADER_BATCH = 500
 

@@ -16,7 +16,7 @@ import asyncio
 import logging
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -25,21 +25,16 @@ from chains.reader import ChainMoved, ChainReader, RangeTooLarge, block_moment
 from chains.rpc import RpcClient, RpcError
 from chains.watch.address_book import AddressBook
 from chains.watch.leadership import Leadership
+from chains.watch.reorg import GENESIS_PARENT, alert_deep_reorg, common_ancestor, tip_is_canonical
 from chains.watch.scan_range import Fetched, Range, ReadAhead
-from pool.alerts.repository import fire_alert
 from pool.chain_state import repository as chain_state
 from pool.chain_state.repository import Cursor, StoredBlock
 from pool.deposits import ledger
 from pool.deposits.ledger_repository import pending_up_to
 from pool.kit.clock import utc_now
 from pool.kit.db import Database, plan_for_given_values
-from pool.vocabulary import DEEP_REORG
 
 log = logging.getLogger("addrpool.watcher")
-HEADER_BATCH = 500
-WALK_BACK_BATCH = 16
-
-
 RANGE_GROWTH_AFTER = 3  # successful ranges before the working range doubles again
 
 
@@ -96,7 +91,7 @@ class ChainWatcher:
         head = await self.reader.head()
         cursor = await self._cursor(head)
         await self._record_head(head)
-        if not await self._tip_is_canonical(cursor):
+        if not await tip_is_canonical(self.reader, cursor):
             cursor = await self._roll_back(cursor, report)
         cursor = await self._catch_up(cursor, head, report, stop)
         await self._confirm(head, report)
@@ -320,17 +315,9 @@ class ChainWatcher:
 
     # -- reorganisations ------------------------------------------------------------------
 
-    async def _tip_is_canonical(self, cursor: Cursor) -> bool:
-        if cursor.block_number < 0:
-            return True
-        try:
-            return (await self.reader.header(cursor.block_number)).hash == cursor.block_hash
-        except ChainMoved:
-            return False  # the node no longer has our tip: its chain got shorter
-
     async def _roll_back(self, cursor: Cursor, report: PollReport) -> Cursor:
         """Walk back to the common ancestor, revert what was above it, resume from there."""
-        ancestor = await self._common_ancestor(cursor)
+        ancestor = await common_ancestor(self.db, self.reader, self.chain, cursor)
         now = utc_now()
         async with self.write() as conn:
             changes = await ledger.revert_above(
@@ -347,7 +334,9 @@ class ChainWatcher:
                 now=now,
             )
             if ancestor.deep:
-                await self._alert_deep_reorg(conn, cursor, ancestor, now)
+                await alert_deep_reorg(
+                    conn, chain_id=self.chain.chain_id, cursor=cursor, ancestor=ancestor, now=now
+                )
         report.reorgs += 1
         report.reverted += changes.reverted
         log.warning(
@@ -367,45 +356,6 @@ class ChainWatcher:
             now,
         )
 
-    async def _common_ancestor(self, cursor: Cursor) -> Ancestor:
-        async with self.db.read() as conn:
-            stored = await chain_state.stored_blocks(conn, self.chain.chain_id)
-        candidates = [b for b in stored if b.number <= cursor.block_number]
-        if not candidates or candidates[0].number != cursor.block_number:
-            candidates.insert(0, StoredBlock(cursor.block_number, cursor.block_hash, ""))
-        for i in range(0, len(candidates), WALK_BACK_BATCH):
-            chunk = candidates[i : i + WALK_BACK_BATCH]
-            canonical = await self.reader.canonical_hashes([b.number for b in chunk])
-            for block in chunk:
-                if canonical.get(block.number) == block.hash:
-                    return Ancestor(block.number, block.hash, deep=False)
-        # Nothing we kept is canonical any more. With a full window that is a reorg deeper than
-        # we promise to follow (alert); with a young one, just older than what we kept so far.
-        # Either way rescan from below it: if that is not canonical either, the next poll's tip
-        # check walks further back.
-        deep = len(candidates) >= self.chain.window
-        lowest = candidates[-1].number - 1
-        if lowest < 0:
-            return Ancestor(-1, GENESIS_PARENT, deep=deep)
-        return Ancestor(lowest, (await self.reader.header(lowest)).hash, deep=deep)
-
-    async def _alert_deep_reorg(
-        self, conn: AsyncConnection, cursor: Cursor, ancestor: Ancestor, now: datetime
-    ) -> None:
-        await fire_alert(
-            conn,
-            kind=DEEP_REORG,
-            subject=f"{DEEP_REORG}:{self.chain.chain_id}",
-            severity="critical",
-            value=str(cursor.block_number - ancestor.number),
-            details={
-                "chainId": self.chain.chain_id,
-                "fromBlock": cursor.block_number,
-                "toBlock": ancestor.number,
-            },
-            now=now,
-        )
-
     def log_context(self, **fields: object) -> dict[str, object]:
         return {
             "chain": self.chain.chain_id,
@@ -413,13 +363,3 @@ class ChainWatcher:
             "epoch": self.leadership.epoch,
             **fields,
         }
-
-
-@dataclass(frozen=True, slots=True)
-class Ancestor:
-    number: int
-    hash: str
-    deep: bool
-
-
-GENESIS_PARENT = "0x" + "0" * 64

@@ -21,7 +21,8 @@ from pool.addresses import import_repository as repo
 from pool.addresses.import_formats import RawRow
 from pool.addresses.import_problems import ImportProblem, Problems, excerpt
 from pool.addresses.import_repository import ImportSource as ImportSource  # callers' import
-from pool.addresses.repository import count_existing, insert_new_addresses, refresh_statistics
+from pool.addresses.insert_repository import insert_new_addresses, refresh_statistics
+from pool.addresses.repository import count_existing
 from pool.kit.errors import ValidationFailed
 from pool.vocabulary import AVAILABLE, AddressParser, AddressStatus, Protocol
 from pool.webhooks.events_repository import insert_audit

@@ -1,4 +1,5 @@
-"""SQL for the address table: bulk insert, the claim, status changes, counts.
+"""SQL for the address table: the claims, status changes, counts and listings (imports add their
+rows through pool.addresses.insert_repository).
 
 A row whose status is `importing` belongs to an import that has not finished (SQLite,
 pool.addresses.staged_import): it is not the pool's yet, so no query here finds, counts or lists
@@ -11,11 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, text, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Select
 
-from pool.kit.bulk import insert_rows
 from pool.kit.tables import address, binding, master_key
 from pool.vocabulary import (
     ALLOCATED,
@@ -162,90 +162,6 @@ async def release_address(
     )
     text: str = (await conn.execute(statement)).scalar_one()
     return text
-
-
-IMPORT_COLUMNS = (
-    "protocol",
-    "address",
-    "hex20",
-    "status",
-    "import_batch_id",
-    "master_key_id",
-    "derivation_index",
-    "created_at",
-)
-_STAGING = "address_import_staging"
-
-
-async def insert_new_addresses(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    """Add addresses, leaving any already in the pool (same protocol and bytes) as they are."""
-    if not rows:
-        return
-    if conn.dialect.name == "postgresql":
-        await _copy_new_addresses(conn, rows)
-        return
-    # Multi-row statements (pool.kit.bulk): an import in `serve` shares a busy event loop.
-    await insert_rows(conn, address, rows, suffix="ON CONFLICT DO NOTHING")
-
-
-async def refresh_statistics(conn: AsyncConnection) -> None:
-    """Let the planner see a pool that just grew by an import, on both databases.
-
-    PostgreSQL plans on the old row count until the table is analysed: after a first import of a
-    million addresses, the watcher's recipient look-up (`hex20 IN (...)`, a thousand values) chose a
-    scan of every address over the unique index, several times slower (docs/performance.md), and
-    autovacuum, when it is on at all, analyses only a while later. Run in the import's own
-    transaction, whose new rows ANALYZE counts as live.
-
-    SQLite without statistics takes any equality on an indexed column to be selective: the address
-    book's refresh (`protocol = ? AND id > ?`, once a poll) walked all million addresses of the
-    protocol index and sorted them instead of reading a rowid range, and ANALYZE itself is cheap
-    (docs/performance.md). The claims plan the same with statistics as without (checked with EXPLAIN
-    QUERY PLAN).
-    """
-    await conn.execute(text("ANALYZE address"))
-
-
-async def address_indexes(conn: AsyncConnection) -> list[str]:
-    """SQLite: the address table's indexes by name, those behind its unique constraints
-    included, for `analyze_index`."""
-    rows = await conn.execute(text("PRAGMA index_list(address)"))
-    return sorted(str(row[1]) for row in rows.all())
-
-
-async def analyze_index(conn: AsyncConnection, *, name: str) -> None:
-    """SQLite: `refresh_statistics` for one of the address table's indexes (what ANALYZE of the
-    table does for each in turn): a staged import analyses them one write at a time, so that
-    no write holds the database for the whole table (about 1.4 s a million on a loaded box)."""
-    quoted = name.replace('"', '""')
-    await conn.execute(text(f'ANALYZE "{quoted}"'))
-
-
-async def _copy_new_addresses(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    """COPY into a temporary table, then one INSERT … ON CONFLICT DO NOTHING.
-
-    COPY is several times faster than a multi-row INSERT for large imports; the staging
-    table lives until the transaction ends.
-    """
-    await conn.execute(
-        text(
-            f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} "
-            "(LIKE address INCLUDING DEFAULTS EXCLUDING CONSTRAINTS) ON COMMIT DROP"
-        )
-    )
-    await conn.execute(text(f"TRUNCATE {_STAGING}"))
-    raw = await conn.get_raw_connection()
-    records = [tuple(row[column] for column in IMPORT_COLUMNS) for row in rows]
-    await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
-        _STAGING, records=records, columns=IMPORT_COLUMNS
-    )
-    columns = ", ".join(IMPORT_COLUMNS)
-    await conn.execute(
-        text(
-            f"INSERT INTO address ({columns}) SELECT {columns} FROM {_STAGING} "  # noqa: S608 - constant names
-            "ON CONFLICT DO NOTHING"
-        )
-    )
 
 
 async def count_existing(

@@ -48,7 +48,7 @@ from pool.addresses.importer import (
     record_audit,
     records,
 )
-from pool.addresses.repository import address_indexes, analyze_index, insert_new_addresses
+from pool.addresses.insert_repository import address_indexes, analyze_index, insert_new_addresses
 from pool.kit.clock import utc_now
 from pool.kit.db import Database, is_database_busy
 from pool.kit.sqlite_turns import Turns
@@ -260,12 +260,31 @@ async def hand_over(
     db: Database, *, batch_id: int, total: int = 0, progress: Progress | None = None
 ) -> int:
     """Make a committed batch's rows available, a chunk at a time; how many were."""
+
+    def hand_over_chunk(conn: AsyncConnection, limit: int) -> Awaitable[int]:
+        return repo.hand_over_rows(conn, batch_id=batch_id, limit=limit)
+
+    def report(done: int) -> None:
+        if progress is not None:
+            progress("made available", done, max(total, done))
+
+    return await _change_in_chunks(db, FIRST_HAND_OVER, hand_over_chunk, report)
+
+
+async def _change_in_chunks(
+    db: Database,
+    first: int,
+    change: Callable[[AsyncConnection, int], Awaitable[int]],
+    after_chunk: Callable[[int], None] | None = None,
+) -> int:
+    """`change` (rows changed, at most the limit it is given) a chunk per write, sized by time
+    and taking turns with the server, until a chunk changes nothing; how many rows changed."""
     done = 0
     with Turns(db, share=SHARE) as turns:
-        writer = Chunks(db, ChunkSizer(FIRST_HAND_OVER), turns)
+        writer = Chunks(db, ChunkSizer(first), turns)
 
         async def step(conn: AsyncConnection) -> int:
-            return await repo.hand_over_rows(conn, batch_id=batch_id, limit=writer.size)
+            return await change(conn, writer.size)
 
         while True:
             writer.aim()
@@ -273,14 +292,15 @@ async def hand_over(
             if not changed:
                 break
             done += changed
-            if progress is not None:
-                progress("made available", done, max(total, done))
+            if after_chunk is not None:
+                after_chunk(done)
     return done
 
 
 async def finish(db: Database, *, batch_id: int, imported: int) -> None:
     """The batch `done`; then, for a large one, the planner's statistics
-    (repository.refresh_statistics), an index per write: the rows they count are the pool's."""
+    (insert_repository.refresh_statistics), an index per write: the rows they count are the
+    pool's."""
 
     async def done(conn: AsyncConnection) -> None:
         await repo.set_batch_status(conn, batch_id=batch_id, status=BATCH_DONE)
@@ -300,19 +320,11 @@ async def finish(db: Database, *, batch_id: int, imported: int) -> None:
 async def discard(db: Database, *, batch_id: int, protocol: Protocol, created_at: datetime) -> int:
     """Remove an uncommitted batch: its rows (a chunk at a time), the master keys it recorded
     that no address uses, then the batch itself; how many rows went."""
-    removed = 0
-    with Turns(db, share=SHARE) as turns:
-        writer = Chunks(db, ChunkSizer(FIRST_REMOVAL), turns)
 
-        async def step(conn: AsyncConnection) -> int:
-            return await repo.remove_rows(conn, batch_id=batch_id, limit=writer.size)
+    def remove_chunk(conn: AsyncConnection, limit: int) -> Awaitable[int]:
+        return repo.remove_rows(conn, batch_id=batch_id, limit=limit)
 
-        while True:
-            writer.aim()
-            changed = await writer.write(step)
-            if not changed:
-                break
-            removed += changed
+    removed = await _change_in_chunks(db, FIRST_REMOVAL, remove_chunk)
     async with db.read() as conn:
         recorded = await repo.keys_first_recorded_at(conn, protocol=protocol, created_at=created_at)
         unused = sorted(set(recorded) - await repo.keys_in_use(conn, key_ids=recorded))

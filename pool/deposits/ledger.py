@@ -7,7 +7,6 @@ land together or not at all (invariant 6, docs/design.md).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,14 +14,20 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pool.alerts.repository import Firing, fire_alert, fire_alerts
+from pool.alerts.repository import fire_alert, fire_alerts
 from pool.chain_state import repository as chain_state
 from pool.deposits import ledger_repository as repo
-from pool.deposits.payloads import ShownChain, as_pending, deposit_payload, new_deposit_payload
+from pool.deposits.new_rows import (
+    NewRow,
+    ObservedTransfer,
+    deposit_row,
+    fresh_payloads,
+    unattributed_firings,
+)
+from pool.deposits.payloads import ShownChain, as_pending, deposit_payload
 from pool.deposits.repository import deposits_by_ids
 from pool.kit.config_sections import OrderSettings
 from pool.orders import lifecycle
-from pool.orders.linking import BINDING, OrderLink, owner_of
 from pool.vocabulary import (
     CONFIRMED,
     CONFIRMED_DEPOSIT_REVERTED,
@@ -33,7 +38,6 @@ from pool.vocabulary import (
     DUST,
     PENDING,
     REVERTED,
-    UNATTRIBUTED_DEPOSIT,
     Protocol,
 )
 from pool.webhooks.events_repository import insert_events
@@ -41,30 +45,6 @@ from pool.webhooks.outbox import new_event_id
 
 # What an order's address cools down for when the caller does not say ([orders] cooldown).
 DEFAULT_ORDER_COOLDOWN = OrderSettings().cooldown
-
-
-@dataclass(frozen=True, slots=True)
-class ObservedTransfer:
-    """A token Transfer to a pool address, as read from a canonical block."""
-
-    tx_hash: str  # as shown: Tron ids carry no 0x
-    log_index: int
-    block_number: int
-    block_hash: str
-    from_address: str  # canonical text
-    to_hex20: str
-    token_contract: str  # canonical text
-    currency: str
-    decimals: int
-    amount: int
-    min_amount: int
-    # The block's timestamp: it decides whether a transfer counts for an order. None only
-    # where no order can be involved (tests of the ledger alone); detection time stands in.
-    block_time: datetime | None = None
-
-    @property
-    def is_dust(self) -> bool:
-        return self.amount < self.min_amount
 
 
 @dataclass(slots=True)
@@ -82,12 +62,6 @@ class LedgerChanges:
         self.reverted += other.reverted
         self.events += other.events
         return self
-
-
-def deposit_id(chain_id: str, tx_hash: str, log_index: int) -> str:
-    """Derived from the natural key, so a re-recorded deposit can never get a second id."""
-    digest = hashlib.sha256(f"{chain_id}:{tx_hash}:{log_index}".encode()).hexdigest()
-    return "dep_" + digest[:24]
 
 
 async def record_transfers(
@@ -141,22 +115,8 @@ async def record_transfers(
 
 
 @dataclass(frozen=True, slots=True)
-class _NewRow:
-    """A deposit row this transaction inserts (unless a racing rescan did), and the address
-    it reached."""
-
-    row: dict[str, Any]
-    recipient: repo.Recipient
-
-    @property
-    def announced(self) -> bool:
-        """Receivers hear of attributed, non-dust deposits only (Invariants 11, 12)."""
-        return self.row["binding_id"] is not None and self.row["status"] != DUST
-
-
-@dataclass(frozen=True, slots=True)
 class _NewDeposits:
-    inserted: list[_NewRow]  # those this transaction wrote
+    inserted: list[NewRow]  # those this transaction wrote
     pending: list[dict[str, Any]]  # `deposit.pending` payloads of the announced ones
     confirmed: list[dict[str, Any]]  # `deposit.confirmed` payloads of those born confirmed
 
@@ -175,7 +135,7 @@ async def _insert_new(
     inserted (a racing rescan may have won a row) and the payloads to announce it with."""
     found = await repo.recipients(conn, protocol=protocol, hex20s={t.to_hex20 for t in fresh})
     candidates = [
-        _NewRow(_deposit_row(chain_id, t, found[t.to_hex20], now, deepest), found[t.to_hex20])
+        NewRow(deposit_row(chain_id, t, found[t.to_hex20], now, deepest), found[t.to_hex20])
         for t in fresh
         if t.to_hex20 in found
     ]
@@ -187,8 +147,8 @@ async def _insert_new(
         conn,
         [c.row for c in candidates],
         meanwhile=lambda: (
-            _fresh_payloads(candidates, shown),
-            _unattributed_firings(chain_id, candidates),
+            fresh_payloads(candidates, shown),
+            unattributed_firings(chain_id, candidates),
         ),
     )
     inserted = [c for c in candidates if c.row["id"] in written]
@@ -231,95 +191,14 @@ async def _reopen_reverted(
     return announce
 
 
-def _deposit_row(
-    chain_id: str,
-    transfer: ObservedTransfer,
-    recipient: repo.Recipient,
-    now: datetime,
-    deepest: int,
-) -> dict[str, Any]:
-    block_time = transfer.block_time or now
-    owner = owner_of(
-        recipient.order,
-        bound_at=recipient.bound_at,
-        chain_id=chain_id,
-        token_contract=transfer.token_contract,
-        block_time=block_time,
-    )
-    order = owner if isinstance(owner, OrderLink) else None
-    # Invariant 4: an archived address is still watched, but nobody is credited through it.
-    # The latest use wins: an order's transfer (or one after its cooldown) is no binding's.
-    binding_id = None if recipient.archived or owner != BINDING else recipient.binding_id
-    status = CONFIRMED if transfer.block_number <= deepest else PENDING
-    return {
-        "id": deposit_id(chain_id, transfer.tx_hash, transfer.log_index),
-        "chain_id": chain_id,
-        "tx_hash": transfer.tx_hash,
-        "log_index": transfer.log_index,
-        "block_number": transfer.block_number,
-        "block_hash": transfer.block_hash,
-        "from_address": transfer.from_address,
-        "address_id": recipient.address_id,
-        "binding_id": binding_id,
-        "token_contract": transfer.token_contract,
-        "currency": transfer.currency,
-        "amount": transfer.amount,
-        "decimals": transfer.decimals,
-        "status": DUST if transfer.is_dust else status,
-        # Cooling down (or recycled since): the last reference still owns what its user sends.
-        "late": binding_id is not None and not recipient.binding_active,
-        "detected_at": now,
-        "confirmed_at": now if status == CONFIRMED and not transfer.is_dust else None,
-        "order_id": None if order is None else order.order_id,
-        "order_role": None if order is None else order.role,
-        "block_time": transfer.block_time,
-    }
-
-
-def _unattributed_firings(chain_id: str, candidates: Sequence[_NewRow]) -> dict[str, Firing]:
-    """Deposit id → the alert its row raises when nobody is credited with it."""
-    # Dust to a spare address is poisoning spam: noise, not a discrepancy.
-    return {
-        row["id"]: Firing(
-            kind=UNATTRIBUTED_DEPOSIT,
-            subject=f"{UNATTRIBUTED_DEPOSIT}:{row['id']}",
-            severity="warning",
-            value=str(row["amount"]),
-            details={
-                "depositId": row["id"],
-                "chainId": chain_id,
-                "txHash": row["tx_hash"],
-                "logIndex": row["log_index"],
-                "currency": row["currency"],
-            },
-        )
-        for row in (c.row for c in candidates)
-        if row["binding_id"] is None and row["order_id"] is None and row["status"] != DUST
-    }
-
-
 async def _shown_chain(
-    conn: AsyncConnection, chain_id: str, protocol: Protocol, candidates: Sequence[_NewRow]
+    conn: AsyncConnection, chain_id: str, protocol: Protocol, candidates: Sequence[NewRow]
 ) -> ShownChain | None:
     """The head and depth payloads show; None when no candidate is announced at all."""
     if not any(c.announced for c in candidates):
         return None
     head, required = await chain_state.head_and_confirmations(conn, chain_id)
     return ShownChain(protocol, head, required)
-
-
-def _fresh_payloads(
-    candidates: Sequence[_NewRow], shown: ShownChain | None
-) -> dict[str, dict[str, Any]]:
-    """Deposit id → the payload of each announced candidate, built from the row rather than
-    read back."""
-    if shown is None:
-        return {}
-    return {
-        c.row["id"]: new_deposit_payload(c.row, c.recipient, shown)
-        for c in candidates
-        if c.announced
-    }
 
 
 async def confirm_deposits(

@@ -4,7 +4,7 @@ alerts. Read per scrape, never kept in memory: every process would hold a differ
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -116,15 +116,12 @@ class SnapshotCollector:
         yield from (head, cursor, lag, updated)
 
     def _deliveries(self) -> Metric:
-        family = GaugeMetricFamily(
+        return _by_status(
             "addrpool_webhook_deliveries",
             "Webhook deliveries by outcome (pending, succeeded, failed, cancelled)",
-            labels=["status"],
+            known=DELIVERY_STATUSES,
+            counts=self._snapshot.deliveries,
         )
-        counts = self._snapshot.deliveries
-        for status in sorted(set(DELIVERY_STATUSES) | set(counts)):
-            family.add_metric([status], counts.get(status, 0))
-        return family
 
     def _alerts(self) -> Metric:
         family = GaugeMetricFamily(
@@ -135,12 +132,19 @@ class SnapshotCollector:
         return family
 
     def _orders(self) -> Metric:
-        family = GaugeMetricFamily(
+        return _by_status(
             "addrpool_orders",
             "Payment orders by status (pending, completed, expired, cancelled)",
-            labels=["status"],
+            known=ORDER_STATUSES,
+            counts=self._snapshot.orders,
         )
-        counts = self._snapshot.orders
-        for status in sorted(set(ORDER_STATUSES) | set(counts)):
-            family.add_metric([status], counts.get(status, 0))
-        return family
+
+
+def _by_status(
+    name: str, documentation: str, *, known: Iterable[str], counts: Mapping[str, int]
+) -> Metric:
+    """A gauge labelled by status: every known status (0 when none), and any other counted."""
+    family = GaugeMetricFamily(name, documentation, labels=["status"])
+    for status in sorted(set(known) | set(counts)):
+        family.add_metric([status], counts.get(status, 0))
+    return family

@@ -20,7 +20,6 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.addresses import repository as addresses
-from pool.alerts.repository import fire_alert
 from pool.bindings import repository as bindings
 from pool.bindings import service as allocation
 from pool.bindings.events import bound_event_data
@@ -28,10 +27,10 @@ from pool.bindings.records import Binding, BindResult
 from pool.kit.clock import utc_now
 from pool.kit.db import Database
 from pool.kit.errors import AddrpoolError, NotFound, UpstreamAddressUnknown
+from pool.upstream.address_alert import alert_unusable_address
 from pool.upstream.client import UpstreamClient
 from pool.vocabulary import (
     ADDRESS_BOUND,
-    UPSTREAM_ADDRESS_UNKNOWN,
     AddressParser,
     ParsedAddress,
     Protocol,
@@ -58,9 +57,18 @@ async def bind_through_upstream(
     status, data = await client.bind(body)
     parsed, address_id = await _our_address(db, parse, protocol, data.get("address"))
     if address_id is None:
-        await _alert_unknown_address(db, reference, protocol, data.get("address"))
+        shown = data.get("address")
+        where = {"protocol": protocol, "address": str(shown)}
+        await alert_unusable_address(
+            db,
+            protocol=protocol,
+            shown=shown,
+            message="PayIn returned an address that is not in our pool",
+            details={"depositReference": reference, **where},
+            log_extra={"reference": reference, **where},
+        )
         raise UpstreamAddressUnknown(
-            f"PayIn returned {data.get('address')!r} for {protocol}, which is not in our pool: "
+            f"PayIn returned {shown!r} for {protocol}, which is not in our pool: "
             "refused (funds sent there would reach keys we do not hold)"
         )
 
@@ -91,25 +99,6 @@ async def _our_address(
     async with db.read() as conn:
         found = await addresses.find_address_id(conn, protocol=protocol, text=parsed.text)
     return parsed, found
-
-
-async def _alert_unknown_address(
-    db: Database, reference: str, protocol: Protocol, shown: Any
-) -> None:
-    log.critical(
-        "PayIn returned an address that is not in our pool",
-        extra={"reference": reference, "protocol": protocol, "address": str(shown)},
-    )
-    async with db.write() as conn:
-        await fire_alert(
-            conn,
-            kind=UPSTREAM_ADDRESS_UNKNOWN,
-            subject=f"{UPSTREAM_ADDRESS_UNKNOWN}:{protocol}:{shown}",
-            severity="critical",
-            value=str(shown),
-            details={"depositReference": reference, "protocol": protocol, "address": str(shown)},
-            now=utc_now(),
-        )
 
 
 async def _record_binding(

@@ -20,7 +20,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pool.alerts.repository import fire_alert
 from pool.bindings import service as binding_service
 from pool.kit.clock import utc_now
 from pool.kit.db import Database
@@ -40,6 +39,7 @@ from pool.orders.records import CreatedOrder
 from pool.orders.repository import orders_by_ids
 from pool.orders.service import get_order, not_cancellable, order_to_record
 from pool.upstream import repository as repo
+from pool.upstream.address_alert import alert_unusable_address
 from pool.upstream.client import UpstreamClient
 from pool.upstream.order_answer import answered_times, check_answer
 from pool.vocabulary import (
@@ -49,7 +49,6 @@ from pool.vocabulary import (
     CANCELLED,
     ORDER_CREATED,
     PENDING,
-    UPSTREAM_ADDRESS_UNKNOWN,
     AddressParser,
 )
 from pool.webhooks.events_repository import insert_event
@@ -75,7 +74,19 @@ async def create_order_through_upstream(
     shown = data.get("address")
     address_id, refusal = await _usable_address(db, parse, resolved, shown, order_id)
     if address_id is None:
-        await _alert_unusable_address(db, resolved, order_id, shown, refusal)
+        await alert_unusable_address(
+            db,
+            protocol=resolved.chain.protocol,
+            shown=shown,
+            message="PayIn returned an address an order cannot use",
+            details={
+                "orderId": order_id,
+                "orderReference": resolved.ask.reference,
+                "protocol": resolved.chain.protocol,
+                "address": str(shown),
+                "why": refusal,
+            },
+        )
         raise UpstreamAddressUnknown(
             f"PayIn returned {shown!r} for order {order_id} on {resolved.chain.chain_id}, "
             f"which {refusal}: refused (funds sent there would reach keys we do not hold, or "
@@ -115,30 +126,6 @@ async def _usable_address(
     if held.status == ALLOCATED and held.order_id != order_id:
         return None, f"is held here by pending order {held.order_id}"
     return held.address_id, ""
-
-
-async def _alert_unusable_address(
-    db: Database, resolved: ResolvedOrder, order_id: str, shown: Any, why: str
-) -> None:
-    protocol = resolved.chain.protocol
-    details = {
-        "orderId": order_id,
-        "orderReference": resolved.ask.reference,
-        "protocol": protocol,
-        "address": str(shown),
-        "why": why,
-    }
-    log.critical("PayIn returned an address an order cannot use", extra=details)
-    async with db.write() as conn:
-        await fire_alert(
-            conn,
-            kind=UPSTREAM_ADDRESS_UNKNOWN,
-            subject=f"{UPSTREAM_ADDRESS_UNKNOWN}:{protocol}:{shown}",
-            severity="critical",
-            value=str(shown),
-            details=details,
-            now=utc_now(),
-        )
 
 
 async def _record_order(

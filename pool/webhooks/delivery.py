@@ -36,6 +36,7 @@ from pool.vocabulary import (
     TIMESTAMPED,
     WEBHOOK_DELIVERY_FAILED,
 )
+from pool.webhooks import claims_repository as claims
 from pool.webhooks import deliveries_repository as repo
 from pool.webhooks.body import body_bytes
 from pool.webhooks.delivery_records import AttemptRecorder
@@ -126,7 +127,7 @@ class DeliveryWorker:
         claiming = self.db.write() if self.db.is_sqlite else self.db.autocommit()
         async with claiming as conn:
             rooms = self._rooms(await self._endpoints_to_claim(conn, now))
-            claimed = await repo.claim_for_endpoints(
+            claimed = await claims.claim_for_endpoints(
                 conn, rooms=rooms, now=now, lease_until=now + LEASE
             )
         self._note_claims(rooms, claimed)
@@ -143,13 +144,13 @@ class DeliveryWorker:
         if self._busy and time.monotonic() - self._discovered_at < IDLE_SECONDS:
             return sorted(self._busy)
         self._discovered_at = time.monotonic()
-        return await repo.endpoints_due(conn, now=now)
+        return await claims.endpoints_due(conn, now=now)
 
     def _rooms(self, endpoint_ids: list[str]) -> dict[str, int]:
         rooms = {e: HELD_PER_ENDPOINT - self._held.get(e, 0) for e in endpoint_ids}
         return {endpoint_id: room for endpoint_id, room in rooms.items() if room > 0}
 
-    def _note_claims(self, rooms: dict[str, int], claimed: list[repo.Claimed]) -> None:
+    def _note_claims(self, rooms: dict[str, int], claimed: list[claims.Claimed]) -> None:
         got = Counter(item.endpoint_id for item in claimed)
         for endpoint_id, room in rooms.items():
             self._held[endpoint_id] = self._held.get(endpoint_id, 0) + got[endpoint_id]
@@ -163,7 +164,7 @@ class DeliveryWorker:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    async def _deliver_limited(self, claimed: repo.Claimed) -> None:
+    async def _deliver_limited(self, claimed: claims.Claimed) -> None:
         try:
             tried = await self._send_limited(claimed)
         except Exception:
@@ -180,7 +181,7 @@ class DeliveryWorker:
             extra = {"delivery": claimed.delivery_id}
             log_failure(log, "delivery attempt not recorded", exc, extra)
 
-    async def _send_limited(self, claimed: repo.Claimed) -> Tried | None:
+    async def _send_limited(self, claimed: claims.Claimed) -> Tried | None:
         """The attempt, within the endpoint's limit on concurrent requests; None if the claim
         was lost while it queued."""
         limit = self._limits.setdefault(claimed.endpoint_id, asyncio.Semaphore(PER_ENDPOINT))
@@ -192,14 +193,14 @@ class DeliveryWorker:
                 return None
             return await self._attempt(claimed)
 
-    async def _hand_back(self, claimed: repo.Claimed) -> None:
+    async def _hand_back(self, claimed: claims.Claimed) -> None:
         """Stopping: a claim not yet sent is released for the next worker at once, instead of
         being sent behind a slow endpoint's requests (stop would wait for them) or left to its
         lease (a minute's delay)."""
         if claimed.lease_until is None:
             return
         async with self.db.write() as conn:
-            await repo.renew_lease(
+            await claims.renew_lease(
                 conn,
                 delivery_id=claimed.delivery_id,
                 held_until=claimed.lease_until,
@@ -213,7 +214,7 @@ class DeliveryWorker:
         if self._held[endpoint_id] <= REFILL_AT:
             self._room.set()
 
-    async def _still_ours(self, claimed: repo.Claimed) -> bool:
+    async def _still_ours(self, claimed: claims.Claimed) -> bool:
         """Renew the lease before sending if much of it went by while this delivery queued; if
         it ran out and another worker took it, skip: one attempt is never made twice at the
         same time. A fresh claim needs no renewal (RENEW_MARGIN)."""
@@ -223,14 +224,14 @@ class DeliveryWorker:
         if claimed.lease_until - now >= self._unrenewed:
             return True
         async with self.db.write() as conn:
-            return await repo.renew_lease(
+            return await claims.renew_lease(
                 conn,
                 delivery_id=claimed.delivery_id,
                 held_until=claimed.lease_until,
                 new_until=now + LEASE,
             )
 
-    async def _record(self, claimed: repo.Claimed, tried: Tried) -> None:
+    async def _record(self, claimed: claims.Claimed, tried: Tried) -> None:
         status, next_at = outcome(claimed, tried)
         attempt = tried.attempt
         await self._recorder.record(repo.Finished(claimed, attempt, status, next_at))
@@ -247,7 +248,7 @@ class DeliveryWorker:
             },
         )
 
-    async def _attempt(self, claimed: repo.Claimed) -> Tried:
+    async def _attempt(self, claimed: claims.Claimed) -> Tried:
         started = time.monotonic()
         attempted_at = utc_now()
         try:
@@ -264,7 +265,7 @@ class DeliveryWorker:
         )
         return Tried(attempt, answer.retry_after)
 
-    async def _send(self, claimed: repo.Claimed) -> Answer:
+    async def _send(self, claimed: claims.Claimed) -> Answer:
         allow = self.settings.webhook_allow_private
         target = parse_webhook_url(claimed.url, allow_private=allow)
         address = await self._resolver.resolve(target, allow_private=allow)
@@ -286,7 +287,7 @@ class DeliveryWorker:
         }
         return await self._sender.post(target, address, body, headers)
 
-    def _signature(self, claimed: repo.Claimed, body: bytes) -> str:
+    def _signature(self, claimed: claims.Claimed, body: bytes) -> str:
         secrets = self._secrets or OpenedSecrets(secret_box(self.settings))
         self._secrets = secrets
         secret = secrets.open(claimed.secret_encrypted)
@@ -336,7 +337,7 @@ async def _maybe_complete_deposit(conn: AsyncConnection, finished: repo.Finished
 
 
 async def _alert_failed(
-    conn: AsyncConnection, claimed: repo.Claimed, attempt: repo.Attempt
+    conn: AsyncConnection, claimed: claims.Claimed, attempt: repo.Attempt
 ) -> None:
     await fire_alert(
         conn,

@@ -15,6 +15,7 @@ from email.utils import parsedate_to_datetime
 from pool.kit.clock import utc_now
 from pool.vocabulary import DELIVERY_FAILED, DELIVERY_PENDING, DELIVERY_SUCCEEDED
 from pool.webhooks import deliveries_repository as repo
+from pool.webhooks.claims_repository import Claimed
 
 FIRST_RETRY = 1.0
 MAX_WAIT = 3600.0
@@ -32,7 +33,7 @@ class Tried:
     refused: bool = False
 
 
-def outcome(claimed: repo.Claimed, tried: Tried) -> tuple[str, datetime | None]:
+def outcome(claimed: Claimed, tried: Tried) -> tuple[str, datetime | None]:
     """(new status, next attempt): succeeded, pending again, or failed for good."""
     attempt = tried.attempt
     code = attempt.status_code

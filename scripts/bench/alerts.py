@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import shlex
 import shutil
 import statistics
@@ -57,7 +56,7 @@ from scripts.bench.alerts_cost import run_sqlite as cost_sqlite
 from scripts.bench.alerts_latency import Setup
 from scripts.bench.alerts_latency import measure as measure_latency
 from scripts.bench.bind import addrpool, psql
-from scripts.bench.report import markdown, percentile
+from scripts.bench.report import markdown, percentile, save_json
 
 LATENCY_GOAL = 2.0
 COST_GOAL = 0.95  # enabled / disabled throughput
@@ -251,8 +250,7 @@ def main() -> int:
             (work / f"{part}-{backend}").mkdir()
             result = parts[part](backend, args, work / f"{part}-{backend}")
             results.setdefault(part, {})[backend] = result
-            if args.json:
-                args.json.write_text(json.dumps(results, indent=2))
+            save_json(args.json, results)
     shutil.rmtree(work)
     print(report(results))
     return 0

@@ -38,6 +38,8 @@ from pathlib import Path
 
 import httpx
 
+from scripts.bench.report import finish
+
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
 LUA = ROOT / "scripts" / "bench" / "bind.lua"
@@ -307,20 +309,14 @@ def main() -> int:
         return 2
     if args.sqlite_only:
         results = {"duration_s": args.duration, "connections": 32, "sqlite": run_sqlite(args)}
-        print(json.dumps(results, indent=2))
-        if args.json:
-            args.json.write_text(json.dumps(results, indent=2))
-        return 0
+        return finish(results, args.json)
     database = f"addrpool_bench_{int(time.time())}"
     psql("postgres", f"CREATE DATABASE {database}")
     try:
         results = run_all(database, args)
     finally:
         psql("postgres", f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
-    print(json.dumps(results, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
-    return 0
+    return finish(results, args.json)
 
 
 def run_all(database: str, args: argparse.Namespace) -> dict:

@@ -13,7 +13,6 @@ shared machine disturbs less than the wall time. It then prints the ten slowest 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import shlex
@@ -24,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from scripts.bench.report import markdown
+from scripts.bench.report import markdown, save_json
 
 
 def _timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
@@ -93,8 +92,7 @@ def main() -> int:
         }
         rows = [_row(name, figures) for name, figures in measured.items()]
         print(markdown(["command", "median s", "spread s", "CPU s (median run)"], rows))
-        if args.json:
-            args.json.write_text(json.dumps(measured, indent=2) + "\n")
+        save_json(args.json, measured)
         print(f"\n{args.runs} runs each; load average {os.getloadavg()[0]:.2f}")
         for code in ("import scripts.cli.main", "import scripts.cli.keys"):
             print(f"\nslowest imports of `{code}` (cumulative):")

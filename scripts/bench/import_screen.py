@@ -10,7 +10,6 @@ writing, screen included), and of the screen alone.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import time
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from chains.evm.address import to_checksum_address
 from pool.addresses.import_formats import read_rows
 from pool.addresses.import_problems import secrets_in_text
 from pool.addresses.importer import validate_rows
+from scripts.bench.report import save_json
 
 XPUB = (
     "xpub6CUGRUonZSQ4TWtTMmzXdrXDtypWKiKrhko4egpiMZbpiaQL2jkwSB1icqYh2cfDfVxdx4df189oLKnC5fSwq"
@@ -61,8 +61,7 @@ def main() -> None:
         screen = best_of(args.repeat, lambda t=text: secrets_in_text(t))
         print(f"{name}: read + validate {whole:.2f} s, of which the screen {screen:.2f} s")
         results[name] = {"read_and_validate_s": round(whole, 3), "screen_s": round(screen, 3)}
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    save_json(args.json, results)
 
 
 if __name__ == "__main__":

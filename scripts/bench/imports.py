@@ -29,6 +29,7 @@ from pathlib import Path
 
 from chains.evm.address import to_checksum_address
 from chains.tron.address import hex20_to_tron
+from scripts.bench.report import finish
 
 ROOT = Path(__file__).resolve().parents[2]
 ADDRPOOL = str(ROOT / ".venv" / "bin" / "addrpool")
@@ -137,8 +138,7 @@ def main() -> int:
                 result = run_backend(backend, protocol, files, pairs, work)
                 results[f"{backend}/{protocol}"] = result
                 print(f"{backend}/{protocol}: {json.dumps(result)}", flush=True)
-    print(json.dumps(results, indent=2))
-    return 0
+    return finish(results)
 
 
 if __name__ == "__main__":

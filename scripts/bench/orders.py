@@ -41,6 +41,7 @@ from scripts.bench.bind import (
     settle,
     warn_of_failures,
 )
+from scripts.bench.report import finish
 
 ROOT = Path(__file__).resolve().parents[2]
 # Not the bind benchmark's ports: both may run on one machine.
@@ -188,10 +189,7 @@ def main() -> int:
             warn_of_failures(results["sqlite"])
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    print(json.dumps(results, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
-    return 0
+    return finish(results, args.json)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ import random
 import sys
 import tempfile
 import time
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,8 @@ from pool.kit.db import Database
 from scripts.bench.bind import serving
 from scripts.bench.children import clean_env
 from scripts.bench.imports import ADDRPOOL, fresh_postgres
-from scripts.bench.order_lifecycle import UNIT, import_pool, quantiles, seed_orders
+from scripts.bench.order_seed import UNIT, import_pool, seed_orders
+from scripts.bench.report import finish, quantiles
 from scripts.bench.watcher_chain import deploy_usdt
 from scripts.bench.webhooks_latency import HeadWatch
 from scripts.devnet import anvil
@@ -62,10 +62,7 @@ def orders_to_pay(url: str, chain_id: str, token: str, count: int) -> list[tuple
     async def seed() -> list[tuple[str, str]]:
         db = Database(url, pool_size=2)
         try:
-            grace_end = utc_now() + timedelta(hours=1)
-            return await seed_orders(
-                db, chain_id=chain_id, token=token, count=count, grace_end=grace_end, amount=UNIT
-            )
+            return await seed_orders(db, chain_id=chain_id, token=token, count=count, amount=UNIT)
         finally:
             await db.dispose()
 
@@ -128,8 +125,7 @@ def main() -> int:
     url = fresh_postgres(DATABASE)
     import_pool(url, args.samples + 10, work)
     results = {"when": utc_now().isoformat(timespec="seconds"), **measure(url, args.samples)}
-    print(json.dumps(results, indent=2))
-    return 0
+    return finish(results)
 
 
 if __name__ == "__main__":

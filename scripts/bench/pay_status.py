@@ -14,7 +14,6 @@ page itself (`GET /pay/order/{orderId}`, HTML) is measured the same way, for ref
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from scripts.bench.bind import VENV_BIN, addrpool, median_run, parse_wrk, psql, serving
 from scripts.bench.orders import environment
+from scripts.bench.report import finish
 
 ROOT = Path(__file__).resolve().parents[2]
 LUA = ROOT / "scripts" / "bench" / "pay_status.lua"
@@ -119,10 +119,7 @@ def main() -> int:
         results = {"duration_s": args.duration, "connections": 32, **run(args, workdir)}
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    print(json.dumps(results, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
-    return 0
+    return finish(results, args.json)
 
 
 if __name__ == "__main__":

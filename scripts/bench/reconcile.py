@@ -80,6 +80,7 @@ from scripts.bench.reconcile_data import (
 )
 from scripts.bench.reconcile_load import bind_impact
 from scripts.bench.reconcile_phases import explain_reads, loop_stalls, phase_timers
+from scripts.bench.report import save_json
 from scripts.bench.watcher import bind_first, code_version, prepare_backend
 from scripts.devnet.anvil import Anvil
 
@@ -384,8 +385,7 @@ def main() -> int:
     for name, backend in results["backends"].items():
         if backend["reconcile"]["profile"]:
             print(f"\n{name}: cProfile of one run\n{backend['reconcile']['profile']}")
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    save_json(args.json, results)
     return 0
 
 

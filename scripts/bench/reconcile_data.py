@@ -24,7 +24,7 @@ from sqlalchemy import String, cast, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chains.evm.address import to_checksum_address
-from pool.deposits.ledger import deposit_id
+from pool.deposits.new_rows import deposit_id
 from pool.kit.clock import isoformat_z, utc_now
 from pool.kit.db import Database
 from pool.kit.secret_box import SecretBox

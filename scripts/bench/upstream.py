@@ -29,6 +29,7 @@ import httpx
 
 from scripts.bench.bind import addrpool, serving
 from scripts.bench.imports import write_file
+from scripts.bench.report import save_json
 
 ROOT = Path(__file__).resolve().parents[2]
 PORT_UPSTREAM, PORT_FRONT = 18781, 18782
@@ -136,8 +137,7 @@ def main() -> int:
         cells = [results[target][k] for k in ("median_ms", "p90_ms", "p99_ms", "max_ms")]
         print(f"| {target} | " + " | ".join(str(c) for c in cells) + " |")
     print(f"load (1/5/15 min) before {load_before}, after {results['load']['after']}")
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+    save_json(args.json, results)
     return 0
 
 

@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
 import os
 import random
 import shlex
@@ -51,6 +50,7 @@ from pool.kit.clock import utc_now
 from pool.kit.db import Database
 from scripts.bench.children import clean_env, run_measured
 from scripts.bench.imports import ADDRPOOL, PSQL, fresh_postgres, timed_import, write_file
+from scripts.bench.report import finish
 from scripts.bench.watcher_chain import (
     ChainFacts,
     build_chain,
@@ -373,11 +373,7 @@ def main() -> int:
         raise SystemExit("--bound cannot exceed --pool-recipients")
     with tempfile.TemporaryDirectory(prefix="addrpool-bench-watcher-") as tmp:
         results = run(args, Path(tmp))
-    text = report(results, args)
-    print(text)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
-    return 0
+    return finish(results, args.json, shown=report(results, args))
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ from pool.kit.db import Database
 from pool.kit.migrate import upgrade
 from scripts.bench.children import clean_env, run_measured
 from scripts.bench.imports import PSQL
+from scripts.bench.report import finish
 from scripts.bench.webhooks_latency import BLOCK_TIME, LatencyRun, deploy_usdt
 from scripts.bench.webhooks_latency import measure as measure_latency
 from scripts.bench.webhooks_report import report
@@ -353,10 +354,7 @@ def main() -> int:
     args = parse_args()
     with tempfile.TemporaryDirectory(prefix="addrpool-bench-webhooks-") as tmp:
         results = run(args, Path(tmp))
-    print(report(results, args))
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
-    return 0
+    return finish(results, args.json, shown=report(results, args))
 
 
 if __name__ == "__main__":

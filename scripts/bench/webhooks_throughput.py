@@ -39,7 +39,7 @@ from pool.kit.secret_box import secret_box
 from pool.kit.tables import delivery, delivery_attempt
 from pool.vocabulary import DEPOSIT_PENDING
 from pool.webhooks import endpoints as webhooks
-from pool.webhooks.deliveries_repository import Claimed
+from pool.webhooks.claims_repository import Claimed
 from pool.webhooks.delivery import DeliveryWorker
 from pool.webhooks.outbox import record_event
 

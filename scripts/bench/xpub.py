@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from chains.hd import derive_addresses, parse_extended_public_key
+from scripts.bench.report import finish
 
 ROOT = Path(__file__).resolve().parents[2]
 ADDRPOOL = str(ROOT / ".venv" / "bin" / "addrpool")
@@ -106,8 +107,7 @@ def main() -> int:
         print("verify", results["verify"], flush=True)
     finally:
         subprocess.run([*PSQL, "-d", "postgres", "-c", f"DROP DATABASE {database}"], check=True)
-    print(json.dumps(results, indent=2))
-    return 0
+    return finish(results)
 
 
 if __name__ == "__main__":

@@ -12,13 +12,14 @@ from sqlalchemy import func, select
 
 from pool.bindings import service as allocation
 from pool.deposits import ledger
+from pool.deposits.new_rows import ObservedTransfer
 from pool.kit.clock import utc_now
 from pool.kit.db import Database
 from pool.kit.tables import alert_transition, deposit, event
 from tests.fixtures.helpers import load_pool, usdt_transfer
 
 
-async def record(db: Database, transfers: list[ledger.ObservedTransfer]) -> ledger.LedgerChanges:
+async def record(db: Database, transfers: list[ObservedTransfer]) -> ledger.LedgerChanges:
     async with db.write() as conn:
         return await ledger.record_transfers(
             conn, chain_id="devnet", protocol="evm", transfers=transfers, now=utc_now()

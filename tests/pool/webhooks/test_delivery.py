@@ -275,7 +275,7 @@ async def _assert_failure_alerted(db: Database, delivery_id: str, code: str) -> 
 async def confirmed_deposit(db: Database) -> str:
     """A deposit recorded and confirmed by the ledger, as the watcher would do it."""
     from pool.bindings import service as allocation
-    from pool.deposits import ledger
+    from pool.deposits import ledger, new_rows
     from tests.fixtures.helpers import load_pool, usdt_transfer
 
     [address] = await load_pool(db, "evm", 1)
@@ -287,7 +287,7 @@ async def confirmed_deposit(db: Database) -> str:
         await ledger.record_transfers(
             conn, chain_id="devnet", protocol="evm", transfers=[transfer], now=utc_now()
         )
-        deposit_id = ledger.deposit_id("devnet", transfer.tx_hash, 0)
+        deposit_id = new_rows.deposit_id("devnet", transfer.tx_hash, 0)
         await ledger.confirm_deposits(
             conn, verified={deposit_id: transfer.block_hash}, now=utc_now()
         )
@@ -347,7 +347,7 @@ async def test_a_worker_that_dies_mid_attempt_is_replaced_after_its_lease(
 ) -> None:
     """A claim that never finishes (the process died) is claimed again once its lease ends;
     the receiver gets the same event id: at least once, deduplicated by the receiver."""
-    from pool.webhooks.deliveries_repository import claim_due
+    from pool.webhooks.claims_repository import claim_due
 
     receiver = receivers()
     endpoint_id, _ = await endpoint(db, settings, receiver.url, ["deposit.pending"])

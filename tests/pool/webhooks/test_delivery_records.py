@@ -13,18 +13,19 @@ from pool.kit.clock import utc_now
 from pool.kit.config import Settings
 from pool.kit.db import Database
 from pool.kit.tables import delivery, delivery_attempt
+from pool.webhooks import claims_repository as claims
 from pool.webhooks import deliveries_repository as repo
 from pool.webhooks.delivery_records import AttemptRecorder
 from tests.pool.webhooks.test_delivery import emit, endpoint
 
 
-async def claimed(db: Database, settings: Settings, count: int) -> list[repo.Claimed]:
+async def claimed(db: Database, settings: Settings, count: int) -> list[claims.Claimed]:
     endpoint_id, _ = await endpoint(db, settings, "http://127.0.0.1:9/hook", ["deposit.pending"])
     for n in range(count):
         await emit(db, data={"depositId": f"dep_{n}"})
     now = utc_now()
     async with db.write() as conn:
-        return await repo.claim_due(
+        return await claims.claim_due(
             conn,
             endpoint_id=endpoint_id,
             now=now,
@@ -33,7 +34,7 @@ async def claimed(db: Database, settings: Settings, count: int) -> list[repo.Cla
         )
 
 
-def succeeded(item: repo.Claimed) -> repo.Finished:
+def succeeded(item: claims.Claimed) -> repo.Finished:
     attempt = repo.Attempt(utc_now(), 200, 3, None, "ok")
     return repo.Finished(item, attempt, "succeeded", None)
 

@@ -15,16 +15,16 @@ from pool.kit.clock import utc_now
 from pool.kit.config import Settings
 from pool.kit.db import Database
 from pool.kit.tables import delivery
-from pool.webhooks import deliveries_repository as repo
+from pool.webhooks import claims_repository as claims
 from pool.webhooks import delivery as delivery_module
 from pool.webhooks.delivery import HELD_PER_ENDPOINT, UNRENEWED, DeliveryWorker
 from tests.pool.webhooks.test_delivery import Receiver, deliver_all, deliveries, emit, endpoint
 
 
-async def claim_one(db: Database, endpoint_id: str, lease: timedelta) -> repo.Claimed:
+async def claim_one(db: Database, endpoint_id: str, lease: timedelta) -> claims.Claimed:
     now = utc_now()
     async with db.write() as conn:
-        [claimed] = await repo.claim_due(
+        [claimed] = await claims.claim_due(
             conn, endpoint_id=endpoint_id, now=now, lease_until=now + lease, limit=1
         )
     return claimed
@@ -36,7 +36,7 @@ class AgedClaim:
 
     receiver: Receiver
     endpoint_id: str
-    claimed: repo.Claimed
+    claimed: claims.Claimed
 
 
 async def aged_claim(
@@ -65,7 +65,7 @@ async def test_a_fresh_claim_is_sent_without_renewing_its_lease(
         renewals.append(delivery_id)
         return True
 
-    monkeypatch.setattr(repo, "renew_lease", counted)
+    monkeypatch.setattr(claims, "renew_lease", counted)
     receiver = receivers()
     await endpoint(db, settings, receiver.url, ["deposit.pending"])
     await emit(db)
@@ -156,7 +156,7 @@ async def test_one_claim_serves_several_endpoints_each_up_to_its_room(
     now = utc_now()
     lease = now + timedelta(seconds=60)
     async with db.write() as conn:
-        claimed = await repo.claim_for_endpoints(
+        claimed = await claims.claim_for_endpoints(
             conn, rooms={first: 3, second: 1}, now=now, lease_until=lease
         )
     by_endpoint = {e: [c for c in claimed if c.endpoint_id == e] for e in (first, second)}
@@ -165,7 +165,7 @@ async def test_one_claim_serves_several_endpoints_each_up_to_its_room(
     assert seqs == sorted(seqs) and seqs[0] == min(c.event_seq for c in claimed)  # oldest first
     assert all(c.lease_until == lease for c in claimed)
     async with db.write() as conn:  # leased: a second claim gets only what is left
-        again = await repo.claim_for_endpoints(
+        again = await claims.claim_for_endpoints(
             conn, rooms={first: 10, second: 10}, now=utc_now(), lease_until=lease
         )
     assert {c.delivery_id for c in again}.isdisjoint({c.delivery_id for c in claimed})

@@ -18,7 +18,7 @@ from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
 from pool.bindings.references import get_reference
-from pool.deposits import ledger
+from pool.deposits import ledger, new_rows
 from pool.deposits.repository import DepositFilters, list_deposits
 from pool.kit.clock import utc_now
 from pool.kit.config import Settings
@@ -77,7 +77,7 @@ async def keep_recording_deposits(db: Database, addresses: list[str], traffic: T
             await ledger.record_transfers(
                 conn, chain_id="devnet", protocol="evm", transfers=[transfer], now=utc_now()
             )
-        traffic.deposits.append(ledger.deposit_id("devnet", transfer.tx_hash, 0))
+        traffic.deposits.append(new_rows.deposit_id("devnet", transfer.tx_hash, 0))
         n += 1
         await asyncio.sleep(0.005)
 

@@ -1,8 +1,8 @@
 """planner statistics for the address table, for pools imported before imports analysed it
 
 An import of 1,000+ addresses now ends with ANALYZE address on both databases (see
-pool.addresses.repository.refresh_statistics); a pool imported earlier gets its statistics here
-rather than at its next large import.
+pool.addresses.insert_repository.refresh_statistics); a pool imported earlier gets its statistics
+here rather than at its next large import.
 
 Revision ID: 0010
 Revises: 0009
