@@ -21,6 +21,7 @@ from api.rate_limits import RateLimiter, RateLimitHeaders
 from api.routes import (
     alerts,
     checkout,
+    console,
     deposits,
     health,
     metrics,
@@ -128,6 +129,7 @@ def create_app(
         health,
         pages,
         checkout,
+        console,
     ):
         app.include_router(module.router)
     install_bind_shortcut(app)

@@ -33,9 +33,14 @@ ApiScope = Literal[
     "webhooks:write",
     "orders:read",
     "orders:write",
+    "console:read",
+    "console:write",
     "admin",
 ]
 API_SCOPES: tuple[ApiScope, ...] = get_args(ApiScope)
+# The operator console (`/ui`): `console:read` signs in and reads, `console:write` acts.
+CONSOLE_READ: Final = "console:read"
+CONSOLE_WRITE: Final = "console:write"
 
 # An address's stored status: `allocated` is held by one pending order.
 AddressStatus = Literal["available", "bound", "allocated", "archived", "importing"]

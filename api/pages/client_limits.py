@@ -1,5 +1,6 @@
-"""How many orders one client address may create through the public checkout: a token bucket
-per address, in this process's memory (docs/configuration.md, `[checkout]`).
+"""How often one client address may do something on the public pages (create an order through
+a checkout, try to sign in to the console): a token bucket per address, in this process's memory
+(docs/configuration.md, `[checkout]` and `[console]`).
 
 With several API processes each counts what it serves (as the API keys' limits do). The cap of
 pending orders per link, kept in the database, is what bounds the pool whatever the processes
@@ -12,8 +13,6 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-
-from pool.kit.config import CheckoutSettings
 
 # Buckets kept at most; past it the full ones go, and if none is full all go (a moment's
 # leniency rather than unbounded memory under a flood of addresses).
@@ -28,10 +27,10 @@ class _Bucket:
 
 class ClientLimiter:
     def __init__(
-        self, settings: CheckoutSettings, *, clock: Callable[[], float] = time.monotonic
+        self, *, per_minute: int, burst: int, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self._burst = float(settings.client_burst)
-        self._per_second = settings.orders_per_client_per_minute / 60.0
+        self._burst = float(burst)
+        self._per_second = per_minute / 60.0
         self._clock = clock
         self._buckets: dict[str, _Bucket] = {}
 

@@ -14,6 +14,11 @@ import hashlib
 import hmac
 import time
 
+from fastapi import Request
+
+from api.context import AppContext
+from pool.kit.secret_box import secret_box
+
 # A payer may take a while to choose; a form older than this is rendered afresh.
 VALID_SECONDS = 2 * 60 * 60
 _MAC_BYTES = 16
@@ -42,3 +47,13 @@ class FormTokens:
     def _mac(self, slug: str, issued: int) -> str:
         digest = hmac.new(self._key, f"{slug}\n{issued}".encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest[:_MAC_BYTES]).decode().rstrip("=")
+
+
+def form_tokens(request: Request, ctx: AppContext) -> FormTokens:
+    """Made at the first checkout: the key file (SQLite) or ADDRPOOL_SECRET_KEY is needed only
+    by an instance that serves payment links."""
+    tokens: FormTokens | None = getattr(request.app.state, "form_tokens", None)
+    if tokens is None:
+        tokens = FormTokens(secret_box(ctx.settings).derive("checkout-form"))
+        request.app.state.form_tokens = tokens
+    return tokens

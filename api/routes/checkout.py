@@ -11,7 +11,6 @@ pending orders (pool.links.checkout). Refused, the page says when to try again.
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import RedirectResponse
@@ -19,13 +18,13 @@ from fastapi.responses import RedirectResponse
 from api.context import AppContext, context
 from api.pages import PAGE_HEADERS, checkout_page, message_page, sentence
 from api.pages.client_limits import ClientLimiter
-from api.pages.form_tokens import FormTokens
+from api.pages.form_tokens import form_tokens
+from api.pages.forms import posted_form, same_site
 from api.pages.i18n import Language, negotiate
 from api.routes.orders import base_url
 from api.routes.pages import HTML, PAGE_VARY, not_found
 from pool.kit.clock import utc_now
 from pool.kit.errors import InsufficientAddresses, ValidationFailed
-from pool.kit.secret_box import secret_box
 from pool.links.checkout import POOL_DRY_RETRY_SECONDS, LinkClosed, checkout, open_link
 from pool.links.records import LinkRow
 from pool.vocabulary import PROTOCOLS
@@ -34,8 +33,6 @@ router = APIRouter(include_in_schema=False)
 Ctx = Annotated[AppContext, Depends(context)]
 AcceptLanguage = Annotated[str | None, Header()]
 MAX_SLUG = 32
-MAX_FORM_BYTES = 4096
-FORM_TYPE = "application/x-www-form-urlencoded"
 CLOSED_SENTENCE = {
     "draft": "closed_draft",
     "archived": "closed_archived",
@@ -46,20 +43,13 @@ CLOSED_SENTENCE = {
 CLOSED_STATUS = {"draft": 404, "archived": 410, "expired": 410, "sold_out": 409}
 
 
-def _form_tokens(request: Request, ctx: AppContext) -> FormTokens:
-    """Made at the first checkout: the key file (SQLite) or ADDRPOOL_SECRET_KEY is needed only
-    by an instance that serves payment links."""
-    tokens: FormTokens | None = getattr(request.app.state, "form_tokens", None)
-    if tokens is None:
-        tokens = FormTokens(secret_box(ctx.settings).derive("checkout-form"))
-        request.app.state.form_tokens = tokens
-    return tokens
-
-
 def _client_limiter(request: Request, ctx: AppContext) -> ClientLimiter:
     limiter: ClientLimiter | None = getattr(request.app.state, "checkout_limiter", None)
     if limiter is None:
-        limiter = ClientLimiter(ctx.settings.checkout)
+        limits = ctx.settings.checkout
+        limiter = ClientLimiter(
+            per_minute=limits.orders_per_client_per_minute, burst=limits.client_burst
+        )
         request.app.state.checkout_limiter = limiter
     return limiter
 
@@ -98,7 +88,7 @@ async def checkout_form(
             link = await open_link(conn, slug, utc_now())
         except LinkClosed as closed:
             return _closed(closed, language, slug)
-    token = _form_tokens(request, ctx).issue(slug)
+    token = form_tokens(request, ctx).issue(slug)
     return _page(checkout_page(link, language=language, form_token=token))
 
 
@@ -109,11 +99,11 @@ async def checkout_submit(
     language = negotiate(accept_language)
     if len(slug) > MAX_SLUG or ctx.upstream is not None:
         return not_found(language)
-    form = await _form(request)
+    form = await posted_form(request)
     if (
         form is None
-        or not _same_site(request)
-        or not _form_tokens(request, ctx).valid(form.get("csrf"), slug)
+        or not same_site(request)
+        or not form_tokens(request, ctx).valid(form.get("csrf"), slug)
     ):
         page = message_page(
             language, title_key="closed_title", message=sentence(language, "form_expired")
@@ -167,41 +157,9 @@ async def _form_again(
             link: LinkRow = await open_link(conn, slug, utc_now())
         except LinkClosed as closed:
             return _closed(closed, language, slug)
-    token = _form_tokens(request, ctx).issue(slug)
+    token = form_tokens(request, ctx).issue(slug)
     chosen = int(choice) if choice.isdigit() and len(choice) < 4 else 0
     page = checkout_page(
         link, language=language, form_token=token, error=error, amount=amount[:80], chosen=chosen
     )
     return _page(page, 400)
-
-
-async def _form(request: Request) -> dict[str, str] | None:
-    """The posted form's fields (the first of each name), or None when it is not a small
-    url-encoded form of printable text."""
-    if request.headers.get("content-type", "").split(";")[0].strip().lower() != FORM_TYPE:
-        return None
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            return None
-    try:
-        parsed = parse_qs(body.decode("ascii"), max_num_fields=10, errors="strict")
-    except (UnicodeDecodeError, ValueError):
-        return None
-    fields = {name: values[0] for name, values in parsed.items()}
-    if any(not value.isprintable() for value in fields.values()):
-        return None
-    return fields
-
-
-def _same_site(request: Request) -> bool:
-    """Whether the browser says the post came from this site's own page. Browsers send
-    `Sec-Fetch-Site`; without it an `Origin` other than `null` must name this host."""
-    fetch_site = request.headers.get("sec-fetch-site")
-    if fetch_site is not None:
-        return fetch_site == "same-origin"
-    origin = request.headers.get("origin")
-    if origin is None or origin == "null":
-        return True
-    return urlsplit(origin).netloc == request.headers.get("host", "")

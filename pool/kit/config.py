@@ -42,6 +42,9 @@ from pool.kit.config_sections import (
     CheckoutSettings as CheckoutSettings,
 )
 from pool.kit.config_sections import (
+    ConsoleSettings as ConsoleSettings,
+)
+from pool.kit.config_sections import (
     HookSettings as HookSettings,
 )
 from pool.kit.config_sections import (
@@ -109,6 +112,7 @@ class Settings(BaseSettings):
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     orders: OrderSettings = Field(default_factory=OrderSettings)
     checkout: CheckoutSettings = Field(default_factory=CheckoutSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     # The base URL payers reach (https://pay.example.com): orders' `paymentUrl` starts with it.
     # Unset: the scheme and host of the request that created the order.
     public_url: str | None = None

@@ -152,6 +152,30 @@ class ReconcileSettings(BaseModel):
         return value
 
 
+class ConsoleSettings(BaseModel):
+    """The operator console (`[console]` in TOML, `ADDRPOOL_CONSOLE__*`; docs/configuration.md)."""
+
+    model_config = {"extra": "forbid", "hide_input_in_errors": True}
+
+    # How long a sign-in lasts: the session cookie's and the session row's expiry.
+    session_lifetime: timedelta = timedelta(hours=8)
+    # Sign-in attempts one client address may make, per API process (a burst, then a rate).
+    sign_ins_per_minute: int = Field(default=10, ge=1, le=10_000)
+    sign_in_burst: int = Field(default=5, ge=1, le=10_000)
+
+    @field_validator("session_lifetime", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return _seconds_or_iso(value)
+
+    @field_validator("session_lifetime")
+    @classmethod
+    def _bounded(cls, value: timedelta) -> timedelta:
+        if not timedelta(minutes=1) <= value <= timedelta(days=30):
+            raise ValueError("must be between 1 minute and 30 days (ISO 8601 such as PT8H)")
+        return value
+
+
 class CheckoutSettings(BaseModel):
     """Payment links' public checkout (`[checkout]` in TOML, `ADDRPOOL_CHECKOUT__*`): every
     order it creates holds a pool address, so strangers' use of it is bounded

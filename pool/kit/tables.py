@@ -509,6 +509,19 @@ api_key = Table(
     Column("revoked_at", UTCDateTime, nullable=True),
 )
 
+# A signed-in console browser: the SHA-256 of its cookie's token, never the token or the key.
+console_session = Table(
+    "console_session",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("api_key_id", Id, ForeignKey("api_key.id"), nullable=False),
+    Column("csrf", String(64), nullable=False),  # every form of the session carries it
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_console_session_expires_at", "expires_at"),
+)
+
 audit_log = Table(
     "audit_log",
     metadata,
