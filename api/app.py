@@ -22,6 +22,7 @@ from api.routes import (
     alerts,
     checkout,
     console,
+    console_records,
     deposits,
     health,
     metrics,
@@ -129,6 +130,7 @@ def create_app(
         health,
         pages,
         checkout,
+        console_records,  # before console: its catch-all answers every other /ui path
         console,
     ):
         app.include_router(module.router)

@@ -10,13 +10,12 @@ refused. Sign-in attempts are limited per client address.
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import RedirectResponse
 
 from api.console import STYLESHEET, bar_chart, render
+from api.console.access import COOKIE, SIGN_IN, csrf_ok, message, page, redirect, signed_in
 from api.context import AppContext, context
 from api.pages import PAGE_HEADERS
 from api.pages.client_limits import ClientLimiter
@@ -24,33 +23,12 @@ from api.pages.form_tokens import form_tokens
 from api.pages.forms import posted_form, same_site
 from pool.console import service as console
 from pool.console.overview import overview
-from pool.console.service import Session
 from pool.kit.clock import utc_now
 from pool.kit.errors import Forbidden, Unauthorized
 
 router = APIRouter(include_in_schema=False)
 Ctx = Annotated[AppContext, Depends(context)]
-HTML = "text/html; charset=utf-8"
-COOKIE = "addrpool_console"
-SIGN_IN = "/ui/sign-in"
 SIGN_IN_FORM = "console-sign-in"  # what the sign-in form's token is bound to
-MAX_TOKEN = 100
-
-
-def _page(html: str, status: int = 200) -> Response:
-    return Response(html, status_code=status, media_type=HTML, headers=PAGE_HEADERS)
-
-
-def _to(path: str) -> RedirectResponse:
-    return RedirectResponse(path, status_code=303, headers=PAGE_HEADERS)
-
-
-async def _session(request: Request, ctx: AppContext) -> Session | None:
-    token = request.cookies.get(COOKIE)
-    if not token or len(token) > MAX_TOKEN:
-        return None
-    async with ctx.db.read() as conn:
-        return await console.session_of(conn, token=token, now=utc_now())
 
 
 def _limiter(request: Request, ctx: AppContext) -> ClientLimiter:
@@ -62,19 +40,19 @@ def _limiter(request: Request, ctx: AppContext) -> ClientLimiter:
     return limiter
 
 
-def _sign_in_page(
+def _sign_inpage(
     request: Request, ctx: AppContext, *, error: str | None = None, status: int = 200
 ) -> Response:
     token = form_tokens(request, ctx).issue(SIGN_IN_FORM)
     html = render("sign_in.html", session=None, form_token=token, error=error)
-    return _page(html, status)
+    return page(html, status)
 
 
 @router.get(SIGN_IN)
 async def sign_in_form(request: Request, ctx: Ctx) -> Response:
-    if await _session(request, ctx) is not None:
-        return _to("/ui")
-    return _sign_in_page(request, ctx)
+    if await signed_in(request, ctx) is not None:
+        return redirect("/ui")
+    return _sign_inpage(request, ctx)
 
 
 @router.post(SIGN_IN)
@@ -85,12 +63,10 @@ async def sign_in(request: Request, ctx: Ctx) -> Response:
         or not same_site(request)
         or not form_tokens(request, ctx).valid(form.get("csrf"), SIGN_IN_FORM)
     ):
-        return _sign_in_page(
-            request, ctx, error="This form has expired: sign in again.", status=403
-        )
+        return _sign_inpage(request, ctx, error="This form has expired: sign in again.", status=403)
     wait = _limiter(request, ctx).take(request.client.host if request.client else "")
     if wait:
-        return _sign_in_page(
+        return _sign_inpage(
             request, ctx, error=f"Too many attempts: try again in {wait} s.", status=429
         )
     now = utc_now()
@@ -103,8 +79,8 @@ async def sign_in(request: Request, ctx: Ctx) -> Response:
             lifetime=ctx.settings.console.session_lifetime,
         )
     except (Unauthorized, Forbidden) as refused:
-        return _sign_in_page(request, ctx, error=refused.message, status=refused.status)
-    response = _to("/ui")
+        return _sign_inpage(request, ctx, error=refused.message, status=refused.status)
+    response = redirect("/ui")
     response.set_cookie(
         COOKIE,
         token,
@@ -119,30 +95,18 @@ async def sign_in(request: Request, ctx: Ctx) -> Response:
 
 @router.post("/ui/sign-out")
 async def sign_out(request: Request, ctx: Ctx) -> Response:
-    session = await _session(request, ctx)
+    session = await signed_in(request, ctx)
     form = await posted_form(request)
     if session is None:
-        return _to(SIGN_IN)
-    if form is None or not same_site(request) or not _csrf_ok(form.get("csrf"), session):
-        return _page(
-            render(
-                "message.html",
-                session=session,
-                title="Refused",
-                message="This form has expired: reload the page.",
-            ),
-            403,
-        )
+        return redirect(SIGN_IN)
+    if form is None or not same_site(request) or not csrf_ok(form.get("csrf"), session):
+        return message(session, ctx, "Refused", "This form has expired: reload the page.", 403)
     await console.sign_out(ctx.db, token=request.cookies[COOKIE], session=session, now=utc_now())
-    response = _to(SIGN_IN)
+    response = redirect(SIGN_IN)
     response.delete_cookie(
         COOKIE, path="/ui", httponly=True, samesite="strict", secure=_over_https(request, ctx)
     )
     return response
-
-
-def _csrf_ok(presented: str | None, session: Session) -> bool:
-    return bool(presented) and hmac.compare_digest(str(presented).encode(), session.csrf.encode())
 
 
 def _over_https(request: Request, ctx: AppContext) -> bool:
@@ -151,10 +115,10 @@ def _over_https(request: Request, ctx: AppContext) -> bool:
 
 
 @router.get("/ui")
-async def overview_page(request: Request, ctx: Ctx) -> Response:
-    session = await _session(request, ctx)
+async def overviewpage(request: Request, ctx: Ctx) -> Response:
+    session = await signed_in(request, ctx)
     if session is None:
-        return _to(SIGN_IN)
+        return redirect(SIGN_IN)
     async with ctx.db.read() as conn:
         shown = await overview(conn, now=utc_now(), alerts=ctx.settings.alerts)
     charts = [
@@ -177,7 +141,7 @@ async def overview_page(request: Request, ctx: Ctx) -> Response:
         report=shown.report,
         endpoints=shown.endpoints,
     )
-    return _page(html)
+    return page(html)
 
 
 @router.get("/ui/static/console.css")
@@ -188,14 +152,7 @@ async def stylesheet() -> Response:
 
 @router.get("/ui/{anything:path}")
 async def no_such_page(request: Request, ctx: Ctx) -> Response:
-    session = await _session(request, ctx)
+    session = await signed_in(request, ctx)
     if session is None:
-        return _to(SIGN_IN)
-    html = render(
-        "message.html",
-        session=session,
-        network=ctx.settings.network,
-        title="Not found",
-        message="There is no such page in the console.",
-    )
-    return _page(html, 404)
+        return redirect(SIGN_IN)
+    return message(session, ctx, "Not found", "There is no such page in the console.", 404)

@@ -177,11 +177,21 @@ async def get_delivery(conn: AsyncConnection, delivery_id: str) -> DeliveryRow |
     return DeliveryRow(*row) if row is not None else None
 
 
-async def requeue(conn: AsyncConnection, *, now: datetime, delivery_id: str | None = None) -> int:
-    """Failed deliveries (one, or all) back to pending, due now, with a fresh retry budget."""
-    statement = update(delivery).where(delivery.c.status == DELIVERY_FAILED)
+async def requeue(
+    conn: AsyncConnection,
+    *,
+    now: datetime,
+    delivery_id: str | None = None,
+    endpoint_id: str | None = None,
+    statuses: Sequence[str] = (DELIVERY_FAILED,),
+) -> int:
+    """Deliveries in `statuses` (failed ones by default; one, an endpoint's, or all) back to
+    pending, due now, with a fresh retry budget."""
+    statement = update(delivery).where(delivery.c.status.in_(list(statuses)))
     if delivery_id is not None:
         statement = statement.where(delivery.c.id == delivery_id)
+    if endpoint_id is not None:
+        statement = statement.where(delivery.c.endpoint_id == endpoint_id)
     result = await conn.execute(
         statement.values(
             status=DELIVERY_PENDING, next_attempt_at=now, retry_from=now, completed_at=None

@@ -10,13 +10,13 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 
 from pool.alerts.repository import fire_alert
 from pool.keys import service as keys
 from pool.kit.clock import utc_now
 from pool.kit.db import Database
-from pool.kit.tables import audit_log, console_session
+from pool.kit.tables import audit_log, console_session, delivery, delivery_attempt
 from tests.api.test_payment_page import Page
 from tests.fixtures.helpers import auth, load_pool, make_key
 
@@ -194,3 +194,126 @@ async def test_the_overview_shows_what_the_api_answers(
     today = utc_now().date().isoformat()
     assert f"<title>{today}: 3</title>" in page
     assert "3 in 30 days" in page
+
+
+async def _delivery(client: httpx.AsyncClient, db: Database, admin_key: str, status: str) -> str:
+    """A delivery of a test event to a new endpoint, left `status` after one attempt."""
+    endpoint = await client.post(
+        "/api/v1/webhooks/endpoints",
+        json={"url": "http://127.0.0.1:9/hook", "events": ["deposit.confirmed"]},
+        headers=auth(admin_key),
+    )
+    endpoint_id = endpoint.json()["data"]["id"]
+    sent = await client.post(
+        f"/api/v1/webhooks/endpoints/{endpoint_id}/test", headers=auth(admin_key)
+    )
+    assert sent.status_code == 202, sent.text
+    async with db.write() as conn:
+        delivery_id = await conn.scalar(
+            select(delivery.c.id).where(delivery.c.endpoint_id == endpoint_id)
+        )
+        code = 200 if status == "succeeded" else 500
+        await conn.execute(
+            update(delivery)
+            .where(delivery.c.id == delivery_id)
+            .values(status=status, attempts=1, last_status_code=code, completed_at=utc_now())
+        )
+        await conn.execute(
+            insert(delivery_attempt).values(
+                delivery_id=delivery_id,
+                attempted_at=utc_now(),
+                status_code=code,
+                latency_ms=12,
+                response_body="<h1>receiver says</h1>" + "x" * 2000,
+            )
+        )
+    return str(delivery_id)
+
+
+async def _status_of(db: Database, delivery_id: str) -> str:
+    async with db.read() as conn:
+        return str(await conn.scalar(select(delivery.c.status).where(delivery.c.id == delivery_id)))
+
+
+async def test_the_webhooks_pages_show_deliveries_and_their_attempts(
+    client, db: Database, console_key: str, admin_key: str
+) -> None:
+    failed = await _delivery(client, db, admin_key, "failed")
+    await sign_in(client, console_key)
+    listed = await client.get("/ui/webhooks?status=failed")
+    assert listed.status_code == 200 and failed in listed.text
+    assert "http://127.0.0.1:9/hook" in listed.text
+    one = await client.get(f"/ui/webhooks/deliveries/{failed}")
+    assert one.status_code == 200 and "500" in one.text
+    assert "&lt;h1&gt;receiver says&lt;/h1&gt;" in one.text  # the receiver's answer, escaped
+    assert "x" * 300 not in one.text  # an excerpt
+    assert "Redeliver" not in one.text  # a read-only key sees no action
+    missing = await client.get("/ui/webhooks/deliveries/dlv_nope")
+    assert missing.status_code == 404
+
+
+async def test_a_read_only_key_cannot_act(
+    client, db: Database, console_key: str, admin_key: str
+) -> None:
+    failed = await _delivery(client, db, admin_key, "failed")
+    await sign_in(client, console_key)
+    page = await client.get("/ui")
+    response = await client.post(
+        f"/ui/webhooks/deliveries/{failed}/redeliver",
+        data={"csrf": hidden_token(page.text), "reason": "customer asked"},
+        headers=SAME_ORIGIN,
+    )
+    assert response.status_code == 403 and "console:write" in response.text
+    assert await _status_of(db, failed) == "failed"
+
+
+async def test_redeliver_sends_a_succeeded_delivery_again_and_records_why(
+    client, db: Database, admin_key: str
+) -> None:
+    succeeded = await _delivery(client, db, admin_key, "succeeded")
+    writer = await make_key(db, scopes=["console:read", "console:write"])
+    await sign_in(client, writer)
+    token = hidden_token((await client.get("/ui")).text)
+    url = f"/ui/webhooks/deliveries/{succeeded}/redeliver"
+    no_reason = await client.post(url, data={"csrf": token, "reason": " "}, headers=SAME_ORIGIN)
+    forged = await client.post(url, data={"csrf": "x", "reason": "r"}, headers=SAME_ORIGIN)
+    assert (no_reason.status_code, forged.status_code) == (400, 403)
+    assert await _status_of(db, succeeded) == "succeeded"
+    done = await client.post(
+        url, data={"csrf": token, "reason": "receiver lost its database"}, headers=SAME_ORIGIN
+    )
+    assert done.status_code == 303 and done.headers["location"].endswith(succeeded)
+    assert await _status_of(db, succeeded) == "pending"
+    again = await client.post(url, data={"csrf": token, "reason": "twice"}, headers=SAME_ORIGIN)
+    assert again.status_code == 409  # pending: on its way already
+    async with db.read() as conn:
+        [record] = (
+            await conn.execute(
+                select(audit_log.c.actor, audit_log.c.subject, audit_log.c.details).where(
+                    audit_log.c.action == "delivery.redeliver"
+                )
+            )
+        ).all()
+    assert record.subject == succeeded and record.actor.startswith("key:")
+    assert record.details == {"reason": "receiver lost its database", "via": "console"}
+    audit = await client.get("/ui/audit")
+    assert "delivery.redeliver" in audit.text and "receiver lost its database" in audit.text
+
+
+async def test_retry_failed_requeues_only_that_endpoints_failures(
+    client, db: Database, admin_key: str
+) -> None:
+    mine = await _delivery(client, db, admin_key, "failed")
+    other = await _delivery(client, db, admin_key, "failed")
+    async with db.read() as conn:
+        endpoint_id = await conn.scalar(select(delivery.c.endpoint_id).where(delivery.c.id == mine))
+    writer = await make_key(db, scopes=["admin"])
+    await sign_in(client, writer)
+    token = hidden_token((await client.get("/ui")).text)
+    done = await client.post(
+        f"/ui/webhooks/endpoints/{endpoint_id}/retry-failed",
+        data={"csrf": token, "reason": "receiver fixed"},
+        headers=SAME_ORIGIN,
+    )
+    assert done.status_code == 303
+    assert (await _status_of(db, mine), await _status_of(db, other)) == ("pending", "failed")

@@ -1,0 +1,168 @@
+"""The console's record pages and their actions (docs/operations.md, The console): webhook
+endpoints and deliveries (each with its attempts; redeliver one, a succeeded one included, or
+all failed ones of an endpoint) and the audit log. Every action needs `console:write` and a
+reason, and is written to the audit log with the key that did it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+
+from api.console import render
+from api.console.access import SIGN_IN, acting_form, message, page, redirect, signed_in
+from api.context import AppContext, context
+from pool.console.activity_repository import attempts_of, audit_page
+from pool.console.service import Session
+from pool.kit.clock import isoformat_z, utc_now
+from pool.kit.errors import AddrpoolError
+from pool.kit.paging import pagination
+from pool.vocabulary import DELIVERY_STATUSES
+from pool.webhooks import endpoints_repository as hooks
+from pool.webhooks import retries
+from pool.webhooks.endpoints import list_endpoints
+from pool.webhooks.events_repository import insert_audit
+from pool.webhooks.views import delivery_view, endpoint_view
+
+router = APIRouter(include_in_schema=False)
+Ctx = Annotated[AppContext, Depends(context)]
+PER_PAGE = 50
+Id = Annotated[str, Path(max_length=32, pattern=r"^[A-Za-z0-9_]+$")]
+PageNumber = Annotated[int, Query(ge=1, le=100_000)]
+
+
+def _render(template: str, session: Session, ctx: AppContext, here: str, **values: Any) -> Response:
+    return page(
+        render(template, session=session, here=here, network=ctx.settings.network, **values)
+    )
+
+
+@router.get("/ui/webhooks")
+async def webhooks_page(
+    request: Request,
+    ctx: Ctx,
+    endpoint: Annotated[str | None, Query(max_length=32)] = None,
+    status: Annotated[str | None, Query(max_length=16)] = None,
+    event_type: Annotated[str | None, Query(alias="eventType", max_length=64)] = None,
+    page_number: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
+) -> Response:
+    session = await signed_in(request, ctx)
+    if session is None:
+        return redirect(SIGN_IN)
+    if status is not None and status not in DELIVERY_STATUSES:
+        status = None  # a filter the page never offers: show every status
+    async with ctx.db.read() as conn:
+        endpoints = await list_endpoints(conn)
+        rows, total = await hooks.list_deliveries(
+            conn,
+            endpoint_id=endpoint or None,
+            status=status,
+            event_type=event_type or None,
+            offset=(page_number - 1) * PER_PAGE,
+            limit=PER_PAGE,
+        )
+    return _render(
+        "webhooks.html",
+        session,
+        ctx,
+        "/ui/webhooks",
+        endpoints=[endpoint_view(e) for e in endpoints],
+        deliveries=[delivery_view(r) for r in rows],
+        pages=pagination(page=page_number, limit=PER_PAGE, total=total),
+        filters={"endpoint": endpoint or "", "status": status or "", "eventType": event_type or ""},
+        statuses=DELIVERY_STATUSES,
+    )
+
+
+@router.get("/ui/webhooks/deliveries/{delivery_id}")
+async def delivery_page(request: Request, ctx: Ctx, delivery_id: Id) -> Response:
+    session = await signed_in(request, ctx)
+    if session is None:
+        return redirect(SIGN_IN)
+    async with ctx.db.read() as conn:
+        found = await hooks.get_delivery(conn, delivery_id)
+        attempts = await attempts_of(conn, delivery_id) if found else []
+    if found is None:
+        return message(session, ctx, "Not found", f"No delivery {delivery_id}.", 404)
+    return _render(
+        "delivery.html",
+        session,
+        ctx,
+        "/ui/webhooks",
+        delivery=delivery_view(found),
+        attempts=[{**asdict(a), "at": isoformat_z(a.attempted_at)} for a in attempts],
+    )
+
+
+@router.post("/ui/webhooks/deliveries/{delivery_id}/redeliver")
+async def redeliver(request: Request, ctx: Ctx, delivery_id: Id) -> Response:
+    async def act(conn: Any, session: Session, reason: str) -> str:
+        await retries.redeliver(conn, delivery_id, now=utc_now())
+        await _audit(conn, session, "delivery.redeliver", delivery_id, reason)
+        return f"/ui/webhooks/deliveries/{delivery_id}"
+
+    return await _act(request, ctx, act)
+
+
+@router.post("/ui/webhooks/endpoints/{endpoint_id}/retry-failed")
+async def retry_failed(request: Request, ctx: Ctx, endpoint_id: Id) -> Response:
+    async def act(conn: Any, session: Session, reason: str) -> str:
+        count = await retries.retry_failed_of_endpoint(conn, endpoint_id, now=utc_now())
+        await _audit(conn, session, "delivery.retry_failed", endpoint_id, reason, count=count)
+        return f"/ui/webhooks?endpoint={endpoint_id}&status=pending"
+
+    return await _act(request, ctx, act)
+
+
+async def _act(request: Request, ctx: AppContext, act: Any) -> Response:
+    """Run an action in one transaction with its audit record; then back to the page it
+    changed (303), or the refusal."""
+    session = await signed_in(request, ctx)
+    if session is None:
+        return redirect(SIGN_IN)
+    form = await acting_form(request, ctx, session)
+    if isinstance(form, Response):
+        return form
+    reason = form["reason"].strip()[:500]
+    try:
+        async with ctx.db.write() as conn:
+            to = await act(conn, session, reason)
+    except AddrpoolError as refused:
+        return message(session, ctx, "Refused", refused.message, refused.status)
+    return redirect(to)
+
+
+async def _audit(
+    conn: Any, session: Session, action: str, subject: str, reason: str, **details: Any
+) -> None:
+    await insert_audit(
+        conn,
+        actor=session.actor,
+        action=action,
+        subject=subject,
+        details={"reason": reason, "via": "console", **details},
+        now=utc_now(),
+    )
+
+
+@router.get("/ui/audit")
+async def audit_log_page(
+    request: Request,
+    ctx: Ctx,
+    page_number: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
+) -> Response:
+    session = await signed_in(request, ctx)
+    if session is None:
+        return redirect(SIGN_IN)
+    async with ctx.db.read() as conn:
+        records, total = await audit_page(conn, offset=(page_number - 1) * PER_PAGE, limit=PER_PAGE)
+    shown = [{**r, "at": isoformat_z(r["at"])} for r in records]
+    return _render(
+        "audit.html",
+        session,
+        ctx,
+        "/ui/audit",
+        records=shown,
+        pages=pagination(page=page_number, limit=PER_PAGE, total=total),
+    )
