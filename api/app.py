@@ -22,6 +22,7 @@ from api.routes import (
     alerts,
     checkout,
     console,
+    console_deposits,
     console_records,
     deposits,
     health,
@@ -131,6 +132,7 @@ def create_app(
         pages,
         checkout,
         console_records,  # before console: its catch-all answers every other /ui path
+        console_deposits,
         console,
     ):
         app.include_router(module.router)

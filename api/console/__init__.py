@@ -19,7 +19,12 @@ STYLESHEET_VERSION = hashlib.sha256(STYLESHEET).hexdigest()[:12]
 CSS_URL = f"/ui/static/console.css?v={STYLESHEET_VERSION}"
 _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True))
 
-NAV = (("/ui", "Overview"), ("/ui/webhooks", "Webhooks"), ("/ui/audit", "Audit log"))
+NAV = (
+    ("/ui", "Overview"),
+    ("/ui/deposits", "Deposits"),
+    ("/ui/webhooks", "Webhooks"),
+    ("/ui/audit", "Audit log"),
+)
 
 
 def render(

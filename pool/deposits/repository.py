@@ -46,6 +46,11 @@ class DepositFilters:
     currency: str | None = None
     address: str | None = None
     deposit_id: str | None = None
+    # The console's filters besides the API's.
+    unattributed: bool = False  # no binding and no order took it
+    late: bool = False
+    detected_after: datetime | None = None
+    detected_before: datetime | None = None
 
 
 def deposits_query(filters: DepositFilters) -> Select[Any]:
@@ -85,7 +90,20 @@ def deposits_query(filters: DepositFilters) -> Select[Any]:
     for column, value in conditions.items():
         if value is not None:
             statement = statement.where(column == value)
+    if filters.unattributed:
+        statement = statement.where(deposit.c.binding_id.is_(None), deposit.c.order_id.is_(None))
+    if filters.late:
+        statement = statement.where(deposit.c.late.is_(True))
+    if filters.detected_after is not None:
+        statement = statement.where(deposit.c.detected_at >= filters.detected_after)
+    if filters.detected_before is not None:
+        statement = statement.where(deposit.c.detected_at < filters.detected_before)
     return statement
+
+
+def deposits_in_order(filters: DepositFilters) -> Select[Any]:
+    """The listing's statement, newest first (a page of it, or all of it for an export)."""
+    return deposits_query(filters).order_by(deposit.c.detected_at.desc(), deposit.c.id)
 
 
 async def list_deposits(
@@ -93,7 +111,7 @@ async def list_deposits(
 ) -> tuple[list[DepositRow], int]:
     listing = deposits_query(filters)
     total = await conn.scalar(select(func.count()).select_from(listing.subquery()))
-    page = listing.order_by(deposit.c.detected_at.desc(), deposit.c.id).offset(offset).limit(limit)
+    page = deposits_in_order(filters).offset(offset).limit(limit)
     rows = [DepositRow(*row) for row in (await conn.execute(page)).all()]
     return rows, int(total or 0)
 

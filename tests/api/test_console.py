@@ -4,7 +4,9 @@ session cookie, the overview's numbers equal the API's, and everything that must
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import re
 from typing import Any
 
@@ -16,9 +18,9 @@ from pool.alerts.repository import fire_alert
 from pool.keys import service as keys
 from pool.kit.clock import utc_now
 from pool.kit.db import Database
-from pool.kit.tables import audit_log, console_session, delivery, delivery_attempt
+from pool.kit.tables import audit_log, console_session, delivery, delivery_attempt, deposit
 from tests.api.test_payment_page import Page
-from tests.fixtures.helpers import auth, load_pool, make_key
+from tests.fixtures.helpers import add_deposit, auth, load_pool, make_key
 
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
 
@@ -317,3 +319,56 @@ async def test_retry_failed_requeues_only_that_endpoints_failures(
     )
     assert done.status_code == 303
     assert (await _status_of(db, mine), await _status_of(db, other)) == ("pending", "failed")
+
+
+async def _bound_deposits(client: httpx.AsyncClient, db: Database, admin_key: str) -> None:
+    """dep_1 and dep_2 to `-tricky` (a reference a spreadsheet would read as a formula),
+    dep_3 pending to `user_b`, dep_4 unattributed (its binding taken away)."""
+    await load_pool(db, "evm", 3)
+    for reference in ("-tricky", "user_b", "user_c"):
+        bound = await client.post(
+            "/api/v1/deposits/bind",
+            json={"depositReference": reference, "protocol": "evm"},
+            headers=auth(admin_key),
+        )
+        assert bound.status_code == 201
+    await add_deposit(db, "-tricky", n=1, amount=5_000_000)
+    await add_deposit(db, "-tricky", n=2, amount=7_250_000)
+    await add_deposit(db, "user_b", n=3, status="pending")
+    await add_deposit(db, "user_c", n=4)
+    async with db.write() as conn:
+        await conn.execute(update(deposit).where(deposit.c.id == "dep_4").values(binding_id=None))
+
+
+async def test_the_deposits_page_filters_and_exports_what_it_shows(
+    client, db: Database, console_key: str, admin_key: str
+) -> None:
+    await _bound_deposits(client, db, admin_key)
+    await sign_in(client, console_key)
+    every = await client.get("/ui/deposits")
+    assert every.status_code == 200
+    assert set(re.findall(r'data-deposit="(dep_\d)"', every.text)) == {
+        "dep_1",
+        "dep_2",
+        "dep_3",
+        "dep_4",
+    }
+    pending = await client.get("/ui/deposits?status=pending")
+    assert re.findall(r'data-deposit="(dep_\d)"', pending.text) == ["dep_3"]
+    loose = await client.get("/ui/deposits?unattributed=on")
+    assert re.findall(r'data-deposit="(dep_\d)"', loose.text) == ["dep_4"]
+    future = await client.get("/ui/deposits?from=2999-01-01")
+    assert "No deposit matches." in future.text
+
+    exported = await client.get("/ui/deposits.csv?reference=-tricky")
+    assert exported.status_code == 200
+    assert exported.headers["content-type"] == "text/csv; charset=utf-8"
+    assert "attachment" in exported.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert sorted(r["depositId"] for r in rows) == ["dep_1", "dep_2"]
+    assert {r["depositReference"] for r in rows} == {"'-tricky"}  # never a formula
+    assert sorted(r["amount"] for r in rows) == ["5", "7.25"]
+    signed_out = await httpx.AsyncClient(
+        transport=client._transport, base_url="http://addrpool.test"
+    ).get("/ui/deposits.csv")
+    assert signed_out.status_code == 303  # no session, no export
