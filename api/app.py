@@ -23,6 +23,8 @@ from api.routes import (
     checkout,
     console,
     console_deposits,
+    console_operations,
+    console_payments,
     console_records,
     deposits,
     health,
@@ -133,6 +135,8 @@ def create_app(
         checkout,
         console_records,  # before console: its catch-all answers every other /ui path
         console_deposits,
+        console_payments,
+        console_operations,
         console,
     ):
         app.include_router(module.router)

@@ -22,7 +22,12 @@ _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoesc
 NAV = (
     ("/ui", "Overview"),
     ("/ui/deposits", "Deposits"),
+    ("/ui/references", "References"),
+    ("/ui/orders", "Orders"),
     ("/ui/webhooks", "Webhooks"),
+    ("/ui/alerts", "Alerts"),
+    ("/ui/reconciliation", "Reconciliation"),
+    ("/ui/pool", "Address pool"),
     ("/ui/audit", "Audit log"),
 )
 

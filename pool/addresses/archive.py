@@ -20,18 +20,27 @@ def protocol_by_shape(address: str) -> Protocol:
 
 
 async def archive_address(
-    db: Database, parsed: ParsedAddress, *, archived: bool, actor: str
+    db: Database, parsed: ParsedAddress, *, archived: bool, actor: str, reason: str | None = None
 ) -> None:
-    """Archive (or, `archived=False`, make available again) one address, in its own write."""
+    """Archive (or, `archived=False`, make available again) one address, in its own write;
+    `reason` goes to the audit log with it."""
 
     async def work(conn: AsyncConnection) -> None:
-        await change_archived(conn, parsed=parsed, archived=archived, actor=actor, now=utc_now())
+        await change_archived(
+            conn, parsed=parsed, archived=archived, actor=actor, now=utc_now(), reason=reason
+        )
 
     await db.run_write(work)
 
 
 async def change_archived(
-    conn: AsyncConnection, *, parsed: ParsedAddress, archived: bool, actor: str, now: datetime
+    conn: AsyncConnection,
+    *,
+    parsed: ParsedAddress,
+    archived: bool,
+    actor: str,
+    now: datetime,
+    reason: str | None = None,
 ) -> None:
     address_id = await find_address_id(conn, protocol=parsed.protocol, text=parsed.text)
     if address_id is None:
@@ -48,4 +57,7 @@ async def change_archived(
             code="ADDRESS_ALLOCATED",
         )
     action = "address.archive" if archived else "address.unarchive"
-    await insert_audit(conn, actor=actor, action=action, subject=parsed.text, details=None, now=now)
+    details = None if reason is None else {"reason": reason, "via": "console"}
+    await insert_audit(
+        conn, actor=actor, action=action, subject=parsed.text, details=details, now=now
+    )

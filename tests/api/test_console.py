@@ -19,8 +19,10 @@ from pool.keys import service as keys
 from pool.kit.clock import utc_now
 from pool.kit.db import Database
 from pool.kit.tables import audit_log, console_session, delivery, delivery_attempt, deposit
+from pool.reconciliation.repository import save_report
 from tests.api.test_payment_page import Page
 from tests.fixtures.helpers import add_deposit, auth, load_pool, make_key
+from tests.fixtures.orders import order_body
 
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
 
@@ -372,3 +374,102 @@ async def test_the_deposits_page_filters_and_exports_what_it_shows(
         transport=client._transport, base_url="http://addrpool.test"
     ).get("/ui/deposits.csv")
     assert signed_out.status_code == 303  # no session, no export
+
+
+async def test_every_page_of_the_console_answers_with_its_records(
+    orders_client, db: Database, admin_key: str
+) -> None:
+    """Each page of the navigation, with something in it; unknown records are 404 pages."""
+    client = orders_client
+    await load_pool(db, "evm", 4)
+    bound = await client.post(
+        "/api/v1/deposits/bind",
+        json={"depositReference": "user_42", "protocol": "evm"},
+        headers=auth(admin_key),
+    )
+    assert bound.status_code == 201
+    await add_deposit(db, "user_42", n=1)
+    order = await client.post("/api/v1/orders", json=order_body("shop_7"), headers=auth(admin_key))
+    order_id = order.json()["data"]["orderId"]
+    async with db.write() as conn:
+        await save_report(
+            conn,
+            started_at=utc_now(),
+            finished_at=utc_now(),
+            since=utc_now(),
+            summary={"discrepancies": 1, "counts": {"order_underpaid": 1}},
+            items=[
+                {
+                    "category": "order_underpaid",
+                    "severity": "critical",
+                    "orderId": order_id,
+                    "depositId": None,
+                    "chainId": "ethereum-sepolia",
+                    "txHash": None,
+                    "blockNumber": None,
+                    "detail": "completed with 0 of 10.5 USDT",
+                },
+            ],
+        )
+        await fire_alert(
+            conn,
+            kind="watcher_stalled",
+            subject="watcher_stalled:ethereum-sepolia",
+            severity="critical",
+            value="120",
+            details=None,
+            now=utc_now(),
+        )
+    await sign_in(client, await make_key(db, scopes=["console:read"]))
+    expected = {
+        "/ui/deposits": "user_42",
+        "/ui/references?search=user": "user_42",
+        "/ui/references/user_42?protocol=evm": "Binding history",
+        "/ui/orders?status=pending": "shop_7",
+        f"/ui/orders/{order_id}": "10.5 USDT on ethereum-sepolia",
+        "/ui/alerts?state=firing": "watcher_stalled:ethereum-sepolia",
+        "/ui/reconciliation": "completed with 0 of 10.5 USDT",
+        "/ui/pool?status=allocated": "allocated",
+        "/ui/audit": "console.sign_in",
+    }
+    for path, shown in expected.items():
+        response = await client.get(path)
+        assert response.status_code == 200, path
+        assert shown in response.text, path
+    reconciliation = (await client.get("/ui/reconciliation")).text
+    assert f'href="/ui/orders/{order_id}"' in reconciliation
+    for missing in ("/ui/orders/ord_nope", "/ui/references/nobody"):
+        assert (await client.get(missing)).status_code == 404
+
+
+async def test_archiving_from_the_console_needs_write_and_a_reason(
+    client, db: Database, console_key: str
+) -> None:
+    [first, *_] = await load_pool(db, "evm", 2)
+    await sign_in(client, console_key)
+    token = hidden_token((await client.get("/ui/pool")).text)
+    form = {
+        "csrf": token,
+        "protocol": "evm",
+        "address": first,
+        "action": "archive",
+        "reason": "key compromised",
+    }
+    read_only = await client.post("/ui/pool/archive", data=form, headers=SAME_ORIGIN)
+    assert read_only.status_code == 403
+    await client.post("/ui/sign-out", data={"csrf": token}, headers=SAME_ORIGIN)
+    await sign_in(client, await make_key(db, scopes=["console:read", "console:write"]))
+    token = hidden_token((await client.get("/ui/pool")).text)
+    bad = await client.post(
+        "/ui/pool/archive", data={**form, "csrf": token, "address": "0x123"}, headers=SAME_ORIGIN
+    )
+    assert bad.status_code == 400
+    done = await client.post("/ui/pool/archive", data={**form, "csrf": token}, headers=SAME_ORIGIN)
+    assert done.status_code == 303
+    archived = await client.get("/ui/pool?status=archived")
+    assert first in archived.text
+    async with db.read() as conn:
+        details = await conn.scalar(
+            select(audit_log.c.details).where(audit_log.c.action == "address.archive")
+        )
+    assert details == {"reason": "key compromised", "via": "console"}
