@@ -3,13 +3,12 @@ api/answers/payment_links.py."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints, field_validator
 
 from api.order_schemas import Url
-from api.schemas import Request
+from api.schemas import AwareMoment, Request
 from pool.bindings.metadata import check_metadata
 from pool.kit.errors import ValidationFailed
 from pool.links.records import LinkAsk, LinkCurrency
@@ -24,16 +23,6 @@ class LinkCurrencyBody(Request):
     chain_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
         alias="chainId"
     )
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    """A moment without a zone is UTC (docs/api.md, Conventions)."""
-    if moment is None:
-        return None
-    try:
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    except (OverflowError, ValueError):
-        raise ValueError("must be a moment between the years 1 and 9999 in UTC") from None
 
 
 def _amount_is_text(value: Any) -> Any:
@@ -53,13 +42,12 @@ class LinkRequest(Request):
     amount: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     currencies: list[LinkCurrencyBody] = Field(max_length=50)
     inventory_total: Inventory | None = Field(default=None, alias="inventoryTotal")
-    expires_at: datetime | None = Field(default=None, alias="expiresAt")
+    expires_at: AwareMoment | None = Field(default=None, alias="expiresAt")
     metadata: dict[str, Any] | None = None
     success_url: Url | None = Field(default=None, alias="successUrl")
     cancel_url: Url | None = Field(default=None, alias="cancelUrl")
 
     _amount = field_validator("amount", mode="before")(_amount_is_text)
-    _expires = field_validator("expires_at")(_utc)
 
     @field_validator("metadata", mode="before")
     @classmethod
@@ -87,10 +75,8 @@ class LinkPatch(Request):
     title: Title | None = None
     description: Description | None = None
     metadata: dict[str, Any] | None = None
-    expires_at: datetime | None = Field(default=None, alias="expiresAt")
+    expires_at: AwareMoment | None = Field(default=None, alias="expiresAt")
     inventory_total: Inventory | None = Field(default=None, alias="inventoryTotal")
-
-    _expires = field_validator("expires_at")(_utc)
 
     @field_validator("metadata", mode="before")
     @classmethod

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Query
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -29,6 +31,17 @@ DepositReference = Annotated[
     str, StringConstraints(min_length=1, max_length=255, pattern=REFERENCE_PATTERN)
 ]
 ProtocolName = Protocol
+
+
+def utc_moment(moment: datetime) -> datetime:
+    """A moment without a zone is UTC (docs/api.md, Conventions)."""
+    try:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise ValueError("must be a moment between the years 1 and 9999 in UTC") from None
+
+
+AwareMoment = Annotated[datetime, AfterValidator(utc_moment)]
 
 
 class Request(BaseModel):
@@ -136,3 +149,17 @@ class WebhookEndpointPatch(Request):
     signature_scheme: SignatureScheme | None = Field(default=None, alias="signatureScheme")
     description: Annotated[str, StringConstraints(max_length=255)] | None = None
     enabled: bool | None = None
+
+
+class ReplayBody(Request):
+    """An event id range (both included) or a time range (`until` excluded), and why."""
+
+    from_event_id: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        default=None, alias="fromEventId"
+    )
+    to_event_id: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        default=None, alias="toEventId"
+    )
+    since: AwareMoment | None = None
+    until: AwareMoment | None = None
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]

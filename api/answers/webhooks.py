@@ -61,3 +61,9 @@ class DeliveryList(Answer):
 
 class Requeued(Answer):
     requeued: int
+
+
+class Replayed(Answer):
+    requeued: int  # deliveries sent again
+    created: int  # deliveries made for events the endpoint had none of
+    total: int

@@ -6,6 +6,7 @@ reason, and is written to the audit log with the key that did it."""
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -13,16 +14,18 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from api.console import render
 from api.console.access import SIGN_IN, acting_form, message, page, redirect, signed_in
 from api.context import AppContext, context
+from api.schemas import utc_moment
 from pool.console.activity_repository import attempts_of, audit_page
 from pool.console.service import Session
 from pool.kit.clock import isoformat_z, utc_now
-from pool.kit.errors import AddrpoolError
+from pool.kit.errors import AddrpoolError, ValidationFailed
 from pool.kit.paging import pagination
 from pool.vocabulary import DELIVERY_STATUSES
 from pool.webhooks import endpoints_repository as hooks
 from pool.webhooks import retries
 from pool.webhooks.endpoints import list_endpoints
 from pool.webhooks.events_repository import insert_audit
+from pool.webhooks.replay import ReplayRange, replay
 from pool.webhooks.views import delivery_view, endpoint_view
 
 router = APIRouter(include_in_schema=False)
@@ -97,7 +100,7 @@ async def delivery_page(request: Request, ctx: Ctx, delivery_id: Id) -> Response
 
 @router.post("/ui/webhooks/deliveries/{delivery_id}/redeliver")
 async def redeliver(request: Request, ctx: Ctx, delivery_id: Id) -> Response:
-    async def act(conn: Any, session: Session, reason: str) -> str:
+    async def act(conn: Any, session: Session, reason: str, _form: dict[str, str]) -> str:
         await retries.redeliver(conn, delivery_id, now=utc_now())
         await _audit(conn, session, "delivery.redeliver", delivery_id, reason)
         return f"/ui/webhooks/deliveries/{delivery_id}"
@@ -107,12 +110,48 @@ async def redeliver(request: Request, ctx: Ctx, delivery_id: Id) -> Response:
 
 @router.post("/ui/webhooks/endpoints/{endpoint_id}/retry-failed")
 async def retry_failed(request: Request, ctx: Ctx, endpoint_id: Id) -> Response:
-    async def act(conn: Any, session: Session, reason: str) -> str:
+    async def act(conn: Any, session: Session, reason: str, _form: dict[str, str]) -> str:
         count = await retries.retry_failed_of_endpoint(conn, endpoint_id, now=utc_now())
         await _audit(conn, session, "delivery.retry_failed", endpoint_id, reason, count=count)
         return f"/ui/webhooks?endpoint={endpoint_id}&status=pending"
 
     return await _act(request, ctx, act)
+
+
+@router.post("/ui/webhooks/endpoints/{endpoint_id}/replay")
+async def replay_range(request: Request, ctx: Ctx, endpoint_id: Id) -> Response:
+    """From the endpoint's replay form: `since`/`until` (ISO 8601, UTC when no zone is given)
+    or `from`/`to` event ids."""
+
+    async def act(conn: Any, session: Session, reason: str, form: dict[str, str]) -> str:
+        chosen = ReplayRange(
+            from_event_id=form.get("from") or None,
+            to_event_id=form.get("to") or None,
+            since=_moment(form.get("since"), "since"),
+            until=_moment(form.get("until"), "until"),
+        )
+        replayed = await replay(conn, endpoint_id=endpoint_id, chosen=chosen, now=utc_now())
+        await _audit(
+            conn,
+            session,
+            "webhook.replay",
+            endpoint_id,
+            reason,
+            requeued=replayed.requeued,
+            created=replayed.created,
+        )
+        return f"/ui/webhooks?endpoint={endpoint_id}&status=pending"
+
+    return await _act(request, ctx, act)
+
+
+def _moment(text: str | None, field: str) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return utc_moment(datetime.fromisoformat(text.strip()))
+    except ValueError:
+        raise ValidationFailed(f"{field} must be a moment such as 2026-12-01T00:00") from None
 
 
 async def _act(request: Request, ctx: AppContext, act: Any) -> Response:
@@ -127,7 +166,7 @@ async def _act(request: Request, ctx: AppContext, act: Any) -> Response:
     reason = form["reason"].strip()[:500]
     try:
         async with ctx.db.write() as conn:
-            to = await act(conn, session, reason)
+            to = await act(conn, session, reason, form)
     except AddrpoolError as refused:
         return message(session, ctx, "Refused", refused.message, refused.status)
     return redirect(to)

@@ -11,6 +11,7 @@ from api.answers.webhooks import (
     Delivery,
     DeliveryList,
     EndpointDeleted,
+    Replayed,
     Requeued,
     TestEvent,
     WebhookEndpoint,
@@ -20,7 +21,7 @@ from api.answers.webhooks import (
 from api.auth import require
 from api.context import AppContext, context
 from api.responses import ok, pagination
-from api.schemas import Page, WebhookEndpointBody, WebhookEndpointPatch, page_params
+from api.schemas import Page, ReplayBody, WebhookEndpointBody, WebhookEndpointPatch, page_params
 from pool.keys.repository import ApiKey
 from pool.kit.clock import utc_now
 from pool.kit.secret_box import secret_box
@@ -28,6 +29,8 @@ from pool.vocabulary import DELIVERY_STATUSES, TEST_EVENT
 from pool.webhooks import endpoints as webhooks
 from pool.webhooks import endpoints_repository as repo
 from pool.webhooks import retries
+from pool.webhooks.events_repository import insert_audit
+from pool.webhooks.replay import ReplayRange, replay
 from pool.webhooks.views import delivery_view, endpoint_view
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
@@ -35,6 +38,8 @@ Ctx = Annotated[AppContext, Depends(context)]
 DELIVERY_STATUS_PATTERN = f"^({'|'.join(DELIVERY_STATUSES)})$"
 Reader = Annotated[ApiKey, Depends(require("webhooks:read"))]
 Writer = Annotated[ApiKey, Depends(require("webhooks:write"))]
+# Replaying what receivers acknowledged is an operator's action (the console's scope).
+Operator = Annotated[ApiKey, Depends(require("console:write"))]
 EndpointId = Annotated[str, Path(max_length=32)]
 # Sealing a new secret on PostgreSQL without ADDRPOOL_SECRET_KEY: 500 CONFIGURATION_ERROR.
 NEEDS_SECRET_KEY = (500,)
@@ -164,3 +169,30 @@ async def retry_delivery(ctx: Ctx, _key: Writer, delivery_id: DeliveryId) -> Res
     async with ctx.db.write() as conn:
         row = await retries.retry_delivery(conn, delivery_id, now=utc_now())
     return ok(delivery_view(row))
+
+
+@router.post("/endpoints/{endpoint_id}/replay", responses=answers(Replayed, "ReplayAnswer", 404))
+async def replay_events(
+    body: ReplayBody, ctx: Ctx, key: Operator, endpoint_id: EndpointId
+) -> Response:
+    """The events of a range sent again to the endpoint, acknowledged ones included
+    (docs/webhooks.md, Replaying events); audited with the reason."""
+    chosen = ReplayRange(body.from_event_id, body.to_event_id, body.since, body.until)
+    now = utc_now()
+    async with ctx.db.write() as conn:
+        replayed = await replay(conn, endpoint_id=endpoint_id, chosen=chosen, now=now)
+        details = {
+            "reason": body.reason,
+            "requeued": replayed.requeued,
+            "created": replayed.created,
+        }
+        await insert_audit(
+            conn,
+            actor=key.actor,
+            action="webhook.replay",
+            subject=endpoint_id,
+            details=details,
+            now=now,
+        )
+    data = {"requeued": replayed.requeued, "created": replayed.created, "total": replayed.total}
+    return ok(data, message=f"{replayed.total} deliveries queued")

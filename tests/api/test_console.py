@@ -21,6 +21,7 @@ from pool.kit.db import Database
 from pool.kit.tables import audit_log, console_session, delivery, delivery_attempt, deposit
 from pool.reconciliation.repository import save_report
 from tests.api.test_payment_page import Page
+from tests.api.test_webhook_replay import write_events
 from tests.fixtures.helpers import add_deposit, auth, load_pool, make_key
 from tests.fixtures.orders import order_body
 
@@ -473,3 +474,31 @@ async def test_archiving_from_the_console_needs_write_and_a_reason(
             select(audit_log.c.details).where(audit_log.c.action == "address.archive")
         )
     assert details == {"reason": "key compromised", "via": "console"}
+
+
+async def test_replaying_from_the_console(client, db: Database, admin_key: str) -> None:
+    endpoint = await client.post(
+        "/api/v1/webhooks/endpoints",
+        json={"url": "http://127.0.0.1:9/hook", "events": ["deposit.confirmed"]},
+        headers=auth(admin_key),
+    )
+    endpoint_id = endpoint.json()["data"]["id"]
+    [event_id] = await write_events(db, "deposit.confirmed")
+    async with db.write() as conn:
+        await conn.execute(update(delivery).values(status="succeeded", completed_at=utc_now()))
+        succeeded = await conn.scalar(
+            select(delivery.c.id).where(delivery.c.endpoint_id == endpoint_id)
+        )
+    await sign_in(client, await make_key(db, scopes=["console:write", "console:read"]))
+    page = (await client.get("/ui/webhooks")).text
+    assert f'action="/ui/webhooks/endpoints/{endpoint_id}/replay"' in page
+    url = f"/ui/webhooks/endpoints/{endpoint_id}/replay"
+    form = {"csrf": hidden_token(page), "reason": "receiver restored a backup"}
+    bad = await client.post(url, data={**form, "since": "yesterday"}, headers=SAME_ORIGIN)
+    assert bad.status_code == 400 and "since must be a moment" in bad.text
+    assert await _status_of(db, str(succeeded)) == "succeeded"
+    done = await client.post(
+        url, data={**form, "from": event_id, "to": event_id}, headers=SAME_ORIGIN
+    )
+    assert done.status_code == 303
+    assert await _status_of(db, str(succeeded)) == "pending"

@@ -142,6 +142,8 @@ async def _webhooks(call: Checked) -> None:
     retry = f"{HOOKS}/deliveries/{{delivery_id}}/retry"
     await call("post", retry, path=f"{HOOKS}/deliveries/{delivery_id}/retry", status=409)
     await call("post", f"{HOOKS}/deliveries/retry-failed", status=200)
+    replay = {"since": "2020-01-01T00:00:00Z", "reason": "receiver restored a backup"}
+    await call("post", f"{one}/replay", path=f"{path}/replay", status=200, json=replay)
     await call("delete", one, path=path, status=200)
 
 
