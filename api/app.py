@@ -13,6 +13,7 @@ from fastapi.telemetry import TelemetryConfig
 from api.access_log import AccessLog
 from api.auth import KeyCache
 from api.bind_shortcut import install_bind_shortcut
+from api.console.access import install_sign_in_redirect
 from api.context import AppContext
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
@@ -107,6 +108,7 @@ def create_app(
     )
     app.state.rate_limiter = RateLimiter(settings.rate_limits)
     install_error_handlers(app)
+    install_sign_in_redirect(app)
     install_openapi(app)
     # The last middleware added runs first: the size limit, then the text guard's buffering;
     # the rate-limit headers go on whatever answer comes back, the size limit's 413 aside

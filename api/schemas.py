@@ -24,6 +24,7 @@ from pool.addresses.import_problems import (
     secrets_in_text,
 )
 from pool.bindings.metadata import check_metadata
+from pool.kit.errors import ValidationFailed
 from pool.vocabulary import Protocol, SignatureScheme
 
 REFERENCE_PATTERN = r"^[A-Za-z0-9._:@-]{1,255}$"
@@ -42,6 +43,18 @@ def utc_moment(moment: datetime) -> datetime:
 
 
 AwareMoment = Annotated[datetime, AfterValidator(utc_moment)]
+
+
+def comma_choices(text: str | None, allowed: tuple[str, ...], field: str) -> tuple[str, ...]:
+    """A comma-separated filter (`status=pending,completed`): each one of `allowed`; none
+    given is no filter."""
+    if text is None:
+        return ()
+    chosen = tuple(s.strip() for s in text.split(",") if s.strip())
+    if not chosen or set(chosen) - set(allowed):
+        message = f"{field} must be a comma-separated list of: {', '.join(allowed)}"
+        raise ValidationFailed(message, details=[{"field": field, "message": message}])
+    return chosen
 
 
 class Request(BaseModel):

@@ -5,12 +5,13 @@ checks on a signed-in form's post (the session's CSRF token, a same-site post, t
 from __future__ import annotations
 
 import hmac
+from typing import Annotated, Any
 
-from fastapi import Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import RedirectResponse
 
 from api.console import render
-from api.context import AppContext
+from api.context import AppContext, context
 from api.pages import PAGE_HEADERS
 from api.pages.forms import posted_form, same_site
 from pool.console import service as console
@@ -39,13 +40,39 @@ async def signed_in(request: Request, ctx: AppContext) -> Session | None:
         return await console.session_of(conn, token=token, now=utc_now())
 
 
-def message(
-    session: Session | None, ctx: AppContext, title: str, text: str, status: int
+class SignInRequired(Exception):
+    """No live session: the browser is sent to the sign-in page."""
+
+
+async def require_session(
+    request: Request, ctx: Annotated[AppContext, Depends(context)]
+) -> Session:
+    session = await signed_in(request, ctx)
+    if session is None:
+        raise SignInRequired
+    return session
+
+
+Signed = Annotated[Session, Depends(require_session)]
+
+
+def install_sign_in_redirect(app: FastAPI) -> None:
+    async def to_sign_in(_request: Request, _exc: Exception) -> Response:
+        return redirect(SIGN_IN)
+
+    app.add_exception_handler(SignInRequired, to_sign_in)
+
+
+def show(
+    template: str, session: Session, ctx: AppContext, here: str, status: int = 200, **values: Any
 ) -> Response:
-    html = render(
-        "message.html", session=session, network=ctx.settings.network, title=title, message=text
-    )
+    """A console page: the template with the navigation, this session and the network."""
+    html = render(template, session=session, here=here, network=ctx.settings.network, **values)
     return page(html, status)
+
+
+def message(session: Session, ctx: AppContext, title: str, text: str, status: int) -> Response:
+    return show("message.html", session, ctx, "", status, title=title, message=text)
 
 
 def csrf_ok(presented: str | None, session: Session) -> bool:

@@ -15,7 +15,17 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from api.console import STYLESHEET, bar_chart, render
-from api.console.access import COOKIE, SIGN_IN, csrf_ok, message, page, redirect, signed_in
+from api.console.access import (
+    COOKIE,
+    SIGN_IN,
+    Signed,
+    csrf_ok,
+    message,
+    page,
+    redirect,
+    show,
+    signed_in,
+)
 from api.context import AppContext, context
 from api.pages import PAGE_HEADERS
 from api.pages.client_limits import ClientLimiter
@@ -40,7 +50,7 @@ def _limiter(request: Request, ctx: AppContext) -> ClientLimiter:
     return limiter
 
 
-def _sign_inpage(
+def _sign_in_page(
     request: Request, ctx: AppContext, *, error: str | None = None, status: int = 200
 ) -> Response:
     token = form_tokens(request, ctx).issue(SIGN_IN_FORM)
@@ -52,7 +62,7 @@ def _sign_inpage(
 async def sign_in_form(request: Request, ctx: Ctx) -> Response:
     if await signed_in(request, ctx) is not None:
         return redirect("/ui")
-    return _sign_inpage(request, ctx)
+    return _sign_in_page(request, ctx)
 
 
 @router.post(SIGN_IN)
@@ -63,10 +73,12 @@ async def sign_in(request: Request, ctx: Ctx) -> Response:
         or not same_site(request)
         or not form_tokens(request, ctx).valid(form.get("csrf"), SIGN_IN_FORM)
     ):
-        return _sign_inpage(request, ctx, error="This form has expired: sign in again.", status=403)
+        return _sign_in_page(
+            request, ctx, error="This form has expired: sign in again.", status=403
+        )
     wait = _limiter(request, ctx).take(request.client.host if request.client else "")
     if wait:
-        return _sign_inpage(
+        return _sign_in_page(
             request, ctx, error=f"Too many attempts: try again in {wait} s.", status=429
         )
     now = utc_now()
@@ -79,7 +91,7 @@ async def sign_in(request: Request, ctx: Ctx) -> Response:
             lifetime=ctx.settings.console.session_lifetime,
         )
     except (Unauthorized, Forbidden) as refused:
-        return _sign_inpage(request, ctx, error=refused.message, status=refused.status)
+        return _sign_in_page(request, ctx, error=refused.message, status=refused.status)
     response = redirect("/ui")
     response.set_cookie(
         COOKIE,
@@ -115,10 +127,7 @@ def _over_https(request: Request, ctx: AppContext) -> bool:
 
 
 @router.get("/ui")
-async def overviewpage(request: Request, ctx: Ctx) -> Response:
-    session = await signed_in(request, ctx)
-    if session is None:
-        return redirect(SIGN_IN)
+async def overview_page(request: Request, ctx: Ctx, session: Signed) -> Response:
     async with ctx.db.read() as conn:
         shown = await overview(conn, now=utc_now(), alerts=ctx.settings.alerts)
     charts = [
@@ -128,11 +137,11 @@ async def overviewpage(request: Request, ctx: Ctx) -> Response:
         }
         for protocol, days in shown.binds.items()
     ]
-    html = render(
+    return show(
         "overview.html",
-        session=session,
-        here="/ui",
-        network=ctx.settings.network,
+        session,
+        ctx,
+        "/ui",
         pool=shown.pool,
         charts=charts,
         chains=shown.chains,
@@ -141,7 +150,6 @@ async def overviewpage(request: Request, ctx: Ctx) -> Response:
         report=shown.report,
         endpoints=shown.endpoints,
     )
-    return page(html)
 
 
 @router.get("/ui/static/console.css")
@@ -151,8 +159,5 @@ async def stylesheet() -> Response:
 
 
 @router.get("/ui/{anything:path}")
-async def no_such_page(request: Request, ctx: Ctx) -> Response:
-    session = await signed_in(request, ctx)
-    if session is None:
-        return redirect(SIGN_IN)
+async def no_such_page(request: Request, ctx: Ctx, session: Signed) -> Response:
     return message(session, ctx, "Not found", "There is no such page in the console.", 404)

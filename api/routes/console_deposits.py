@@ -11,11 +11,10 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import StreamingResponse
 
-from api.console import render
-from api.console.access import SIGN_IN, page, redirect, signed_in
+from api.console.access import Signed, show
 from api.context import AppContext, context
 from api.pages import PAGE_HEADERS
 from pool.deposits.payloads import deposit_payload
@@ -79,16 +78,21 @@ def _day(text: str | None) -> datetime | None:
         return None
 
 
-def _params(
-    status: str | None,
-    chain: str | None,
-    token: str | None,
-    reference: str | None,
-    unattributed: str | None,
-    late: str | None,
-    since: str | None,
-    until: str | None,
-) -> dict[str, str]:
+Text = Annotated[str | None, Query(max_length=255)]
+Day = Annotated[str | None, Query(max_length=10)]
+
+
+def selection(
+    status: Text = None,
+    chain: Text = None,
+    token: Text = None,
+    reference: Text = None,
+    unattributed: Text = None,
+    late: Text = None,
+    since: Annotated[str | None, Query(alias="from", max_length=10)] = None,
+    until: Day = None,
+) -> Shown:
+    """The page's and the export's query parameters."""
     values = {
         "status": status,
         "chain": chain,
@@ -99,65 +103,38 @@ def _params(
         "from": since,
         "until": until,
     }
-    return {k: v for k, v in values.items() if v}
+    return Shown({k: v for k, v in values.items() if v})
 
 
-Text = Annotated[str | None, Query(max_length=255)]
+Selection = Annotated[Shown, Depends(selection)]
 
 
 @router.get("/ui/deposits")
 async def deposits_page(
-    request: Request,
     ctx: Ctx,
-    status: Text = None,
-    chain: Text = None,
-    token: Text = None,
-    reference: Text = None,
-    unattributed: Text = None,
-    late: Text = None,
-    since: Annotated[str | None, Query(alias="from", max_length=10)] = None,
-    until: Annotated[str | None, Query(max_length=10)] = None,
+    session: Signed,
+    shown: Selection,
     page_number: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
 ) -> Response:
-    session = await signed_in(request, ctx)
-    if session is None:
-        return redirect(SIGN_IN)
-    shown = Shown(_params(status, chain, token, reference, unattributed, late, since, until))
     async with ctx.db.read() as conn:
         rows, total = await list_deposits(
             conn, filters=shown.filters, offset=(page_number - 1) * PER_PAGE, limit=PER_PAGE
         )
-    html = render(
+    return show(
         "deposits.html",
-        session=session,
-        here="/ui/deposits",
-        network=ctx.settings.network,
+        session,
+        ctx,
+        "/ui/deposits",
         deposits=[deposit_payload(row) for row in rows],
         pages=pagination(page=page_number, limit=PER_PAGE, total=total),
         params=shown.params,
         query=shown.query(),
         statuses=DEPOSIT_STATUSES,
     )
-    return page(html)
 
 
 @router.get("/ui/deposits.csv")
-async def deposits_csv(
-    request: Request,
-    ctx: Ctx,
-    status: Text = None,
-    chain: Text = None,
-    token: Text = None,
-    reference: Text = None,
-    unattributed: Text = None,
-    late: Text = None,
-    since: Annotated[str | None, Query(alias="from", max_length=10)] = None,
-    until: Annotated[str | None, Query(max_length=10)] = None,
-) -> Response:
-    session = await signed_in(request, ctx)
-    if session is None:
-        return redirect(SIGN_IN)
-    shown = Shown(_params(status, chain, token, reference, unattributed, late, since, until))
+async def deposits_csv(ctx: Ctx, _session: Signed, shown: Selection) -> Response:
     headers = {
         **PAGE_HEADERS,
         "Content-Disposition": 'attachment; filename="deposits.csv"',

@@ -9,8 +9,13 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from api.console import render
-from api.console.access import SIGN_IN, acting_form, message, page, redirect, signed_in
+from api.console.access import (
+    Signed,
+    acting_form,
+    message,
+    redirect,
+    show,
+)
 from api.context import AppContext, context
 from api.views import address_view
 from chains.codec import address_parser
@@ -37,13 +42,11 @@ ALERT_STATES = ("firing", "resolved")
 async def pool_page(
     request: Request,
     ctx: Ctx,
+    session: Signed,
     protocol: Text = None,
     status: Text = None,
     page_number: PageNumber = 1,
 ) -> Response:
-    session = await signed_in(request, ctx)
-    if session is None:
-        return redirect(SIGN_IN)
     chosen = next((p for p in PROTOCOLS if p == protocol), None)
     state = status if status in ADDRESS_STATES else None
     now = utc_now()
@@ -57,11 +60,11 @@ async def pool_page(
             limit=PER_PAGE,
         )
     params = {"protocol": chosen or "", "status": state or ""}
-    html = render(
+    return show(
         "pool.html",
-        session=session,
-        here="/ui/pool",
-        network=ctx.settings.network,
+        session,
+        ctx,
+        "/ui/pool",
         addresses=[address_view(row, now=now) for row in rows],
         pages=pagination(page=page_number, limit=PER_PAGE, total=total),
         params=params,
@@ -69,15 +72,11 @@ async def pool_page(
         protocols=PROTOCOLS,
         states=ADDRESS_STATES,
     )
-    return page(html)
 
 
 @router.post("/ui/pool/archive")
-async def change_archived(request: Request, ctx: Ctx) -> Response:
+async def change_archived(request: Request, ctx: Ctx, session: Signed) -> Response:
     """`action` = archive | unarchive, `protocol`, `address`, `reason`."""
-    session = await signed_in(request, ctx)
-    if session is None:
-        return redirect(SIGN_IN)
     form = await acting_form(request, ctx, session)
     if isinstance(form, Response):
         return form
@@ -100,43 +99,35 @@ async def change_archived(request: Request, ctx: Ctx) -> Response:
 
 
 @router.get("/ui/reconciliation")
-async def reconciliation_page(request: Request, ctx: Ctx) -> Response:
-    session = await signed_in(request, ctx)
-    if session is None:
-        return redirect(SIGN_IN)
+async def reconciliation_page(request: Request, ctx: Ctx, session: Signed) -> Response:
     async with ctx.db.read() as conn:
         stored = await load_report(conn)
-    html = render(
+    return show(
         "reconciliation.html",
-        session=session,
-        here="/ui/reconciliation",
-        network=ctx.settings.network,
+        session,
+        ctx,
+        "/ui/reconciliation",
         report=None if stored is None else report_view(stored),
     )
-    return page(html)
 
 
 @router.get("/ui/alerts")
 async def alerts_page(
-    request: Request, ctx: Ctx, state: Text = None, page_number: PageNumber = 1
+    request: Request, ctx: Ctx, session: Signed, state: Text = None, page_number: PageNumber = 1
 ) -> Response:
-    session = await signed_in(request, ctx)
-    if session is None:
-        return redirect(SIGN_IN)
     chosen = state if state in ALERT_STATES else None
     async with ctx.db.read() as conn:
         rows, total = await list_alerts(
             conn, state=chosen, offset=(page_number - 1) * PER_PAGE, limit=PER_PAGE
         )
-    html = render(
+    return show(
         "alerts.html",
-        session=session,
-        here="/ui/alerts",
-        network=ctx.settings.network,
+        session,
+        ctx,
+        "/ui/alerts",
         alerts=[alert_payload(row) for row in rows],
         pages=pagination(page=page_number, limit=PER_PAGE, total=total),
         params={"state": chosen or ""},
         query=urlencode({"state": chosen} if chosen else {}) + "&",
         states=ALERT_STATES,
     )
-    return page(html)

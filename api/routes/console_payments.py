@@ -9,8 +9,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from api.console import render
-from api.console.access import SIGN_IN, message, page, redirect, signed_in
+from api.console.access import Signed, message, show
 from api.context import AppContext, context
 from api.schemas import REFERENCE_PATTERN
 from pool.bindings import references
@@ -36,15 +35,13 @@ def _query(params: dict[str, str | None]) -> str:
 async def orders_page(
     request: Request,
     ctx: Ctx,
+    session: Signed,
     status: Text = None,
     chain: Text = None,
     token: Text = None,
     reference: Text = None,
     page_number: PageNumber = 1,
 ) -> Response:
-    session = await signed_in(request, ctx)
-    if session is None:
-        return redirect(SIGN_IN)
     filters = OrderFilters(
         statuses=(status,) if status in ORDER_STATUSES else (),
         chain_id=chain or None,
@@ -57,52 +54,45 @@ async def orders_page(
         )
         shown = await order_payloads(conn, [row.id for row in rows])
     params = {"status": status, "chain": chain, "token": token, "reference": reference}
-    html = render(
+    return show(
         "orders.html",
-        session=session,
-        here="/ui/orders",
-        network=ctx.settings.network,
+        session,
+        ctx,
+        "/ui/orders",
         orders=[shown[row.id] for row in rows],
         pages=pagination(page=page_number, limit=PER_PAGE, total=total),
         params={k: v or "" for k, v in params.items()},
         query=_query(params),
         statuses=ORDER_STATUSES,
     )
-    return page(html)
 
 
 @router.get("/ui/orders/{order_id}")
 async def order_page(
-    request: Request, ctx: Ctx, order_id: Annotated[str, Path(max_length=64)]
+    request: Request, ctx: Ctx, session: Signed, order_id: Annotated[str, Path(max_length=64)]
 ) -> Response:
-    session = await signed_in(request, ctx)
-    if session is None:
-        return redirect(SIGN_IN)
     async with ctx.db.read() as conn:
         found = await order_payloads(conn, [order_id])
     if order_id not in found:
         return message(session, ctx, "Not found", f"No order {order_id}.", 404)
-    html = render(
+    return show(
         "order.html",
-        session=session,
-        here="/ui/orders",
-        network=ctx.settings.network,
+        session,
+        ctx,
+        "/ui/orders",
         order=found[order_id],
     )
-    return page(html)
 
 
 @router.get("/ui/references")
 async def references_page(
     request: Request,
     ctx: Ctx,
+    session: Signed,
     search: Text = None,
     protocol: Text = None,
     page_number: PageNumber = 1,
 ) -> Response:
-    session = await signed_in(request, ctx)
-    if session is None:
-        return redirect(SIGN_IN)
     chosen = next((p for p in PROTOCOLS if p == protocol), None)
     async with ctx.db.read() as conn:
         rows, total = await references.list_references(
@@ -113,41 +103,37 @@ async def references_page(
             limit=PER_PAGE,
         )
     params = {"search": search, "protocol": chosen}
-    html = render(
+    return show(
         "references.html",
-        session=session,
-        here="/ui/references",
-        network=ctx.settings.network,
+        session,
+        ctx,
+        "/ui/references",
         references=[reference_summary_payload(b, totals) for b, totals in rows],
         pages=pagination(page=page_number, limit=PER_PAGE, total=total),
         params={k: v or "" for k, v in params.items()},
         query=_query(params),
         protocols=PROTOCOLS,
     )
-    return page(html)
 
 
 @router.get("/ui/references/{reference}")
 async def reference_page(
     request: Request,
     ctx: Ctx,
+    session: Signed,
     reference: Annotated[str, Path(pattern=REFERENCE_PATTERN, max_length=255)],
     protocol: Text = None,
 ) -> Response:
-    session = await signed_in(request, ctx)
-    if session is None:
-        return redirect(SIGN_IN)
     chosen = next((p for p in PROTOCOLS if p == protocol), None)
     try:
         async with ctx.db.read() as conn:
             view = await references.get_reference(conn, reference=reference, protocol=chosen)
     except NotFound as missing:
         return message(session, ctx, "Not found", missing.message, 404)
-    html = render(
+    return show(
         "reference.html",
-        session=session,
-        here="/ui/references",
-        network=ctx.settings.network,
+        session,
+        ctx,
+        "/ui/references",
         reference=reference_payload(view, ctx.monitored_chains.get(view.binding.protocol, [])),
     )
-    return page(html)

@@ -11,8 +11,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from api.console import render
-from api.console.access import SIGN_IN, acting_form, message, page, redirect, signed_in
+from api.console.access import (
+    Signed,
+    acting_form,
+    message,
+    redirect,
+    show,
+)
 from api.context import AppContext, context
 from api.schemas import utc_moment
 from pool.console.activity_repository import attempts_of, audit_page
@@ -32,27 +37,18 @@ router = APIRouter(include_in_schema=False)
 Ctx = Annotated[AppContext, Depends(context)]
 PER_PAGE = 50
 Id = Annotated[str, Path(max_length=32, pattern=r"^[A-Za-z0-9_]+$")]
-PageNumber = Annotated[int, Query(ge=1, le=100_000)]
-
-
-def _render(template: str, session: Session, ctx: AppContext, here: str, **values: Any) -> Response:
-    return page(
-        render(template, session=session, here=here, network=ctx.settings.network, **values)
-    )
 
 
 @router.get("/ui/webhooks")
 async def webhooks_page(
     request: Request,
     ctx: Ctx,
+    session: Signed,
     endpoint: Annotated[str | None, Query(max_length=32)] = None,
     status: Annotated[str | None, Query(max_length=16)] = None,
     event_type: Annotated[str | None, Query(alias="eventType", max_length=64)] = None,
     page_number: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
 ) -> Response:
-    session = await signed_in(request, ctx)
-    if session is None:
-        return redirect(SIGN_IN)
     if status is not None and status not in DELIVERY_STATUSES:
         status = None  # a filter the page never offers: show every status
     async with ctx.db.read() as conn:
@@ -65,7 +61,7 @@ async def webhooks_page(
             offset=(page_number - 1) * PER_PAGE,
             limit=PER_PAGE,
         )
-    return _render(
+    return show(
         "webhooks.html",
         session,
         ctx,
@@ -79,16 +75,13 @@ async def webhooks_page(
 
 
 @router.get("/ui/webhooks/deliveries/{delivery_id}")
-async def delivery_page(request: Request, ctx: Ctx, delivery_id: Id) -> Response:
-    session = await signed_in(request, ctx)
-    if session is None:
-        return redirect(SIGN_IN)
+async def delivery_page(request: Request, ctx: Ctx, session: Signed, delivery_id: Id) -> Response:
     async with ctx.db.read() as conn:
         found = await hooks.get_delivery(conn, delivery_id)
         attempts = await attempts_of(conn, delivery_id) if found else []
     if found is None:
         return message(session, ctx, "Not found", f"No delivery {delivery_id}.", 404)
-    return _render(
+    return show(
         "delivery.html",
         session,
         ctx,
@@ -99,27 +92,27 @@ async def delivery_page(request: Request, ctx: Ctx, delivery_id: Id) -> Response
 
 
 @router.post("/ui/webhooks/deliveries/{delivery_id}/redeliver")
-async def redeliver(request: Request, ctx: Ctx, delivery_id: Id) -> Response:
+async def redeliver(request: Request, ctx: Ctx, session: Signed, delivery_id: Id) -> Response:
     async def act(conn: Any, session: Session, reason: str, _form: dict[str, str]) -> str:
         await retries.redeliver(conn, delivery_id, now=utc_now())
         await _audit(conn, session, "delivery.redeliver", delivery_id, reason)
         return f"/ui/webhooks/deliveries/{delivery_id}"
 
-    return await _act(request, ctx, act)
+    return await _act(request, ctx, session, act)
 
 
 @router.post("/ui/webhooks/endpoints/{endpoint_id}/retry-failed")
-async def retry_failed(request: Request, ctx: Ctx, endpoint_id: Id) -> Response:
+async def retry_failed(request: Request, ctx: Ctx, session: Signed, endpoint_id: Id) -> Response:
     async def act(conn: Any, session: Session, reason: str, _form: dict[str, str]) -> str:
         count = await retries.retry_failed_of_endpoint(conn, endpoint_id, now=utc_now())
         await _audit(conn, session, "delivery.retry_failed", endpoint_id, reason, count=count)
         return f"/ui/webhooks?endpoint={endpoint_id}&status=pending"
 
-    return await _act(request, ctx, act)
+    return await _act(request, ctx, session, act)
 
 
 @router.post("/ui/webhooks/endpoints/{endpoint_id}/replay")
-async def replay_range(request: Request, ctx: Ctx, endpoint_id: Id) -> Response:
+async def replay_range(request: Request, ctx: Ctx, session: Signed, endpoint_id: Id) -> Response:
     """From the endpoint's replay form: `since`/`until` (ISO 8601, UTC when no zone is given)
     or `from`/`to` event ids."""
 
@@ -142,7 +135,7 @@ async def replay_range(request: Request, ctx: Ctx, endpoint_id: Id) -> Response:
         )
         return f"/ui/webhooks?endpoint={endpoint_id}&status=pending"
 
-    return await _act(request, ctx, act)
+    return await _act(request, ctx, session, act)
 
 
 def _moment(text: str | None, field: str) -> datetime | None:
@@ -154,12 +147,9 @@ def _moment(text: str | None, field: str) -> datetime | None:
         raise ValidationFailed(f"{field} must be a moment such as 2026-12-01T00:00") from None
 
 
-async def _act(request: Request, ctx: AppContext, act: Any) -> Response:
+async def _act(request: Request, ctx: AppContext, session: Session, act: Any) -> Response:
     """Run an action in one transaction with its audit record; then back to the page it
     changed (303), or the refusal."""
-    session = await signed_in(request, ctx)
-    if session is None:
-        return redirect(SIGN_IN)
     form = await acting_form(request, ctx, session)
     if isinstance(form, Response):
         return form
@@ -189,15 +179,13 @@ async def _audit(
 async def audit_log_page(
     request: Request,
     ctx: Ctx,
+    session: Signed,
     page_number: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
 ) -> Response:
-    session = await signed_in(request, ctx)
-    if session is None:
-        return redirect(SIGN_IN)
     async with ctx.db.read() as conn:
         records, total = await audit_page(conn, offset=(page_number - 1) * PER_PAGE, limit=PER_PAGE)
     shown = [{**r, "at": isoformat_z(r["at"])} for r in records]
-    return _render(
+    return show(
         "audit.html",
         session,
         ctx,

@@ -18,7 +18,7 @@ from api.context import AppContext, context
 from api.errors import UPSTREAM_STATUSES
 from api.order_schemas import OrderRequest
 from api.responses import ok, pagination
-from api.schemas import REFERENCE_PATTERN, Page, page_params
+from api.schemas import REFERENCE_PATTERN, Page, comma_choices, page_params
 from chains.codec import address_parser
 from pool.keys.repository import ApiKey
 from pool.kit.errors import InsufficientAddresses, ValidationFailed
@@ -143,7 +143,7 @@ async def list_all_orders(
     created_before: Annotated[datetime | None, Query(alias="createdBefore")] = None,
 ) -> Response:
     filters = OrderFilters(
-        statuses=parse_statuses(status),
+        statuses=comma_choices(status, ORDER_STATUSES, "status"),
         chain_id=chain_id,
         currency=currency,
         order_reference=order_reference,
@@ -158,17 +158,6 @@ async def list_all_orders(
         "pagination": pagination(page=page.page, limit=page.limit, total=total),
     }
     return ok(data)
-
-
-def parse_statuses(text: str | None) -> tuple[str, ...]:
-    if text is None:
-        return ()
-    statuses = tuple(s.strip() for s in text.split(",") if s.strip())
-    unknown = sorted(set(statuses) - set(ORDER_STATUSES))
-    if not statuses or unknown:
-        message = f"status must be a comma-separated list of: {', '.join(ORDER_STATUSES)}"
-        raise ValidationFailed(message, details=[{"field": "status", "message": message}])
-    return statuses
 
 
 def _aware(moment: datetime | None, field: str) -> datetime | None:

@@ -14,10 +14,10 @@ from api.context import AppContext, context
 from api.link_schemas import LinkPatch, LinkRequest
 from api.responses import ok, pagination
 from api.routes.orders import base_url
-from api.schemas import Page, page_params
+from api.schemas import Page, comma_choices, page_params
 from pool.keys.repository import ApiKey
 from pool.kit.clock import utc_now
-from pool.kit.errors import Conflict, ValidationFailed
+from pool.kit.errors import Conflict
 from pool.links import repository as repo
 from pool.links import service as links
 from pool.links.payloads import link_payload
@@ -70,23 +70,16 @@ async def list_links(
 ) -> Response:
     async with ctx.db.read() as conn:
         rows, total = await repo.list_links(
-            conn, statuses=_statuses(status), offset=page.offset, limit=page.limit
+            conn,
+            statuses=comma_choices(status, LINK_STATUSES, "status"),
+            offset=page.offset,
+            limit=page.limit,
         )
     data = {
         "paymentLinks": [_answer(row, ctx, request) for row in rows],
         "pagination": pagination(page=page.page, limit=page.limit, total=total),
     }
     return ok(data)
-
-
-def _statuses(text: str | None) -> tuple[str, ...]:
-    if text is None:
-        return ()
-    statuses = tuple(s.strip() for s in text.split(",") if s.strip())
-    if not statuses or set(statuses) - set(LINK_STATUSES):
-        message = f"status must be a comma-separated list of: {', '.join(LINK_STATUSES)}"
-        raise ValidationFailed(message, details=[{"field": "status", "message": message}])
-    return statuses
 
 
 @router.get("/{id}", responses=answers(PaymentLink, "PaymentLinkDetailAnswer", 404))
