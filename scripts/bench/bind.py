@@ -46,6 +46,7 @@ LUA = ROOT / "scripts" / "bench" / "bind.lua"
 PSQL = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-qAt"]
 PORT_BASELINE, PORT_API = 18766, 18765
 SQLITE_POOL = 100_000
+WARM_UP_SECONDS = 2
 SERVER_SETTINGS = {
     "ADDRPOOL_LOG_LEVEL": "WARNING",
     # The limiter stays in the path (its cost is scripts/bench/rate_limits.py's to measure),
@@ -200,7 +201,9 @@ def run_postgres_round(database: str, key: str, label: str, args: argparse.Names
         "bind": (PORT_API, "/api/v1/deposits/bind"),
     }
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
+    load_before = os.getloadavg()
     with serving(baseline_argv, env, PORT_BASELINE), serving(api_argv, env, PORT_API):
+        warm_up(targets, key, label)
         names = list(targets)
         for repetition in range(args.repeat):
             # Rotate the order so that drift within a round does not favour one target.
@@ -210,12 +213,32 @@ def run_postgres_round(database: str, key: str, label: str, args: argparse.Names
                 settle(database)  # every run starts from the same vacuumed, checkpointed state
                 prefix = f"{label}{repetition}{name[0]}"
                 runs[name].append(wrk(f"http://127.0.0.1:{port}", path, key, prefix, args.duration))
-    result = {name: median_run(samples) for name, samples in runs.items()}
+    result: dict = {name: median_run(samples) for name, samples in runs.items()}
     result["ratio"] = result["bind"]["rps"] / result["ceiling"]["rps"]
     result["ratio_to_in_transaction"] = (
         result["bind"]["rps"] / result["ceiling_in_transaction"]["rps"]
     )
+    result["pair_ratios"] = pair_ratios(runs["bind"], runs["ceiling"])
+    result["load_average"] = {"before": load_before, "after": os.getloadavg()}
     return result
+
+
+def warm_up(targets: dict[str, tuple[int, str]], key: str, label: str) -> None:
+    """An unmeasured run on each target first. A server's first requests open its pool's
+    database connections and prepare its statements; without this the first target measured
+    on a server pays for that inside its figure — with `--repeat 1` the bind's one run always
+    did, as the ceiling's server had warmed up on its in-transaction run before."""
+    for name, (port, path) in targets.items():
+        wrk(f"http://127.0.0.1:{port}", path, key, f"{label}w{name[0]}", WARM_UP_SECONDS)
+
+
+def pair_ratios(binds: list[dict[str, float]], ceilings: list[dict[str, float]]) -> list[float]:
+    """Each repetition's bind ÷ its ceiling, measured minutes apart at most: on this shared
+    machine the ratio of the medians can pair runs from different moments (docs/performance.md)."""
+    return [
+        round(bind["rps"] / ceiling["rps"], 2)
+        for bind, ceiling in zip(binds, ceilings, strict=True)
+    ]
 
 
 def median_run(samples: list[dict[str, float]]) -> dict[str, float]:
@@ -267,10 +290,7 @@ def _run_sqlite_in(workdir: Path, args: argparse.Namespace, pool: int) -> dict:
                 runs[name].append(wrk(f"http://127.0.0.1:{port}", path, key, prefix, args.duration))
     result: dict = {name: median_run(samples) for name, samples in runs.items()}
     result["ratio"] = result["bind"]["rps"] / result["ceiling"]["rps"]
-    result["pair_ratios"] = [
-        round(bind["rps"] / ceiling["rps"], 2)
-        for bind, ceiling in zip(runs["bind"], runs["ceiling"], strict=True)
-    ]
+    result["pair_ratios"] = pair_ratios(runs["bind"], runs["ceiling"])
     result["pool"] = pool
     result["load_average"] = {"before": load_before, "after": os.getloadavg()}
     warn_of_failures(result)
