@@ -35,7 +35,7 @@ MAX_WAIT_SECONDS = 60
 POLL_SECONDS = 0.25
 # A read on PostgreSQL waits this long at most for the writers it saw to finish (usually
 # milliseconds), so a plain read shows what committed before it.
-READ_PATIENCE_SECONDS = 1.0
+READ_PATIENCE_SECONDS = 0.25
 _CURSOR_PREFIX = "seq:"
 log = logging.getLogger("addrpool.webhooks")
 
