@@ -37,6 +37,7 @@ POLL_SECONDS = 0.25
 # milliseconds), so a plain read shows what committed before it.
 READ_PATIENCE_SECONDS = 0.25
 _CURSOR_PREFIX = "seq:"
+MAX_SEQ = 2**63 - 1  # the column is a BIGINT
 log = logging.getLogger("addrpool.webhooks")
 
 
@@ -48,12 +49,14 @@ def encode_cursor(seq: int) -> str:
 def decode_cursor(cursor: str) -> int:
     message = "after must be a cursor this API returned (nextCursor)"
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        decoded = base64.urlsafe_b64decode(padded.encode("ascii")).decode("ascii")
+        padded = (cursor + "=" * (-len(cursor) % 4)).encode("ascii")
+        decoded = base64.b64decode(padded, altchars=b"-_", validate=True).decode("ascii")
     except (ValueError, UnicodeError, binascii.Error):
         raise _invalid_cursor(message) from None
     digits = decoded.removeprefix(_CURSOR_PREFIX)
-    if not decoded.startswith(_CURSOR_PREFIX) or not digits.isdigit() or len(digits) > 19:
+    if not decoded.startswith(_CURSOR_PREFIX) or not (digits.isascii() and digits.isdigit()):
+        raise _invalid_cursor(message)
+    if int(digits) > MAX_SEQ:
         raise _invalid_cursor(message)
     return int(digits)
 

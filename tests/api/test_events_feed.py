@@ -125,6 +125,8 @@ async def test_types_filter_and_the_cursor_skips_what_did_not_match(
         ({"after": "not-a-cursor"}, "INVALID_CURSOR", "after"),
         ({"after": encode_cursor(1)[:-1] + "!"}, "INVALID_CURSOR", "after"),
         ({"after": "c2VxOi0x"}, "INVALID_CURSOR", "after"),  # seq:-1
+        ({"after": encode_cursor(2**63)}, "INVALID_CURSOR", "after"),  # past a BIGINT
+        ({"after": ""}, "INVALID_CURSOR", "after"),
         ({"after": encode_cursor(99)}, "INVALID_CURSOR", "after"),  # ahead of every event
         ({"types": "deposit.nope"}, "VALIDATION_FAILED", "types"),
         ({"types": " , "}, "VALIDATION_FAILED", "types"),
