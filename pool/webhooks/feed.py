@@ -101,6 +101,7 @@ class EventFeed:
         self._bound = 0  # the newest bound seen (the poller's, or any read's)
         self._moved = asyncio.Event()  # set (and replaced) when the bound moves
         self._waiters = 0
+        self._nobody_waits = asyncio.Event()  # ends the poller's pause when the last waiter left
         self._poller: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -147,6 +148,8 @@ class EventFeed:
                     page = await self.read(query, patience=0.0)
         finally:
             self._waiters -= 1
+            if not self._waiters:
+                self._nobody_waits.set()
         return page
 
     def stop_waiting(self) -> None:
@@ -167,6 +170,7 @@ class EventFeed:
         return not self._stopping
 
     def _start_poller(self) -> None:
+        self._nobody_waits.clear()
         if self._poller is None or self._poller.done():
             self._poller = asyncio.create_task(self._poll(), name="event-feed-poller")
 
@@ -178,7 +182,8 @@ class EventFeed:
                 await self._look()
             except Exception:  # the loop goes on: the next tick tries again
                 log.warning("event feed poll failed; will retry", exc_info=True)
-            await asyncio.sleep(POLL_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._nobody_waits.wait(), timeout=POLL_SECONDS)
 
     async def _look(self) -> None:
         if self._horizon is not None:
