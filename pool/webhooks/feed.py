@@ -96,7 +96,8 @@ class EventFeed:
     """The feed of one database, shared by the requests of this process (`feed_for`)."""
 
     def __init__(self, db: Database) -> None:
-        self._db = db
+        # Weak: `_feeds` keeps a feed as long as its database lives, and no longer.
+        self._database = weakref.ref(db)
         self._horizon = None if db.is_sqlite else SettledHorizon()
         self._bound = 0  # the newest bound seen (the poller's, or any read's)
         self._moved = asyncio.Event()  # set (and replaced) when the bound moves
@@ -104,6 +105,13 @@ class EventFeed:
         self._nobody_waits = asyncio.Event()  # ends the poller's pause when the last waiter left
         self._poller: asyncio.Task[None] | None = None
         self._stopping = False
+
+    @property
+    def _db(self) -> Database:
+        db = self._database()
+        if db is None:
+            raise RuntimeError("the feed's database is gone")
+        return db
 
     @property
     def waiting(self) -> int:
@@ -144,7 +152,9 @@ class EventFeed:
                 if remaining <= 0:
                     break
                 query = replace(query, after=page.next_after)
-                if await self._moved_past(query.after, within=remaining):
+                # Past what this read saw as well: a bound that went back (events deleted)
+                # must not wake it again and again.
+                if await self._moved_past(max(query.after, self._bound), within=remaining):
                     page = await self.read(query, patience=0.0)
         finally:
             self._waiters -= 1
