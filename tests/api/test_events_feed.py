@@ -191,6 +191,17 @@ async def test_a_long_poll_answers_with_the_event_written_while_it_waits(
     assert feed.waiting == 0
 
 
+async def test_long_polls_hold_no_connection_while_they_wait(client, reader, db: Database) -> None:
+    """Twenty waiting at once on a pool of at most ten connections (the `db` fixture's 5 + 5
+    overflow): each would hold one if it kept its connection while waiting."""
+    feed = feed_for(db)
+    polls = [asyncio.create_task(pull(client, reader, wait=30)) for _ in range(20)]
+    await wait_until_async(lambda: feed.waiting == 20, what="twenty long polls wait")
+    [written] = await write_events(db, "order.created")
+    for page in await asyncio.gather(*polls):
+        assert [e["id"] for e in page["events"]] == [written]
+
+
 async def test_a_long_poll_ends_empty_when_nothing_it_wants_arrives(
     client, reader, db: Database
 ) -> None:
