@@ -145,6 +145,8 @@ async def _webhooks(call: Checked) -> None:
     replay = {"since": "2020-01-01T00:00:00Z", "reason": "receiver restored a backup"}
     await call("post", f"{one}/replay", path=f"{path}/replay", status=200, json=replay)
     await call("delete", one, path=path, status=200)
+    pulled = await call("get", "/api/v1/events", path="/api/v1/events?limit=2", status=200)
+    assert pulled.json()["data"]["events"] and pulled.json()["data"]["hasMore"]
 
 
 async def _orders(call: Checked) -> None:
