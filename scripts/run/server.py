@@ -20,6 +20,7 @@ from pool.kit.config import Settings, load_settings
 from pool.kit.errors import ConfigurationError
 from pool.kit.logs import configure_logging, uvicorn_log_config
 from pool.kit.metrics import MULTIPROC_DIR_ENV
+from pool.webhooks.feed import stop_all_waiting
 from scripts.run.workers import workers_running
 
 GRACEFUL_SHUTDOWN_SECONDS = 30
@@ -104,6 +105,12 @@ class _AnnouncingServer(uvicorn.Server):
         await super().startup(sockets)
         if self.started:
             self._announce()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # uvicorn waits for open requests before the app's own shutdown runs: the event feed's
+        # long polls are answered now rather than held to the end of their wait.
+        stop_all_waiting()
+        await super().shutdown(sockets)
 
 
 @contextmanager
