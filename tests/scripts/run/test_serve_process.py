@@ -186,3 +186,29 @@ async def test_binds_keep_answering_while_a_file_import_runs(tmp_path, database_
     assert while_writing >= 5, while_writing  # answered during the write, not after it
     logged = [json.loads(line) for line in err.read_text().splitlines()]
     assert not [e for e in logged if e["level"] in ("error", "critical") or "exc" in e]
+
+
+async def test_a_stopping_server_answers_a_waiting_long_poll_at_once(
+    database_url: str, db, no_proxy_env: None
+) -> None:
+    """The event feed's long poll (`wait=60`) is answered when the server is told to stop, not
+    held to the end of its wait; the server then exits cleanly."""
+    from tests.fixtures.server import running_server
+
+    key = await make_key(db, scopes=["webhooks:read"])
+    with running_server(database_url) as server:
+        url = f"{server.base_url}/api/v1/events?wait=60"
+        with httpx.Client(timeout=90) as client:
+            client.get(url.replace("wait=60", "wait=0"), headers=auth(key)).raise_for_status()
+
+            def poll() -> tuple[httpx.Response, float]:
+                started = time.monotonic()
+                return client.get(url, headers=auth(key)), time.monotonic() - started
+
+            waiting = asyncio.get_running_loop().run_in_executor(None, poll)
+            await asyncio.sleep(2)  # the poll is waiting now
+            server.process.send_signal(signal.SIGTERM)
+            answer, waited = await waiting
+            assert server.process.wait(timeout=60) == 0
+    assert answer.status_code == 200 and answer.json()["data"]["events"] == []
+    assert waited < 30  # answered on the stop, far from its 60 s wait
