@@ -22,6 +22,7 @@ from pool.kit.clock import isoformat_z
 from pool.orders import reconcile_repository as orders_repo
 from pool.reconciliation import repository as repo
 from pool.vocabulary import (
+    RESOLUTION_OUTCOMES,
     CONFIRMED,
     DEPOSIT_CONFIRMED,
     DUST,
@@ -194,13 +195,14 @@ def _check_deposit(
     stuck_after: Mapping[str, timedelta],
     check: LedgerCheck,
 ) -> None:
-    if row.order_id is not None:
+    if row.order_id is not None and not row.attributed:
         return  # an order's transfer: no binding and no deposit event by design (design.md)
+    settled = row.resolution in RESOLUTION_OUTCOMES  # an operator refunded or ignored it: no finding
     if not row.attributed:
-        if row.status != DUST:
+        if row.status != DUST and not settled:
             check.findings.append(of_deposit("unattributed", row, f"{row.status}, no binding"))
         return
-    if row.late:
+    if row.late and not settled:
         check.findings.append(of_deposit("late", row, "credited to the address's last holder"))
     limit = stuck_after.get(row.chain_id)
     if row.status == PENDING and limit is not None and now - row.detected_at > limit:
