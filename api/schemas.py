@@ -46,7 +46,9 @@ class BindRequest(Request):
         return check_metadata(value)
 
 
-OperatorNote = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+OperatorNote = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)
+]
 
 
 class AttributeRequest(Request):

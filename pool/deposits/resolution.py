@@ -33,8 +33,8 @@ from pool.deposits.payloads import as_pending, deposit_payload
 from pool.deposits.repository import DepositRow, deposits_by_ids
 from pool.kit.clock import utc_now
 from pool.kit.db import Database
-from pool.kit.secret_detection import find_secrets
 from pool.kit.errors import Conflict, NotFound, RaceLost, ValidationFailed
+from pool.kit.secret_detection import find_secrets
 from pool.kit.tables import address, binding, deposit
 from pool.vocabulary import (
     ATTRIBUTED,
@@ -105,17 +105,19 @@ async def attribute(
             "events": list(events),
         }
         await insert_audit(
-            conn, actor=actor, action="deposit.attribute", subject=deposit_id,
-            details=details, now=now,
+            conn,
+            actor=actor,
+            action="deposit.attribute",
+            subject=deposit_id,
+            details=details,
+            now=now,
         )
         return Resolution(row, changed=True, events=events)
 
     return await db.run_write(work)
 
 
-async def resolve(
-    db: Database, deposit_id: str, outcome: str, actor: str, note: str
-) -> Resolution:
+async def resolve(db: Database, deposit_id: str, outcome: str, actor: str, note: str) -> Resolution:
     """Record that an unclaimed, late or mismatched deposit was refunded or is ignored; no
     event is sent."""
     if outcome not in RESOLUTION_OUTCOMES:
@@ -134,8 +136,12 @@ async def resolve(
         await resolve_alert(conn, subject=f"{UNATTRIBUTED_DEPOSIT}:{deposit_id}", now=now)
         details = {"outcome": outcome, "note": note, "orderRole": current.order_role}
         await insert_audit(
-            conn, actor=actor, action="deposit.resolve", subject=deposit_id,
-            details=details, now=now,
+            conn,
+            actor=actor,
+            action="deposit.resolve",
+            subject=deposit_id,
+            details=details,
+            now=now,
         )
         return Resolution(await _row(conn, deposit_id), changed=True)
 

@@ -22,12 +22,12 @@ from pool.kit.clock import isoformat_z
 from pool.orders import reconcile_repository as orders_repo
 from pool.reconciliation import repository as repo
 from pool.vocabulary import (
-    RESOLUTION_OUTCOMES,
     CONFIRMED,
     DEPOSIT_CONFIRMED,
     DUST,
     PENDING,
     RECONCILIATION_DISCREPANCY,
+    RESOLUTION_OUTCOMES,
     AlertKind,
 )
 from pool.webhooks.events_repository import insert_events
@@ -197,7 +197,8 @@ def _check_deposit(
 ) -> None:
     if row.order_id is not None and not row.attributed:
         return  # an order's transfer: no binding and no deposit event by design (design.md)
-    settled = row.resolution in RESOLUTION_OUTCOMES  # an operator refunded or ignored it: no finding
+    # An operator refunded or ignored it (pool/deposits/resolution.py): nothing left to report.
+    settled = row.resolution in RESOLUTION_OUTCOMES
     if not row.attributed:
         if row.status != DUST and not settled:
             check.findings.append(of_deposit("unattributed", row, f"{row.status}, no binding"))

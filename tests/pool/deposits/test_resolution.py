@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chains.presets import ChainConfig, resolve_chain
 from pool.bindings import service as allocation
 from pool.deposits import ledger, resolution
 from pool.deposits.new_rows import ObservedTransfer, deposit_id
@@ -26,9 +27,11 @@ from pool.reconciliation.service import check_ledger
 from pool.vocabulary import DEPOSIT_CONFIRMED, DEPOSIT_PENDING
 from pool.webhooks import endpoints as webhooks
 from tests.fixtures.helpers import load_pool, usdt_transfer
+from tests.fixtures.order_rows import add_order, order_events
 
 CHAIN = "devnet"
 OPERATOR = "key:ops"
+ORDER_TOKEN = "0x" + "33" * 20
 
 
 async def bind(db: Database, reference: str, protocol: str = "evm") -> str:
@@ -171,9 +174,7 @@ async def test_a_pending_deposit_attributed_is_confirmed_by_the_watcher_once(
 
     for _ in range(2):  # the watcher's confirmation pass, and a second one that finds nothing
         async with db.write() as conn:
-            await ledger.confirm_deposits(
-                conn, verified={dep: transfer.block_hash}, now=utc_now()
-            )
+            await ledger.confirm_deposits(conn, verified={dep: transfer.block_hash}, now=utc_now())
     events = await deposit_events(db)
     assert [(t, d["status"], d["depositReference"]) for t, d, _ in events] == [
         (DEPOSIT_PENDING, "pending", "payer"),
@@ -198,7 +199,9 @@ async def _unattributed(db: Database, tx: str, **changes: Any) -> str:
     return await record(db, replace(usdt_transfer(spare, tx), **changes))
 
 
-async def _refused(db: Database, dep: str, call: Any, error: type[AddrpoolError], code: str) -> None:
+async def _refused(
+    db: Database, dep: str, call: Any, error: type[AddrpoolError], code: str
+) -> None:
     before = await snapshot(db, dep)
     with pytest.raises(error) as refused:
         await call
@@ -316,3 +319,42 @@ async def _findings(db: Database, since: Any) -> list[str]:
     )
     return [f.category for f in check.findings]
 
+
+def _order_chain() -> ChainConfig:
+    """A chain whose USDC the order asks for: `usdt_transfer`'s token is another (a mismatch)."""
+    usdc = {"contract": ORDER_TOKEN, "decimals": 6, "min_amount": "0.01"}
+    chain = {"protocol": "evm", "rpc_urls": ["http://127.0.0.1:9"], "tokens": {"USDC": usdc}}
+    return resolve_chain(CHAIN, Settings(network="testnet", chains={CHAIN: chain}))
+
+
+async def test_an_orders_mismatched_transfer_attributed_keeps_its_order_notice(
+    db: Database, settings: Settings
+) -> None:
+    await load_pool(db, "evm", 3)
+    await bind(db, "payer")
+    await subscribe(db, settings)
+    chain = _order_chain()
+    now = utc_now()
+    _, to = await add_order(db, chain, amount=5_000_000, currency="USDC", created_at=now)
+    mismatch = replace(usdt_transfer(to, "e1"), block_time=now + timedelta(seconds=5))
+    dep = await record(db, mismatch, confirmed_through=10)
+    paid = replace(mismatch, tx_hash="0x" + "e2" * 32, token_contract=ORDER_TOKEN)
+    payment = await record(db, paid, confirmed_through=10)
+    notices = await order_events(db)
+    assert [kind for kind, _ in notices] == ["order.payment_mismatch", "order.completed"]
+
+    done = await resolution.attribute(db, dep, "payer", OPERATOR, "the customer's other order")
+
+    assert done.events == (DEPOSIT_PENDING, DEPOSIT_CONFIRMED)
+    events = await deposit_events(db)
+    assert [(d["depositId"], d["depositReference"]) for _, d, _ in events] == [(dep, "payer")] * 2
+    assert await order_events(db) == notices  # the order's side is told once, as it was
+    async with db.read() as conn:
+        kept = (await conn.execute(select(deposit.c.order_role).where(deposit.c.id == dep))).one()
+    assert kept.order_role == "mismatch"
+    [(_, _, _, details)] = await audits(db)
+    assert details["previousOrderRole"] == "mismatch"
+    call = resolution.attribute(db, payment, "payer", OPERATOR, "why")
+    await _refused(db, payment, call, Conflict, "DEPOSIT_ORDER_PAYMENT")
+    call = resolution.resolve(db, payment, "refunded", OPERATOR, "why")
+    await _refused(db, payment, call, Conflict, "DEPOSIT_ORDER_PAYMENT")
