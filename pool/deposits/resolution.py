@@ -78,7 +78,7 @@ class _Current:
 
 
 async def attribute(
-    db: Database, deposit_id: str, reference: str, actor: str, reason: str
+    db: Database, deposit_id: str, reference: str, actor: str, reason: str, *, via: str = "api"
 ) -> Resolution:
     """Credit an unclaimed deposit to `reference` (its active binding on the deposit's
     protocol) and send the `deposit.*` events it would have had by now."""
@@ -103,6 +103,7 @@ async def attribute(
             "reason": reason,
             "previousOrderRole": current.order_role,
             "events": list(events),
+            "via": via,
         }
         await insert_audit(
             conn,
@@ -117,13 +118,13 @@ async def attribute(
     return await db.run_write(work)
 
 
-async def resolve(db: Database, deposit_id: str, outcome: str, actor: str, note: str) -> Resolution:
+async def resolve(
+    db: Database, deposit_id: str, outcome: str, actor: str, note: str, *, via: str = "api"
+) -> Resolution:
     """Record that an unclaimed, late or mismatched deposit was refunded or is ignored; no
     event is sent."""
     if outcome not in RESOLUTION_OUTCOMES:
-        raise ValidationFailed(
-            f"outcome must be one of {', '.join(RESOLUTION_OUTCOMES)}", code="INVALID_OUTCOME"
-        )
+        raise ValidationFailed(f"outcome must be one of {', '.join(RESOLUTION_OUTCOMES)}")
     note = _note(note, "note")
     now = utc_now()
 
@@ -134,7 +135,7 @@ async def resolve(db: Database, deposit_id: str, outcome: str, actor: str, note:
         _check_resolvable(deposit_id, current)
         await _mark(conn, deposit_id, outcome, note, actor, now)
         await resolve_alert(conn, subject=f"{UNATTRIBUTED_DEPOSIT}:{deposit_id}", now=now)
-        details = {"outcome": outcome, "note": note, "orderRole": current.order_role}
+        details = {"outcome": outcome, "note": note, "orderRole": current.order_role, "via": via}
         await insert_audit(
             conn,
             actor=actor,

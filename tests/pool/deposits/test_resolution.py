@@ -257,7 +257,7 @@ async def test_unknown_deposits_and_empty_reasons_are_refused(db: Database) -> N
     call = resolution.attribute(db, dep, "payer", OPERATOR, "   ")
     await _refused(db, dep, call, ValidationFailed, "VALIDATION_FAILED")
     call = resolution.resolve(db, dep, "completed", OPERATOR, "why")
-    await _refused(db, dep, call, ValidationFailed, "INVALID_OUTCOME")
+    await _refused(db, dep, call, ValidationFailed, "VALIDATION_FAILED")
     key = "0x" + "4f" * 32  # looks like a private key: never stored
     call = resolution.resolve(db, dep, "ignored", OPERATOR, f"key was {key}")
     await _refused(db, dep, call, ValidationFailed, "PRIVATE_KEY_REFUSED")
