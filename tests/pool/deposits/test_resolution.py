@@ -24,6 +24,7 @@ from pool.kit.secret_box import secret_box
 from pool.kit.tables import alert, alert_transition, audit_log, binding, delivery, deposit, event
 from pool.reconciliation import repository as recon_repo
 from pool.reconciliation.service import check_ledger
+from pool.upstream.repository import credited_unannounced
 from pool.vocabulary import DEPOSIT_CONFIRMED, DEPOSIT_PENDING
 from pool.webhooks import endpoints as webhooks
 from tests.fixtures.helpers import load_pool, usdt_transfer
@@ -358,3 +359,24 @@ async def test_an_orders_mismatched_transfer_attributed_keeps_its_order_notice(
     await _refused(db, payment, call, Conflict, "DEPOSIT_ORDER_PAYMENT")
     call = resolution.resolve(db, payment, "refunded", OPERATOR, "why")
     await _refused(db, payment, call, Conflict, "DEPOSIT_ORDER_PAYMENT")
+
+
+async def test_upstream_mode_expects_no_payin_event_for_an_attributed_deposit(
+    db: Database,
+) -> None:
+    """PayIn saw a deposit to an address nobody held: it announces none, so the operator's
+    attribution here is no `upstream_unannounced` finding; a bound deposit still is."""
+    loaded = await load_pool(db, "evm", 3)
+    payer = await bind(db, "payer")
+    spare = next(a for a in loaded if a != payer)
+    attributed = await record(db, usdt_transfer(spare, "f1"), confirmed_through=10)
+    bound = await record(db, usdt_transfer(payer, "f2"), confirmed_through=10)
+    await resolution.attribute(db, attributed, "payer", OPERATOR, "ticket 3")
+    async with db.read() as conn:
+        waiting = await credited_unannounced(
+            conn,
+            since=utc_now() - timedelta(hours=1),
+            confirmed_before=utc_now() + timedelta(hours=1),
+            chain_ids=[CHAIN],
+        )
+    assert [row.id for row in waiting] == [bound]
