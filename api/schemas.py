@@ -25,7 +25,7 @@ from pool.addresses.import_problems import (
 )
 from pool.bindings.metadata import check_metadata
 from pool.kit.errors import ValidationFailed
-from pool.vocabulary import Protocol, SignatureScheme
+from pool.vocabulary import Protocol, ResolutionOutcome, SignatureScheme
 
 REFERENCE_PATTERN = r"^[A-Za-z0-9._:@-]{1,255}$"
 DepositReference = Annotated[
@@ -70,6 +70,21 @@ class BindRequest(Request):
     @classmethod
     def _metadata_is_safe(cls, value: Any) -> Any:
         return check_metadata(value)
+
+
+OperatorNote = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)
+]
+
+
+class AttributeRequest(Request):
+    deposit_reference: DepositReference = Field(alias="depositReference")
+    reason: OperatorNote
+
+
+class ResolveRequest(Request):
+    outcome: ResolutionOutcome
+    note: OperatorNote
 
 
 class UnbindRequest(Request):

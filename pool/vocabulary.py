@@ -100,6 +100,15 @@ PAYMENT: Final = "payment"
 LATE_PAYMENT: Final = "late"
 MISMATCHED_PAYMENT: Final = "mismatch"
 
+# An operator's decision on a deposit nobody was credited with, or an order's late or
+# mismatched transfer (pool/deposits/resolution.py): `attributed` to a reference (it is then
+# announced as a bound deposit), or `refunded` / `ignored` (no credit, nothing sent).
+DepositResolution = Literal["attributed", "refunded", "ignored"]
+DEPOSIT_RESOLUTIONS: tuple[DepositResolution, ...] = get_args(DepositResolution)
+ATTRIBUTED: Final = "attributed"
+ResolutionOutcome = Literal["refunded", "ignored"]
+RESOLUTION_OUTCOMES: tuple[ResolutionOutcome, ...] = get_args(ResolutionOutcome)
+
 # A payment link's stored status: a `draft` is not public yet, a `published` link's checkout
 # takes orders, an `archived` one no more (for good). Shown besides: `expired` (a published link
 # past its expiresAt) and `sold_out` (its inventory all reserved or sold).

@@ -68,6 +68,15 @@ class Reference(BoundReference):
     monitoredChains: list[str] | SkipJsonSchema[None] = None  # noqa: N815
 
 
+class DepositResolution(Answer):
+    """An operator's decision on a deposit nobody was credited with (docs/api.md)."""
+
+    outcome: str = Field(description="attributed, refunded or ignored")
+    note: str | None
+    resolvedBy: str | None  # noqa: N815
+    resolvedAt: str | None  # noqa: N815
+
+
 class Deposit(Answer):
     depositId: str  # noqa: N815
     depositReference: str | None = None  # noqa: N815
@@ -87,6 +96,7 @@ class Deposit(Answer):
     detectedAt: str  # noqa: N815
     confirmedAt: str | None  # noqa: N815
     completedAt: str | None  # noqa: N815
+    resolution: DepositResolution | None = None
 
 
 class DepositList(Answer):

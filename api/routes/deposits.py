@@ -22,9 +22,11 @@ from api.errors import UPSTREAM_STATUSES
 from api.responses import ok, pagination
 from api.schemas import (
     REFERENCE_PATTERN,
+    AttributeRequest,
     BindRequest,
     Page,
     ProtocolName,
+    ResolveRequest,
     UnbindRequest,
     page_params,
 )
@@ -40,18 +42,21 @@ from pool.addresses.repository import find_address_id
 from pool.bindings import references
 from pool.bindings import service as allocation
 from pool.bindings.records import BindResult
+from pool.deposits import resolution
 from pool.deposits.repository import DepositFilters, list_deposits
 from pool.keys.repository import ApiKey
 from pool.kit import metrics
 from pool.kit.errors import InsufficientAddresses, NotFound, ValidationFailed
 from pool.upstream.binding import bind_through_upstream, unbind_through_upstream
-from pool.vocabulary import DEPOSIT_STATUSES, PROTOCOLS, ParsedAddress, Protocol
+from pool.vocabulary import CONSOLE_WRITE, DEPOSIT_STATUSES, PROTOCOLS, ParsedAddress, Protocol
 
 router = APIRouter(prefix="/api/v1/deposits", tags=["deposits"])
 log = logging.getLogger("addrpool.bind")
 Ctx = Annotated[AppContext, Depends(context)]
 Reader = Annotated[ApiKey, Depends(require("deposits:read"))]
 Writer = Annotated[ApiKey, Depends(require("deposits:write"))]
+Operator = Annotated[ApiKey, Depends(require(CONSOLE_WRITE))]
+DepositId = Annotated[str, Path(max_length=64)]
 bind_caller = require_caller("deposits:write")
 BindCaller = Annotated[Caller, Depends(bind_caller)]
 DEPOSIT_STATUS_PATTERN = "|".join(DEPOSIT_STATUSES)
@@ -247,3 +252,28 @@ async def get_deposit(
     if not rows:
         raise NotFound(f"Deposit {deposit_id} not found", code="DEPOSIT_NOT_FOUND")
     return ok(deposit_view(rows[0]))
+
+
+@router.post("/{deposit_id}/attribute", responses=answers(Deposit, "AttributeAnswer", 409))
+async def attribute_deposit(
+    body: AttributeRequest, ctx: Ctx, key: Operator, deposit_id: DepositId
+) -> Response:
+    """Credit an unattributed deposit (or an order's late or mismatched transfer) to a
+    reference: it gets the `deposit.*` events a bound deposit would have had by now."""
+    done = await resolution.attribute(
+        ctx.db, deposit_id, body.deposit_reference, key.actor, body.reason
+    )
+    message = "Deposit attributed" if done.changed else "Deposit already attributed to it"
+    return ok(deposit_view(done.deposit), message=message)
+
+
+@router.post("/{deposit_id}/resolve", responses=answers(Deposit, "ResolveAnswer", 409))
+async def resolve_deposit(
+    body: ResolveRequest, ctx: Ctx, key: Operator, deposit_id: DepositId
+) -> Response:
+    """Record that an unclaimed, late or mismatched deposit was refunded or is ignored."""
+    done = await resolution.resolve(ctx.db, deposit_id, body.outcome, key.actor, body.note)
+    message = f"Deposit resolved as {body.outcome}"
+    if not done.changed:
+        message = f"Deposit already resolved as {body.outcome}"
+    return ok(deposit_view(done.deposit), message=message)

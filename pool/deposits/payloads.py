@@ -50,6 +50,19 @@ def deposit_payload(row: DepositRow) -> dict[str, Any]:
         "detectedAt": _isoformat_z(row.detected_at),
         "confirmedAt": _iso(row.confirmed_at),
         "completedAt": _iso(row.completed_at),
+        "resolution": resolution_payload(row),
+    }
+
+
+def resolution_payload(row: DepositRow) -> dict[str, Any] | None:
+    """An operator's decision on a deposit nobody was credited with (docs/api.md, Deposits)."""
+    if row.resolution is None:
+        return None
+    return {
+        "outcome": row.resolution,
+        "note": row.resolution_note,
+        "resolvedBy": row.resolved_by,
+        "resolvedAt": _iso(row.resolved_at),
     }
 
 

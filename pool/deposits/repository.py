@@ -36,6 +36,11 @@ class DepositRow:
     completed_at: datetime | None
     chain_head: int | None
     required_confirmations: int | None
+    # An operator's resolution (pool/deposits/resolution.py); None on almost every row.
+    resolution: str | None = None
+    resolution_note: str | None = None
+    resolved_by: str | None = None
+    resolved_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +79,10 @@ def deposits_query(filters: DepositFilters) -> Select[Any]:
         deposit.c.completed_at,
         chain_cursor.c.head,
         chain_cursor.c.confirmations,
+        deposit.c.resolution,
+        deposit.c.resolution_note,
+        deposit.c.resolved_by,
+        deposit.c.resolved_at,
     ).select_from(
         deposit.join(address, address.c.id == deposit.c.address_id)
         .outerjoin(binding, binding.c.id == deposit.c.binding_id)

@@ -251,6 +251,12 @@ deposit = Table(
     # The block's timestamp: whether a transfer was in an order's time is decided by it, not by
     # when it was detected (the same after a rescan). NULL on rows recorded before orders.
     Column("block_time", UTCDateTime, nullable=True),
+    # An operator's decision on a deposit nobody was credited with, or an order's late or
+    # mismatched transfer (pool/deposits/resolution.py): attributed | refunded | ignored.
+    Column("resolution", String(16), nullable=True),
+    Column("resolution_note", String(1000), nullable=True),
+    Column("resolved_by", String(64), nullable=True),
+    Column("resolved_at", UTCDateTime, nullable=True),
     UniqueConstraint("chain_id", "tx_hash", "log_index"),
     Index("ix_deposit_order", "order_id"),
     Index("ix_deposit_binding", "binding_id", "detected_at"),

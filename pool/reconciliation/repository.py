@@ -58,6 +58,8 @@ class LedgerDeposit:
     detected_at: datetime
     confirmed_at: datetime | None
     order_id: str | None = None  # an order's transfer (announced by order events)
+    # An operator's decision (pool/deposits/resolution.py): attributed | refunded | ignored.
+    resolution: str | None = None
 
 
 @dataclass(slots=True)
@@ -103,6 +105,7 @@ _LEDGER_COLUMNS = (
     deposit.c.detected_at,
     deposit.c.confirmed_at,
     deposit.c.order_id,
+    deposit.c.resolution,
 )
 
 

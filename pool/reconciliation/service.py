@@ -27,6 +27,7 @@ from pool.vocabulary import (
     DUST,
     PENDING,
     RECONCILIATION_DISCREPANCY,
+    RESOLUTION_OUTCOMES,
     AlertKind,
 )
 from pool.webhooks.events_repository import insert_events
@@ -194,13 +195,15 @@ def _check_deposit(
     stuck_after: Mapping[str, timedelta],
     check: LedgerCheck,
 ) -> None:
-    if row.order_id is not None:
+    if row.order_id is not None and not row.attributed:
         return  # an order's transfer: no binding and no deposit event by design (design.md)
+    # An operator refunded or ignored it (pool/deposits/resolution.py): nothing left to report.
+    settled = row.resolution in RESOLUTION_OUTCOMES
     if not row.attributed:
-        if row.status != DUST:
+        if row.status != DUST and not settled:
             check.findings.append(of_deposit("unattributed", row, f"{row.status}, no binding"))
         return
-    if row.late:
+    if row.late and not settled:
         check.findings.append(of_deposit("late", row, "credited to the address's last holder"))
     limit = stuck_after.get(row.chain_id)
     if row.status == PENDING and limit is not None and now - row.detected_at > limit:

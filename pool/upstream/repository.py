@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.deposits.repository import DepositFilters, DepositRow, deposits_query
 from pool.kit.tables import address, deposit, payment_order, upstream_event
 from pool.reconciliation.repository import LedgerDeposit, ledger_deposits
-from pool.vocabulary import ALLOCATED, CREDITED, IMPORTING, PENDING, Protocol
+from pool.vocabulary import ALLOCATED, ATTRIBUTED, CREDITED, IMPORTING, PENDING, Protocol
 
 # An upstream event's status as it comes in; the check (chains/checks/upstream_check.py) moves
 # a received one on.
@@ -136,6 +136,8 @@ async def credited_unannounced(
             deposit.c.confirmed_at < confirmed_before,
             deposit.c.chain_id.in_(list(chain_ids)),
             deposit.c.id.not_in(matched),
+            # Attributed here by an operator: PayIn saw nobody's deposit and announces none.
+            or_(deposit.c.resolution.is_(None), deposit.c.resolution != ATTRIBUTED),
         )
         .limit(ITEMS_LIMIT)
     )

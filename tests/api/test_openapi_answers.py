@@ -104,6 +104,25 @@ async def _deposits(call: Checked, db: Database) -> None:
     await call("get", one, path="/api/v1/deposits/references/r1", status=200)
     await call("post", BIND, status=201, json={"depositReference": "r2", "protocol": "tron"})
     await call("post", "/api/v1/deposits/unbind", status=200, json={"depositReference": "r2"})
+    await _resolutions(call, db)
+
+
+async def _resolutions(call: Checked, db: Database) -> None:
+    """Two deposits nobody was credited with: one attributed, one refunded."""
+    await add_deposit(db, "r1", n=3)
+    await add_deposit(db, "r1", n=4, status="pending")
+    async with db.write() as conn:
+        nobodys = deposit.c.id.in_(["dep_3", "dep_4"])
+        await conn.execute(update(deposit).where(nobodys).values(binding_id=None))
+    attribute = "/api/v1/deposits/{deposit_id}/attribute"
+    to_r1 = {"depositReference": "r1", "reason": "the customer's ticket"}
+    await call("post", attribute, path="/api/v1/deposits/dep_3/attribute", status=200, json=to_r1)
+    resolve = "/api/v1/deposits/{deposit_id}/resolve"
+    refunded = {"outcome": "refunded", "note": "sent back"}
+    await call("post", resolve, path="/api/v1/deposits/dep_4/resolve", status=200, json=refunded)
+    await call("post", attribute, path="/api/v1/deposits/dep_4/attribute", status=409, json=to_r1)
+    unknown = "/api/v1/deposits/dep_9/resolve"
+    await call("post", resolve, path=unknown, status=404, json=refunded)
 
 
 async def _pool(call: Checked) -> None:
