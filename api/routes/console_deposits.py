@@ -6,25 +6,29 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from api.console.access import Signed, show
+from api.console.access import Signed, acting_form, message, redirect, show
 from api.context import AppContext, context
 from api.pages import PAGE_HEADERS
+from pool.console.service import Session
+from pool.deposits import resolution
 from pool.deposits.payloads import deposit_payload
 from pool.deposits.repository import DepositFilters, DepositRow, deposits_in_order, list_deposits
+from pool.kit.errors import AddrpoolError
 from pool.kit.paging import pagination
 from pool.vocabulary import DEPOSIT_STATUSES
 
 router = APIRouter(include_in_schema=False)
 Ctx = Annotated[AppContext, Depends(context)]
 PER_PAGE = 50
+DepositId = Annotated[str, Path(max_length=64, pattern=r"^dep_[A-Za-z0-9]+$")]
 MAX_EXPORT = 100_000  # rows in one CSV: a wider export belongs to the API's pages
 CSV_COLUMNS = (
     "depositId",
@@ -169,3 +173,57 @@ def _line(cells: Any) -> str:
     out = io.StringIO()
     csv.writer(out, lineterminator="\r\n").writerow(cells)
     return out.getvalue()
+
+
+@router.post("/ui/deposits/{deposit_id}/attribute")
+async def attribute_deposit(
+    request: Request, ctx: Ctx, session: Signed, deposit_id: DepositId
+) -> Response:
+    """Credit an unclaimed deposit to a bound reference (its deposit.* events follow)."""
+
+    async def act(form: dict[str, str]) -> None:
+        await resolution.attribute(
+            ctx.db,
+            deposit_id,
+            form.get("reference", "").strip(),
+            session.actor,
+            form["reason"],
+            via="console",
+        )
+
+    return await _decide(request, ctx, session, act)
+
+
+@router.post("/ui/deposits/{deposit_id}/resolve")
+async def resolve_deposit(
+    request: Request, ctx: Ctx, session: Signed, deposit_id: DepositId
+) -> Response:
+    """Record an unclaimed deposit as refunded or ignored, with the reason as its note."""
+
+    async def act(form: dict[str, str]) -> None:
+        await resolution.resolve(
+            ctx.db,
+            deposit_id,
+            form.get("outcome", ""),
+            session.actor,
+            form["reason"],
+            via="console",
+        )
+
+    return await _decide(request, ctx, session, act)
+
+
+async def _decide(
+    request: Request,
+    ctx: AppContext,
+    session: Session,
+    act: Callable[[dict[str, str]], Awaitable[None]],
+) -> Response:
+    form = await acting_form(request, ctx, session)
+    if isinstance(form, Response):
+        return form
+    try:
+        await act(form)
+    except AddrpoolError as refused:
+        return message(session, ctx, "Refused", refused.message, refused.status)
+    return redirect("/ui/deposits?unattributed=on")

@@ -18,7 +18,14 @@ from pool.alerts.repository import fire_alert
 from pool.keys import service as keys
 from pool.kit.clock import utc_now
 from pool.kit.db import Database
-from pool.kit.tables import audit_log, console_session, delivery, delivery_attempt, deposit
+from pool.kit.tables import (
+    audit_log,
+    console_session,
+    delivery,
+    delivery_attempt,
+    deposit,
+    event,
+)
 from pool.reconciliation.repository import save_report
 from tests.api.test_payment_page import Page
 from tests.api.test_webhook_replay import write_events
@@ -502,3 +509,42 @@ async def test_replaying_from_the_console(client, db: Database, admin_key: str) 
     )
     assert done.status_code == 303
     assert await _status_of(db, str(succeeded)) == "pending"
+
+
+async def test_an_unclaimed_deposit_is_attributed_or_resolved_from_the_console(
+    client, db: Database, admin_key: str
+) -> None:
+    await _bound_deposits(client, db, admin_key)  # dep_4 is unattributed; user_b is bound
+    await add_deposit(db, "user_c", n=5)
+    async with db.write() as conn:
+        await conn.execute(update(deposit).where(deposit.c.id == "dep_5").values(binding_id=None))
+    await sign_in(client, await make_key(db, scopes=["console:read", "console:write"]))
+    page = (await client.get("/ui/deposits?unattributed=on")).text
+    assert 'action="/ui/deposits/dep_4/attribute"' in page
+    token = hidden_token(page)
+    credited = await client.post(
+        "/ui/deposits/dep_4/attribute",
+        data={"csrf": token, "reference": "user_b", "reason": "customer sent a screenshot"},
+        headers=SAME_ORIGIN,
+    )
+    assert credited.status_code == 303
+    refunded = await client.post(
+        "/ui/deposits/dep_5/resolve",
+        data={"csrf": token, "outcome": "refunded", "reason": "sent back in tx 0xabc"},
+        headers=SAME_ORIGIN,
+    )
+    assert refunded.status_code == 303
+    unknown = await client.post(
+        "/ui/deposits/dep_5/attribute",
+        data={"csrf": token, "reference": "user_b", "reason": "again"},
+        headers=SAME_ORIGIN,
+    )
+    assert unknown.status_code == 409  # decided already: refunded
+    async with db.read() as conn:
+        rows = dict((await conn.execute(select(deposit.c.id, deposit.c.resolution))).all())
+        types = (await conn.execute(select(event.c.type, event.c.data))).all()
+    assert rows["dep_4"] == "attributed" and rows["dep_5"] == "refunded"
+    credited_events = [t for t, data in types if data.get("depositId") == "dep_4"]
+    assert "deposit.confirmed" in credited_events
+    shown = (await client.get("/ui/deposits?reference=user_b")).text
+    assert 'data-deposit="dep_4"' in shown
