@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pool.addresses.repository import count_by_state
+from pool.addresses.counts import count_by_state
 from pool.alerts.monitoring_repository import binds_since
 from pool.alerts.rules import pool_low_bounds, projected_exhaustion
 from pool.kit.config import AlertSettings
@@ -41,7 +41,9 @@ class PoolSummary:
 async def summarize(
     conn: AsyncConnection, *, now: datetime, alerts: AlertSettings | None = None
 ) -> list[PoolSummary]:
-    """`threshold` is what the pool-low alert fires below (absolute or percentage rule)."""
+    """`threshold` is what the pool-low alert fires below (absolute or percentage rule).
+
+    Reads the kept counts (pool.addresses.counts), not the table: a few dozen rows."""
     rules = alerts or AlertSettings()
     counts = await count_by_state(conn, now=now)
     summaries = []

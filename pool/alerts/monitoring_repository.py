@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from pool.addresses.counts import cooling_counts, kept_counts
 from pool.alerts.repository import IS_FIRING
 from pool.kit.tables import address, alert, binding, delivery, delivery_attempt, webhook_endpoint
 from pool.vocabulary import ARCHIVED, AVAILABLE, IMPORTING, Protocol
@@ -16,11 +17,15 @@ from pool.vocabulary import ARCHIVED, AVAILABLE, IMPORTING, Protocol
 async def free_addresses(
     conn: AsyncConnection, *, protocol: Protocol, now: datetime, up_to: int | None = None
 ) -> int:
-    """Free addresses of a protocol, counted no further than `up_to`.
+    """Free addresses of a protocol: from the kept counts, or counted no further than `up_to`.
 
     Past the alert's resolve level the exact number changes no decision, and counting a
     million index entries after every bind would cost binds their speed.
     """
+    if up_to is None:
+        kept = await kept_counts(conn)
+        cooling = await cooling_counts(conn, now=now)
+        return kept.get((protocol, AVAILABLE), 0) - cooling.get(protocol, 0)
     free = (
         select(address.c.id)
         .where(
@@ -35,13 +40,9 @@ async def free_addresses(
 
 async def usable_addresses(conn: AsyncConnection, *, protocol: Protocol) -> int:
     """Every address of the protocol that is not archived: the pool a percentage refers to
-    (an unfinished import's rows are not the pool's yet)."""
-    count = await conn.scalar(
-        select(func.count()).where(
-            address.c.protocol == protocol, address.c.status.not_in((ARCHIVED, IMPORTING))
-        )
-    )
-    return int(count or 0)
+    (an unfinished import's rows are not the pool's yet, nor counted). From the kept counts."""
+    kept = await kept_counts(conn)
+    return sum(n for (of, status), n in kept.items() if of == protocol and status != ARCHIVED)
 
 
 async def any_address(conn: AsyncConnection, *, protocol: Protocol) -> bool:
