@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.selectable import ScalarSelect
 
 from pool.kit.tables import address, address_count
-from pool.vocabulary import AVAILABLE, COOLING_DOWN, IMPORTING, PROTOCOLS
+from pool.vocabulary import AVAILABLE, COOLING_DOWN, PROTOCOLS
 
 # Built once: the summary runs on every /metrics scrape.
 _KEPT = select(address_count.c.protocol, address_count.c.status, func.sum(address_count.c.n))

@@ -16,9 +16,9 @@ from sqlalchemy import delete, insert, select, text, update
 from chains.codec import address_parser
 from pool.addresses import imports
 from pool.addresses.counts import count_by_state, full_count_mismatches, recount
+from pool.addresses.import_formats import read_rows
 from pool.addresses.import_recovery import recover_imports
 from pool.addresses.importer import ImportSource, validate_rows
-from pool.addresses.import_formats import read_rows
 from pool.addresses.repository import full_count_by_state
 from pool.addresses.stats import summarize
 from pool.bindings.service import bind_address
@@ -173,7 +173,9 @@ async def test_writes_by_hand_are_counted_too(db: Database) -> None:
             for n, a in enumerate(random_addresses("tron", 9))
         ]  # fmt: skip
         await conn.execute(insert(address), rows)
-        await conn.execute(delete(address).where(address.c.protocol == "tron", address.c.id % 3 == 0))
+        await conn.execute(
+            delete(address).where(address.c.protocol == "tron", address.c.id % 3 == 0)
+        )
     await assert_kept_equals_full(db, "by hand")
 
 
