@@ -6,10 +6,11 @@ an order, an import, an archive, or SQL typed by hand. Backfilled from the table
 Adds `ix_address_cooling`: cooling down is a matter of time, not of a write, so the summary
 counts the addresses still cooling through it, a range as long as the addresses cooling at once.
 
-PostgreSQL: an INSERT or DELETE is counted once per statement over its transition table (an
-import of a million rows adds up a million rows once, not a million times); a change of status
-once per row, on the row's slot (its id modulo 64), so binds at once update rows of their own.
-SQLite (one writer): once per row, slot 0. docs/design.md, Data model: "address_count".
+PostgreSQL: a statement is counted once, over its transition tables (an import of a million
+rows adds them up once; a row-level trigger would update a counter row a million times in one
+transaction, each update walking the versions the earlier ones left: quadratic). The counts
+are in slots (the address id modulo 64): binds at once, which claim neighbouring ids, update
+rows of their own. SQLite (one writer, updates in place): once per row, slot 0. docs/design.md, Data model: "address_count".
 
 Revision ID: 0021
 Revises: 0020
@@ -48,17 +49,19 @@ BEGIN
     RETURN NULL;
 END $$
 
--- Both rows in one order (protocol, status), whatever the change: a bind (available to bound)
--- and a release (bound to available) of the same slot never wait on each other crosswise.
+-- Old rows count -1, new rows +1: a row whose status did not change nets out. The rows are
+-- upserted in one order (protocol, status, slot), so two writes never wait on each other
+-- crosswise.
 CREATE FUNCTION address_count_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO address_count (protocol, status, slot, n)
-    SELECT c.protocol, c.status, c.slot, c.n FROM (VALUES
-        (OLD.protocol::text, OLD.status::text, (OLD.id % 64)::integer, -1::bigint),
-        (NEW.protocol::text, NEW.status::text, (NEW.id % 64)::integer, 1::bigint)
-    ) AS c (protocol, status, slot, n)
-    WHERE c.status <> 'importing'
-    ORDER BY 1, 2, 3
+    SELECT protocol, status, slot, sum(d) FROM (
+        SELECT protocol, status, (id % 64)::integer AS slot, -1 AS d FROM deleted
+        UNION ALL
+        SELECT protocol, status, (id % 64)::integer, 1 FROM inserted
+    ) AS change
+    WHERE status <> 'importing'
+    GROUP BY 1, 2, 3 HAVING sum(d) <> 0 ORDER BY 1, 2, 3
     ON CONFLICT (protocol, status, slot) DO UPDATE SET n = address_count.n + EXCLUDED.n;
     RETURN NULL;
 END $$
@@ -71,10 +74,9 @@ CREATE TRIGGER address_count_inserted AFTER INSERT ON address
 CREATE TRIGGER address_count_deleted AFTER DELETE ON address
     REFERENCING OLD TABLE AS deleted
     FOR EACH STATEMENT EXECUTE FUNCTION address_count_deleted();
-CREATE TRIGGER address_count_changed AFTER UPDATE OF status, protocol ON address
-    FOR EACH ROW
-    WHEN (OLD.status IS DISTINCT FROM NEW.status OR OLD.protocol IS DISTINCT FROM NEW.protocol)
-    EXECUTE FUNCTION address_count_changed()
+CREATE TRIGGER address_count_changed AFTER UPDATE ON address
+    REFERENCING OLD TABLE AS deleted NEW TABLE AS inserted
+    FOR EACH STATEMENT EXECUTE FUNCTION address_count_changed()
 """
 
 _SQLITE_TRIGGERS = [
