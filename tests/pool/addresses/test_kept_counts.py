@@ -27,7 +27,13 @@ from pool.kit.db import Database
 from pool.kit.migrate import downgrade, upgrade
 from pool.kit.tables import address, address_count
 from pool.vocabulary import BATCH_COMMITTED
-from tests.fixtures.helpers import auth, load_pool, random_addresses, stage_import
+from tests.fixtures.helpers import (
+    auth,
+    import_into_pool,
+    load_pool,
+    random_addresses,
+    stage_import,
+)
 from tests.fixtures.orders import order_body
 
 BIND, UNBIND = "/api/v1/deposits/bind", "/api/v1/deposits/unbind"
@@ -254,3 +260,14 @@ async def _slots(db: Database) -> list[int]:
     async with db.read() as conn:
         query = select(address_count.c.slot).where(address_count.c.status == "available")
         return list((await conn.execute(query)).scalars())
+
+
+async def test_an_import_of_addresses_already_in_the_pool_counts_only_the_new_ones(
+    db: Database,
+) -> None:
+    first = random_addresses("evm", 6)
+    await import_into_pool(db, "evm", first)
+    await import_into_pool(db, "evm", [*first[:4], *random_addresses("evm", 3)])
+    await assert_kept_equals_full(db, "overlapping imports")
+    async with db.read() as conn:
+        assert (await count_by_state(conn, now=utc_now()))[("evm", "available")] == 9
