@@ -1,7 +1,7 @@
 """The pool's counts as the database keeps them, and the full count they must equal.
 
 `address_count` holds, per protocol and stored status, the number of addresses, kept by
-triggers on `address` in the transaction of every write (migration 0021): reading it costs a
+triggers on `address` in the transaction of every write (migration 0022): reading it costs a
 few dozen rows, whatever the size of the pool. Cooling down is a matter of time, not of a
 write: the available addresses still cooling are counted through `ix_address_cooling`, a range
 as long as the addresses cooling at once.
@@ -67,7 +67,7 @@ class CountMismatch:
     counted: int
 
 
-# The slot a row is kept in, as the triggers choose it (migration 0021).
+# The slot a row is kept in, as the triggers choose it (migration 0022).
 _SLOT = {"postgresql": "(id % 64)::integer", "sqlite": "0"}
 _RECOUNT = """
     INSERT INTO address_count (protocol, status, slot, n)

@@ -117,7 +117,7 @@ Index(
 )
 
 # The pool's counts, kept by triggers on `address` in the transaction of every write to it
-# (migration 0021; pool.addresses.counts reads them): per protocol and stored status (an
+# (migration 0022; pool.addresses.counts reads them): per protocol and stored status (an
 # unfinished import's rows left out), in `slot`s so that concurrent binds on PostgreSQL each
 # update a row of their own (the slot is the address id modulo 64; SQLite, one writer, uses 0).
 # A status's count is the sum of its slots.

@@ -40,7 +40,7 @@ from pool.monitoring.gauges import read_snapshot
 from scripts.bench.bind import psql, settle
 from scripts.bench.report import finish
 
-MIGRATION = importlib.import_module("pool.kit.migrations.versions.0021_address_counts")
+MIGRATION = importlib.import_module("pool.kit.migrations.versions.0022_address_counts")
 TASKS, CONNECTIONS = 32, 8  # the server is shared: a few connections
 
 

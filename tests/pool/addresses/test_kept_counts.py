@@ -228,7 +228,7 @@ async def test_the_migration_backfills_the_counts_from_the_table(db: Database) -
     async with db.write() as conn:
         await conn.execute(_set_status(evm[:4], "bound"))
         await conn.execute(_set_status(evm[4:5], "archived"))
-    await downgrade(db, "0020")
+    await downgrade(db, "0021")
     async with db.write() as conn:  # written while nothing keeps the counts
         await conn.execute(_set_status(evm[5:6], "allocated"))
     await upgrade(db)

@@ -12,16 +12,16 @@ transaction, each update walking the versions the earlier ones left: quadratic).
 are in slots (the address id modulo 64): binds at once, which claim neighbouring ids, update
 rows of their own. SQLite (one writer, updates in place): once per row, slot 0. docs/design.md, Data model: "address_count".
 
-Revision ID: 0021
-Revises: 0020
+Revision ID: 0022
+Revises: 0021
 Create Date: 2026-12-07
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0021"
-down_revision = "0020"
+revision = "0022"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 
