@@ -21,6 +21,7 @@ from chains.checks.audit import ChainAudit, audit_chain
 from chains.endpoints import EndpointPool
 from chains.presets import ChainConfig, watched_chains
 from chains.rpc import RpcClient
+from pool.addresses.counts import full_count_mismatches
 from pool.kit import locks
 from pool.kit.clock import isoformat_z, utc_now
 from pool.kit.config import ReconcileSettings, Settings
@@ -33,6 +34,7 @@ from pool.orders import reconcile_repository as orders_repo
 from pool.reconciliation import orders as order_checks
 from pool.reconciliation import repository as repo
 from pool.reconciliation import service as core
+from pool.reconciliation.pool_counts import POOL_SCOPE, check_pool_counts
 from pool.upstream import repository as upstream_repo
 
 log = logging.getLogger("addrpool.reconcile")
@@ -50,6 +52,7 @@ class Run:
     findings: list[core.Finding] = field(default_factory=list)
     audits: dict[str, dict[str, Any]] = field(default_factory=dict)
     repairs: dict[str, int] = field(default_factory=dict)
+    counts_checked: bool = False  # the pool's kept counts against a full count
 
 
 async def reconcile(
@@ -96,6 +99,9 @@ async def reconcile(
     # After the chain re-read: its reverts are in the ledger, its disputes known.
     ledger_check.unacknowledged_events.extend(await _order_findings(db, run, grace))
     await pacer.rest()
+    if settings.reconcile.check_counts:
+        await _pool_count_findings(db, run)
+        await pacer.rest()
     return await _repair_and_store(db, run, ledger_check, settings.reconcile, pacer)
 
 
@@ -119,6 +125,14 @@ async def _order_findings(db: Database, run: Run, grace: timedelta) -> list[int]
     events = order_checks.check_order_events(announcements, chain_ids=set(scope))
     run.findings.extend(events.findings)
     return events.failed_events
+
+
+async def _pool_count_findings(db: Database, run: Run) -> None:
+    """The kept counts against a full count, in one statement (one snapshot: no false alarm)."""
+    async with db.read() as conn:
+        mismatches = await full_count_mismatches(conn)
+    run.findings.extend(check_pool_counts(mismatches))
+    run.counts_checked = True
 
 
 def _earliest_confirmation(due: Sequence[repo.LedgerDeposit], fallback: datetime) -> datetime:
@@ -192,7 +206,7 @@ async def _repair_and_store(
         )
         announced = await core.announce_confirmed(conn, ledger_check.unannounced, now)
         alerts = await core.sync_alerts(
-            conn, run.findings, chains={c.chain_id for c in run.chains}, since=run.since, now=now
+            conn, run.findings, chains=_scopes(run), since=run.since, now=now
         )
         tally = core.counts(run.findings)
         summary = {
@@ -223,6 +237,11 @@ async def _repair_and_store(
         stored = await repo.load_report(conn, report_id)
     _log_summary(summary, run)
     return core.report_view(stored or {})
+
+
+def _scopes(run: Run) -> set[str]:
+    """What this run looked at again: its chains, and the pool's counts if it checked them."""
+    return {c.chain_id for c in run.chains} | ({POOL_SCOPE} if run.counts_checked else set())
 
 
 def _log_summary(summary: dict[str, Any], run: Run) -> None:

@@ -7,8 +7,8 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pool.addresses.repository import count_by_state
-from pool.alerts.monitoring_repository import binds_since
+from pool.addresses.counts import count_by_state
+from pool.alerts.monitoring_repository import binds_since_each
 from pool.alerts.rules import pool_low_bounds, projected_exhaustion
 from pool.kit.config import AlertSettings
 from pool.vocabulary import ADDRESS_STATES, PROTOCOLS, Protocol
@@ -41,15 +41,18 @@ class PoolSummary:
 async def summarize(
     conn: AsyncConnection, *, now: datetime, alerts: AlertSettings | None = None
 ) -> list[PoolSummary]:
-    """`threshold` is what the pool-low alert fires below (absolute or percentage rule)."""
+    """`threshold` is what the pool-low alert fires below (absolute or percentage rule).
+
+    Reads the kept counts (pool.addresses.counts), not the table: a few dozen rows."""
     rules = alerts or AlertSettings()
     counts = await count_by_state(conn, now=now)
+    window = rules.bind_rate_window
+    binds_each = await binds_since_each(conn, since=now - window)
     summaries = []
     for protocol in PROTOCOLS:
         of = {state: counts.get((protocol, state), 0) for state in ADDRESS_STATES}
         usable = sum(of.values()) - of["archived"]
-        window = rules.bind_rate_window
-        binds = await binds_since(conn, protocol=protocol, since=now - window)
+        binds = binds_each[protocol]
         summaries.append(
             PoolSummary(
                 protocol=protocol,

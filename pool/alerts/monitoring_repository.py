@@ -4,23 +4,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from pool.addresses.counts import count_by_state, kept_counts
 from pool.alerts.repository import IS_FIRING
 from pool.kit.tables import address, alert, binding, delivery, delivery_attempt, webhook_endpoint
-from pool.vocabulary import ARCHIVED, AVAILABLE, IMPORTING, Protocol
+from pool.vocabulary import ARCHIVED, AVAILABLE, IMPORTING, PROTOCOLS, Protocol
 
 
 async def free_addresses(
     conn: AsyncConnection, *, protocol: Protocol, now: datetime, up_to: int | None = None
 ) -> int:
-    """Free addresses of a protocol, counted no further than `up_to`.
+    """Free addresses of a protocol: from the kept counts, or counted no further than `up_to`.
 
     Past the alert's resolve level the exact number changes no decision, and counting a
     million index entries after every bind would cost binds their speed.
     """
+    if up_to is None:
+        return (await count_by_state(conn, now=now)).get((protocol, AVAILABLE), 0)
     free = (
         select(address.c.id)
         .where(
@@ -35,13 +39,9 @@ async def free_addresses(
 
 async def usable_addresses(conn: AsyncConnection, *, protocol: Protocol) -> int:
     """Every address of the protocol that is not archived: the pool a percentage refers to
-    (an unfinished import's rows are not the pool's yet)."""
-    count = await conn.scalar(
-        select(func.count()).where(
-            address.c.protocol == protocol, address.c.status.not_in((ARCHIVED, IMPORTING))
-        )
-    )
-    return int(count or 0)
+    (an unfinished import's rows are not the pool's yet, nor counted). From the kept counts."""
+    kept = await kept_counts(conn)
+    return sum(n for (of, status), n in kept.items() if of == protocol and status != ARCHIVED)
 
 
 async def any_address(conn: AsyncConnection, *, protocol: Protocol) -> bool:
@@ -55,6 +55,23 @@ async def any_address(conn: AsyncConnection, *, protocol: Protocol) -> bool:
         )
     )
     return bool(found)
+
+
+def _binds_of(protocol: str) -> Any:
+    return (
+        select(func.count())
+        .where(binding.c.protocol == protocol, binding.c.bound_at >= bindparam("p_since"))
+        .scalar_subquery()
+    )
+
+
+# Every protocol's in one round trip (the summary's, on every /metrics scrape).
+_BINDS_SINCE_EACH = select(*(_binds_of(p).label(p) for p in PROTOCOLS))
+
+
+async def binds_since_each(conn: AsyncConnection, *, since: datetime) -> dict[str, int]:
+    row = (await conn.execute(_BINDS_SINCE_EACH, {"p_since": since})).one()
+    return {protocol: int(n or 0) for protocol, n in zip(PROTOCOLS, row, strict=True)}
 
 
 async def binds_since(conn: AsyncConnection, *, protocol: Protocol, since: datetime) -> int:

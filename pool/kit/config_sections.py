@@ -126,6 +126,9 @@ class ReconcileSettings(BaseModel):
     # The share of the time a run keeps busy; it rests the rest between its steps, so binds on
     # the same box barely notice it (pool.kit.pacing). 1 runs flat out.
     duty_cycle: float = 0.1
+    # Compare the pool's kept counts with a full count of its addresses on each run (a second
+    # or so a million addresses; pool.addresses.counts). Off: `addrpool pool recount` by hand.
+    check_counts: bool = True
 
     @field_validator("interval", "window", "grace", "stuck_after", mode="before")
     @classmethod

@@ -116,6 +116,31 @@ Index(
     sqlite_where=IMPORTING,
 )
 
+# The pool's counts, kept by triggers on `address` in the transaction of every write to it
+# (migration 0022; pool.addresses.counts reads them): per protocol and stored status (an
+# unfinished import's rows left out), in `slot`s so that concurrent binds on PostgreSQL each
+# update a row of their own (the slot is the address id modulo 64; SQLite, one writer, uses 0).
+# A status's count is the sum of its slots.
+address_count = Table(
+    "address_count",
+    metadata,
+    Column("protocol", String(8), primary_key=True),
+    Column("status", String(16), primary_key=True),
+    Column("slot", Integer, primary_key=True),
+    Column("n", BigInteger, nullable=False),
+)
+
+# Addresses cooling down, by when they stop: time, not a write, ends a cooldown, so the counts
+# above cannot say how many of the available ones cool; this bounded range counts them.
+COOLS = text("status = 'available' AND cooldown_until IS NOT NULL")
+Index(
+    "ix_address_cooling",
+    address.c.protocol,
+    address.c.cooldown_until,
+    postgresql_where=COOLS,
+    sqlite_where=COOLS,
+)
+
 binding = Table(
     "binding",
     metadata,

@@ -129,6 +129,12 @@ def _parser() -> argparse.ArgumentParser:
             "stats", help="summary with thresholds and projected exhaustion; exit 1 when low"
         )
     )
+    recount = _json(
+        pool.add_parser("recount", help="check the kept counts against a full count; --repair")
+    )
+    recount.add_argument(
+        "--repair", action="store_true", help="rebuild the kept counts from the full count"
+    )
     verify = _json(pool.add_parser("verify", help="check that pool addresses derive from an xpub"))
     verify.add_argument(
         "--xpub", required=True, help="the account xpub/tpub they should derive from"
@@ -205,6 +211,7 @@ HANDLERS: dict[tuple[str, str | None], str] = {
     ("pool", "summary"): "scripts.cli.addresses:pool_stats",
     ("pool", "stats"): "scripts.cli.addresses:pool_stats",
     ("pool", "verify"): "scripts.cli.addresses:pool_verify",
+    ("pool", "recount"): "scripts.cli.recount:pool_recount",
     ("pool", "archive"): "scripts.cli.addresses:pool_archive",
     ("pool", "unarchive"): "scripts.cli.addresses:pool_archive",
     ("chains", None): "scripts.cli.chains:chains_list",

@@ -1,0 +1,34 @@
+"""Reconciliation's look at the pool's kept counts: each (protocol, status) whose count, as the
+triggers keep it, differs from a full count of the table is a `pool_count_mismatch`.
+
+The full count reads every address (about a second a million on PostgreSQL), so it runs when
+`[reconcile] check_counts` is on (the default), in a statement of its own. Its findings carry
+the scope `pool` where others carry a chain: a run that checked the counts resolves the
+episodes it no longer finds; one that did not leaves them firing. `addrpool pool recount
+--repair` rebuilds the counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pool.addresses.counts import CountMismatch
+from pool.reconciliation.service import Finding
+
+POOL_COUNTS = "pool_count_mismatch"
+POOL_SCOPE = "pool"  # the `chainId` of its findings, and what a run that checked them saw
+
+
+def check_pool_counts(mismatches: Iterable[CountMismatch]) -> list[Finding]:
+    return [
+        Finding(
+            category=POOL_COUNTS,
+            chain_id=POOL_SCOPE,
+            detail=(
+                f"{m.protocol} {m.status}: kept count {m.kept}, full count {m.counted} "
+                "(addrpool pool recount --repair)"
+            ),
+            key=f"{m.protocol}:{m.status}",
+        )
+        for m in mismatches
+    ]
