@@ -16,9 +16,10 @@ from pool.alerts.repository import Firing, fire_alert, fire_alerts, resolve_aler
 from pool.kit.clock import isoformat_z, utc_now
 from pool.kit.db import Database
 from pool.kit.tables import alert, audit_log
-from tests.api.test_alerting import alerting  # noqa: F401 - the fixture
+from tests.api import test_alerting
 from tests.fixtures.helpers import assert_error_response, auth, make_key
 
+alerting = test_alerting.alerting  # the fixture: an app, a notifier, an HTTP and a command hook
 SUBJECT = "deposit_unattributed:dep_1"
 ALERTS = "/api/v1/alerts"
 
