@@ -87,7 +87,7 @@ def checked_reason(reason: str) -> str:
     """Every action says why: 1 to 500 characters, blanks around it dropped."""
     why = reason.strip() if isinstance(reason, str) else ""
     if not why:
-        raise ValidationFailed("reason is required: say why", code="REASON_REQUIRED")
+        raise ValidationFailed("reason is required: say why")
     if len(why) > REASON_MAX:
         raise ValidationFailed(f"reason is longer than {REASON_MAX} characters")
     return why
