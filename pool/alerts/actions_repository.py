@@ -95,8 +95,19 @@ async def end_silence(conn: AsyncConnection, *, subject: str, now: datetime) -> 
 
 async def end_expired_silences(conn: AsyncConnection, *, now: datetime) -> int:
     """Lift every silence whose time is over (the notifier's pass); the firing episodes among
-    them are announced to the hooks again. Returns how many episodes it lifted."""
-    expired = select(alert.c.id).where(IS_SILENCED, alert.c.silenced_until <= now)
+    them are announced to the hooks again. Returns how many episodes it lifted.
+
+    Not while a transition of the subject waits to be dispatched (another notifier may hold
+    it): that one was written during the silence, and must be judged silenced first."""
+    other = alert.alias("other")
+    waiting = (
+        select(alert_transition.c.id)
+        .join(other, other.c.id == alert_transition.c.alert_id)
+        .where(alert_transition.c.dispatched_at.is_(None), other.c.subject == alert.c.subject)
+    )
+    expired = select(alert.c.id).where(
+        IS_SILENCED, alert.c.silenced_until <= now, ~waiting.exists()
+    )
     ids = [int(i) for i in (await conn.scalars(expired)).all()]
     if not ids:
         return 0

@@ -63,12 +63,11 @@ class AlertNotifier:
         async with self.db.read() as conn:
             if not await repo.has_work(conn, now=utc_now()):
                 return 0
-        # A silence is lifted only once every transition written before is dispatched (judged
-        # silenced): none of them reaches a hook late. The `unsilenced` news it writes goes out
-        # on the next pass.
-        if await self._dispatch() < repo.FAN_OUT_BATCH:
-            async with self.db.write() as conn:
-                await silences.end_expired_silences(conn, now=utc_now())
+        await self._dispatch()
+        # After the dispatch: a transition written during a silence is judged silenced before
+        # the silence is lifted. The `unsilenced` news it writes goes out on the next pass.
+        async with self.db.write() as conn:
+            await silences.end_expired_silences(conn, now=utc_now())
         now = utc_now()
         async with self.db.write() as conn:
             claimed = await repo.claim_due(
@@ -77,8 +76,7 @@ class AlertNotifier:
         await asyncio.gather(*(self._deliver(c) for c in claimed))
         return len(claimed)
 
-    async def _dispatch(self) -> int:
-        """Fan the undispatched transitions out to the hooks; returns how many there were."""
+    async def _dispatch(self) -> None:
         async with self.db.write() as conn:
             notices = await repo.undispatched(conn)
             quiet: set[int] = set()
@@ -90,7 +88,6 @@ class AlertNotifier:
                 )
         for notice in notices:
             _log_transition(notice, silenced=notice.transition_id in quiet)
-        return len(notices)
 
     async def _deliver(self, claimed: Claimed) -> None:
         hook = self.hooks.get(claimed.hook)
