@@ -3,8 +3,9 @@ subject; and the silences the firing code and the notifier consult.
 
 A silence belongs to a subject, though it is written on episodes: on the one the operator
 named and on the subject's firing one; an episode opened while its subject is silenced is
-opened silenced (`inherit_silences`). Every query here names `silenced_until IS NOT NULL`
-so both databases read the partial index of the few silenced rows, never every alert.
+opened silenced (`inherit_silences`). The queries the firing code and the notifier run on
+every batch and pass name `silenced_until IS NOT NULL`: both databases read the partial index
+of the few silenced rows, never every alert.
 """
 
 from __future__ import annotations
@@ -13,14 +14,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, literal, or_, select, update
+from sqlalchemy import func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pool.kit.bulk import in_values
 from pool.kit.tables import alert, alert_notification, alert_transition
 from pool.vocabulary import FIRING
 
-IN_CHUNK = 1000  # as pool.alerts.repository: bounded IN lists
 IS_SILENCED = alert.c.silenced_until.is_not(None)
 # The transition a still-firing alert's hooks hear when its silence ends.
 UNSILENCED = "unsilenced"
@@ -140,35 +139,32 @@ async def has_expired_silence(conn: AsyncConnection, *, now: datetime) -> bool:
     return bool(await conn.scalar(select(expired.exists())))
 
 
-async def silences_of(conn: AsyncConnection, subjects: Sequence[str]) -> dict[str, datetime]:
-    """Subject → the end of its latest silence (ended or not), for the subjects that have one."""
-    found: dict[str, datetime] = {}
-    unique = sorted(set(subjects))
-    for start in range(0, len(unique), IN_CHUNK):
-        chunk = unique[start : start + IN_CHUNK]
-        rows = await conn.execute(
-            select(alert.c.subject, func.max(alert.c.silenced_until))
-            .where(in_values(conn.dialect.name, alert.c.subject, chunk), IS_SILENCED)
-            .group_by(alert.c.subject)
-        )
-        found.update({str(subject): until for subject, until in rows.all()})
+async def silences(conn: AsyncConnection) -> dict[str, tuple[datetime, str | None]]:
+    """Subject → the end of its latest silence (ended or not yet lifted) and who set it.
+
+    All of them at once: silences are an operator's, so few, and one read of their partial
+    index is cheaper than looking each subject of a batch up (a catch-up fires thousands)."""
+    rows = await conn.execute(
+        select(alert.c.subject, alert.c.silenced_until, alert.c.silenced_by).where(IS_SILENCED)
+    )
+    found: dict[str, tuple[datetime, str | None]] = {}
+    for subject, until, by in rows.all():
+        if subject not in found or until > found[subject][0]:
+            found[str(subject)] = (until, by)
     return found
 
 
 async def inherit_silences(conn: AsyncConnection, subjects: Sequence[str], now: datetime) -> None:
     """The firing episodes of `subjects` just opened take their subject's silence in force:
-    a flapping alert stays quiet. Costs one indexed lookup when no silence is in force."""
-    in_force = {s: u for s, u in (await silences_of(conn, subjects)).items() if u > now}
-    for subject, until in in_force.items():
-        by = await conn.scalar(
-            select(alert.c.silenced_by)
-            .where(alert.c.subject == subject, IS_SILENCED, alert.c.silenced_until == until)
-            .limit(1)
-        )
+    a flapping alert stays quiet."""
+    in_force = {s: v for s, v in (await silences(conn)).items() if v[0] > now}
+    for subject in set(subjects) & in_force.keys():
+        until, by = in_force[subject]
         await conn.execute(
             update(alert)
             .where(
-                and_(alert.c.subject == subject, alert.c.state == FIRING),
+                alert.c.subject == subject,
+                alert.c.state == FIRING,
                 alert.c.silenced_until.is_(None),
             )
             .values(silenced_until=until, silenced_by=by)

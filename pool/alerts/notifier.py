@@ -141,7 +141,7 @@ class AlertNotifier:
 
 async def _silenced(conn: AsyncConnection, notices: list[Notice]) -> set[int]:
     """The transitions written while their subject was silenced: the hooks hear nothing."""
-    until = await silences.silences_of(conn, [n.alert["subject"] for n in notices])
+    until = {subject: end for subject, (end, _by) in (await silences.silences(conn)).items()}
     return {
         n.transition_id
         for n in notices
