@@ -330,7 +330,7 @@ alert = Table(
     Column("acknowledged_at", UTCDateTime, nullable=True),
     Column("acknowledged_by", String(64), nullable=True),
     # A silence is the subject's: a new episode of a silenced subject is opened silenced, and
-    # the hooks hear nothing of it until the time ends (pool.alerts.silences_repository).
+    # the hooks hear nothing of it until the time ends (pool.alerts.actions_repository).
     Column("silenced_until", UTCDateTime, nullable=True),
     Column("silenced_by", String(64), nullable=True),
     # One open episode per subject: an alert fires once and resolves once.
