@@ -19,6 +19,13 @@ class Alert(Answer):
     firstFiredAt: str  # noqa: N815
     lastFiredAt: str  # noqa: N815
     resolvedAt: str | None  # noqa: N815
+    # An operator's actions (docs/operations.md, Alerts).
+    acknowledgedAt: str | None = Field(description="the episode's acknowledgement")  # noqa: N815
+    acknowledgedBy: str | None  # noqa: N815
+    silencedUntil: str | None = Field(  # noqa: N815
+        description="the hooks hear nothing of the subject until then"
+    )
+    silencedBy: str | None  # noqa: N815
 
 
 class AlertList(Answer):

@@ -81,12 +81,14 @@ SHOWN = {
     "escalated": "ESCALATED",
     "deescalated": "DE-ESCALATED",
     "resolved": "RESOLVED",
+    "unsilenced": "STILL FIRING",
 }
 POOL_LOW_NEWS = {
     "fired": "fell below the threshold of {threshold}",
     "escalated": "none left, the pool is empty (threshold {threshold})",
     "deescalated": "no longer empty, still low (threshold {threshold})",
     "resolved": "back above the threshold of {threshold}",
+    "unsilenced": "still below the threshold of {threshold} as its silence ends",
 }
 
 
@@ -113,6 +115,8 @@ def _summary(alert: dict[str, Any], transition: str) -> str:
     if transition in ("escalated", "deescalated"):
         change = "escalated" if transition == "escalated" else "de-escalated"
         return f"{alert['subject']} {change} to {alert['severity']} (value {alert['value']})"
+    if transition == "unsilenced":
+        return f"{alert['subject']} still firing as its silence ends (value {alert['value']})"
     return f"{alert['subject']} {transition} (value {alert['value']})"
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -39,7 +39,11 @@ async def has_work(conn: AsyncConnection, *, now: datetime) -> bool:
     due = select(alert_notification.c.id).where(
         alert_notification.c.status == "pending", alert_notification.c.next_attempt_at <= now
     )
-    found = await conn.scalar(select(undispatched_.exists() | due.exists()))
+    # A silence whose time is over has news for the hooks (pool.alerts.actions_repository).
+    expired = select(alert.c.id).where(
+        alert.c.silenced_until.is_not(None), alert.c.silenced_until <= now
+    )
+    found = await conn.scalar(select(undispatched_.exists() | due.exists() | expired.exists()))
     return bool(found)
 
 
@@ -48,7 +52,7 @@ class Notice:
     """One transition of one alert, as every hook is told of it."""
 
     transition_id: int
-    transition: str  # fired | escalated | deescalated | resolved
+    transition: str  # fired | escalated | deescalated | resolved | unsilenced
     at: datetime
     alert: dict[str, Any]  # as the transition left it
 
@@ -90,16 +94,23 @@ def _notice(row: Any) -> Notice:
 
 
 async def dispatch(
-    conn: AsyncConnection, *, notices: Sequence[Notice], hooks: Sequence[str], now: datetime
+    conn: AsyncConnection,
+    *,
+    notices: Sequence[Notice],
+    hooks: Sequence[str],
+    now: datetime,
+    silenced: Collection[int] = (),
 ) -> None:
-    """One pending notification per (transition, hook); the transitions are done with."""
+    """One pending notification per (transition, hook); the transitions are done with.
+    A transition in `silenced` gets its notifications as `silenced`, never to be sent: what
+    each hook was not told stays on record."""
     rows = [
         {
             "transition_id": n.transition_id,
             "hook": hook,
-            "status": "pending",
+            "status": "silenced" if n.transition_id in silenced else "pending",
             "attempts": 0,
-            "next_attempt_at": now,
+            "next_attempt_at": None if n.transition_id in silenced else now,
             "created_at": now,
         }
         for n in notices

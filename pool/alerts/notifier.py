@@ -13,6 +13,9 @@ import asyncio
 import logging
 from datetime import datetime, timedelta
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pool.alerts import actions_repository as silences
 from pool.alerts import notifications_repository as repo
 from pool.alerts.hooks import HookFailed, HookRefused, message, send
 from pool.alerts.notifications_repository import Claimed, Notice
@@ -55,11 +58,16 @@ class AlertNotifier:
             await self._sender.aclose()
 
     async def run_once(self) -> int:
-        """Dispatch new transitions, send what is due; returns how many sends were tried."""
+        """Dispatch new transitions, lift the silences whose time is over, send what is due;
+        returns how many sends were tried."""
         async with self.db.read() as conn:
             if not await repo.has_work(conn, now=utc_now()):
                 return 0
         await self._dispatch()
+        # After the dispatch: a transition written during a silence is judged silenced before
+        # the silence is lifted. The `unsilenced` news it writes goes out on the next pass.
+        async with self.db.write() as conn:
+            await silences.end_expired_silences(conn, now=utc_now())
         now = utc_now()
         async with self.db.write() as conn:
             claimed = await repo.claim_due(
@@ -71,10 +79,15 @@ class AlertNotifier:
     async def _dispatch(self) -> None:
         async with self.db.write() as conn:
             notices = await repo.undispatched(conn)
+            quiet: set[int] = set()
             if notices:
-                await repo.dispatch(conn, notices=notices, hooks=list(self.hooks), now=utc_now())
+                quiet = await _silenced(conn, notices)
+                hooks = list(self.hooks)
+                await repo.dispatch(
+                    conn, notices=notices, hooks=hooks, now=utc_now(), silenced=quiet
+                )
         for notice in notices:
-            _log_transition(notice)
+            _log_transition(notice, silenced=notice.transition_id in quiet)
 
     async def _deliver(self, claimed: Claimed) -> None:
         hook = self.hooks.get(claimed.hook)
@@ -126,6 +139,16 @@ class AlertNotifier:
         )
 
 
+async def _silenced(conn: AsyncConnection, notices: list[Notice]) -> set[int]:
+    """The transitions written while their subject was silenced: the hooks hear nothing."""
+    until = {subject: end for subject, (end, _by) in (await silences.silences(conn)).items()}
+    return {
+        n.transition_id
+        for n in notices
+        if n.alert["subject"] in until and n.at < until[n.alert["subject"]]
+    }
+
+
 def _next_attempt(created_at: datetime, attempts: int, now: datetime) -> datetime | None:
     wait = min(MAX_RETRY_SECONDS, FIRST_RETRY_SECONDS * 2 ** (attempts - 1))
     retry_at = now + timedelta(seconds=wait)
@@ -138,17 +161,23 @@ _LOGGED = {
     "escalated": (logging.WARNING, "alert escalated"),
     "deescalated": (logging.INFO, "alert de-escalated"),
     "resolved": (logging.INFO, "alert resolved"),
+    "unsilenced": (logging.WARNING, "alert silence ended; still firing"),
 }
 
 
-def _log_transition(notice: Notice) -> None:
-    """The structured log is a hook too: every transition, once, when it is dispatched."""
+def _log_transition(notice: Notice, *, silenced: bool = False) -> None:
+    """The structured log is a hook too: every transition, once, when it is dispatched.
+    A silenced one is still logged (the record stays whole), as news only: an operator
+    already knows of it."""
     alert = notice.alert
     level, text = _LOGGED.get(notice.transition, (logging.WARNING, f"alert {notice.transition}"))
+    if silenced:
+        level, text = logging.INFO, f"{text} (silenced)"
     log.log(
         level,
         text,
         extra={
+            "silenced": silenced,
             "alert_id": alert["id"],
             "kind": alert["kind"],
             "subject": alert["subject"],

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, literal_column, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from pool.alerts.actions_repository import inherit_silences
 from pool.kit.bulk import asyncpg_connection, in_values, insert_rows, json_insert
 from pool.kit.tables import alert, alert_transition
 from pool.vocabulary import FIRING, RESOLVED, AlertKind
@@ -101,6 +102,7 @@ async def _open(conn: AsyncConnection, firing: Firing, now: datetime) -> str:
         insert(alert).values(**_new_episode(firing, now)).returning(alert.c.id)
     )
     alert_id = int(result.scalar_one())
+    await inherit_silences(conn, [firing.subject], now)
     await _transition(conn, alert_id=alert_id, transition="fired", now=now, as_of=firing)
     return "fired"
 
@@ -140,9 +142,10 @@ async def fire_alerts(conn: AsyncConnection, *, firings: Sequence[Firing], now: 
     episodes = [_new_episode(f, now) for f in fresh]
     if conn.dialect.name == "postgresql":
         await _open_with_transitions(conn, episodes, now)
-        return
-    await insert_rows(conn, alert, episodes, suffix=_OPEN_CONFLICT)  # see pool.kit.bulk
-    await _transitions_of_opened(conn, [f.subject for f in fresh], now)
+    else:
+        await insert_rows(conn, alert, episodes, suffix=_OPEN_CONFLICT)  # see pool.kit.bulk
+        await _transitions_of_opened(conn, [f.subject for f in fresh], now)
+    await inherit_silences(conn, [f.subject for f in fresh], now)
 
 
 async def firing_subjects(conn: AsyncConnection, subjects: Sequence[str]) -> set[str]:

@@ -79,6 +79,11 @@ def alert_payload(row: Mapping[str, Any]) -> dict[str, Any]:
         "firstFiredAt": isoformat_z(row["first_fired_at"]),
         "lastFiredAt": isoformat_z(row["last_fired_at"]),
         "resolvedAt": _iso(row["resolved_at"]),
+        # An operator's actions (docs/operations.md, Alerts).
+        "acknowledgedAt": _iso(row["acknowledged_at"]),
+        "acknowledgedBy": row["acknowledged_by"],
+        "silencedUntil": _iso(row["silenced_until"]),
+        "silencedBy": row["silenced_by"],
     }
 
 

@@ -357,6 +357,13 @@ alert = Table(
     Column("first_fired_at", UTCDateTime, nullable=False),
     Column("last_fired_at", UTCDateTime, nullable=False),
     Column("resolved_at", UTCDateTime, nullable=True),
+    # An operator's acknowledgement: of this episode only (docs/operations.md, Alerts).
+    Column("acknowledged_at", UTCDateTime, nullable=True),
+    Column("acknowledged_by", String(64), nullable=True),
+    # A silence is the subject's: a new episode of a silenced subject is opened silenced, and
+    # the hooks hear nothing of it until the time ends (pool.alerts.actions_repository).
+    Column("silenced_until", UTCDateTime, nullable=True),
+    Column("silenced_by", String(64), nullable=True),
     # One open episode per subject: an alert fires once and resolves once.
     Index(
         "uq_alert_firing_subject",
@@ -364,6 +371,15 @@ alert = Table(
         unique=True,
         postgresql_where=text("state = 'firing'"),
         sqlite_where=text("state = 'firing'"),
+    ),
+    # The few silenced episodes, found without reading every alert ever raised (the notifier
+    # looks for ended silences on each pass; a fired batch, for silences to inherit).
+    Index(
+        "ix_alert_silenced",
+        "subject",
+        "silenced_until",
+        postgresql_where=text("silenced_until IS NOT NULL"),
+        sqlite_where=text("silenced_until IS NOT NULL"),
     ),
 )
 

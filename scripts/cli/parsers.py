@@ -123,6 +123,17 @@ def alerts(sub: SubParsers, add_json: JsonFlag) -> None:
     listing.add_argument("--state", choices=ALERT_STATES, help="only this state (default: any)")
     listing.add_argument("--limit", type=int, default=50, help="alerts shown")
     add_json(actions.add_parser("test", help="send a test alert through every hook"))
+    ack = add_json(actions.add_parser("ack", help="acknowledge a firing alert (its episode)"))
+    silence = add_json(
+        actions.add_parser("silence", help="keep the hooks quiet about an alert's subject")
+    )
+    silence.add_argument(
+        "--minutes", type=int, required=True, help="how long (1 to 43200, 30 days)"
+    )
+    unsilence = add_json(actions.add_parser("unsilence", help="end an alert's silence now"))
+    for acting in (ack, silence, unsilence):
+        acting.add_argument("id", type=int, help="the alert's id (alerts list)")
+        acting.add_argument("--reason", required=True, help="why: kept in the audit log")
 
 
 def deposits(sub: SubParsers, add_json: JsonFlag) -> None:

@@ -216,6 +216,7 @@ async def _operations(call: Checked, db: Database, watched: Settings) -> None:
             value="1", details={"protocol": "evm", "available": 1}, now=utc_now(),
         )  # fmt: skip
     await call("get", "/api/v1/alerts", status=200)
+    await _alert_actions(call, db)
     await call("get", "/api/v1/reconciliation/report", status=404)
     report = await reconcile(watched, db)
     assert report["items"] and report["chains"]["ethereum-sepolia"]["error"]
@@ -226,6 +227,27 @@ async def _operations(call: Checked, db: Database, watched: Settings) -> None:
     await call("get", totals, path=f"{totals}?format=csv", status=200)
     await call("get", "/health", status=200)
     await call("get", "/metrics", status=200)
+
+
+async def _alert_actions(call: Checked, db: Database) -> None:
+    listed = (await call.http.get("/api/v1/alerts", headers=call.headers)).json()
+    alert_id = listed["data"]["alerts"][0]["id"]
+    for action, body in [
+        ("acknowledge", {"reason": "on it"}),
+        ("silence", {"reason": "known", "minutes": 30}),
+        ("unsilence", {"reason": "fixed"}),
+    ]:
+        one = f"/api/v1/alerts/{{id}}/{action}"
+        path = f"/api/v1/alerts/{alert_id}/{action}"
+        await call("post", one, path=path, status=200, json=body)
+        await call("post", one, path=f"/api/v1/alerts/999999/{action}", status=404, json=body)
+        await call("post", one, path=path, status=400, json={"reason": ""})
+    acknowledge = "/api/v1/alerts/{id}/acknowledge"
+    path = f"/api/v1/alerts/{alert_id}/acknowledge"
+    await call("post", acknowledge, path=path, status=409, json={"reason": "twice"})
+    unsilence = "/api/v1/alerts/{id}/unsilence"
+    path = f"/api/v1/alerts/{alert_id}/unsilence"
+    await call("post", unsilence, path=path, status=409, json={"reason": "twice"})
 
 
 async def _refusals(call: Checked, db: Database) -> None:
