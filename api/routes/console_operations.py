@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from api.console.access import (
     Signed,
@@ -21,6 +21,7 @@ from api.views import address_view
 from chains.codec import address_parser
 from pool.addresses.archive import archive_address
 from pool.addresses.repository import list_addresses
+from pool.alerts import actions as alert_actions
 from pool.alerts.repository import list_alerts
 from pool.deposits.payloads import alert_payload
 from pool.kit.clock import utc_now
@@ -131,3 +132,32 @@ async def alerts_page(
         query=urlencode({"state": chosen} if chosen else {}) + "&",
         states=ALERT_STATES,
     )
+
+
+@router.post("/ui/alerts/{alert_id}/{action}")
+async def act_on_alert(
+    request: Request,
+    ctx: Ctx,
+    session: Signed,
+    alert_id: Annotated[int, Path(ge=1)],
+    action: Annotated[str, Path(pattern="^(acknowledge|silence|unsilence)$")],
+) -> Response:
+    """Acknowledge an alert's episode, silence its subject for `minutes`, or end the silence;
+    pool.alerts.actions writes the audit record with the reason."""
+    form = await acting_form(request, ctx, session)
+    if isinstance(form, Response):
+        return form
+    reason = form["reason"]
+    try:
+        if action == "acknowledge":
+            await alert_actions.acknowledge(ctx.db, alert_id, session.actor, reason)
+        elif action == "silence":
+            minutes = form.get("minutes", "")
+            await alert_actions.silence(
+                ctx.db, alert_id, session.actor, reason, int(minutes) if minutes.isdigit() else 0
+            )
+        else:
+            await alert_actions.unsilence(ctx.db, alert_id, session.actor, reason)
+    except AddrpoolError as refused:
+        return message(session, ctx, "Refused", refused.message, refused.status)
+    return redirect("/ui/alerts")
