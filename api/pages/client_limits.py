@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from fastapi import Request
+
 # Buckets kept at most; past it the full ones go, and if none is full all go (a moment's
 # leniency rather than unbounded memory under a flood of addresses).
 MAX_CLIENTS = 100_000
@@ -59,3 +61,13 @@ class ClientLimiter:
         ]
         for client in full or list(self._buckets):
             del self._buckets[client]
+
+
+def limiter_of(request: Request, name: str, *, per_minute: int, burst: int) -> ClientLimiter:
+    """The application's limiter called `name`, made at its first use (kept on `app.state`)."""
+    attribute = f"client_limiter_{name}"
+    limiter: ClientLimiter | None = getattr(request.app.state, attribute, None)
+    if limiter is None:
+        limiter = ClientLimiter(per_minute=per_minute, burst=burst)
+        setattr(request.app.state, attribute, limiter)
+    return limiter

@@ -17,7 +17,7 @@ from fastapi.responses import RedirectResponse
 
 from api.context import AppContext, context
 from api.pages import PAGE_HEADERS, checkout_page, message_page, sentence
-from api.pages.client_limits import ClientLimiter
+from api.pages.client_limits import limiter_of
 from api.pages.form_tokens import form_tokens
 from api.pages.forms import posted_form, same_site
 from api.pages.i18n import Language, negotiate
@@ -39,19 +39,8 @@ CLOSED_SENTENCE = {
     "expired": "closed_expired",
     "sold_out": "closed_sold_out",
 }
-# A link that takes no order: gone for good (410) or not now (409).
+# A link that takes no order: not public (404), gone for good (410) or not now (409).
 CLOSED_STATUS = {"draft": 404, "archived": 410, "expired": 410, "sold_out": 409}
-
-
-def _client_limiter(request: Request, ctx: AppContext) -> ClientLimiter:
-    limiter: ClientLimiter | None = getattr(request.app.state, "checkout_limiter", None)
-    if limiter is None:
-        limits = ctx.settings.checkout
-        limiter = ClientLimiter(
-            per_minute=limits.orders_per_client_per_minute, burst=limits.client_burst
-        )
-        request.app.state.checkout_limiter = limiter
-    return limiter
 
 
 def _page(html: str, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -109,7 +98,14 @@ async def checkout_submit(
             language, title_key="closed_title", message=sentence(language, "form_expired")
         )
         return _page(page, 403)
-    wait = _client_limiter(request, ctx).take(request.client.host if request.client else "")
+    limits = ctx.settings.checkout
+    limiter = limiter_of(
+        request,
+        "checkout",
+        per_minute=limits.orders_per_client_per_minute,
+        burst=limits.client_burst,
+    )
+    wait = limiter.take(request.client.host if request.client else "")
     if wait:
         return _busy(language, slug, wait)
     choice = form.get("choice", "")

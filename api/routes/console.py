@@ -28,7 +28,7 @@ from api.console.access import (
 )
 from api.context import AppContext, context
 from api.pages import PAGE_HEADERS
-from api.pages.client_limits import ClientLimiter
+from api.pages.client_limits import limiter_of
 from api.pages.form_tokens import form_tokens
 from api.pages.forms import posted_form, same_site
 from pool.console import service as console
@@ -39,15 +39,6 @@ from pool.kit.errors import Forbidden, Unauthorized
 router = APIRouter(include_in_schema=False)
 Ctx = Annotated[AppContext, Depends(context)]
 SIGN_IN_FORM = "console-sign-in"  # what the sign-in form's token is bound to
-
-
-def _limiter(request: Request, ctx: AppContext) -> ClientLimiter:
-    limiter: ClientLimiter | None = getattr(request.app.state, "sign_in_limiter", None)
-    if limiter is None:
-        limits = ctx.settings.console
-        limiter = ClientLimiter(per_minute=limits.sign_ins_per_minute, burst=limits.sign_in_burst)
-        request.app.state.sign_in_limiter = limiter
-    return limiter
 
 
 def _sign_in_page(
@@ -76,7 +67,11 @@ async def sign_in(request: Request, ctx: Ctx) -> Response:
         return _sign_in_page(
             request, ctx, error="This form has expired: sign in again.", status=403
         )
-    wait = _limiter(request, ctx).take(request.client.host if request.client else "")
+    limits = ctx.settings.console
+    limiter = limiter_of(
+        request, "sign_in", per_minute=limits.sign_ins_per_minute, burst=limits.sign_in_burst
+    )
+    wait = limiter.take(request.client.host if request.client else "")
     if wait:
         return _sign_in_page(
             request, ctx, error=f"Too many attempts: try again in {wait} s.", status=429
