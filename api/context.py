@@ -8,6 +8,7 @@ from fastapi import Request
 
 from api.console.jobs import ConsoleJobs
 from pool.alerts.engine import PoolAlerts
+from pool.console.overview import BindDays
 from pool.kit.config import Settings
 from pool.kit.db import Database
 from pool.orders.records import OrderChain
@@ -33,6 +34,8 @@ class AppContext:
     upstream: UpstreamClient | None = field(init=False)
     # Console imports running in this process's background.
     console_jobs: ConsoleJobs = field(default_factory=ConsoleJobs)
+    # The console overview's binds per ended day, counted once per process.
+    bind_days: BindDays = field(default_factory=BindDays)
 
     def __post_init__(self) -> None:
         self.pool_alerts = PoolAlerts(self.db, self.settings.alerts)

@@ -124,7 +124,9 @@ def _over_https(request: Request, ctx: AppContext) -> bool:
 @router.get("/ui")
 async def overview_page(request: Request, ctx: Ctx, session: Signed) -> Response:
     async with ctx.db.read() as conn:
-        shown = await overview(conn, now=utc_now(), alerts=ctx.settings.alerts)
+        shown = await overview(
+            conn, now=utc_now(), alerts=ctx.settings.alerts, bind_days=ctx.bind_days
+        )
     charts = [
         {
             "svg": bar_chart(days, label=f"{protocol.upper()} binds per day"),
