@@ -25,6 +25,7 @@ from api.routes.orders import base_url
 from api.routes.pages import HTML, PAGE_VARY, not_found
 from pool.kit.clock import utc_now
 from pool.kit.errors import InsufficientAddresses, ValidationFailed
+from pool.kit.metrics import count_checkout
 from pool.links.checkout import POOL_DRY_RETRY_SECONDS, LinkClosed, checkout, open_link
 from pool.links.records import LinkRow
 from pool.vocabulary import PROTOCOLS
@@ -97,6 +98,7 @@ async def checkout_submit(
         page = message_page(
             language, title_key="closed_title", message=sentence(language, "form_expired")
         )
+        count_checkout("form_expired")
         return _page(page, 403)
     limits = ctx.settings.checkout
     limiter = limiter_of(
@@ -107,6 +109,7 @@ async def checkout_submit(
     )
     wait = limiter.take(request.client.host if request.client else "")
     if wait:
+        count_checkout("client_limited")
         return _busy(language, slug, wait)
     choice = form.get("choice", "")
     amount = form.get("amount", "").strip()
@@ -123,14 +126,18 @@ async def checkout_submit(
             base_url=base_url(ctx, request),
         )
     except LinkClosed as closed:
+        count_checkout("link_busy" if closed.reason == "busy" else "closed")
         return _closed(closed, language, slug)
     except ValidationFailed as refused:
+        count_checkout("invalid")
         return await _form_again(request, ctx, slug, language, refused, amount, choice)
     except InsufficientAddresses as dry:
+        count_checkout("pool_empty")
         if dry.protocol in PROTOCOLS:
             ctx.pool_alerts.changed(dry.protocol)
         return _busy(language, slug, POOL_DRY_RETRY_SECONDS, status=503)
     ctx.pool_alerts.changed(order["protocol"])  # evaluated off this request
+    count_checkout("created")
     return RedirectResponse(order["paymentUrl"], status_code=303, headers=PAGE_HEADERS)
 
 

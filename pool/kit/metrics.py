@@ -35,6 +35,13 @@ BINDS = Counter(
     ["protocol", "outcome"],
 )
 UNBINDS = Counter("addrpool_unbinds", "Addresses unbound through the API", ["protocol"])
+CHECKOUTS = Counter(
+    "addrpool_checkouts",
+    "Payment-link checkouts posted by payers: created (an order), or why not: form_expired, "
+    "client_limited, link_busy (its cap of pending orders), closed (draft, archived, expired, "
+    "sold out, unknown), invalid (the form again), pool_empty",
+    ["outcome"],
+)
 # The endpoint label is always a redacted URL (scheme, host, port): RPC URLs carry API keys.
 RPC_REQUESTS = Counter(
     "addrpool_rpc_requests",
@@ -64,6 +71,10 @@ def count_bind(protocol: Protocol, outcome: str) -> None:
     if counter is None:
         counter = _BIND_COUNTERS[(protocol, outcome)] = BINDS.labels(protocol, outcome)
     counter.inc()
+
+
+def count_checkout(outcome: str) -> None:
+    CHECKOUTS.labels(outcome).inc()
 
 
 def count_unbinds(protocols: Iterable[Protocol]) -> None:

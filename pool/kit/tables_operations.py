@@ -91,7 +91,7 @@ alert_notification = Table(
     Column("id", Id, primary_key=True),
     Column("transition_id", Id, ForeignKey("alert_transition.id"), nullable=False),
     Column("hook", String(64), nullable=False),
-    Column("status", String(16), nullable=False),  # pending | sent | failed
+    Column("status", String(16), nullable=False),  # pending | sent | failed | silenced
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("next_attempt_at", UTCDateTime, nullable=True),  # also the sender's lease
     Column("last_error", Text, nullable=True),

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
 from api.app import create_app
@@ -224,6 +225,7 @@ async def test_one_client_is_limited_and_told_when_to_try_again(
     await load_pool(db, "evm", 10)
     app = create_app(capped, db=db)
     key = await make_key(db, scopes=None)
+    before = {outcome: _checkouts(outcome) for outcome in ("created", "client_limited")}
     async with _client(app, "203.0.113.7") as payer, _client(app, "203.0.113.8") as other:
         link = await published_link(payer, key)
         statuses = [(await checkout_post(payer, link["slug"])).status_code for _ in range(2)]
@@ -235,6 +237,12 @@ async def test_one_client_is_limited_and_told_when_to_try_again(
         assert (await checkout_post(other, link["slug"])).status_code == 303
     await app.state.ctx.pool_alerts.close()
     assert await _orders(db) == 3
+    assert _checkouts("created") - before["created"] == 3  # /metrics: addrpool_checkouts_total
+    assert _checkouts("client_limited") - before["client_limited"] == 1
+
+
+def _checkouts(outcome: str) -> float:
+    return REGISTRY.get_sample_value("addrpool_checkouts_total", {"outcome": outcome}) or 0.0
 
 
 async def test_a_script_hammering_a_checkout_takes_no_more_than_the_cap_of_the_pool(
