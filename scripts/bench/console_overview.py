@@ -7,7 +7,8 @@ scripts/bench/pool_counts.py does (30% bound over 30 days, 1% archived, 20,000 c
 webhook endpoints and `deliveries` deliveries between them over 30 days (0.1% failed, 200
 pending, the rest succeeded); VACUUM ANALYZE. Then, on one connection: the overview
 (`pool.console.overview.overview`) the first time a process shows it and afterwards (median of
-20), and its parts: the pool summary, the webhook health, the binds chart.
+20), and its parts: the webhook health, the pool summary, the binds chart once its ended days
+are remembered.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import asyncio
 import time
 from typing import Any
 
+from pool.addresses.stats import summarize
 from pool.console.overview import BindDays, overview
 from pool.console.overview_repository import endpoint_health
 from pool.kit.clock import utc_now
@@ -78,6 +80,8 @@ async def measure(db: Database) -> dict[str, Any]:
             "webhook_health": await median_ms(
                 lambda: endpoint_health(conn, since=now.replace(hour=0)), 20
             ),
+            "summary": await median_ms(lambda: summarize(conn, now=now, alerts=alerts), 20),
+            "binds_chart": await median_ms(lambda: shared.chart(conn, protocol="evm", now=now), 20),
         }
 
 
