@@ -29,8 +29,10 @@ from pool.refill.service import (
     enable,
     import_range,
     refill_pass,
+    run_refill,
 )
 from tests.chains.test_hd import V1_M_0H
+from tests.fixtures.polling import wait_until_async
 
 ACCOUNT = parse_extended_public_key(V1_M_0H)
 KEY = ACCOUNT.serialize()
@@ -168,3 +170,24 @@ async def test_two_workers_never_import_the_same_range(db, settings) -> None:
         assert refill.next_index == len(indices) == sum(batches)
     finally:
         await other.dispose()
+
+
+async def test_the_worker_refills_a_pool_that_fell_behind_and_pool_low_resolves(db) -> None:
+    await _import(db, 10)
+    await _bind_until_free(db, 3)  # faster than any refill: below the alert's threshold
+    assert await _pool_low_firing(db)
+    await _enable(db)
+    stop = asyncio.Event()
+    every = RefillSettings(batch_size=20, every=0.05)
+    worker = asyncio.create_task(run_refill(db, every, ALERTS, derive_from_key, stop))
+    try:
+
+        async def resolved() -> bool:
+            async with db.read() as conn:
+                return not await firing_subjects(conn, [POOL_LOW])
+
+        await wait_until_async(resolved, what="the refill resolves pool_low")
+    finally:
+        stop.set()
+        await worker
+    assert await _free(db) == 23
