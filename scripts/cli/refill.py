@@ -9,6 +9,7 @@ from typing import Any
 
 from pool.kit.clock import isoformat_z_or_none
 from pool.kit.config import load_settings
+from pool.refill.payloads import refill_payload, refill_state, status_payload
 from pool.refill.repository import KeyRefill
 from pool.refill.service import KeyChoice, RefillStatus, RefillValues, disable, enable, status
 from scripts.cli.database import actor, opened_database
@@ -57,21 +58,19 @@ async def refill_status(args: argparse.Namespace, out: Output) -> int:
         found = await status(db, settings=settings.refill, alerts=settings.alerts)
     header = ["protocol", "fingerprint", "branch", "state", "next index", "max index",
               "low water", "batch", "free", "last refill"]  # fmt: skip
-    rows = [
-        [s.refill.key.protocol, s.refill.key.fingerprint, str(s.refill.branch), _state(s.refill),
-         str(s.refill.next_index), str(s.refill.max_index), str(s.low_water), str(s.batch_size),
-         str(s.free), isoformat_z_or_none(s.refill.refilled_at) or "-"]
-        for s in found
-    ]  # fmt: skip
+    rows = [_row(s) for s in found]
     text = table(rows, header) if rows else "no key is marked for refill (addrpool refill enable)"
     out.result([status_payload(s) for s in found], text)
     return 0
 
 
-def _state(refill: KeyRefill) -> str:
-    if not refill.enabled:
-        return "off"
-    return "on" if refill.remaining else "at maximum"
+def _row(found: RefillStatus) -> list[str]:
+    refill = found.refill
+    numbers = (refill.branch, refill.next_index, refill.max_index, found.low_water,
+               found.batch_size, found.free)  # fmt: skip
+    branch, *rest = (str(n) for n in numbers)
+    last = isoformat_z_or_none(refill.refilled_at) or "-"
+    return [refill.key.protocol, refill.key.fingerprint, branch, refill_state(refill), *rest, last]
 
 
 def _describe(refill: KeyRefill) -> str:
@@ -79,25 +78,3 @@ def _describe(refill: KeyRefill) -> str:
         f"{refill.key.protocol} key {refill.key.fingerprint}, branch {refill.branch}: next index "
         f"{refill.next_index}, maximum {refill.max_index} ({refill.remaining} left)"
     )
-
-
-def refill_payload(refill: KeyRefill) -> dict[str, Any]:
-    return {
-        "protocol": refill.key.protocol,
-        "fingerprint": refill.key.fingerprint,
-        "branch": refill.branch,
-        "enabled": refill.enabled,
-        "state": _state(refill),
-        "nextIndex": refill.next_index,
-        "maxIndex": refill.max_index,
-        "remaining": refill.remaining,
-        "lowWater": refill.low_water,
-        "batchSize": refill.batch_size,
-        "refilledAt": isoformat_z_or_none(refill.refilled_at),
-    }
-
-
-def status_payload(found: RefillStatus) -> dict[str, Any]:
-    payload = refill_payload(found.refill)
-    payload |= {"lowWater": found.low_water, "batchSize": found.batch_size, "free": found.free}
-    return payload

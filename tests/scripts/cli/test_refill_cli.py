@@ -32,7 +32,9 @@ def _refused(*args: str, database_url: str) -> str:
 
 
 async def test_enable_refill_verify_status_disable(db, database_url) -> None:
-    cli("import", "--xpub", V1_M_0H, "--protocol", "evm", "--count", "12", database_url=database_url)
+    cli(
+        "import", "--xpub", V1_M_0H, "--protocol", "evm", "--count", "12", database_url=database_url
+    )
     enabled = _json("refill", "enable", V1_M_0H, "--protocol", "evm", "--max-index", "99",
                     "--batch", "25", database_url=database_url)  # fmt: skip
     assert enabled["nextIndex"] == 12 and enabled["maxIndex"] == 99 and enabled["state"] == "on"
