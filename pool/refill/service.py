@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.addresses.import_recovery import recover_imports
@@ -110,9 +111,7 @@ async def enable(
         key = await _one_key(conn, choice)
         current = await repo.refill_of(conn, key_id=key.id, branch=branch)
         highest = None if current else await repo.highest_index(conn, key_id=key.id)
-    next_index = current.next_index if current else values.next_index
-    if next_index is None:
-        next_index = await _next_after(highest, key=key, branch=branch, derive=derive)
+    next_index = await _starting_index(current, values, highest, key, branch, derive)
     max_index = _first(values.max_index, current.max_index if current else None, settings.max_index)
     if max_index < next_index:
         raise ValidationFailed(
@@ -120,6 +119,27 @@ async def enable(
         )
     low_water = _or_current(values.low_water, current.low_water if current else None)
     batch_size = _or_current(values.batch_size, current.batch_size if current else None)
+    try:
+        return await _write_enabled(
+            db, key=key, branch=branch, current=current, next_index=next_index,
+            max_index=max_index, low_water=low_water, batch_size=batch_size, actor=actor,
+        )  # fmt: skip
+    except IntegrityError as exc:  # another operator enabled it meanwhile
+        raise Conflict("the refill was enabled meanwhile: run the command again") from exc
+
+
+async def _write_enabled(
+    db: Database,
+    *,
+    key: RegisteredKey,
+    branch: int,
+    current: KeyRefill | None,
+    next_index: int,
+    max_index: int,
+    low_water: int | None,
+    batch_size: int | None,
+    actor: str,
+) -> KeyRefill:
     now = utc_now()
     async with db.write() as conn:
         if current is None:
@@ -211,6 +231,26 @@ async def _one_key(conn: AsyncConnection, choice: KeyChoice) -> RegisteredKey:
     if len(keys) > 1:
         raise Conflict(f"several {choice.protocol} keys have that fingerprint: name the xpub")
     return keys[0]
+
+
+async def _starting_index(
+    current: KeyRefill | None,
+    values: RefillValues,
+    highest: tuple[int, str] | None,
+    key: RegisteredKey,
+    branch: int,
+    derive: Derive,
+) -> int:
+    if current is None:
+        if values.next_index is not None:
+            return values.next_index
+        return await _next_after(highest, key=key, branch=branch, derive=derive)
+    if values.next_index is not None:
+        raise ValidationFailed(
+            f"this refill already has its next index, {current.next_index}, and only a refill "
+            "moves it (other indices: addrpool import --xpub … --start N)"
+        )
+    return current.next_index
 
 
 async def _next_after(

@@ -57,6 +57,9 @@ async def test_enable_refill_verify_status_disable(db, database_url) -> None:
     fingerprint = shown["fingerprint"]
     off = _json("refill", "disable", fingerprint, "--protocol", "evm", database_url=database_url)
     assert off["state"] == "off" and off["nextIndex"] == 37  # type: ignore[index]
+    moved = _refused("refill", "enable", fingerprint, "--protocol", "evm", "--next-index", "90",
+                     database_url=database_url)  # fmt: skip
+    assert "already has its next index, 37" in moved
     on = _json("refill", "enable", fingerprint, "--protocol", "evm", database_url=database_url)
     assert (on["nextIndex"], on["maxIndex"], on["batchSize"]) == (37, 99, 25)  # type: ignore[index]
     async with db.read() as conn:
