@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
+from pydantic import ValidationError
 from sqlalchemy import select
 
 from chains.hd import derive_addresses, derive_from_key, parse_extended_public_key
@@ -191,3 +193,12 @@ async def test_the_worker_refills_a_pool_that_fell_behind_and_pool_low_resolves(
         stop.set()
         await worker
     assert await _free(db) == 23
+
+
+def test_the_refill_settings_read_durations_and_refuse_nonsense() -> None:
+    settings = RefillSettings.model_validate({"every": "PT5S", "low_water": {"evm": 1000}})
+    assert settings.every == timedelta(seconds=5) and settings.low_water == {"evm": 1000}
+    for wrong in ({"every": 0}, {"low_water": {"evm": 0}}, {"batch_size": 0},
+                  {"max_index": 2**31}, {"low_water": {"btc": 5}}):  # fmt: skip
+        with pytest.raises(ValidationError):
+            RefillSettings.model_validate(wrong)
