@@ -130,3 +130,11 @@ def derive_addresses(
     return [
         (i, address_of(node.child_public_key(i), protocol)) for i in range(start, start + count)
     ]
+
+
+def derive_from_key(
+    public_key: str, protocol: Protocol, branch: int, start: int, count: int
+) -> list[tuple[int, ParsedAddress]]:
+    """`derive_addresses` from a registered key's text: what a pool refill hands in."""
+    account = parse_extended_public_key(public_key)
+    return derive_addresses(account, protocol=protocol, branch=branch, start=start, count=count)

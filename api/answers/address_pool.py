@@ -74,3 +74,24 @@ class ImportSummary(Answer):
     fingerprint: str | SkipJsonSchema[None] = Field(
         default=None, description="the extended public key's fingerprint (xpub imports)"
     )
+
+
+class KeyRefill(Answer):
+    """A registered xpub's branch marked for refill (docs/importing.md, Refill from the xpub)."""
+
+    protocol: Protocol
+    fingerprint: str
+    branch: int
+    enabled: bool
+    state: str = Field(description="on | off | at maximum")
+    nextIndex: int  # noqa: N815
+    maxIndex: int  # noqa: N815
+    remaining: int
+    lowWater: int = Field(description="in force: the key's own or the [refill] default")  # noqa: N815
+    batchSize: int  # noqa: N815
+    free: int = Field(description="the protocol's free addresses now")
+    refilledAt: str | None  # noqa: N815
+
+
+class KeyRefills(Answer):
+    refills: list[KeyRefill]

@@ -15,6 +15,7 @@ from api.answers.address_pool import (
     AddressList,
     Availability,
     ImportSummary,
+    KeyRefills,
     PoolAddress,
     PoolSummaries,
 )
@@ -38,6 +39,8 @@ from pool.deposits.payloads import pool_summary_payload
 from pool.keys.repository import ApiKey
 from pool.kit.clock import utc_now
 from pool.kit.errors import ValidationFailed
+from pool.refill.payloads import status_payload
+from pool.refill.service import status as refill_status
 from pool.vocabulary import ARCHIVED, AVAILABLE, AddressState, Protocol
 
 router = APIRouter(prefix="/api/v1/address-pool", tags=["address pool"])
@@ -59,6 +62,13 @@ async def availability(ctx: Ctx, _key: Reader, protocol: ProtocolName) -> Respon
         summaries = await summarize(conn, now=utc_now(), alerts=ctx.settings.alerts)
     chosen = next(s for s in summaries if s.protocol == protocol)
     return ok({"protocol": protocol, **pool_summary_payload(chosen)})
+
+
+@router.get("/refill", responses=answers(KeyRefills, "KeyRefillsAnswer"))
+async def refill(ctx: Ctx, _key: Reader) -> Response:
+    """Read only: the keys are switched with `addrpool refill enable|disable`."""
+    found = await refill_status(ctx.db, settings=ctx.settings.refill, alerts=ctx.settings.alerts)
+    return ok({"refills": [status_payload(s) for s in found]})
 
 
 @router.get("/addresses", responses=answers(AddressList, "AddressListAnswer"))

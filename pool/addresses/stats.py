@@ -11,6 +11,7 @@ from pool.addresses.counts import count_by_state
 from pool.alerts.monitoring_repository import binds_since_each
 from pool.alerts.rules import pool_low_bounds, projected_exhaustion
 from pool.kit.config import AlertSettings
+from pool.refill.repository import refill_headroom
 from pool.vocabulary import ADDRESS_STATES, PROTOCOLS, Protocol
 
 
@@ -24,7 +25,8 @@ class PoolSummary:
     cooling_down: int
     archived: int
     threshold: int
-    # At the bind rate of the alert settings' window; None when nobody binds.
+    # At the bind rate of the alert settings' window, counting what the keys marked for refill
+    # may still derive (pool.refill); None when nobody binds.
     projected_exhaustion_at: datetime | None = None
 
     @property
@@ -48,6 +50,7 @@ async def summarize(
     counts = await count_by_state(conn, now=now)
     window = rules.bind_rate_window
     binds_each = await binds_since_each(conn, since=now - window)
+    headroom = await refill_headroom(conn)
     summaries = []
     for protocol in PROTOCOLS:
         of = {state: counts.get((protocol, state), 0) for state in ADDRESS_STATES}
@@ -63,7 +66,9 @@ async def summarize(
                 cooling_down=of["cooling_down"],
                 archived=of["archived"],
                 threshold=pool_low_bounds(rules, protocol, usable).fire_below,
-                projected_exhaustion_at=projected_exhaustion(of["available"], binds, window, now),
+                projected_exhaustion_at=projected_exhaustion(
+                    of["available"] + headroom[protocol], binds, window, now
+                ),
             )
         )
     return summaries

@@ -38,6 +38,7 @@ from pool.kit.clock import isoformat_z, utc_now
 from pool.kit.config import AlertSettings
 from pool.kit.db import Database, log_failure
 from pool.kit.loop import run_every
+from pool.refill.repository import refill_headroom
 from pool.vocabulary import (
     POOL_EXHAUSTION,
     POOL_LOW,
@@ -169,7 +170,10 @@ async def exhaustion_transition(
 async def projected_exhaustion_at(
     conn: AsyncConnection, settings: AlertSettings, protocol: Protocol, now: datetime
 ) -> datetime | None:
+    """Free addresses, plus those the keys marked for refill may still derive, at the recent
+    bind rate: a refilling pool runs out when its keys reach their maximum index."""
     available = await monitoring.free_addresses(conn, protocol=protocol, now=now)
+    available += (await refill_headroom(conn))[protocol]
     window = settings.bind_rate_window
     binds = await monitoring.binds_since(conn, protocol=protocol, since=now - window)
     return rules.projected_exhaustion(available, binds, window, now)

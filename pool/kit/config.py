@@ -57,6 +57,9 @@ from pool.kit.config_sections import (
     ReconcileSettings as ReconcileSettings,
 )
 from pool.kit.config_sections import (
+    RefillSettings as RefillSettings,
+)
+from pool.kit.config_sections import (
     TokenSettings as TokenSettings,
 )
 from pool.kit.config_sections import (
@@ -109,6 +112,7 @@ class Settings(BaseSettings):
     chains: dict[str, ChainSettings] = Field(default_factory=dict)
     reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    refill: RefillSettings = Field(default_factory=RefillSettings)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     orders: OrderSettings = Field(default_factory=OrderSettings)
     checkout: CheckoutSettings = Field(default_factory=CheckoutSettings)

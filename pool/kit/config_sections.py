@@ -1,5 +1,6 @@
 """The sections of the settings: chains and their tokens, reconciliation, alerts and their
-hooks, rate limits — each refusing unknown keys and bad values when the configuration loads."""
+hooks, refill, rate limits — each refusing unknown keys and bad values when the configuration
+loads."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pydantic import (
     BaseModel,
     Field,
     NonNegativeInt,
+    PositiveInt,
     SecretStr,
     field_validator,
     model_validator,
@@ -343,6 +345,32 @@ class AlertSettings(BaseModel):
 
     def threshold(self, protocol: Protocol) -> int:
         return self.thresholds.get(protocol, DEFAULT_THRESHOLDS[protocol])
+
+
+class RefillSettings(BaseModel):
+    """Defaults for the xpubs marked for refill (`[refill]` in TOML, `ADDRPOOL_REFILL__*`);
+    which keys refill, and their own values, are switched per key (`addrpool refill`)."""
+
+    model_config = {"extra": "forbid", "hide_input_in_errors": True}
+
+    # How often the worker compares free addresses with each refilling key's low-water mark.
+    every: timedelta = timedelta(seconds=10)
+    # Free addresses below which a key refills; unset: twice the level `pool_low` fires below.
+    low_water: dict[Protocol, PositiveInt] = Field(default_factory=dict)
+    # Addresses derived a refill (more, in whole batches, when the pool is further down).
+    batch_size: int = Field(default=500, ge=1, le=100_000)
+    # The last index a key newly marked for refill may derive, unless `--max-index` says.
+    max_index: int = Field(default=999_999, ge=0, le=2**31 - 1)
+
+    @field_validator("every", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return _seconds_or_iso(value)
+
+    @field_validator("every")
+    @classmethod
+    def _positive_duration(cls, value: timedelta) -> timedelta:
+        return _positive(value)
 
 
 class WindowLimits(BaseModel):

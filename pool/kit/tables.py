@@ -67,6 +67,25 @@ master_key = Table(
     UniqueConstraint("protocol", "public_key"),
 )
 
+# A registered xpub's branch that refills the pool by itself (pool.refill): `next_index` is
+# claimed by a conditional UPDATE in the transaction that imports the range it names.
+key_refill = Table(
+    "key_refill",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("master_key_id", Id, ForeignKey("master_key.id"), nullable=False),
+    Column("branch", BigInteger, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("next_index", BigInteger, nullable=False),
+    Column("max_index", BigInteger, nullable=False),  # inclusive: the last index it may derive
+    Column("low_water", Integer, nullable=True),  # NULL: the [refill] setting
+    Column("batch_size", Integer, nullable=True),  # NULL: the [refill] setting
+    Column("refilled_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("master_key_id", "branch"),
+)
+
 address = Table(
     "address",
     metadata,

@@ -61,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     parsers.deposits(sub, _json)
     parsers.references(sub, _json)
     parsers.orders(sub, _json)
+    parsers.refill(sub, _json)
     _json(sub.add_parser("chains", help="configured chains: head, cursor, lag, endpoint health"))
     rescan = _json(sub.add_parser("rescan", help="read a block range again (safe while watching)"))
     rescan.add_argument(
@@ -235,6 +236,9 @@ HANDLERS: dict[tuple[str, str | None], str] = {
     ("orders", "list"): "scripts.cli.orders:orders_list",
     ("orders", "show"): "scripts.cli.orders:orders_show",
     ("orders", "cancel"): "scripts.cli.orders:orders_cancel",
+    ("refill", "enable"): "scripts.cli.refill:refill_enable",
+    ("refill", "disable"): "scripts.cli.refill:refill_disable",
+    ("refill", "status"): "scripts.cli.refill:refill_status",
 }
 
 

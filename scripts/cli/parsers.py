@@ -219,3 +219,36 @@ def _within(low: int, high: int) -> Callable[[str], int]:
         return value
 
     return whole_number
+
+
+def refill(sub: SubParsers, add_json: JsonFlag) -> None:
+    """The per-key switch of the pool's refill (docs/importing.md, "Refill from the xpub")."""
+    group = sub.add_parser("refill", help="let a registered xpub refill the pool by itself")
+    actions = group.add_subparsers(dest="action", required=True)
+    enable = add_json(actions.add_parser("enable", help="refill from this key's branch"))
+    disable = add_json(actions.add_parser("disable", help="stop refilling from it"))
+    for acting in (enable, disable):
+        acting.add_argument("key", help="the registered account xpub/tpub, or its fingerprint")
+        acting.add_argument(
+            "--protocol", required=True, choices=PROTOCOLS, help="the pool it refills"
+        )
+        acting.add_argument("--branch", type=int, default=0, help="branch below the account key")
+    enable.add_argument(
+        "--max-index",
+        type=int,
+        help="the last index it may derive (default: kept, else the [refill] max_index setting)",
+    )
+    enable.add_argument(
+        "--next-index",
+        type=int,
+        help="where a new refill starts (default: after the key's highest imported index)",
+    )
+    enable.add_argument(
+        "--low-water",
+        type=int,
+        help="refill when free addresses fall below this (default: the [refill] setting)",
+    )
+    enable.add_argument(
+        "--batch", type=int, help="addresses derived a refill (default: the [refill] setting)"
+    )
+    add_json(actions.add_parser("status", help="the keys marked for refill and where they are"))

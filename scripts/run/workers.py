@@ -1,6 +1,6 @@
 """Every background worker of a process: chain watchers, webhook delivery, reconciliation,
-alert rules and the hooks that carry alerts, order expiry, and (SQLite) the recovery of
-interrupted imports.
+alert rules and the hooks that carry alerts, the pool's refill from its xpubs, order expiry,
+and (SQLite) the recovery of interrupted imports.
 
 `serve` runs them beside the API; `addrpool worker` runs them alone.
 """
@@ -17,12 +17,14 @@ from pool.alerts.notifier import AlertNotifier
 from pool.kit.config import Settings
 from pool.kit.db import Database
 from pool.orders.expiry import run_expiry
+from pool.refill.service import run_refill
 from pool.webhooks.delivery import DeliveryWorker
 
 
 async def run_workers(settings: Settings, db: Database, stop: asyncio.Event) -> None:
     # web3 takes about a second to import: only processes that watch chains pay for it.
     from chains.checks.reconciler import run_reconciler
+    from chains.hd import derive_from_key
     from chains.presets import watched_chains
     from chains.watch.runner import run_watchers
 
@@ -32,6 +34,7 @@ async def run_workers(settings: Settings, db: Database, stop: asyncio.Event) -> 
         DeliveryWorker(db, settings).run(stop),
         run_reconciler(settings, db, stop),
         run_rules(db, settings.alerts, watched, stop),
+        run_refill(db, settings.refill, settings.alerts, derive_from_key, stop),
         AlertNotifier(db, settings.alerts).run(stop),
         run_expiry(db, settings.orders, stop),
         run_import_recovery(db, stop),

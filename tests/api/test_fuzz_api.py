@@ -17,7 +17,7 @@ from tests.fixtures.server import running_server
 
 CASES = 3000
 SEED = 20261206
-OPERATIONS = 47
+OPERATIONS = 48
 
 
 @pytest.mark.server

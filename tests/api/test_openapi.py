@@ -55,7 +55,7 @@ def test_keyed_routes_name_the_bearer_scheme_and_its_refusals() -> None:
         "description": "An API key (`addrpool keys create`); `X-API-Key: …` works too",
     }
     keyed = [(m, p, op) for m, p, op in operations(doc) if p.startswith("/api/v1/")]
-    assert len(keyed) == 45
+    assert len(keyed) == 46
     for method, path, op in keyed:
         assert op["security"] == [{"bearerAuth": []}], (method, path)
         assert {"401", "403", "429"} <= set(op["responses"]), (method, path)

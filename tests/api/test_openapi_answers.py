@@ -13,11 +13,19 @@ from sqlalchemy import update
 
 from api.app import create_app
 from chains.checks.reconciler import reconcile
+from chains.hd import derive_from_key
 from pool.alerts.repository import fire_alert
 from pool.kit.clock import utc_now
-from pool.kit.config import ChainSettings, RateLimitSettings, ReconcileSettings, Settings
+from pool.kit.config import (
+    ChainSettings,
+    RateLimitSettings,
+    ReconcileSettings,
+    RefillSettings,
+    Settings,
+)
 from pool.kit.db import Database
 from pool.kit.tables import deposit
+from pool.refill.service import KeyChoice, RefillValues, enable
 from tests.api.conformance import assert_conforms, operations
 from tests.api.test_import_api import V1_M_0H
 from tests.fixtures.helpers import add_deposit, auth, load_pool, make_key, random_addresses
@@ -80,7 +88,7 @@ async def test_every_operation_answers_as_its_document_says(
     await load_pool(db, "evm", 3)
     await load_pool(db, "tron", 1)
     await _deposits(call, db)
-    await _pool(call)
+    await _pool(call, db)
     await _webhooks(call)
     await _orders(call)
     await _payment_links(call)
@@ -125,7 +133,7 @@ async def _resolutions(call: Checked, db: Database) -> None:
     await call("post", resolve, path=unknown, status=404, json=refunded)
 
 
-async def _pool(call: Checked) -> None:
+async def _pool(call: Checked, db: Database) -> None:
     await call("get", f"{POOL}/summary", status=200)
     await call("get", f"{POOL}/availability", path=f"{POOL}/availability?protocol=evm", status=200)
     await call("get", f"{POOL}/addresses", status=200)
@@ -143,6 +151,17 @@ async def _pool(call: Checked) -> None:
     xpub = {"protocol": "evm", "xpub": V1_M_0H, "count": 3}
     await call("post", f"{POOL}/xpub", status=201, json=xpub)
     await call("post", f"{POOL}/xpub", status=200, json=xpub)
+    await _refill(call, db)
+
+
+async def _refill(call: Checked, db: Database) -> None:
+    """The key just imported from, marked for refill: the read-only view lists it."""
+    await enable(
+        db, choice=KeyChoice("evm", public_key=V1_M_0H), branch=0, values=RefillValues(),
+        settings=RefillSettings(), derive=derive_from_key, actor="test",
+    )  # fmt: skip
+    listed = await call("get", f"{POOL}/refill", status=200)
+    assert listed.json()["data"]["refills"][0]["nextIndex"] == 3
 
 
 async def _webhooks(call: Checked) -> None:
