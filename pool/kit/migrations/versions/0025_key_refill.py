@@ -6,16 +6,16 @@ imports the range, so two workers never derive the same range), the hard maximum
 the low-water mark and batch size when they differ from the `[refill]` settings
 (docs/importing.md, "Refill from the xpub").
 
-Revision ID: 0024
-Revises: 0023
+Revision ID: 0025
+Revises: 0024
 Create Date: 2026-12-07
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0024"
-down_revision = "0023"
+revision = "0025"
+down_revision = "0024"
 branch_labels = None
 depends_on = None
 
