@@ -24,6 +24,7 @@ negatives; a string that is not 40 lower-case hex digits is simply not a member.
 from __future__ import annotations
 
 import mmap
+import sys
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
@@ -78,6 +79,16 @@ class AddressSet:
                 + tails[i * TAIL_BYTES : (i + 1) * TAIL_BYTES].hex()
             )
         yield from list(self._delta)
+
+    def footprint(self) -> int:
+        """Bytes held: the sorted buffers as allocated, the bitmap, the delta's dict and keys."""
+        return (
+            self._heads.buffer_info()[1] * self._heads.itemsize
+            + sys.getsizeof(self._tails)
+            + len(self._filter)
+            + sys.getsizeof(self._delta)
+            + sum(sys.getsizeof(hex20) for hex20 in self._delta)
+        )
 
     def matching(self, hex20s: Iterable[str]) -> set[str]:
         """Those of `hex20s` in the set: a whole range's recipients at once, each distinct one
