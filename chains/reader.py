@@ -9,12 +9,20 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Container, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from chains.codec import address_from_hex20, transaction_id
-from chains.evm.erc20 import TRANSFER_TOPIC, BlockHeader, TransferLog, decode_header, transfers_to
+from chains.evm.erc20 import (
+    TRANSFER_TOPIC,
+    BlockHeader,
+    Recipients,
+    TransferLog,
+    decode_header,
+    recipients_of,
+    transfers_to,
+)
 from chains.presets import ChainConfig
 from chains.rpc import RpcClient, RpcError, RpcResponseError
 from pool.deposits.new_rows import ObservedTransfer
@@ -58,11 +66,11 @@ class ChainReader:
         return int(await self.client.call("eth_blockNumber", []), 16)
 
     async def transfers(
-        self, start: int, end: int, recipients: Container[str]
+        self, start: int, end: int, recipients: Recipients
     ) -> tuple[int, list[TransferLog]]:
         """(logs read, the Transfers to `recipients`) in [start, end], failed transactions out."""
         logs = await self.logs(start, end)
-        found = transfers_to(logs, recipients)
+        found = transfers_to(logs, recipients.matching(recipients_of(logs)))
         if self.chain.check_receipts and found:
             found = await self.succeeded_only(found)
         return len(logs), found

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Container, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 TRANSFER_TOPIC = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
 # A topic is "0x" + 64 hex; an address is its last 20 bytes.
@@ -45,6 +45,20 @@ def decode_header(block: dict[str, Any]) -> BlockHeader:
         parent_hash=block["parentHash"].lower(),
         timestamp=int(block["timestamp"], 16),
     )
+
+
+class Recipients(Protocol):
+    """What a range's recipients are matched against: the watcher's address book."""
+
+    def matching(self, hex20s: Iterable[str]) -> set[str]: ...
+
+
+def recipients_of(logs: Iterable[dict[str, Any]]) -> set[str]:
+    """The distinct recipients (lower-case 40-hex) of the logs that may be ERC-20 Transfers:
+    a range's worth, to be matched against the pool at once."""
+    return {
+        entry["topics"][2][_ADDRESS_IN_TOPIC].lower() for entry in logs if len(entry["topics"]) == 3
+    }
 
 
 def transfers_to(logs: Iterable[dict[str, Any]], recipients: Container[str]) -> list[TransferLog]:

@@ -1,11 +1,10 @@
 """Every pool address of a protocol, in memory, for matching Transfer recipients.
 
-Lower-case 40-hex strings, held as the keys of a dict rather than as a set: a set is a container
-the garbage collector walks, element by element, on every full collection — a pause that grows
-with the pool, a few times per catch-up (docs/performance.md) — while a dict holding only strings
-is never tracked. It grows by id as
-addresses are imported; it is never reloaded whole per cycle. Ids are handed out before commit,
-so on PostgreSQL a concurrent import can commit an id below one we have already passed: a
+Lower-case 40-hex strings, held as 20-byte keys in a compact sorted set
+(chains.watch.address_set: ~20 bytes an address where strings in a dict took ~130, and nothing
+in it for the garbage collector to walk), matched a whole range's recipients at a time. It grows
+by id as addresses are imported; it is never reloaded whole per cycle. Ids are handed out before
+commit, so on PostgreSQL a concurrent import can commit an id below one we have already passed: a
 periodic count check catches that and triggers one full reload, so no address is missed.
 
 A SQLite import writes its rows as `importing` before it commits (pool.addresses.staged_import).
@@ -20,7 +19,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 
+from chains.watch.address_set import AddressSet
 from pool.addresses.import_repository import (
     committed_batches,
     count_uncommitted,
@@ -37,18 +38,21 @@ PAGE = 50_000
 class AddressBook:
     def __init__(self, protocol: Protocol, *, count_check_seconds: float = 10.0) -> None:
         self.protocol: Protocol = protocol
-        # Values unused (None): a dict of strings only is invisible to the GC (see above).
-        self.hex20s: dict[str, None] = {}
+        self.addresses = AddressSet()
         self._last_id = 0
         self._committed_batches: set[int] = set()  # loaded while their rows were handed over
         self._count_check_seconds = count_check_seconds
         self._checked_at = 0.0
 
     def __contains__(self, hex20: object) -> bool:
-        return hex20 in self.hex20s
+        return hex20 in self.addresses
 
     def __len__(self) -> int:
-        return len(self.hex20s)
+        return len(self.addresses)
+
+    def matching(self, hex20s: Iterable[str]) -> set[str]:
+        """Those of `hex20s` (a range's recipients) that are pool addresses."""
+        return self.addresses.matching(hex20s)
 
     async def refresh(self, db: Database) -> int:
         """Load addresses imported since the last refresh; returns how many were added."""
@@ -59,24 +63,24 @@ class AddressBook:
         return added
 
     async def _load_after(self, db: Database, after_id: int) -> int:
-        before = len(self.hex20s)
+        added = 0
         async with db.read() as conn:
             while True:
                 page = await watch_list_after(
                     conn, protocol=self.protocol, after_id=after_id, limit=PAGE
                 )
-                for address_id, hex20 in page:
-                    self.hex20s[hex20] = None
-                    after_id = max(after_id, address_id)
+                added += self.addresses.update(hex20 for _, hex20 in page)
+                if page:  # in id order
+                    after_id = page[-1][0]
                 if len(page) < PAGE:
                     break
         self._last_id = max(self._last_id, after_id)
-        return len(self.hex20s) - before
+        return added
 
     async def _load_committed(self, db: Database) -> int:
         """The rows of committed imports not handed over yet (`watch_list_after` leaves them
         out until they are available), each batch once."""
-        before = len(self.hex20s)
+        added = 0
         async with db.read() as conn:
             for batch_id in await committed_batches(conn, protocol=self.protocol):
                 if batch_id in self._committed_batches:
@@ -86,13 +90,13 @@ class AddressBook:
                     page = await importing_rows_after(
                         conn, batch_id=batch_id, after_id=after_id, limit=PAGE
                     )
-                    for address_id, hex20 in page:
-                        self.hex20s[hex20] = None
-                        after_id = address_id
+                    added += self.addresses.update(hex20 for _, hex20 in page)
+                    if page:
+                        after_id = page[-1][0]
                     if len(page) < PAGE:
                         break
                 self._committed_batches.add(batch_id)
-        return len(self.hex20s) - before
+        return added
 
     async def _check_count(self, db: Database) -> int:
         self._checked_at = time.monotonic()
@@ -100,10 +104,10 @@ class AddressBook:
             # What the book should hold: every row but those of imports not committed yet.
             total = await count_protocol(conn, protocol=self.protocol)
             total -= await count_uncommitted(conn, protocol=self.protocol)
-        if total == len(self.hex20s):
+        if total == len(self.addresses):
             return 0
         log.warning(
             "address book out of step with the database; reloading",
-            extra={"protocol": self.protocol, "in_memory": len(self.hex20s), "stored": total},
+            extra={"protocol": self.protocol, "in_memory": len(self.addresses), "stored": total},
         )
         return await self._load_after(db, 0)

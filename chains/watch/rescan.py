@@ -99,7 +99,7 @@ async def _rescan_range(
     db: Database, reader: ChainReader, book: AddressBook, start: int, end: int, report: RescanReport
 ) -> None:
     try:
-        logs, found = await reader.transfers(start, end, book.hex20s)
+        logs, found = await reader.transfers(start, end, book)
     except RangeTooLarge:
         if start == end:
             raise

@@ -209,7 +209,7 @@ class ChainWatcher:
     async def _fetch(self, span: Range) -> Fetched:
         """A range's Transfers to pool addresses and the headers that check them: one endpoint."""
         reader = self.reader
-        logs, found = await reader.transfers(span.start, span.end, self.book.hex20s)
+        logs, found = await reader.transfers(span.start, span.end, self.book)
         deep = {t.block_number for t in found if t.block_number <= self._deepest(span.head)}
         headers = await reader.headers(sorted({*self._heights_to_check(span), *deep}))
         # Every log at a confirmable depth is now checked against its canonical header:

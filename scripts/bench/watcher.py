@@ -73,7 +73,7 @@ GAS_LIMIT = 1_000_000_000  # room for many batchTransfer transactions in one blo
 class Backend:
     name: str
     url: str
-    import_: dict[str, float] = field(default_factory=dict)
+    import_: dict[str, Any] = field(default_factory=dict)
     bound: list[str] = field(default_factory=list)
     catchup: dict[str, Any] = field(default_factory=dict)
     worker: dict[str, Any] = field(default_factory=dict)
@@ -207,14 +207,14 @@ def setup_pool(
     args: argparse.Namespace, work: Path, pg_database: str
 ) -> tuple[list[Backend], list[tuple[str, str]]]:
     print(f"generating {args.addresses:,} EVM addresses", flush=True)
-    pool_file = work / "pool.txt"
-    pairs = write_file(pool_file, "evm", args.addresses)
+    files = import_files(work, args.addresses, args.import_files)
+    pairs = [pair for _, file_pairs in files for pair in file_pairs]
     backends: list[Backend] = []
     for name in args.backends:
         backend = prepare_backend(name, work, pg_database)
         print(f"{name}: addrpool import of {args.addresses:,} addresses", flush=True)
-        backend.import_ = timed_import(
-            pool_file, "evm", clean_env(ADDRPOOL_DATABASE_URL=backend.url)
+        backend.import_ = timed_imports(
+            [path for path, _ in files], clean_env(ADDRPOOL_DATABASE_URL=backend.url)
         )
         backend.bound = asyncio.run(bind_first(backend.url, args.bound))
         backends.append(backend)
@@ -223,6 +223,30 @@ def setup_pool(
         if backend.bound != first:
             raise RuntimeError(f"{backend.name} bound other addresses than {backends[0].name}")
     return backends, pairs
+
+
+def import_files(
+    work: Path, addresses: int, count: int
+) -> list[tuple[Path, list[tuple[str, str]]]]:
+    """The pool as `count` import files of about equal size (one `addrpool import` each)."""
+    files = []
+    for n in range(count):
+        rows = addresses // count + (1 if n < addresses % count else 0)
+        path = work / f"pool-{n}.txt"
+        files.append((path, write_file(path, "evm", rows)))
+    return files
+
+
+def timed_imports(paths: Sequence[Path], env: dict[str, str]) -> dict[str, Any]:
+    """One `addrpool import` after another: their total wall time, each one's, the peak RSS."""
+    each = [timed_import(path, "evm", env) for path in paths]
+    return {
+        "seconds": round(sum(one["seconds"] for one in each), 2),
+        "imported": sum(one["imported"] for one in each),
+        "peak_rss_mb": max(one["peak_rss_mb"] for one in each),
+        "files": len(each),
+        "each_seconds": [one["seconds"] for one in each],
+    }
 
 
 def setup_chain(url: str, args: argparse.Namespace, recipients: Sequence[str]) -> ChainFacts:
@@ -336,6 +360,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     ints = lambda text: [int(x) for x in text.split(",")]  # noqa: E731
     parser.add_argument("--addresses", type=int, default=1_000_000)
+    parser.add_argument(
+        "--import-files", type=int, default=1,
+        help="split the pool into this many files, imported one after another",
+    )  # fmt: skip
     parser.add_argument("--transfers", type=int, default=100_000)
     parser.add_argument("--blocks", type=int, default=4_000)
     parser.add_argument("--per-tx", type=int, default=100, help="recipients per batchTransfer")

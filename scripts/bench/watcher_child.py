@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from chains.evm.erc20 import TRANSFER_TOPIC, transfers_to
+from chains.evm.erc20 import TRANSFER_TOPIC, recipients_of, transfers_to
 from chains.presets import ChainConfig, resolve_chain
 from chains.rpc import RpcClient
 from chains.watch.address_book import AddressBook
@@ -171,7 +171,7 @@ async def bare_run(
         }
         logs: list[dict[str, Any]] = await client.call("eth_getLogs", [query])
         run.logs += len(logs)
-        run.matched += len(transfers_to(logs, book.hex20s))
+        run.matched += len(transfers_to(logs, book.matching(recipients_of(logs))))
     run.seconds = time.perf_counter() - started
     run.peak_rss_mb = memory_mb("VmHWM")
     if run.logs != spec.logs or run.matched != spec.pool_logs:

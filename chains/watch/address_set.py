@@ -1,0 +1,203 @@
+"""A set of EVM-style addresses (lower-case 40-hex strings) in 20 bytes each.
+
+The watcher holds every pool address of a protocol in memory; ten million of them as Python
+strings in a dict cost ~1.3 GB (an 89-byte string object and a dict slot each). Here each address
+is a fixed-width 20-byte key, kept sorted in two flat buffers — the first 8 bytes as an unsigned
+integer in an `array('Q')`, the other 12 in one `bytearray` at the same position — so a look-up
+is a binary search done in C (`bisect` over the array) and a 12-byte comparison to confirm; a
+shared 8-byte prefix only means a few more comparisons, never a false match. Neither buffer is
+a container of objects: the garbage collector never walks them (a full collection over a set of
+a million strings was a ~90 ms pause, docs/performance.md).
+
+Most recipients a watcher looks up are strangers. In front of the search sits a bitmap of 2^28
+bits (32 MB, allocated lazily by the kernel: a small pool touches few of its pages), one bit per
+value of an address's first 7 hex digits, set for every member: a clear bit answers "no" with
+one slice, one `int` and one byte — most strangers never reach the search (at ten million
+members 4% of them do). A set bit only sends the look-up on to the exact search.
+
+Addresses added since the last compaction sit in a small dict of strings (the delta); when it
+grows past a share of the sorted part it is merged in, in one pass that copies the sorted
+buffers between the delta's insertion points. Membership is exact: no false positives, no false
+negatives; a string that is not 40 lower-case hex digits is simply not a member.
+"""
+
+from __future__ import annotations
+
+import mmap
+import sys
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator
+
+HEAD_BYTES = 8  # the part searched in the array
+TAIL_BYTES = 12  # the part compared to confirm
+# The delta is merged when it reaches an eighth of the sorted part, between these bounds: small
+# enough that its strings (~130 bytes an address) stay a fraction of the set, large enough that
+# a merge (a copy of both buffers) is rare while a pool is loaded.
+DELTA_MIN = 65_536
+DELTA_MAX = 262_144
+FILTER_DIGITS = 7  # hex digits of an address that index the bitmap: 28 bits
+
+
+def _key(hex20: object) -> bytes | None:
+    """The 20 bytes of a lower-case 40-hex string; None for anything else."""
+    if not isinstance(hex20, str) or len(hex20) != 40 or hex20 != hex20.lower():
+        return None
+    try:
+        key = bytes.fromhex(hex20)
+    except ValueError:
+        return None
+    # fromhex skips whitespace between pairs: 40 characters with a space are fewer bytes.
+    return key if len(key) == 20 else None
+
+
+class AddressSet:
+    def __init__(self, hex20s: Iterable[str] = ()) -> None:
+        self._heads = array("Q")  # sorted by (head, tail)
+        self._tails = bytearray()  # TAIL_BYTES per address, in the heads' order
+        self._delta: dict[str, None] = {}  # values unused: a dict of strings is not GC-tracked
+        # An anonymous map: zero pages cost nothing until a bit in them is set.
+        self._filter = mmap.mmap(-1, 1 << (4 * FILTER_DIGITS - 3))
+        self.update(hex20s)
+
+    def __len__(self) -> int:
+        return len(self._heads) + len(self._delta)
+
+    def __contains__(self, hex20: object) -> bool:
+        if not self._may_hold(hex20):
+            return False
+        if hex20 in self._delta:
+            return True
+        key = _key(hex20)
+        return key is not None and self._sorted_index(key) >= 0
+
+    def __iter__(self) -> Iterator[str]:
+        tails = self._tails
+        for i, head in enumerate(self._heads):
+            yield (
+                head.to_bytes(HEAD_BYTES, "big").hex()
+                + tails[i * TAIL_BYTES : (i + 1) * TAIL_BYTES].hex()
+            )
+        yield from list(self._delta)
+
+    def footprint(self) -> int:
+        """Bytes held: the sorted buffers as allocated, the bitmap, the delta's dict and keys."""
+        return (
+            self._heads.buffer_info()[1] * self._heads.itemsize
+            + sys.getsizeof(self._tails)
+            + len(self._filter)
+            + sys.getsizeof(self._delta)
+            + sum(sys.getsizeof(hex20) for hex20 in self._delta)
+        )
+
+    def matching(self, hex20s: Iterable[str]) -> set[str]:
+        """Those of `hex20s` in the set: a whole range's recipients at once, each distinct one
+        looked up once."""
+        delta, bits = self._delta, self._filter
+        found: set[str] = set()
+        for hex20 in set(hex20s):
+            try:
+                prefix = int(hex20[:FILTER_DIGITS], 16)
+            except (TypeError, ValueError):
+                continue
+            if not bits[prefix >> 3] & (1 << (prefix & 7)):
+                continue
+            if hex20 in delta:
+                found.add(hex20)
+                continue
+            key = _key(hex20)
+            if key is not None and self._sorted_index(key) >= 0:
+                found.add(hex20)
+        return found
+
+    def add(self, hex20: str) -> bool:
+        """Add one address; False if it was already there."""
+        return self.update((hex20,)) == 1
+
+    def update(self, hex20s: Iterable[str]) -> int:
+        """Add addresses; returns how many were new. Anything but a lower-case 40-hex string is
+        refused (ValueError, the set unchanged from that one on): the set could never find it."""
+        delta, bits = self._delta, self._filter
+        added = 0
+        for hex20 in hex20s:
+            key = _key(hex20)
+            if key is None:
+                raise ValueError(f"not a lower-case 40-hex address: {hex20!r}")
+            prefix = int(hex20[:FILTER_DIGITS], 16)
+            bit = 1 << (prefix & 7)
+            if bits[prefix >> 3] & bit:
+                # Only a set bit can mean a member; a clear one is a new address for certain.
+                if hex20 in delta or self._sorted_index(key) >= 0:
+                    continue
+            else:
+                bits[prefix >> 3] |= bit
+            delta[hex20] = None
+            added += 1
+            if len(delta) >= min(DELTA_MAX, max(DELTA_MIN, len(self._heads) // 8)):
+                self.compact()
+                delta = self._delta
+        return added
+
+    def compact(self) -> None:
+        """Merge the delta into the sorted buffers, in place: they grow by the delta, then
+        from the end backwards each run of old entries moves up past the keys that go before
+        it. No second copy of the buffers (at ten million that would be another 200 MB)."""
+        if not self._delta:
+            return
+        keys = sorted(bytes.fromhex(hex20) for hex20 in self._delta)
+        points = []  # where each key goes among the old entries, in order
+        lo = 0
+        for key in keys:
+            lo = self._insertion_point(key, lo=lo)
+            points.append(lo)
+        heads, tails = self._heads, self._tails
+        end = len(heads)
+        heads.frombytes(bytes(HEAD_BYTES * len(keys)))
+        tails += bytes(TAIL_BYTES * len(keys))
+        for j in range(len(keys) - 1, -1, -1):
+            at, key = points[j], keys[j]
+            # Old entries [at, end) have j + 1 keys before them once merged: the keys 0..j.
+            if at < end:
+                heads[at + j + 1 : end + j + 1] = heads[at:end]
+                tails[(at + j + 1) * TAIL_BYTES : (end + j + 1) * TAIL_BYTES] = tails[
+                    at * TAIL_BYTES : end * TAIL_BYTES
+                ]
+            heads[at + j] = int.from_bytes(key[:HEAD_BYTES], "big")
+            tails[(at + j) * TAIL_BYTES : (at + j + 1) * TAIL_BYTES] = key[HEAD_BYTES:]
+            end = at
+        self._delta = {}
+
+    def _may_hold(self, hex20: object) -> bool:
+        """False when `hex20` is certainly not a member (its bit is clear, or it is no hex)."""
+        try:
+            prefix = int(hex20[:FILTER_DIGITS], 16)  # type: ignore[index]
+        except (TypeError, ValueError):
+            return False
+        return bool(self._filter[prefix >> 3] & (1 << (prefix & 7)))
+
+    def _sorted_index(self, key: bytes) -> int:
+        """The position of `key` in the sorted buffers, or -1."""
+        heads, tails = self._heads, self._tails
+        head = int.from_bytes(key[:HEAD_BYTES], "big")
+        tail = key[HEAD_BYTES:]
+        i = bisect_left(heads, head)
+        # Addresses sharing the 8-byte head sit together, ordered by tail: compare each.
+        while i < len(heads) and heads[i] == head:
+            if tails[i * TAIL_BYTES : (i + 1) * TAIL_BYTES] == tail:
+                return i
+            i += 1
+        return -1
+
+    def _insertion_point(self, key: bytes, *, lo: int) -> int:
+        """Where `key` goes in the sorted buffers, searching from `lo` (keys come in order)."""
+        heads, tails = self._heads, self._tails
+        head = int.from_bytes(key[:HEAD_BYTES], "big")
+        tail = key[HEAD_BYTES:]
+        i = bisect_left(heads, head, lo)
+        while (
+            i < len(heads)
+            and heads[i] == head
+            and tails[i * TAIL_BYTES : (i + 1) * TAIL_BYTES] < tail
+        ):
+            i += 1
+        return i
