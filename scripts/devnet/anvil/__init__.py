@@ -11,6 +11,14 @@ The package is split by concern — `node` (binary and process), `rpc` (calls, m
 """
 
 from scripts.devnet.anvil.node import ANVIL_PACKAGE, TOOLS, Anvil, ensure_anvil
+from scripts.devnet.anvil.payer import (
+    INNER_REVERT,
+    PAY,
+    REVERT,
+    deploy_payer,
+    pay,
+    send_value,
+)
 from scripts.devnet.anvil.rpc import (
     EXPLICIT_GAS,
     DevnetError,
