@@ -28,7 +28,7 @@ _OPCODES = {
     "CALLVALUE": 0x34, "CALLDATALOAD": 0x35, "CALLDATASIZE": 0x36, "CALLDATACOPY": 0x37,
     "POP": 0x50, "MSTORE": 0x52, "JUMP": 0x56, "JUMPI": 0x57, "GAS": 0x5A, "JUMPDEST": 0x5B,
     "DUP1": 0x80, "DUP2": 0x81, "DUP5": 0x84, "DUP6": 0x85, "CALL": 0xF1,
-    "RETURN": 0xF3, "REVERT": 0xFD,
+    "RETURN": 0xF3, "REVERT": 0xFD, "PUSH1": 0x60, "PUSH2": 0x61,
 }  # fmt: skip
 
 # Stack comments: top on the right. `i` walks the (recipient, amount) pairs after the mode word.
@@ -78,8 +78,6 @@ def assemble(source: str) -> bytes:
             code += labels[token[1:]].to_bytes(2, "big")
         elif token.isdigit():
             code.append(int(token))
-        elif token in ("PUSH1", "PUSH2"):
-            code.append(0x60 if token == "PUSH1" else 0x61)
         else:
             code.append(_OPCODES[token])
     return bytes(code)
