@@ -3,6 +3,8 @@ and by a contract (internal, read with the call tracer or `trace_block`)."""
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,10 +17,12 @@ from chains.watch.rescan import rescan
 from chains.watch.runner import note_endpoints, poll_with_failover
 from pool.deposits.payloads import deposit_payload
 from pool.deposits.repository import deposits_by_ids
+from pool.kit.config import Settings
 from pool.kit.db import Database
 from scripts.devnet import anvil
 from tests.chains.harness import CONFIRMATIONS, USDT, Harness, chain_config
 from tests.chains.rpc_proxy import RpcProxy
+from tests.fixtures.cli import run_cli
 from tests.fixtures.devnet import Devnet
 from tests.fixtures.helpers import load_pool
 
@@ -172,7 +176,7 @@ async def test_reorg_of_a_native_deposit_reverts_it_and_brings_it_back(traced: H
 
 
 async def test_without_a_trace_api_top_level_is_still_recorded_and_health_says_so(
-    db: Database, devnet: Devnet, pool: list[str], client: Any
+    db: Database, devnet: Devnet, pool: list[str], client: Any, settings: Settings
 ) -> None:
     proxy = RpcProxy(devnet.url)
     proxy.refused_methods = set(TRACE_METHODS)
@@ -196,6 +200,14 @@ async def test_without_a_trace_api_top_level_is_still_recorded_and_health_says_s
         health = (await client.get("/health")).json()
         assert message in health["problems"]
         assert health["checks"]["chains"]["devnet"]["endpoints"][0]["note"] == message
+        devnet_chain = {"protocol": "evm", "rpc_urls": [proxy.url], "native": True}
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("ADDRPOOL_")},
+            "ADDRPOOL_DATABASE_URL": settings.database_url,
+            "ADDRPOOL_NETWORK": "testnet",
+            "ADDRPOOL_CHAINS": json.dumps({"devnet": {**devnet_chain, "native_symbol": "ETH"}}),
+        }
+        assert message in run_cli(["chains"], env=env, check=True).stdout
     finally:
         await rpc.close()
         proxy.close()
