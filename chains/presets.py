@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from chains.codec import address_parser
+from chains.evm.native import NATIVE_CONTRACT
 from pool.kit.amounts import parse_units
 from pool.kit.config import ChainSettings, Settings, TokenSettings
 from pool.kit.config_sections import Tracer
@@ -246,6 +247,11 @@ def resolve_chain(chain_id: str, settings: Settings) -> ChainConfig:
     preset = PRESETS.get(chain_id) or _custom_preset(chain_id, override, settings)
     protocol = override.protocol or preset.protocol
     block_time = override.block_time or preset.block_time
+    tokens = _tokens(chain_id, protocol, preset.tokens, override.tokens)
+    native = _native(chain_id, protocol, preset.native, override)
+    if native is not None and native.symbol in {t.symbol for t in tokens}:
+        # A currency names one thing on a chain: orders and deposits are told apart by it.
+        raise ConfigurationError(f"chain {chain_id}: {native.symbol} is its coin and a token")
     return ChainConfig(
         chain_id=chain_id,
         protocol=protocol,
@@ -255,7 +261,7 @@ def resolve_chain(chain_id: str, settings: Settings) -> ChainConfig:
         # Half the block time, never faster than once a second (docs/design.md, Chains).
         poll_interval=override.poll_interval or max(1.0, block_time / 2),
         rpc_urls=tuple(override.rpc_urls),
-        tokens=_tokens(chain_id, protocol, preset.tokens, override.tokens),
+        tokens=tokens,
         start_block=override.start_block,
         max_block_range=_block_range(protocol, override.max_block_range),
         rpc_timeout=override.rpc_timeout or DEFAULT_RPC_TIMEOUT,
@@ -263,7 +269,7 @@ def resolve_chain(chain_id: str, settings: Settings) -> ChainConfig:
         check_receipts=protocol == TRON,
         suspect_empty_after=override.suspect_empty_after or preset.suspect_empty_after,
         max_lag=override.max_lag or 5,
-        native=_native(chain_id, protocol, preset.native, override),
+        native=native,
         tracer=override.tracer,
     )
 
@@ -392,13 +398,19 @@ def unwatched_chains(settings: Settings) -> dict[str, str]:
 
 def order_chains(settings: Settings) -> dict[str, OrderChain]:
     """The chains an order may name: configured and watched (RPC URLs and a token), so that its
-    payment will be seen; each with its tokens' contracts and decimals and its confirmations."""
+    payment will be seen; each with its tokens' contracts and decimals and its confirmations,
+    and its coin when watched (contract `native`, as its deposits carry)."""
     return {
         chain.chain_id: OrderChain(
-            chain.chain_id,
-            chain.protocol,
-            chain.confirmations,
-            {t.symbol: OrderToken(t.symbol, t.contract, t.decimals) for t in chain.tokens},
+            chain.chain_id, chain.protocol, chain.confirmations, _order_currencies(chain)
         )
         for chain in watched_chains(settings)
     }
+
+
+def _order_currencies(chain: ChainConfig) -> dict[str, OrderToken]:
+    currencies = {t.symbol: OrderToken(t.symbol, t.contract, t.decimals) for t in chain.tokens}
+    coin = chain.native
+    if coin is not None:  # its symbol is no token's (resolve_chain)
+        currencies[coin.symbol] = OrderToken(coin.symbol, NATIVE_CONTRACT, coin.decimals)
+    return currencies

@@ -6,25 +6,31 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from chains.endpoints import EndpointPool
-from chains.presets import ChainConfig
+from chains.presets import ChainConfig, order_chains, resolve_chain
 from chains.rpc import RpcClient
 from chains.watch.rescan import rescan
 from chains.watch.runner import note_endpoints, poll_with_failover
 from pool.deposits.payloads import deposit_payload
 from pool.deposits.repository import deposits_by_ids
+from pool.kit.clock import utc_now
 from pool.kit.config import Settings
+from pool.kit.config_sections import OrderSettings
 from pool.kit.db import Database
+from pool.orders.records import OrderAsk
+from pool.orders.service import create_order
 from scripts.devnet import anvil
-from tests.chains.harness import CONFIRMATIONS, USDT, Harness, chain_config
+from tests.chains.harness import CONFIRMATIONS, USDT, Harness, chain_config, chain_settings
 from tests.chains.rpc_proxy import RpcProxy
 from tests.fixtures.cli import run_cli
 from tests.fixtures.devnet import Devnet
 from tests.fixtures.helpers import load_pool
+from tests.fixtures.order_rows import chain_now, order_events, order_shown, stamp_next_block
 
 ETH = 10**18
 TRACE_METHODS = {"debug_traceBlockByNumber", "trace_block"}
@@ -250,3 +256,40 @@ async def test_a_token_only_chain_reads_no_block_bodies_nor_traces(
     finally:
         await rpc.close()
         proxy.close()
+
+
+async def test_an_order_in_eth_is_completed_by_a_contract_payout(
+    db: Database, devnet: Devnet, pool: list[str]
+) -> None:
+    chain_toml = chain_settings(devnet, native=True, native_symbol="ETH", tracer="trace")
+    settings = Settings(network="testnet", chains={"devnet": chain_toml})
+    harness = Harness(db, devnet, pool, resolve_chain("devnet", settings))
+    try:
+        await harness.poll()
+        ask = OrderAsk(reference="ord-eth", amount="1.5", currency="ETH", chain_id="devnet")
+        created = await create_order(
+            db,
+            ask=ask,
+            chains=order_chains(settings),
+            settings=OrderSettings(),
+            allow_http_urls=True,
+            base_url="http://addrpool.test",
+            actor="t",
+        )
+        order_id, to = created.order["orderId"], created.order["address"]
+        # Paid after the order was created, on the chain's clock as on ours.
+        moment = max(chain_now(devnet.url), utc_now()) + timedelta(seconds=2)
+        stamp_next_block(devnet.url, moment)
+        payer = anvil.deploy_payer(devnet.url)
+        tx = anvil.pay(devnet.url, payer, [to], [3 * ETH // 2])
+        harness.mine(CONFIRMATIONS)
+        await harness.poll()
+        shown = await order_shown(db, order_id)
+        assert (shown["status"], shown["txHash"], shown["confirmedReceived"]) == (
+            "completed",
+            tx,
+            "1.5",
+        )
+        assert [kind for kind, _ in await order_events(db)] == ["order.created", "order.completed"]
+    finally:
+        await harness.client.close()
