@@ -3,7 +3,8 @@
 For each recent deposit deep enough to be settled: the block at its height must still carry
 the recorded hash, the transaction's receipt must exist in that block and have succeeded, and
 the log at the recorded index must be the same token's Transfer to the same address of the
-same amount. A confirmed deposit whose block left the canonical chain is reverted here (its
+same amount (a native deposit: the same coin transfer at its trace position, audit_native). A
+confirmed deposit whose block left the canonical chain is reverted here (its
 `deposit.reverted` goes out); a hole in the watcher's block window is rescanned and filled.
 """
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from chains.checks.audit_native import compare_native, native_on_chain
 from chains.codec import address_parser
 from chains.evm.erc20 import TRANSFER_TOPIC, decode_header
 from chains.presets import ChainConfig
@@ -100,8 +102,12 @@ async def _verify_deposits(
     canonical = await _canonical_hashes(reader, sorted({d.block_number for d in recent}), pacer)
     receipts = await _receipts(reader.client, [rpc_hash(d.tx_hash) for d in recent], pacer)
     token_hex20 = _token_hex20s(chain, recent)
+    coins, traced = await native_on_chain(reader, recent, pacer)
     for row in recent:
         finding = _compare(row, canonical.get(row.block_number), receipts, token_hex20)
+        if finding is None and row.trace_position:
+            differs = compare_native(row, coins, traced)
+            finding = None if differs is None else of_deposit("mismatch", row, differs)
         audit.verified += 1
         if finding is None:
             continue
@@ -126,9 +132,7 @@ def _compare(
         return of_deposit("receipt_missing", row, f"the transaction is in block {where} instead")
     if receipt.get("status") != "0x1":
         return of_deposit("receipt_failed", row, f"receipt status {receipt.get('status')}")
-    if row.trace_position:
-        # A native deposit has no log to compare: its block and its transaction's success
-        # were checked above; its value is not re-read from the trace yet (docs/design.md).
+    if row.trace_position:  # no log: the coin's transfer is compared by compare_native
         return None
     differences = _log_differences(row, receipt, token_hex20[row.token_contract])
     if differences:

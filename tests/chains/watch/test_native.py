@@ -10,7 +10,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
+from chains.checks.reconciler import reconcile
 from chains.endpoints import EndpointPool
 from chains.presets import ChainConfig, order_chains, resolve_chain
 from chains.rpc import RpcClient
@@ -19,9 +21,10 @@ from chains.watch.runner import note_endpoints, poll_with_failover
 from pool.deposits.payloads import deposit_payload
 from pool.deposits.repository import deposits_by_ids
 from pool.kit.clock import utc_now
-from pool.kit.config import Settings
+from pool.kit.config import ChainSettings, ReconcileSettings, Settings
 from pool.kit.config_sections import OrderSettings
 from pool.kit.db import Database
+from pool.kit.tables import deposit
 from pool.orders.records import OrderAsk
 from pool.orders.service import create_order
 from scripts.devnet import anvil
@@ -291,5 +294,47 @@ async def test_an_order_in_eth_is_completed_by_a_contract_payout(
             "1.5",
         )
         assert [kind for kind, _ in await order_events(db)] == ["order.created", "order.completed"]
+    finally:
+        await harness.client.close()
+
+
+@pytest.mark.parametrize("tracer", ["debug", "trace"])
+async def test_reconciliation_reads_native_deposits_again(
+    db: Database, devnet: Devnet, pool: list[str], settings: Settings, tracer: str
+) -> None:
+    """Top-level from the transaction, internal from its trace: clean as recorded; a row
+    tampered with (amount, position) is a mismatch."""
+    chain_toml = chain_settings(devnet, native=True, native_symbol="ETH", tracer=tracer)
+    audited = settings.model_copy(
+        update={
+            "chains": {"devnet": ChainSettings(**chain_toml)},
+            "reconcile": ReconcileSettings(grace=timedelta(0), duty_cycle=1.0),
+        }
+    )
+    harness = Harness(db, devnet, pool, resolve_chain("devnet", audited))
+    try:
+        payer = anvil.deploy_payer(devnet.url)
+        address = await harness.bind("user-audit")
+        anvil.send_value(devnet.url, address, ETH)
+        anvil.pay(devnet.url, payer, [pool[3], address], [ETH, 2 * ETH])
+        harness.mine(CONFIRMATIONS)
+        await harness.poll()
+        rows = {r["trace_position"]: r for r in await harness.deposits()}
+        assert set(rows) == {"tx", "tx.0", "tx.1"}
+        clean = await reconcile(audited, db)
+        assert [i for i in clean["items"] if i["category"] == "mismatch"] == []
+        async with db.write() as conn:
+            for position, values in (("tx", {"amount": 5 * ETH}), ("tx.1", {"amount": ETH})):
+                await conn.execute(
+                    update(deposit).where(deposit.c.id == rows[position]["id"]).values(**values)
+                )
+        report = await reconcile(audited, db)
+        found = {
+            i["depositId"]: i["detail"] for i in report["items"] if i["category"] == "mismatch"
+        }
+        assert found == {
+            rows["tx"]["id"]: f"amount on chain {ETH}, recorded {5 * ETH} (base units)",
+            rows["tx.1"]["id"]: f"amount on chain {2 * ETH}, recorded {ETH} (base units)",
+        }
     finally:
         await harness.client.close()
