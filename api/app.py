@@ -24,6 +24,7 @@ from api.routes import (
     checkout,
     console,
     console_deposits,
+    console_imports,
     console_operations,
     console_payments,
     console_records,
@@ -74,6 +75,7 @@ def create_app(
         gc.freeze()
         async with background(database) if background else contextlib.nullcontext():
             yield
+        await _app.state.ctx.console_jobs.close()
         await _app.state.ctx.pool_alerts.close()
         if _app.state.ctx.upstream is not None:
             await _app.state.ctx.upstream.close()
@@ -120,7 +122,10 @@ def create_app(
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,
-        per_path={pool_routes.IMPORT_PATH: settings.max_import_bytes},
+        per_path={
+            pool_routes.IMPORT_PATH: settings.max_import_bytes,
+            console_imports.IMPORT_PATH: settings.max_import_bytes,
+        },
     )
     if settings.access_log:
         # Outermost: it times and reports every answer, the limits' refusals included.
@@ -137,6 +142,7 @@ def create_app(
         health,
         pages,
         checkout,
+        console_imports,
         console_records,  # before console: its catch-all answers every other /ui path
         console_deposits,
         console_payments,

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from fastapi import Request
 
+from api.console.jobs import ConsoleJobs
 from pool.alerts.engine import PoolAlerts
 from pool.kit.config import Settings
 from pool.kit.db import Database
@@ -30,6 +31,8 @@ class AppContext:
     pool_alerts: PoolAlerts = field(init=False)
     # Upstream mode's PayIn client; None when addrpool allocates from its own pool.
     upstream: UpstreamClient | None = field(init=False)
+    # Console imports running in this process's background.
+    console_jobs: ConsoleJobs = field(default_factory=ConsoleJobs)
 
     def __post_init__(self) -> None:
         self.pool_alerts = PoolAlerts(self.db, self.settings.alerts)

@@ -13,6 +13,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
+from api.console.access import error_page
 from api.responses import failure
 from pool.kit.db import is_database_busy
 from pool.kit.errors import (
@@ -104,7 +105,7 @@ def _message(error: Any) -> str:
     return message.removeprefix("Value error, ")
 
 
-async def _on_addrpool_error(_request: Request, exc: Exception) -> Response:
+async def _on_addrpool_error(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, AddrpoolError):  # pragma: no cover - registered for this type
         raise exc
     if isinstance(exc, InsufficientAddresses):
@@ -113,7 +114,7 @@ async def _on_addrpool_error(_request: Request, exc: Exception) -> Response:
         log.info("bind refused: %s", exc.message)
     elif exc.status >= 500:
         log.warning("request failed with %s: %s", exc.code, exc.message)
-    return failure(exc)
+    return _answer(request, exc)
 
 
 async def _on_upstream_refused(request: Request, exc: Exception) -> Response:
@@ -122,22 +123,22 @@ async def _on_upstream_refused(request: Request, exc: Exception) -> Response:
     return await _on_addrpool_error(request, upstream_refusal(exc))
 
 
-async def _on_validation_error(_request: Request, exc: Exception) -> Response:
+async def _on_validation_error(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, RequestValidationError):  # pragma: no cover
         raise exc
-    return failure(validation_error(exc.errors()))
+    return _answer(request, validation_error(exc.errors()))
 
 
-async def _on_http_exception(_request: Request, exc: Exception) -> Response:
+async def _on_http_exception(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, HTTPException):  # pragma: no cover
         raise exc
     mapped: AddrpoolError
     if exc.status_code == 404:
         mapped = NotFound("Route not found")
     elif exc.status_code == 405:
-        allowed = ", ".join(_allowed_methods(_request))
+        allowed = ", ".join(_allowed_methods(request))
         mapped = MethodNotAllowed(f"Method not allowed on this route; it accepts {allowed}")
-        return failure(mapped, headers={"Allow": allowed})
+        return _answer(request, mapped, headers={"Allow": allowed})
     elif exc.status_code == 413:
         mapped = PayloadTooLarge(str(exc.detail))
     elif exc.status_code == 400:
@@ -152,7 +153,7 @@ async def _on_http_exception(_request: Request, exc: Exception) -> Response:
         response = failure(mapped, headers=dict(exc.headers) if exc.headers else None)
         response.status_code = exc.status_code
         return response
-    return failure(mapped)
+    return _answer(request, mapped)
 
 
 _METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
@@ -187,12 +188,22 @@ async def _on_operational_error(request: Request, exc: Exception) -> Response:
         _route_template(request),
     )
     busy = DatabaseBusy("The database is busy with another writer; retry shortly")
-    return failure(busy, headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)})
+    return _answer(request, busy, headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)})
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return failure(AddrpoolError("Internal server error"))
+    return _answer(request, AddrpoolError("Internal server error"))
+
+
+def _answer(
+    request: Request, error: AddrpoolError, headers: dict[str, str] | None = None
+) -> Response:
+    """The error envelope — or, for a console page, the same words as a page a person reads."""
+    path = request.url.path
+    if (path == "/ui" or path.startswith("/ui/")) and not path.startswith("/ui/static/"):
+        return error_page(error.status, error.message, headers)
+    return failure(error, headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:

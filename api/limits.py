@@ -5,14 +5,19 @@ from __future__ import annotations
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.console.access import error_page
 from api.responses import JSON, error_body
+
+
+def _too_large(limit: int) -> str:
+    return f"Request body is larger than {limit} bytes"
 
 
 class BodyTooLarge(HTTPException):
     """An HTTPException so that FastAPI's body reader passes it through unchanged."""
 
     def __init__(self, limit: int) -> None:
-        super().__init__(413, f"Request body is larger than {limit} bytes")
+        super().__init__(413, _too_large(limit))
 
 
 class BodySizeLimit:
@@ -29,6 +34,9 @@ class BodySizeLimit:
             return
         limit = self.per_path.get(scope.get("path", ""), self.max_bytes)
         if self._declared_length(scope) > limit:
+            if scope.get("path", "").startswith("/ui/"):  # a person at the console reads it
+                await error_page(413, _too_large(limit))(scope, receive, send)
+                return
             await self._refuse(send, limit)
             return
         received = 0
@@ -58,7 +66,7 @@ class BodySizeLimit:
         body = error_body(
             error="PayloadTooLarge",
             code="PAYLOAD_TOO_LARGE",
-            message=f"Request body is larger than {limit} bytes",
+            message=_too_large(limit),
         )
         headers = [(b"content-type", JSON.encode()), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 413, "headers": headers})

@@ -178,7 +178,9 @@ async def client(settings: Settings, db: Database) -> AsyncIterator[httpx.AsyncC
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://addrpool.test") as http:
         yield http
-    # ASGITransport runs no lifespan: stop the post-bind alert task before the database goes.
+    # ASGITransport runs no lifespan: stop the post-bind alert task and any console import
+    # before the database goes.
+    await app.state.ctx.console_jobs.close()
     await app.state.ctx.pool_alerts.close()
 
 

@@ -28,6 +28,18 @@ def page(html: str, status: int = 200) -> Response:
     return Response(html, status_code=status, media_type=HTML, headers=PAGE_HEADERS)
 
 
+ERROR_TITLES = {400: "Refused", 403: "Refused", 404: "Not found", 405: "Not allowed"}
+
+
+def error_page(status: int, text: str, headers: dict[str, str] | None = None) -> Response:
+    """A console request refused before its session was read (a malformed query, an unknown
+    page): the message page, without the navigation, in the API envelope's words."""
+    title = ERROR_TITLES.get(status, "Refused" if status < 500 else "Something went wrong")
+    response = page(render("message.html", session=None, title=title, message=text), status)
+    response.headers.update(headers or {})
+    return response
+
+
 def redirect(path: str) -> RedirectResponse:
     return RedirectResponse(path, status_code=303, headers=PAGE_HEADERS)
 
@@ -85,14 +97,25 @@ async def acting_form(
     """The posted form of an action, or the page refusing it: a read-only session, a stale or
     forged form, or no reason given (every action is audited with why)."""
     if not session.can_act:
-        return message(
-            session,
-            ctx,
-            "Refused",
-            "This key may read the console, not act in it (it needs the console:write scope).",
-            403,
-        )
-    form = await posted_form(request)
+        return read_only(session, ctx)
+    return checked_action(request, ctx, session, await posted_form(request))
+
+
+def read_only(session: Session, ctx: AppContext) -> Response:
+    return message(
+        session,
+        ctx,
+        "Refused",
+        "This key may read the console, not act in it (it needs the console:write scope).",
+        403,
+    )
+
+
+def checked_action(
+    request: Request, ctx: AppContext, session: Session, form: dict[str, str] | None
+) -> dict[str, str] | Response:
+    """`form` (None when it could not be read) if it is this session's own, posted from its
+    page, with a reason; otherwise the page refusing it."""
     if form is None or not same_site(request) or not csrf_ok(form.get("csrf"), session):
         return message(session, ctx, "Refused", "This form has expired: reload the page.", 403)
     if not form.get("reason", "").strip():

@@ -58,6 +58,14 @@ class RawRow:
     problem: str | None = None  # a structural fault of the row itself (too many fields)
 
 
+def decode_import(data: bytes) -> str:
+    """An address file's text: UTF-8, with or without a byte-order mark."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValidationFailed(f"the file is not UTF-8 text (byte {exc.start})") from exc
+
+
 def read_rows(text: str, *, format: Format = "auto") -> Iterator[RawRow]:
     """The rows of an import; PRIVATE_KEY_REFUSED, at once, if a secret is anywhere in it."""
     text = text.lstrip("\ufeff")

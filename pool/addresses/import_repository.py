@@ -33,6 +33,7 @@ class ImportSource:
     actor: str
     format: str | None = None
     sha256: str | None = None
+    reason: str | None = None  # an operator's why (the console asks for it)
 
 
 @dataclass(frozen=True, slots=True)

@@ -312,6 +312,7 @@ async def record_audit(
             "imported": report.imported,
             "duplicates": report.skipped,
             "invalid": report.invalid.count,
+            **({"reason": source.reason} if source.reason else {}),
         },
         now=now,
     )

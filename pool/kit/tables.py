@@ -30,6 +30,7 @@ from pool.kit.tables_operations import audit_log as audit_log
 from pool.kit.tables_operations import console_session as console_session
 from pool.kit.tables_operations import delivery as delivery
 from pool.kit.tables_operations import delivery_attempt as delivery_attempt
+from pool.kit.tables_operations import import_job as import_job
 from pool.kit.tables_operations import instance as instance
 from pool.kit.tables_operations import reconciliation_report as reconciliation_report
 from pool.kit.tables_operations import upstream_event as upstream_event

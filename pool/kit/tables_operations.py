@@ -1,11 +1,13 @@
 """The schema's operational tables (docs/design.md, Data model): alerts and their hooks'
 notifications, webhook endpoints and deliveries, reconciliation reports, upstream events, the
-instance, API keys, console sessions and the audit log. `pool.kit.tables` re-exports them."""
+instance, API keys, console sessions, the console's import jobs and the audit log.
+`pool.kit.tables` re-exports them."""
 
 from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -245,6 +247,33 @@ console_session = Table(
     Column("last_seen_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
     Index("ix_console_session_expires_at", "expires_at"),
+)
+
+# A file imported from the console, run in the background of the API process that received it:
+# what its progress page shows (pool/addresses/import_jobs.py). The file itself is never stored.
+import_job = Table(
+    "import_job",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("protocol", String(8), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("reason", String(500), nullable=False),
+    Column("file_name", String(255), nullable=False),
+    Column("file_sha256", String(64), nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("format", String(16), nullable=False),
+    Column("skip_invalid", Boolean, nullable=False),
+    Column("status", String(16), nullable=False),  # running | done | failed
+    Column("phase", String(16), nullable=False),  # reading | validate | insert | ...
+    Column("done", BigInteger, nullable=False),
+    Column("total", BigInteger, nullable=False),
+    Column("result", JSON, nullable=True),  # the import's summary, or the refused rows
+    Column("error", String(1000), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    # The running process writes at least every few seconds: a stale one has stopped.
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Index("ix_import_job_created_at", "created_at"),
 )
 
 audit_log = Table(

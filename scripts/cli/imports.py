@@ -14,7 +14,7 @@ from chains.codec import address_parser
 from chains.hd import ExtendedPublicKey, derive_addresses, parse_extended_public_key
 from chains.verify import check_master_keys, verify_import_rows
 from pool.addresses import imports
-from pool.addresses.import_formats import RawRow, detect_format, read_rows
+from pool.addresses.import_formats import RawRow, decode_import, detect_format, read_rows
 from pool.addresses.importer import ImportReport, ImportSource
 from pool.addresses.imports import AccountKey
 from pool.kit.config import load_settings
@@ -40,13 +40,6 @@ def _read_input(name: str) -> tuple[bytes, str]:
     if not path.is_file():
         raise ConfigurationError(f"no such file: {name}")
     return path.read_bytes(), str(path)
-
-
-def decode_import(data: bytes) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ValidationFailed(f"the file is not UTF-8 text (byte {exc.start})") from exc
 
 
 async def import_file(args: argparse.Namespace, out: Output) -> int:
