@@ -7,7 +7,7 @@ call trace: "tx" for the transaction's own value, "tx.0.1" for a value transfer 
 (docs/design.md, Native coins).
 
 Revision ID: 0025
-Revises: 0023
+Revises: 0024
 Create Date: 2026-12-07
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0025"
-down_revision = "0023"
+down_revision = "0024"
 branch_labels = None
 depends_on = None
 
