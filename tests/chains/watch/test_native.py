@@ -55,12 +55,17 @@ async def pool(db: Database) -> list[str]:
     return await load_pool(db, "evm", 10)
 
 
-@pytest.fixture(params=["debug", "trace"])
+# Each tracer with one backend: both tracers and both databases, in half the runs of every pair.
+TRACER_OF = {"sqlite": "debug", "postgresql": "trace"}
+
+
+@pytest.fixture
 async def traced(
-    request: pytest.FixtureRequest, db: Database, devnet: Devnet, pool: list[str]
+    backend: str, db: Database, devnet: Devnet, pool: list[str]
 ) -> AsyncIterator[Harness]:
-    """A watcher of the devnet's coin, reading internal transfers with each tracer."""
-    running = Harness(db, devnet, pool, native_chain(devnet, request.param))
+    """A watcher of the devnet's coin, reading internal transfers with the call tracer
+    (SQLite) or `trace_block` (PostgreSQL)."""
+    running = Harness(db, devnet, pool, native_chain(devnet, TRACER_OF[backend]))
     yield running
     await running.client.close()
 
@@ -298,13 +303,12 @@ async def test_an_order_in_eth_is_completed_by_a_contract_payout(
         await harness.client.close()
 
 
-@pytest.mark.parametrize("tracer", ["debug", "trace"])
 async def test_reconciliation_reads_native_deposits_again(
-    db: Database, devnet: Devnet, pool: list[str], settings: Settings, tracer: str
+    db: Database, devnet: Devnet, pool: list[str], settings: Settings, backend: str
 ) -> None:
     """Top-level from the transaction, internal from its trace: clean as recorded; a row
     tampered with (amount, position) is a mismatch."""
-    chain_toml = chain_settings(devnet, native=True, native_symbol="ETH", tracer=tracer)
+    chain_toml = chain_settings(devnet, native=True, native_symbol="ETH", tracer=TRACER_OF[backend])
     audited = settings.model_copy(
         update={
             "chains": {"devnet": ChainSettings(**chain_toml)},
