@@ -50,6 +50,8 @@ class Endpoint:
     reason: str | None = None
     head: int | None = None
     served: int = field(default=0)
+    # What this endpoint cannot do for the chain (internal transfers without a trace API).
+    note: str | None = None
 
     @property
     def name(self) -> str:
@@ -58,7 +60,9 @@ class Endpoint:
     def view(self, now: float, wall_now: datetime) -> dict[str, Any]:
         waiting = self.set_aside_until - now
         usable = waiting <= 0
+        noted = {"note": self.note} if self.note else {}
         return {
+            **noted,
             "endpoint": self.name,
             "state": "ok" if usable and self.reason is None else "set_aside",
             "reason": self.reason,
@@ -175,6 +179,9 @@ class EndpointPool:
             log.info("rpc endpoint back", extra={"endpoint": endpoint.name})
         endpoint.failures, endpoint.reason = 0, None
 
+    def note(self, client: RpcClient, note: str | None) -> None:
+        self._endpoint(client).note = note
+
     def view(self) -> list[dict[str, Any]]:
         now, wall_now = self._clock(), utc_now()
         return [endpoint.view(now, wall_now) for endpoint in self.endpoints]
@@ -221,5 +228,8 @@ class HealthNotes:
 
 
 def _state_and_heads(views: list[dict[str, Any]], all_down: bool) -> tuple[object, object]:
-    state = (all_down, [(v["endpoint"], v["state"], v["reason"], v["failures"]) for v in views])
+    state = (
+        all_down,
+        [(v["endpoint"], v["state"], v["reason"], v["failures"], v.get("note")) for v in views],
+    )
     return state, [v["head"] for v in views]

@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from chains.codec import address_parser
+from chains.evm.native import NATIVE_CONTRACT
 from pool.kit.amounts import parse_units
 from pool.kit.config import ChainSettings, Settings, TokenSettings
+from pool.kit.config_sections import Tracer
 from pool.kit.errors import AddrpoolError, ConfigurationError
 from pool.orders.records import OrderChain, OrderToken
 from pool.vocabulary import PROTOCOLS, TRON, Network, Protocol
@@ -39,6 +41,20 @@ class TokenPreset:
 
 
 @dataclass(frozen=True, slots=True)
+class NativePreset:
+    """A chain's own coin: what `native = true` watches (docs/configuration.md, Native coins)."""
+
+    symbol: str
+    min_amount: str  # a few cents' worth: below it a transfer is dust
+    decimals: int = 18
+
+
+ETH = NativePreset("ETH", "0.00001")
+BNB = NativePreset("BNB", "0.00005")
+POL = NativePreset("POL", "0.05")
+
+
+@dataclass(frozen=True, slots=True)
 class ChainPreset:
     chain_id: str
     protocol: Protocol
@@ -48,6 +64,7 @@ class ChainPreset:
     tokens: tuple[TokenPreset, ...] = ()
     # A busy token never goes this many blocks without a Transfer: an empty answer is a bad node.
     suspect_empty_after: int | None = None
+    native: NativePreset | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +74,13 @@ class Token:
     hex20: str  # lower-case 40 hex: what logs carry
     decimals: int
     min_amount: int  # base units; below it a transfer is dust
+
+
+@dataclass(frozen=True, slots=True)
+class NativeCoin:
+    symbol: str
+    decimals: int
+    min_amount: int  # base units (wei); below it a transfer is dust
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +101,8 @@ class ChainConfig:
     check_receipts: bool = field(default=False)
     suspect_empty_after: int | None = None
     max_lag: int = 5
+    native: NativeCoin | None = None  # None: the chain's coin is not watched
+    tracer: Tracer = "auto"
 
     @property
     def window(self) -> int:
@@ -85,7 +111,7 @@ class ChainConfig:
 
     @property
     def watched(self) -> bool:
-        return bool(self.rpc_urls) and bool(self.tokens)
+        return bool(self.rpc_urls) and (bool(self.tokens) or self.native is not None)
 
 
 def _usd(symbol: str, contract: str, decimals: int = 6) -> TokenPreset:
@@ -106,6 +132,7 @@ PRESETS: dict[str, ChainPreset] = {
                 _usd("USDC", "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48"),
             ),
             suspect_empty_after=50,
+            native=ETH,
         ),
         ChainPreset(
             "ethereum-sepolia",
@@ -114,6 +141,7 @@ PRESETS: dict[str, ChainPreset] = {
             3,
             12.0,
             (_usd("USDC", "0x1c7D4B196Cb0C7B01d743Fbc6116a902379C7238"),),
+            native=ETH,
         ),
         ChainPreset(
             "polygon-mainnet",
@@ -125,6 +153,7 @@ PRESETS: dict[str, ChainPreset] = {
                 _usd("USDT", "0xc2132D05D31c914a87C6611C10748AEb04B58e8F"),
                 _usd("USDC", "0x3c499c542cEF5E3811e1192ce70d8cC03d5c3359"),
             ),
+            native=POL,
         ),
         ChainPreset(
             "polygon-amoy",
@@ -133,6 +162,7 @@ PRESETS: dict[str, ChainPreset] = {
             10,
             2.0,
             (_usd("USDC", "0x41E94Eb019C0762f9Bfcf9Fb1E58725BfB0e7582"),),
+            native=POL,
         ),
         ChainPreset(
             "arbitrum-mainnet",
@@ -144,6 +174,7 @@ PRESETS: dict[str, ChainPreset] = {
                 _usd("USDT", "0xFd086bC7CD5C481DCC9C85ebE478A1C0b69FCbb9"),
                 _usd("USDC", "0xaf88d065e77c8cC2239327C5EDb3A432268e5831"),
             ),
+            native=ETH,
         ),
         ChainPreset(
             "arbitrum-sepolia",
@@ -152,6 +183,7 @@ PRESETS: dict[str, ChainPreset] = {
             5,
             0.25,
             (_usd("USDC", "0x75faf114eafb1BDbe2F0316DF893fd58CE46AA4d"),),
+            native=ETH,
         ),
         ChainPreset(
             "base-mainnet",
@@ -160,6 +192,7 @@ PRESETS: dict[str, ChainPreset] = {
             20,
             2.0,
             (_usd("USDC", "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"),),
+            native=ETH,
         ),
         ChainPreset(
             "base-sepolia",
@@ -168,6 +201,7 @@ PRESETS: dict[str, ChainPreset] = {
             5,
             2.0,
             (_usd("USDC", "0x036CbD53842c5426634e7929541eC2318f3dCF7e"),),
+            native=ETH,
         ),
         ChainPreset(
             "bsc-mainnet",
@@ -180,8 +214,9 @@ PRESETS: dict[str, ChainPreset] = {
                 _usd("USDT", "0x55d398326f99059fF775485246999027B3197955", 18),
                 _usd("USDC", "0x8AC76a51cc950d9822D68b83fE1Ad97B32Cd580d", 18),
             ),
+            native=BNB,
         ),
-        ChainPreset("bsc-testnet", "evm", "testnet", 5, 3.0),
+        ChainPreset("bsc-testnet", "evm", "testnet", 5, 3.0, native=BNB),
         ChainPreset(
             "tron-mainnet",
             "tron",
@@ -212,6 +247,11 @@ def resolve_chain(chain_id: str, settings: Settings) -> ChainConfig:
     preset = PRESETS.get(chain_id) or _custom_preset(chain_id, override, settings)
     protocol = override.protocol or preset.protocol
     block_time = override.block_time or preset.block_time
+    tokens = _tokens(chain_id, protocol, preset.tokens, override.tokens)
+    native = _native(chain_id, protocol, preset.native, override)
+    if native is not None and native.symbol in {t.symbol for t in tokens}:
+        # A currency names one thing on a chain: orders and deposits are told apart by it.
+        raise ConfigurationError(f"chain {chain_id}: {native.symbol} is its coin and a token")
     return ChainConfig(
         chain_id=chain_id,
         protocol=protocol,
@@ -221,7 +261,7 @@ def resolve_chain(chain_id: str, settings: Settings) -> ChainConfig:
         # Half the block time, never faster than once a second (docs/design.md, Chains).
         poll_interval=override.poll_interval or max(1.0, block_time / 2),
         rpc_urls=tuple(override.rpc_urls),
-        tokens=_tokens(chain_id, protocol, preset.tokens, override.tokens),
+        tokens=tokens,
         start_block=override.start_block,
         max_block_range=_block_range(protocol, override.max_block_range),
         rpc_timeout=override.rpc_timeout or DEFAULT_RPC_TIMEOUT,
@@ -229,7 +269,34 @@ def resolve_chain(chain_id: str, settings: Settings) -> ChainConfig:
         check_receipts=protocol == TRON,
         suspect_empty_after=override.suspect_empty_after or preset.suspect_empty_after,
         max_lag=override.max_lag or 5,
+        native=native,
+        tracer=override.tracer,
     )
+
+
+def _native(
+    chain_id: str, protocol: Protocol, preset: NativePreset | None, override: ChainSettings
+) -> NativeCoin | None:
+    """The chain's coin when `native = true`: the preset's symbol and decimals, overridable."""
+    if not override.native:
+        return None
+    if protocol == TRON:
+        # TRX moves in TransferContract transactions and internal transactions, neither of
+        # which the JSON-RPC reads show (docs/design.md, Native coins).
+        raise ConfigurationError(f"chain {chain_id}: native TRX deposits are not supported")
+    symbol = override.native_symbol or (preset.symbol if preset else None)
+    if symbol is None:
+        raise ConfigurationError(f"chain {chain_id}: native = true needs a native_symbol")
+    decimals = override.native_decimals
+    if decimals is None:
+        decimals = preset.decimals if preset else 18
+    min_amount = override.native_min_amount or (preset.min_amount if preset else "0")
+    try:
+        min_units = parse_units(min_amount, decimals)
+    except (AddrpoolError, ValueError) as exc:
+        raise ConfigurationError(f"chain {chain_id}: native_min_amount: {exc}") from exc
+    # "Any amount above zero" is the floor even when an operator sets 0 (Invariant 11).
+    return NativeCoin(symbol, decimals, max(1, min_units))
 
 
 def _block_range(protocol: Protocol, configured: int | None) -> int:
@@ -324,20 +391,26 @@ def unwatched_chains(settings: Settings) -> dict[str, str]:
         chain = resolve_chain(chain_id, settings)
         if not chain.rpc_urls:
             reasons[chain_id] = "no RPC URL configured"
-        elif not chain.tokens:
+        elif not chain.tokens and chain.native is None:
             reasons[chain_id] = "no token configured"
     return reasons
 
 
 def order_chains(settings: Settings) -> dict[str, OrderChain]:
     """The chains an order may name: configured and watched (RPC URLs and a token), so that its
-    payment will be seen; each with its tokens' contracts and decimals and its confirmations."""
+    payment will be seen; each with its tokens' contracts and decimals and its confirmations,
+    and its coin when watched (contract `native`, as its deposits carry)."""
     return {
         chain.chain_id: OrderChain(
-            chain.chain_id,
-            chain.protocol,
-            chain.confirmations,
-            {t.symbol: OrderToken(t.symbol, t.contract, t.decimals) for t in chain.tokens},
+            chain.chain_id, chain.protocol, chain.confirmations, _order_currencies(chain)
         )
         for chain in watched_chains(settings)
     }
+
+
+def _order_currencies(chain: ChainConfig) -> dict[str, OrderToken]:
+    currencies = {t.symbol: OrderToken(t.symbol, t.contract, t.decimals) for t in chain.tokens}
+    coin = chain.native
+    if coin is not None:  # its symbol is no token's (resolve_chain)
+        currencies[coin.symbol] = OrderToken(coin.symbol, NATIVE_CONTRACT, coin.decimals)
+    return currencies

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from chains.codec import address_from_hex20, transaction_id
+from chains.evm import native
 from chains.evm.erc20 import (
     TRANSFER_TOPIC,
     BlockHeader,
@@ -23,11 +24,29 @@ from chains.evm.erc20 import (
     recipients_of,
     transfers_to,
 )
+from chains.evm.native import NATIVE_CONTRACT, NativeTransfer, TraceMismatch
 from chains.presets import ChainConfig
 from chains.rpc import RpcClient, RpcError, RpcResponseError
 from pool.deposits.new_rows import ObservedTransfer
+from pool.kit.config_sections import Tracer
 
 HEADER_BATCH = 500
+_Found = TypeVar("_Found", TransferLog, NativeTransfer)
+# Full blocks and their traces are heavy (a busy block's trace runs to megabytes): fewer a request.
+NATIVE_BATCH = 20
+
+
+def trace_call(tracer: Tracer, number: int) -> tuple[str, list[Any]]:
+    """What a tracer is asked for a block (chains.evm.native decodes the answers)."""
+    if tracer == "debug":
+        return "debug_traceBlockByNumber", [hex(number), {"tracer": "callTracer"}]
+    return "trace_block", [hex(number)]
+
+
+_INTERNAL = {
+    "debug": native.internal_from_call_tracer,
+    "trace": native.internal_from_trace_block,
+}
 
 
 def block_moment(header: BlockHeader) -> datetime:
@@ -69,6 +88,8 @@ class ChainReader:
         self, start: int, end: int, recipients: Recipients
     ) -> tuple[int, list[TransferLog]]:
         """(logs read, the Transfers to `recipients`) in [start, end], failed transactions out."""
+        if not self.chain.tokens:  # an empty address filter would ask for every log there is
+            return 0, []
         logs = await self.logs(start, end)
         found = transfers_to(logs, recipients.matching(recipients_of(logs)))
         if self.chain.check_receipts and found:
@@ -113,6 +134,55 @@ class ChainReader:
             )
         return logs
 
+    async def native_transfers(
+        self, start: int, end: int, recipients: Container[str], tracer: Tracer
+    ) -> tuple[dict[int, BlockHeader], list[NativeTransfer]]:
+        """The chain's coin sent to `recipients` in [start, end]: transactions' own value (those
+        that succeeded) and, unless `tracer` is "none", value sent inside them; with the
+        header of every block read."""
+        headers: dict[int, BlockHeader] = {}
+        found: list[NativeTransfer] = []
+        for first in range(start, end + 1, NATIVE_BATCH):
+            numbers = list(range(first, min(end, first + NATIVE_BATCH - 1) + 1))
+            calls = [("eth_getBlockByNumber", [hex(n), True]) for n in numbers]
+            if tracer != "none":
+                calls += [trace_call(tracer, n) for n in numbers]
+            answers = await self.client.batch(calls)
+            top: list[NativeTransfer] = []
+            for i, number in enumerate(numbers):
+                block = answers[i]
+                if block is None:
+                    raise ChainMoved(self.client.endpoint, f"block {number} is unknown to the node")
+                headers[number] = decode_header(block)
+                top += native.top_level_to(block, recipients)
+                if tracer != "none":
+                    found += self._internal(tracer, block, answers[len(numbers) + i], recipients)
+            found += await self.succeeded_only(top) if top else []
+        return headers, found
+
+    def _internal(
+        self, tracer: Tracer, block: dict[str, Any], traces: Any, recipients: Container[str]
+    ) -> list[NativeTransfer]:
+        if not isinstance(traces, list):
+            raise RpcError(self.client.endpoint, f"{tracer} trace of a block is not a list")
+        try:
+            return _INTERNAL[tracer](block, traces, recipients)
+        except TraceMismatch as exc:
+            raise ChainMoved(self.client.endpoint, str(exc)) from exc
+
+    async def probe_tracer(self) -> Tracer:
+        """Which trace API the node answers: the call tracer, `trace_block`, or neither."""
+        head = await self.head()
+        tracers: tuple[Tracer, ...] = ("debug", "trace")
+        for tracer in tracers:
+            method, params = trace_call(tracer, head)
+            try:
+                await self.client.call(method, params)
+            except RpcResponseError:
+                continue
+            return tracer
+        return "none"
+
     def check_links(self, tip: tuple[int, str], headers: dict[int, BlockHeader]) -> None:
         """Parent hashes chain the new headers to each other and to our stored tip."""
         previous: BlockHeader | None = None
@@ -131,7 +201,7 @@ class ChainReader:
             previous = header
 
     def check_logs_match(
-        self, found: Iterable[TransferLog], headers: dict[int, BlockHeader]
+        self, found: Iterable[TransferLog | NativeTransfer], headers: dict[int, BlockHeader]
     ) -> None:
         for transfer in found:
             header = headers.get(transfer.block_number)
@@ -140,8 +210,9 @@ class ChainReader:
                     self.client.endpoint, f"logs of block {transfer.block_number} are stale"
                 )
 
-    async def succeeded_only(self, found: list[TransferLog]) -> list[TransferLog]:
-        """Drop logs of failed transactions: Tron keeps them (docs/design.md, Chains)."""
+    async def succeeded_only(self, found: list[_Found]) -> list[_Found]:
+        """Drop transfers of failed transactions: Tron keeps their logs (docs/design.md, Chains);
+        a failed transaction's value never moved."""
         tx_hashes = sorted({t.tx_hash for t in found})
         receipts = await self.client.batch([("eth_getTransactionReceipt", [h]) for h in tx_hashes])
         succeeded = set()
@@ -153,10 +224,12 @@ class ChainReader:
         return [t for t in found if t.tx_hash in succeeded]
 
     def observed(
-        self, transfer: TransferLog, headers: Mapping[int, BlockHeader]
+        self, transfer: TransferLog | NativeTransfer, headers: Mapping[int, BlockHeader]
     ) -> ObservedTransfer:
         """The ledger's view of a transfer; `headers` hold its block's (its timestamp decides
         whether it counts for an order: docs/design.md, Orders)."""
+        if isinstance(transfer, NativeTransfer):
+            return self._observed_native(transfer, headers)
         token = self._tokens[transfer.token_hex20]
         return ObservedTransfer(
             tx_hash=transaction_id(self.chain.protocol, transfer.tx_hash),
@@ -170,6 +243,28 @@ class ChainReader:
             decimals=token.decimals,
             amount=transfer.amount,
             min_amount=token.min_amount,
+            block_time=block_moment(headers[transfer.block_number]),
+        )
+
+    def _observed_native(
+        self, transfer: NativeTransfer, headers: Mapping[int, BlockHeader]
+    ) -> ObservedTransfer:
+        coin = self.chain.native
+        if coin is None:  # pragma: no cover - native transfers are read only when it is set
+            raise RuntimeError(f"{self.chain.chain_id}: a native transfer with native off")
+        return ObservedTransfer(
+            tx_hash=transaction_id(self.chain.protocol, transfer.tx_hash),
+            log_index=-1,
+            trace_position=transfer.position,
+            block_number=transfer.block_number,
+            block_hash=transfer.block_hash,
+            from_address=self._to_text(transfer.from_hex20),
+            to_hex20=transfer.to_hex20,
+            token_contract=NATIVE_CONTRACT,
+            currency=coin.symbol,
+            decimals=coin.decimals,
+            amount=transfer.amount,
+            min_amount=coin.min_amount,
             block_time=block_moment(headers[transfer.block_number]),
         )
 

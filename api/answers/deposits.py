@@ -89,7 +89,10 @@ class Deposit(Answer):
     status: str = Field(description="pending, confirmed, completed, reverted or dust")
     confirmations: int
     requiredConfirmations: int | None  # noqa: N815
-    logIndex: int  # noqa: N815
+    logIndex: int | None = Field(description="null for a native deposit")  # noqa: N815
+    tracePosition: str | None = Field(  # noqa: N815
+        default=None, description='a native deposit\'s place in its transaction: "tx", "tx.0.1"'
+    )
     blockNumber: int  # noqa: N815
     from_: str = Field(alias="from")
     late: bool

@@ -12,7 +12,7 @@ from pool.vocabulary import OrderStatus, Protocol
 class OrderTransfer(Answer):
     depositId: str  # noqa: N815 - the wire name
     txHash: str  # noqa: N815
-    logIndex: int  # noqa: N815
+    logIndex: int | None  # noqa: N815 - null for a payment in the chain's coin
     amount: str
     confirmations: int
     status: str

@@ -14,7 +14,7 @@ from api.answers.operations import HEALTH_ANSWERS
 from api.context import AppContext, context
 from api.responses import JSON
 from pool import __version__
-from pool.chain_state.repository import load_cursors
+from pool.chain_state.repository import endpoint_notes, load_cursors
 from pool.instance import repository as instance_repo
 from pool.kit.clock import isoformat_z, utc_now
 
@@ -30,6 +30,9 @@ async def health(ctx: Annotated[AppContext, Depends(context)]) -> Response:
     database_ok = await _database_reachable(ctx)
     chains, heard = await _chains(ctx) if database_ok else ({}, {})
     problems = _unwatched_configured_chains(ctx, heard) if database_ok else ["database unreachable"]
+    problems += [
+        note for chain in chains.values() for note in endpoint_notes(chain.get("endpoints") or [])
+    ]
     status = "unhealthy" if not database_ok else "degraded" if problems else "healthy"
     body: dict[str, Any] = {
         "status": status,

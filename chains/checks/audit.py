@@ -3,7 +3,8 @@
 For each recent deposit deep enough to be settled: the block at its height must still carry
 the recorded hash, the transaction's receipt must exist in that block and have succeeded, and
 the log at the recorded index must be the same token's Transfer to the same address of the
-same amount. A confirmed deposit whose block left the canonical chain is reverted here (its
+same amount (a native deposit: the same coin transfer at its trace position, audit_native). A
+confirmed deposit whose block left the canonical chain is reverted here (its
 `deposit.reverted` goes out); a hole in the watcher's block window is rescanned and filled.
 """
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from chains.checks.audit_native import compare_native, native_on_chain
 from chains.codec import address_parser
 from chains.evm.erc20 import TRANSFER_TOPIC, decode_header
 from chains.presets import ChainConfig
@@ -100,8 +102,12 @@ async def _verify_deposits(
     canonical = await _canonical_hashes(reader, sorted({d.block_number for d in recent}), pacer)
     receipts = await _receipts(reader.client, [rpc_hash(d.tx_hash) for d in recent], pacer)
     token_hex20 = _token_hex20s(chain, recent)
+    coins, traced = await native_on_chain(reader, recent, pacer)
     for row in recent:
         finding = _compare(row, canonical.get(row.block_number), receipts, token_hex20)
+        if finding is None and row.trace_position:
+            differs = compare_native(row, coins, traced)
+            finding = None if differs is None else of_deposit("mismatch", row, differs)
         audit.verified += 1
         if finding is None:
             continue
@@ -126,6 +132,8 @@ def _compare(
         return of_deposit("receipt_missing", row, f"the transaction is in block {where} instead")
     if receipt.get("status") != "0x1":
         return of_deposit("receipt_failed", row, f"receipt status {receipt.get('status')}")
+    if row.trace_position:  # no log: the coin's transfer is compared by compare_native
+        return None
     differences = _log_differences(row, receipt, token_hex20[row.token_contract])
     if differences:
         return of_deposit("mismatch", row, "; ".join(differences))
@@ -175,7 +183,8 @@ async def _canonical_hashes(
 
 def _token_hex20s(chain: ChainConfig, rows: Sequence[repo.LedgerDeposit]) -> dict[str, str]:
     parse = address_parser(chain.protocol)
-    return {contract: parse(contract).hex20 for contract in {r.token_contract for r in rows}}
+    contracts = {r.token_contract for r in rows if not r.trace_position}
+    return {contract: parse(contract).hex20 for contract in contracts}
 
 
 def rpc_hash(tx_hash: str) -> str:
@@ -200,11 +209,10 @@ async def _receipts(
 async def _revert(db: Database, seen: repo.LedgerDeposit) -> int:
     """Revert a credited deposit whose block the chain dropped, unless it changed meanwhile
     (the watcher may have reverted or re-recorded it since we read it)."""
+    key = (seen.tx_hash, seen.log_index, seen.trace_position)
     async with db.write() as conn:
-        known = await ledger_repo.known_deposits(
-            conn, chain_id=seen.chain_id, keys={(seen.tx_hash, seen.log_index)}
-        )
-        current = known.get((seen.tx_hash, seen.log_index))
+        known = await ledger_repo.known_deposits(conn, chain_id=seen.chain_id, keys={key})
+        current = known.get(key)
         if (
             current is None
             or current.status not in CREDITED

@@ -21,6 +21,8 @@ import logging
 from dataclasses import dataclass, field
 
 from chains.endpoints import EndpointPool
+from chains.evm.erc20 import TransferLog
+from chains.evm.native import NativeTransfer
 from chains.presets import ChainConfig
 from chains.reader import ChainReader, RangeTooLarge
 from chains.rpc import RpcClient
@@ -28,6 +30,7 @@ from chains.watch.address_book import AddressBook
 from pool.chain_state.repository import load_cursor
 from pool.deposits import ledger
 from pool.kit.clock import utc_now
+from pool.kit.config_sections import Tracer
 from pool.kit.db import Database
 from pool.kit.errors import ValidationFailed
 
@@ -89,24 +92,37 @@ async def scan(
     book = AddressBook(chain.protocol)
     await book.refresh(db)
     reader = ChainReader(chain, client)
+    tracer = chain.tracer
+    if chain.native is not None and tracer == "auto":
+        tracer = await reader.probe_tracer()
     while report.next_block <= report.to_block:
         start = report.next_block
         end = min(report.to_block, start + chain.max_block_range - 1)
-        await _rescan_range(db, reader, book, start, end, report)
+        await _rescan_range(db, reader, book, start, end, report, tracer)
 
 
 async def _rescan_range(
-    db: Database, reader: ChainReader, book: AddressBook, start: int, end: int, report: RescanReport
+    db: Database,
+    reader: ChainReader,
+    book: AddressBook,
+    start: int,
+    end: int,
+    report: RescanReport,
+    tracer: Tracer,
 ) -> None:
     try:
-        logs, found = await reader.transfers(start, end, book)
+        logs, tokens = await reader.transfers(start, end, book)
     except RangeTooLarge:
         if start == end:
             raise
         middle = (start + end) // 2
-        await _rescan_range(db, reader, book, start, middle, report)
-        await _rescan_range(db, reader, book, middle + 1, end, report)
+        await _rescan_range(db, reader, book, start, middle, report, tracer)
+        await _rescan_range(db, reader, book, middle + 1, end, report, tracer)
         return
+    found: list[TransferLog | NativeTransfer] = [*tokens]
+    if reader.chain.native is not None:
+        found += (await reader.native_transfers(start, end, book, tracer))[1]
+    # Fetched again after the transfers were read: each must still be in the canonical block.
     headers = await reader.headers(sorted({t.block_number for t in found}))
     reader.check_logs_match(found, headers)  # ChainMoved: stop, rather than record a stale log
     async with db.write() as conn:

@@ -7,6 +7,7 @@ import contextlib
 from dataclasses import dataclass
 
 from chains.evm.erc20 import BlockHeader, TransferLog
+from chains.evm.native import NativeTransfer
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +23,7 @@ class Fetched:
 
     span: Range
     logs: int  # token logs read
-    found: list[TransferLog]  # of which Transfers to pool addresses
+    found: list[TransferLog | NativeTransfer]  # of which to pool addresses, and the coin's
     headers: dict[int, BlockHeader]
 
 

@@ -20,6 +20,8 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chains.evm.erc20 import BlockHeader, TransferLog
+from chains.evm.native import NativeTransfer
 from chains.presets import ChainConfig
 from chains.reader import ChainMoved, ChainReader, RangeTooLarge, block_moment
 from chains.rpc import RpcClient, RpcError
@@ -32,6 +34,7 @@ from pool.chain_state.repository import Cursor, StoredBlock
 from pool.deposits import ledger
 from pool.deposits.ledger_repository import pending_up_to
 from pool.kit.clock import utc_now
+from pool.kit.config_sections import Tracer
 from pool.kit.db import Database, plan_for_given_values
 
 log = logging.getLogger("addrpool.watcher")
@@ -69,6 +72,8 @@ class ChainWatcher:
         self._recorded_head: int | None = None
         self.block_range = chain.max_block_range
         self._good_ranges = 0
+        # How internal transfers of the chain's coin are read; "auto" asks the node once.
+        self.tracer: Tracer | None = None if chain.tracer == "auto" else chain.tracer
 
     def use(self, client: RpcClient) -> None:
         """Serve the next poll from this endpoint (the runner picks it; see chains.endpoints)."""
@@ -209,13 +214,41 @@ class ChainWatcher:
     async def _fetch(self, span: Range) -> Fetched:
         """A range's Transfers to pool addresses and the headers that check them: one endpoint."""
         reader = self.reader
-        logs, found = await reader.transfers(span.start, span.end, self.book)
+        logs, tokens = await reader.transfers(span.start, span.end, self.book)
+        found: list[TransferLog | NativeTransfer] = [*tokens]
+        read: dict[int, BlockHeader] = {}  # headers of the full blocks read for the coin
+        if self.chain.native is not None:
+            tracer = await self._tracer()
+            read, coins = await reader.native_transfers(span.start, span.end, self.book, tracer)
+            found += coins
         deep = {t.block_number for t in found if t.block_number <= self._deepest(span.head)}
-        headers = await reader.headers(sorted({*self._heights_to_check(span), *deep}))
+        wanted = {*self._heights_to_check(span), *deep}
+        headers = {n: read[n] for n in wanted if n in read}
+        headers |= await reader.headers(sorted(wanted - headers.keys()))
         # Every log at a confirmable depth is now checked against its canonical header:
         # what `_confirm` would fetch and check for it later (see ledger.record_transfers).
         reader.check_logs_match(found, headers)
         return Fetched(span, logs, found, headers)
+
+    async def _tracer(self) -> Tracer:
+        if self.tracer is None:
+            self.tracer = await self.reader.probe_tracer()
+            if self.tracer == "none":
+                log.warning(
+                    "internal transfers not watched: the node has no trace API",
+                    extra=self.log_context(),
+                )
+            else:
+                log.info("internal transfers read", extra=self.log_context(tracer=self.tracer))
+        return self.tracer
+
+    @property
+    def internal_transfers_note(self) -> str | None:
+        """Why internal transfers of the chain's coin are not watched, if they are not."""
+        # `tracer = "none"` is the operator's own choice, not news.
+        if self.chain.native is None or self.chain.tracer != "auto" or self.tracer != "none":
+            return None
+        return f"internal transfers not watched on {self.chain.chain_id}: the node has no trace API"
 
     async def _record(self, cursor: Cursor, fetched: Fetched, report: PollReport) -> Cursor:
         """One transaction: the range's deposits, events, block hashes and the cursor."""

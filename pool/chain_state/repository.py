@@ -35,6 +35,12 @@ class Cursor:
         return [_waiting_until(view, now) for view in self.endpoints or []]
 
 
+def endpoint_notes(views: list[dict[str, Any]]) -> list[str]:
+    """What a chain's endpoints cannot do (internal transfers without a trace API), once each:
+    `/health` problems and `addrpool chains` lines."""
+    return sorted({v["note"] for v in views if v.get("note")})
+
+
 def _waiting_until(view: dict[str, Any], now: datetime) -> dict[str, Any]:
     retry_at = view.get("retryAt")
     if not retry_at:

@@ -87,9 +87,9 @@ async def record_transfers(
     changes = LedgerChanges()
     if not transfers:
         return changes
-    keys = {(t.tx_hash, t.log_index) for t in transfers}
+    keys = {t.key for t in transfers}
     known = await repo.known_deposits(conn, chain_id=chain_id, keys=keys)
-    fresh = [t for t in transfers if (t.tx_hash, t.log_index) not in known]
+    fresh = [t for t in transfers if t.key not in known]
     deepest = -1 if confirmed_through is None else confirmed_through
     new = await _insert_new(
         conn, chain_id=chain_id, protocol=protocol, fresh=fresh, now=now, deepest=deepest
@@ -165,13 +165,13 @@ async def _insert_new(
 async def _reopen_reverted(
     conn: AsyncConnection,
     transfers: Sequence[ObservedTransfer],
-    known: Mapping[tuple[str, int], repo.KnownDeposit],
+    known: Mapping[repo.DepositKey, repo.KnownDeposit],
 ) -> list[str]:
     """Re-open reverted deposits seen again; the ids of those receivers must hear about."""
     announce: list[str] = []
     relinked: list[str] = []
     for transfer in transfers:
-        previous = known.get((transfer.tx_hash, transfer.log_index))
+        previous = known.get(transfer.key)
         if previous is None or previous.status != REVERTED:
             continue
         reopened = await repo.reopen_deposit(

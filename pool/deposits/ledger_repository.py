@@ -45,6 +45,12 @@ class Recipient:
     order: OrderUse | None = None  # the address's latest order (pool/orders/linking.py)
 
 
+# A deposit's identity within its chain: (tx hash, log index, trace position). A token transfer
+# has its log index and trace position ""; a native one log index -1 and its trace position
+# ("tx", "tx.0.1"; chains.evm.native).
+DepositKey = tuple[str, int, str]
+
+
 @dataclass(frozen=True, slots=True)
 class KnownDeposit:
     id: str
@@ -55,6 +61,11 @@ class KnownDeposit:
     block_number: int
     block_hash: str
     binding_id: int | None
+    trace_position: str = ""
+
+    @property
+    def key(self) -> DepositKey:
+        return (self.tx_hash, self.log_index, self.trace_position)
 
     @property
     def announced(self) -> bool:
@@ -72,6 +83,7 @@ _KNOWN = (
     deposit.c.block_number,
     deposit.c.block_hash,
     deposit.c.binding_id,
+    deposit.c.trace_position,
 )
 
 
@@ -151,21 +163,21 @@ async def recipients(
 
 
 async def known_deposits(
-    conn: AsyncConnection, *, chain_id: str, keys: Collection[tuple[str, int]]
-) -> dict[tuple[str, int], KnownDeposit]:
-    """(tx hash, log index) → the row already recorded for it (Invariant 5)."""
+    conn: AsyncConnection, *, chain_id: str, keys: Collection[DepositKey]
+) -> dict[DepositKey, KnownDeposit]:
+    """(tx hash, log index, trace position) → the row already recorded for it (Invariant 5)."""
     wanted = set(keys)
-    found: dict[tuple[str, int], KnownDeposit] = {}
+    found: dict[DepositKey, KnownDeposit] = {}
     # By transaction hash, in chunks: a row-value IN over thousands of pairs exceeds
     # PostgreSQL's expression depth ("stack depth limit exceeded"; docs/performance.md).
-    for chunk in chunks(sorted({tx_hash for tx_hash, _ in wanted})):
+    for chunk in chunks(sorted({key[0] for key in wanted})):
         statement = select(*_KNOWN).where(
             deposit.c.chain_id == chain_id, in_values(conn.dialect.name, deposit.c.tx_hash, chunk)
         )
         for row in (await conn.execute(statement)).all():
             known = KnownDeposit(*row)
-            if (known.tx_hash, known.log_index) in wanted:
-                found[(known.tx_hash, known.log_index)] = known
+            if known.key in wanted:
+                found[known.key] = known
     return found
 
 
@@ -175,7 +187,7 @@ def chunks(values: Sequence[Any], size: int = IN_CHUNK) -> list[list[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-_ONCE = "ON CONFLICT (chain_id, tx_hash, log_index) DO NOTHING"
+_ONCE = "ON CONFLICT (chain_id, tx_hash, log_index, trace_position) DO NOTHING"
 
 
 async def insert_deposits(

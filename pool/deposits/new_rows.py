@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from pool.alerts.repository import Firing
-from pool.deposits.ledger_repository import Recipient
+from pool.deposits.ledger_repository import DepositKey, Recipient
 from pool.deposits.payloads import ShownChain, new_deposit_payload
 from pool.orders.linking import BINDING, OrderLink, owner_of
 from pool.vocabulary import CONFIRMED, DUST, PENDING, UNATTRIBUTED_DEPOSIT
@@ -35,15 +35,26 @@ class ObservedTransfer:
     # The block's timestamp: it decides whether a transfer counts for an order. None only
     # where no order can be involved (tests of the ledger alone); detection time stands in.
     block_time: datetime | None = None
+    # A native transfer's place in its transaction (chains.evm.native): "tx", "tx.0.1"; its
+    # log_index is -1. A token transfer's is "".
+    trace_position: str = ""
 
     @property
     def is_dust(self) -> bool:
         return self.amount < self.min_amount
 
+    @property
+    def key(self) -> DepositKey:
+        return (self.tx_hash, self.log_index, self.trace_position)
 
-def deposit_id(chain_id: str, tx_hash: str, log_index: int) -> str:
-    """Derived from the natural key, so a re-recorded deposit can never get a second id."""
-    digest = hashlib.sha256(f"{chain_id}:{tx_hash}:{log_index}".encode()).hexdigest()
+
+def deposit_id(chain_id: str, tx_hash: str, log_index: int, trace_position: str = "") -> str:
+    """Derived from the natural key, so a re-recorded deposit can never get a second id.
+
+    A native deposit's position ("tx…") stands where a token's log index does: the two
+    can never be mistaken for each other, and every token deposit keeps the id it had."""
+    where = trace_position or str(log_index)
+    digest = hashlib.sha256(f"{chain_id}:{tx_hash}:{where}".encode()).hexdigest()
     return "dep_" + digest[:24]
 
 
@@ -82,10 +93,11 @@ def deposit_row(
     binding_id = None if recipient.archived or owner != BINDING else recipient.binding_id
     status = CONFIRMED if transfer.block_number <= deepest else PENDING
     return {
-        "id": deposit_id(chain_id, transfer.tx_hash, transfer.log_index),
+        "id": deposit_id(chain_id, transfer.tx_hash, transfer.log_index, transfer.trace_position),
         "chain_id": chain_id,
         "tx_hash": transfer.tx_hash,
         "log_index": transfer.log_index,
+        "trace_position": transfer.trace_position,
         "block_number": transfer.block_number,
         "block_hash": transfer.block_hash,
         "from_address": transfer.from_address,
@@ -120,6 +132,7 @@ def unattributed_firings(chain_id: str, candidates: Sequence[NewRow]) -> dict[st
                 "chainId": chain_id,
                 "txHash": row["tx_hash"],
                 "logIndex": row["log_index"],
+                **({"tracePosition": row["trace_position"]} if row["trace_position"] else {}),
                 "currency": row["currency"],
             },
         )

@@ -40,7 +40,9 @@ def deposit_payload(row: DepositRow) -> dict[str, Any]:
         "currency": row.currency,
         "amount": format_units(row.amount, row.decimals),
         "txHash": row.tx_hash,
-        "logIndex": row.log_index,
+        # A native deposit has no log; its place is its trace position (docs/api.md).
+        "logIndex": None if row.trace_position else row.log_index,
+        "tracePosition": row.trace_position or None,
         "blockNumber": row.block_number,
         "from": row.from_address,
         "confirmations": confirmations(row),
@@ -138,6 +140,7 @@ def new_deposit_payload(
             completed_at=None,
             chain_head=chain.head,
             required_confirmations=chain.required_confirmations,
+            trace_position=row["trace_position"],
         )
     )
 

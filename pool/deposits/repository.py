@@ -41,6 +41,7 @@ class DepositRow:
     resolution_note: str | None = None
     resolved_by: str | None = None
     resolved_at: datetime | None = None
+    trace_position: str = ""  # a native deposit's (chains.evm.native); "" for a token's
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,7 @@ def deposits_query(filters: DepositFilters) -> Select[Any]:
         deposit.c.resolution_note,
         deposit.c.resolved_by,
         deposit.c.resolved_at,
+        deposit.c.trace_position,
     ).select_from(
         deposit.join(address, address.c.id == deposit.c.address_id)
         .outerjoin(binding, binding.c.id == deposit.c.binding_id)

@@ -20,6 +20,9 @@ from pydantic import (
 
 from pool.vocabulary import ApiScope, Network, Protocol
 
+# How internal transfers of a chain's coin are read (docs/configuration.md, Native coins).
+Tracer = Literal["auto", "debug", "trace", "none"]
+
 # Free addresses below which `pool_low` fires: as PayIn's guide sets them, for EVM and Tron.
 DEFAULT_THRESHOLDS: dict[Protocol, int] = {"evm": 200, "tron": 100}
 
@@ -58,6 +61,14 @@ class ChainSettings(BaseModel):
     # An empty log answer over this many blocks marks the endpoint suspect (busy tokens only).
     suspect_empty_after: int | None = Field(default=None, ge=1)
     tokens: dict[str, TokenSettings] = Field(default_factory=dict)
+    # The chain's own coin (ETH, BNB, POL): top-level and internal transfers to pool addresses.
+    native: bool = False
+    native_symbol: str | None = Field(default=None, min_length=1, max_length=16)
+    native_decimals: int | None = Field(default=None, ge=0, le=77)
+    native_min_amount: str | None = None  # coin units as a decimal string; below it: dust
+    # Where internal transfers are read: "debug" (debug_traceBlockByNumber, call tracer),
+    # "trace" (trace_block), "none" (top-level only), "auto" (the node is asked at start-up).
+    tracer: Tracer = "auto"
 
     @field_validator("rpc_urls")
     @classmethod

@@ -274,7 +274,7 @@ deposit = Table(
     Column("id", String(32), primary_key=True),  # dep_<hex>
     Column("chain_id", String(64), nullable=False),
     Column("tx_hash", String(80), nullable=False),
-    Column("log_index", Integer, nullable=False),
+    Column("log_index", Integer, nullable=False),  # -1: a native transfer has no log
     Column("block_number", BigInteger, nullable=False),
     Column("block_hash", String(80), nullable=False),
     Column("from_address", String(64), nullable=False),
@@ -302,7 +302,10 @@ deposit = Table(
     Column("resolution_note", String(1000), nullable=True),
     Column("resolved_by", String(64), nullable=True),
     Column("resolved_at", UTCDateTime, nullable=True),
-    UniqueConstraint("chain_id", "tx_hash", "log_index"),
+    # A native transfer's place in its transaction's call trace ("tx", "tx.0.1"); "" for a
+    # token's (chains.evm.native). With the log index, it is the deposit's identity.
+    Column("trace_position", String(64), nullable=False, server_default=""),
+    UniqueConstraint("chain_id", "tx_hash", "log_index", "trace_position"),
     Index("ix_deposit_order", "order_id"),
     Index("ix_deposit_binding", "binding_id", "detected_at"),
     Index("ix_deposit_address", "address_id", "detected_at"),

@@ -40,7 +40,8 @@ def transfer_payload(transfer: OrderTransfer) -> dict[str, Any]:
         "chainId": transfer.chain_id,
         "currency": transfer.currency,
         "txHash": transfer.tx_hash,
-        "logIndex": transfer.log_index,
+        # A payment in the chain's coin has no log (its deposit's trace position places it).
+        "logIndex": None if transfer.log_index < 0 else transfer.log_index,
         "blockNumber": transfer.block_number,
         "blockTime": isoformat_z_or_none(transfer.block_time),
         "amount": format_units(transfer.amount, transfer.decimals),

@@ -60,6 +60,7 @@ class LedgerDeposit:
     order_id: str | None = None  # an order's transfer (announced by order events)
     # An operator's decision (pool/deposits/resolution.py): attributed | refunded | ignored.
     resolution: str | None = None
+    trace_position: str = ""  # a native deposit's place in its transaction (chains.evm.native)
 
 
 @dataclass(slots=True)
@@ -106,6 +107,7 @@ _LEDGER_COLUMNS = (
     deposit.c.confirmed_at,
     deposit.c.order_id,
     deposit.c.resolution,
+    deposit.c.trace_position,
 )
 
 

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from chains.presets import PRESETS, configured_chains, resolve_chain
-from pool.chain_state.repository import Cursor, load_cursors
+from pool.chain_state.repository import Cursor, endpoint_notes, load_cursors
 from pool.kit.clock import isoformat_z, utc_now
 from pool.kit.config import load_settings
 from pool.kit.errors import ValidationFailed
@@ -24,9 +24,9 @@ async def chains_list(args: argparse.Namespace, out: Output) -> int:
         [chain_id, "yes" if v["watched"] else "no", *(_cell(v[k]) for k in _COLUMNS)]
         for chain_id, v in data.items()
     ]
-    out.result(
-        data, table(rows, ["chain", "watched", *_COLUMNS]) if rows else "no chain configured"
-    )
+    lines = [note for v in data.values() for note in endpoint_notes(v["endpoints"] or [])]
+    text = table(rows, ["chain", "watched", *_COLUMNS]) if rows else "no chain configured"
+    out.result(data, "\n".join([text, *lines]))
     return 0
 
 

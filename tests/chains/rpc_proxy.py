@@ -22,6 +22,9 @@ class RpcProxy(PostReceiver):
         self.garbage = False
         self.empty_logs = False
         self.failed_receipts: set[str] = set()
+        self.refused_methods: set[str] = set()  # answered "method not found", as nodes do
+        self.methods: list[str] = []  # every method asked, in order
+        self.full_blocks = 0  # eth_getBlockByNumber asked for whole transactions
         self.log_ranges: list[int] = []
         self._http = httpx.Client(trust_env=False, timeout=10)
         super().__init__(self._reply)
@@ -43,6 +46,12 @@ class RpcProxy(PostReceiver):
 
     def _one(self, request: dict[str, Any]) -> dict[str, Any]:
         method = request["method"]
+        self.methods.append(method)
+        if method == "eth_getBlockByNumber" and request["params"][1] is True:
+            self.full_blocks += 1
+        if method in self.refused_methods:
+            error = {"code": -32601, "message": f"the method {method} does not exist"}
+            return {"jsonrpc": "2.0", "id": request["id"], "error": error}
         if method == "eth_getLogs":
             query = request["params"][0]
             blocks = int(query["toBlock"], 16) - int(query["fromBlock"], 16) + 1

@@ -3,6 +3,7 @@ from pydantic import ValidationError
 
 from chains.presets import (
     PRESETS,
+    NativeCoin,
     configured_chains,
     monitored_chains,
     resolve_chain,
@@ -140,3 +141,32 @@ def test_unwatched_chains_say_why() -> None:
     assert "ethereum-mainnet" not in reasons  # another network's chains are not ours
     assert monitored_chains(config) == {"evm": ["ethereum-sepolia"], "tron": []}
     assert [c.chain_id for c in configured_chains(config)] == ["bsc-testnet", "ethereum-sepolia"]
+
+
+def test_native_coins_of_the_presets_and_their_overrides() -> None:
+    def coin(chain_id: str, network: str = "testnet", **native: object) -> NativeCoin:
+        chain = resolve_chain(
+            chain_id, Settings(network=network, chains={chain_id: {"native": True, **native}})
+        )
+        assert chain.native is not None
+        return chain.native
+
+    assert coin("ethereum-mainnet", "mainnet") == NativeCoin("ETH", 18, 10**13)
+    assert coin("bsc-testnet").symbol == "BNB"
+    assert coin("polygon-amoy").symbol == "POL"
+    assert coin("base-sepolia", native_min_amount="0").min_amount == 1
+    assert coin("my-chain", protocol="evm", native_symbol="GLMR", native_decimals=18) == (
+        NativeCoin("GLMR", 18, 1)
+    )
+    assert resolve_chain("ethereum-sepolia", Settings(network="testnet")).native is None
+    with pytest.raises(ConfigurationError, match="native_symbol"):
+        coin("my-chain", protocol="evm")
+    with pytest.raises(ConfigurationError, match="TRX"):
+        coin("tron-nile")
+
+
+def test_a_chain_watching_only_its_coin_is_watched() -> None:
+    only_coin = {"rpc_urls": ["http://127.0.0.1:8545"], "native": True}
+    given = settings(**{"bsc-testnet": only_coin})
+    assert monitored_chains(given)["evm"] == ["bsc-testnet"]
+    assert "bsc-testnet" not in unwatched_chains(given)

@@ -11,6 +11,14 @@ The package is split by concern — `node` (binary and process), `rpc` (calls, m
 """
 
 from scripts.devnet.anvil.node import ANVIL_PACKAGE, TOOLS, Anvil, ensure_anvil
+from scripts.devnet.anvil.payer import (
+    INNER_REVERT,
+    PAY,
+    REVERT,
+    deploy_payer,
+    pay,
+    send_value,
+)
 from scripts.devnet.anvil.rpc import (
     EXPLICIT_GAS,
     DevnetError,
@@ -41,6 +49,9 @@ from scripts.devnet.anvil.token import (
 __all__ = [
     "ANVIL_PACKAGE",
     "EXPLICIT_GAS",
+    "INNER_REVERT",
+    "PAY",
+    "REVERT",
     "TOOLS",
     "Anvil",
     "DevnetError",
@@ -51,16 +62,19 @@ __all__ = [
     "batch_transfer",
     "block_hash",
     "block_number",
+    "deploy_payer",
     "deploy_token",
     "ensure_anvil",
     "mine",
     "mint",
+    "pay",
     "receipt",
     "reorg",
     "revert",
     "rpc",
     "send",
     "send_transfer_expect_revert",
+    "send_value",
     "snapshot",
     "token_artifact",
     "transfer",
