@@ -5,6 +5,11 @@ and `addrpool worker` processes killed with SIGKILL at random points — while i
 block at a time, confirms, or rolls back a reorg. The chain only changes while no worker runs,
 so both watchers see the same chain states; after every step both must have caught up, and at
 the end their deposits and their outbox events must be identical.
+
+The suite runs three steps, one of each kind (deposits; a stranger's transfer and dust; a reorg
+of the step before), each with two quick kills and one after catching up, on both databases.
+`scripts/bench/crash_sweep.py` runs the long sweep: more steps, over several seeds, through
+ADDRPOOL_CRASH_STEPS and ADDRPOOL_CRASH_SEED.
 """
 
 from __future__ import annotations
@@ -34,10 +39,11 @@ from tests.fixtures.devnet import Devnet
 from tests.fixtures.helpers import import_into_pool, random_evm_address
 
 pytestmark = pytest.mark.server
-STEPS = 6
+# Every third step is a reorg: three steps cover each kind once.
+STEPS = int(os.environ.get("ADDRPOOL_CRASH_STEPS", "3"))
 QUICK_KILLS_PER_STEP = 2
 CATCH_UP_DEADLINE = 30.0
-SEED = 20261122
+SEED = int(os.environ.get("ADDRPOOL_CRASH_SEED", "20261122"))
 
 
 async def caught_up(db: Database, url: str) -> bool:
