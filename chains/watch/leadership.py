@@ -59,6 +59,11 @@ FROZEN_LEADER_TIMEOUT_MS = 30_000
 KEEPALIVE_IDLE_SECONDS = 10
 KEEPALIVE_INTERVAL_SECONDS = 5
 KEEPALIVE_COUNT = 3
+# A lock session that says nothing for this long is ended by the server, freeing the lock: its
+# process is frozen (SIGSTOP, a paused VM), since a leader checks its lock every
+# LOCK_CHECK_SECONDS and a standby asks for it every STANDBY_RETRY_SECONDS. The kernel of a
+# frozen process still answers keepalives; without this, its lock would be kept for good.
+LOCK_IDLE_TIMEOUT_MS = 15_000
 
 
 class Leadership:
@@ -183,13 +188,14 @@ async def _chain_lock(
     if db.is_sqlite:
         yield _HeldLock(None, key)
         return
-    async with db.autocommit() as conn:
+    async with db.session() as conn:
         await chain_state.probe_dead_client_after(
             conn,
             idle_seconds=KEEPALIVE_IDLE_SECONDS,
             interval_seconds=KEEPALIVE_INTERVAL_SECONDS,
             count=KEEPALIVE_COUNT,
         )
+        await chain_state.end_session_when_idle(conn, idle_ms=LOCK_IDLE_TIMEOUT_MS)
         while not stop.is_set():
             if await locks.try_lock(conn, key):
                 break
