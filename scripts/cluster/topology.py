@@ -143,7 +143,7 @@ class Cluster:
     apis: int = 3
     workers: int = 2
     addresses: int = 2_000
-    max_block_range: int = 50
+    max_block_range: int = 5  # a backlog takes a while to catch up: time to kill the watcher
     poll_interval: float = 0.2
     worker_log_level: str = "DEBUG"  # "range scanned", with its epoch, is a DEBUG line
     ports: dict[str, int] = field(default_factory=dict)
@@ -177,6 +177,8 @@ class Cluster:
         self.token = anvil.deploy_token(
             self.node.url, name="Tether USD (devnet)", symbol="USDT", decimals=DECIMALS
         )
+        # The payer: anvil's first account, which every transfer is sent from.
+        anvil.mint(self.node.url, self.token, anvil.accounts(self.node.url)[0], 10**18)
         self.api_key = asyncio.run(self._prepare_database())
         self._write_config()
         # Each process takes seconds to import and connect: all of them at once.
