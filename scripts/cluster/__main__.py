@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.cluster", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start the cluster and keep it running until Ctrl-C")
-    up.add_argument("--dir", type=Path, help="where logs and configuration go (default: a temp dir)")
+    up.add_argument("--dir", type=Path, help="for logs and configuration (default: a temp dir)")
     up.add_argument("--addresses", type=int, default=10_000)
     faults = sub.add_parser("faults", help="run fault scenarios against a fresh cluster")
     faults.add_argument("names", nargs="*", choices=[*SCENARIOS, []], default=list(SCENARIOS))
@@ -42,8 +42,7 @@ def _up(args: argparse.Namespace) -> int:
         print(f"cluster up; logs and configuration in {directory}")
         print(f"  API (through HAProxy): {cluster.base_url}   key: {cluster.api_key}")
         print(f"  PgBouncer: {cluster.pooled_url}   PostgreSQL: {cluster.direct_url}")
-        assert cluster.node is not None
-        print(f"  anvil: {cluster.node.url}   USDT: {cluster.token}")
+        print(f"  anvil: {cluster.rpc_url}   USDT: {cluster.token}")
         print("Ctrl-C stops everything", flush=True)
         try:
             while True:

@@ -28,6 +28,17 @@ from scripts.cluster.topology import CHAIN_ID, CONFIRMATIONS, Cluster, Process
 from scripts.devnet import anvil
 
 DEADLINE = 120.0
+
+
+class FaultCheckFailed(AssertionError):
+    """A guarantee the fault broke (or a step that did not happen in time)."""
+
+
+def expect(condition: object, detail: object = "") -> None:
+    if not condition:
+        raise FaultCheckFailed(detail)
+
+
 UNIT = 10**6  # one token (6 decimals)
 
 
@@ -79,27 +90,25 @@ class ChainTruth:
     transfers: list[Transfer] = field(default_factory=list)
 
     def send(self, cluster: Cluster, to: str, amount: int) -> None:
-        assert cluster.node is not None
-        tx = anvil.transfer(cluster.node.url, cluster.token, to, amount)
+        tx = anvil.transfer(cluster.rpc_url, cluster.token, to, amount)
         self.transfers.append(Transfer(tx, to.lower(), amount))
 
     def settled(self, cluster: Cluster) -> bool:
         """Every transfer recorded and confirmed, and the cursor at the chain's head."""
-        assert cluster.node is not None
         rows = query(
             cluster, "SELECT tx_hash FROM deposit WHERE status IN ('confirmed', 'completed')"
         )
         confirmed = {r["tx_hash"] for r in rows}
-        head = anvil.block_number(cluster.node.url)
+        head = anvil.block_number(cluster.rpc_url)
         return cursor(cluster) == head and confirmed >= {t.tx_hash for t in self.transfers}
 
     def wait_settled(self, cluster: Cluster, deadline: float = DEADLINE) -> None:
-        assert cluster.node is not None
-        anvil.mine(cluster.node.url, CONFIRMATIONS)
+        anvil.mine(cluster.rpc_url, CONFIRMATIONS)
         cluster.until(lambda: self.settled(cluster), "every deposit confirmed", deadline)
 
     def check(self, cluster: Cluster) -> int:
-        """The deposits are exactly the transfers, each announced once per kind; returns how many."""
+        """The deposits are exactly the transfers, each announced once per kind; returns how
+        many."""
         rows = query(
             cluster,
             "SELECT d.tx_hash, lower(a.address) AS address, d.amount::text AS amount"
@@ -107,12 +116,12 @@ class ChainTruth:
         )
         recorded = Counter((r["tx_hash"], r["address"], int(r["amount"])) for r in rows)
         made = Counter((t.tx_hash, t.to, t.amount) for t in self.transfers)
-        assert recorded == made, f"deposits differ from the chain: {recorded - made} {made - recorded}"
+        expect(recorded == made, f"deposits unlike the chain: {recorded - made} {made - recorded}")
         events = query(cluster, "SELECT type, data->>'depositId' AS id FROM event")
         announced = Counter((e["type"], e["id"]) for e in events if e["id"] is not None)
-        assert set(announced.values()) <= {1}, "a deposit announced twice"
+        expect(set(announced.values()) <= {1}, "a deposit announced twice")
         kinds = Counter(kind for kind, _ in announced)
-        assert kinds["deposit.pending"] == kinds["deposit.confirmed"] == len(self.transfers), kinds
+        expect(kinds["deposit.pending"] == kinds["deposit.confirmed"] == len(self.transfers), kinds)
         return len(self.transfers)
 
 
@@ -147,10 +156,10 @@ def check_one_writer(cluster: Cluster, since_block: int) -> int:
     going down along the chain. (From a block the scenario starts at: a worker killed between a
     commit and its log line leaves a hole in the logs, not in the chain.)"""
     written = ranges(cluster, since_block)
-    assert written, "no range written"
+    expect(written, "no range written")
     for before, after in zip(written, written[1:], strict=False):
-        assert after.start == before.end + 1, f"two writers or a gap: {before} then {after}"
-        assert after.epoch >= before.epoch, f"an old epoch wrote after a new one: {before} {after}"
+        expect(after.start == before.end + 1, f"two writers or a gap: {before} then {after}")
+        expect(after.epoch >= before.epoch, f"an old epoch wrote after a new one: {before} {after}")
     return len({r.epoch for r in written})
 
 
@@ -220,10 +229,10 @@ class BindLoad:
     def check(self) -> dict[str, int]:
         """Every reference got one address, however often retried; no address went to two."""
         for reference, addresses in self.answers.items():
-            assert len(addresses) == 1, f"{reference} was answered with {addresses}"
+            expect(len(addresses) == 1, f"{reference} was answered with {addresses}")
         given = Counter(next(iter(a)) for a in self.answers.values())
         twice = [address for address, count in given.items() if count > 1]
-        assert not twice, f"addresses given to two references: {twice[:5]}"
+        expect(not twice, f"addresses given to two references: {twice[:5]}")
         rows = query(
             self.cluster,
             "SELECT b.deposit_reference, a.address FROM binding b JOIN address a"
@@ -231,9 +240,9 @@ class BindLoad:
             f"{self.tag}-%",
         )
         stored = {r["deposit_reference"]: r["address"] for r in rows}
-        assert len(stored) == len(rows), "a reference bound twice"
+        expect(len(stored) == len(rows), "a reference bound twice")
         for reference, addresses in self.answers.items():
-            assert stored[reference] in addresses, (reference, stored.get(reference), addresses)
+            expect(stored[reference] in addresses, (reference, stored.get(reference), addresses))
         server_errors = sum(1 for _, what in self.errors if what.startswith("5"))
         return {"binds": len(self.answers), "retries": self.retries, "5xx": server_errors}
 
@@ -241,7 +250,7 @@ class BindLoad:
         """The longest wait, from `since` on, between one completed bind and the next: how long
         binds stopped for a fault."""
         moments = sorted(t for t in self.completed if t >= since)
-        assert len(moments) > 1, "no bind completed after the fault"
+        expect(len(moments) > 1, "no bind completed after the fault")
         return max(b - a for a, b in zip(moments, moments[1:], strict=False))
 
 
@@ -263,7 +272,7 @@ class Payer:
         return self
 
     def _pay(self) -> None:
-        rng = random.Random(15)
+        rng = random.Random(15)  # noqa: S311 (amounts, not secrets)
         try:
             while not self._stop.wait(self.every):
                 amount = rng.randint(1, 50) * UNIT
@@ -275,7 +284,7 @@ class Payer:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=DEADLINE)
-        assert self.failure is None, f"a transfer failed: {self.failure!r}"
+        expect(self.failure is None, f"a transfer failed: {self.failure!r}")
 
 
 def bound_addresses(cluster: Cluster, tag: str, count: int) -> list[str]:
@@ -307,13 +316,12 @@ def kill_the_watcher_mid_catch_up(
     cluster: Cluster, truth: ChainTruth, *, transfers: int = 40, blocks_between: int = 50
 ) -> dict[str, Any]:
     """1. kill -9 the leading watcher while it catches up a backlog: the standby takes over."""
-    assert cluster.node is not None
     since = cursor(cluster) + 1
     recipients = bound_addresses(cluster, f"catchup{since}", 5)
     for n in range(transfers):  # a backlog: transfers spread over thousands of blocks
         truth.send(cluster, recipients[n % len(recipients)], (n + 1) * UNIT)
-        anvil.mine(cluster.node.url, blocks_between)
-    head = anvil.block_number(cluster.node.url)
+        anvil.mine(cluster.rpc_url, blocks_between)
+    head = anvil.block_number(cluster.rpc_url)
     epoch, pid = _current_leader(cluster)
     wait_for(lambda: cursor(cluster) >= since + (head - since) // 3, "a third of the catch-up")
     at_kill = cursor(cluster)
@@ -340,8 +348,8 @@ def kill_the_watcher_mid_catch_up(
 def kill_a_worker_mid_webhook_burst(
     cluster: Cluster, truth: ChainTruth, *, deposits: int = 150
 ) -> dict[str, Any]:
-    """2. kill -9 a worker while a burst of webhooks goes out: every event delivered at least once."""
-    assert cluster.node is not None
+    """2. kill -9 a worker while a burst of webhooks goes out: every event delivered at least
+    once."""
     receiver = Receiver(delay=0.02)
     try:
         headers = {"Authorization": f"Bearer {cluster.api_key}"}
@@ -357,7 +365,7 @@ def kill_a_worker_mid_webhook_burst(
         already = len(truth.transfers)
         for n in range(deposits):
             truth.send(cluster, recipients[n % len(recipients)], (n % 50 + 1) * UNIT)
-        anvil.mine(cluster.node.url, CONFIRMATIONS)
+        anvil.mine(cluster.rpc_url, CONFIRMATIONS)
         expected = 2 * (len(truth.transfers) - already)
         wait_for(lambda: len(receiver.received) >= expected // 4, "a quarter of the burst")
         victim = cluster.worker_processes[0]
@@ -374,14 +382,14 @@ def kill_a_worker_mid_webhook_burst(
                 endpoint,
             )
         }
-        assert len(wanted) == expected, (len(wanted), expected)
+        expect(len(wanted) == expected, (len(wanted), expected))
         wait_for(lambda: wanted <= set(receiver.received), "every event", 180)
         delivered_after = time.monotonic() - killed_at
         counts = Counter(receiver.received)
         duplicates = sum(n - 1 for n in counts.values())
         # At least once: only what was leased (claimed, not yet recorded: being sent, or sent
         # and waiting to be written) when the worker died may come twice.
-        assert duplicates <= in_flight, (duplicates, in_flight)
+        expect(duplicates <= in_flight, (duplicates, in_flight))
         figures = {
             "fault": "kill -9 a worker mid webhook burst",
             "events": expected,
@@ -419,7 +427,7 @@ def kill_an_api_under_bind_load(cluster: Cluster, *, seconds: float = 6.0) -> di
         load.stop()
     figures = {"fault": "kill -9 an API under bind load", **load.check()}
     # No 5xx but from requests the killed API had in hand: at most one per client.
-    assert figures["5xx"] <= load.clients, figures
+    expect(figures["5xx"] <= load.clients, figures)
     cluster.start_api(1)
     return figures
 
@@ -444,7 +452,7 @@ def restart_postgres_under_load(
         payer.stop()
     truth.wait_settled(cluster)
     for process in [*cluster.api_processes, *cluster.worker_processes]:
-        assert process.alive(), f"{process.name} exited:\n{process.text()[-2000:]}"
+        expect(process.alive(), f"{process.name} exited:\n{process.text()[-2000:]}")
     return {
         "fault": "restart PostgreSQL under load",
         "restart_s": round(restarted, 2),
@@ -479,10 +487,13 @@ def pause_the_lock_holder(cluster: Cluster, truth: ChainTruth) -> dict[str, Any]
         payer.stop()
     truth.wait_settled(cluster)
     old_epoch_after_thaw = [
-        r for r in ranges(cluster, since) if r.worker == frozen.name and r.epoch == epoch
-        and r.start > at_takeover
+        r
+        for r in ranges(cluster, since)
+        if r.worker == frozen.name and r.epoch == epoch and r.start > at_takeover
     ]
-    assert not old_epoch_after_thaw, f"the paused leader wrote after resuming: {old_epoch_after_thaw}"
+    expect(
+        not old_epoch_after_thaw, f"the paused leader wrote once resumed: {old_epoch_after_thaw}"
+    )
     return {
         "fault": "SIGSTOP the lock holder, then SIGCONT",
         "takeover_s": round(takeover, 2),
@@ -495,7 +506,7 @@ def pause_the_lock_holder(cluster: Cluster, truth: ChainTruth) -> dict[str, Any]
 def _current_leader(cluster: Cluster) -> tuple[int, int]:
     wait_for(lambda: leader(cluster) is not None, "a leader")
     held = leader(cluster)
-    assert held is not None
+    expect(held is not None)
     return held
 
 

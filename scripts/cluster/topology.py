@@ -96,15 +96,15 @@ class Process:
 
     @property
     def pid(self) -> int:
-        assert self.popen is not None
+        if self.popen is None:
+            raise RuntimeError(f"{self.name} was never started")
         return self.popen.pid
 
     def alive(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
 
     def signal(self, number: int) -> None:
-        if self.alive():
-            assert self.popen is not None
+        if self.popen is not None and self.alive():
             self.popen.send_signal(number)
 
     def kill(self) -> None:
@@ -175,10 +175,10 @@ class Cluster:
         self.start_pgbouncer()
         self.node = anvil.Anvil(log_path=self.directory / "anvil.log").start()
         self.token = anvil.deploy_token(
-            self.node.url, name="Tether USD (devnet)", symbol="USDT", decimals=DECIMALS
+            self.rpc_url, name="Tether USD (devnet)", symbol="USDT", decimals=DECIMALS
         )
         # The payer: anvil's first account, which every transfer is sent from.
-        anvil.mint(self.node.url, self.token, anvil.accounts(self.node.url)[0], 10**18)
+        anvil.mint(self.rpc_url, self.token, anvil.accounts(self.rpc_url)[0], 10**18)
         self.api_key = asyncio.run(self._prepare_database())
         self._write_config()
         # Each process takes seconds to import and connect: all of them at once.
@@ -206,6 +206,18 @@ class Cluster:
     # -- PostgreSQL and PgBouncer -----------------------------------------------------------
 
     @property
+    def pg_dir(self) -> Path:
+        if self._pg_dir is None:
+            raise RuntimeError("PostgreSQL has not been started")
+        return self._pg_dir
+
+    @property
+    def rpc_url(self) -> str:
+        if self.node is None:
+            raise RuntimeError("anvil has not been started")
+        return self.node.url
+
+    @property
     def direct_url(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.ports['postgres']}/{DATABASE}"
 
@@ -219,7 +231,7 @@ class Cluster:
         self._pg_dir.chmod(0o755)
         _chown_to_server_user(self._pg_dir)
         self._as_server_user(
-            [postgres_bin("initdb"), "-D", str(self._pg_dir / "data"), "-U", "postgres"]
+            [postgres_bin("initdb"), "-D", str(self.pg_dir / "data"), "-U", "postgres"]
             + ["--auth=trust", "-E", "UTF8", "--no-sync"]
         )
         self._pg_ctl("start")
@@ -233,13 +245,12 @@ class Cluster:
         self._pg_ctl("restart", "-m", "fast")
 
     def _pg_ctl(self, action: str, *extra: str) -> None:
-        assert self._pg_dir is not None
         options = (
-            f"-p {self.ports['postgres']} -k {self._pg_dir} -c listen_addresses=127.0.0.1"
+            f"-p {self.ports['postgres']} -k {self.pg_dir} -c listen_addresses=127.0.0.1"
             f" -c max_connections={POSTGRES_MAX_CONNECTIONS}"
         )
-        argv = [postgres_bin("pg_ctl"), "-D", str(self._pg_dir / "data"), "-w", "-t", "60"]
-        argv += ["-l", str(self._pg_dir / "postgres.log"), "-o", options, action, *extra]
+        argv = [postgres_bin("pg_ctl"), "-D", str(self.pg_dir / "data"), "-w", "-t", "60"]
+        argv += ["-l", str(self.pg_dir / "postgres.log"), "-o", options, action, *extra]
         self._as_server_user(argv)
 
     def _as_server_user(self, argv: list[str]) -> None:
@@ -248,9 +259,8 @@ class Cluster:
             raise RuntimeError(f"{' '.join(argv[:2])} failed:\n{done.stdout}{done.stderr}")
 
     def start_pgbouncer(self) -> None:
-        assert self._pg_dir is not None
-        ini = self._pg_dir / "pgbouncer.ini"
-        users = self._pg_dir / "userlist.txt"
+        ini = self.pg_dir / "pgbouncer.ini"
+        users = self.pg_dir / "userlist.txt"
         users.write_text('"postgres" ""\n')
         ini.write_text(
             pgbouncer_ini(
@@ -261,15 +271,14 @@ class Cluster:
         )
         for path in (ini, users):
             _chown_to_server_user(path)
-        process = Process(
-            "pgbouncer", ["pgbouncer", str(ini)], self.directory / "pgbouncer.log"
-        )
+        process = Process("pgbouncer", ["pgbouncer", str(ini)], self.directory / "pgbouncer.log")
         process.user = _server_user()
         self.others.append(process.start())
         self.until(lambda: _listening(self.ports["pgbouncer"]), "PgBouncer to listen")
 
     async def _prepare_database(self) -> str:
-        """The schema, the network, the pool's addresses and an admin key (straight to the server)."""
+        """The schema, the network, the pool's addresses and an admin key (on the server
+        itself, not through the pooler)."""
         db = Database(self.direct_url, pool_size=2)
         try:
             await upgrade(db)
@@ -308,15 +317,14 @@ class Cluster:
         return self.directory / "addrpool.toml"
 
     def _write_config(self) -> None:
-        assert self.node is not None
         self.config_path.write_text(
             'network = "testnet"\nwebhook_allow_private = true\n'
             'secret_key = "cluster-secret-key-for-webhook-secrets"\n'
             f'database_url = "{self.pooled_url}"\n'
             "database_pooled = true\n"
             f'database_session_url = "{self.direct_url}"\n'
-            f"\n[chains.{CHAIN_ID}]\nprotocol = \"evm\"\n"
-            f'rpc_urls = ["{self.node.url}"]\nconfirmations = {CONFIRMATIONS}\n'
+            f'\n[chains.{CHAIN_ID}]\nprotocol = "evm"\n'
+            f'rpc_urls = ["{self.rpc_url}"]\nconfirmations = {CONFIRMATIONS}\n'
             f"start_block = 0\nmax_block_range = {self.max_block_range}\n"
             f"poll_interval = {self.poll_interval}\n"
             f'\n[chains.{CHAIN_ID}.tokens.USDT]\ncontract = "{self.token}"\n'
@@ -389,7 +397,9 @@ class Cluster:
 
     # -- waiting ----------------------------------------------------------------------------
 
-    def until(self, check: Callable[[], bool], what: str, deadline: float = STARTUP_DEADLINE) -> None:
+    def until(
+        self, check: Callable[[], bool], what: str, deadline: float = STARTUP_DEADLINE
+    ) -> None:
         end = time.monotonic() + deadline
         while not check():
             for process in self.others:
@@ -460,6 +470,8 @@ def _answers(url: str) -> bool:
 
 @contextlib.contextmanager
 def running_cluster(directory: Path | None = None, **options: Any) -> Iterator[Cluster]:
-    with tempfile.TemporaryDirectory(prefix="addrpool-cluster-") as scratch:
-        with Cluster(directory or Path(scratch), **options) as cluster:
-            yield cluster
+    with (
+        tempfile.TemporaryDirectory(prefix="addrpool-cluster-") as scratch,
+        Cluster(directory or Path(scratch), **options) as cluster,
+    ):
+        yield cluster
