@@ -9,12 +9,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from api.responses import failure
-from pool.kit.db import is_database_busy
+from pool.kit.db import is_database_busy, is_database_unreachable
 from pool.kit.errors import (
     AddrpoolError,
     InsufficientAddresses,
@@ -38,6 +38,12 @@ class DatabaseBusy(AddrpoolError):
     status = 503
     error = "ServiceUnavailable"
     default_code = "DATABASE_BUSY"
+
+
+class DatabaseUnavailable(AddrpoolError):
+    status = 503
+    error = "ServiceUnavailable"
+    default_code = "DATABASE_UNAVAILABLE"
 
 
 BUSY_RETRY_AFTER_SECONDS = 1
@@ -175,10 +181,20 @@ def _allowed_methods(request: Request) -> list[str]:
     ]
 
 
-async def _on_operational_error(request: Request, exc: Exception) -> Response:
-    """SQLite busy past its timeout (another process holds the writer: a large import) is a
-    moment to retry, not a fault: 503 with Retry-After and one warning line. Anything else
-    is a fault (the catch-all's traceback)."""
+async def _on_database_error(request: Request, exc: Exception) -> Response:
+    """SQLite busy past its timeout (another process holds the writer: a large import), or
+    PostgreSQL out of reach for a moment (restarting, a lost connection), is a moment to retry,
+    not a fault: 503 with Retry-After and one warning line. Anything else is a fault (the
+    catch-all's traceback)."""
+    if is_database_unreachable(exc):
+        log.warning(
+            "%s %s answered 503: the database cannot be reached (%s)",
+            request.method,
+            _route_template(request),
+            type(getattr(exc, "orig", exc)).__name__,
+        )
+        unavailable = DatabaseUnavailable("The database cannot be reached just now; retry shortly")
+        return failure(unavailable, headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)})
     if not is_database_busy(exc):
         return await _on_unexpected(request, exc)
     log.warning(
@@ -201,7 +217,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(HTTPException, _on_http_exception)
     # Registered for its own type, so Starlette's error middleware does not also log it again.
-    app.add_exception_handler(OperationalError, _on_operational_error)
+    app.add_exception_handler(DBAPIError, _on_database_error)
     app.add_exception_handler(Exception, _on_unexpected)
 
 

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import orjson
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from pool.kit.errors import ConfigurationError, RaceLost
@@ -375,6 +375,23 @@ def is_database_busy(exc: BaseException) -> bool:
         return False
     text_ = str(exc.orig).lower()
     return "database is locked" in text_ or "database is busy" in text_
+
+
+# SQLSTATEs of a server that cannot serve for now: class 08 (the connection failed or was lost;
+# PgBouncer sends its own refusals, e.g. while its server logins fail, as 08P01), and an
+# administrator's or a crash's shutdown, or a server still starting up (57P01–57P03).
+_UNREACHABLE_STATES = ("57P01", "57P02", "57P03")
+
+
+def is_database_unreachable(exc: BaseException) -> bool:
+    """PostgreSQL, or the pooler in front of it, cannot serve right now (it restarts, it shut
+    down, the connection was lost): a moment to retry, not a fault of the request."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    state = getattr(exc.orig, "sqlstate", None)
+    return isinstance(state, str) and (state.startswith("08") or state in _UNREACHABLE_STATES)
 
 
 def log_failure(

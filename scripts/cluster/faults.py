@@ -243,8 +243,14 @@ class BindLoad:
         expect(len(stored) == len(rows), "a reference bound twice")
         for reference, addresses in self.answers.items():
             expect(stored[reference] in addresses, (reference, stored.get(reference), addresses))
-        server_errors = sum(1 for _, what in self.errors if what.startswith("5"))
-        return {"binds": len(self.answers), "retries": self.retries, "5xx": server_errors}
+        statuses = Counter(what for _, what in self.errors)
+        return {
+            "binds": len(self.answers),
+            "retries": self.retries,
+            "5xx": sum(n for what, n in statuses.items() if what.startswith("5")),
+            "500": statuses["500"],  # a fault: never expected, whatever the fault
+            "503": statuses["503"],  # the database out of reach for a moment: retry
+        }
 
     def longest_pause(self, since: float) -> float:
         """The longest wait, from `since` on, between one completed bind and the next: how long
@@ -426,6 +432,7 @@ def kill_an_api_under_bind_load(cluster: Cluster, *, seconds: float = 6.0) -> di
     finally:
         load.stop()
     figures = {"fault": "kill -9 an API under bind load", **load.check()}
+    expect(figures["500"] == 0, figures)
     # No 5xx but from requests the killed API had in hand: at most one per client.
     expect(figures["5xx"] <= load.clients, figures)
     cluster.start_api(1)
@@ -453,11 +460,13 @@ def restart_postgres_under_load(
     truth.wait_settled(cluster)
     for process in [*cluster.api_processes, *cluster.worker_processes]:
         expect(process.alive(), f"{process.name} exited:\n{process.text()[-2000:]}")
+    answered = load.check()
+    expect(answered["500"] == 0, f"a restart answered 500, not 503: {answered}")
     return {
         "fault": "restart PostgreSQL under load",
         "restart_s": round(restarted, 2),
         "binds_stopped_for_s": round(load.longest_pause(began - 1), 2),
-        **load.check(),
+        **answered,
         "epochs": check_one_writer(cluster, since),
         "deposits_checked": truth.check(cluster),
     }
