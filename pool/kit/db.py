@@ -385,12 +385,17 @@ _UNREACHABLE_STATES = ("57P01", "57P02", "57P03")
 
 def is_database_unreachable(exc: BaseException) -> bool:
     """PostgreSQL, or the pooler in front of it, cannot serve right now (it restarts, it shut
-    down, the connection was lost): a moment to retry, not a fault of the request."""
-    if not isinstance(exc, DBAPIError):
-        return False
-    if exc.connection_invalidated:
-        return True
-    state = getattr(exc.orig, "sqlstate", None)
+    down, the connection was lost): a moment to retry, not a fault of the request.
+
+    Usually wrapped by SQLAlchemy (DBAPIError); asyncpg's own error when it comes from setting
+    up a new connection, where SQLAlchemy does not wrap it.
+    """
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        state = getattr(exc.orig, "sqlstate", None)
+    else:
+        state = getattr(exc, "sqlstate", None)  # only database drivers' errors carry one
     return isinstance(state, str) and (state.startswith("08") or state in _UNREACHABLE_STATES)
 
 

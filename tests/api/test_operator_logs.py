@@ -140,6 +140,9 @@ def test_only_a_lost_or_refusing_server_counts_as_unreachable() -> None:
     assert not is_database_unreachable(_failed("23505"))
     assert not is_database_unreachable(_failed("40001"))
     assert not is_database_unreachable(RuntimeError("08006"))
+    # the driver's own error, unwrapped (raised while a new connection is set up)
+    assert is_database_unreachable(_ServerError("08003"))
+    assert not is_database_unreachable(_ServerError("23505"))
 
 
 @pytest.mark.parametrize("formatter", [JsonFormatter(), TextFormatter()])
