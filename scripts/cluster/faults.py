@@ -379,7 +379,8 @@ def kill_a_worker_mid_webhook_burst(
         )
         created.raise_for_status()
         endpoint = created.json()["data"]["id"]
-        recipients = bound_addresses(cluster, f"burst{cursor(cluster)}", 10)
+        since = cursor(cluster) + 1
+        recipients = bound_addresses(cluster, f"burst{since}", 10)
         already = len(truth.transfers)
         for n in range(deposits):
             truth.send(cluster, recipients[n % len(recipients)], (n % 50 + 1) * UNIT)
@@ -414,6 +415,7 @@ def kill_a_worker_mid_webhook_burst(
             "in_flight_when_killed": in_flight,
             "duplicates": duplicates,
             "all_delivered_after_kill_s": round(delivered_after, 1),
+            "epochs": check_one_writer(cluster, since, killed=victim.name),
             "deposits_checked": truth.check(cluster),
         }
     finally:
