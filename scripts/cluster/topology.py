@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import secrets
 import shutil
@@ -185,9 +186,9 @@ class Cluster:
         apis = [self.start_api(n, wait=False) for n in range(self.apis)]
         workers = [self.start_worker(n, wait=False) for n in range(self.workers)]
         for n, _ in enumerate(apis):
-            self.until(lambda n=n: self.api_answers(n), f"api{n} to answer")
+            self.until(functools.partial(self.api_answers, n), f"api{n} to answer")
         for worker in workers:
-            self.until(lambda w=worker: self.worker_started(w), f"{worker.name} to start")
+            self.until(functools.partial(self.worker_started, worker), f"{worker.name} to start")
         self.start_balancer()
         self.until(self.serving, "the load balancer to answer")
 
