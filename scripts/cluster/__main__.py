@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--dir", type=Path, help="for logs and configuration (default: a temp dir)")
     up.add_argument("--addresses", type=int, default=10_000)
     faults = sub.add_parser("faults", help="run fault scenarios against a fresh cluster")
-    faults.add_argument("names", nargs="*", choices=[*SCENARIOS, []], default=list(SCENARIOS))
+    faults.add_argument("names", nargs="*", choices=list(SCENARIOS), default=[])
     faults.add_argument("--runs", type=int, default=1)
     faults.add_argument("--dir", type=Path, help="keep the logs here (default: a temp dir)")
     args = parser.parse_args(argv)
@@ -58,7 +58,7 @@ def _faults(args: argparse.Namespace) -> int:
         scratch = tempfile.TemporaryDirectory(prefix="addrpool-cluster-")
         with scratch, Cluster(directory or Path(scratch.name), addresses=20_000) as cluster:
             truth = ChainTruth()
-            for name in args.names:
+            for name in args.names or list(SCENARIOS):
                 figures = SCENARIOS[name](cluster, truth)
                 print(json.dumps({"run": run, "scenario": name, **figures}), flush=True)
     return 0
