@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--dir", type=Path, help="for logs and configuration (default: a temp dir)")
     up.add_argument("--addresses", type=int, default=10_000)
     faults = sub.add_parser("faults", help="run fault scenarios against a fresh cluster")
-    faults.add_argument("names", nargs="*", choices=list(SCENARIOS), default=[])
+    faults.add_argument("names", nargs="*", choices=list(SCENARIOS), default=None)
     faults.add_argument("--runs", type=int, default=1)
     faults.add_argument("--dir", type=Path, help="keep the logs here (default: a temp dir)")
     args = parser.parse_args(argv)
