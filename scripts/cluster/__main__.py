@@ -27,10 +27,13 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--dir", type=Path, help="for logs and configuration (default: a temp dir)")
     up.add_argument("--addresses", type=int, default=10_000)
     faults = sub.add_parser("faults", help="run fault scenarios against a fresh cluster")
-    faults.add_argument("names", nargs="*", choices=list(SCENARIOS), default=None)
+    # No `choices`: Python 3.11's argparse refuses an empty list against them.
+    faults.add_argument("names", nargs="*", metavar="NAME", help=", ".join(SCENARIOS))
     faults.add_argument("--runs", type=int, default=1)
     faults.add_argument("--dir", type=Path, help="keep the logs here (default: a temp dir)")
     args = parser.parse_args(argv)
+    if args.command == "faults" and (unknown := set(args.names) - set(SCENARIOS)):
+        parser.error(f"no such fault: {', '.join(sorted(unknown))}")
     if args.command == "up":
         return _up(args)
     return _faults(args)
