@@ -65,7 +65,12 @@ def create_app(
     the API itself never imports them (no RPC call inside a request).
     """
     owns_db = db is None
-    database = db or Database(settings.database_url, pool_size=settings.db_pool_size)
+    database = db or Database(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        pooled=settings.database_pooled,
+        session_url=settings.database_session_url,
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

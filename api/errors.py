@@ -7,15 +7,16 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from api.console.access import error_page
 from api.responses import failure
-from pool.kit.db import is_database_busy
+from pool.kit.db import is_database_busy, is_database_unreachable
 from pool.kit.errors import (
     AddrpoolError,
     InsufficientAddresses,
@@ -39,6 +40,12 @@ class DatabaseBusy(AddrpoolError):
     status = 503
     error = "ServiceUnavailable"
     default_code = "DATABASE_BUSY"
+
+
+class DatabaseUnavailable(AddrpoolError):
+    status = 503
+    error = "ServiceUnavailable"
+    default_code = "DATABASE_UNAVAILABLE"
 
 
 BUSY_RETRY_AFTER_SECONDS = 1
@@ -176,10 +183,11 @@ def _allowed_methods(request: Request) -> list[str]:
     ]
 
 
-async def _on_operational_error(request: Request, exc: Exception) -> Response:
-    """SQLite busy past its timeout (another process holds the writer: a large import) is a
-    moment to retry, not a fault: 503 with Retry-After and one warning line. Anything else
-    is a fault (the catch-all's traceback)."""
+async def _on_database_error(request: Request, exc: Exception) -> Response:
+    """SQLite busy past its timeout (another process holds the writer: a large import), or
+    PostgreSQL out of reach for a moment (restarting, a lost connection), is a moment to retry,
+    not a fault: 503 with Retry-After and one warning line. Anything else is a fault (the
+    catch-all's traceback)."""
     if not is_database_busy(exc):
         return await _on_unexpected(request, exc)
     log.warning(
@@ -191,7 +199,20 @@ async def _on_operational_error(request: Request, exc: Exception) -> Response:
     return _answer(request, busy, headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)})
 
 
+def _unavailable(request: Request, exc: Exception) -> Response:
+    log.warning(
+        "%s %s answered 503: the database cannot be reached (%s)",
+        request.method,
+        _route_template(request),
+        type(getattr(exc, "orig", exc)).__name__,
+    )
+    unavailable = DatabaseUnavailable("The database cannot be reached just now; retry shortly")
+    return failure(unavailable, headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)})
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    if is_database_unreachable(exc):  # SQLAlchemy's error, or the driver's own (a new connection)
+        return _unavailable(request, exc)
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return _answer(request, AddrpoolError("Internal server error"))
 
@@ -211,8 +232,11 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(UpstreamRefused, _on_upstream_refused)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(HTTPException, _on_http_exception)
-    # Registered for its own type, so Starlette's error middleware does not also log it again.
-    app.add_exception_handler(OperationalError, _on_operational_error)
+    # Registered for their own types, so Starlette's error middleware does not also log them
+    # again. asyncpg's own errors: those SQLAlchemy does not wrap (setting up a new connection).
+    app.add_exception_handler(DBAPIError, _on_database_error)
+    for driver_error in (asyncpg.PostgresError, asyncpg.InterfaceError):
+        app.add_exception_handler(driver_error, _on_database_error)
     app.add_exception_handler(Exception, _on_unexpected)
 
 

@@ -41,7 +41,8 @@ DESCRIPTIONS = {
     "500": "Misconfigured for this request (CONFIGURATION_ERROR)",
     "502": "The upstream PayIn refused addrpool or answered something unexpected (upstream mode)",
     "503": "Unavailable: no free address, PayIn unreachable or limiting addrpool (upstream "
-    "mode), or SQLite busy with another writer (DATABASE_BUSY, with Retry-After)",
+    "mode), SQLite busy with another writer (DATABASE_BUSY, with Retry-After), or PostgreSQL "
+    "out of reach for a moment (DATABASE_UNAVAILABLE, with Retry-After)",
 }
 # Any request can be refused for unstorable text (api/text_guard.py), and any body over the
 # limit (api/limits.py), whatever the route reads.

@@ -13,6 +13,8 @@ ensure_venv
 ensure_packages dev
 echo "== Chromium and chromedriver (Debian), for the payer's pages in a real browser"
 ensure_debian_packages chromium chromium-driver
+echo "== PgBouncer and HAProxy (Debian), for the cluster's fault test (tests/scripts/cluster)"
+ensure_debian_packages pgbouncer haproxy
 echo "== anvil (npm, into .tools/)"; python -c "from scripts.devnet.anvil import ensure_anvil; print(ensure_anvil())"
 # Installed once here, not by the first test worker that needs it while the others race it.
 echo "== TypeScript compiler (npm, into .tools/)"

@@ -59,6 +59,11 @@ FROZEN_LEADER_TIMEOUT_MS = 30_000
 KEEPALIVE_IDLE_SECONDS = 10
 KEEPALIVE_INTERVAL_SECONDS = 5
 KEEPALIVE_COUNT = 3
+# A lock session that says nothing for this long is ended by the server, freeing the lock: its
+# process is frozen (SIGSTOP, a paused VM), since a leader checks its lock every
+# LOCK_CHECK_SECONDS and a standby asks for it every STANDBY_RETRY_SECONDS. The kernel of a
+# frozen process still answers keepalives; without this, its lock would be kept for good.
+LOCK_IDLE_TIMEOUT_MS = 15_000
 
 
 class Leadership:
@@ -183,25 +188,40 @@ async def _chain_lock(
     if db.is_sqlite:
         yield _HeldLock(None, key)
         return
-    async with db.autocommit() as conn:
-        await chain_state.probe_dead_client_after(
-            conn,
-            idle_seconds=KEEPALIVE_IDLE_SECONDS,
-            interval_seconds=KEEPALIVE_INTERVAL_SECONDS,
-            count=KEEPALIVE_COUNT,
-        )
-        while not stop.is_set():
-            if await locks.try_lock(conn, key):
-                break
-            log.info("standby: another worker watches this chain", extra={"chain": chain_id})
-            await sleep_unless_stopped(stop, STANDBY_RETRY_SECONDS)
-        else:
-            yield None
-            return
+    async with db.session() as conn:
         try:
-            yield _HeldLock(conn, key)
+            async with _elected(conn, key, chain_id, stop) as elected:
+                yield _HeldLock(conn, key) if elected else None
         finally:
-            await _release(conn, key)
+            # Closed, never handed back to the pool: its session ends itself after
+            # LOCK_IDLE_TIMEOUT_MS idle, which would break whoever took it from the pool next.
+            await _discard(conn)
+
+
+@contextlib.asynccontextmanager
+async def _elected(
+    conn: AsyncConnection, key: int, chain_id: str, stop: asyncio.Event
+) -> AsyncIterator[bool]:
+    """Stand by on `conn` until it takes the chain's lock (True), or `stop` (False)."""
+    await chain_state.probe_dead_client_after(
+        conn,
+        idle_seconds=KEEPALIVE_IDLE_SECONDS,
+        interval_seconds=KEEPALIVE_INTERVAL_SECONDS,
+        count=KEEPALIVE_COUNT,
+    )
+    await chain_state.end_session_when_idle(conn, idle_ms=LOCK_IDLE_TIMEOUT_MS)
+    while not stop.is_set():
+        if await locks.try_lock(conn, key):
+            break
+        log.info("standby: another worker watches this chain", extra={"chain": chain_id})
+        await sleep_unless_stopped(stop, STANDBY_RETRY_SECONDS)
+    else:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        await _release(conn, key)
 
 
 async def _release(conn: AsyncConnection, key: int) -> None:

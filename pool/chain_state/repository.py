@@ -258,3 +258,11 @@ async def probe_dead_client_after(
         ),
         {"idle": str(idle_seconds), "interval": str(interval_seconds), "count": str(count)},
     )
+
+
+async def end_session_when_idle(conn: AsyncConnection, *, idle_ms: int) -> None:
+    """The server ends this session once it has sent nothing for `idle_ms` outside a
+    transaction (PostgreSQL 14's idle_session_timeout), and so frees its locks."""
+    await conn.execute(
+        text("SELECT set_config('idle_session_timeout', :idle, false)"), {"idle": str(idle_ms)}
+    )

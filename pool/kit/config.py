@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     # Address imports over the API: a million EVM addresses as JSON is about 45 MB.
     max_import_bytes: int = Field(default=134_217_728, ge=1024)
     db_pool_size: int = Field(default=20, ge=1, le=200)
+    # PostgreSQL through a transaction-pooling PgBouncer (docs/scaling.md): `database_url` names
+    # the pooler; `database_session_url` the server itself, for the few connections that keep
+    # session state (the watchers' advisory locks), which a transaction pooler cannot keep.
+    database_pooled: bool = False
+    database_session_url: str | None = None
     auth_cache_seconds: float = Field(default=5.0, ge=0)
     log_level: str = "INFO"
     # "json": one JSON object per line (for log shippers); "text": plain lines for a terminal.
@@ -147,6 +152,15 @@ class Settings(BaseSettings):
     upstream_replay_window: int = Field(default=300, ge=1)  # seconds, timestamped scheme
     # How long PayIn may take to announce a deposit we saw before it is reported missing.
     upstream_grace: timedelta = timedelta(minutes=30)
+
+    @model_validator(mode="after")
+    def _a_pooled_database_needs_a_session_url(self) -> Settings:
+        if self.database_pooled and not self.database_session_url:
+            raise ValueError(
+                "database_pooled = true needs ADDRPOOL_DATABASE_SESSION_URL: a direct connection "
+                "to PostgreSQL for the watchers' locks, which a transaction pooler cannot hold"
+            )
+        return self
 
     @model_validator(mode="after")
     def _upstream_needs_its_address_and_key(self) -> Settings:

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import orjson
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from pool.kit.errors import ConfigurationError, RaceLost
@@ -65,10 +65,29 @@ def async_url(database_url: str) -> URL:
 
 
 class Database:
-    def __init__(self, database_url: str, *, pool_size: int = 10) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        pool_size: int = 10,
+        pooled: bool = False,
+        session_url: str | None = None,
+    ) -> None:
+        """`pooled`: `database_url` is a transaction-pooling PgBouncer (see `_create_engine`);
+        `session_url` then reaches the server itself, for `session()` (docs/scaling.md)."""
         self.url = async_url(database_url)
         self.dialect = self.url.get_backend_name()
-        self.engine = _create_engine(self.url, pool_size)
+        self.pooled = pooled and not self.is_sqlite
+        if self.pooled and session_url is None:
+            raise ConfigurationError(
+                "a pooled database needs ADDRPOOL_DATABASE_SESSION_URL for its locks"
+            )
+        self.engine = _create_engine(self.url, pool_size, pooled=self.pooled)
+        self._session_engine = (
+            _session_engine(async_url(session_url))
+            if session_url is not None and not self.is_sqlite
+            else None
+        )
         self._reader = self.engine.execution_options(**{READ_ONLY: True})
         self._writer = _sqlite_writer_engine(self.url) if self.is_sqlite else self.engine
         self._sqlite_writer: asyncio.Lock | None = None
@@ -132,8 +151,28 @@ class Database:
 
     @asynccontextmanager
     async def autocommit(self) -> AsyncIterator[AsyncConnection]:
-        """Each statement is its own transaction: no BEGIN/COMMIT round trips (PostgreSQL)."""
+        """Each statement is its own transaction: no BEGIN/COMMIT round trips (PostgreSQL).
+
+        Behind a transaction pooler, a transaction after all: asyncpg prepares each statement
+        in one round trip and runs it in the next, and between the two the pooler may hand the
+        server connection to another client, whose statement would then be run instead.
+        Callers use it for one statement or for reads, so one transaction around them is
+        the same result.
+        """
+        if self.pooled:
+            async with self.engine.begin() as conn:
+                yield conn
+            return
         async with self.engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            yield conn
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncConnection]:
+        """A connection of its own in autocommit mode, whose session state (advisory locks,
+        session settings) lasts as long as it is held: on the server itself, never through a
+        transaction pooler, which would hand the session to others between statements."""
+        async with (self._session_engine or self.engine).connect() as conn:
             await conn.execution_options(isolation_level="AUTOCOMMIT")
             yield conn
 
@@ -167,6 +206,8 @@ class Database:
             await asyncio.to_thread(self._checkpointer.stop)
         if self._writer is not self.engine:
             await self._writer.dispose()
+        if self._session_engine is not None:
+            await self._session_engine.dispose()
         await self.engine.dispose()
 
 
@@ -225,17 +266,64 @@ async def plan_for_given_values(conn: AsyncConnection) -> None:
 _JSON_CODEC: dict[str, Any] = {"json_serializer": dumps_json, "json_deserializer": json.loads}
 
 
-def _create_engine(url: URL, pool_size: int) -> AsyncEngine:
+def _create_engine(url: URL, pool_size: int, *, pooled: bool = False) -> AsyncEngine:
     if url.get_backend_name() == "sqlite":
         engine = create_async_engine(
             url, pool_size=pool_size, max_overflow=pool_size, **_JSON_CODEC
         )
         _configure_sqlite(engine)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
+        connect_args={
+            "server_settings": {"application_name": "addrpool"},
+            **(_UNPREPARED if pooled else {}),
+        },
+        **_JSON_CODEC,
+    )
+    if pooled:
+        _set_up_codecs_in_a_transaction(engine)
+    return engine
+
+
+# Behind a transaction pooler no prepared statement outlives its transaction: the next one may
+# run on another server connection. So asyncpg keeps none (statement_cache_size), nor does
+# SQLAlchemy (prepared_statement_cache_size), and each statement is prepared unnamed (""):
+# a named one would collide with another client's of the same name on a shared server
+# connection, or stay there for good; the unnamed one is replaced by the next. Every statement
+# runs inside a transaction (`Database.autocommit`), so its preparation and its run share one
+# server connection.
+_UNPREPARED: dict[str, Any] = {
+    "statement_cache_size": 0,
+    "prepared_statement_cache_size": 0,
+    "prepared_statement_name_func": lambda: "",
+}
+
+
+def _set_up_codecs_in_a_transaction(engine: AsyncEngine) -> None:
+    """SQLAlchemy sets up asyncpg's JSON codecs on each new connection with a look-up of the
+    type outside any transaction (see `_UNPREPARED`); it runs in one here. (The two setup
+    methods are the dialect's documented points for overriding this.)"""
+    dialect: Any = engine.dialect
+    for name in ("setup_asyncpg_json_codec", "setup_asyncpg_jsonb_codec"):
+        setup = getattr(dialect, name)
+
+        async def in_a_transaction(conn: Any, setup: Any = setup) -> None:
+            async with conn._connection.transaction():
+                await setup(conn)
+
+        setattr(dialect, name, in_a_transaction)
+
+
+def _session_engine(url: URL) -> AsyncEngine:
+    """Connections straight to the server, each held for as long as its lock: one per watched
+    chain and one for the reconciler, so no fixed limit."""
+    return create_async_engine(
+        url,
+        pool_size=1,
+        max_overflow=-1,
         connect_args={"server_settings": {"application_name": "addrpool"}},
         **_JSON_CODEC,
     )
@@ -287,6 +375,28 @@ def is_database_busy(exc: BaseException) -> bool:
         return False
     text_ = str(exc.orig).lower()
     return "database is locked" in text_ or "database is busy" in text_
+
+
+# SQLSTATEs of a server that cannot serve for now: class 08 (the connection failed or was lost;
+# PgBouncer sends its own refusals, e.g. while its server logins fail, as 08P01), and an
+# administrator's or a crash's shutdown, or a server still starting up (57P01–57P03).
+_UNREACHABLE_STATES = ("57P01", "57P02", "57P03")
+
+
+def is_database_unreachable(exc: BaseException) -> bool:
+    """PostgreSQL, or the pooler in front of it, cannot serve right now (it restarts, it shut
+    down, the connection was lost): a moment to retry, not a fault of the request.
+
+    Usually wrapped by SQLAlchemy (DBAPIError); asyncpg's own error when it comes from setting
+    up a new connection, where SQLAlchemy does not wrap it.
+    """
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        state = getattr(exc.orig, "sqlstate", None)
+    else:
+        state = getattr(exc, "sqlstate", None)  # only database drivers' errors carry one
+    return isinstance(state, str) and (state.startswith("08") or state in _UNREACHABLE_STATES)
 
 
 def log_failure(

@@ -47,7 +47,7 @@ async def try_holding(db: Database, key: int) -> AsyncIterator[bool]:
     if db.is_sqlite:
         yield True
         return
-    async with db.autocommit() as conn:
+    async with db.session() as conn:
         held = await try_lock(conn, key)
         try:
             yield held

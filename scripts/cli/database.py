@@ -40,7 +40,12 @@ async def open_database(
     check (see `of_this_network`): a migration job or an import run with the default network
     must not decide a database's network for good.
     """
-    db = Database(settings.database_url, pool_size=2)
+    db = Database(
+        settings.database_url,
+        pool_size=2,
+        pooled=settings.database_pooled,
+        session_url=settings.database_session_url,
+    )
     try:
         if existing:
             must_exist(db)

@@ -1,6 +1,6 @@
 """What the API logs for an operator: the access line (off by a setting), the warning when a
-bind hands out an address no watcher watches, and a busy database as one warning, no
-traceback."""
+bind hands out an address no watcher watches, and a busy or unreachable database as one
+warning, no traceback."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import sqlite3
 
 import httpx
 import pytest
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from api.app import create_app
 from pool.kit.config import Settings
-from pool.kit.db import Database, is_database_busy, log_failure
+from pool.kit.db import Database, is_database_busy, is_database_unreachable, log_failure
 from pool.kit.logs import JsonFormatter, TextFormatter
 from tests.fixtures.helpers import auth, load_pool, make_key
 
@@ -99,6 +99,50 @@ def test_only_a_locked_database_counts_as_busy(caplog) -> None:
     busy, fault = caplog.records
     assert busy.levelname == "WARNING" and busy.exc_info is None and busy.chain == "devnet"
     assert fault.levelname == "ERROR" and fault.exc_info is not None
+
+
+class _ServerError(Exception):
+    """What asyncpg's errors carry, through SQLAlchemy's adapter: the SQLSTATE."""
+
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(sqlstate)
+        self.sqlstate = sqlstate
+
+
+def _failed(sqlstate: str, *, invalidated: bool = False) -> DBAPIError:
+    return DBAPIError("SELECT 1", {}, _ServerError(sqlstate), connection_invalidated=invalidated)
+
+
+async def test_an_unreachable_database_answers_503_with_one_warning(settings, db, caplog) -> None:
+    """PostgreSQL restarting (57P01 for the sessions it ends): the client is told to retry."""
+    app, http = await _client_of(settings, db)
+
+    @app.get("/restarting")
+    async def restarting() -> None:
+        raise _failed("57P01")
+
+    caplog.set_level(logging.INFO)
+    async with http:
+        response = await http.get("/restarting")
+    await app.state.ctx.pool_alerts.close()
+    assert response.status_code == 503 and response.headers["retry-after"] == "1"
+    assert response.json()["code"] == "DATABASE_UNAVAILABLE"
+    [warning] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "cannot be reached" in warning.getMessage() and warning.exc_info is None
+
+
+def test_only_a_lost_or_refusing_server_counts_as_unreachable() -> None:
+    # 08006 a connection lost, 08P01 PgBouncer's refusals, 57P03 a server still starting up
+    for state in ("08006", "08P01", "57P01", "57P03"):
+        assert is_database_unreachable(_failed(state)), state
+    assert is_database_unreachable(_failed("XX000", invalidated=True))
+    # a unique violation, a serialization failure: the request's own business
+    assert not is_database_unreachable(_failed("23505"))
+    assert not is_database_unreachable(_failed("40001"))
+    assert not is_database_unreachable(RuntimeError("08006"))
+    # the driver's own error, unwrapped (raised while a new connection is set up)
+    assert is_database_unreachable(_ServerError("08003"))
+    assert not is_database_unreachable(_ServerError("23505"))
 
 
 @pytest.mark.parametrize("formatter", [JsonFormatter(), TextFormatter()])

@@ -235,3 +235,24 @@ async def waiting_for_a_lock(db: Database) -> None:
                 return
         assert asyncio.get_running_loop().time() < deadline, "nothing waits for the row"
         await asyncio.sleep(0.02)
+
+
+@postgresql_only
+async def test_a_frozen_leaders_lock_ends_and_the_pool_keeps_no_such_session(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lock session silent for LOCK_IDLE_TIMEOUT_MS is ended by the server (a frozen leader's
+    kernel still answers keepalives); and the lock's connection is closed at the end, never
+    handed back to the pool, where that timeout would end it under someone else."""
+    monkeypatch.setattr(leadership, "LOCK_IDLE_TIMEOUT_MS", 200)
+    async with leadership._chain_lock(db, "devnet", asyncio.Event()) as lock:
+        assert lock is not None and lock.conn is not None
+        await asyncio.sleep(0.6)  # the leader says nothing on it: frozen
+        assert not await lock.still_held()
+    async with leadership._chain_lock(db, "devnet", asyncio.Event()) as again:
+        assert again is not None and again.conn is not None and await again.still_held()
+    await asyncio.sleep(0.6)
+    # Every connection the pool holds still works: none carries the lock's idle timeout.
+    async with db.read() as first, db.read() as second, db.read() as third:
+        for conn in (first, second, third):
+            assert await conn.scalar(text("SHOW idle_session_timeout")) == "0"

@@ -5,7 +5,7 @@ import pytest
 
 from chains.presets import monitored_chains
 from pool.kit.config import Settings, load_settings
-from pool.kit.db import async_url
+from pool.kit.db import Database, async_url
 from pool.kit.errors import ConfigurationError
 
 TOML = """
@@ -233,3 +233,11 @@ def test_values_are_checked_when_the_configuration_loads(overrides, said) -> Non
 def test_zero_cooldown_and_a_lower_case_log_level_are_fine() -> None:
     settings = load_settings(cooldown=0, log_level="debug")
     assert (settings.cooldown, settings.log_level) == (timedelta(0), "DEBUG")
+
+
+def test_a_pooled_database_needs_a_direct_url_for_its_locks() -> None:
+    pooled = "postgresql://addrpool@127.0.0.1:6432/addrpool"
+    with pytest.raises(ValueError, match="database_pooled = true needs ADDRPOOL_DATABASE_SESSION"):
+        Settings(database_url=pooled, database_pooled=True)
+    with pytest.raises(ConfigurationError, match="DATABASE_SESSION_URL"):
+        Database(pooled, pooled=True)
