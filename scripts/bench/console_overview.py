@@ -8,7 +8,7 @@ webhook endpoints and `deliveries` deliveries between them over 30 days (0.1% fa
 pending, the rest succeeded); VACUUM ANALYZE. Then, on one connection: the overview
 (`pool.console.overview.overview`) the first time a process shows it and afterwards (median of
 20), and its parts: the webhook health, the pool summary, the binds chart once its ended days
-are remembered.
+are remembered; and the /metrics snapshot (`read_snapshot`).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from pool.kit.clock import utc_now
 from pool.kit.config import AlertSettings
 from pool.kit.db import Database
 from pool.kit.migrate import upgrade
+from pool.monitoring.gauges import read_snapshot
 from scripts.bench.bind import psql
 from scripts.bench.pool_counts import median_ms, seed
 from scripts.bench.report import finish
@@ -82,6 +83,7 @@ async def measure(db: Database) -> dict[str, Any]:
                 lambda: endpoint_health(conn, since=now.replace(hour=0)), 20
             ),
             "summary": await median_ms(lambda: summarize(conn, now=now, alerts=alerts), 20),
+            "metrics_snapshot": await median_ms(lambda: read_snapshot(conn, now=now), 20),
             "binds_chart": await median_ms(lambda: shared.chart(conn, protocol="evm", now=now), 20),
         }
 
