@@ -40,7 +40,7 @@ from pool.keys.repository import ApiKey
 from pool.kit.clock import utc_now
 from pool.kit.errors import ValidationFailed
 from pool.refill.payloads import status_payload
-from pool.refill.service import status as refill_status
+from pool.refill.switch import status as refill_status
 from pool.vocabulary import ARCHIVED, AVAILABLE, AddressState, Protocol
 
 router = APIRouter(prefix="/api/v1/address-pool", tags=["address pool"])

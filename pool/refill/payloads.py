@@ -6,7 +6,7 @@ from typing import Any
 
 from pool.kit.clock import isoformat_z_or_none
 from pool.refill.repository import KeyRefill
-from pool.refill.service import RefillStatus
+from pool.refill.switch import RefillStatus
 
 
 def refill_state(refill: KeyRefill) -> str:

@@ -29,7 +29,8 @@ from pool.kit.config import RefillSettings
 from pool.kit.db import Database
 from pool.kit.migrate import upgrade
 from pool.refill import repository as repo
-from pool.refill.service import KeyChoice, RefillValues, enable, import_range
+from pool.refill.service import import_range
+from pool.refill.switch import KeyChoice, RefillValues, enable
 from scripts.bench.report import finish
 from scripts.bench.xpub import XPUB
 

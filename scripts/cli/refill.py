@@ -11,7 +11,7 @@ from pool.kit.clock import isoformat_z_or_none
 from pool.kit.config import load_settings
 from pool.refill.payloads import refill_payload, refill_state, status_payload
 from pool.refill.repository import KeyRefill
-from pool.refill.service import KeyChoice, RefillStatus, RefillValues, disable, enable, status
+from pool.refill.switch import KeyChoice, RefillStatus, RefillValues, disable, enable, status
 from scripts.cli.database import actor, opened_database
 from scripts.cli.output import Output, table
 

@@ -25,7 +25,7 @@ from pool.kit.config import (
 )
 from pool.kit.db import Database
 from pool.kit.tables import deposit
-from pool.refill.service import KeyChoice, RefillValues, enable
+from pool.refill.switch import KeyChoice, RefillValues, enable
 from tests.api.conformance import assert_conforms, operations
 from tests.api.test_import_api import V1_M_0H
 from tests.fixtures.helpers import add_deposit, auth, load_pool, make_key, random_addresses

@@ -24,15 +24,8 @@ from pool.kit.config import AlertSettings, RefillSettings
 from pool.kit.db import Database
 from pool.kit.tables import address, audit_log, import_batch
 from pool.refill import repository as repo
-from pool.refill.service import (
-    KeyChoice,
-    RefillValues,
-    disable,
-    enable,
-    import_range,
-    refill_pass,
-    run_refill,
-)
+from pool.refill.service import import_range, refill_pass, run_refill
+from pool.refill.switch import KeyChoice, RefillValues, disable, enable
 from tests.chains.test_hd import V1_M_0H
 from tests.fixtures.polling import wait_until_async
 
