@@ -32,6 +32,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from pool.kit.config_limits import RateLimitSettings as RateLimitSettings
+from pool.kit.config_limits import WindowLimits as WindowLimits
 from pool.kit.config_sections import (
     AlertSettings as AlertSettings,
 )
@@ -51,9 +53,6 @@ from pool.kit.config_sections import (
     OrderSettings as OrderSettings,
 )
 from pool.kit.config_sections import (
-    RateLimitSettings as RateLimitSettings,
-)
-from pool.kit.config_sections import (
     ReconcileSettings as ReconcileSettings,
 )
 from pool.kit.config_sections import (
@@ -61,9 +60,6 @@ from pool.kit.config_sections import (
 )
 from pool.kit.config_sections import (
     TokenSettings as TokenSettings,
-)
-from pool.kit.config_sections import (
-    WindowLimits as WindowLimits,
 )
 from pool.kit.config_sections import (
     _seconds_or_iso,
