@@ -16,7 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from scripts.cluster.faults import SCENARIOS, ChainTruth
+from scripts.cluster.faults import SCENARIOS
+from scripts.cluster.observe import ChainTruth
 from scripts.cluster.topology import Cluster
 
 

@@ -13,11 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from scripts.cluster.faults import (
-    ChainTruth,
-    kill_the_watcher_mid_catch_up,
-    restart_postgres_under_load,
-)
+from scripts.cluster.faults import kill_the_watcher_mid_catch_up, restart_postgres_under_load
+from scripts.cluster.observe import ChainTruth
 from scripts.cluster.topology import Cluster, postgres_bin
 
 pytestmark = pytest.mark.server
