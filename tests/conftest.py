@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,11 +25,13 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from api.app import create_app
+from pool.addresses import counts as pool_counts
 from pool.bindings import service as bind_service
 from pool.kit.config import Settings
 from pool.kit.db import Database
 from pool.kit.migrate import upgrade
 from pool.kit.tables import metadata
+from pool.monitoring import status_counts
 from tests.fixtures.helpers import BACKENDS, make_key
 from tests.fixtures.scheduling import longest_first, xdist_workers
 
@@ -107,18 +110,42 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def database_url(
     backend: str, tmp_path: Path, sqlite_template: Path, request: pytest.FixtureRequest
-) -> str:
+) -> Iterator[str]:
+    """The test's database, empty; afterwards, the kept counts (the pool's, deposits',
+    deliveries' and orders') must equal a full count, whatever the test wrote and however:
+    every test that writes is a test of the triggers that keep them."""
     if backend == "sqlite":
         path = tmp_path / "addrpool.db"
         shutil.copy(sqlite_template, path)
-        return f"sqlite:///{path}"
+        yield f"sqlite:///{path}"
+        assert _sqlite_count_mismatches(path) == [], "kept counts differ from a full count"
+        return
     url: str = request.getfixturevalue("postgres_migrated")
-    request.getfixturevalue("postgres_emptier").empty_all_tables()
+    emptier = request.getfixturevalue("postgres_emptier")
+    emptier.empty_all_tables()
     # The bind's per-process hint (where never-used ids start) describes the rows just
     # deleted: a test of which address is bound first would otherwise depend on the test
     # that ran before it in this process.
     bind_service._never_used_from.clear()
-    return url
+    yield url
+    assert emptier.count_mismatches() == [], "kept counts differ from a full count"
+
+
+# Each compares its kept counts with a full count in one statement (one snapshot).
+_COUNT_CHECKS = [
+    str(q.text) for q in (pool_counts.FULL_COUNT_MISMATCHES, status_counts.FULL_COUNT_MISMATCHES)
+]
+
+
+def _sqlite_count_mismatches(path: Path) -> list[tuple[Any, ...]]:
+    """What a test left miscounted; nothing when it left no database, or an older schema."""
+    if not path.exists():
+        return []
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        try:
+            return [tuple(row) for check in _COUNT_CHECKS for row in conn.execute(check)]
+        except sqlite3.OperationalError:  # a test that downgraded the schema and stayed there
+            return []
 
 
 def _plain_dsn(url: str) -> str:
@@ -148,8 +175,9 @@ async def _empty_all_tables(conn: asyncpg.Connection) -> None:
         for name in reversed(_TABLES):
             if holding[name]:
                 await conn.execute(f"DELETE FROM {name}")  # noqa: S608
-        # Deleting addresses counts them out (triggers, migration 0022): empty the counts last.
+        # Deleting rows counts them out (triggers, migrations 0022 and 0027): the counts last.
         await conn.execute("DELETE FROM address_count")
+        await conn.execute("DELETE FROM status_count")
         await conn.execute(_RESTART_OWNED_SEQUENCES)
 
 
@@ -169,6 +197,21 @@ class TableEmptier:
 
     def empty_all_tables(self) -> None:
         asyncio.run_coroutine_threadsafe(self._empty(), self._loop).result()
+
+    def count_mismatches(self) -> list[tuple[Any, ...]]:
+        return asyncio.run_coroutine_threadsafe(self._count_mismatches(), self._loop).result()
+
+    async def _count_mismatches(self) -> list[tuple[Any, ...]]:
+        try:
+            conn = await self._connection()
+            return [tuple(row) for check in _COUNT_CHECKS for row in await conn.fetch(check)]
+        except asyncpg.UndefinedTableError:  # a test that downgraded the schema and stayed there
+            return []
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+            # As in `_empty`: a schema rebuilt under our prepared statements; once afresh.
+            await self._disconnect()
+            conn = await self._connection()
+            return [tuple(row) for check in _COUNT_CHECKS for row in await conn.fetch(check)]
 
     async def _empty(self) -> None:
         try:

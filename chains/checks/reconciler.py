@@ -29,12 +29,13 @@ from pool.kit.db import Database
 from pool.kit.errors import ChainUnavailable, ValidationFailed
 from pool.kit.loop import run_every
 from pool.kit.pacing import Pacer
+from pool.monitoring import status_counts
 from pool.orders import link_inventory_repository as link_inventory
 from pool.orders import reconcile_repository as orders_repo
 from pool.reconciliation import orders as order_checks
 from pool.reconciliation import repository as repo
 from pool.reconciliation import service as core
-from pool.reconciliation.pool_counts import POOL_SCOPE, check_pool_counts
+from pool.reconciliation.pool_counts import POOL_SCOPE, check_pool_counts, check_status_counts
 from pool.upstream import repository as upstream_repo
 
 log = logging.getLogger("addrpool.reconcile")
@@ -128,10 +129,13 @@ async def _order_findings(db: Database, run: Run, grace: timedelta) -> list[int]
 
 
 async def _pool_count_findings(db: Database, run: Run) -> None:
-    """The kept counts against a full count, in one statement (one snapshot: no false alarm)."""
+    """The kept counts against a full count, each kind in one statement (one snapshot: no
+    false alarm)."""
     async with db.read() as conn:
         mismatches = await full_count_mismatches(conn)
+        status_mismatches = await status_counts.full_count_mismatches(conn)
     run.findings.extend(check_pool_counts(mismatches))
+    run.findings.extend(check_status_counts(status_mismatches))
     run.counts_checked = True
 
 

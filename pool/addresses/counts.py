@@ -78,7 +78,7 @@ _RECOUNT = """
 
 
 # Both sides in one statement: one snapshot, so a bind under way cannot make a false difference.
-_MISMATCHES = text(
+FULL_COUNT_MISMATCHES = text(
     """
     SELECT protocol, status, sum(kept), sum(counted) FROM (
         SELECT protocol, status, n AS kept, 0 AS counted FROM address_count
@@ -94,7 +94,7 @@ _MISMATCHES = text(
 
 async def full_count_mismatches(conn: AsyncConnection) -> list[CountMismatch]:
     """Every (protocol, status) whose kept count differs from the table's full count."""
-    rows = (await conn.execute(_MISMATCHES)).all()
+    rows = (await conn.execute(FULL_COUNT_MISMATCHES)).all()
     return [CountMismatch(str(p), str(s), int(k), int(c)) for p, s, k, c in rows]
 
 

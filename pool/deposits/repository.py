@@ -161,11 +161,3 @@ async def credited_totals(
     for reference, currency, decimals, amount in (await conn.execute(statement)).all():
         totals.setdefault(reference, []).append((currency, decimals, amount))
     return totals
-
-
-async def count_deposits_by_chain_and_status(conn: AsyncConnection) -> dict[tuple[str, str], int]:
-    """(chain id, status) → how many deposits: the metrics' deposit gauge."""
-    statement = select(deposit.c.chain_id, deposit.c.status, func.count()).group_by(
-        deposit.c.chain_id, deposit.c.status
-    )
-    return {(chain, status): int(n) for chain, status, n in (await conn.execute(statement))}

@@ -150,6 +150,20 @@ address_count = Table(
     Column("n", BigInteger, nullable=False),
 )
 
+# Deposits (by chain), deliveries and orders by status, kept by triggers in the transaction of
+# every write (migration 0027): what /metrics gauges, read in a few rows whatever the history.
+# PostgreSQL: a transaction adds its changes to rows of its own (slot: its transaction id),
+# which the worker folds into slot 0 (pool.monitoring.status_counts); SQLite: slot 0 in place.
+status_count = Table(
+    "status_count",
+    metadata,
+    Column("subject", String(16), primary_key=True),  # deposit | delivery | order
+    Column("label", String(64), primary_key=True),  # a deposit's chain id; "" otherwise
+    Column("status", String(16), primary_key=True),
+    Column("slot", BigInteger, primary_key=True),
+    Column("n", BigInteger, nullable=False),
+)
+
 # Addresses cooling down, by when they stop: time, not a write, ends a cooldown, so the counts
 # above cannot say how many of the available ones cool; this bounded range counts them.
 COOLS = text("status = 'available' AND cooldown_until IS NOT NULL")

@@ -14,11 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from pool.addresses.stats import PoolSummary, summarize
 from pool.alerts.repository import count_firing_by_kind
 from pool.chain_state.repository import Cursor, load_cursors
-from pool.deposits.repository import count_deposits_by_chain_and_status
 from pool.kit.config import AlertSettings
-from pool.orders.listing_repository import count_orders_by_status
+from pool.monitoring.status_counts import kept_status_counts
 from pool.vocabulary import ADDRESS_STATES, DELIVERY_STATUSES, DEPOSIT_STATUSES, ORDER_STATUSES
-from pool.webhooks.deliveries_repository import count_deliveries_by_status
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,14 +34,15 @@ class DatabaseSnapshot:
 async def read_snapshot(
     conn: AsyncConnection, *, now: datetime, alerts: AlertSettings | None = None
 ) -> DatabaseSnapshot:
-    """Six aggregate queries; none returns more rows than there are labels."""
+    """Kept counts and small tables: nothing here grows with the pool or the history."""
+    kept = await kept_status_counts(conn)
     return DatabaseSnapshot(
         pool=await summarize(conn, now=now, alerts=alerts),
-        deposits=await count_deposits_by_chain_and_status(conn),
+        deposits=kept.deposits,
         cursors=await load_cursors(conn),
-        deliveries=await count_deliveries_by_status(conn),
+        deliveries=kept.deliveries,
         alerts_firing=await count_firing_by_kind(conn),
-        orders=await count_orders_by_status(conn),
+        orders=kept.orders,
     )
 
 

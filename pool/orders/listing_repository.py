@@ -157,9 +157,3 @@ async def average_payment_seconds(conn: AsyncConnection) -> float | None:
     statement = select(cast(func.avg(seconds), Float)).where(payment_order.c.status == COMPLETED)
     value = await conn.scalar(statement)
     return None if value is None else round(float(value), 3)
-
-
-async def count_orders_by_status(conn: AsyncConnection) -> dict[str, int]:
-    """status → how many orders: the metrics' order gauge."""
-    statement = select(payment_order.c.status, func.count()).group_by(payment_order.c.status)
-    return {status: int(n) for status, n in (await conn.execute(statement))}

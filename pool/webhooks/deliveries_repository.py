@@ -207,10 +207,3 @@ async def complete_deposit(conn: AsyncConnection, *, deposit_id: str, now: datet
         .values(status=COMPLETED, completed_at=now)
     )
     return result.rowcount == 1
-
-
-async def count_deliveries_by_status(conn: AsyncConnection) -> dict[str, int]:
-    """Status → how many deliveries: the metrics' delivery gauge."""
-    # Grouping on the leading column of ix_delivery_due lets PostgreSQL count from the index.
-    statement = select(delivery.c.status, func.count()).group_by(delivery.c.status)
-    return {status: int(n) for status, n in (await conn.execute(statement))}

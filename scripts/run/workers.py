@@ -1,6 +1,7 @@
 """Every background worker of a process: chain watchers, webhook delivery, reconciliation,
 alert rules and the hooks that carry alerts, the pool's refill from its xpubs, order expiry,
-and (SQLite) the recovery of interrupted imports.
+the kept status counts' compaction (PostgreSQL) and (SQLite) the recovery of interrupted
+imports.
 
 `serve` runs them beside the API; `addrpool worker` runs them alone.
 """
@@ -16,6 +17,7 @@ from pool.alerts.engine import run_rules
 from pool.alerts.notifier import AlertNotifier
 from pool.kit.config import Settings
 from pool.kit.db import Database
+from pool.monitoring.status_counts import run_compaction
 from pool.orders.expiry import run_expiry
 from pool.refill.service import run_refill
 from pool.webhooks.delivery import DeliveryWorker
@@ -38,6 +40,7 @@ async def run_workers(settings: Settings, db: Database, stop: asyncio.Event) -> 
         AlertNotifier(db, settings.alerts).run(stop),
         run_expiry(db, settings.orders, stop),
         run_import_recovery(db, stop),
+        run_compaction(db, stop),
     ]
     if settings.binding_backend == "payin":
         from chains.checks.upstream_check import UpstreamChecker

@@ -1,18 +1,20 @@
-"""Reconciliation compares the pool's kept counts with a full count on each run (while
-`[reconcile] check_counts` is on): a corrupted count is a `pool_count_mismatch`, alerted, and
-resolved by the first run that finds it right again."""
+"""Reconciliation compares the kept counts (the pool's, and deposits', deliveries' and orders'
+by status) with a full count on each run (while `[reconcile] check_counts` is on): a corrupted
+count is a `pool_count_mismatch`, alerted, and resolved by the first run that finds it right
+again."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from chains.checks.reconciler import reconcile
 from pool.addresses.counts import recount
 from pool.kit.config import ReconcileSettings, Settings
 from pool.kit.db import Database
-from pool.kit.tables import address_count, alert
+from pool.kit.tables import address_count, alert, status_count
+from pool.monitoring.status_counts import recount as status_recount
 from pool.reconciliation.pool_counts import POOL_COUNTS
 from tests.fixtures.helpers import load_pool
 
@@ -70,3 +72,23 @@ async def test_a_corrupted_count_is_reported_alerted_and_resolved_once_repaired(
     clean = await reconcile(checking, db)
     assert reported(clean) == [] and clean["alerts"]["resolved"] == 1
     assert await firing(db) == []
+
+
+async def test_a_corrupted_status_count_is_reported_and_resolved_once_repaired(
+    settings: Settings, db: Database
+) -> None:
+    checking = _settings(settings)
+    async with db.write() as conn:  # a count no trigger wrote: deliveries nobody made
+        await conn.execute(
+            insert(status_count).values(subject="delivery", label="", status="failed", slot=0, n=3)
+        )
+    report = await reconcile(checking, db)
+    [item] = reported(report)
+    assert item["detail"] == (
+        "delivery failed: kept count 3, full count 0 (addrpool pool recount --repair)"
+    )
+    assert await firing(db) == [f"reconciliation:{POOL_COUNTS}:delivery:failed"]
+    async with db.write() as conn:
+        await status_recount(conn)
+    clean = await reconcile(checking, db)
+    assert reported(clean) == [] and clean["alerts"]["resolved"] == 1

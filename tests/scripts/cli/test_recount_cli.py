@@ -18,15 +18,20 @@ def test_recount_reports_a_corrupted_count_and_repairs_it(tmp_path: Path) -> Non
     clean = json.loads(cli_in(env, "pool", "recount", "--json").stdout)
     assert clean == {"mismatches": [], "repaired": False}
 
-    with sqlite3.connect(tmp_path / "w.db") as db:  # a count gone wrong
+    with sqlite3.connect(tmp_path / "w.db") as db:  # counts gone wrong
         db.execute("UPDATE address_count SET n = n + 5 WHERE status = 'available'")
+        db.execute("INSERT INTO status_count VALUES ('delivery', '', 'failed', 0, 3)")
     found = cli_in(env, "pool", "recount", expect=1).stdout
     assert "evm" in found and "9" in found and "not repaired" in found
+    assert "delivery" in found and "failed" in found
     assert json.loads(cli_in(env, "pool", "summary", "--json").stdout)["evm"]["available"] == 9
 
     repaired = json.loads(cli_in(env, "pool", "recount", "--repair", "--json").stdout)
     assert repaired == {
-        "mismatches": [{"protocol": "evm", "status": "available", "kept": 9, "counted": 4}],
+        "mismatches": [
+            {"protocol": "evm", "status": "available", "kept": 9, "counted": 4},
+            {"subject": "delivery", "status": "failed", "kept": 3, "counted": 0},
+        ],
         "repaired": True,
     }
     assert json.loads(cli_in(env, "pool", "summary", "--json").stdout)["evm"]["available"] == 4
