@@ -66,7 +66,7 @@ CATEGORIES: dict[str, Category] = {
     LINK_INVENTORY: Category(
         "critical", "a payment link's reserved or sold units differ from its orders"
     ),
-    "pool_count_mismatch": Category("warning", "a kept pool count differs from a full count"),
+    "pool_count_mismatch": Category("warning", "a kept count differs from a full count"),
     "unattributed": Category("info", "sent to a pool address nobody held (no credit)"),
     "late": Category("info", "sent to a cooling-down address: credited to its last reference"),
     "no_receiver": Category("info", "confirmed while no webhook endpoint was subscribed"),
