@@ -8,7 +8,7 @@ from fastapi import Request
 
 from api.console.jobs import ConsoleJobs
 from pool.alerts.engine import PoolAlerts
-from pool.console.overview import BindDays
+from pool.bindings.bind_hours import BindHours
 from pool.kit.config import Settings
 from pool.kit.db import Database
 from pool.orders.records import OrderChain
@@ -34,8 +34,8 @@ class AppContext:
     upstream: UpstreamClient | None = field(init=False)
     # Console imports running in this process's background.
     console_jobs: ConsoleJobs = field(default_factory=ConsoleJobs)
-    # The console overview's binds per ended day, counted once per process.
-    bind_days: BindDays = field(default_factory=BindDays)
+    # Binds per settled hour, counted once per process: the summary's rate, the chart.
+    bind_hours: BindHours = field(default_factory=BindHours)
 
     def __post_init__(self) -> None:
         self.pool_alerts = PoolAlerts(self.db, self.settings.alerts)

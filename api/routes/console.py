@@ -125,7 +125,7 @@ def _over_https(request: Request, ctx: AppContext) -> bool:
 async def overview_page(request: Request, ctx: Ctx, session: Signed) -> Response:
     async with ctx.db.read() as conn:
         shown = await overview(
-            conn, now=utc_now(), alerts=ctx.settings.alerts, bind_days=ctx.bind_days
+            conn, now=utc_now(), alerts=ctx.settings.alerts, bind_hours=ctx.bind_hours
         )
     charts = [
         {

@@ -26,7 +26,9 @@ async def metrics(request: Request, ctx: Annotated[AppContext, Depends(context)]
     _check_token(ctx, request.headers.get("authorization"))
     # Read per scrape: the gauges must agree with the database, whichever worker answers.
     async with ctx.db.read() as conn:
-        snapshot = await read_snapshot(conn, now=utc_now(), alerts=ctx.settings.alerts)
+        snapshot = await read_snapshot(
+            conn, now=utc_now(), alerts=ctx.settings.alerts, bind_hours=ctx.bind_hours
+        )
     return Response(exposition(SnapshotCollector(snapshot)), media_type=CONTENT_TYPE)
 
 

@@ -52,14 +52,18 @@ Writer = Annotated[ApiKey, Depends(require("pool:write"))]
 @router.get("/summary", responses=answers(PoolSummaries, "PoolSummaryAnswer"))
 async def summary(ctx: Ctx, _key: Reader) -> Response:
     async with ctx.db.read() as conn:
-        summaries = await summarize(conn, now=utc_now(), alerts=ctx.settings.alerts)
+        summaries = await summarize(
+            conn, now=utc_now(), alerts=ctx.settings.alerts, bind_hours=ctx.bind_hours
+        )
     return ok({s.protocol: pool_summary_payload(s) for s in summaries})
 
 
 @router.get("/availability", responses=answers(Availability, "AvailabilityAnswer"))
 async def availability(ctx: Ctx, _key: Reader, protocol: ProtocolName) -> Response:
     async with ctx.db.read() as conn:
-        summaries = await summarize(conn, now=utc_now(), alerts=ctx.settings.alerts)
+        summaries = await summarize(
+            conn, now=utc_now(), alerts=ctx.settings.alerts, bind_hours=ctx.bind_hours
+        )
     chosen = next(s for s in summaries if s.protocol == protocol)
     return ok({"protocol": protocol, **pool_summary_payload(chosen)})
 

@@ -8,8 +8,9 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.addresses.counts import count_by_state
-from pool.alerts.monitoring_repository import binds_since_each
 from pool.alerts.rules import pool_low_bounds, projected_exhaustion
+from pool.bindings.bind_hours import BindHours
+from pool.bindings.hours_repository import binds_in_ranges
 from pool.kit.config import AlertSettings
 from pool.refill.repository import refill_headroom
 from pool.vocabulary import ADDRESS_STATES, PROTOCOLS, Protocol
@@ -41,15 +42,21 @@ class PoolSummary:
 
 
 async def summarize(
-    conn: AsyncConnection, *, now: datetime, alerts: AlertSettings | None = None
+    conn: AsyncConnection,
+    *,
+    now: datetime,
+    alerts: AlertSettings | None = None,
+    bind_hours: BindHours | None = None,
 ) -> list[PoolSummary]:
     """`threshold` is what the pool-low alert fires below (absolute or percentage rule).
 
-    Reads the kept counts (pool.addresses.counts), not the table: a few dozen rows."""
+    Reads the kept counts (pool.addresses.counts), not the table: a few dozen rows. The bind
+    rate's window is counted through `bind_hours` when the process keeps one (its settled
+    hours remembered), else whole."""
     rules = alerts or AlertSettings()
     counts = await count_by_state(conn, now=now)
     window = rules.bind_rate_window
-    binds_each = await binds_since_each(conn, since=now - window)
+    binds_each = await _binds_since(conn, since=now - window, now=now, bind_hours=bind_hours)
     headroom = await refill_headroom(conn)
     summaries = []
     for protocol in PROTOCOLS:
@@ -72,3 +79,12 @@ async def summarize(
             )
         )
     return summaries
+
+
+async def _binds_since(
+    conn: AsyncConnection, *, since: datetime, now: datetime, bind_hours: BindHours | None
+) -> dict[Protocol, int]:
+    if bind_hours is not None:
+        return await bind_hours.since_each(conn, since=since, now=now)
+    counted = await binds_in_ranges(conn, [(since, None)])
+    return {protocol: counted[(protocol, 0)] for protocol in PROTOCOLS}

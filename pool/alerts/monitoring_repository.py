@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import bindparam, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -12,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from pool.addresses.counts import count_by_state, kept_counts
 from pool.alerts.repository import IS_FIRING
 from pool.kit.tables import address, alert, binding, delivery, delivery_attempt, webhook_endpoint
-from pool.vocabulary import ARCHIVED, AVAILABLE, IMPORTING, PROTOCOLS, Protocol
+from pool.vocabulary import ARCHIVED, AVAILABLE, IMPORTING, Protocol
 
 
 async def free_addresses(
@@ -55,23 +54,6 @@ async def any_address(conn: AsyncConnection, *, protocol: Protocol) -> bool:
         )
     )
     return bool(found)
-
-
-def _binds_of(protocol: str) -> Any:
-    return (
-        select(func.count())
-        .where(binding.c.protocol == protocol, binding.c.bound_at >= bindparam("p_since"))
-        .scalar_subquery()
-    )
-
-
-# Every protocol's in one round trip (the summary's, on every /metrics scrape).
-_BINDS_SINCE_EACH = select(*(_binds_of(p).label(p) for p in PROTOCOLS))
-
-
-async def binds_since_each(conn: AsyncConnection, *, since: datetime) -> dict[str, int]:
-    row = (await conn.execute(_BINDS_SINCE_EACH, {"p_since": since})).one()
-    return {protocol: int(n or 0) for protocol, n in zip(PROTOCOLS, row, strict=True)}
 
 
 async def binds_since(conn: AsyncConnection, *, protocol: Protocol, since: datetime) -> int:

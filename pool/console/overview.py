@@ -12,14 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.addresses.stats import summarize
 from pool.alerts.repository import list_alerts
+from pool.bindings.bind_hours import BindHours
 from pool.chain_state.repository import load_cursors
-from pool.console.overview_repository import EndpointHealth, binds_per_day, endpoint_health
+from pool.console.overview_repository import EndpointHealth, endpoint_health
 from pool.deposits.payloads import alert_payload, pool_summary_payload
-from pool.kit.clock import isoformat_z, isoformat_z_or_none
+from pool.kit.clock import isoformat_z_or_none
 from pool.kit.config import AlertSettings
 from pool.reconciliation.repository import load_report
 from pool.reconciliation.service import report_view
-from pool.vocabulary import PROTOCOLS, Protocol
+from pool.vocabulary import Protocol
 
 CHART_DAYS = 30
 RECENT = timedelta(hours=24)
@@ -47,10 +48,10 @@ class Overview:
 
 
 async def overview(
-    conn: AsyncConnection, *, now: datetime, alerts: AlertSettings, bind_days: BindDays
+    conn: AsyncConnection, *, now: datetime, alerts: AlertSettings, bind_hours: BindHours
 ) -> Overview:
     shown = Overview()
-    for summary in await summarize(conn, now=now, alerts=alerts):
+    for summary in await summarize(conn, now=now, alerts=alerts, bind_hours=bind_hours):
         shown.pool.append({"protocol": summary.protocol, **pool_summary_payload(summary)})
     shown.chains = [
         ChainRow(
@@ -68,51 +69,5 @@ async def overview(
     stored = await load_report(conn)
     shown.report = None if stored is None else report_view(stored)
     shown.endpoints = await endpoint_health(conn, since=now - RECENT)
-    for protocol in PROTOCOLS:
-        shown.binds[protocol] = await bind_days.chart(conn, protocol=protocol, now=now)
+    shown.binds = await bind_hours.per_day(conn, days=CHART_DAYS, now=now)
     return shown
-
-
-class BindDays:
-    """Binds per UTC day for the overview's chart, the days that have ended remembered by the
-    process: a binding is never deleted nor redated, so a day over (and settled: a transaction
-    that began before midnight may commit just after) keeps its count. A view reads the days it
-    has not seen and the day under way — the first view of a process reads thirty days of
-    bindings, later ones one day's (docs/performance.md, The console's overview)."""
-
-    SETTLED = timedelta(minutes=10)
-
-    def __init__(self) -> None:
-        self._ended: dict[tuple[Protocol, datetime], int] = {}
-
-    async def chart(
-        self, conn: AsyncConnection, *, protocol: Protocol, now: datetime
-    ) -> list[tuple[str, int]]:
-        """(day, binds) for each of the last CHART_DAYS days, oldest first."""
-        today = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        starts = [today - timedelta(days=n) for n in range(CHART_DAYS - 1, -1, -1)]
-        ended = [day for day in starts if day + timedelta(days=1) <= now - self.SETTLED]
-        unseen = [day for day in ended if (protocol, day) not in self._ended]
-        if unseen:
-            until = unseen[-1] + timedelta(days=1)
-            counted = await binds_per_day(conn, protocol=protocol, since=unseen[0], until=until)
-            for day in unseen:
-                self._ended[(protocol, day)] = counted.get(_label(day), 0)
-        live = [day for day in starts if day not in ended]
-        today_on = await binds_per_day(conn, protocol=protocol, since=live[0]) if live else {}
-        self._forget_before(starts[0])
-        return [
-            (
-                _label(day),
-                self._ended[(protocol, day)] if day in ended else today_on.get(_label(day), 0),
-            )
-            for day in starts
-        ]
-
-    def _forget_before(self, first: datetime) -> None:
-        for key in [key for key in self._ended if key[1] < first]:
-            del self._ended[key]
-
-
-def _label(day: datetime) -> str:
-    return isoformat_z(day)[:10]

@@ -1,5 +1,5 @@
 """SQL the console's overview reads besides what other domains already answer: webhook health
-per endpoint and binds per day."""
+per endpoint."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pool.kit.tables import binding, delivery, webhook_endpoint
-from pool.vocabulary import Protocol
+from pool.kit.tables import delivery, webhook_endpoint
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,22 +81,3 @@ async def _last_status(conn: AsyncConnection, endpoint_id: str) -> int | None:
         .limit(1)
     )
     return None if status is None else int(status)
-
-
-async def binds_per_day(
-    conn: AsyncConnection, *, protocol: Protocol, since: datetime, until: datetime | None = None
-) -> dict[str, int]:
-    """`YYYY-MM-DD` (UTC) → binds that day, from `since` to `until` (the index on protocol and
-    bound_at)."""
-    if conn.dialect.name == "postgresql":
-        day = func.to_char(func.timezone("UTC", binding.c.bound_at), "YYYY-MM-DD")
-    else:  # SQLite keeps UTC moments as ISO text
-        day = func.substr(binding.c.bound_at, 1, 10)
-    statement = (
-        select(day, func.count())
-        .where(binding.c.protocol == protocol, binding.c.bound_at >= since)
-        .group_by(day)
-    )
-    if until is not None:
-        statement = statement.where(binding.c.bound_at < until)
-    return {str(d): int(n) for d, n in (await conn.execute(statement)).all()}

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pool.addresses.stats import PoolSummary, summarize
 from pool.alerts.repository import count_firing_by_kind
+from pool.bindings.bind_hours import BindHours
 from pool.chain_state.repository import Cursor, load_cursors
 from pool.kit.config import AlertSettings
 from pool.monitoring.status_counts import kept_status_counts
@@ -32,12 +33,17 @@ class DatabaseSnapshot:
 
 
 async def read_snapshot(
-    conn: AsyncConnection, *, now: datetime, alerts: AlertSettings | None = None
+    conn: AsyncConnection,
+    *,
+    now: datetime,
+    alerts: AlertSettings | None = None,
+    bind_hours: BindHours | None = None,
 ) -> DatabaseSnapshot:
-    """Kept counts and small tables: nothing here grows with the pool or the history."""
+    """Kept counts and small tables: nothing here grows with the pool or the history (the
+    bind rate's window with the hours `bind_hours` remembers)."""
     kept = await kept_status_counts(conn)
     return DatabaseSnapshot(
-        pool=await summarize(conn, now=now, alerts=alerts),
+        pool=await summarize(conn, now=now, alerts=alerts, bind_hours=bind_hours),
         deposits=kept.deposits,
         cursors=await load_cursors(conn),
         deliveries=kept.deliveries,

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from pool.addresses.stats import summarize
-from pool.console.overview import BindDays, overview
+from pool.bindings.bind_hours import BindHours
+from pool.console.overview import CHART_DAYS, overview
 from pool.console.overview_repository import endpoint_health
 from pool.kit.clock import utc_now
 from pool.kit.config import AlertSettings
@@ -96,20 +97,29 @@ async def measure(db: Database) -> dict[str, Any]:
     async with db.read() as conn:
         now = utc_now()
         began = time.perf_counter()
-        await overview(conn, now=now, alerts=alerts, bind_days=BindDays())
+        await overview(conn, now=now, alerts=alerts, bind_hours=BindHours())
         first = round((time.perf_counter() - began) * 1000, 2)
-        shared = BindDays()
+        shared = BindHours()
         return {
             "overview_first_view_ms": first,
             "overview": await median_ms(
-                lambda: overview(conn, now=now, alerts=alerts, bind_days=shared), 20
+                lambda: overview(conn, now=now, alerts=alerts, bind_hours=shared), 20
             ),
             "webhook_health": await median_ms(
                 lambda: endpoint_health(conn, since=now.replace(hour=0)), 20
             ),
-            "summary": await median_ms(lambda: summarize(conn, now=now, alerts=alerts), 20),
-            "metrics_snapshot": await median_ms(lambda: read_snapshot(conn, now=now), 20),
-            "binds_chart": await median_ms(lambda: shared.chart(conn, protocol="evm", now=now), 20),
+            "summary": await median_ms(
+                lambda: summarize(conn, now=now, alerts=alerts, bind_hours=shared), 20
+            ),
+            "summary_unremembered": await median_ms(
+                lambda: summarize(conn, now=now, alerts=alerts), 20
+            ),
+            "metrics_snapshot": await median_ms(
+                lambda: read_snapshot(conn, now=now, bind_hours=shared), 20
+            ),
+            "binds_chart": await median_ms(
+                lambda: shared.per_day(conn, days=CHART_DAYS, now=now), 20
+            ),
         }
 
 

@@ -1,14 +1,17 @@
-"""The console overview's cheap parts, both databases: the binds chart counts each ended day
-once per process and the day under way on every view; webhook health counts each endpoint's
+"""The console overview's cheap parts, both databases: the binds chart and the summary's bind
+rate count each settled hour once per process and the last hour or so on every view, and equal
+a whole count; webhook health counts each endpoint's
 pending, failed and recently succeeded deliveries and its latest answer."""
 
 from __future__ import annotations
 
+import random
 from datetime import datetime, timedelta
 
 from sqlalchemy import insert, select
 
-from pool.console.overview import BindDays
+from pool.bindings.bind_hours import DAY, BindHours
+from pool.bindings.hours_repository import binds_in_ranges
 from pool.console.overview_repository import endpoint_health
 from pool.kit.clock import utc_now
 from pool.kit.db import Database
@@ -40,36 +43,58 @@ async def _bind_at(db: Database, moments: list[datetime]) -> None:
         )
 
 
-async def test_ended_days_are_counted_once_and_today_on_every_view(db: Database) -> None:
+async def test_settled_hours_are_counted_once_and_the_last_hour_on_every_view(
+    db: Database,
+) -> None:
     days_ago = [NOW - timedelta(days=d) for d in (0, 0, 1, 3, 3, 3, 29, 30)]
     await _bind_at(db, days_ago)
-    chart = BindDays()
+    hours = BindHours()
     async with db.read() as conn:
-        first = dict(await chart.chart(conn, protocol="evm", now=NOW))
+        first = dict((await hours.per_day(conn, days=30, now=NOW))["evm"])
     assert len(first) == 30 and "2026-11-07" not in first  # thirty days, the 30th ago left out
     assert (first["2026-12-07"], first["2026-12-06"], first["2026-12-04"]) == (2, 1, 3)
     assert first["2026-11-08"] == 1 and sum(first.values()) == 7
-    # A binding dated in an ended day (which the product never writes) is not read again;
-    # one bound today is.
-    await _bind_at(db, [NOW - timedelta(days=3), NOW])
+    # A binding dated in a settled hour (which the product never writes) is not read again;
+    # one bound in the last hour is.
+    await _bind_at(db, [NOW - timedelta(days=3), NOW - timedelta(minutes=30)])
     async with db.read() as conn:
-        again = dict(await chart.chart(conn, protocol="evm", now=NOW))
-        fresh = dict(await BindDays().chart(conn, protocol="evm", now=NOW))
+        again = dict((await hours.per_day(conn, days=30, now=NOW))["evm"])
+        fresh = dict((await BindHours().per_day(conn, days=30, now=NOW))["evm"])
     assert (again["2026-12-04"], again["2026-12-07"]) == (3, 3)
     assert (fresh["2026-12-04"], fresh["2026-12-07"]) == (4, 3)
 
 
-async def test_a_day_just_ended_is_read_until_it_has_settled(db: Database) -> None:
+async def test_an_hour_just_ended_is_read_until_it_has_settled(db: Database) -> None:
     just_after_midnight = NOW.replace(hour=0, minute=5)
     await _bind_at(db, [just_after_midnight - timedelta(minutes=10)])
-    chart = BindDays()
+    hours = BindHours()
     async with db.read() as conn:
-        await chart.chart(conn, protocol="evm", now=just_after_midnight)
+        await hours.per_day(conn, days=30, now=just_after_midnight)
+        await hours.since_each(conn, since=just_after_midnight - DAY, now=just_after_midnight)
     await _bind_at(db, [just_after_midnight - timedelta(minutes=6)])  # 23:59, committed late
     async with db.read() as conn:
-        shown = dict(await chart.chart(conn, protocol="evm", now=just_after_midnight))
-        later = dict(await chart.chart(conn, protocol="evm", now=NOW))
-    assert shown["2026-12-06"] == 2 and later["2026-12-06"] == 2
+        shown = dict((await hours.per_day(conn, days=30, now=just_after_midnight))["evm"])
+        later = dict((await hours.per_day(conn, days=30, now=NOW))["evm"])
+        rate = await hours.since_each(conn, since=NOW - DAY, now=NOW)
+    assert shown["2026-12-06"] == 2 and later["2026-12-06"] == 2 and rate["evm"] == 2
+
+
+async def test_the_bind_rate_equals_a_whole_count_as_time_goes_by(db: Database) -> None:
+    """Binds stamped as the product stamps them (at the time of the bind), the summary's
+    window counted by one remembering process every few minutes: always the whole count."""
+    hours = BindHours()
+    began = NOW - timedelta(hours=30)
+    rng = random.Random(7)
+    for step in range(24):
+        moment = began + step * timedelta(minutes=83)
+        await _bind_at(db, [moment - timedelta(seconds=rng.randrange(600)) for _ in range(3)])
+        now = moment + timedelta(minutes=rng.randrange(5))
+        for window in (DAY, timedelta(hours=2), timedelta(minutes=20)):
+            async with db.read() as conn:
+                remembered = await hours.since_each(conn, since=now - window, now=now)
+                whole = await binds_in_ranges(conn, [(now - window, None)])
+            assert remembered["evm"] == whole[("evm", 0)], (step, window)
+            assert remembered["tron"] == 0
 
 
 async def test_webhook_health_counts_per_endpoint(db: Database) -> None:
