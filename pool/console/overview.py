@@ -23,7 +23,8 @@ from pool.reconciliation.service import report_view
 from pool.vocabulary import Protocol
 
 CHART_DAYS = 30
-RECENT = timedelta(hours=24)
+# An endpoint's recent successes: the last hour's deliveries, an index range that long.
+RECENT = timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from typing import Any
 
 from pool.addresses.stats import summarize
 from pool.bindings.bind_hours import BindHours
-from pool.console.overview import CHART_DAYS, overview
+from pool.console.overview import CHART_DAYS, RECENT, overview
 from pool.console.overview_repository import endpoint_health
 from pool.kit.clock import utc_now
 from pool.kit.config import AlertSettings
@@ -106,7 +106,7 @@ async def measure(db: Database) -> dict[str, Any]:
                 lambda: overview(conn, now=now, alerts=alerts, bind_hours=shared), 20
             ),
             "webhook_health": await median_ms(
-                lambda: endpoint_health(conn, since=now.replace(hour=0)), 20
+                lambda: endpoint_health(conn, since=now - RECENT), 20
             ),
             "summary": await median_ms(
                 lambda: summarize(conn, now=now, alerts=alerts, bind_hours=shared), 20
