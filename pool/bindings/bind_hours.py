@@ -24,13 +24,14 @@ DAY = timedelta(days=1)
 # Far longer than any bind transaction; the clocks of the processes that bind are assumed to
 # agree within it (they stamp bound_at).
 SETTLED = timedelta(minutes=10)
-KEPT_FOR = timedelta(days=32)  # the chart's thirty days, and the summary's window within them
+KEPT_FOR = timedelta(days=32)  # the chart's thirty days; longer when a window asks for more
 
 
 class BindHours:
     def __init__(self) -> None:
         self._binds: dict[tuple[Protocol, datetime], int] = {}  # hours with binds only
         self._counted: set[datetime] = set()  # every hour counted, binds or not
+        self._kept_for = KEPT_FOR  # how far back a caller has asked: kept that long
 
     async def since_each(
         self, conn: AsyncConnection, *, since: datetime, now: datetime
@@ -87,7 +88,8 @@ class BindHours:
             for protocol in PROTOCOLS:
                 self._binds.pop((protocol, hour), None)
         self._binds.update(counted)
-        self._forget_before(now - KEPT_FOR)
+        self._kept_for = max(self._kept_for, now - start)
+        self._forget_before(now - self._kept_for)
 
     def _between(self, protocol: Protocol, start: datetime, end: datetime) -> int:
         return sum(self._binds.get((protocol, hour), 0) for hour in _hours(start, end))

@@ -138,3 +138,14 @@ async def test_webhook_health_counts_per_endpoint(db: Database) -> None:
         h.endpoint_id: (h.pending, h.failed, h.succeeded_recently, h.last_status) for h in health
     }
     assert shown == {"we_a": (1, 1, 1, 500), "we_b": (1, 0, 0, 503)}
+
+
+async def test_a_window_longer_than_the_chart_is_counted_whole(db: Database) -> None:
+    await _bind_at(db, [NOW - timedelta(days=d) for d in (1, 40, 50)])
+    hours = BindHours()
+    async with db.read() as conn:
+        await hours.per_day(conn, days=30, now=NOW)
+        first = await hours.since_each(conn, since=NOW - 60 * DAY, now=NOW)
+        await hours.per_day(conn, days=30, now=NOW)
+        again = await hours.since_each(conn, since=NOW - 60 * DAY, now=NOW)
+    assert first["evm"] == again["evm"] == 3
