@@ -25,15 +25,36 @@ IMPORT_COLUMNS = (
 _STAGING = "address_import_staging"
 
 
-async def insert_new_addresses(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    """Add addresses, leaving any already in the pool (same protocol and bytes) as they are."""
+async def insert_new_addresses(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> int:
+    """Add addresses, leaving any already in the pool (same protocol and bytes) as they are.
+
+    Returns how many were added on PostgreSQL; on SQLite the rows given (its multi-row
+    statements report no count: its callers count their batch instead)."""
     if not rows:
-        return
+        return 0
     if conn.dialect.name == "postgresql":
-        await _copy_new_addresses(conn, rows)
-        return
+        return await _copy_new_addresses(conn, rows)
     # Multi-row statements (pool.kit.bulk): an import in `serve` shares a busy event loop.
     await insert_rows(conn, address, rows, suffix="ON CONFLICT DO NOTHING")
+    return len(rows)
+
+
+async def reserve_ids(conn: AsyncConnection, count: int) -> list[int]:
+    """PostgreSQL: `count` new address ids from the table's sequence, ascending.
+
+    An import hands them out in its input's order (the pool gives never-used addresses in id
+    order: import order) and then writes its rows in address order (`_copy_new_addresses`).
+    Ids taken by rows already in the pool stay unused, as a conflicting insert's always did."""
+    if count <= 0:
+        return []
+    rows = await conn.execute(
+        text(
+            "SELECT nextval(pg_get_serial_sequence('address', 'id')) "
+            "FROM generate_series(1, :count)"
+        ),
+        {"count": count},
+    )
+    return sorted(int(row[0]) for row in rows.all())
 
 
 async def refresh_statistics(conn: AsyncConnection) -> None:
@@ -69,11 +90,18 @@ async def analyze_index(conn: AsyncConnection, *, name: str) -> None:
     await conn.execute(text(f'ANALYZE "{quoted}"'))
 
 
-async def _copy_new_addresses(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    """COPY into a temporary table, then one INSERT … ON CONFLICT DO NOTHING.
+async def _copy_new_addresses(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> int:
+    """COPY into a temporary table, then one INSERT … ON CONFLICT DO NOTHING in address order.
 
     COPY is several times faster than a multi-row INSERT for large imports; the staging
-    table lives until the transaction ends.
+    table lives until the transaction ends. Rows that carry an `id` (`reserve_ids`) keep it.
+
+    In address order: each row goes into the unique index on (protocol, hex20) — and, nearly
+    in the same order, the one on the address text — so consecutive rows land on the same or
+    the next leaf. In input order (random for addresses) every row touched a random leaf of
+    both indexes: once they outgrow the buffer cache each row cost a page read and, after every
+    checkpoint, a full-page image in the WAL, and each million imported took longer than the
+    one before (docs/performance.md).
     """
     await conn.execute(
         text(
@@ -83,14 +111,18 @@ async def _copy_new_addresses(conn: AsyncConnection, rows: Sequence[dict[str, An
     )
     await conn.execute(text(f"TRUNCATE {_STAGING}"))
     raw = await conn.get_raw_connection()
-    records = [tuple(row[column] for column in IMPORT_COLUMNS) for row in rows]
+    # Without ids of their own, rows take theirs from the staging table's default (the
+    # address sequence, copied by LIKE … INCLUDING DEFAULTS) as COPY writes them: input order.
+    names = ("id", *IMPORT_COLUMNS) if "id" in rows[0] else IMPORT_COLUMNS
+    records = [tuple(row[column] for column in names) for row in rows]
     await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
-        _STAGING, records=records, columns=IMPORT_COLUMNS
+        _STAGING, records=records, columns=names
     )
-    columns = ", ".join(IMPORT_COLUMNS)
-    await conn.execute(
+    columns = ", ".join(("id", *IMPORT_COLUMNS))
+    done = await conn.execute(
         text(
             f"INSERT INTO address ({columns}) SELECT {columns} FROM {_STAGING} "  # noqa: S608 - constant names
-            "ON CONFLICT DO NOTHING"
+            "ORDER BY protocol, hex20 ON CONFLICT DO NOTHING"
         )
     )
+    return int(done.rowcount)
