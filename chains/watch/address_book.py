@@ -2,10 +2,12 @@
 
 Lower-case 40-hex strings, held as 20-byte keys in a compact sorted set
 (chains.watch.address_set: ~20 bytes an address where strings in a dict took ~130, and nothing
-in it for the garbage collector to walk), matched a whole range's recipients at a time. It grows
-by id as addresses are imported; it is never reloaded whole per cycle. Ids are handed out before
-commit, so on PostgreSQL a concurrent import can commit an id below one we have already passed: a
-periodic count check catches that and triggers one full reload, so no address is missed.
+in it for the garbage collector to walk), matched a whole range's recipients at a time. The
+first load, into an empty book, is gathered whole and sorted once (address_set.BulkLoad); then
+it grows by id as addresses are imported; it is never reloaded whole per cycle. Ids are handed
+out before commit, so on PostgreSQL a concurrent import can commit an id below one we have
+already passed: a periodic count check catches that and triggers one full reload, so no address
+is missed.
 
 A SQLite import writes its rows as `importing` before it commits (pool.addresses.staged_import).
 Those of an import in flight are not the pool's and are not watched: it may yet fail and take
@@ -21,7 +23,7 @@ import logging
 import time
 from collections.abc import Iterable
 
-from chains.watch.address_set import AddressSet
+from chains.watch.address_set import AddressSet, BulkLoad
 from pool.addresses.import_repository import (
     committed_batches,
     count_uncommitted,
@@ -63,17 +65,25 @@ class AddressBook:
         return added
 
     async def _load_after(self, db: Database, after_id: int) -> int:
+        # The first load of an empty book is gathered whole and sorted once (BulkLoad): added
+        # one page at a time, ten million took minutes of merges before the worker could watch.
+        bulk = BulkLoad() if not len(self.addresses) else None
         added = 0
         async with db.read() as conn:
             while True:
                 page = await watch_list_after(
                     conn, protocol=self.protocol, after_id=after_id, limit=PAGE
                 )
-                added += self.addresses.update(hex20 for _, hex20 in page)
+                if bulk is not None:
+                    bulk.add(hex20 for _, hex20 in page)
+                else:
+                    added += self.addresses.update(hex20 for _, hex20 in page)
                 if page:  # in id order
                     after_id = page[-1][0]
                 if len(page) < PAGE:
                     break
+        if bulk is not None:
+            added = self.addresses.load(bulk)
         self._last_id = max(self._last_id, after_id)
         return added
 
