@@ -24,8 +24,9 @@ from pool.addresses.import_problems import ImportProblem, Problems, excerpt
 from pool.addresses.import_repository import ImportSource as ImportSource  # callers' import
 from pool.addresses.insert_repository import (
     insert_new_addresses,
+    insert_staged,
     refresh_statistics,
-    reserve_ids,
+    stage_new_addresses,
 )
 from pool.addresses.repository import count_existing
 from pool.kit.errors import ValidationFailed
@@ -242,10 +243,10 @@ async def write_validated(
         now=now,
     )
     if conn.dialect.name == "postgresql":
-        report.imported = await _write_in_key_order(
+        report.imported = await _write_staged(
             conn,
             validation.rows,
-            partial(records, protocol, batch_id=batch_id, master_keys=master_keys, now=now),
+            partial(values, protocol, batch_id=batch_id, master_keys=master_keys, now=now),
             progress,
         )
     else:
@@ -266,29 +267,21 @@ async def write_validated(
     return report
 
 
-async def _write_in_key_order(
+async def _write_staged(
     conn: AsyncConnection,
     rows: Sequence[ValidRow],
-    to_records: Callable[..., list[dict[str, Any]]],
+    to_values: Callable[[Sequence[ValidRow]], list[tuple[Any, ...]]],
     progress: Progress | None,
 ) -> int:
-    """PostgreSQL: write the rows in chunks taken in address order, each row with an id in
-    input order; returns how many were added (the inserts' own counts: counting the batch's
-    rows afterwards read the whole table, there being no index on the batch).
-
-    The whole input is ordered, not each chunk: every chunk then covers its own slice of the
-    unique indexes, a leaf is written by one chunk and left for good, instead of every chunk
-    sweeping every leaf (docs/performance.md)."""
-    ids = await reserve_ids(conn, len(rows))
-    order = sorted(range(len(rows)), key=lambda i: rows[i].hex20)
-    imported = 0
-    for start in range(0, len(order), CHUNK):
-        picked = order[start : start + CHUNK]
-        chunk = to_records([rows[i] for i in picked], ids=[ids[i] for i in picked])
-        imported += await insert_new_addresses(conn, chunk)
-        if progress is not None:
-            progress("written", start + len(picked), len(rows))
-    return imported
+    """PostgreSQL: the whole input COPYed into a staging table a chunk at a time, then added
+    to the pool in one statement in address order (insert_staged says why); returns how many
+    were added."""
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start : start + CHUNK]
+        await stage_new_addresses(conn, to_values(chunk))
+        if progress is not None:  # the last report comes before the insert: seconds a million
+            progress("written", start + len(chunk), len(rows))
+    return await insert_staged(conn)
 
 
 def new_report(protocol: Protocol, validation: Validation, *, dry_run: bool) -> ImportReport:
@@ -317,10 +310,8 @@ def records(
     master_keys: dict[str, int],
     now: datetime,
     status: AddressStatus = AVAILABLE,
-    ids: Sequence[int] | None = None,
 ) -> list[dict[str, Any]]:
-    """The rows to insert; with `ids`, each row's id (one for each row of `chunk`)."""
-    made = [
+    return [
         {
             "protocol": protocol,
             "address": row.text,
@@ -333,10 +324,30 @@ def records(
         }
         for row in chunk
     ]
-    if ids is not None:
-        for row_id, made_row in zip(ids, made, strict=True):
-            made_row["id"] = row_id
-    return made
+
+
+def values(
+    protocol: Protocol,
+    chunk: Sequence[ValidRow],
+    *,
+    batch_id: int,
+    master_keys: dict[str, int],
+    now: datetime,
+) -> list[tuple[Any, ...]]:
+    """`records` as COPY takes them on PostgreSQL: tuples in IMPORT_COLUMNS' order."""
+    return [
+        (
+            protocol,
+            row.text,
+            row.hex20,
+            AVAILABLE,
+            batch_id,
+            master_keys.get(row.master_public_key or ""),
+            row.derivation_index,
+            now,
+        )
+        for row in chunk
+    ]
 
 
 async def record_audit(

@@ -39,22 +39,43 @@ async def insert_new_addresses(conn: AsyncConnection, rows: Sequence[dict[str, A
     return len(rows)
 
 
-async def reserve_ids(conn: AsyncConnection, count: int) -> list[int]:
-    """PostgreSQL: `count` new address ids from the table's sequence, ascending.
-
-    An import hands them out in its input's order (the pool gives never-used addresses in id
-    order: import order) and then writes its rows in address order (`_copy_new_addresses`).
-    Ids taken by rows already in the pool stay unused, as a conflicting insert's always did."""
-    if count <= 0:
-        return []
-    rows = await conn.execute(
+async def stage_new_addresses(conn: AsyncConnection, rows: Sequence[Sequence[Any]]) -> None:
+    """PostgreSQL: COPY rows (values in IMPORT_COLUMNS' order) into the transaction's staging
+    table, for `insert_staged`. Each row takes its id from the address sequence as COPY writes
+    it (the staging table copies the column's default): ids in input order, so the pool still
+    hands never-used addresses out in import order."""
+    await conn.execute(
         text(
-            "SELECT nextval(pg_get_serial_sequence('address', 'id')) "
-            "FROM generate_series(1, :count)"
-        ),
-        {"count": count},
+            f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} "
+            "(LIKE address INCLUDING DEFAULTS EXCLUDING CONSTRAINTS) ON COMMIT DROP"
+        )
     )
-    return sorted(int(row[0]) for row in rows.all())
+    raw = await conn.get_raw_connection()
+    await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+        _STAGING, records=rows, columns=IMPORT_COLUMNS
+    )
+
+
+async def insert_staged(conn: AsyncConnection) -> int:
+    """PostgreSQL: add the staged rows to the pool in address order, in one statement, those
+    already in it left as they are; returns how many were added.
+
+    In address order: each row goes into the unique index on (protocol, hex20) — and, nearly
+    in the same order, the one on the address text — next to the one before it, and a leaf is
+    written once and left for good. In input order (random, for addresses) each row went to a
+    random leaf of both: once they outgrew the buffer cache every row cost a page read and,
+    after every checkpoint, a full-page image in the WAL, and each million imported took longer
+    than the one before (docs/performance.md). The count comes from the insert itself: counting
+    the batch afterwards read the whole table (no index on the batch)."""
+    columns = ", ".join(("id", *IMPORT_COLUMNS))
+    done = await conn.execute(
+        text(
+            f"INSERT INTO address ({columns}) SELECT {columns} FROM {_STAGING} "  # noqa: S608 - constant names
+            "ORDER BY protocol, hex20 ON CONFLICT DO NOTHING"
+        )
+    )
+    await conn.execute(text(f"TRUNCATE {_STAGING}"))
+    return int(done.rowcount)
 
 
 async def refresh_statistics(conn: AsyncConnection) -> None:
@@ -91,38 +112,9 @@ async def analyze_index(conn: AsyncConnection, *, name: str) -> None:
 
 
 async def _copy_new_addresses(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> int:
-    """COPY into a temporary table, then one INSERT … ON CONFLICT DO NOTHING in address order.
+    """COPY into a temporary table, then one INSERT … ON CONFLICT DO NOTHING.
 
     COPY is several times faster than a multi-row INSERT for large imports; the staging
-    table lives until the transaction ends. Rows that carry an `id` (`reserve_ids`) keep it.
-
-    In address order: each row goes into the unique index on (protocol, hex20) — and, nearly
-    in the same order, the one on the address text — so consecutive rows land on the same or
-    the next leaf. In input order (random for addresses) every row touched a random leaf of
-    both indexes: once they outgrow the buffer cache each row cost a page read and, after every
-    checkpoint, a full-page image in the WAL, and each million imported took longer than the
-    one before (docs/performance.md).
-    """
-    await conn.execute(
-        text(
-            f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} "
-            "(LIKE address INCLUDING DEFAULTS EXCLUDING CONSTRAINTS) ON COMMIT DROP"
-        )
-    )
-    await conn.execute(text(f"TRUNCATE {_STAGING}"))
-    raw = await conn.get_raw_connection()
-    # Without ids of their own, rows take theirs from the staging table's default (the
-    # address sequence, copied by LIKE … INCLUDING DEFAULTS) as COPY writes them: input order.
-    names = ("id", *IMPORT_COLUMNS) if "id" in rows[0] else IMPORT_COLUMNS
-    records = [tuple(row[column] for column in names) for row in rows]
-    await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
-        _STAGING, records=records, columns=names
-    )
-    columns = ", ".join(("id", *IMPORT_COLUMNS))
-    done = await conn.execute(
-        text(
-            f"INSERT INTO address ({columns}) SELECT {columns} FROM {_STAGING} "  # noqa: S608 - constant names
-            "ORDER BY protocol, hex20 ON CONFLICT DO NOTHING"
-        )
-    )
-    return int(done.rowcount)
+    table lives until the transaction ends."""
+    await stage_new_addresses(conn, [tuple(row[c] for c in IMPORT_COLUMNS) for row in rows])
+    return await insert_staged(conn)
