@@ -37,6 +37,7 @@ from collections.abc import Iterable, Iterator
 HEAD_BYTES = 8  # the part searched in the array
 TAIL_BYTES = 12  # the part compared to confirm
 KEY_BYTES = HEAD_BYTES + TAIL_BYTES
+LINE_BYTES = 2 * KEY_BYTES + 1  # 40 hex digits and a newline
 # The delta is merged when it reaches an eighth of the sorted part, between these bounds: small
 # enough that its strings (~130 bytes an address) stay a fraction of the set, large enough that
 # a merge (a copy of both buffers) is rare while a pool is loaded.
@@ -79,11 +80,39 @@ class BulkLoad:
 
     def __init__(self) -> None:
         self.parts = [bytearray() for _ in range(256)]
+        self._rest = b""  # add_lines: the start of a line cut by the end of a chunk
 
     def add(self, hex20s: Iterable[str]) -> None:
         """Gather a page; ValueError (nothing of this page gathered) for anything but
         lower-case 40-hex."""
-        blob = _keys(list(hex20s))
+        self._gather(_keys(list(hex20s)))
+
+    def add_lines(self, text: bytes) -> None:
+        """Gather addresses from text, one lower-case 40-hex a line, each line ended by a
+        newline (what PostgreSQL's COPY sends), in chunks cut anywhere: a line cut short waits
+        for the next chunk. ValueError for a line that is not lower-case 40-hex."""
+        text = self._rest + text
+        whole = len(text) - len(text) % LINE_BYTES
+        lines, self._rest = text[:whole], text[whole:]
+        count = whole // LINE_BYTES
+        blob = b""
+        if lines[KEY_BYTES * 2 :: LINE_BYTES] == b"\n" * count and lines == lines.lower():
+            try:
+                blob = bytes.fromhex(lines.decode("ascii"))  # the newlines are skipped
+            except (UnicodeDecodeError, ValueError):
+                blob = b""
+        if len(blob) != KEY_BYTES * count:
+            lines_read = (line.decode(errors="replace") for line in lines.split(b"\n")[:-1])
+            bad = next((line for line in lines_read if _key(line) is None), lines[:LINE_BYTES])
+            raise ValueError(f"not a lower-case 40-hex address: {bad!r}")
+        self._gather(blob)
+
+    def finish_lines(self) -> None:
+        """The text ended: nothing may be left of a line."""
+        if self._rest:
+            raise ValueError(f"not a lower-case 40-hex address: {self._rest!r}")
+
+    def _gather(self, blob: bytes) -> None:
         parts = self.parts
         for at in range(0, len(blob), KEY_BYTES):
             parts[blob[at]] += blob[at : at + KEY_BYTES]

@@ -200,3 +200,33 @@ def test_a_bulk_load_refuses_a_page_with_anything_but_lower_case_40_hex(text) ->
         bulk.add(["ab" * 20, text, "ef" * 20])
     book = AddressSet()
     assert book.load(bulk) == 1 and list(book) == ["cd" * 20]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    members=st.lists(st.one_of(_crowded, _any), max_size=30),
+    cuts=st.lists(st.integers(min_value=0, max_value=30 * 41), max_size=6),
+)
+def test_lines_gathered_in_chunks_cut_anywhere_load_the_same_set(members, cuts) -> None:
+    """What PostgreSQL's COPY sends: a line a member, in chunks that end anywhere."""
+    text = "".join(f"{hex20}\n" for hex20 in members).encode()
+    bulk = BulkLoad()
+    at = 0
+    for cut in sorted(min(cut, len(text)) for cut in cuts):
+        bulk.add_lines(text[at:cut])
+        at = cut
+    bulk.add_lines(text[at:])
+    bulk.finish_lines()
+    book = AddressSet()
+    assert book.load(bulk) == len(set(members))
+    assert list(book) == sorted(set(members))
+
+
+@pytest.mark.parametrize(
+    "text", [b"AB" * 20 + b"\n", b"ab" * 19 + b"a\n", b"zz" * 20 + b"\n", b"ab" * 19 + b" a\n"]
+)
+def test_lines_that_are_not_lower_case_40_hex_are_refused(text) -> None:
+    bulk = BulkLoad()
+    with pytest.raises(ValueError, match="not a lower-case 40-hex address"):
+        bulk.add_lines(b"cd" * 20 + b"\n" + text + b"ef" * 20 + b"\n")
+        bulk.finish_lines()  # a line cut short is only known to be short at the end
