@@ -2,10 +2,12 @@
 
 Lower-case 40-hex strings, held as 20-byte keys in a compact sorted set
 (chains.watch.address_set: ~20 bytes an address where strings in a dict took ~130, and nothing
-in it for the garbage collector to walk), matched a whole range's recipients at a time. It grows
-by id as addresses are imported; it is never reloaded whole per cycle. Ids are handed out before
-commit, so on PostgreSQL a concurrent import can commit an id below one we have already passed: a
-periodic count check catches that and triggers one full reload, so no address is missed.
+in it for the garbage collector to walk), matched a whole range's recipients at a time. The
+first load, into an empty book, is gathered whole and sorted once (address_set.BulkLoad); then
+it grows by id as addresses are imported; it is never reloaded whole per cycle. Ids are handed
+out before commit, so on PostgreSQL a concurrent import can commit an id below one we have
+already passed: a periodic count check catches that and triggers one full reload, so no address
+is missed.
 
 A SQLite import writes its rows as `importing` before it commits (pool.addresses.staged_import).
 Those of an import in flight are not the pool's and are not watched: it may yet fail and take
@@ -21,13 +23,15 @@ import logging
 import time
 from collections.abc import Iterable
 
-from chains.watch.address_set import AddressSet
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chains.watch.address_set import AddressSet, BulkLoad
 from pool.addresses.import_repository import (
     committed_batches,
     count_uncommitted,
     importing_rows_after,
 )
-from pool.addresses.repository import count_protocol, watch_list_after
+from pool.addresses.repository import copy_watch_list, count_protocol, watch_list_after
 from pool.kit.db import Database
 from pool.vocabulary import Protocol
 
@@ -63,19 +67,42 @@ class AddressBook:
         return added
 
     async def _load_after(self, db: Database, after_id: int) -> int:
+        # The first load of an empty book is gathered whole and sorted once (BulkLoad): added
+        # one page at a time, ten million took minutes of merges before the worker could watch.
+        bulk = BulkLoad() if not len(self.addresses) else None
         added = 0
         async with db.read() as conn:
+            if bulk is not None and conn.dialect.name == "postgresql":
+                return await self._copy_first(conn, bulk)
             while True:
                 page = await watch_list_after(
                     conn, protocol=self.protocol, after_id=after_id, limit=PAGE
                 )
-                added += self.addresses.update(hex20 for _, hex20 in page)
+                if bulk is not None:
+                    bulk.add(hex20 for _, hex20 in page)
+                else:
+                    added += self.addresses.update(hex20 for _, hex20 in page)
                 if page:  # in id order
                     after_id = page[-1][0]
                 if len(page) < PAGE:
                     break
+        if bulk is not None:
+            added = self.addresses.load(bulk)
         self._last_id = max(self._last_id, after_id)
         return added
+
+    async def _copy_first(self, conn: AsyncConnection, bulk: BulkLoad) -> int:
+        """PostgreSQL's first load: the hex20s as COPY text, gathered straight from its bytes.
+        Read as rows in pages, ten million took over a minute and a half of a worker's start
+        (docs/performance.md), most of it making a Python row of each."""
+
+        async def gather(chunk: bytes) -> None:
+            bulk.add_lines(chunk)
+
+        last_id = await copy_watch_list(conn, protocol=self.protocol, output=gather)
+        bulk.finish_lines()
+        self._last_id = max(self._last_id, last_id)
+        return self.addresses.load(bulk)
 
     async def _load_committed(self, db: Database) -> int:
         """The rows of committed imports not handed over yet (`watch_list_after` leaves them

@@ -17,8 +17,13 @@ members 4% of them do). A set bit only sends the look-up on to the exact search.
 
 Addresses added since the last compaction sit in a small dict of strings (the delta); when it
 grows past a share of the sorted part it is merged in, in one pass that copies the sorted
-buffers between the delta's insertion points. Membership is exact: no false positives, no false
-negatives; a string that is not 40 lower-case hex digits is simply not a member.
+buffers between the delta's insertion points. That suits a pool growing by imports, not a
+first load of millions: each merge moves the whole sorted part again (ten million took five
+minutes on a busy box). A first load goes through `BulkLoad` instead: the keys gathered as flat
+20-byte records split by their first byte, then each part sorted on its own and appended —
+every address handled a fixed number of times, whatever the pool's size. Membership is exact:
+no false positives, no false negatives; a string that is not 40 lower-case hex digits is simply
+not a member.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from collections.abc import Iterable, Iterator
 
 HEAD_BYTES = 8  # the part searched in the array
 TAIL_BYTES = 12  # the part compared to confirm
+KEY_BYTES = HEAD_BYTES + TAIL_BYTES
+LINE_BYTES = 2 * KEY_BYTES + 1  # 40 hex digits and a newline
 # The delta is merged when it reaches an eighth of the sorted part, between these bounds: small
 # enough that its strings (~130 bytes an address) stay a fraction of the set, large enough that
 # a merge (a copy of both buffers) is rare while a pool is loaded.
@@ -49,6 +56,66 @@ def _key(hex20: object) -> bytes | None:
         return None
     # fromhex skips whitespace between pairs: 40 characters with a space are fewer bytes.
     return key if len(key) == 20 else None
+
+
+def _keys(hex20s: list[str]) -> bytes:
+    """The 20-byte keys of a page of addresses, back to back, checked as one string (a call per
+    page, not per address); ValueError naming the first that is not lower-case 40-hex."""
+    try:
+        joined = "".join(hex20s)
+        blob = bytes.fromhex(joined) if joined == joined.lower() else b""
+    except (TypeError, ValueError):
+        blob = b""
+    # Each exactly 40 long, and fromhex skipped no whitespace: the keys are where they seem.
+    if len(blob) == KEY_BYTES * len(hex20s) and all(len(hex20) == 40 for hex20 in hex20s):
+        return blob
+    bad = next(hex20 for hex20 in hex20s if _key(hex20) is None)
+    raise ValueError(f"not a lower-case 40-hex address: {bad!r}")
+
+
+class BulkLoad:
+    """Addresses gathered for one `AddressSet.load`: 20 bytes each in one of 256 flat parts by
+    their first byte (so a part is a slice of the sorted order), with nothing sorted or merged
+    until the load. A page of strings is turned into keys as it is added and dropped."""
+
+    def __init__(self) -> None:
+        self.parts = [bytearray() for _ in range(256)]
+        self._rest = b""  # add_lines: the start of a line cut by the end of a chunk
+
+    def add(self, hex20s: Iterable[str]) -> None:
+        """Gather a page; ValueError (nothing of this page gathered) for anything but
+        lower-case 40-hex."""
+        self._gather(_keys(list(hex20s)))
+
+    def add_lines(self, text: bytes) -> None:
+        """Gather addresses from text, one lower-case 40-hex a line, each line ended by a
+        newline (what PostgreSQL's COPY sends), in chunks cut anywhere: a line cut short waits
+        for the next chunk. ValueError for a line that is not lower-case 40-hex."""
+        text = self._rest + text
+        whole = len(text) - len(text) % LINE_BYTES
+        lines, self._rest = text[:whole], text[whole:]
+        count = whole // LINE_BYTES
+        blob = b""
+        if lines[KEY_BYTES * 2 :: LINE_BYTES] == b"\n" * count and lines == lines.lower():
+            try:
+                blob = bytes.fromhex(lines.decode("ascii"))  # the newlines are skipped
+            except (UnicodeDecodeError, ValueError):
+                blob = b""
+        if len(blob) != KEY_BYTES * count:
+            lines_read = (line.decode(errors="replace") for line in lines.split(b"\n")[:-1])
+            bad = next((line for line in lines_read if _key(line) is None), lines[:LINE_BYTES])
+            raise ValueError(f"not a lower-case 40-hex address: {bad!r}")
+        self._gather(blob)
+
+    def finish_lines(self) -> None:
+        """The text ended: nothing may be left of a line."""
+        if self._rest:
+            raise ValueError(f"not a lower-case 40-hex address: {self._rest!r}")
+
+    def _gather(self, blob: bytes) -> None:
+        parts = self.parts
+        for at in range(0, len(blob), KEY_BYTES):
+            parts[blob[at]] += blob[at : at + KEY_BYTES]
 
 
 class AddressSet:
@@ -138,6 +205,35 @@ class AddressSet:
                 delta = self._delta
         return added
 
+    def load(self, bulk: BulkLoad) -> int:
+        """Add what `bulk` gathered; returns how many were new. Into an empty set (a first load)
+        each part is sorted and appended to the buffers; into one that holds addresses
+        already, they go through `update`. The parts are emptied as they are taken, so the
+        keys are held about once, not twice, at the peak."""
+        parts = bulk.parts
+        if len(self):
+            return sum(
+                self.update(
+                    part[at : at + KEY_BYTES].hex() for at in range(0, len(part), KEY_BYTES)
+                )
+                for part in _taken(parts)
+            )
+        heads, tails, bits = self._heads, self._tails, self._filter
+        shift = 8 * HEAD_BYTES - 4 * FILTER_DIGITS
+        for part in _taken(parts):
+            data = bytes(part)
+            del part[:]
+            keys = sorted({data[at : at + KEY_BYTES] for at in range(0, len(data), KEY_BYTES)})
+            new = array("Q", b"".join([key[:HEAD_BYTES] for key in keys]))
+            if sys.byteorder == "little":  # the keys' bytes are big-endian: order as integers
+                new.byteswap()
+            heads.extend(new)
+            tails += b"".join([key[HEAD_BYTES:] for key in keys])
+            for head in new:
+                prefix = head >> shift
+                bits[prefix >> 3] |= 1 << (prefix & 7)
+        return len(heads)
+
     def compact(self) -> None:
         """Merge the delta into the sorted buffers, in place: they grow by the delta, then
         from the end backwards each run of old entries moves up past the keys that go before
@@ -201,3 +297,10 @@ class AddressSet:
         ):
             i += 1
         return i
+
+
+def _taken(parts: list[bytearray]) -> Iterator[bytearray]:
+    """Each part in order, let go of by the list as it is handed out."""
+    for at, part in enumerate(parts):
+        parts[at] = bytearray()
+        yield part

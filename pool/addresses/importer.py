@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -21,7 +22,12 @@ from pool.addresses import import_repository as repo
 from pool.addresses.import_formats import RawRow
 from pool.addresses.import_problems import ImportProblem, Problems, excerpt
 from pool.addresses.import_repository import ImportSource as ImportSource  # callers' import
-from pool.addresses.insert_repository import insert_new_addresses, refresh_statistics
+from pool.addresses.insert_repository import (
+    insert_new_addresses,
+    insert_staged,
+    refresh_statistics,
+    stage_new_addresses,
+)
 from pool.addresses.repository import count_existing
 from pool.kit.errors import ValidationFailed
 from pool.vocabulary import AVAILABLE, AddressParser, AddressStatus, Protocol
@@ -236,12 +242,20 @@ async def write_validated(
         fingerprints=fingerprints or {},
         now=now,
     )
-    for start in range(0, len(validation.rows), CHUNK):
-        chunk = validation.rows[start : start + CHUNK]
-        await insert_new_addresses(conn, records(protocol, chunk, batch_id, master_keys, now))
-        if progress is not None:
-            progress("written", start + len(chunk), len(validation.rows))
-    report.imported = await repo.count_batch(conn, batch_id=batch_id)
+    if conn.dialect.name == "postgresql":
+        report.imported = await _write_staged(
+            conn,
+            validation.rows,
+            partial(values, protocol, batch_id=batch_id, master_keys=master_keys, now=now),
+            progress,
+        )
+    else:
+        for start in range(0, len(validation.rows), CHUNK):
+            chunk = validation.rows[start : start + CHUNK]
+            await insert_new_addresses(conn, records(protocol, chunk, batch_id, master_keys, now))
+            if progress is not None:
+                progress("written", start + len(chunk), len(validation.rows))
+        report.imported = await repo.count_batch(conn, batch_id=batch_id)
     report.already_in_pool = len(validation.rows) - report.imported
     report.batch_id = batch_id
     if report.imported >= ANALYZE_AFTER:
@@ -251,6 +265,23 @@ async def write_validated(
     )
     await record_audit(conn, report, source=source, now=now)
     return report
+
+
+async def _write_staged(
+    conn: AsyncConnection,
+    rows: Sequence[ValidRow],
+    to_values: Callable[[Sequence[ValidRow]], list[tuple[Any, ...]]],
+    progress: Progress | None,
+) -> int:
+    """PostgreSQL: the whole input COPYed into a staging table a chunk at a time, then added
+    to the pool in one statement in address order (insert_staged says why); returns how many
+    were added."""
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start : start + CHUNK]
+        await stage_new_addresses(conn, to_values(chunk))
+        if progress is not None:  # the last report comes before the insert: seconds a million
+            progress("written", start + len(chunk), len(rows))
+    return await insert_staged(conn)
 
 
 def new_report(protocol: Protocol, validation: Validation, *, dry_run: bool) -> ImportReport:
@@ -291,6 +322,30 @@ def records(
             "derivation_index": row.derivation_index,
             "created_at": now,
         }
+        for row in chunk
+    ]
+
+
+def values(
+    protocol: Protocol,
+    chunk: Sequence[ValidRow],
+    *,
+    batch_id: int,
+    master_keys: dict[str, int],
+    now: datetime,
+) -> list[tuple[Any, ...]]:
+    """`records` as COPY takes them on PostgreSQL: tuples in IMPORT_COLUMNS' order."""
+    return [
+        (
+            protocol,
+            row.text,
+            row.hex20,
+            AVAILABLE,
+            batch_id,
+            master_keys.get(row.master_public_key or ""),
+            row.derivation_index,
+            now,
+        )
         for row in chunk
     ]
 

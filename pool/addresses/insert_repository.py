@@ -25,15 +25,57 @@ IMPORT_COLUMNS = (
 _STAGING = "address_import_staging"
 
 
-async def insert_new_addresses(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    """Add addresses, leaving any already in the pool (same protocol and bytes) as they are."""
+async def insert_new_addresses(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> int:
+    """Add addresses, leaving any already in the pool (same protocol and bytes) as they are.
+
+    Returns how many were added on PostgreSQL; on SQLite the rows given (its multi-row
+    statements report no count: its callers count their batch instead)."""
     if not rows:
-        return
+        return 0
     if conn.dialect.name == "postgresql":
-        await _copy_new_addresses(conn, rows)
-        return
+        return await _copy_new_addresses(conn, rows)
     # Multi-row statements (pool.kit.bulk): an import in `serve` shares a busy event loop.
     await insert_rows(conn, address, rows, suffix="ON CONFLICT DO NOTHING")
+    return len(rows)
+
+
+async def stage_new_addresses(conn: AsyncConnection, rows: Sequence[Sequence[Any]]) -> None:
+    """PostgreSQL: COPY rows (values in IMPORT_COLUMNS' order) into the transaction's staging
+    table, for `insert_staged`. Each row takes its id from the address sequence as COPY writes
+    it (the staging table copies the column's default): ids in input order, so the pool still
+    hands never-used addresses out in import order."""
+    await conn.execute(
+        text(
+            f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} "
+            "(LIKE address INCLUDING DEFAULTS EXCLUDING CONSTRAINTS) ON COMMIT DROP"
+        )
+    )
+    raw = await conn.get_raw_connection()
+    await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+        _STAGING, records=rows, columns=IMPORT_COLUMNS
+    )
+
+
+async def insert_staged(conn: AsyncConnection) -> int:
+    """PostgreSQL: add the staged rows to the pool in address order, in one statement, those
+    already in it left as they are; returns how many were added.
+
+    In address order: each row goes into the unique index on (protocol, hex20) — and, nearly
+    in the same order, the one on the address text — next to the one before it, and a leaf is
+    written once and left for good. In input order (random, for addresses) each row went to a
+    random leaf of both: once they outgrew the buffer cache every row cost a page read and,
+    after every checkpoint, a full-page image in the WAL, and each million imported took longer
+    than the one before (docs/performance.md). The count comes from the insert itself: counting
+    the batch afterwards read the whole table (no index on the batch)."""
+    columns = ", ".join(("id", *IMPORT_COLUMNS))
+    done = await conn.execute(
+        text(
+            f"INSERT INTO address ({columns}) SELECT {columns} FROM {_STAGING} "  # noqa: S608 - constant names
+            "ORDER BY protocol, hex20 ON CONFLICT DO NOTHING"
+        )
+    )
+    await conn.execute(text(f"TRUNCATE {_STAGING}"))
+    return int(done.rowcount)
 
 
 async def refresh_statistics(conn: AsyncConnection) -> None:
@@ -69,28 +111,10 @@ async def analyze_index(conn: AsyncConnection, *, name: str) -> None:
     await conn.execute(text(f'ANALYZE "{quoted}"'))
 
 
-async def _copy_new_addresses(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+async def _copy_new_addresses(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> int:
     """COPY into a temporary table, then one INSERT … ON CONFLICT DO NOTHING.
 
     COPY is several times faster than a multi-row INSERT for large imports; the staging
-    table lives until the transaction ends.
-    """
-    await conn.execute(
-        text(
-            f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} "
-            "(LIKE address INCLUDING DEFAULTS EXCLUDING CONSTRAINTS) ON COMMIT DROP"
-        )
-    )
-    await conn.execute(text(f"TRUNCATE {_STAGING}"))
-    raw = await conn.get_raw_connection()
-    records = [tuple(row[column] for column in IMPORT_COLUMNS) for row in rows]
-    await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
-        _STAGING, records=records, columns=IMPORT_COLUMNS
-    )
-    columns = ", ".join(IMPORT_COLUMNS)
-    await conn.execute(
-        text(
-            f"INSERT INTO address ({columns}) SELECT {columns} FROM {_STAGING} "  # noqa: S608 - constant names
-            "ON CONFLICT DO NOTHING"
-        )
-    )
+    table lives until the transaction ends."""
+    await stage_new_addresses(conn, [tuple(row[c] for c in IMPORT_COLUMNS) for row in rows])
+    return await insert_staged(conn)

@@ -7,7 +7,7 @@ it; the claims take `available` rows only."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -310,6 +310,27 @@ async def watch_list_after(
         .limit(limit)
     )
     return [(int(row[0]), str(row[1])) for row in rows.all()]
+
+
+async def copy_watch_list(
+    conn: AsyncConnection, *, protocol: Protocol, output: Callable[[bytes], Awaitable[None]]
+) -> int:
+    """PostgreSQL: what `watch_list_after(after_id=0)` would page through, in one COPY — the
+    hex20s as lines of text handed to `output` a chunk at a time, no row object made for any
+    — for a watcher's first load. Returns the highest id it covers (0: none); a row committed
+    later with a lower id is for the watcher's count check to find, as with the pages."""
+    last_id = await conn.scalar(
+        select(func.max(address.c.id)).where(address.c.protocol == protocol, IN_POOL)
+    )
+    if last_id is None:
+        return 0
+    statement = select(address.c.hex20).where(
+        address.c.protocol == protocol, address.c.id <= int(last_id), IN_POOL
+    )
+    query = str(statement.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    raw = await conn.get_raw_connection()
+    await raw.driver_connection.copy_from_query(query, output=output)  # type: ignore[union-attr]
+    return int(last_id)
 
 
 async def count_protocol(conn: AsyncConnection, *, protocol: Protocol) -> int:

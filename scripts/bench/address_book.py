@@ -1,11 +1,14 @@
 """The watcher's address set alone, at a given size: build time, memory, look-ups.
 
-    .venv/bin/python -m scripts.bench.address_book [--sizes 1000000,10000000] [--json F]
+    .venv/bin/python -m scripts.bench.address_book [--sizes 1000000,10000000]
+        [--builds bulk,update] [--json F]
 
-Per size, in a fresh process each (so one size's heap does not inflate the next): random
-lower-case 40-hex addresses added in pages of 50,000 as the book loads them from the database
-(`chains.watch.address_set.AddressSet.update`), then look-ups of strangers and of members one
-by one, and `matching` over a range's worth (12,500 recipients, 10% ours) as the watcher does.
+Per size and way of building, in a fresh process each (so one size's heap does not inflate the
+next): random lower-case 40-hex addresses in pages of 50,000 as the book reads them from the
+database — `bulk`, as a worker's first load does (`BulkLoad.add` per page, then one
+`AddressSet.load`), or `update`, as a refresh adds them (`AddressSet.update` per page, merging
+as it goes) — then look-ups of strangers and of members one by one, and `matching` over a
+range's worth (12,500 recipients, 10% ours) as the watcher does.
 Reported: the build's seconds, the process's RSS before and after and its peak (VmHWM), the
 set's own bytes (buffers, bitmap, delta), and µs per look-up. Generating the addresses is not
 timed; they are made a page at a time, so the input never sits in memory whole.
@@ -22,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from chains.watch.address_set import AddressSet
+from chains.watch.address_set import AddressSet, BulkLoad
 
 PAGE = 50_000
 RANGE_RECIPIENTS = 12_500
@@ -35,9 +38,10 @@ def memory_mb(field: str) -> float:
     raise RuntimeError(f"{field} not in /proc/self/status")
 
 
-def measure(size: int, seed: int) -> dict[str, Any]:
+def measure(size: int, seed: int, how: str) -> dict[str, Any]:
     rng = random.Random(seed)  # noqa: S311 - reproducible test data, not secrets
     book = AddressSet()
+    bulk = BulkLoad()
     before = memory_mb("VmRSS")
     build = 0.0
     sample: list[str] = []
@@ -45,8 +49,15 @@ def measure(size: int, seed: int) -> dict[str, Any]:
         page = [rng.randbytes(20).hex() for _ in range(min(PAGE, size - start))]
         sample.extend(page[:: max(1, size // 10_000)])
         started = time.perf_counter()
-        book.update(page)
+        if how == "bulk":
+            bulk.add(page)
+        else:
+            book.update(page)
         build += time.perf_counter() - started
+    del page
+    started = time.perf_counter()
+    book.load(bulk)  # nothing gathered when built by `update`
+    build += time.perf_counter() - started
     if len(book) != size:
         raise RuntimeError(f"{len(book)} addresses in the set, {size} added")
     strangers = [rng.randbytes(20).hex() for _ in range(100_000)]
@@ -65,6 +76,7 @@ def measure(size: int, seed: int) -> dict[str, Any]:
         raise RuntimeError("the set answered wrongly")
     return {
         "size": size,
+        "build": how,
         "build_seconds": round(build, 2),
         "rss_before_mb": round(before),
         "rss_after_mb": round(memory_mb("VmRSS")),
@@ -79,21 +91,26 @@ def measure(size: int, seed: int) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--sizes", default="1000000,10000000")
+    parser.add_argument("--builds", default="bulk,update", help="bulk (a first load), update")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(measure(args.one, args.seed)))
+        print(json.dumps(measure(args.one, args.seed, args.builds)))
         return 0
     results = []
     for size in (int(text) for text in args.sizes.split(",")):
-        done = subprocess.run(
-            [sys.executable, "-m", "scripts.bench.address_book", "--one", str(size)],
-            check=True, capture_output=True, text=True,
-        )  # fmt: skip
-        results.append(json.loads(done.stdout))
-        print(json.dumps(results[-1]), flush=True)
+        for how in args.builds.split(","):
+            if how not in ("bulk", "update"):
+                parser.error(f"--builds: bulk or update, not {how!r}")
+            done = subprocess.run(
+                [sys.executable, "-m", "scripts.bench.address_book", "--one", str(size),
+                 "--builds", how, "--seed", str(args.seed)],
+                check=True, capture_output=True, text=True,
+            )  # fmt: skip
+            results.append(json.loads(done.stdout))
+            print(json.dumps(results[-1]), flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0

@@ -50,8 +50,11 @@ def seed(database: str, size: int) -> None:
     psql(
         database,
         "INSERT INTO address (protocol, address, hex20, status, created_at) "  # noqa: S608
-        f"SELECT 'evm', '0x' || {hex40}, {hex40}, 'available', now() "
-        f"FROM generate_series(1, {int(size)}) i",
+        "SELECT 'evm', '0x' || h, h, 'available', now() "
+        f"FROM (SELECT {hex40} AS h FROM generate_series(1, {int(size)}) i) s "
+        # In the unique indexes' order (ids then follow it): in md5 order every row went to a
+        # random leaf of both, and ten million took some 25 minutes to seed.
+        "ORDER BY h",
     )
     bound = int(size * 0.3)
     psql(

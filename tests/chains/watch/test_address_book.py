@@ -2,6 +2,7 @@ import gc
 
 from sqlalchemy import insert, update
 
+from chains.watch import address_book
 from chains.watch.address_book import AddressBook
 from pool.kit.clock import utc_now
 from pool.kit.db import Database
@@ -80,3 +81,17 @@ async def test_a_committed_import_is_watched_before_its_rows_are_handed_over(
         await conn.execute(update(address).values(status="available"))
     assert await book.refresh(db) == 0
     assert "out of step" not in caplog.text and len(book) == 7
+
+
+async def test_the_first_load_spans_pages_and_later_refreshes_add_to_it(
+    db: Database, monkeypatch
+) -> None:
+    # The first load into an empty book is gathered over every page and sorted once.
+    monkeypatch.setattr(address_book, "PAGE", 3)
+    first = await load_pool(db, "evm", 10)
+    book = AddressBook("evm")
+    assert await book.refresh(db) == 10
+    assert list(book.addresses) == sorted(a[2:].lower() for a in first)
+    more = await load_pool(db, "evm", 4)
+    assert await book.refresh(db) == 4
+    assert all(a[2:].lower() in book for a in first + more) and len(book) == 14

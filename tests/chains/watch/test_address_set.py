@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chains.watch import address_set
-from chains.watch.address_set import AddressSet
+from chains.watch.address_set import AddressSet, BulkLoad
 
 
 @pytest.fixture
@@ -151,3 +151,82 @@ def test_random_strangers_never_match() -> None:
     strangers = {rng.randbytes(20).hex() for _ in range(200_000)} - set(members)
     assert book.matching(strangers) == set()
     assert book.matching(members) == set(members)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    pages=st.lists(st.lists(st.one_of(_crowded, _any), max_size=12), max_size=8),
+    later=st.lists(st.one_of(_crowded, _any), max_size=12),
+    probes=st.lists(st.one_of(_crowded, _any), max_size=20),
+    merge_at=st.integers(min_value=1, max_value=6),
+)
+def test_a_bulk_load_answers_as_a_set_would(pages, later, probes, merge_at) -> None:
+    """A first load gathered page by page (duplicates within and across pages, crowded
+    prefixes), then the ordinary path on top of it: still exactly a set."""
+    model = {hex20 for page in pages for hex20 in page}
+    bulk = BulkLoad()
+    for page in pages:
+        bulk.add(page)
+    book = AddressSet()
+    assert book.load(bulk) == len(model) == len(book)
+    assert list(book) == sorted(model)  # the buffers in order, as the search needs
+    saved = address_set.DELTA_MIN, address_set.DELTA_MAX
+    address_set.DELTA_MIN = address_set.DELTA_MAX = merge_at
+    try:
+        assert book.update(later) == len(set(later) - model)
+        model |= set(later)
+        for hex20 in [*probes, *later, *model]:
+            assert (hex20 in book) == (hex20 in model)
+        assert book.matching(probes) == model & set(probes)
+        assert sorted(book) == sorted(model)
+    finally:
+        address_set.DELTA_MIN, address_set.DELTA_MAX = saved
+
+
+def test_a_bulk_load_into_a_set_that_holds_addresses_adds_only_the_new() -> None:
+    members = _random_hex20s(50)
+    book = AddressSet(members[:20])
+    bulk = BulkLoad()
+    bulk.add(members[10:])
+    assert book.load(bulk) == 30
+    assert len(book) == 50 and sorted(book) == sorted(members)
+
+
+@pytest.mark.parametrize("text", ["AB" * 20, "ab" * 19 + " a", "ab" * 19 + "a", "zz" * 20, 7])
+def test_a_bulk_load_refuses_a_page_with_anything_but_lower_case_40_hex(text) -> None:
+    bulk = BulkLoad()
+    bulk.add(["cd" * 20])
+    with pytest.raises(ValueError, match="not a lower-case 40-hex address"):
+        bulk.add(["ab" * 20, text, "ef" * 20])
+    book = AddressSet()
+    assert book.load(bulk) == 1 and list(book) == ["cd" * 20]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    members=st.lists(st.one_of(_crowded, _any), max_size=30),
+    cuts=st.lists(st.integers(min_value=0, max_value=30 * 41), max_size=6),
+)
+def test_lines_gathered_in_chunks_cut_anywhere_load_the_same_set(members, cuts) -> None:
+    """What PostgreSQL's COPY sends: a line a member, in chunks that end anywhere."""
+    text = "".join(f"{hex20}\n" for hex20 in members).encode()
+    bulk = BulkLoad()
+    at = 0
+    for cut in sorted(min(cut, len(text)) for cut in cuts):
+        bulk.add_lines(text[at:cut])
+        at = cut
+    bulk.add_lines(text[at:])
+    bulk.finish_lines()
+    book = AddressSet()
+    assert book.load(bulk) == len(set(members))
+    assert list(book) == sorted(set(members))
+
+
+@pytest.mark.parametrize(
+    "text", [b"AB" * 20 + b"\n", b"ab" * 19 + b"a\n", b"zz" * 20 + b"\n", b"ab" * 19 + b" a\n"]
+)
+def test_lines_that_are_not_lower_case_40_hex_are_refused(text) -> None:
+    bulk = BulkLoad()
+    with pytest.raises(ValueError, match="not a lower-case 40-hex address"):
+        bulk.add_lines(b"cd" * 20 + b"\n" + text + b"ef" * 20 + b"\n")
+        bulk.finish_lines()  # a line cut short is only known to be short at the end

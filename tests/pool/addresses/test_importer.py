@@ -230,3 +230,16 @@ async def test_a_large_bad_import_reports_the_first_100_and_counts_the_rest(db: 
         1_010,
         10,
     )
+
+
+async def test_ids_follow_the_input_whatever_order_the_rows_are_written_in(db: Database) -> None:
+    # PostgreSQL writes an import in address order (its unique indexes' order); the pool still
+    # hands never-used addresses out in import order, which is id order.
+    addresses = random_addresses("evm", 40)
+    await _import(db, addresses[10:15])
+    report = await _import(db, addresses)
+    assert (report.imported, report.already_in_pool) == (35, 5)
+    async with db.read() as conn:
+        by_id = (await conn.scalars(select(address.c.address).order_by(address.c.id))).all()
+    assert by_id == addresses[10:15] + addresses[:10] + addresses[15:]
+    assert sorted(addresses) != addresses  # the input is not in address order already

@@ -178,10 +178,13 @@ async def test_a_failure_during_the_write_leaves_nothing(
     kept = random_addresses("evm", 2)
     await _import(db, _with_keys(kept, XPUB))
     before = {table.name: await _count(db, table) for table in (address, import_batch, master_key)}
-    # SQLite: the third of its chunks; PostgreSQL: its one transaction's first statement.
-    failing = _fail_on_call(3 if db.is_sqlite else 1, importer.insert_new_addresses)
+    # SQLite: the third of its chunks; PostgreSQL: its one transaction's insert, once staged.
+    if db.is_sqlite:
+        failing = _fail_on_call(3, importer.insert_new_addresses)
+    else:
+        failing = _fail_on_call(1, importer.insert_staged)
     monkeypatch.setattr(staged_import, "insert_new_addresses", failing)  # SQLite's chunks
-    monkeypatch.setattr(importer, "insert_new_addresses", failing)  # PostgreSQL's transaction
+    monkeypatch.setattr(importer, "insert_staged", failing)  # PostgreSQL's transaction
     doomed = random_addresses("evm", 200)
     text = _with_keys(doomed[:100], XPUB) + "".join(
         f"{a},1,evm,{OTHER_XPUB}\n" for a in doomed[100:]
