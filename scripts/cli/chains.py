@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from chains.presets import PRESETS, configured_chains, resolve_chain
-from pool.chain_state.repository import Cursor, endpoint_notes, load_cursors
+from pool.chain_state.repository import Cursor, endpoint_notes, endpoint_tracers, load_cursors
 from pool.kit.clock import isoformat_z, utc_now
 from pool.kit.config import load_settings
 from pool.kit.errors import ValidationFailed
@@ -25,6 +25,7 @@ async def chains_list(args: argparse.Namespace, out: Output) -> int:
         for chain_id, v in data.items()
     ]
     lines = [note for v in data.values() for note in endpoint_notes(v["endpoints"] or [])]
+    lines += [line for k, v in data.items() for line in endpoint_tracers(k, v["endpoints"] or [])]
     text = table(rows, ["chain", "watched", *_COLUMNS]) if rows else "no chain configured"
     out.result(data, "\n".join([text, *lines]))
     return 0
