@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 
 TOP_LEVEL = "tx"
-# What a native deposit's token_contract holds: no contract moved it (docs/design.md).
-NATIVE_CONTRACT = "native"
 _VALUE_FRAMES = frozenset({"CALL", "CREATE", "CREATE2", "SELFDESTRUCT"})  # call tracer's types
 _VALUE_CALLS = frozenset({"call"})  # trace_block's callType of a "call" action
 
