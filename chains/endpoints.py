@@ -52,6 +52,8 @@ class Endpoint:
     served: int = field(default=0)
     # What this endpoint cannot do for the chain (internal transfers without a trace API).
     note: str | None = None
+    # How internal transfers of the chain's coin are read from it (chains.watch.tracers).
+    tracer: str | None = None
 
     @property
     def name(self) -> str:
@@ -61,8 +63,10 @@ class Endpoint:
         waiting = self.set_aside_until - now
         usable = waiting <= 0
         noted = {"note": self.note} if self.note else {}
+        traced = {"tracer": self.tracer} if self.tracer else {}
         return {
             **noted,
+            **traced,
             "endpoint": self.name,
             "state": "ok" if usable and self.reason is None else "set_aside",
             "reason": self.reason,
@@ -179,8 +183,10 @@ class EndpointPool:
             log.info("rpc endpoint back", extra={"endpoint": endpoint.name})
         endpoint.failures, endpoint.reason = 0, None
 
-    def note(self, client: RpcClient, note: str | None) -> None:
-        self._endpoint(client).note = note
+    def note(self, client: RpcClient, note: str | None, *, tracer: str | None = None) -> None:
+        endpoint = self._endpoint(client)
+        endpoint.note = note
+        endpoint.tracer = tracer or endpoint.tracer
 
     def view(self) -> list[dict[str, Any]]:
         now, wall_now = self._clock(), utc_now()
@@ -230,6 +236,9 @@ class HealthNotes:
 def _state_and_heads(views: list[dict[str, Any]], all_down: bool) -> tuple[object, object]:
     state = (
         all_down,
-        [(v["endpoint"], v["state"], v["reason"], v["failures"], v.get("note")) for v in views],
+        [
+            (v["endpoint"], v["state"], v["reason"], v["failures"], v.get("note"), v.get("tracer"))
+            for v in views
+        ],
     )
     return state, [v["head"] for v in views]

@@ -11,13 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from chains.codec import address_parser
-from chains.evm.native import NATIVE_CONTRACT
 from pool.kit.amounts import parse_units
 from pool.kit.config import ChainSettings, Settings, TokenSettings
 from pool.kit.config_sections import Tracer
 from pool.kit.errors import AddrpoolError, ConfigurationError
 from pool.orders.records import OrderChain, OrderToken
-from pool.vocabulary import PROTOCOLS, TRON, Network, Protocol
+from pool.vocabulary import NATIVE_CONTRACT, PROTOCOLS, TRON, Network, Protocol
 
 # Address-poisoning spam sends zero or near-zero amounts; one cent is the default floor.
 STABLECOIN_MIN_AMOUNT = "0.01"

@@ -24,11 +24,12 @@ from chains.evm.erc20 import (
     recipients_of,
     transfers_to,
 )
-from chains.evm.native import NATIVE_CONTRACT, NativeTransfer, TraceMismatch
+from chains.evm.native import NativeTransfer, TraceMismatch
 from chains.presets import ChainConfig
 from chains.rpc import RpcClient, RpcError, RpcResponseError
 from pool.deposits.new_rows import ObservedTransfer
 from pool.kit.config_sections import Tracer
+from pool.vocabulary import NATIVE_CONTRACT
 
 HEADER_BATCH = 500
 _Found = TypeVar("_Found", TransferLog, NativeTransfer)

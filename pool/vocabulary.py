@@ -83,6 +83,9 @@ DUST: Final = "dust"
 CREDITED: tuple[DepositStatus, ...] = (CONFIRMED, COMPLETED)
 # On the canonical chain as far as the watcher knows.
 ON_CHAIN: tuple[DepositStatus, ...] = (PENDING, CONFIRMED, COMPLETED, DUST)
+# The token contract stored with a deposit of the chain's own coin (no contract moved it);
+# shown to clients as null (docs/api.md, Deposits).
+NATIVE_CONTRACT: Final = "native"
 
 # An order's status: `pending` until exactly one terminal status (invariant 14, docs/design.md).
 OrderStatus = Literal["pending", "completed", "expired", "cancelled"]

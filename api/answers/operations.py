@@ -94,7 +94,9 @@ class DailyTotal(Answer):
     date: str
     chainId: str  # noqa: N815
     currency: str
-    tokenContract: str  # noqa: N815
+    tokenContract: str | None = Field(  # noqa: N815
+        description="null for the chain's own coin (`native = true`), which no contract moves"
+    )
     count: int
     amount: str
     firstBlock: int  # noqa: N815

@@ -40,6 +40,7 @@ CSV_COLUMNS = (
     "amount",
     "txHash",
     "logIndex",
+    "tracePosition",  # the chain's coin: "tx", or "tx.0.1" inside it (logIndex empty)
     "blockNumber",
     "from",
     "confirmations",

@@ -7,9 +7,11 @@ the second call made by the first call the transaction made (the trace address o
 `trace_block`, which the call tracer's nesting gives too), so a rescan or another tracer
 records it once (docs/design.md, Native coins).
 
-Only CALL and CREATE frames carry value of their own: DELEGATECALL and STATICCALL are skipped
-(a delegate call shows its caller's value, which did not move), so is CALLCODE (value sent to
-oneself). A frame that failed undid everything below it: the whole subtree is skipped.
+Only CALL, CREATE and SELFDESTRUCT frames carry value of their own: DELEGATECALL and STATICCALL
+are skipped (a delegate call shows its caller's value, which did not move), so is CALLCODE
+(value sent to oneself). A SELFDESTRUCT pays the contract's whole balance to its beneficiary —
+since Cancun it deletes the code only in the transaction that created it, but it pays either
+way. A frame that failed undid everything below it: the whole subtree is skipped.
 """
 
 from __future__ import annotations
@@ -19,9 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 TOP_LEVEL = "tx"
-# What a native deposit's token_contract holds: no contract moved it (docs/design.md).
-NATIVE_CONTRACT = "native"
-_VALUE_FRAMES = frozenset({"CALL", "CREATE", "CREATE2"})  # call tracer's types
+_VALUE_FRAMES = frozenset({"CALL", "CREATE", "CREATE2", "SELFDESTRUCT"})  # call tracer's types
 _VALUE_CALLS = frozenset({"call"})  # trace_block's callType of a "call" action
 
 
@@ -159,20 +159,27 @@ def _value_of(
 ) -> NativeTransfer | None:
     action = trace.get("action") or {}
     kind = trace.get("type")
+    sender, value = action.get("from"), action.get("value")
     if kind == "call" and action.get("callType") in _VALUE_CALLS:
         to = action.get("to")
     elif kind == "create":
         to = (trace.get("result") or {}).get("address")
+    elif kind == "suicide":  # SELFDESTRUCT: the contract's whole balance to its beneficiary
+        sender, to, value = (
+            action.get("address"),
+            action.get("refundAddress"),
+            action.get("balance"),
+        )
     else:
         return None
-    amount = int(action.get("value") or "0x0", 16)
-    if not to or amount <= 0:
+    amount = int(value or "0x0", 16)
+    if not to or not sender or amount <= 0:
         return None
     return NativeTransfer(
         tx_hash,
         position_of(address),
-        str(action["from"])[2:].lower(),
-        to[2:].lower(),
+        str(sender)[2:].lower(),
+        str(to)[2:].lower(),
         amount,
         number,
         block_hash,

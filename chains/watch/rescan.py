@@ -1,9 +1,11 @@
-"""`addrpool rescan`: read a block range again and record whatever is missing.
+"""`addrpool rescan`: read a block range again and record whatever is missing — the tokens'
+Transfer logs and, on a chain watching its coin, the coin's transfers (each block's
+transactions and, with a trace API, its trace), as the watcher reads them.
 
 Safe beside a running watcher: recording is idempotent (invariant 5, docs/design.md), the cursor and
 the block window are never touched, and nothing above the watcher's cursor is read (that range is
-the watcher's own). A log is recorded only if its block is canonical right now: the block's header
-is fetched again and must carry the log's block hash.
+the watcher's own). A transfer is recorded only if its block is canonical right now: the block's
+header is fetched again and must carry the block hash the transfer was read with.
 
 So a rescan takes no part in the chain's leadership (Invariant 15, watch.leadership): it is an
 operator's one-off command, run while a worker watches, and it writes nothing that a second
@@ -42,8 +44,11 @@ class RescanReport:
     chain_id: str
     from_block: int
     to_block: int
-    logs: int = 0
-    transfers: int = 0
+    logs: int = 0  # token Transfer logs read
+    transfers: int = 0  # to pool addresses, tokens' and the coin's
+    coins: int = 0  # of which the chain's coin
+    # How the coin's internal transfers were read ("none": top-level only); None: not watched.
+    tracer: Tracer | None = None
     recorded: int = 0
     reopened: int = 0
     # The first block not recorded yet: where an endpoint taking over carries on.
@@ -95,6 +100,7 @@ async def scan(
     tracer = chain.tracer
     if chain.native is not None and tracer == "auto":
         tracer = await reader.probe_tracer()
+    report.tracer = tracer if chain.native is not None else None
     while report.next_block <= report.to_block:
         start = report.next_block
         end = min(report.to_block, start + chain.max_block_range - 1)
@@ -122,6 +128,7 @@ async def _rescan_range(
     found: list[TransferLog | NativeTransfer] = [*tokens]
     if reader.chain.native is not None:
         found += (await reader.native_transfers(start, end, book, tracer))[1]
+    coins = len(found) - len(tokens)
     # Fetched again after the transfers were read: each must still be in the canonical block.
     headers = await reader.headers(sorted({t.block_number for t in found}))
     reader.check_logs_match(found, headers)  # ChainMoved: stop, rather than record a stale log
@@ -135,6 +142,7 @@ async def _rescan_range(
         )
     report.logs += logs
     report.transfers += len(found)
+    report.coins += coins
     report.recorded += changes.recorded
     report.reopened += changes.reopened
     report.next_block = end + 1

@@ -118,7 +118,8 @@ async def _poll_until_stopped(
     async def poll() -> bool:
         served = await poll_with_failover(watcher, endpoints, stop)
         if served:
-            endpoints.note(watcher.client, watcher.internal_transfers_note)
+            tracer = watcher.tracer if watcher.chain.native is not None else None
+            endpoints.note(watcher.client, watcher.internal_transfers_note, tracer=tracer)
         all_down = not served and _all_set_aside(endpoints)
         views = endpoints.view()
         if notes.due(views, all_down=all_down):

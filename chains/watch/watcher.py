@@ -29,6 +29,7 @@ from chains.watch.address_book import AddressBook
 from chains.watch.leadership import Leadership
 from chains.watch.reorg import GENESIS_PARENT, alert_deep_reorg, common_ancestor, tip_is_canonical
 from chains.watch.scan_range import Fetched, Range, ReadAhead
+from chains.watch.tracers import EndpointTracers
 from pool.chain_state import repository as chain_state
 from pool.chain_state.repository import Cursor, StoredBlock
 from pool.deposits import ledger
@@ -72,8 +73,8 @@ class ChainWatcher:
         self._recorded_head: int | None = None
         self.block_range = chain.max_block_range
         self._good_ranges = 0
-        # How internal transfers of the chain's coin are read; "auto" asks the node once.
-        self.tracer: Tracer | None = None if chain.tracer == "auto" else chain.tracer
+        # How internal transfers of the chain's coin are read; "auto" asks each endpoint once.
+        self.tracers = EndpointTracers(chain)
 
     def use(self, client: RpcClient) -> None:
         """Serve the next poll from this endpoint (the runner picks it; see chains.endpoints)."""
@@ -231,24 +232,17 @@ class ChainWatcher:
         return Fetched(span, logs, found, headers)
 
     async def _tracer(self) -> Tracer:
-        if self.tracer is None:
-            self.tracer = await self.reader.probe_tracer()
-            if self.tracer == "none":
-                log.warning(
-                    "internal transfers not watched: the node has no trace API",
-                    extra=self.log_context(),
-                )
-            else:
-                log.info("internal transfers read", extra=self.log_context(tracer=self.tracer))
-        return self.tracer
+        return await self.tracers.of(self.reader, self.log_context())
+
+    @property
+    def tracer(self) -> Tracer | None:
+        """The tracer the serving endpoint is read with (None: not asked yet)."""
+        return self.tracers.known(self.client.endpoint)
 
     @property
     def internal_transfers_note(self) -> str | None:
         """Why internal transfers of the chain's coin are not watched, if they are not."""
-        # `tracer = "none"` is the operator's own choice, not news.
-        if self.chain.native is None or self.chain.tracer != "auto" or self.tracer != "none":
-            return None
-        return f"internal transfers not watched on {self.chain.chain_id}: the node has no trace API"
+        return self.tracers.note(self.client.endpoint)
 
     async def _record(self, cursor: Cursor, fetched: Fetched, report: PollReport) -> Cursor:
         """One transaction: the range's deposits, events, block hashes and the cursor."""

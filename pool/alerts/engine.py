@@ -39,6 +39,7 @@ from pool.kit.config import AlertSettings
 from pool.kit.db import Database, log_failure
 from pool.kit.loop import run_every
 from pool.refill.repository import refill_headroom
+from pool.refill.shortfall import refill_shortfall
 from pool.vocabulary import (
     POOL_EXHAUSTION,
     POOL_LOW,
@@ -96,7 +97,9 @@ async def _apply_one(conn: AsyncConnection, change: Transition, now: datetime) -
     written = await raise_alert(conn, firing=firing, now=now, may_open=may_open)
     # Receivers hear that the pool is low, and again when it is empty; not when it refills.
     if change.kind == "pool_low" and written in ("fired", "escalated"):
-        await record_event(conn, type=POOL_LOW_EVENT, data=change.details, now=now)
+        # PayIn's fields; why the refill did not help is the alert record's to tell.
+        data = {k: v for k, v in change.details.items() if k != "refill"}
+        await record_event(conn, type=POOL_LOW_EVENT, data=data, now=now)
 
 
 # -- pool rules ------------------------------------------------------------------------------
@@ -129,13 +132,15 @@ async def pool_low_transition(
         # Never imported: a protocol the operator does not use (as the pool summary says).
         # One whose addresses were all archived is in use, and empty.
         decision = "resolve" if probe.firing else None
-    details = {
+    details: dict[str, Any] = {
         "protocol": protocol,
         "available": available,
         "total": total,
         "threshold": bounds.fire_below,
         "percentage": rules.percentage(available, total),
     }
+    if decision != "resolve" and (refill := await refill_shortfall(conn, protocol)):
+        details["refill"] = refill  # why the refill did not keep the pool up
     return Transition(POOL_LOW, subject, severity, decision, str(available), details)
 
 

@@ -108,9 +108,11 @@ def _summary(alert: dict[str, Any], transition: str) -> str:
     details = alert["details"] or {}
     if alert["kind"] == POOL_LOW:
         news = POOL_LOW_NEWS.get(transition, transition).format(threshold=details.get("threshold"))
+        refill = details.get("refill") if transition != "resolved" else None
+        why = f"; {refill['action']}" if isinstance(refill, dict) and "action" in refill else ""
         return (
             f"{details.get('available')} free {str(details.get('protocol')).upper()} addresses "
-            f"of {details.get('total')} ({details.get('percentage')}%): {news}"
+            f"of {details.get('total')} ({details.get('percentage')}%): {news}{why}"
         )
     if transition in ("escalated", "deescalated"):
         change = "escalated" if transition == "escalated" else "de-escalated"

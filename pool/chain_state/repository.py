@@ -41,6 +41,24 @@ def endpoint_notes(views: list[dict[str, Any]]) -> list[str]:
     return sorted({v["note"] for v in views if v.get("note")})
 
 
+# How internal transfers of a chain's coin are read from an endpoint, for people.
+TRACER_TEXT = {
+    "debug": "debug_traceBlockByNumber (call tracer)",
+    "trace": "trace_block",
+    "none": "no trace API",
+}
+
+
+def endpoint_tracers(chain_id: str, views: list[dict[str, Any]]) -> list[str]:
+    """How each endpoint of a chain watching its coin is read, for `addrpool chains`: the
+    choice `tracer = "auto"` made (an endpoint without a trace API has its note instead)."""
+    return [
+        f"{chain_id}: internal transfers read with {TRACER_TEXT[v['tracer']]} at {v['endpoint']}"
+        for v in views
+        if v.get("tracer") in ("debug", "trace")
+    ]
+
+
 def _waiting_until(view: dict[str, Any], now: datetime) -> dict[str, Any]:
     retry_at = view.get("retryAt")
     if not retry_at:

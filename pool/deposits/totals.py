@@ -1,7 +1,9 @@
 """Daily totals of credited deposits per chain and token, for matching against a ledger.
 
 A deposit counts on the UTC day it was credited (confirmed): the moment a merchant's ledger
-books it. Amounts are summed as integers of base units and shown in token units.
+books it. Amounts are summed as integers of base units and shown in token units. The chain's
+own coin has no contract: its `tokenContract` is null (an empty CSV cell), as a native
+deposit's `logIndex` is.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from pool.kit.amounts import format_units
 from pool.reconciliation.repository import CreditedDeposit
+from pool.vocabulary import NATIVE_CONTRACT
 
 CSV_COLUMNS = (
     "date",
@@ -52,7 +55,7 @@ def daily_totals(rows: Iterable[CreditedDeposit]) -> list[dict[str, Any]]:
             "date": day,
             "chainId": chain_id,
             "currency": currency,
-            "tokenContract": contract,
+            "tokenContract": None if contract == NATIVE_CONTRACT else contract,
             "count": total.count,
             "amount": format_units(total.base_units, total.decimals),
             "firstBlock": total.first_block,

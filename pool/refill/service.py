@@ -7,7 +7,7 @@ imported as one batch, audited as an import by `refill`. The range is claimed in
 transaction as the insert (repository.claim_range): workers that planned the same range race
 for it and only one imports it. `pool_low` is left as it is: it fires when the refill is off,
 has reached its maximum index, or cannot keep up — the free addresses then fall below the
-threshold anyway.
+threshold anyway — and its details say which (pool.refill.shortfall).
 
 Derivation belongs to the chains package (pool imports no sibling): callers hand it in.
 """

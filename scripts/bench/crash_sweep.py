@@ -3,8 +3,9 @@
     .venv/bin/python -m scripts.bench.crash_sweep [--steps 12] [--seeds 20261122,1,2]
         [--backend sqlite|postgresql|both] [--postgres-url postgresql://postgres@127.0.0.1/db]
 
-Runs `tests/chains/watch/test_crash_safety.py` (a real anvil, `addrpool worker` processes
-SIGKILLed at random points while deposits and reorgs happen) once per seed, with
+Runs `tests/chains/watch/test_crash_safety.py` and its twin for the chain's coin,
+`test_native_crash_safety.py` (a real anvil, `addrpool worker` processes SIGKILLed at random
+points while deposits and reorgs happen) once per seed, with
 ADDRPOOL_CRASH_STEPS and ADDRPOOL_CRASH_SEED set: the suite keeps three steps at one seed so that
 it stays fast; this is where the many kill points are. The seed decides the chain's changes and
 the moments of the kills, so a failing seed is rerun with the same `--seeds`. Prints one line per
@@ -22,7 +23,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-TEST = "tests/chains/watch/test_crash_safety.py"
+TESTS = [
+    "tests/chains/watch/test_crash_safety.py",
+    "tests/chains/watch/test_native_crash_safety.py",
+]
 
 
 def _run(steps: int, seed: int, backend: str, postgres_url: str) -> tuple[bool, float]:
@@ -32,7 +36,7 @@ def _run(steps: int, seed: int, backend: str, postgres_url: str) -> tuple[bool, 
         "ADDRPOOL_CRASH_SEED": str(seed),
         "ADDRPOOL_TEST_POSTGRES_URL": postgres_url,
     }
-    argv = [sys.executable, "-m", "pytest", TEST, "-n", "0", "-q", "-p", "no:cacheprovider"]
+    argv = [sys.executable, "-m", "pytest", *TESTS, "-n", "0", "-q", "-p", "no:cacheprovider"]
     if backend != "both":
         argv += ["-k", backend]
     started = time.monotonic()

@@ -2,14 +2,16 @@
 token watcher.
 
     .venv/bin/python -m scripts.bench.native [--addresses 1000000] [--blocks 1000] [--repeat 3]
+        [--backend sqlite|postgresql]
     smoke run: --addresses 10000 --blocks 100 --repeat 1
 
-All on this machine, all on loopback, SQLite (`addrpool import` of `--addresses` EVM pool
-addresses, `--bound` of them bound). The chain (anvil, automine off while building): every
-block carries `--payouts` transactions to `Payer` (scripts/devnet/anvil/payer.py) each paying
-`--per-tx` recipients (internal transfers), one plain ETH send (top-level) and one USDT
-`batchTransfer` of `--per-tx` recipients (token logs); `--pool-share` of the recipients are pool
-addresses, the rest strangers.
+All on this machine, all on loopback, SQLite or PostgreSQL (a database of its own, dropped at
+the end; `addrpool import` of `--addresses` EVM pool addresses, `--bound` of them bound). The
+chain (anvil, automine off while building): every block carries `--payouts` transactions to
+`Payer` (scripts/devnet/anvil/payer.py) each paying `--per-tx` recipients (internal
+transfers), one plain ETH send (top-level) and one USDT `batchTransfer` of `--per-tx`
+recipients (token logs); `--pool-share` of the recipients are pool addresses, the rest
+strangers.
 
 Per repetition, in alternating order (each watcher run a fresh chain id, so a fresh cursor):
 - `native`: `ChainWatcher.poll()` until caught up, the coin only (no token), call tracer;
@@ -25,8 +27,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import statistics
+import subprocess
 import tempfile
 import time
 from collections.abc import Sequence
@@ -43,7 +47,7 @@ from chains.watch.watcher import ChainWatcher
 from pool.kit.config import Settings
 from pool.kit.db import Database
 from scripts.bench.children import clean_env
-from scripts.bench.imports import timed_import, write_file
+from scripts.bench.imports import PSQL, timed_import, write_file
 from scripts.bench.report import finish, markdown
 from scripts.bench.watcher import bind_first, prepare_backend
 from scripts.bench.watcher_chain import TOKEN_UNIT, deploy_usdt
@@ -193,26 +197,35 @@ def main() -> int:
     parser.add_argument("--pool-share", type=float, default=0.1)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     rng = random.Random(args.seed)  # noqa: S311 - reproducible test data, not secrets
+    load_start = os.getloadavg()
+    pg_database = f"bench_native_{os.getpid()}"
     with tempfile.TemporaryDirectory(prefix="addrpool-native-") as scratch:
         work = Path(scratch)
-        print(f"generating and importing {args.addresses:,} EVM addresses", flush=True)
-        pairs = write_file(work / "pool.txt", "evm", args.addresses)
-        backend = prepare_backend("sqlite", work, "")
-        imported = timed_import(
-            work / "pool.txt", "evm", clean_env(ADDRPOOL_DATABASE_URL=backend.url)
-        )
-        bound = asyncio.run(bind_first(backend.url, args.bound))
-        spare = [text for text, _ in pairs[-(args.pool_recipients - len(bound)) :]]
-        with Anvil(extra_args=["--gas-limit", "1000000000"]) as node:
-            print(f"building {args.blocks} blocks", flush=True)
-            chain = build_chain(node.url, args, [*bound, *spare], rng)
-            print("catching up", flush=True)
-            runs = asyncio.run(measure(backend.url, node.url, chain, args.repeat))
+        try:
+            print(f"generating and importing {args.addresses:,} EVM addresses", flush=True)
+            pairs = write_file(work / "pool.txt", "evm", args.addresses)
+            backend = prepare_backend(args.backend, work, pg_database)
+            imported = timed_import(
+                work / "pool.txt", "evm", clean_env(ADDRPOOL_DATABASE_URL=backend.url)
+            )
+            bound = asyncio.run(bind_first(backend.url, args.bound))
+            spare = [text for text, _ in pairs[-(args.pool_recipients - len(bound)) :]]
+            with Anvil(extra_args=["--gas-limit", "1000000000"]) as node:
+                print(f"building {args.blocks} blocks", flush=True)
+                chain = build_chain(node.url, args, [*bound, *spare], rng)
+                print("catching up", flush=True)
+                runs = asyncio.run(measure(backend.url, node.url, chain, args.repeat))
+        finally:
+            if args.backend == "postgresql":
+                drop = f"DROP DATABASE IF EXISTS {pg_database} WITH (FORCE)"
+                subprocess.run([*PSQL, "-d", "postgres", "-c", drop], check=False)
     results = {
         "args": vars(args) | {"json": str(args.json) if args.json else None},
+        "load_average": {"start": load_start, "end": os.getloadavg()},
         "import": imported,
         "chain": chain,
         "runs": runs,

@@ -5,16 +5,18 @@
         [--batch 500] [--rounds 10]
 
 A fresh database (a temporary SQLite file, or the PostgreSQL database named, dropped and
-created again) gets a pool of `--pool` EVM addresses derived from a test xpub; the key is
-marked for refill; then `--rounds` refills of `--batch` addresses each, timing apart the
-derivation (in a thread, off the writer) and the transaction that claims the range and imports
-it (pool.refill.service.import_range: on SQLite, how long binds wait behind it).
+created again, and dropped at the end) gets a pool of `--pool` EVM addresses derived from a
+test xpub; the key is marked for refill; then `--rounds` refills of `--batch` addresses each,
+timing apart the derivation (in a thread, off the writer) and the transaction that claims the
+range and imports it (pool.refill.service.import_range: on SQLite, how long binds wait
+behind it).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import tempfile
 import time
@@ -38,12 +40,20 @@ CHUNK = 50_000
 
 
 async def _fresh_postgres(url: str) -> None:
+    await _as_admin(url, 'DROP DATABASE IF EXISTS "{name}"', 'CREATE DATABASE "{name}"')
+
+
+async def _drop_postgres(url: str) -> None:
+    await _as_admin(url, 'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def _as_admin(url: str, *statements: str) -> None:
     parsed = make_url(url)
     admin = parsed.set(drivername="postgresql", database="postgres")
     conn = await asyncpg.connect(admin.render_as_string(hide_password=False))
     try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{parsed.database}"')
-        await conn.execute(f'CREATE DATABASE "{parsed.database}"')
+        for statement in statements:
+            await conn.execute(statement.format(name=parsed.database))
     finally:
         await conn.close()
 
@@ -89,6 +99,7 @@ def _spread(values: list[float]) -> dict[str, float]:
 
 
 async def bench(args: argparse.Namespace) -> dict[str, object]:
+    load_start = os.getloadavg()
     with tempfile.TemporaryDirectory() as directory:
         url = args.postgres or f"sqlite:///{Path(directory) / 'bench.db'}"
         if args.postgres:
@@ -100,8 +111,11 @@ async def bench(args: argparse.Namespace) -> dict[str, object]:
             timings = await _refills(db, batch=args.batch, rounds=args.rounds)
         finally:
             await db.dispose()
+            if args.postgres:
+                await _drop_postgres(url)
     return {
         "backend": "postgresql" if args.postgres else "sqlite",
+        "load_average": {"start": load_start, "end": os.getloadavg()},
         "pool": args.pool,
         "batch": args.batch,
         "rounds": args.rounds,
@@ -111,7 +125,9 @@ async def bench(args: argparse.Namespace) -> dict[str, object]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--postgres", help="a PostgreSQL URL (its database is dropped first)")
+    parser.add_argument(
+        "--postgres", help="a PostgreSQL URL (its database is dropped first and last)"
+    )
     parser.add_argument("--pool", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=10)

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from chains.presets import PRESETS, configured_chains, resolve_chain
-from pool.chain_state.repository import Cursor, endpoint_notes, load_cursors
+from pool.chain_state.repository import Cursor, endpoint_notes, endpoint_tracers, load_cursors
 from pool.kit.clock import isoformat_z, utc_now
 from pool.kit.config import load_settings
 from pool.kit.errors import ValidationFailed
@@ -25,6 +25,7 @@ async def chains_list(args: argparse.Namespace, out: Output) -> int:
         for chain_id, v in data.items()
     ]
     lines = [note for v in data.values() for note in endpoint_notes(v["endpoints"] or [])]
+    lines += [line for k, v in data.items() for line in endpoint_tracers(k, v["endpoints"] or [])]
     text = table(rows, ["chain", "watched", *_COLUMNS]) if rows else "no chain configured"
     out.result(data, "\n".join([text, *lines]))
     return 0
@@ -77,12 +78,17 @@ async def rescan(args: argparse.Namespace, out: Output) -> int:
             chain, db, endpoints, from_block=args.from_block, to_block=args.to_block
         )
         health = endpoints.view()
+    coin = chain.native.symbol if chain.native is not None else None
     data = {
         "chainId": report.chain_id,
         "fromBlock": report.from_block,
         "toBlock": report.to_block,
         "logs": report.logs,
         "transfersToPool": report.transfers,
+        # The chain's coin, when watched: its share of the transfers, and how it was read.
+        "native": None
+        if coin is None
+        else {"currency": coin, "transfersToPool": report.coins, "tracer": report.tracer},
         "recorded": report.recorded,
         "reopened": report.reopened,
         "endpoints": health,
@@ -91,12 +97,25 @@ async def rescan(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
+_COIN_READ = {
+    "debug": "top-level and internal, with the call tracer",
+    "trace": "top-level and internal, with trace_block",
+    "none": "top-level only: no trace API",
+}
+
+
 def _rescan_text(data: dict[str, Any]) -> str:
     from chains.endpoints import trouble
 
+    coin = data["native"]
+    read = f"{data['logs']} token logs"
+    to_pool = f"{data['transfersToPool']} to pool addresses"
+    if coin is not None:
+        read += f" and the blocks' {coin['currency']} transfers ({_COIN_READ[coin['tracer']]})"
+        to_pool += f" ({coin['transfersToPool']} of {coin['currency']})"
     lines = [
         f"{data['chainId']}: blocks {data['fromBlock']}-{data['toBlock']} rescanned; "
-        f"{data['logs']} token logs, {data['transfersToPool']} to pool addresses, "
+        f"{read} read, {to_pool}, "
         f"{data['recorded']} new deposits recorded, {data['reopened']} reopened"
     ]
     lines += [f"  set aside: {trouble(e)}" for e in data["endpoints"] if e["state"] != "ok"]

@@ -63,7 +63,13 @@ def _parser() -> argparse.ArgumentParser:
     parsers.orders(sub, _json)
     parsers.refill(sub, _json)
     _json(sub.add_parser("chains", help="configured chains: head, cursor, lag, endpoint health"))
-    rescan = _json(sub.add_parser("rescan", help="read a block range again (safe while watching)"))
+    rescan = _json(
+        sub.add_parser(
+            "rescan",
+            help="read a block range again: token transfers, and the chain's coin where watched"
+            " (safe while watching)",
+        )
+    )
     rescan.add_argument(
         "--chain", required=True, help="the chain id (`addrpool chains` lists them)"
     )

@@ -24,6 +24,7 @@ class RpcProxy(PostReceiver):
         self.failed_receipts: set[str] = set()
         self.refused_methods: set[str] = set()  # answered "method not found", as nodes do
         self.methods: list[str] = []  # every method asked, in order
+        self.single: list[str] = []  # the methods asked alone, not in a batch
         self.full_blocks = 0  # eth_getBlockByNumber asked for whole transactions
         self.log_ranges: list[int] = []
         self._http = httpx.Client(trust_env=False, timeout=10)
@@ -42,6 +43,7 @@ class RpcProxy(PostReceiver):
         request = orjson.loads(body)
         if isinstance(request, list):
             return 200, orjson.dumps([self._one(item) for item in request])
+        self.single.append(request["method"])
         return 200, orjson.dumps(self._one(request))
 
     def _one(self, request: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Decoding the chain's coin moving to pool addresses from raw block and trace JSON (pure).
 
-The anvil tests (tests/chains/watch/test_native.py) cover what anvil produces; these cover
-frame kinds a forwarder contract does not make: delegate and static calls, creations, rewards.
+The anvil tests (tests/chains/watch/test_native*.py) cover what anvil produces; these cover
+frame kinds a forwarder contract does not make (delegate and static calls, creations, rewards)
+and each tracer's SELFDESTRUCT shape on its own.
 """
 
 from __future__ import annotations
@@ -112,3 +113,34 @@ def test_trace_block_of_another_block_is_refused() -> None:
         internal_from_trace_block(
             block(tx(CONTRACT, "0x0")), [trace([0], blockHash="0x" + "00" * 32)], {POOL}
         )
+
+
+def test_call_tracer_reads_a_selfdestruct_payout_unless_it_was_undone() -> None:
+    root = frame(
+        "CALL",
+        CONTRACT,
+        "0x0",
+        frame("SELFDESTRUCT", POOL, "0x5"),  # tx.0: the contract's balance to the pool
+        frame("CALL", CONTRACT, "0x0", frame("SELFDESTRUCT", POOL, "0x3"), error="Reverted"),
+        frame("SELFDESTRUCT", POOL, "0x0"),  # nothing left to pay
+    )
+    found = internal_from_call_tracer(
+        block(tx(CONTRACT, "0x0")), [{"txHash": TX, "result": root}], {POOL}
+    )
+    assert [(t.position, t.amount, t.from_hex20) for t in found] == [("tx.0", 5, CONTRACT)]
+
+
+def test_trace_block_reads_a_suicide_by_its_balance_and_refund_address() -> None:
+    def suicide(address: list[int], balance: str, **fields: Any) -> dict[str, Any]:
+        action = {"address": "0x" + CONTRACT, "balance": balance, "refundAddress": "0x" + POOL}
+        return {**trace(address, "suicide", **fields), "action": action}
+
+    traces = [
+        trace([], action={"to": "0x" + CONTRACT}),
+        suicide([0], "0x5"),
+        trace([1], error="Reverted", action={"to": "0x" + CONTRACT}),
+        suicide([1, 0], "0x3"),  # undone with its parent
+        suicide([2], "0x0"),
+    ]
+    found = internal_from_trace_block(block(tx(CONTRACT, "0x0")), traces, {POOL})
+    assert [(t.position, t.amount, t.from_hex20) for t in found] == [("tx.0", 5, CONTRACT)]

@@ -8,6 +8,10 @@ each recipient with the amount and then, by mode:
 - REVERT (1): reverts; the whole transaction fails and no payment stands.
 - INNER_REVERT (2): instead of paying itself, calls itself in REVERT mode with the value and
   ignores that call's failure; the transaction succeeds, the payments inside it were undone.
+
+`Dropper` pays by SELFDESTRUCT instead: its code is `PUSH20 <beneficiary> SELFDESTRUCT`, so any
+call to it (from an account, or from `Payer`) sends its whole balance to the beneficiary. Run
+as creation code, the same two instructions pay the contract's endowment and leave no code.
 """
 
 from __future__ import annotations
@@ -125,6 +129,35 @@ def pay(
             receipt(url, tx_hash)
         return tx_hash
     return send(url, tx, wait=wait)
+
+
+_PUSH20, _SELFDESTRUCT = 0x73, 0xFF
+
+
+def _drop_to(beneficiary: str) -> bytes:
+    return bytes([_PUSH20]) + bytes.fromhex(beneficiary[2:]) + bytes([_SELFDESTRUCT])
+
+
+def deploy_dropper(url: str, beneficiary: str, funds: int = 0, *, sender: str | None = None) -> str:
+    """A contract holding `funds` that pays all it holds to `beneficiary` by SELFDESTRUCT when
+    called. Since Cancun it keeps its code (it was not created in the same transaction), so it
+    can be called again."""
+    runtime = _drop_to(beneficiary)
+    init = bytes([0x60, len(runtime), 0x80, 0x60, 11, 0x60, 0, 0x39, 0x60, 0, 0xF3]) + runtime
+    tx = {"from": _sender(url, sender), "data": "0x" + init.hex(), "value": hex(funds)}
+    return to_checksum_address(receipt(url, send(url, tx)).raw["contractAddress"])
+
+
+def drop(url: str, dropper: str, *, sender: str | None = None) -> str:
+    """A call to `dropper` from an account: its SELFDESTRUCT pays the beneficiary."""
+    tx = {"from": _sender(url, sender), "to": dropper, "gas": hex(EXPLICIT_GAS)}
+    return send(url, tx)
+
+
+def create_and_drop(url: str, beneficiary: str, amount: int, *, sender: str | None = None) -> str:
+    """A contract creation whose constructor self-destructs at once, paying its endowment."""
+    data = "0x" + _drop_to(beneficiary).hex()
+    return send(url, {"from": _sender(url, sender), "data": data, "value": hex(amount)})
 
 
 def send_value(

@@ -78,13 +78,20 @@ async def ledger_of(db: Database) -> tuple[list[tuple[Any, ...]], Counter[tuple[
 class CrashingWorker:
     """`addrpool worker` started and SIGKILLed at random moments until it has caught up."""
 
-    def __init__(self, tmp_path: Path, database_url: str, devnet: Devnet, start_block: int) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        database_url: str,
+        devnet: Devnet,
+        start_block: int,
+        chain_lines: str = "",  # more of `[chains.devnet]` (the chain's coin, say)
+    ) -> None:
         config = tmp_path / "crash.toml"
         config.write_text(
             f'database_url = "{database_url}"\nlog_level = "DEBUG"\n'
             f'[chains.devnet]\nprotocol = "evm"\nrpc_urls = ["{devnet.url}"]\n'
             f"confirmations = {CONFIRMATIONS}\nstart_block = {start_block}\n"
-            "max_block_range = 1\npoll_interval = 0.05\n"
+            f"max_block_range = 1\npoll_interval = 0.05\n{chain_lines}"
             f'[chains.devnet.tokens.USDT]\ncontract = "{devnet.usdt}"\ndecimals = 6\n'
             'min_amount = "0.01"\n'
         )
