@@ -37,8 +37,8 @@ from scripts.bench.pool_counts import median_ms, seed
 from scripts.bench.report import finish
 
 
-def seed_deliveries(database: str, count: int) -> None:
-    half = count // 2
+def seed_endpoints(database: str) -> None:
+    """Two webhook endpoints, `we_a` and `we_b`."""
     psql(
         database,
         "INSERT INTO webhook_endpoint (id, url, signature_scheme, secret_encrypted, enabled, "
@@ -46,6 +46,11 @@ def seed_deliveries(database: str, count: int) -> None:
         "('we_a', 'https://a.example/hook', 'body', 'x', true, now(), now()), "
         "('we_b', 'https://b.example/hook', 'body', 'x', true, now(), now())",
     )
+
+
+def seed_deliveries(database: str, count: int) -> None:
+    half = count // 2
+    seed_endpoints(database)
     psql(
         database,
         "INSERT INTO event (id, type, data, created_at) "  # noqa: S608 - numbers only

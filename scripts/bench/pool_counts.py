@@ -104,7 +104,11 @@ async def latencies(db: Database) -> dict[str, Any]:
         }
 
 
-async def binds_per_second(db: Database, seconds: float, run: int) -> float:
+async def per_second(
+    work: Callable[[str], Awaitable[Any]], seconds: float, *, tasks: int = TASKS
+) -> float:
+    """`tasks` tasks calling `work` (with a name of their own each time) for `seconds`: calls
+    done per second."""
     done = 0
     deadline = time.monotonic() + seconds
 
@@ -113,13 +117,20 @@ async def binds_per_second(db: Database, seconds: float, run: int) -> float:
         n = 0
         while time.monotonic() < deadline:
             n += 1
-            reference = f"r{run}_{task}_{n}"
-            await bind_address(db, reference=reference, protocol="evm", metadata=None, actor="b")
+            await work(f"{task}_{n}")
             done += 1
 
     began = time.monotonic()
-    await asyncio.gather(*(worker(t) for t in range(TASKS)))
+    await asyncio.gather(*(worker(t) for t in range(tasks)))
     return round(done / (time.monotonic() - began), 1)
+
+
+async def binds_per_second(db: Database, seconds: float, run: int) -> float:
+    async def bind(name: str) -> None:
+        reference = f"r{run}_{name}"
+        await bind_address(db, reference=reference, protocol="evm", metadata=None, actor="b")
+
+    return await per_second(bind, seconds)
 
 
 async def set_trigger(db: Database, enabled: bool) -> None:

@@ -32,6 +32,8 @@ from pool.monitoring.status_counts import (
     recount,
 )
 from scripts.bench.bind import psql
+from scripts.bench.console_overview import seed_endpoints
+from scripts.bench.pool_counts import per_second
 from scripts.bench.report import finish
 
 TASKS, CONNECTIONS = 32, 8
@@ -72,16 +74,8 @@ async def cycle(db: Database, name: str) -> None:
 
 
 async def cycles_per_second(db: Database, seconds: float, run: int, *, folding: bool) -> float:
-    done = 0
+    """Cycles per second; with `folding`, the worker's compaction every COMPACT_EVERY beside."""
     deadline = time.monotonic() + seconds
-
-    async def worker(task: int) -> None:
-        nonlocal done
-        n = 0
-        while time.monotonic() < deadline:
-            n += 1
-            await cycle(db, f"{run}_{task}_{n}")
-            done += 1
 
     async def compactor() -> None:
         while time.monotonic() < deadline:
@@ -89,9 +83,11 @@ async def cycles_per_second(db: Database, seconds: float, run: int, *, folding: 
             async with db.write() as conn:
                 await compact(conn)
 
-    began = time.monotonic()
-    await asyncio.gather(*(worker(t) for t in range(TASKS)), *([compactor()] if folding else []))
-    return round(done / (time.monotonic() - began), 1)
+    folder = asyncio.create_task(compactor()) if folding else None
+    rate = await per_second(lambda name: cycle(db, f"{run}_{name}"), seconds, tasks=TASKS)
+    if folder is not None:
+        await folder
+    return rate
 
 
 async def set_triggers(db: Database, enabled: bool) -> None:
@@ -127,13 +123,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     db = Database(f"postgresql://postgres@127.0.0.1:5432/{database}", pool_size=CONNECTIONS)
     try:
         await upgrade(db)
-        psql(
-            database,
-            "INSERT INTO webhook_endpoint (id, url, signature_scheme, secret_encrypted, enabled, "
-            "created_at, updated_at) VALUES "
-            "('we_a', 'https://a.example/hook', 'body', 'x', true, now(), now()), "
-            "('we_b', 'https://b.example/hook', 'body', 'x', true, now(), now())",
-        )
+        seed_endpoints(database)
         result = {"tasks": TASKS, "connections": CONNECTIONS, "seconds": args.seconds}
         result.update(await measure(db, args.seconds, args.repeat))
         return result
