@@ -6,11 +6,14 @@ import argparse
 import asyncio
 import os
 import signal
+import sys
+import time
 
 from chains.presets import watched_chains
 from pool import __version__
 from pool.alerts.hooks import check_hook_urls
 from pool.kit.config import Settings, load_settings
+from pool.kit.db import is_database_unreachable
 from pool.kit.errors import AddrpoolError, ConfigurationError
 from pool.kit.logs import configure_logging
 from pool.kit.writer_lock import writer_lock
@@ -18,6 +21,8 @@ from pool.vocabulary import MAINNET
 from scripts.cli.database import describe_database, opened_database
 from scripts.cli.output import Output
 from scripts.run import server
+
+START_WAIT_S = 60.0
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -98,6 +103,18 @@ def _prepare_to_serve(settings: Settings, workers: int) -> str:
 
 
 async def _check_database(settings: Settings) -> None:
-    """Before a process announces itself: migrated (SQLite), at the newest revision, ours."""
-    async with opened_database(settings, claim=True):
-        pass
+    """Before a process announces itself: migrated (SQLite), at the newest revision, ours.
+
+    A database out of reach for a moment — PostgreSQL restarting, the pooler waiting before it
+    logs in again — is waited for, up to START_WAIT_S, as it is once the process runs: a worker
+    started beside a restart comes up with it instead of exiting."""
+    deadline = time.monotonic() + START_WAIT_S
+    while True:
+        try:
+            async with opened_database(settings, claim=True):
+                return
+        except Exception as exc:
+            if not is_database_unreachable(exc) or time.monotonic() > deadline:
+                raise
+            print("the database cannot be reached yet; trying again", file=sys.stderr, flush=True)
+            await asyncio.sleep(1.0)
