@@ -16,7 +16,7 @@ from starlette.routing import Match
 
 from api.console.access import error_page
 from api.responses import failure
-from pool.kit.db import is_database_busy, is_database_unreachable
+from pool.kit.db_failures import is_database_busy, is_database_unreachable
 from pool.kit.errors import (
     AddrpoolError,
     InsufficientAddresses,

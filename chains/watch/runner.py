@@ -26,7 +26,8 @@ from pool.chain_state.repository import record_endpoints
 from pool.deposits.ledger import DEFAULT_ORDER_COOLDOWN
 from pool.kit.clock import utc_now
 from pool.kit.config import Settings
-from pool.kit.db import Database, log_failure
+from pool.kit.db import Database
+from pool.kit.db_failures import log_failure
 from pool.kit.errors import LeadershipLost
 from pool.kit.loop import Backoff, run_every
 from pool.vocabulary import RPC_ALL_DOWN, Protocol

@@ -50,7 +50,8 @@ from pool.addresses.importer import (
 )
 from pool.addresses.insert_repository import address_indexes, analyze_index, insert_new_addresses
 from pool.kit.clock import utc_now
-from pool.kit.db import Database, is_database_busy
+from pool.kit.db import Database
+from pool.kit.db_failures import is_database_busy
 from pool.kit.sqlite_turns import Turns
 from pool.kit.writer_lock import serving
 from pool.vocabulary import BATCH_COMMITTED, BATCH_DONE, BATCH_IMPORTING, IMPORTING, Protocol

@@ -36,7 +36,8 @@ from pool.alerts.repository import (
 from pool.chain_state.repository import load_cursors
 from pool.kit.clock import isoformat_z, utc_now
 from pool.kit.config import AlertSettings
-from pool.kit.db import Database, log_failure
+from pool.kit.db import Database
+from pool.kit.db_failures import log_failure
 from pool.kit.loop import run_every
 from pool.refill.repository import refill_headroom
 from pool.refill.shortfall import refill_shortfall

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
-from pool.kit.db import log_failure
+from pool.kit.db_failures import log_failure
 
 T = TypeVar("T")
 MAX_DOUBLINGS = 32

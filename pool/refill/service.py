@@ -31,7 +31,8 @@ from pool.alerts.monitoring_repository import free_addresses, usable_addresses
 from pool.alerts.rules import pool_low_bounds
 from pool.kit.clock import utc_now
 from pool.kit.config import AlertSettings, RefillSettings
-from pool.kit.db import Database, log_failure
+from pool.kit.db import Database
+from pool.kit.db_failures import log_failure
 from pool.kit.import_lock import try_import_lock
 from pool.kit.loop import run_every
 from pool.refill import repository as repo

@@ -25,7 +25,8 @@ from pool import __version__
 from pool.alerts.repository import fire_alert
 from pool.kit.clock import isoformat_z, utc_now
 from pool.kit.config import Settings
-from pool.kit.db import Database, log_failure
+from pool.kit.db import Database
+from pool.kit.db_failures import log_failure
 from pool.kit.errors import AddrpoolError, TargetRefused
 from pool.kit.loop import run_every
 from pool.kit.secret_box import OpenedSecrets, secret_box

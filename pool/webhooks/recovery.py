@@ -18,7 +18,8 @@ import time
 from datetime import timedelta
 
 from pool.kit.clock import utc_now
-from pool.kit.db import Database, log_failure
+from pool.kit.db import Database
+from pool.kit.db_failures import log_failure
 from pool.vocabulary import DELIVERY_SUCCEEDED
 from pool.webhooks import recovery_repository as repo
 

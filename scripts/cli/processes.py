@@ -13,7 +13,7 @@ from chains.presets import watched_chains
 from pool import __version__
 from pool.alerts.hooks import check_hook_urls
 from pool.kit.config import Settings, load_settings
-from pool.kit.db import is_database_unreachable
+from pool.kit.db_failures import is_database_unreachable
 from pool.kit.errors import AddrpoolError, ConfigurationError
 from pool.kit.logs import configure_logging
 from pool.kit.writer_lock import writer_lock

@@ -13,7 +13,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from api.app import create_app
 from pool.kit.config import Settings
-from pool.kit.db import Database, is_database_busy, is_database_unreachable, log_failure
+from pool.kit.db import Database
+from pool.kit.db_failures import is_database_busy, is_database_unreachable, log_failure
 from pool.kit.logs import JsonFormatter, TextFormatter
 from tests.fixtures.helpers import auth, load_pool, make_key
 

@@ -15,7 +15,8 @@ from sqlalchemy import text as sql
 from sqlalchemy.exc import IntegrityError
 
 from pool.kit import group_commit
-from pool.kit.db import Database, is_database_busy
+from pool.kit.db import Database
+from pool.kit.db_failures import is_database_busy
 from pool.kit.sqlite_trip import Trip, TripStatement
 from pool.kit.types import UTCDateTime
 
