@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from chains.presets import PRESETS, configured_chains, resolve_chain
+from chains.known_chains import PRESETS
+from chains.presets import configured_chains, resolve_chain
 from pool.chain_state.repository import Cursor, endpoint_notes, endpoint_tracers, load_cursors
 from pool.kit.clock import isoformat_z, utc_now
 from pool.kit.config import load_settings
