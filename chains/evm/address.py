@@ -11,18 +11,27 @@ from pool.vocabulary import ParsedAddress
 
 _HEX40 = re.compile(r"0[xX]([0-9a-fA-F]{40})")
 ZERO_HEX20 = "0" * 40
+_LOW_BIT_EACH_BYTE = int.from_bytes(b"\x01" * 40, "big")
 
 
 def to_checksum_address(hex40: str) -> str:
-    """EIP-55: a letter is upper-case where the keccak of the lower-case hex has a high nibble."""
-    lower = hex40.lower()
-    upper = hex40.upper()
-    digest = keccak_256(lower.encode("ascii")).hexdigest()[:40]
-    # A hex digit above "7" is a high nibble; digits have no case, so upper == lower there.
-    # (This loop is the import's hot spot: a million addresses go through it.)
-    return "0x" + "".join(
-        [u if d > "7" else c for c, u, d in zip(lower, upper, digest, strict=True)]
-    )
+    """EIP-55: a letter is upper-case where the keccak of the lower-case hex has a high nibble.
+
+    All 40 positions at once, as bits of two 320-bit integers (one byte a character), rather
+    than a character at a time: an import of a million addresses spends most of its
+    validation here. In ASCII a digit's hex character has a high nibble when its bit 3 is
+    set ("8", "9") and a letter's always (bit 6: "a"-"f"); in the address, bit 6 marks a
+    letter, and clearing bit 5 upper-cases it.
+    """
+    lower = hex40.lower().encode("ascii")
+    if len(lower) != 40:
+        raise ValueError(f"not 40 hex characters: {hex40!r}")
+    digest = keccak_256(lower).hexdigest()[:40].encode("ascii")
+    nibbles = int.from_bytes(digest, "big")
+    letters = int.from_bytes(lower, "big")
+    high = (nibbles >> 3) | (nibbles >> 6)
+    upper_case = high & (letters >> 6) & _LOW_BIT_EACH_BYTE
+    return "0x" + (letters ^ (upper_case << 5)).to_bytes(40, "big").decode("ascii")
 
 
 def parse_evm_address(text: str) -> ParsedAddress:

@@ -1,4 +1,7 @@
 import pytest
+from eth_utils import to_checksum_address as reference_checksum
+from hypothesis import given
+from hypothesis import strategies as st
 
 from chains.evm.address import parse_evm_address, to_checksum_address
 from chains.tron.address import hex20_to_tron, parse_tron_address
@@ -20,6 +23,19 @@ def test_eip55_vectors_are_reproduced_and_accepted(vector: str) -> None:
     assert to_checksum_address(vector[2:].lower()) == vector
     parsed = parse_evm_address(vector)
     assert parsed.text == vector and parsed.hex20 == vector[2:].lower()
+
+
+@given(st.binary(min_size=20, max_size=20), st.sampled_from([str.lower, str.upper]))
+def test_the_checksum_agrees_with_eth_utils_on_any_20_bytes(raw: bytes, case) -> None:
+    # Ours works on all 40 characters at once as bits (a character at a time is the slow way):
+    # any slip in the masks shows up as a wrong case somewhere in the result.
+    hex40 = raw.hex()
+    assert to_checksum_address(case(hex40)) == reference_checksum("0x" + hex40)
+
+
+def test_the_checksum_refuses_a_wrong_length() -> None:
+    with pytest.raises(ValueError, match="not 40 hex"):
+        to_checksum_address("ab" * 19)
 
 
 @pytest.mark.parametrize("transform", [str.lower, str.upper])
