@@ -12,7 +12,8 @@ from typing import Any
 
 import asyncpg
 
-from scripts.cluster.topology import CHAIN_ID, CONFIRMATIONS, Cluster, Process
+from scripts.cluster.processes import Process
+from scripts.cluster.topology import CHAIN_ID, CONFIRMATIONS, Cluster
 from scripts.devnet import anvil
 
 DEADLINE = 120.0

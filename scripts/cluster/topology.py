@@ -19,8 +19,6 @@ import functools
 import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,9 +26,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
-
-import httpx
+from typing import Any
 
 from chains.codec import address_parser
 from chains.evm.address import to_checksum_address
@@ -42,6 +38,15 @@ from pool.kit.clock import utc_now
 from pool.kit.db import Database
 from pool.kit.migrate import upgrade
 from scripts.cluster.configs import DATABASE, haproxy_cfg, pgbouncer_ini
+from scripts.cluster.processes import (
+    Process,
+    answers,
+    chown_to_server_user,
+    free_port,
+    listening,
+    postgres_bin,
+    server_user,
+)
 from scripts.devnet import anvil
 
 CHAIN_ID = "devnet"
@@ -49,89 +54,6 @@ CONFIRMATIONS = 3
 DECIMALS = 6
 STARTUP_DEADLINE = 60.0
 POSTGRES_MAX_CONNECTIONS = 60
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def postgres_bin(name: str) -> str:
-    """The Debian server binaries (not on PATH): the newest installed version's."""
-    found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), key=_version)
-    if not found:
-        raise RuntimeError(f"no PostgreSQL server binaries ({name}) under /usr/lib/postgresql")
-    return str(found[-1])
-
-
-def _version(path: Path) -> int:
-    return int(path.parts[-3]) if path.parts[-3].isdigit() else 0
-
-
-@dataclass
-class Process:
-    """One child process, its output in a log file."""
-
-    name: str
-    argv: list[str]
-    log: Path
-    env: dict[str, str] | None = None
-    user: str | None = None
-    popen: subprocess.Popen[bytes] | None = None
-    _out: IO[bytes] | None = None
-
-    def start(self) -> Process:
-        self._out = self.log.open("ab")
-        self.popen = subprocess.Popen(
-            self.argv,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=self._out,
-            stderr=subprocess.STDOUT,
-            user=self.user,
-        )
-        return self
-
-    @property
-    def pid(self) -> int:
-        if self.popen is None:
-            raise RuntimeError(f"{self.name} was never started")
-        return self.popen.pid
-
-    def alive(self) -> bool:
-        return self.popen is not None and self.popen.poll() is None
-
-    def signal(self, number: int) -> None:
-        if self.popen is not None and self.alive():
-            self.popen.send_signal(number)
-
-    def kill(self) -> None:
-        """SIGKILL (after SIGCONT: a stopped process would keep its sockets until then)."""
-        if self.popen is not None and self.alive():
-            self.popen.send_signal(signal.SIGCONT)
-            self.popen.kill()
-        if self.popen is not None:
-            self.popen.wait(timeout=30)
-        if self._out is not None:
-            self._out.close()
-            self._out = None
-
-    def terminate(self, timeout: float = 30.0) -> int | None:
-        if self.popen is None:
-            return None
-        if self.alive():
-            self.popen.send_signal(signal.SIGCONT)
-            self.popen.terminate()
-            try:
-                return self.popen.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                pass
-        self.kill()
-        return self.popen.returncode
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
 @dataclass
@@ -228,7 +150,7 @@ class Cluster:
         # Its own directory, owned by the server's user (the test's tmp_path is private to us).
         self._pg_dir = Path(tempfile.mkdtemp(prefix="addrpool-cluster-pg-"))
         self._pg_dir.chmod(0o755)
-        _chown_to_server_user(self._pg_dir)
+        chown_to_server_user(self._pg_dir)
         self._as_server_user(
             [postgres_bin("initdb"), "-D", str(self.pg_dir / "data"), "-U", "postgres"]
             + ["--auth=trust", "-E", "UTF8", "--no-sync"]
@@ -253,7 +175,7 @@ class Cluster:
         self._as_server_user(argv)
 
     def _as_server_user(self, argv: list[str]) -> None:
-        done = subprocess.run(argv, capture_output=True, text=True, user=_server_user())
+        done = subprocess.run(argv, capture_output=True, text=True, user=server_user())
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(argv[:2])} failed:\n{done.stdout}{done.stderr}")
 
@@ -269,11 +191,11 @@ class Cluster:
             )
         )
         for path in (ini, users):
-            _chown_to_server_user(path)
+            chown_to_server_user(path)
         process = Process("pgbouncer", ["pgbouncer", str(ini)], self.directory / "pgbouncer.log")
-        process.user = _server_user()
+        process.user = server_user()
         self.others.append(process.start())
-        self.until(lambda: _listening(self.ports["pgbouncer"]), "PgBouncer to listen")
+        self.until(lambda: listening(self.ports["pgbouncer"]), "PgBouncer to listen")
 
     async def _prepare_database(self) -> str:
         """The schema, the network, the pool's addresses and an admin key (on the server
@@ -335,7 +257,7 @@ class Cluster:
         return {**env, "ADDRPOOL_CONFIG": str(self.config_path), **extra}
 
     def api_answers(self, n: int) -> bool:
-        return _answers(f"http://127.0.0.1:{self.ports[f'api{n}']}/health")
+        return answers(f"http://127.0.0.1:{self.ports[f'api{n}']}/health")
 
     def worker_started(self, process: Process) -> bool:
         if not process.alive():
@@ -392,7 +314,7 @@ class Cluster:
         return f"http://127.0.0.1:{self.ports['balancer']}"
 
     def serving(self) -> bool:
-        return _answers(f"{self.base_url}/health")
+        return answers(f"{self.base_url}/health")
 
     # -- waiting ----------------------------------------------------------------------------
 
@@ -407,28 +329,6 @@ class Cluster:
             if time.monotonic() > end:
                 raise TimeoutError(f"waiting for {what}")
             time.sleep(0.1)
-
-
-def _server_user() -> str | None:
-    return "postgres" if os.geteuid() == 0 else None
-
-
-def _chown_to_server_user(path: Path) -> None:
-    if _server_user() is not None:
-        shutil.chown(path, "postgres", "postgres")
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 @contextlib.contextmanager

@@ -15,7 +15,8 @@ import pytest
 
 from scripts.cluster.faults import kill_the_watcher_mid_catch_up, restart_postgres_under_load
 from scripts.cluster.observe import ChainTruth
-from scripts.cluster.topology import Cluster, postgres_bin
+from scripts.cluster.processes import postgres_bin
+from scripts.cluster.topology import Cluster
 
 pytestmark = pytest.mark.server
 TAKEOVER_LIMIT_S = 10.0
