@@ -49,8 +49,8 @@ from pool.kit.db import Database
 from scripts.bench.children import clean_env
 from scripts.bench.imports import PSQL, timed_import, write_file
 from scripts.bench.report import finish, markdown
-from scripts.bench.watcher import bind_first, prepare_backend
 from scripts.bench.watcher_chain import TOKEN_UNIT, deploy_usdt
+from scripts.bench.watcher_pool import bind_first, prepare_backend
 from scripts.devnet import anvil
 from scripts.devnet.anvil import Anvil
 

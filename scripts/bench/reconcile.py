@@ -81,7 +81,8 @@ from scripts.bench.reconcile_data import (
 from scripts.bench.reconcile_load import bind_impact
 from scripts.bench.reconcile_phases import explain_reads, loop_stalls, phase_timers
 from scripts.bench.report import save_json
-from scripts.bench.watcher import bind_first, code_version, prepare_backend
+from scripts.bench.watcher import code_version
+from scripts.bench.watcher_pool import bind_first, prepare_backend
 from scripts.devnet.anvil import Anvil
 
 PG_DATABASE = "addrpool_bench_recon"

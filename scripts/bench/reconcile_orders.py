@@ -35,7 +35,7 @@ from pool.kit.tables import address, delivery, deposit, event, payment_order
 from pool.orders import reconcile_repository as orders_repo
 from pool.reconciliation import orders as order_checks
 from scripts.bench.reconcile_data import chunked, seed_endpoint, seed_pool
-from scripts.bench.watcher import prepare_backend
+from scripts.bench.watcher_pool import prepare_backend
 
 PG_DATABASE = "addrpool_bench_recon_orders"
 WINDOW = timedelta(days=7)
