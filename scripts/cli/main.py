@@ -90,7 +90,13 @@ def _parser() -> argparse.ArgumentParser:
     imp = _json(
         sub.add_parser("import", help="import addresses from a file ('-' for stdin) or an xpub")
     )
-    imp.add_argument("file", nargs="?", help="the address file; leave out with --xpub")
+    imp.add_argument(
+        "files",
+        nargs="*",
+        metavar="FILE",
+        help="the address file ('-' for stdin); several are imported one after another, each "
+        "its own batch; leave out with --xpub",
+    )
     imp.add_argument("--xpub", help="derive from this account xpub/tpub (default: none; read FILE)")
     imp.add_argument("--start", type=int, default=0, help="first index to derive (--xpub)")
     imp.add_argument(
