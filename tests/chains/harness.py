@@ -84,6 +84,17 @@ class Harness:
     async def poll(self) -> Any:
         return await (await self.lead()).poll()
 
+    async def poll_to_head(self, most: int = 3) -> Any:
+        """Poll until a poll ends with the cursor at the head. After a reorg, a poll whose scan
+        meets the chain still moving (ChainMoved: a node that has not settled its new blocks
+        everywhere, seen only under load) rolls back and leaves the rescan to the next poll,
+        as a worker's next poll a second later would."""
+        for _ in range(most):
+            report = await self.poll()
+            if report.cursor == report.head:
+                return report
+        raise AssertionError(f"the watcher was not at the head after {most} polls: {report}")
+
     def send(self, to: str, amount: int = USDT, token: str | None = None) -> str:
         """`to` in either protocol's text: the chain itself only knows the 20 bytes."""
         recipient = "0x" + address_parser(self.chain.protocol)(to).hex20

@@ -344,7 +344,7 @@ async def test_a_reverted_payment_included_again_makes_the_order_whole(harness: 
     # The payment's block and the two above are replaced; the payment comes back one block later
     # (at its own height, anvil could rebuild the very same block: no reorg at all).
     anvil.reorg(harness.devnet.url, CONFIRMATIONS, [(tx, 1)])
-    await harness.poll()
+    await harness.poll_to_head()
     [row] = await harness.deposits()
     assert (row["status"], row["order_role"]) == ("pending", "payment")
     assert kinds(await order_events(harness.db)) == ["order.completed", "order.reverted"]

@@ -212,7 +212,7 @@ async def test_a_transaction_reincluded_by_a_reorg_returns_to_pending_then_confi
     # Both blocks replaced; the transaction comes back one block later. (Re-mined at the same
     # height with the same parent and timestamp, anvil can rebuild the identical block.)
     anvil.reorg(harness.devnet.url, 2, [(tx, 1)])
-    await harness.poll()
+    await harness.poll_to_head()
     [after] = await harness.deposits()
     assert after["id"] == before["id"]
     assert after["block_number"] == before["block_number"] + 1
