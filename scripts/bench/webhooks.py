@@ -1,7 +1,7 @@
 """Webhook benchmark: delivery throughput to local receivers, and deposit → webhook latency.
 
     .venv/bin/python scripts/bench/webhooks.py [--events 4000] [--backends sqlite,postgresql]
-        [--samples 12] [--parts throughput,latency] [--profile DIR]
+        [--samples 12] [--parts throughput,latency] [--profile DIR] [--status-counts on|off]
 
 All on this machine, all on loopback; every measurement gets a fresh database (SQLite file, or
 PostgreSQL `bench_webhooks_<pid>_<label>`, dropped at the end), migrated with `pool.kit.migrate`.
@@ -19,6 +19,8 @@ what it got. The tables are written by `scripts/bench/webhooks_report.py`.
    Baseline (`scripts/bench/webhooks_baseline.py`), before and after the scenarios: bare
    aiohttp and httpx loops to the same `ok` receivers (4 requests in flight per receiver, no
    database): the ceiling the worker is measured against, under the same machine load.
+   `--status-counts off` runs it with the delivery table's kept-count triggers disabled
+   (PostgreSQL), to weigh what keeping the counts costs a real delivery.
 2. Latency (`scripts/bench/webhooks_latency.py`; what "mined" means is explained there): anvil
    mining every 2 s, `addrpool worker` (watchers + delivery worker) watching it, a recording
    receiver subscribed to deposit.pending and deposit.confirmed; `--samples` transfers to
@@ -194,6 +196,7 @@ def run_throughput(
         stop_wait=args.stop_wait,
         log_level=args.log_level,
         result_path=str(work / f"{label}-result.json"),
+        status_counts=args.status_counts == "on",
     )
     spec_path = work / f"{label}-spec.json"
     spec.save(spec_path)
@@ -340,6 +343,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="how long a stopped worker may take to return before it is cancelled",
     )  # fmt: skip
     parser.add_argument("--log-level", default="INFO", help="the worker's, as in production")
+    parser.add_argument(
+        "--status-counts", choices=("on", "off"), default="on",
+        help="off: throughput without the delivery table's kept-count triggers (PostgreSQL)",
+    )  # fmt: skip
     parser.add_argument("--samples", type=int, default=12)
     parser.add_argument("--confirmations", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)

@@ -64,6 +64,7 @@ class ThroughputSpec:
     stop_wait: float
     log_level: str
     result_path: str
+    status_counts: bool = True  # False: the delivery table's kept-count triggers disabled
 
     @classmethod
     def load(cls, path: Path) -> ThroughputSpec:
@@ -160,6 +161,15 @@ async def write_events(db: Database, *, events: int, batch: int) -> float:
             for n in range(first, min(events, first + batch)):
                 await record_event(conn, type=EVENT_TYPE, data=deposit_like(n), now=utc_now())
     return time.perf_counter() - started
+
+
+async def disable_status_counts(db: Database) -> None:
+    """What a delivery costs without its kept counts: the delivery table's triggers (those of
+    migration 0027, its only user triggers; PostgreSQL) off for the run."""
+    if db.is_sqlite:
+        raise SystemExit("--status-counts off is for PostgreSQL")
+    async with db.write() as conn:
+        await conn.execute(text("ALTER TABLE delivery DISABLE TRIGGER USER"))
 
 
 async def analyze(db: Database) -> None:
@@ -268,6 +278,8 @@ async def measure(spec: ThroughputSpec) -> dict[str, Any]:
     db = Database(spec.database_url, pool_size=10)
     try:
         endpoints = await create_endpoints(db, settings, spec.urls)
+        if not spec.status_counts:
+            await disable_status_counts(db)
         write_seconds = await write_events(db, events=spec.events, batch=spec.write_batch)
         await analyze(db)
         configure_logging(spec.log_level)  # only now: the set-up is not what we measure
