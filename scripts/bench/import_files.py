@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from scripts.bench.children import clean_env
-from scripts.bench.imports import ADDRPOOL, fresh_postgres, write_file
+from scripts.bench.imports import ADDRPOOL, PSQL, fresh_postgres, write_file
 from scripts.bench.report import finish
 
 DATABASE = "addrpool_bench_import_files"
@@ -33,10 +33,10 @@ def import_command(paths: list[Path], env: dict[str, str]) -> None:
     subprocess.run(command, env=env, check=True, capture_output=True)
 
 
-def timed(ways: str, paths: list[Path]) -> float:
+def timed(way: str, paths: list[Path]) -> float:
     env = clean_env(ADDRPOOL_DATABASE_URL=fresh_postgres(DATABASE))
     started = time.perf_counter()
-    if ways == "one command a file":
+    if way == "one command a file":
         for path in paths:
             import_command([path], env)
     else:
@@ -55,6 +55,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         for way in ways:
             runs[way].append(timed(way, paths))
             print(f"{way}: {runs[way][-1]} s", flush=True)
+    subprocess.run([*PSQL, "-d", "postgres", "-c", f"DROP DATABASE {DATABASE}"], check=True)
     medians = {way: statistics.median(seconds) for way, seconds in runs.items()}
     return {
         "files": args.files,
