@@ -85,10 +85,10 @@ class Harness:
         return await (await self.lead()).poll()
 
     async def poll_to_head(self, most: int = 3) -> Any:
-        """Poll until a poll ends with the cursor at the head. After a reorg, a poll whose scan
-        meets the chain still moving (ChainMoved: a node that has not settled its new blocks
-        everywhere, seen only under load) rolls back and leaves the rescan to the next poll,
-        as a worker's next poll a second later would."""
+        """Poll until a poll ends with the cursor at the head. A poll whose scan meets the
+        chain moving under it (ChainMoved) rolls back and leaves the rescan to the next poll,
+        as a worker's next poll a second later would: on a loaded machine, one poll after a
+        reorg has left a transfer brought back by it unrecorded."""
         for _ in range(most):
             report = await self.poll()
             if report.cursor == report.head:
