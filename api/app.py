@@ -16,6 +16,7 @@ from api.bind_shortcut import install_bind_shortcut
 from api.console.access import install_sign_in_redirect
 from api.context import AppContext
 from api.errors import install_error_handlers
+from api.head_requests import HeadAsGet
 from api.limits import BodySizeLimit
 from api.openapi import install_openapi, operation_id
 from api.rate_limits import RateLimiter, RateLimitHeaders
@@ -120,7 +121,9 @@ def create_app(
     install_openapi(app)
     # The last middleware added runs first: the size limit, then the text guard's buffering;
     # the rate-limit headers go on whatever answer comes back, the size limit's 413 aside
-    # (it answers before any key is read).
+    # (it answers before any key is read). HEAD becomes GET innermost: the access log still
+    # says HEAD.
+    app.add_middleware(HeadAsGet)
     if settings.rate_limits.enabled:
         app.add_middleware(RateLimitHeaders)
     app.add_middleware(TextGuard)

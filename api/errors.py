@@ -173,7 +173,7 @@ def _allowed_methods(request: Request) -> list[str]:
     several (GET, PATCH and DELETE of one endpoint), so each method is tried on the routes.
     """
     path = {k: request.scope[k] for k in ("type", "path", "root_path") if k in request.scope}
-    return [
+    allowed = [
         method
         for method in _METHODS
         if any(
@@ -181,6 +181,9 @@ def _allowed_methods(request: Request) -> list[str]:
             for route in request.app.router.routes
         )
     ]
+    if "GET" in allowed and "HEAD" not in allowed:  # answered as GET (api/head_requests.py)
+        allowed.insert(allowed.index("GET") + 1, "HEAD")
+    return allowed
 
 
 async def _on_database_error(request: Request, exc: Exception) -> Response:

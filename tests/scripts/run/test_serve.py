@@ -105,3 +105,24 @@ async def test_a_deeply_nested_body_is_refused_and_the_server_lives(database_url
             assert response.json()["success"] is False
             assert httpx.get(server.base_url + "/health", timeout=10).status_code == 200
             assert server.process.poll() is None
+
+
+async def test_a_load_balancers_head_probe_gets_the_health_status_and_no_body(
+    database_url,
+) -> None:
+    """Through the real server (uvicorn), byte for byte: HEAD answers GET's status and
+    headers, and nothing follows them on the wire."""
+    probe = b"HEAD /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    with (
+        running_server(database_url) as server,
+        socket.create_connection(("127.0.0.1", server.port), timeout=30) as conn,
+    ):
+        conn.sendall(probe)
+        response = b""
+        while chunk := conn.recv(65536):
+            response += chunk
+    head, _, body = response.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines[1:])
+    assert lines[0] == "HTTP/1.1 200 OK" and body == b""
+    assert headers["content-type"] == "application/json" and int(headers["content-length"]) > 0
