@@ -1,7 +1,8 @@
 """HEAD answered wherever GET is: the GET's status and headers, without its body.
 
-HTTP requires it of every general-purpose server beside GET (RFC 9110, 9.1), and load balancers and
-uptime monitors check `/health` with it; FastAPI's routes name GET alone, so HEAD met 405.
+HTTP requires it of every general-purpose server beside GET (RFC 9110, 9.1), and load
+balancers and uptime monitors check `/health` with it; FastAPI's routes name GET alone, so HEAD
+met 405.
 The request goes on as a GET (the same authentication, limits and errors), and the body is
 dropped on the way out: the headers keep the GET's Content-Length, as HEAD's should. The
 access log, outside, still says HEAD.
