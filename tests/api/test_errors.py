@@ -115,10 +115,11 @@ async def test_wrong_method_is_405_envelope(client, service_key) -> None:
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [
-        # GET, PATCH and DELETE are three routes of one path: all three are named.
-        ("PUT", "/api/v1/webhooks/endpoints/we_1", "DELETE, GET, PATCH"),
-        ("DELETE", "/api/v1/webhooks/endpoints", "GET, POST"),
-        ("POST", "/health", "GET"),
+        # GET, PATCH and DELETE are three routes of one path: all three are named, and HEAD,
+        # answered wherever GET is (api/head_requests.py).
+        ("PUT", "/api/v1/webhooks/endpoints/we_1", "DELETE, GET, HEAD, PATCH"),
+        ("DELETE", "/api/v1/webhooks/endpoints", "GET, HEAD, POST"),
+        ("POST", "/health", "GET, HEAD"),
     ],
 )
 async def test_405_names_every_method_the_path_accepts(

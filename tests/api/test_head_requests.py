@@ -35,12 +35,6 @@ async def test_head_answers_as_get_without_the_body(client, admin_key) -> None:
             assert int(head.headers["content-length"]) > 0
 
 
-async def test_a_wrong_method_names_head_among_those_allowed(client) -> None:
-    refused = await client.put("/health")
-    assert refused.status_code == 405 and refused.json()["code"] == "METHOD_NOT_ALLOWED"
-    assert refused.headers["allow"] == "GET, HEAD"
-
-
 async def test_the_access_log_says_head_with_the_route_and_the_key(
     settings, db, admin_key, caplog
 ) -> None:
